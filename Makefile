@@ -1,0 +1,80 @@
+# lmf: one flat Makefile. make, make check, make bench, make install.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+LIBEXECDIR ?= $(PREFIX)/lib/lmf
+DESTDIR ?=
+CC ?= cc
+CFLAGS ?= -O2 -g
+PKGS = openblas jansson libzstd
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lopenblas -ljansson -lzstd)
+VERSION := $(shell cat VERSION)
+override CFLAGS += -std=c11 -Wall -Wextra -Wno-unused-parameter -Iinclude \
+	$(PKG_CFLAGS) -DLMF_VERSION='"$(VERSION)"' -D_GNU_SOURCE
+LDLIBS = $(PKG_LIBS) -lm -lpthread
+ifdef DEBUG
+override CFLAGS += -O0 -fsanitize=address,undefined -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIBSRC = $(wildcard libcommon/*.c)
+LIBOBJ = $(LIBSRC:.c=.o)
+BIN = $(patsubst tools/%.c,%,$(wildcard tools/lmf-*.c))
+SCRIPTS = $(wildcard scripts/lmf scripts/lmf-*)
+MAN1 = $(wildcard man/*.1)
+MAN5 = $(wildcard man/*.5)
+MAN7 = $(wildcard man/*.7)
+UNIT = $(patsubst tests/unit/%.c,tests/unit/%,$(wildcard tests/unit/*.c))
+HDR = $(wildcard include/lmf/*.h)
+
+all: $(BIN) $(UNIT)
+
+libcommon/%.o: libcommon/%.c $(HDR)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+tools/%.o: tools/%.c $(HDR)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+libcommon.a: $(LIBOBJ)
+	rm -f $@
+	ar rcs $@ $(LIBOBJ)
+
+$(BIN): %: tools/%.o libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $< libcommon.a $(LDLIBS)
+
+$(UNIT): %: %.c libcommon.a $(HDR)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< libcommon.a $(LDLIBS)
+
+deps:
+	@sh scripts/install-deps
+
+check: deps
+	@$(MAKE) --no-print-directory all
+	@mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)
+	prove -j2 tests/t*.sh
+
+bench: all
+	@sh dev/bench.sh
+
+fuzz:
+	@sh tests/fuzz/run.sh $(FUZZTIME)
+
+install: all
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/
+	$(if $(SCRIPTS),install -m 755 $(SCRIPTS) $(DESTDIR)$(BINDIR)/)
+	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
+	$(if $(MAN5),install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/)
+	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/)
+
+README.md: man/lmf.7
+	sh scripts/mkreadme > $@
+
+clean:
+	rm -f $(BIN) $(UNIT) libcommon.a libcommon/*.o tools/*.o
+	rm -rf tests/scratch tests/fuzz/build
+
+.PHONY: all check bench fuzz install clean deps
+.SUFFIXES:

@@ -1,0 +1,633 @@
+/* util.c: messages, exit codes, allocation, parsing, RNG, atomic files. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lmf/util.h"
+#include "lmf/banned.h"
+
+#ifndef LMF_VERSION
+#define LMF_VERSION "0"
+#endif
+
+int lmf_verbose = 1;
+static const char *progname = "lmf";
+static char *cmdline;
+
+/* temp files of atomic writes still open, removed if we die */
+#define MAX_PENDING 64
+static struct lmf_afile *pending[MAX_PENDING];
+
+void
+lmf_init(int argc, char **argv)
+{
+	const char *s = argc > 0 && argv[0] ? strrchr(argv[0], '/') : NULL;
+	size_t len = 1;
+	int i;
+
+	progname = argc > 0 && argv[0] ? (s ? s + 1 : argv[0]) : "lmf";
+	for (i = 0; i < argc; i++)
+		len += 3 + 4 * strlen(argv[i]);
+	cmdline = xmalloc(len);
+	cmdline[0] = 0;
+	for (i = 0; i < argc; i++) {
+		const char *a = i == 0 ? progname : argv[i];
+		char *p = cmdline + strlen(cmdline);
+		int plain = *a != 0;
+		const char *q;
+
+		for (q = a; *q; q++)
+			if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			    "0123456789-_./=,:+@%", *q))
+				plain = 0;
+		if (i)
+			*p++ = ' ';
+		if (plain) {
+			memcpy(p, a, strlen(a) + 1);
+			continue;
+		}
+		*p++ = '\'';
+		for (q = a; *q; q++) {
+			if (*q == '\'') {
+				memcpy(p, "'\\''", 4);
+				p += 4;
+			} else {
+				*p++ = *q;
+			}
+		}
+		*p++ = '\'';
+		*p = 0;
+	}
+}
+
+const char *
+lmf_progname(void)
+{
+	return progname;
+}
+
+const char *
+lmf_cmdline(void)
+{
+	return cmdline ? cmdline : progname;
+}
+
+const char *
+lmf_version(void)
+{
+	return LMF_VERSION;
+}
+
+static void
+vmsg(const char *fmt, va_list ap, const char *suffix)
+{
+	char buf[1024];
+	char *p;
+
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	/* messages are one line, whatever the data put into them */
+	for (p = buf; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	fprintf(stderr, "%s: %s%s%s\n", progname, buf, suffix ? ": " : "",
+	    suffix ? suffix : "");
+}
+
+void
+warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(fmt, ap, NULL);
+	va_end(ap);
+}
+
+void
+die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(fmt, ap, NULL);
+	va_end(ap);
+	lmf_afile_cleanup_all();
+	exit(LMF_EXIT_FAIL);
+}
+
+void
+die_errno(const char *fmt, ...)
+{
+	int e = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(fmt, ap, strerror(e));
+	va_end(ap);
+	lmf_afile_cleanup_all();
+	exit(LMF_EXIT_FAIL);
+}
+
+void
+die_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(fmt, ap, NULL);
+	va_end(ap);
+	lmf_afile_cleanup_all();
+	exit(LMF_EXIT_USAGE);
+}
+
+void
+lmf_bug(const char *file, int line, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s: BUG at %s:%d: %s\n", progname, file, line, buf);
+	abort();
+}
+
+void
+lmf_usage_exit(void (*usage)(FILE *))
+{
+	usage(stderr);
+	exit(LMF_EXIT_USAGE);
+}
+
+void
+lmf_help_exit(void (*usage)(FILE *))
+{
+	usage(stdout);
+	exit(fflush(stdout) || ferror(stdout) ? LMF_EXIT_FAIL : LMF_EXIT_OK);
+}
+
+void
+lmf_version_exit(void)
+{
+	printf("%s %s\n", progname, LMF_VERSION);
+	exit(fflush(stdout) || ferror(stdout) ? LMF_EXIT_FAIL : LMF_EXIT_OK);
+}
+
+void
+lmf_bad_option(void (*usage)(FILE *))
+{
+	/* getopt printed the one line; say where to look, no usage dump */
+	(void)usage;
+	fprintf(stderr, "%s: try '%s -h' for usage\n", progname, progname);
+	exit(LMF_EXIT_USAGE);
+}
+
+static void
+oom(size_t n)
+{
+	die("out of memory allocating %zu bytes", n);
+}
+
+void *
+xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (!p)
+		oom(n);
+	return p;
+}
+
+void *
+xcalloc(size_t nmemb, size_t size)
+{
+	void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);
+
+	if (!p)
+		oom(nmemb * size);
+	return p;
+}
+
+void *
+xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		oom(n);
+	return p;
+}
+
+void *
+xmallocarray(size_t nmemb, size_t size)
+{
+	if (size && nmemb > SIZE_MAX / size)
+		die("out of memory: %zu elements of %zu bytes", nmemb, size);
+	return xmalloc(nmemb * size);
+}
+
+char *
+xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+char *
+xstrndup(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = 0;
+	return p;
+}
+
+char *
+xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		BUG("vsnprintf failed");
+	p = xmalloc((size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return p;
+}
+
+int
+lmf_strtoll(const char *s, long long *out)
+{
+	char *end;
+	long long v;
+
+	if (!s || !*s || strchr(" \t\n", *s))
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
+lmf_strtod(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	if (!s || !*s || strchr(" \t\n", *s))
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno == ERANGE && fabs(v) > 1)
+		return -1;
+	if (*end || isnan(v))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+long long
+lmf_parse_int(const char *opt, const char *s, long long lo, long long hi)
+{
+	long long v;
+
+	if (lmf_strtoll(s, &v) < 0)
+		die_usage("%s: not an integer: '%s'", opt, s ? s : "");
+	if (v < lo || v > hi)
+		die_usage("%s: %lld is out of range [%lld, %lld]", opt, v, lo, hi);
+	return v;
+}
+
+double
+lmf_parse_float(const char *opt, const char *s, double lo, double hi)
+{
+	double v;
+
+	if (lmf_strtod(s, &v) < 0)
+		die_usage("%s: not a number: '%s'", opt, s ? s : "");
+	if (v < lo || v > hi)
+		die_usage("%s: %g is out of range [%g, %g]", opt, v, lo, hi);
+	return v;
+}
+
+int
+lmf_parse_bool(const char *opt, const char *s)
+{
+	if (!s)
+		return 1;
+	if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "1"))
+		return 1;
+	if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "0"))
+		return 0;
+	die_usage("%s: not a boolean (true or false): '%s'", opt, s);
+}
+
+/* xorshift* as in llm.c: state must never be zero */
+void
+lmf_rng_seed(struct lmf_rng *r, uint64_t seed)
+{
+	r->state = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
+	if (!r->state)
+		r->state = 1;
+}
+
+uint32_t
+lmf_rng_u32(struct lmf_rng *r)
+{
+	r->state ^= r->state >> 12;
+	r->state ^= r->state << 25;
+	r->state ^= r->state >> 27;
+	return (uint32_t)((r->state * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+float
+lmf_rng_uniform(struct lmf_rng *r)
+{
+	return (lmf_rng_u32(r) >> 8) / 16777216.0f;
+}
+
+float
+lmf_rng_normal(struct lmf_rng *r)
+{
+	/* Box-Muller with u1 in (0, 1] so the log is finite */
+	double u1 = ((lmf_rng_u32(r) >> 8) + 1) / 16777216.0;
+	double u2 = (lmf_rng_u32(r) >> 8) / 16777216.0;
+
+	return (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
+}
+
+uint32_t
+lmf_rng_below(struct lmf_rng *r, uint32_t n)
+{
+	uint32_t lim, x;
+
+	if (n == 0)
+		BUG("lmf_rng_below(0)");
+	lim = (uint32_t)(-n) % n;
+	do
+		x = lmf_rng_u32(r);
+	while (x < lim);
+	return x % n;
+}
+
+FILE *
+xfopen(const char *path, const char *mode)
+{
+	FILE *f = fopen(path, mode);
+
+	if (!f)
+		die_errno("cannot open '%s'", path);
+	return f;
+}
+
+char *
+lmf_read_file_or_die(const char *path, size_t *len, size_t maxlen)
+{
+	FILE *f = xfopen(path, "rb");
+	size_t cap = 65536, n = 0, got;
+	char *buf = xmalloc(cap + 1);
+
+	while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+		n += got;
+		if (n > maxlen)
+			die("'%s' is larger than %zu bytes", path, maxlen);
+		if (n == cap) {
+			cap *= 2;
+			buf = xrealloc(buf, cap + 1);
+		}
+	}
+	if (ferror(f))
+		die_errno("cannot read '%s'", path);
+	fclose(f);
+	buf[n] = 0;
+	if (len)
+		*len = n;
+	return buf;
+}
+
+int
+lmf_afile_open(struct lmf_afile *a, const char *path)
+{
+	int fd, i;
+
+	a->path = xstrdup(path);
+	a->tmp = xasprintf("%s.tmp-%ld-XXXXXX", path, (long)getpid());
+	fd = mkstemp(a->tmp);
+	if (fd < 0) {
+		free(a->path);
+		free(a->tmp);
+		return -1;
+	}
+	fchmod(fd, 0644 & ~0); /* umask-independent like most tools */
+	a->f = fdopen(fd, "wb");
+	if (!a->f) {
+		close(fd);
+		unlink(a->tmp);
+		return -1;
+	}
+	for (i = 0; i < MAX_PENDING; i++)
+		if (!pending[i]) {
+			pending[i] = a;
+			break;
+		}
+	return 0;
+}
+
+static void
+unpend(struct lmf_afile *a)
+{
+	int i;
+
+	for (i = 0; i < MAX_PENDING; i++)
+		if (pending[i] == a)
+			pending[i] = NULL;
+}
+
+int
+lmf_afile_commit(struct lmf_afile *a)
+{
+	int e;
+
+	unpend(a);
+	if (fflush(a->f) || ferror(a->f) || fsync(fileno(a->f))) {
+		e = errno;
+		fclose(a->f);
+		unlink(a->tmp);
+		errno = e;
+		return -1;
+	}
+	if (fclose(a->f) || rename(a->tmp, a->path)) {
+		e = errno;
+		unlink(a->tmp);
+		errno = e;
+		return -1;
+	}
+	free(a->tmp);
+	free(a->path);
+	a->f = NULL;
+	return 0;
+}
+
+void
+lmf_afile_abort(struct lmf_afile *a)
+{
+	unpend(a);
+	if (a->f)
+		fclose(a->f);
+	unlink(a->tmp);
+	free(a->tmp);
+	free(a->path);
+	a->f = NULL;
+}
+
+void
+lmf_afile_cleanup_all(void)
+{
+	int i;
+
+	for (i = 0; i < MAX_PENDING; i++)
+		if (pending[i]) {
+			unlink(pending[i]->tmp);
+			pending[i] = NULL;
+		}
+}
+
+void
+lmf_stdout_binary_or_die(void)
+{
+	if (isatty(STDOUT_FILENO))
+		die_usage("stdout is a terminal, refusing to write a binary stream "
+		    "(redirect it or use -o FILE)");
+}
+
+void
+lmf_stdin_binary_or_die(void)
+{
+	if (isatty(STDIN_FILENO))
+		die_usage("stdin is a terminal, refusing to read a binary stream "
+		    "(redirect it or name a file)");
+}
+
+void
+lmf_close_out(void)
+{
+	if (fflush(stdout) || ferror(stdout))
+		die_errno("write error on stdout");
+	if (fclose(stdout) && errno != EBADF)
+		die_errno("write error on stdout");
+}
+
+/* bf16 is the top half of an f32; round to nearest even, keep NaN a NaN */
+float
+lmf_bf16_to_f32(uint16_t h)
+{
+	uint32_t u = (uint32_t)h << 16;
+	float f;
+
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+uint16_t
+lmf_f32_to_bf16(float f)
+{
+	uint32_t u;
+
+	memcpy(&u, &f, 4);
+	if ((u & 0x7fffffff) > 0x7f800000)
+		return (uint16_t)((u >> 16) | 0x40);
+	u += 0x7fff + ((u >> 16) & 1);
+	return (uint16_t)(u >> 16);
+}
+
+float
+lmf_f16_to_f32(uint16_t h)
+{
+	uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+	uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
+	float f;
+
+	if (exp == 0) {
+		if (man == 0) {
+			u = sign;
+		} else {
+			/* subnormal: normalise */
+			exp = 127 - 15 + 1;
+			while (!(man & 0x400)) {
+				man <<= 1;
+				exp--;
+			}
+			man &= 0x3ff;
+			u = sign | exp << 23 | man << 13;
+		}
+	} else if (exp == 31) {
+		u = sign | 0x7f800000 | man << 13;
+	} else {
+		u = sign | (exp + 127 - 15) << 23 | man << 13;
+	}
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+uint16_t
+lmf_f32_to_f16(float f)
+{
+	uint32_t u, sign, man;
+	int exp;
+
+	memcpy(&u, &f, 4);
+	sign = (u >> 16) & 0x8000;
+	exp = (int)((u >> 23) & 0xff);
+	man = u & 0x7fffff;
+	if (exp == 255)
+		return (uint16_t)(sign | 0x7c00 | (man ? 0x200 | (man >> 13) : 0));
+	exp = exp - 127 + 15;
+	if (exp >= 31)
+		return (uint16_t)(sign | 0x7c00);
+	if (exp <= 0) {
+		uint32_t m, shift, half, r;
+
+		if (exp < -10)
+			return (uint16_t)sign;
+		m = man | 0x800000;
+		shift = (uint32_t)(14 - exp);
+		half = 1u << (shift - 1);
+		r = m >> shift;
+		if ((m & ((1u << shift) - 1)) > half ||
+		    ((m & ((1u << shift) - 1)) == half && (r & 1)))
+			r++;
+		return (uint16_t)(sign | r);
+	}
+	{
+		uint32_t r = (uint32_t)exp << 10 | man >> 13;
+		uint32_t rest = man & 0x1fff;
+
+		if (rest > 0x1000 || (rest == 0x1000 && (r & 1)))
+			r++; /* may carry into the exponent, to inf: correct */
+		return (uint16_t)(sign | r);
+	}
+}
+
+double
+lmf_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}

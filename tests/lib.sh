@@ -1,0 +1,66 @@
+# tests/lib.sh: TAP helpers shared by the shell tests (mblaze-style).
+# Each test script: . "$(dirname "$0")/lib.sh"; plan N; check ...; done_testing
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+PATH="$TOP:$TOP/scripts:$PATH"
+export PATH TOP
+SHARED=$(cd "$TOP/../shared" 2>/dev/null && pwd || true)
+SCRATCH="$TOP/tests/scratch/$(basename "$0" .sh)"
+rm -rf "$SCRATCH"
+mkdir -p "$SCRATCH"
+cd "$SCRATCH" || exit 1
+_n=0
+_fail=0
+
+plan() { echo "1..$1"; }
+
+_result() {  # status description
+	_n=$((_n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $_n - $2"
+	else
+		echo "not ok $_n - $2"
+		_fail=$((_fail + 1))
+	fi
+}
+
+# check DESC CMD...: the command succeeds
+check() {
+	_d=$1; shift
+	if "$@" >check.out 2>check.err; then _result 0 "$_d"; else
+		_result 1 "$_d"; sed 's/^/# /' check.err | head -5; fi
+}
+
+# check_exit DESC CODE CMD...: exit status is CODE and stderr is one line
+check_exit() {
+	_d=$1; _want=$2; shift 2
+	"$@" >check.out 2>check.err
+	_got=$?
+	_lines=$(wc -l <check.err)
+	if [ "$_got" -eq "$_want" ] && [ "$_lines" -eq 1 ]; then
+		_result 0 "$_d"
+	else
+		_result 1 "$_d"
+		echo "# exit $_got (want $_want), $_lines stderr lines:"
+		sed 's/^/# /' check.err | head -5
+	fi
+}
+
+# check_same DESC FILE1 FILE2: identical files
+check_same() {
+	if cmp -s "$2" "$3"; then _result 0 "$1"; else
+		_result 1 "$1"; diff "$2" "$3" 2>/dev/null | head -10 | sed 's/^/# /'; fi
+}
+
+# check_grep DESC PATTERN FILE: the file has a line matching PATTERN
+check_grep() {
+	if grep -q -e "$2" "$3"; then _result 0 "$1"; else
+		_result 1 "$1"; echo "# no '$2' in $3:"; head -5 "$3" | sed 's/^/# /'; fi
+}
+
+skip() { _n=$((_n + 1)); echo "ok $_n # skip $1"; }
+
+done_testing() {
+	[ "$_fail" -eq 0 ] && rm -rf "$SCRATCH"
+	exit $((_fail > 0))
+}
