@@ -54,6 +54,10 @@ check: deps
 	@mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)
 	prove -j2 tests/t*.sh
 
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh scripts/demo
+
 bench: all
 	@sh dev/bench.sh
 
@@ -76,5 +80,5 @@ clean:
 	rm -f $(BIN) $(UNIT) libcommon.a libcommon/*.o tools/*.o
 	rm -rf tests/scratch tests/fuzz/build
 
-.PHONY: all check bench fuzz install clean deps
+.PHONY: all check demo bench fuzz install clean deps
 .SUFFIXES:
