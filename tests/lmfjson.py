@@ -1,32 +1,79 @@
-#!/usr/bin/env python3
-"""lmfjson.py RAWSTREAM: print an uncompressed lmf stream as lmf-dump --json
-does (JSON Lines: header, items, end). A stand-in used by the lmf-load tests
-only where lmf-dump is not built; it reads raw (-l 0) streams only."""
-import json, struct, sys
-b = open(sys.argv[1], 'rb').read()
-p = 0
-fmt = {1: ('f', 4), 2: ('e', 2), 3: ('H', 2), 4: ('d', 8), 5: ('b', 1), 6: ('h', 2), 7: ('i', 4), 8: ('q', 8), 9: ('B', 1), 10: ('B', 1)}
-names = {1: 'f32', 2: 'f16', 3: 'bf16', 4: 'f64', 5: 'i8', 6: 'i16', 7: 'i32', 8: 'i64', 9: 'u8', 10: 'bool'}
-item = None; n = 0
-def fl(x):
-    if x != x: return "nan"
-    if x in (float('inf'), float('-inf')): return "inf" if x > 0 else "-inf"
-    return x
-while p < len(b):
-    tag = b[p:p+4]; ln = struct.unpack('<Q', b[p+4:p+12])[0]; pl = b[p+12:p+12+ln]; p += 12 + ln
-    if tag == b'LMFS':
-        print(json.dumps({"lmf": 1, "meta": json.loads(pl[4:])}))
-    elif tag == b'ITEM':
-        if item: print(json.dumps(item))
-        item = {"item": n, "tensors": []}; n += 1
-    elif tag == b'TNSR':
-        nl = struct.unpack('<H', pl[:2])[0]; name = pl[2:2+nl].decode(); q = 2 + nl
-        dt, nd = pl[q], pl[q+1]; q += 2
-        shape = list(struct.unpack('<%dQ' % nd, pl[q:q+8*nd])); q += 8 * nd
-        c, s = fmt[dt]; cnt = (len(pl) - q) // s
-        vals = struct.unpack('<%d%s' % (cnt, c), pl[q:])
-        if dt == 3: vals = [struct.unpack('<f', struct.pack('<I', v << 16))[0] for v in vals]
-        item["tensors"].append({"name": name, "dtype": names[dt], "shape": shape, "data": [fl(v) for v in vals]})
-    elif tag == b'ENDS':
-        if item: print(json.dumps(item)); item = None
-        print(json.dumps({"end": struct.unpack('<Q', pl)[0]}))
+# lmfjson.py: build the raw lmf stream that a JSON form (lmf-dump(1)) stands
+# for, independently of lmf-dump, so the tests can compare bytes. Usage:
+# python3 lmfjson.py FORM.jsonl > STREAM
+import json, math, struct, sys
+CODES = {'f32': 1, 'f16': 2, 'bf16': 3, 'f64': 4, 'i8': 5, 'i16': 6,
+         'i32': 7, 'i64': 8, 'u8': 9, 'bool': 10}
+SIZES = {'f32': 4, 'f16': 2, 'bf16': 2, 'f64': 8, 'i8': 1, 'i16': 2,
+         'i32': 4, 'i64': 8, 'u8': 1, 'bool': 1}
+FMT = {'f32': '<f', 'f16': '<e', 'f64': '<d', 'i8': '<b', 'i16': '<h',
+       'i32': '<i', 'i64': '<q', 'u8': '<B', 'bool': '<B'}
+SPECIAL = {'nan': float('nan'), '-nan': -float('nan'), 'inf': math.inf,
+           '-inf': -math.inf}
+
+def rec(tag, payload):
+    return tag + struct.pack('<Q', len(payload)) + payload
+
+def bf16(x):
+    u = struct.unpack('<I', struct.pack('<f', x))[0]
+    if (u & 0x7fffffff) > 0x7f800000:
+        return (u >> 16) | 0x40
+    u += 0x7fff + ((u >> 16) & 1)
+    return (u >> 16) & 0xffff
+
+def flat(v):
+    if isinstance(v, list):
+        return [y for x in v for y in flat(x)]
+    return [v]
+
+def pack(dt, v):
+    if isinstance(v, str) and v.startswith('nan:0x'):
+        return int(v[6:], 16).to_bytes(SIZES[dt], 'little')
+    if isinstance(v, str):
+        v = SPECIAL[v]
+    if dt == 'bf16':
+        return struct.pack('<H', bf16(v))
+    if dt == 'bool':
+        v = int(v)
+    return struct.pack(FMT[dt], v)
+
+def tensor(t):
+    name = bytes.fromhex(t['namehex']) if 'namehex' in t else t['name'].encode()
+    dt = t['dtype']
+    if 'text' in t:
+        data = t['text'].encode()
+    elif 'hex' in t:
+        data = bytes.fromhex(t['hex'])
+    else:
+        data = b''.join(pack(dt, v) for v in flat(t['data']))
+    p = struct.pack('<H', len(name)) + name + bytes([CODES[dt], len(t['shape'])])
+    p += b''.join(struct.pack('<Q', d) for d in t['shape'])
+    return rec(b'TNSR', p + data)
+
+def other(r):
+    import base64
+    tag = r['record'].encode('latin-1')
+    return rec(tag, base64.b64decode(r['base64']))
+
+def build(lines):
+    """lines: python objects of the JSON form; returns the raw stream"""
+    out = b''
+    for l in lines:
+        if 'lmf' in l:
+            m = json.dumps(l['meta'], sort_keys=True, separators=(',', ':'),
+                           ensure_ascii=False)
+            out += rec(b'LMFS', struct.pack('<I', 1) + m.encode())
+        elif 'item' in l:
+            ts = l['tensors']
+            out += rec(b'ITEM', struct.pack('<I', sum('record' not in t for t in ts)))
+            for t in ts:
+                out += other(t) if 'record' in t else tensor(t)
+        elif 'record' in l:
+            out += other(l)
+        else:
+            out += rec(b'ENDS', struct.pack('<Q', l['end']))
+    return out
+
+if __name__ == '__main__':
+    lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+    sys.stdout.buffer.write(build(lines))
