@@ -782,7 +782,7 @@ put_elem(struct jp *j, int dtype, unsigned char *out)
 
 	if (c == '"') {
 		if (!is_float(dtype))
-			fail(j, LMF_E_FORMAT, "a string where a %s value is due", dn);
+			fail(j, LMF_E_FORMAT, "a string where a number (%s) is due", dn);
 		jstr(j);
 		special(j, dtype, &bits);
 		put_bits(dtype, out, bits);
