@@ -1,0 +1,61 @@
+#ifndef LMF_GEMM_H
+#define LMF_GEMM_H
+/* gemm.h: the one interface every matrix product in lmf goes through.
+ *
+ * All matrices are row-major float. lmf_gemm computes
+ *
+ *     C (M, N) = alpha * op(A) (M, K) @ op(B) (K, N) + beta * C
+ *
+ * where op(X) is X or X^T, A is stored (M, K) with row stride lda (or
+ * (K, M) when transposed), B is stored (K, N) with row stride ldb (or
+ * (N, K) when transposed), and C has row stride ldc. With beta == 0, C is
+ * written without being read (NaN in C does not leak through).
+ *
+ * Today the backend is OpenBLAS's cblas_sgemm; a different backend (for
+ * example bf16 through oneDNN) replaces lmf_gemm's body and nothing else.
+ *
+ * Threads: lmf_gemm_init decides how many threads the backend uses, and
+ * (when built with OpenMP) sets OpenMP to the same count, so that the two
+ * never run more threads than asked for. Call lmf_gemm only from serial
+ * code, never from inside an OpenMP parallel region.
+ *
+ * The OpenBLAS core type: Debian's OpenBLAS 0.3.21 (DYNAMIC_ARCH) detects
+ * some AVX-512 Xeons as "Prescott" and then runs sgemm 3-5x slower than
+ * with its SkylakeX kernel. OpenBLAS reads OPENBLAS_CORETYPE only while
+ * the library loads, so when lmf_gemm_init finds a core type weaker than
+ * what the CPU supports, it re-executes the program once (/proc/self/exe,
+ * the same argv and environment) with OPENBLAS_CORETYPE=SkylakeX (CPUs with
+ * AVX-512 F/CD/BW/DQ/VL) or Haswell (AVX2 and FMA). It does not when the
+ * user has set OPENBLAS_CORETYPE (their choice wins; set it to opt out),
+ * and never twice (LMF_GEMM_REEXEC marks the second run). Call
+ * lmf_gemm_init early in main, before reading input, creating files or
+ * starting threads, since everything before it runs twice. */
+#include <stddef.h>
+
+enum {
+	LMF_NOTRANS = 0,
+	LMF_TRANS = 1,
+};
+
+/* set up the backend: threads > 0 uses that many threads, 0 all the CPUs
+ * this process may run on. May re-execute the program (see above).
+ * @return the number of threads in use */
+int lmf_gemm_init(int threads);
+int lmf_gemm_threads(void);        /* threads in use (1 before init) */
+const char *lmf_gemm_corename(void); /* OpenBLAS's core type, "Haswell" */
+/* the core type this CPU should run ("SkylakeX", "Haswell"), or NULL when
+ * the CPU has neither AVX-512 nor AVX2 */
+const char *lmf_gemm_best_coretype(void);
+/* 1 if corename is as fast as best_coretype, or best is NULL */
+int lmf_gemm_coretype_ok(const char *corename, const char *best);
+
+/* C = alpha op(A) op(B) + beta C, row-major (see above) */
+void lmf_gemm(int transA, int transB, int M, int N, int K, float alpha,
+    const float *A, int lda, const float *B, int ldb, float beta, float *C,
+    int ldc);
+/* the same with three plain loops and double sums: the reference */
+void lmf_gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
+    const float *A, int lda, const float *B, int ldb, float beta, float *C,
+    int ldc);
+
+#endif

@@ -1,0 +1,1011 @@
+/* kernels.c: forward and backward kernels of the LLaMA block over flat
+ * float arrays, each with its reference where the fast one differs (the
+ * sizes B T N C V NH NKV HS FF are fixed in kernels.h). */
+#include <math.h>
+#include <string.h>
+
+#include "lmf/gemm.h"
+#include "lmf/kernels.h"
+#include "lmf/util.h"
+#include "lmf/banned.h"
+
+/* Loops over independent rows may run on OpenMP threads when lmf is built
+ * with -fopenmp, and only when they hold at least OMP_MIN_WORK elements:
+ * on small loops, and between OpenBLAS calls (whose pthread workers spin a
+ * while after each call), waking a team costs more than it saves, so
+ * attention keeps its row loops serial. No loop that calls lmf_gemm is
+ * parallel. Sums across rows never depend on the thread count, so results
+ * are deterministic. Without OpenMP these are plain loops. */
+#define OMP_MIN_WORK 65536
+#ifdef _OPENMP
+#define OMP_PRAGMA(x) _Pragma(#x)
+#define OMP_FOR(work) OMP_PRAGMA(omp parallel for schedule(static) \
+	if ((long)(work) >= OMP_MIN_WORK))
+#else
+#define OMP_FOR(work)
+#endif
+
+/* rows of a cross-row sum are cut into this many fixed chunks, summed
+ * chunk by chunk and then in order */
+#define NCHUNK 64
+
+/* query rows per block in attention: we compute only the keys up to the
+ * block's last row, which skips about half of the causal products */
+#define ATT_BLOCK 128
+
+/* ------------------------------------------------------------------ */
+/* embedding */
+
+void
+lmf_embedding_forward(float *out, const int32_t *tokens, const float *wte,
+    int N, int C)
+{
+	int n;
+
+	/* we copy row tokens[n] of the table to row n */
+	OMP_FOR((long)N * C)
+	for (n = 0; n < N; n++)
+		memcpy(out + (size_t)n * C, wte + (size_t)tokens[n] * C,
+		    (size_t)C * sizeof *out);
+}
+
+void
+lmf_embedding_backward(float *dwte, const float *dout,
+    const int32_t *tokens, int N, int C)
+{
+	int n, c;
+
+	/* the gradient of a lookup is a scatter-add; a token seen twice
+	 * collects both rows, so we stay serial (and deterministic) */
+	for (n = 0; n < N; n++) {
+		float *d = dwte + (size_t)tokens[n] * C;
+		const float *g = dout + (size_t)n * C;
+
+		for (c = 0; c < C; c++)
+			d[c] += g[c];
+	}
+}
+
+long
+lmf_embedding_check(const int32_t *tokens, long N, int V)
+{
+	long n;
+
+	for (n = 0; n < N; n++)
+		if (tokens[n] < 0 || tokens[n] >= V)
+			return n;
+	return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* rmsnorm */
+
+void
+lmf_rmsnorm_forward(float *out, float *rstd, const float *inp,
+    const float *weight, float eps, int N, int C)
+{
+	int n;
+
+	/* per row we take r = 1 / sqrt(mean(x^2) + eps), eps inside the root
+	 * as HF does, and write (x * r) * weight */
+	OMP_FOR((long)N * C)
+	for (n = 0; n < N; n++) {
+		const float *x = inp + (size_t)n * C;
+		float *y = out + (size_t)n * C;
+		double ss = 0;
+		float r;
+		int c;
+
+		for (c = 0; c < C; c++)
+			ss += (double)x[c] * x[c];
+		r = (float)(1.0 / sqrt(ss / C + eps));
+		rstd[n] = r;
+		for (c = 0; c < C; c++)
+			y[c] = weight[c] * (x[c] * r);
+	}
+}
+
+void
+lmf_rmsnorm_backward(float *dinp, float *dweight, const float *dout,
+    const float *inp, const float *weight, const float *rstd, int N, int C)
+{
+	int n, c;
+
+	/* with xn = x * r and dxn = dout * weight, we have
+	 *   dx = r * (dxn - xn * mean(dxn * xn))
+	 * since dr/dx_j = -r^3 x_j / C; and dweight = sum over rows of
+	 * dout * xn */
+	if (dinp) {
+		OMP_FOR((long)N * C)
+		for (n = 0; n < N; n++) {
+			const float *x = inp + (size_t)n * C;
+			const float *g = dout + (size_t)n * C;
+			float *dx = dinp + (size_t)n * C;
+			float r = rstd[n], m;
+			double dot = 0;
+			int j;
+
+			for (j = 0; j < C; j++)
+				dot += (double)g[j] * weight[j] * x[j] * r;
+			m = (float)(dot / C);
+			for (j = 0; j < C; j++)
+				dx[j] += r * (g[j] * weight[j] - x[j] * r * m);
+		}
+	}
+	if (dweight) {
+		/* a sum across rows: serial, in row order */
+		for (n = 0; n < N; n++) {
+			const float *x = inp + (size_t)n * C;
+			const float *g = dout + (size_t)n * C;
+			float r = rstd[n];
+
+			for (c = 0; c < C; c++)
+				dweight[c] += g[c] * x[c] * r;
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* linear: out (N, OC) = inp (N, C) @ weight (OC, C)^T + bias */
+
+static void
+add_bias(float *out, const float *bias, int N, int OC)
+{
+	int n;
+
+	if (!bias)
+		return;
+	OMP_FOR((long)N * OC)
+	for (n = 0; n < N; n++) {
+		int o;
+
+		for (o = 0; o < OC; o++)
+			out[(size_t)n * OC + o] += bias[o];
+	}
+}
+
+static void
+bias_grad(float *dbias, const float *dout, int N, int OC)
+{
+	int n, o;
+
+	for (n = 0; n < N; n++)
+		for (o = 0; o < OC; o++)
+			dbias[o] += dout[(size_t)n * OC + o];
+}
+
+void
+lmf_matmul_forward(float *out, const float *inp, const float *weight,
+    const float *bias, int N, int C, int OC)
+{
+	/* HF keeps the weight as (out, in), so we multiply by its transpose */
+	lmf_gemm(LMF_NOTRANS, LMF_TRANS, N, OC, C, 1.0f, inp, C, weight, C,
+	    0.0f, out, OC);
+	add_bias(out, bias, N, OC);
+}
+
+void
+lmf_matmul_forward_ref(float *out, const float *inp, const float *weight,
+    const float *bias, int N, int C, int OC)
+{
+	int n, o, c;
+
+	for (n = 0; n < N; n++) {
+		for (o = 0; o < OC; o++) {
+			double sum = bias ? bias[o] : 0;
+
+			for (c = 0; c < C; c++)
+				sum += (double)inp[(size_t)n * C + c] *
+				    weight[(size_t)o * C + c];
+			out[(size_t)n * OC + o] = (float)sum;
+		}
+	}
+}
+
+void
+lmf_matmul_backward(float *dinp, float *dweight, float *dbias,
+    const float *dout, const float *inp, const float *weight, int N, int C,
+    int OC)
+{
+	/* dinp (N, C) += dout (N, OC) @ weight (OC, C) */
+	if (dinp)
+		lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, N, C, OC, 1.0f, dout, OC,
+		    weight, C, 1.0f, dinp, C);
+	/* dweight (OC, C) += dout^T (OC, N) @ inp (N, C) */
+	if (dweight)
+		lmf_gemm(LMF_TRANS, LMF_NOTRANS, OC, C, N, 1.0f, dout, OC, inp,
+		    C, 1.0f, dweight, C);
+	/* dbias (OC) += the column sums of dout */
+	if (dbias)
+		bias_grad(dbias, dout, N, OC);
+}
+
+void
+lmf_matmul_backward_ref(float *dinp, float *dweight, float *dbias,
+    const float *dout, const float *inp, const float *weight, int N, int C,
+    int OC)
+{
+	int n, o, c;
+
+	if (dinp) {
+		for (n = 0; n < N; n++) {
+			for (c = 0; c < C; c++) {
+				double sum = 0;
+
+				for (o = 0; o < OC; o++)
+					sum += (double)dout[(size_t)n * OC + o] *
+					    weight[(size_t)o * C + c];
+				dinp[(size_t)n * C + c] += (float)sum;
+			}
+		}
+	}
+	if (dweight) {
+		for (o = 0; o < OC; o++) {
+			for (c = 0; c < C; c++) {
+				double sum = 0;
+
+				for (n = 0; n < N; n++)
+					sum += (double)dout[(size_t)n * OC + o] *
+					    inp[(size_t)n * C + c];
+				dweight[(size_t)o * C + c] += (float)sum;
+			}
+		}
+	}
+	if (dbias) {
+		for (o = 0; o < OC; o++) {
+			double sum = 0;
+
+			for (n = 0; n < N; n++)
+				sum += dout[(size_t)n * OC + o];
+			dbias[o] += (float)sum;
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* rope */
+
+void
+lmf_rope_inv_freq(double *inv_freq, int HS, double theta)
+{
+	int i;
+
+	for (i = 0; i < HS / 2; i++)
+		inv_freq[i] = pow(theta, -2.0 * i / HS);
+}
+
+void
+lmf_rope_cache(float *cos_, float *sin_, const int32_t *pos,
+    const double *inv_freq, int N, int HS)
+{
+	int n, half = HS / 2;
+
+	/* we take the angle in double: positions in the thousands times a
+	 * frequency near 1 lose digits in float */
+	OMP_FOR((long)N * HS)
+	for (n = 0; n < N; n++) {
+		int i;
+
+		for (i = 0; i < half; i++) {
+			double a = (double)pos[n] * inv_freq[i];
+
+			cos_[(size_t)n * half + i] = (float)cos(a);
+			sin_[(size_t)n * half + i] = (float)sin(a);
+		}
+	}
+}
+
+void
+lmf_rope_forward(float *out, const float *inp, const float *cos_,
+    const float *sin_, int N, int nh, int HS)
+{
+	int n, half = HS / 2;
+
+	/* HF's q * cos + rotate_half(q) * sin with cos = cat(c, c) is, per
+	 * pair (x1, x2) = (x[i], x[i + HS/2]):
+	 *   y1 = x1 c - x2 s,  y2 = x2 c + x1 s
+	 * We read both before writing, so out may be inp */
+	OMP_FOR((long)N * nh * HS)
+	for (n = 0; n < N; n++) {
+		const float *c = cos_ + (size_t)n * half;
+		const float *s = sin_ + (size_t)n * half;
+		int h, i;
+
+		for (h = 0; h < nh; h++) {
+			const float *x = inp + ((size_t)n * nh + h) * HS;
+			float *y = out + ((size_t)n * nh + h) * HS;
+
+			for (i = 0; i < half; i++) {
+				float x1 = x[i], x2 = x[i + half];
+
+				y[i] = x1 * c[i] - x2 * s[i];
+				y[i + half] = x2 * c[i] + x1 * s[i];
+			}
+		}
+	}
+}
+
+void
+lmf_rope_backward(float *dinp, const float *dout, const float *cos_,
+    const float *sin_, int N, int nh, int HS)
+{
+	int n, half = HS / 2, inplace = dinp == dout;
+
+	/* the rotation is orthogonal, so its transpose is the rotation by
+	 * minus the angle: dx1 = d1 c + d2 s, dx2 = d2 c - d1 s */
+	OMP_FOR((long)N * nh * HS)
+	for (n = 0; n < N; n++) {
+		const float *c = cos_ + (size_t)n * half;
+		const float *s = sin_ + (size_t)n * half;
+		int h, i;
+
+		for (h = 0; h < nh; h++) {
+			const float *d = dout + ((size_t)n * nh + h) * HS;
+			float *dx = dinp + ((size_t)n * nh + h) * HS;
+
+			for (i = 0; i < half; i++) {
+				float d1 = d[i], d2 = d[i + half];
+				float g1 = d1 * c[i] + d2 * s[i];
+				float g2 = d2 * c[i] - d1 * s[i];
+
+				if (inplace) {
+					dx[i] = g1;
+					dx[i + half] = g2;
+				} else {
+					dx[i] += g1;
+					dx[i + half] += g2;
+				}
+			}
+		}
+	}
+}
+
+/* emb = cat(freqs, freqs) for one position, as HF builds it */
+static void
+rope_ref_angles(double *cs, double *sn, int32_t pos, double theta, int HS)
+{
+	int j, half = HS / 2;
+
+	for (j = 0; j < HS; j++) {
+		int i = j % half;
+		double a = pos * pow(theta, -2.0 * i / HS);
+
+		cs[j] = cos(a);
+		sn[j] = sin(a);
+	}
+}
+
+void
+lmf_rope_forward_ref(float *out, const float *inp, const int32_t *pos,
+    double theta, int N, int nh, int HS)
+{
+	double cs[512], sn[512], rot[512];
+	int n, h, j, half = HS / 2;
+
+	if (HS > 512 || HS % 2)
+		BUG("rope ref: head size %d", HS);
+	for (n = 0; n < N; n++) {
+		rope_ref_angles(cs, sn, pos[n], theta, HS);
+		for (h = 0; h < nh; h++) {
+			const float *x = inp + ((size_t)n * nh + h) * HS;
+			float *y = out + ((size_t)n * nh + h) * HS;
+
+			/* rotate_half(x) = cat(-x2, x1) */
+			for (j = 0; j < HS; j++)
+				rot[j] = j < half ? -x[j + half] : x[j - half];
+			for (j = 0; j < HS; j++)
+				y[j] = (float)(x[j] * cs[j] + rot[j] * sn[j]);
+		}
+	}
+}
+
+void
+lmf_rope_backward_ref(float *dinp, const float *dout, const int32_t *pos,
+    double theta, int N, int nh, int HS)
+{
+	double cs[512], sn[512], ds[512];
+	int n, h, j, half = HS / 2;
+
+	if (HS > 512 || HS % 2)
+		BUG("rope ref: head size %d", HS);
+	for (n = 0; n < N; n++) {
+		rope_ref_angles(cs, sn, pos[n], theta, HS);
+		for (h = 0; h < nh; h++) {
+			const float *d = dout + ((size_t)n * nh + h) * HS;
+			float *dx = dinp + ((size_t)n * nh + h) * HS;
+
+			/* y = x * cos + rot(x) * sin, so dx = d * cos +
+			 * rot^T(d * sin) with rot^T(u) = cat(u2, -u1) */
+			for (j = 0; j < HS; j++)
+				ds[j] = d[j] * sn[j];
+			for (j = 0; j < HS; j++)
+				dx[j] += (float)(d[j] * cs[j] +
+				    (j < half ? ds[j + half] : -ds[j - half]));
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* attention */
+
+/* may query t of row b see key s? (s <= t is the caller's business) */
+static inline int
+att_visible(const int32_t *mask, const int32_t *seg, int b, int T, int t,
+    int s)
+{
+	if (mask && !mask[(size_t)b * T + s])
+		return 0;
+	if (seg && seg[(size_t)b * T + s] != seg[(size_t)b * T + t])
+		return 0;
+	return 1;
+}
+
+size_t
+lmf_attention_scratch(int T)
+{
+	return (size_t)(T < ATT_BLOCK ? T : ATT_BLOCK) * T;
+}
+
+/* one row of probabilities: the scores a[0..t] (already scaled) become
+ * softmax over the visible keys; the rest of the row (to T) becomes 0 */
+static void
+att_softmax_row(float *a, const int32_t *mask, const int32_t *seg, int b,
+    int T, int t)
+{
+	float mx = -INFINITY;
+	double sum = 0;
+	int s, any = 0;
+
+	for (s = 0; s <= t; s++) {
+		if (att_visible(mask, seg, b, T, t, s)) {
+			if (a[s] > mx)
+				mx = a[s];
+			any = 1;
+		} else {
+			a[s] = -INFINITY;
+		}
+	}
+	if (!any) {
+		memset(a, 0, (size_t)T * sizeof *a);
+		return;
+	}
+	for (s = 0; s <= t; s++) {
+		float e = a[s] == -INFINITY ? 0 : expf(a[s] - mx);
+
+		a[s] = e;
+		sum += e;
+	}
+	for (s = 0; s <= t; s++)
+		a[s] = (float)(a[s] / sum);
+	for (s = t + 1; s < T; s++)
+		a[s] = 0;
+}
+
+void
+lmf_attention_forward(float *out, float *att, const float *q,
+    const float *k, const float *v, const int32_t *mask, const int32_t *seg,
+    int B, int T, int NH, int NKV, int HS)
+{
+	int b, h, rep = NH / NKV;
+	size_t ldq = (size_t)NH * HS, ldk = (size_t)NKV * HS;
+	float scale = (float)(1.0 / sqrt((double)HS));
+
+	if (NKV <= 0 || NH % NKV)
+		BUG("attention: %d heads over %d kv heads", NH, NKV);
+	/* per (row, head) we need S = Q K^T / sqrt(HS) (T, T), P = softmax
+	 * over the visible keys, and O = P V (T, HS). Q, K, V, O are
+	 * strided views: row t of head h sits at t * NH * HS + h * HS */
+	for (b = 0; b < B; b++) {
+		for (h = 0; h < NH; h++) {
+			const float *Q = q + (size_t)b * T * ldq + (size_t)h * HS;
+			const float *K = k + (size_t)b * T * ldk +
+			    (size_t)(h / rep) * HS;
+			const float *Vh = v + (size_t)b * T * ldk +
+			    (size_t)(h / rep) * HS;
+			float *O = out + (size_t)b * T * ldq + (size_t)h * HS;
+			float *A = att + ((size_t)b * NH + h) * T * T;
+			int t0, t1, t;
+
+			/* block of query rows [t0, t1) needs keys [0, t1) */
+			for (t0 = 0; t0 < T; t0 = t1) {
+				t1 = t0 + ATT_BLOCK < T ? t0 + ATT_BLOCK : T;
+				lmf_gemm(LMF_NOTRANS, LMF_TRANS, t1 - t0, t1, HS,
+				    scale, Q + t0 * ldq, (int)ldq, K, (int)ldk,
+				    0.0f, A + (size_t)t0 * T, T);
+				for (t = t0; t < t1; t++)
+					att_softmax_row(A + (size_t)t * T, mask,
+					    seg, b, T, t);
+				lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, t1 - t0, HS,
+				    t1, 1.0f, A + (size_t)t0 * T, T, Vh,
+				    (int)ldk, 0.0f, O + t0 * ldq, (int)ldq);
+			}
+		}
+	}
+}
+
+void
+lmf_attention_forward_ref(float *out, float *att, const float *q,
+    const float *k, const float *v, const int32_t *mask, const int32_t *seg,
+    int B, int T, int NH, int NKV, int HS)
+{
+	int b, t, h, s, i, rep = NH / NKV;
+	double scale = 1.0 / sqrt((double)HS);
+
+	if (NKV <= 0 || NH % NKV)
+		BUG("attention: %d heads over %d kv heads", NH, NKV);
+	for (b = 0; b < B; b++) {
+		for (t = 0; t < T; t++) {
+			for (h = 0; h < NH; h++) {
+				const float *qt = q + (((size_t)b * T + t) * NH +
+				    h) * HS;
+				float *a = att + (((size_t)b * NH + h) * T + t) *
+				    T;
+				float *o = out + (((size_t)b * T + t) * NH + h) *
+				    HS;
+				int kh = h / rep, any = 0;
+				double mx = -INFINITY, sum = 0;
+
+				/* scores of the visible keys, the rest 0 */
+				for (s = 0; s < T; s++) {
+					const float *ks = k + (((size_t)b * T +
+					    s) * NKV + kh) * HS;
+					double d = 0;
+
+					a[s] = 0;
+					if (s > t ||
+					    !att_visible(mask, seg, b, T, t, s))
+						continue;
+					for (i = 0; i < HS; i++)
+						d += (double)qt[i] * ks[i];
+					d *= scale;
+					a[s] = (float)d;
+					mx = d > mx ? d : mx;
+					any = 1;
+				}
+				for (i = 0; i < HS; i++)
+					o[i] = 0;
+				if (!any)
+					continue;
+				for (s = 0; s <= t; s++)
+					if (att_visible(mask, seg, b, T, t, s))
+						sum += exp(a[s] - mx);
+				for (s = 0; s <= t; s++)
+					a[s] = att_visible(mask, seg, b, T, t,
+					    s) ? (float)(exp(a[s] - mx) / sum) :
+					    0;
+				for (i = 0; i < HS; i++) {
+					double acc = 0;
+
+					for (s = 0; s <= t; s++)
+						acc += (double)a[s] * v[(((size_t)
+						    b * T + s) * NKV + kh) *
+						    HS + i];
+					o[i] = (float)acc;
+				}
+			}
+		}
+	}
+}
+
+void
+lmf_attention_backward(float *dq, float *dk, float *dv, float *scratch,
+    const float *dout, const float *att, const float *q, const float *k,
+    const float *v, int B, int T, int NH, int NKV, int HS)
+{
+	int b, h, rep = NH / NKV;
+	size_t ldq = (size_t)NH * HS, ldk = (size_t)NKV * HS;
+	float scale = (float)(1.0 / sqrt((double)HS));
+
+	if (NKV <= 0 || NH % NKV)
+		BUG("attention: %d heads over %d kv heads", NH, NKV);
+	/* with O = P V and P = softmax(S) row-wise:
+	 *   dV += P^T dO,  dP = dO V^T,
+	 *   dS = P * (dP - rowsum(P * dP)) / sqrt(HS),
+	 *   dQ += dS K,  dK += dS^T Q.
+	 * We go by blocks of query rows [t0, t1); they touch keys [0, t1).
+	 * Query heads sharing a kv head add into the same dK, dV rows. */
+	for (b = 0; b < B; b++) {
+		for (h = 0; h < NH; h++) {
+			const float *Q = q + (size_t)b * T * ldq + (size_t)h * HS;
+			const float *dO = dout + (size_t)b * T * ldq +
+			    (size_t)h * HS;
+			size_t kvoff = (size_t)b * T * ldk +
+			    (size_t)(h / rep) * HS;
+			const float *A = att + ((size_t)b * NH + h) * T * T;
+			float *dQ = dq + (size_t)b * T * ldq + (size_t)h * HS;
+			int t0, t1, t;
+
+			for (t0 = 0; t0 < T; t0 = t1) {
+				int nb;
+
+				t1 = t0 + ATT_BLOCK < T ? t0 + ATT_BLOCK : T;
+				nb = t1 - t0;
+				/* dV[0:t1] += P[t0:t1, 0:t1]^T dO[t0:t1] */
+				lmf_gemm(LMF_TRANS, LMF_NOTRANS, t1, HS, nb,
+				    1.0f, A + (size_t)t0 * T, T, dO + t0 * ldq,
+				    (int)ldq, 1.0f, dv + kvoff, (int)ldk);
+				/* dP (nb, t1) into the scratch, row stride T */
+				lmf_gemm(LMF_NOTRANS, LMF_TRANS, nb, t1, HS, 1.0f,
+				    dO + t0 * ldq, (int)ldq, v + kvoff, (int)ldk,
+				    0.0f, scratch, T);
+				for (t = t0; t < t1; t++) {
+					const float *p = A + (size_t)t * T;
+					float *d = scratch + (size_t)(t - t0) * T;
+					double dot = 0;
+					float fd;
+					int s;
+
+					for (s = 0; s <= t; s++)
+						dot += (double)p[s] * d[s];
+					fd = (float)dot;
+					for (s = 0; s <= t; s++)
+						d[s] = p[s] * (d[s] - fd) * scale;
+					for (s = t + 1; s < t1; s++)
+						d[s] = 0;
+				}
+				/* dQ[t0:t1] += dS K[0:t1] */
+				lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, nb, HS, t1, 1.0f,
+				    scratch, T, k + kvoff, (int)ldk, 1.0f,
+				    dQ + t0 * ldq, (int)ldq);
+				/* dK[0:t1] += dS^T Q[t0:t1] */
+				lmf_gemm(LMF_TRANS, LMF_NOTRANS, t1, HS, nb, 1.0f,
+				    scratch, T, Q + t0 * ldq, (int)ldq, 1.0f,
+				    dk + kvoff, (int)ldk);
+			}
+		}
+	}
+}
+
+void
+lmf_attention_backward_ref(float *dq, float *dk, float *dv,
+    const float *dout, const float *att, const float *q, const float *k,
+    const float *v, int B, int T, int NH, int NKV, int HS)
+{
+	int b, t, h, s, i, rep = NH / NKV;
+	double scale = 1.0 / sqrt((double)HS);
+
+	if (NKV <= 0 || NH % NKV)
+		BUG("attention: %d heads over %d kv heads", NH, NKV);
+	for (b = 0; b < B; b++) {
+		for (h = 0; h < NH; h++) {
+			int kh = h / rep;
+
+			for (t = 0; t < T; t++) {
+				const float *p = att + (((size_t)b * NH + h) * T +
+				    t) * T;
+				const float *dot_ = dout + (((size_t)b * T + t) *
+				    NH + h) * HS;
+				const float *qt = q + (((size_t)b * T + t) * NH +
+				    h) * HS;
+				float *dqt = dq + (((size_t)b * T + t) * NH + h) *
+				    HS;
+				double rowdot = 0;
+
+				/* rowdot = sum_s P[s] dP[s] with
+				 * dP[s] = dO[t] . v[s] */
+				for (s = 0; s <= t; s++) {
+					const float *vs = v + (((size_t)b * T +
+					    s) * NKV + kh) * HS;
+					double dp = 0;
+
+					for (i = 0; i < HS; i++)
+						dp += (double)dot_[i] * vs[i];
+					rowdot += p[s] * dp;
+				}
+				for (s = 0; s <= t; s++) {
+					size_t ko = (((size_t)b * T + s) * NKV +
+					    kh) * HS;
+					double dp = 0, ds;
+
+					if (p[s] == 0)
+						continue;
+					for (i = 0; i < HS; i++)
+						dp += (double)dot_[i] * v[ko + i];
+					ds = p[s] * (dp - rowdot) * scale;
+					for (i = 0; i < HS; i++) {
+						dqt[i] += (float)(ds * k[ko + i]);
+						dk[ko + i] += (float)(ds * qt[i]);
+						dv[ko + i] += (float)(p[s] *
+						    dot_[i]);
+					}
+				}
+			}
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* swiglu */
+
+void
+lmf_swiglu_forward(float *out, const float *gate, const float *up, long n)
+{
+	long i;
+
+	/* silu(g) = g * sigmoid(g); for very negative g, expf(-g) is inf and
+	 * sigmoid is 0, as it should be */
+	OMP_FOR(n)
+	for (i = 0; i < n; i++) {
+		float g = gate[i];
+		float sg = 1.0f / (1.0f + expf(-g));
+
+		out[i] = g * sg * up[i];
+	}
+}
+
+void
+lmf_swiglu_backward(float *dgate, float *dup, const float *dout,
+    const float *gate, const float *up, long n)
+{
+	long i;
+
+	/* d silu(g) / dg = s (1 + g (1 - s)) with s = sigmoid(g) */
+	OMP_FOR(n)
+	for (i = 0; i < n; i++) {
+		float g = gate[i];
+		float sg = 1.0f / (1.0f + expf(-g));
+
+		if (dgate)
+			dgate[i] += dout[i] * up[i] * sg * (1.0f + g * (1.0f -
+			    sg));
+		if (dup)
+			dup[i] += dout[i] * g * sg;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* softmax and log-softmax over rows */
+
+static float
+row_max(const float *x, int V)
+{
+	float mx = -INFINITY;
+	int i;
+
+	for (i = 0; i < V; i++)
+		if (x[i] > mx)
+			mx = x[i];
+	return mx;
+}
+
+void
+lmf_softmax_forward(float *out, const float *inp, int N, int V)
+{
+	int n;
+
+	OMP_FOR((long)N * V)
+	for (n = 0; n < N; n++) {
+		const float *x = inp + (size_t)n * V;
+		float *y = out + (size_t)n * V;
+		float mx = row_max(x, V);
+		double sum = 0;
+		float inv;
+		int i;
+
+		for (i = 0; i < V; i++) {
+			y[i] = expf(x[i] - mx);
+			sum += y[i];
+		}
+		inv = (float)(1.0 / sum);
+		for (i = 0; i < V; i++)
+			y[i] *= inv;
+	}
+}
+
+void
+lmf_softmax_backward(float *dinp, const float *dout, const float *out,
+    int N, int V)
+{
+	int n;
+
+	/* dx_i = y_i (dy_i - sum_j dy_j y_j) */
+	OMP_FOR((long)N * V)
+	for (n = 0; n < N; n++) {
+		const float *y = out + (size_t)n * V;
+		const float *dy = dout + (size_t)n * V;
+		float *dx = dinp + (size_t)n * V;
+		double dot = 0;
+		float fd;
+		int i;
+
+		for (i = 0; i < V; i++)
+			dot += (double)dy[i] * y[i];
+		fd = (float)dot;
+		for (i = 0; i < V; i++)
+			dx[i] += y[i] * (dy[i] - fd);
+	}
+}
+
+void
+lmf_logsoftmax_forward(float *out, const float *inp, int N, int V)
+{
+	int n;
+
+	OMP_FOR((long)N * V)
+	for (n = 0; n < N; n++) {
+		const float *x = inp + (size_t)n * V;
+		float *y = out + (size_t)n * V;
+		float mx = row_max(x, V), lse;
+		double sum = 0;
+		int i;
+
+		for (i = 0; i < V; i++)
+			sum += expf(x[i] - mx);
+		lse = mx + (float)log(sum);
+		for (i = 0; i < V; i++)
+			y[i] = x[i] - lse;
+	}
+}
+
+void
+lmf_logsoftmax_backward(float *dinp, const float *dout, const float *out,
+    int N, int V)
+{
+	int n;
+
+	/* y = x - lse(x), so dx_i = dy_i - softmax_i sum_j dy_j */
+	OMP_FOR((long)N * V)
+	for (n = 0; n < N; n++) {
+		const float *y = out + (size_t)n * V;
+		const float *dy = dout + (size_t)n * V;
+		float *dx = dinp + (size_t)n * V;
+		double sum = 0;
+		float fs;
+		int i;
+
+		for (i = 0; i < V; i++)
+			sum += dy[i];
+		fs = (float)sum;
+		for (i = 0; i < V; i++)
+			dx[i] += dy[i] - expf(y[i]) * fs;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* cross-entropy */
+
+void
+lmf_labels_shift(int32_t *targets, const int32_t *labels, int B, int T)
+{
+	int b, t;
+
+	/* position t predicts token t + 1; going left to right we may work
+	 * in place */
+	for (b = 0; b < B; b++) {
+		for (t = 0; t < T; t++)
+			targets[(size_t)b * T + t] = t + 1 < T ?
+			    labels[(size_t)b * T + t + 1] : LMF_IGNORE_INDEX;
+	}
+}
+
+static int
+target_of(const int32_t *targets, int n, int V)
+{
+	int32_t y = targets[n];
+
+	if (y != LMF_IGNORE_INDEX && (y < 0 || y >= V))
+		BUG("cross-entropy: target %d of row %d outside [0, %d)",
+		    (int)y, n, V);
+	return y;
+}
+
+/* the loss of one row: logsumexp(x) - x[y] */
+static float
+ce_row(const float *x, int y, int V)
+{
+	float mx = row_max(x, V);
+	double sum = 0;
+	int i;
+
+	for (i = 0; i < V; i++)
+		sum += expf(x[i] - mx);
+	return (float)(mx + log(sum) - x[y]);
+}
+
+/* the loss and the gradient of one row, possibly in place (d == x) */
+static float
+ce_row_grad(float *d, const float *x, int y, float scale, int V)
+{
+	float mx = row_max(x, V), xy = x[y], f;
+	double sum = 0;
+	int i;
+
+	/* we keep exp(x - max) in d, then scale it into softmax * scale */
+	for (i = 0; i < V; i++) {
+		float e = expf(x[i] - mx);
+
+		d[i] = e;
+		sum += e;
+	}
+	f = (float)(scale / sum);
+	for (i = 0; i < V; i++)
+		d[i] *= f;
+	d[y] -= scale;
+	return (float)(mx + log(sum) - xy);
+}
+
+/* sum of per-chunk sums of row losses, in a fixed order */
+static double
+ce_run(float *dlogits, float *losses, const float *logits,
+    const int32_t *targets, float scale, int N, int V)
+{
+	double part[NCHUNK], total = 0;
+	int c, n;
+
+	for (n = 0; n < N; n++)
+		target_of(targets, n, V);
+	OMP_FOR((long)N * V)
+	for (c = 0; c < NCHUNK; c++) {
+		int lo = (int)((long)N * c / NCHUNK);
+		int hi = (int)((long)N * (c + 1) / NCHUNK), r;
+
+		part[c] = 0;
+		for (r = lo; r < hi; r++) {
+			const float *x = logits + (size_t)r * V;
+			int y = targets[r];
+			float l = 0;
+
+			if (y != LMF_IGNORE_INDEX)
+				l = dlogits ? ce_row_grad(dlogits + (size_t)r *
+				    V, x, y, scale, V) : ce_row(x, y, V);
+			else if (dlogits)
+				memset(dlogits + (size_t)r * V, 0,
+				    (size_t)V * sizeof *dlogits);
+			if (losses)
+				losses[r] = l;
+			part[c] += l;
+		}
+	}
+	for (c = 0; c < NCHUNK; c++)
+		total += part[c];
+	return total;
+}
+
+double
+lmf_crossentropy_forward(float *losses, const float *logits,
+    const int32_t *targets, int N, int V)
+{
+	return ce_run(NULL, losses, logits, targets, 0, N, V);
+}
+
+double
+lmf_crossentropy_backward(float *dlogits, float *losses,
+    const float *logits, const int32_t *targets, float scale, int N, int V)
+{
+	return ce_run(dlogits, losses, logits, targets, scale, N, V);
+}
+
+double
+lmf_crossentropy_backward_ref(float *dlogits, float *losses,
+    const float *logits, const int32_t *targets, float scale, int N, int V)
+{
+	double total = 0;
+	int n, i;
+
+	/* in double, with the softmax taken apart from the one-hot term */
+	for (n = 0; n < N; n++) {
+		const float *x = logits + (size_t)n * V;
+		float *d = dlogits + (size_t)n * V;
+		int y = target_of(targets, n, V);
+		double mx = -INFINITY, sum = 0, lse;
+
+		if (y == LMF_IGNORE_INDEX) {
+			for (i = 0; i < V; i++)
+				d[i] = 0;
+			if (losses)
+				losses[n] = 0;
+			continue;
+		}
+		for (i = 0; i < V; i++)
+			mx = x[i] > mx ? x[i] : mx;
+		for (i = 0; i < V; i++)
+			sum += exp(x[i] - mx);
+		lse = mx + log(sum);
+		if (losses)
+			losses[n] = (float)(lse - x[y]);
+		total += lse - x[y];
+		for (i = 0; i < V; i++)
+			d[i] = (float)((exp(x[i] - lse) - (i == y)) * scale);
+	}
+	return total;
+}
