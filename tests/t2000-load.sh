@@ -8,14 +8,8 @@ PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
 T=$TOP/tests
 
-# lmf-dump --json when built; else the raw-stream stand-in (with -l 0)
-if [ -x "$TOP/lmf-dump" ]; then
-	RAW=
-	dumpjson() { lmf-dump --json "$1"; }
-else
-	RAW="-l 0"
-	dumpjson() { $PY "$T/lmfjson.py" "$1"; }
-fi
+RAW=
+dumpjson() { lmf-dump --json "$1"; }
 
 # golden NAME DIR DTYPE [ARGS]: load, dump, compare every tensor bit for bit
 golden() {
