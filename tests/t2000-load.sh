@@ -3,7 +3,7 @@
 # embeddings), stories260K and a LoRA adapter against the safetensors read
 # independently in Python (tests/ckcheck.py); --init; --dtype bf16; memory.
 . "$(dirname "$0")/lib.sh"
-plan 26
+plan 27
 PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
 T=$TOP/tests
@@ -46,6 +46,8 @@ check_grep "a stored tied lm_head is dropped with a warning" \
 	"dropping lm_head.weight" qf.err
 check "the default stream is zstd" sh -c \
 	'head -c 4 qf.lmf | od -An -tx1 | grep -q "28 b5 2f fd"'
+check "-l 0 writes a raw stream" sh -c \
+	'lmf-load -q -l 0 qw | head -c 4 | grep -q LMFS'
 check "-q is quiet" sh -c 'lmf-load -q qf >/dev/null 2>q.err && ! [ -s q.err ]'
 lmf-load -q $RAW qw >a.lmf
 lmf-load -q $RAW -o b.lmf qw
