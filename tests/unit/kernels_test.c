@@ -497,6 +497,36 @@ test_rope(void)
 	/* backward in place is the inverse rotation: it undoes forward */
 	lmf_rope_backward(ip, ip, cs, sn, N, nh, HS);
 	cmp("rope backward in place inverts forward", ip, inp, n, 1e-6);
+	/* fast vs ref on a larger shape (the threaded path with OpenMP) */
+	{
+		int BN = 512, bh = 4, bhs = 64;
+		size_t bn = (size_t)BN * bh * bhs;
+		int32_t *bp = xmallocarray(BN, sizeof *bp);
+		double binv[32];
+		float *bc = zeros((size_t)BN * 32), *bs = zeros((size_t)BN * 32);
+		float *bx = rnd(bn, 1), *by1 = zeros(bn), *by2 = zeros(bn);
+
+		for (int t = 0; t < BN; t++)
+			bp[t] = t % 200 + (t > 300 ? 3000 : 0);
+		lmf_rope_inv_freq(binv, bhs, 1e6);
+		lmf_rope_cache(bc, bs, bp, binv, BN, bhs);
+		lmf_rope_forward(by1, bx, bc, bs, BN, bh, bhs);
+		lmf_rope_forward_ref(by2, bx, bp, 1e6, BN, bh, bhs);
+		cmp("rope HS=64 theta=1e6 forward vs ref", by1, by2, bn,
+		    TOL_FWD);
+		memset(by1, 0, bn * sizeof *by1);
+		memset(by2, 0, bn * sizeof *by2);
+		lmf_rope_backward(by1, bx, bc, bs, BN, bh, bhs);
+		lmf_rope_backward_ref(by2, bx, bp, 1e6, BN, bh, bhs);
+		cmp("rope HS=64 theta=1e6 backward vs ref", by1, by2, bn,
+		    TOL_FWD);
+		free(bp);
+		free(bc);
+		free(bs);
+		free(bx);
+		free(by1);
+		free(by2);
+	}
 	cx = (struct ctx){ .run = run_rope, .out = o1, .g = dout, .nout = n,
 		.a = inp, .cs = cs, .sn = sn, .N = N, .NH = nh, .HS = HS };
 	fd_check("rope dinp", &cx, inp, n, d1);
@@ -817,8 +847,9 @@ test_crossentropy(void)
 	free(d);
 	free(ip);
 
-	/* fast vs ref on a wider vocabulary with ignored rows */
-	N = 64, V = 1000, n = (size_t)N * V;
+	/* fast vs ref on a wider vocabulary with ignored rows (big enough
+	 * for the threaded path when built with OpenMP) */
+	N = 80, V = 1000, n = (size_t)N * V;
 	logits = rnd(n, 3);
 	tg = xmallocarray(N, sizeof *tg);
 	for (i = 0; i < N; i++) {
@@ -836,10 +867,10 @@ test_crossentropy(void)
 	    1.0f / cnt, N, V);
 	sumf = (float)s1;
 	sumw = (float)s2;
-	cmp("crossentropy V=1000 summed loss vs ref", &sumf, &sumw, 1, 1e-5);
-	cmp("crossentropy V=1000 row losses vs ref", losses, lwant, N,
+	cmp("crossentropy N=80 V=1000 summed loss vs ref", &sumf, &sumw, 1, 1e-5);
+	cmp("crossentropy N=80 V=1000 row losses vs ref", losses, lwant, N,
 	    TOL_FWD);
-	cmp("crossentropy V=1000 dlogits vs ref (ignored rows zeroed)", d,
+	cmp("crossentropy N=80 V=1000 dlogits vs ref (ignored rows zeroed)", d,
 	    dwant, n, TOL_FWD);
 	free(logits);
 	free(tg);
