@@ -126,7 +126,8 @@ get_eos(struct perr *e, const json_t *o, struct lmf_config *c)
 	if (!v)
 		return 0;
 	if (json_is_integer(v))
-		return get_int(e, o, "eos_token_id", 0, 0, &c->eos_token_ids[c->n_eos++]);
+		return get_int(e, o, "eos_token_id", 0, 0,
+		    &c->eos_token_ids[c->n_eos++]);
 	if (!json_is_array(v) || json_array_size(v) > LMF_CONFIG_MAX_EOS)
 		return fail(e, "'eos_token_id' is not an id or a list of at most "
 		    "%d ids", LMF_CONFIG_MAX_EOS);
@@ -350,7 +351,8 @@ lmf_model_params(const struct lmf_config *c, int *n)
 	}
 	add(p, n, LMF_PARAM_NORM, -1, "model.norm.weight", C, 0);
 	if (!c->tie_word_embeddings)
-		add(p, n, LMF_PARAM_LINEAR, -1, "lm_head.weight", c->vocab_size, C);
+		add(p, n, LMF_PARAM_LINEAR, -1, "lm_head.weight",
+		    c->vocab_size, C);
 	return p;
 }
 

@@ -162,10 +162,11 @@ check_overlaps(struct lmf_safetensors *st)
 	qsort(ix, (size_t)n, sizeof *ix, cmp_begin);
 	for (i = 0; i < n; i++) {
 		const struct lmf_st_tensor *t = &st->t[ix[i]];
+		const struct lmf_st_tensor *pt = prev >= 0 ? &st->t[prev] : NULL;
 
-		if (prev >= 0 && t->begin < st->t[prev].begin + st->t[prev].nbytes) {
-			rc = st_fail(st, LMF_E_FORMAT, "tensors '%s' and '%s' overlap "
-			    "in the data block", st->t[prev].name, t->name);
+		if (pt && t->begin < pt->begin + pt->nbytes) {
+			rc = st_fail(st, LMF_E_FORMAT, "tensors '%s' and '%s' "
+			    "overlap in the data block", pt->name, t->name);
 			break;
 		}
 		prev = ix[i];
@@ -237,8 +238,8 @@ lmf_safetensors_open_mem(const void *buf, size_t len, int *err, char *errbuf,
 	st->mem = buf;
 	st->path = xstrdup("<memory>");
 	if (len < 8) {
-		rc = st_fail(st, LMF_E_TRUNCATED, "file of %zu bytes has no header "
-		    "length", len);
+		rc = st_fail(st, LMF_E_TRUNCATED, "file of %zu bytes has no "
+		    "header length", len);
 		goto fail;
 	}
 	n = lmf_get_u64(p);

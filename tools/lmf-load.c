@@ -143,7 +143,8 @@ emit_tensor(struct lmf_wr *w, const char *name, const struct found *f)
 		if (n > CHUNK)
 			n = CHUNK;
 		if (lmf_safetensors_read(f->st, f->t, off, in, n * es) < 0)
-			die("'%s': %s", f->st->path, lmf_safetensors_errmsg(f->st));
+			die("'%s': %s", f->st->path,
+			    lmf_safetensors_errmsg(f->st));
 		wr_check(w, lmf_wr_payload(w, out, convert(f->t->dtype, in, out,
 		    n)));
 	}

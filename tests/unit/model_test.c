@@ -103,7 +103,8 @@ main(void)
 	    "\"intermediate_size\": 24, \"num_hidden_layers\": 2, "
 	    "\"num_attention_heads\": 4, \"vocab_size\": 32}",
 	    "'hidden_size' must be positive");
-	refused("{\"model_type\": \"llama\", " BASE ", \"num_key_value_heads\": 3}",
+	refused("{\"model_type\": \"llama\", " BASE ", "
+	    "\"num_key_value_heads\": 3}",
 	    "does not divide");
 	refused("{\"model_type\": \"llama\", " BASE ", \"rope_scaling\": "
 	    "{\"type\": \"dynamic\", \"factor\": 2}}", "'rope_scaling'");
