@@ -1,0 +1,21 @@
+#!/bin/sh
+# bench-gemm.sh: build dev/bench-gemm and print OpenBLAS sgemm GFLOP/s on
+# lmf's training shapes, with the core type OpenBLAS detects, with the
+# one lmf_gemm_init would choose (SkylakeX or Haswell), and with the
+# generic Prescott kernel for scale. Run from anywhere; it links libcommon.a
+# (built if missing) and leaves the binary in dev/out/.
+set -eu
+cd "$(dirname "$0")/.."
+[ -f libcommon.a ] || make libcommon.a
+mkdir -p dev/out
+cc -O2 -std=c11 -Iinclude $(pkg-config --cflags openblas) -D_GNU_SOURCE \
+	-o dev/out/bench-gemm dev/bench-gemm.c libcommon.a \
+	$(pkg-config --libs openblas jansson libzstd) -lm -lpthread
+best=$(dev/out/bench-gemm -b)
+[ "$best" = none ] && best=Prescott
+echo "== detected core type"
+env -u OPENBLAS_CORETYPE dev/out/bench-gemm
+echo "== OPENBLAS_CORETYPE=$best (what lmf_gemm_init re-executes with)"
+OPENBLAS_CORETYPE=$best dev/out/bench-gemm
+echo "== OPENBLAS_CORETYPE=Prescott (the slow generic kernel)"
+OPENBLAS_CORETYPE=Prescott dev/out/bench-gemm
