@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 plan 86
 PY=/usr/bin/python3
-mkjson="$PY $TOP/tests/lmfjson.py"
+mkjson="$PY $TOP/tests/dumpform.py"
 
 # every dtype with its extremes, nan/inf/-0, subnormals, empty tensors, a
 # scalar, 8 dims, nested data, names that are not plain, unknown records
