@@ -18,6 +18,7 @@
 #define TOKMAX 400            /* characters of one number */
 #define OBUF (1u << 16)       /* payload bytes gathered before a write */
 #define MAXDEPTH 64
+#define VALMAX LMF_DUMPJSON_VALMAX
 
 static char errmsg[600];
 
@@ -111,16 +112,16 @@ fmt_float(char *buf, int dtype, uint64_t bits, int json)
 
 	if (expo == (1u << e) - 1) {
 		if (!man)
-			return (size_t)snprintf(buf, LMF_DUMPJSON_VALMAX, "%s%sinf%s",
-			    q, neg ? "-" : "", q);
+			return (size_t)snprintf(buf, VALMAX, "%s%sinf%s", q,
+			    neg ? "-" : "", q);
 		if (man == 1ull << (m - 1))
-			return (size_t)snprintf(buf, LMF_DUMPJSON_VALMAX, "%s%snan%s",
-			    q, neg ? "-" : "", q);
-		return (size_t)snprintf(buf, LMF_DUMPJSON_VALMAX, "%snan:0x%0*llx%s",
-		    q, w / 4, (unsigned long long)bits, q);
+			return (size_t)snprintf(buf, VALMAX, "%s%snan%s", q,
+			    neg ? "-" : "", q);
+		return (size_t)snprintf(buf, VALMAX, "%snan:0x%0*llx%s", q,
+		    w / 4, (unsigned long long)bits, q);
 	}
 	if (!expo && !man)
-		return (size_t)snprintf(buf, LMF_DUMPJSON_VALMAX, "%s",
+		return (size_t)snprintf(buf, VALMAX, "%s",
 		    neg ? "-0.0" : "0");
 	switch (dtype) {
 	case LMF_F64: memcpy(&v, &bits, 8); lo = 15; hi = 17; break;
@@ -140,12 +141,12 @@ fmt_float(char *buf, int dtype, uint64_t bits, int json)
 	if (!expo)
 		lo = 1; /* a subnormal has few digits to show */
 	for (prec = lo; prec <= hi; prec++) {
-		snprintf(buf, LMF_DUMPJSON_VALMAX, "%.*g", prec, v);
+		snprintf(buf, VALMAX, "%.*g", prec, v);
 		if (!parse_float(dtype, buf, &back) && back == bits)
 			return strlen(buf);
 	}
 	/* the exact value: reads back to the same bits in every dtype */
-	return (size_t)snprintf(buf, LMF_DUMPJSON_VALMAX, "%.17g", v);
+	return (size_t)snprintf(buf, VALMAX, "%.17g", v);
 }
 
 size_t
@@ -157,24 +158,24 @@ lmf_dumpjson_fmt(char *buf, int dtype, const void *p, int json)
 	case LMF_F32: case LMF_F64: case LMF_F16: case LMF_BF16:
 		return fmt_float(buf, dtype, get_bits(dtype, b), json);
 	case LMF_I8:
-		return (size_t)snprintf(buf, LMF_DUMPJSON_VALMAX, "%d",
+		return (size_t)snprintf(buf, VALMAX, "%d",
 		    (int)(int8_t)b[0]);
 	case LMF_I16:
-		return (size_t)snprintf(buf, LMF_DUMPJSON_VALMAX, "%d",
+		return (size_t)snprintf(buf, VALMAX, "%d",
 		    (int)(int16_t)lmf_get_u16(b));
 	case LMF_I32:
-		return (size_t)snprintf(buf, LMF_DUMPJSON_VALMAX, "%ld",
+		return (size_t)snprintf(buf, VALMAX, "%ld",
 		    (long)(int32_t)lmf_get_u32(b));
 	case LMF_I64:
-		return (size_t)snprintf(buf, LMF_DUMPJSON_VALMAX, "%lld",
+		return (size_t)snprintf(buf, VALMAX, "%lld",
 		    (long long)(int64_t)lmf_get_u64(b));
 	case LMF_U8:
-		return (size_t)snprintf(buf, LMF_DUMPJSON_VALMAX, "%u", b[0]);
+		return (size_t)snprintf(buf, VALMAX, "%u", b[0]);
 	case LMF_BOOL:
 		if (b[0] <= 1)
-			return (size_t)snprintf(buf, LMF_DUMPJSON_VALMAX, "%s",
+			return (size_t)snprintf(buf, VALMAX, "%s",
 			    b[0] ? "true" : "false");
-		return (size_t)snprintf(buf, LMF_DUMPJSON_VALMAX, "%u", b[0]);
+		return (size_t)snprintf(buf, VALMAX, "%u", b[0]);
 	}
 	BUG("format of dtype %d", dtype);
 }
@@ -288,7 +289,8 @@ lmf_dumpjson_put_base64(FILE *f, const void *p, size_t n)
 	size_t i;
 
 	for (i = 0; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+		uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 |
+		    s[i + 2];
 
 		putc(b64[v >> 18], f);
 		putc(b64[(v >> 12) & 63], f);
@@ -329,8 +331,8 @@ b64_decode(const char *s, size_t n, unsigned char *out)
 		int d = s[i + 3] == '=' ? -2 : b64val(s[i + 3]);
 		int last = i + 4 == n;
 
-		if (a < 0 || b < 0 || c == -1 || d == -1 || (c == -2 && d != -2) ||
-		    ((c == -2 || d == -2) && !last))
+		if (a < 0 || b < 0 || c == -1 || d == -1 ||
+		    (c == -2 && d != -2) || ((c == -2 || d == -2) && !last))
 			return -1;
 		out[o++] = (unsigned char)(a << 2 | b >> 4);
 		if (c == -2) {
@@ -383,20 +385,37 @@ struct jp {
 	char name[LMF_MAX_NAME + 1];
 };
 
-LMF_PRINTF(3, 4) LMF_NORETURN static void
-fail(struct jp *j, int err, const char *fmt, ...)
+LMF_NORETURN static void
+vfail(struct jp *j, int err, const char *fmt, va_list ap)
 {
-	va_list ap;
 	int n;
 
 	n = j->lineno ? snprintf(errmsg, sizeof errmsg, "line %lu: %s%s",
 	    j->lineno, j->what ? j->what : "", j->what ? ": " : "") : 0;
-	va_start(ap, fmt);
 	if (n >= 0 && (size_t)n < sizeof errmsg)
 		vsnprintf(errmsg + n, sizeof errmsg - (size_t)n, fmt, ap);
-	va_end(ap);
 	j->err = err;
 	longjmp(j->jb, 1);
+}
+
+/* stop the parse: an error of code err, said by fmt */
+LMF_PRINTF(3, 4) LMF_NORETURN static void
+fail(struct jp *j, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfail(j, err, fmt, ap);
+}
+
+/* the same for the common case, an error of format */
+LMF_PRINTF(2, 3) LMF_NORETURN static void
+bad(struct jp *j, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfail(j, LMF_E_FORMAT, fmt, ap);
 }
 
 static int
@@ -414,11 +433,11 @@ unexpected(struct jp *j, const char *want)
 	int c = jpeek(j);
 
 	if (c < 0)
-		fail(j, LMF_E_FORMAT, "malformed JSON: line ends where %s is due",
-		    want);
-	fail(j, LMF_E_FORMAT, "malformed JSON: %s%c%s at column %ld where %s is "
-	    "due", c >= 0x20 && c < 0x7f ? "'" : "byte ", c >= 0x20 && c < 0x7f ?
-	    c : '?', c >= 0x20 && c < 0x7f ? "'" : "",
+		bad(j, "malformed JSON: line ends where %s is due", want);
+	if (c < 0x20 || c >= 0x7f)
+		bad(j, "malformed JSON: byte 0x%02x at column %ld where %s is "
+		    "due", (unsigned)c, (long)(j->p - j->line) + 1, want);
+	bad(j, "malformed JSON: '%c' at column %ld where %s is due", c,
 	    (long)(j->p - j->line) + 1, want);
 }
 
@@ -450,7 +469,7 @@ hex4(struct jp *j)
 
 	for (i = 0; i < 4; i++) {
 		if (j->p >= j->end || (d = hexval((unsigned char)*j->p)) < 0)
-			fail(j, LMF_E_FORMAT, "malformed JSON: bad \\u escape at "
+			bad(j, "malformed JSON: bad \\u escape at "
 			    "column %ld", (long)(j->p - j->line) + 1);
 		v = v << 4 | (unsigned)d;
 		j->p++;
@@ -458,11 +477,42 @@ hex4(struct jp *j)
 	return v;
 }
 
+/* the code point of a \\u escape (the cursor after the u), as UTF-8 */
+static void
+uescape(struct jp *j)
+{
+	const char *msg = "malformed JSON: lone surrogate at column %ld";
+	unsigned cp = hex4(j), lo;
+	unsigned char u[4];
+	size_t k, i;
+
+	if (cp >= 0xdc00 && cp <= 0xdfff)
+		bad(j, msg, (long)(j->p - j->line) - 5);
+	if (cp >= 0xd800 && cp <= 0xdbff) {
+		if (j->end - j->p < 2 || j->p[0] != '\\' || j->p[1] != 'u')
+			bad(j, msg, (long)(j->p - j->line) - 5);
+		j->p += 2;
+		lo = hex4(j);
+		if (lo < 0xdc00 || lo > 0xdfff)
+			bad(j, msg, (long)(j->p - j->line) - 5);
+		cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+	}
+	k = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+	if (k == 1) {
+		u[0] = (unsigned char)cp;
+	} else {
+		for (i = k - 1; i > 0; i--, cp >>= 6)
+			u[i] = (unsigned char)(0x80 | (cp & 0x3f));
+		u[0] = (unsigned char)((0xf00u >> k) | cp);
+	}
+	sput(j, u, k);
+}
+
 /* a JSON string at the cursor into sbuf/slen */
 static void
 jstr(struct jp *j)
 {
-	const char *bad = "malformed JSON: %s at column %ld";
+	const char *msg = "malformed JSON: %s at column %ld";
 
 	if (jpeek(j) != '"')
 		unexpected(j, "a string");
@@ -478,21 +528,21 @@ jstr(struct jp *j)
 			j->p++;
 		sput(j, run, (size_t)(j->p - run));
 		if (j->p >= j->end)
-			fail(j, LMF_E_FORMAT, "malformed JSON: unterminated string");
+			bad(j, "malformed JSON: unterminated string");
 		c = (unsigned char)*j->p;
 		if (c == '"') {
 			j->p++;
 			return;
 		}
 		if (c < 0x20)
-			fail(j, LMF_E_FORMAT, bad, "control character in a string",
+			bad(j, msg, "control character in a string",
 			    (long)(j->p - j->line) + 1);
 		if (c >= 0x80) {
 			size_t k = utf8_seq((const unsigned char *)j->p,
 			    (size_t)(j->end - j->p));
 
 			if (!k)
-				fail(j, LMF_E_FORMAT, bad, "invalid UTF-8",
+				bad(j, msg, "invalid UTF-8",
 				    (long)(j->p - j->line) + 1);
 			sput(j, j->p, k);
 			j->p += k;
@@ -500,7 +550,7 @@ jstr(struct jp *j)
 		}
 		/* an escape */
 		if (++j->p >= j->end)
-			fail(j, LMF_E_FORMAT, "malformed JSON: unterminated string");
+			bad(j, "malformed JSON: unterminated string");
 		c = (unsigned char)*j->p++;
 		switch (c) {
 		case '"': case '\\': case '/': sput(j, &c, 1); break;
@@ -509,52 +559,9 @@ jstr(struct jp *j)
 		case 'n': sput(j, "\n", 1); break;
 		case 'r': sput(j, "\r", 1); break;
 		case 't': sput(j, "\t", 1); break;
-		case 'u': {
-			unsigned cp = hex4(j);
-			unsigned char u[4];
-			size_t k;
-
-			if (cp >= 0xdc00 && cp <= 0xdfff)
-				fail(j, LMF_E_FORMAT, bad, "lone surrogate",
-				    (long)(j->p - j->line) - 5);
-			if (cp >= 0xd800 && cp <= 0xdbff) {
-				unsigned lo;
-
-				if (j->end - j->p < 2 || j->p[0] != '\\' ||
-				    j->p[1] != 'u')
-					fail(j, LMF_E_FORMAT, bad, "lone surrogate",
-					    (long)(j->p - j->line) - 5);
-				j->p += 2;
-				lo = hex4(j);
-				if (lo < 0xdc00 || lo > 0xdfff)
-					fail(j, LMF_E_FORMAT, bad, "lone surrogate",
-					    (long)(j->p - j->line) - 5);
-				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-			}
-			if (cp < 0x80) {
-				u[0] = (unsigned char)cp;
-				k = 1;
-			} else if (cp < 0x800) {
-				u[0] = (unsigned char)(0xc0 | cp >> 6);
-				u[1] = (unsigned char)(0x80 | (cp & 0x3f));
-				k = 2;
-			} else if (cp < 0x10000) {
-				u[0] = (unsigned char)(0xe0 | cp >> 12);
-				u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-				u[2] = (unsigned char)(0x80 | (cp & 0x3f));
-				k = 3;
-			} else {
-				u[0] = (unsigned char)(0xf0 | cp >> 18);
-				u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
-				u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-				u[3] = (unsigned char)(0x80 | (cp & 0x3f));
-				k = 4;
-			}
-			sput(j, u, k);
-			break;
-		}
+		case 'u': uescape(j); break;
 		default:
-			fail(j, LMF_E_FORMAT, bad, "bad escape",
+			bad(j, msg, "bad escape",
 			    (long)(j->p - j->line));
 		}
 	}
@@ -600,7 +607,8 @@ jnum(struct jp *j, int *isint)
 			s++;
 	}
 	if ((size_t)(s - j->p) > TOKMAX)
-		fail(j, LMF_E_LIMIT, "number of %ld characters", (long)(s - j->p));
+		fail(j, LMF_E_LIMIT, "number of %ld characters",
+		    (long)(s - j->p));
 	return (size_t)(s - j->p);
 }
 
@@ -685,13 +693,14 @@ jfields(struct jp *j, struct field *f, int nf, const char *what)
 	for (;;) {
 		jstr(j);
 		for (i = 0; i < nf; i++)
-			if (strlen(f[i].key) == j->slen && !strcmp(f[i].key, j->sbuf))
+			if (strlen(f[i].key) == j->slen &&
+			    !strcmp(f[i].key, j->sbuf))
 				break;
 		if (i == nf)
-			fail(j, LMF_E_FORMAT, "unknown field \"%.40s\" in %s",
+			bad(j, "unknown field \"%.40s\" in %s",
 			    j->sbuf, what);
 		if (f[i].at)
-			fail(j, LMF_E_FORMAT, "duplicate field \"%s\" in %s",
+			bad(j, "duplicate field \"%s\" in %s",
 			    f[i].key, what);
 		jexpect(j, ':', "':'");
 		jpeek(j);
@@ -714,14 +723,14 @@ jint(struct jp *j, const char *at, const char *field)
 
 	j->p = at;
 	if (jpeek(j) != '-' && !isdig(j->p, j->end))
-		fail(j, LMF_E_FORMAT, "\"%s\" is not an integer", field);
+		bad(j, "\"%s\" is not an integer", field);
 	n = jnum(j, &isint);
 	memcpy(tok, j->p, n);
 	tok[n] = 0;
 	errno = 0;
 	v = strtoll(tok, NULL, 10);
 	if (!isint || errno)
-		fail(j, LMF_E_FORMAT, "\"%s\" of %s is not an integer", field, tok);
+		bad(j, "\"%s\" of %s is not an integer", field, tok);
 	j->p += n;
 	return v;
 }
@@ -765,7 +774,7 @@ special(struct jp *j, int dtype, uint64_t *bits)
 		    (*bits & expo) == expo && (*bits & ((1ull << m) - 1)))
 			return;
 	}
-	fail(j, LMF_E_FORMAT, "\"%.40s\" is not a %s value", s,
+	bad(j, "\"%.40s\" is not a %s value", s,
 	    lmf_dtype_name(dtype));
 }
 
@@ -782,7 +791,7 @@ put_elem(struct jp *j, int dtype, unsigned char *out)
 
 	if (c == '"') {
 		if (!is_float(dtype))
-			fail(j, LMF_E_FORMAT, "a string where a number (%s) is due", dn);
+			bad(j, "a string where a number (%s) is due", dn);
 		jstr(j);
 		special(j, dtype, &bits);
 		put_bits(dtype, out, bits);
@@ -791,7 +800,7 @@ put_elem(struct jp *j, int dtype, unsigned char *out)
 	if (c == 't' || c == 'f') {
 		jlit(j, c == 't' ? "true" : "false");
 		if (dtype != LMF_BOOL)
-			fail(j, LMF_E_FORMAT, "%s where a %s value is due",
+			bad(j, "%s where a %s value is due",
 			    c == 't' ? "true" : "false", dn);
 		out[0] = c == 't';
 		return;
@@ -802,12 +811,12 @@ put_elem(struct jp *j, int dtype, unsigned char *out)
 	j->p += n;
 	if (is_float(dtype)) {
 		if (parse_float(dtype, tok, &bits) < 0)
-			fail(j, LMF_E_FORMAT, "value %s does not fit %s", tok, dn);
+			bad(j, "value %s does not fit %s", tok, dn);
 		put_bits(dtype, out, bits);
 		return;
 	}
 	if (!isint)
-		fail(j, LMF_E_FORMAT, "%s is not an integer (%s)", tok, dn);
+		bad(j, "%s is not an integer (%s)", tok, dn);
 	switch (dtype) {
 	case LMF_I8: lo = INT8_MIN; hi = INT8_MAX; break;
 	case LMF_I16: lo = INT16_MIN; hi = INT16_MAX; break;
@@ -818,7 +827,7 @@ put_elem(struct jp *j, int dtype, unsigned char *out)
 	errno = 0;
 	v = strtoll(tok, NULL, 10);
 	if (errno || v < lo || v > hi)
-		fail(j, LMF_E_FORMAT, "value %s does not fit %s", tok, dn);
+		bad(j, "value %s does not fit %s", tok, dn);
 	put_bits(dtype, out, (uint64_t)v);
 }
 
@@ -840,8 +849,9 @@ jdata(struct jp *j, int dtype, uint64_t numel, uint64_t *count, int depth)
 			jdata(j, dtype, numel, count, depth + 1);
 		} else {
 			if (*count == numel)
-				fail(j, LMF_E_SHAPE, "more than the %llu values its "
-				    "shape holds", (unsigned long long)numel);
+				fail(j, LMF_E_SHAPE, "more than the %llu "
+				    "values its shape holds",
+				    (unsigned long long)numel);
 			put_elem(j, dtype, j->obuf + j->olen);
 			j->olen += dsize;
 			++*count;
@@ -863,29 +873,29 @@ record(struct jp *j, const char *tagat, const char *b64at)
 	long long len;
 
 	if (!tagat || !b64at)
-		fail(j, LMF_E_FORMAT, "a record needs \"record\" and \"base64\"");
+		bad(j, "a record needs \"record\" and \"base64\"");
 	j->p = tagat;
 	jstr(j);
 	while (i < j->slen) {
 		const unsigned char *s = (const unsigned char *)j->sbuf + i;
 
 		if (n == 4 || s[0] >= 0xc4)
-			fail(j, LMF_E_FORMAT, "record tag \"%.40s\" is not 4 bytes",
+			bad(j, "record tag \"%.40s\" is not 4 bytes",
 			    j->sbuf);
 		tag[n++] = s[0] < 0x80 ? (char)s[0] :
 		    (char)((s[0] & 0x1f) << 6 | (s[1] & 0x3f));
 		i += s[0] < 0x80 ? 1 : 2;
 	}
 	if (n != 4)
-		fail(j, LMF_E_FORMAT, "record tag \"%.40s\" is not 4 bytes", j->sbuf);
+		bad(j, "record tag \"%.40s\" is not 4 bytes", j->sbuf);
 	j->p = b64at;
 	jstr(j);
 	free(j->rbuf);
 	j->rbuf = xmalloc(j->slen / 4 * 3 + 1);
 	if ((len = b64_decode(j->sbuf, j->slen, j->rbuf)) < 0)
-		fail(j, LMF_E_FORMAT, "record \"%.4s\": malformed base64", tag);
+		bad(j, "record \"%.4s\": malformed base64", tag);
 	if (lmf_wr_other(j->w, tag, j->rbuf, (uint64_t)len) < 0)
-		fail(j, LMF_E_FORMAT, "%s", lmf_wr_errmsg(j->w));
+		bad(j, "%s", lmf_wr_errmsg(j->w));
 }
 
 enum { T_NAME, T_NAMEHEX, T_DTYPE, T_SHAPE, T_DATA, T_TEXT, T_HEX, T_RECORD,
@@ -902,34 +912,35 @@ tensor(struct jp *j, struct field *f)
 	size_t dsize, k;
 
 	if (!f[T_NAME].at == !f[T_NAMEHEX].at)
-		fail(j, LMF_E_FORMAT, "a tensor needs one of \"name\" or "
+		bad(j, "a tensor needs one of \"name\" or "
 		    "\"namehex\"");
 	j->p = f[T_NAME].at ? f[T_NAME].at : f[T_NAMEHEX].at;
 	jstr(j);
 	if (f[T_NAMEHEX].at) {
 		if (j->slen % 2 || j->slen > 2 * LMF_MAX_NAME)
-			fail(j, LMF_E_FORMAT, "\"namehex\" is not a name in hex");
+			bad(j, "\"namehex\" is not a name in hex");
 		for (k = 0; k < j->slen; k += 2) {
-			int hi = hexval(j->sbuf[k]), lo = hexval(j->sbuf[k + 1]);
+			int hi = hexval(j->sbuf[k]);
+			int lo = hexval(j->sbuf[k + 1]);
 
 			if (hi < 0 || lo < 0)
-				fail(j, LMF_E_FORMAT, "\"namehex\" is not hex");
+				bad(j, "\"namehex\" is not hex");
 			j->name[k / 2] = (char)(hi << 4 | lo);
 		}
 		j->slen /= 2;
 	} else {
 		if (j->slen > LMF_MAX_NAME)
-			fail(j, LMF_E_LIMIT, "tensor name of %zu bytes (limit %d)",
-			    j->slen, LMF_MAX_NAME);
+			fail(j, LMF_E_LIMIT, "tensor name of %zu bytes (limit "
+			    "%d)", j->slen, LMF_MAX_NAME);
 		memcpy(j->name, j->sbuf, j->slen);
 	}
 	j->name[j->slen] = 0;
 	if (!j->slen || memchr(j->name, 0, j->slen))
-		fail(j, LMF_E_FORMAT, "tensor name is empty or holds a NUL");
+		bad(j, "tensor name is empty or holds a NUL");
 	snprintf(j->whatbuf, sizeof j->whatbuf, "tensor '%.60s'", j->name);
 	j->what = j->whatbuf;
 	if (!f[T_DTYPE].at || !f[T_SHAPE].at)
-		fail(j, LMF_E_FORMAT, "missing field \"%s\"",
+		bad(j, "missing field \"%s\"",
 		    f[T_DTYPE].at ? "shape" : "dtype");
 	j->p = f[T_DTYPE].at;
 	jstr(j);
@@ -958,39 +969,43 @@ tensor(struct jp *j, struct field *f)
 		fail(j, LMF_E_LIMIT, "shape past the 2^40-byte limit");
 	nbytes = numel * dsize;
 	if (!!f[T_DATA].at + !!f[T_TEXT].at + !!f[T_HEX].at != 1)
-		fail(j, LMF_E_FORMAT, "a tensor needs one of \"data\", \"text\" or "
+		bad(j, "a tensor needs one of \"data\", \"text\" or "
 		    "\"hex\"");
 	if (f[T_TEXT].at && dtype != LMF_U8)
 		fail(j, LMF_E_DTYPE, "\"text\" is for u8 tensors, not %s",
 		    lmf_dtype_name(dtype));
 	if (lmf_wr_tensor_begin(j->w, j->name, dtype, ndim, shape) < 0)
-		fail(j, LMF_E_FORMAT, "%s", lmf_wr_errmsg(j->w));
+		bad(j, "%s", lmf_wr_errmsg(j->w));
 	if (f[T_DATA].at) {
 		j->p = f[T_DATA].at;
 		jdata(j, dtype, numel, &count, 0);
 		flush(j);
 		if (count != numel)
-			fail(j, LMF_E_SHAPE, "%llu values where its shape holds %llu",
-			    (unsigned long long)count, (unsigned long long)numel);
+			fail(j, LMF_E_SHAPE, "%llu values where its shape "
+			    "holds %llu", (unsigned long long)count,
+			    (unsigned long long)numel);
 	} else if (f[T_TEXT].at) {
 		j->p = f[T_TEXT].at;
 		jstr(j);
 		if (j->slen != nbytes)
-			fail(j, LMF_E_SHAPE, "text of %zu bytes where its shape holds "
-			    "%llu", j->slen, (unsigned long long)nbytes);
+			fail(j, LMF_E_SHAPE, "text of %zu bytes where its "
+			    "shape holds %llu", j->slen,
+			    (unsigned long long)nbytes);
 		if (nbytes && lmf_wr_payload(j->w, j->sbuf, j->slen) < 0)
 			fail(j, LMF_E_IO, "%s", lmf_wr_errmsg(j->w));
 	} else {
 		j->p = f[T_HEX].at;
 		jstr(j);
 		if (j->slen != 2 * nbytes)
-			fail(j, LMF_E_SHAPE, "hex of %zu digits where its shape holds "
-			    "%llu bytes", j->slen, (unsigned long long)nbytes);
+			fail(j, LMF_E_SHAPE, "hex of %zu digits where its "
+			    "shape holds %llu bytes", j->slen,
+			    (unsigned long long)nbytes);
 		for (k = 0; k < j->slen; k += 2) {
-			int hi = hexval(j->sbuf[k]), lo = hexval(j->sbuf[k + 1]);
+			int hi = hexval(j->sbuf[k]);
+			int lo = hexval(j->sbuf[k + 1]);
 
 			if (hi < 0 || lo < 0)
-				fail(j, LMF_E_FORMAT, "\"hex\" holds a non-hex digit");
+				bad(j, "\"hex\" holds a non-hex digit");
 			j->obuf[j->olen++] = (unsigned char)(hi << 4 | lo);
 			if (j->olen == OBUF)
 				flush(j);
@@ -999,7 +1014,7 @@ tensor(struct jp *j, struct field *f)
 	}
 	for (i = T_RECORD; i < T_N; i++)
 		if (f[i].at)
-			fail(j, LMF_E_FORMAT, "field \"%s\" in a tensor", tfields[i]);
+			bad(j, "field \"%s\" in a tensor", tfields[i]);
 	j->what = NULL;
 }
 
@@ -1013,7 +1028,7 @@ item(struct jp *j, const char *numat, const char *tensat)
 
 	num = jint(j, numat, "item");
 	if (num < 0 || (uint64_t)num != j->items)
-		fail(j, LMF_E_FORMAT, "item %lld where item %llu is due", num,
+		bad(j, "item %lld where item %llu is due", num,
 		    (unsigned long long)j->items);
 	for (i = 0; i < T_N; i++)
 		f[i].key = tfields[i];
@@ -1026,13 +1041,14 @@ item(struct jp *j, const char *numat, const char *tensat)
 
 			jfields(j, f, T_N, "a tensor");
 			after = j->p;
-			if (pass == 0 && !f[T_RECORD].at && n++ == LMF_MAX_ITEM_TENSORS)
-				fail(j, LMF_E_LIMIT, "item of more than %u tensors",
-				    LMF_MAX_ITEM_TENSORS);
+			if (pass == 0 && !f[T_RECORD].at &&
+			    n++ == LMF_MAX_ITEM_TENSORS)
+				fail(j, LMF_E_LIMIT, "item of more than %u "
+				    "tensors", LMF_MAX_ITEM_TENSORS);
 			if (pass == 1 && f[T_RECORD].at) {
 				for (i = 0; i < T_RECORD; i++)
 					if (f[i].at)
-						fail(j, LMF_E_FORMAT, "field \"%s\" in a "
+						bad(j, "field \"%s\" in a "
 						    "record", tfields[i]);
 				record(j, f[T_RECORD].at, f[T_BASE64].at);
 			} else if (pass == 1) {
@@ -1043,7 +1059,7 @@ item(struct jp *j, const char *numat, const char *tensat)
 				jexpect(j, ',', "',' or ']'");
 		}
 		if (pass == 0 && lmf_wr_item(j->w, n) < 0)
-			fail(j, LMF_E_FORMAT, "%s", lmf_wr_errmsg(j->w));
+			bad(j, "%s", lmf_wr_errmsg(j->w));
 	}
 	j->items++;
 }
@@ -1061,21 +1077,21 @@ header(struct jp *j, struct field *f, struct lmf_wr *(*open)(json_t *, void *),
 
 	v = jint(j, f[L_LMF].at, "lmf");
 	if (v != 1)
-		fail(j, LMF_E_VERSION, "JSON form version %lld (this build reads 1)",
-		    v);
+		fail(j, LMF_E_VERSION, "JSON form version %lld (this build "
+		    "reads 1)", v);
 	j->p = f[L_META].at;
 	jskip(j, 1);
 	meta = json_loadb(f[L_META].at, (size_t)(j->p - f[L_META].at),
 	    JSON_REJECT_DUPLICATES, &e);
 	if (!meta)
-		fail(j, LMF_E_FORMAT, "meta: %s", e.text);
+		bad(j, "meta: %s", e.text);
 	if (!json_is_object(meta))
 		why = "\"meta\" is not an object";
 	else if (!json_is_string(json_object_get(meta, "kind")))
 		why = "\"meta\" has no \"kind\" string";
 	if (why) {
 		json_decref(meta);
-		fail(j, LMF_E_FORMAT, "%s", why);
+		bad(j, "%s", why);
 	}
 	j->w = open(meta, arg);
 	json_decref(meta);
@@ -1099,10 +1115,10 @@ one_line(struct jp *j, struct lmf_wr *(*open)(json_t *, void *), void *arg)
 		if (f[i].at)
 			have |= 1u << i;
 	if (j->state == 2)
-		fail(j, LMF_E_FORMAT, "a line after the end line");
+		bad(j, "a line after the end line");
 	if (j->state == 0) {
 		if (have != (1u << L_LMF | 1u << L_META))
-			fail(j, LMF_E_FORMAT, "the first line must be "
+			bad(j, "the first line must be "
 			    "{\"lmf\":1,\"meta\":{...}}");
 		header(j, f, open, arg);
 		j->state = 1;
@@ -1114,15 +1130,14 @@ one_line(struct jp *j, struct lmf_wr *(*open)(json_t *, void *), void *arg)
 		long long n = jint(j, f[L_END].at, "end");
 
 		if (n < 0 || (uint64_t)n != j->items)
-			fail(j, LMF_E_FORMAT, "end line counts %lld items, %llu were "
+			bad(j, "end line counts %lld items, %llu were "
 			    "given", n, (unsigned long long)j->items);
 		j->state = 2;
 	} else if (have & (1u << L_LMF | 1u << L_META)) {
-		fail(j, LMF_E_FORMAT, "a second header line");
+		bad(j, "a second header line");
 	} else {
-		fail(j, LMF_E_FORMAT, "a line must be an item (\"item\", "
-		    "\"tensors\"), a record (\"record\", \"base64\") or the end "
-		    "(\"end\")");
+		bad(j, "a line must be an item (\"item\", \"tensors\"), a "
+		    "record (\"record\", \"base64\") or the end (\"end\")");
 	}
 }
 
@@ -1148,7 +1163,7 @@ lmf_dumpjson_undump(FILE *in, struct lmf_wr *(*open)(json_t *, void *),
 		j->p = j->line;
 		j->end = j->line + n;
 		if (memchr(j->line, 0, (size_t)n))
-			fail(j, LMF_E_FORMAT, "NUL byte in the line");
+			bad(j, "NUL byte in the line");
 		if (jpeek(j) < 0)
 			continue;
 		one_line(j, open, arg);
@@ -1160,8 +1175,8 @@ lmf_dumpjson_undump(FILE *in, struct lmf_wr *(*open)(json_t *, void *),
 	if (j->state == 0)
 		fail(j, LMF_E_TRUNCATED, "no header line: the input is empty");
 	if (j->state == 1)
-		fail(j, LMF_E_TRUNCATED, "the input ends after line %ld without "
-		    "an end line", (long)n);
+		fail(j, LMF_E_TRUNCATED, "the input ends after line %ld "
+		    "without an end line", (long)n);
 	*wp = j->w;
 out:
 	free(j->line);

@@ -74,7 +74,8 @@ put_name(const char *s)
 
 		if (u[i] >= 0x80)
 			for (k = 4; k > 1; k--)
-				if (i + k <= n && lmf_dumpjson_utf8_ok(u + i, k))
+				if (i + k <= n &&
+				    lmf_dumpjson_utf8_ok(u + i, k))
 					break;
 		if (k > 1) {
 			fwrite(u + i, 1, k, stdout);
@@ -206,8 +207,9 @@ stat_print(const struct stats *s, int dtype)
 {
 	if (!is_float(dtype)) {
 		if (s->finite)
-			printf(" min %lld max %lld mean %.6g", (long long)s->imin,
-			    (long long)s->imax, s->sum / (double)s->finite);
+			printf(" min %lld max %lld mean %.6g",
+			    (long long)s->imin, (long long)s->imax,
+			    s->sum / (double)s->finite);
 		return;
 	}
 	if (s->finite)
@@ -291,7 +293,8 @@ tensor(const struct lmf_recinfo *rec)
 			lmf_dumpjson_put_hex(stdout, name, len);
 			putchar('"');
 		}
-		printf(",\"dtype\":\"%s\",\"shape\":[", lmf_dtype_name(t->dtype));
+		printf(",\"dtype\":\"%s\",\"shape\":[",
+		    lmf_dtype_name(t->dtype));
 		for (i = 0; i < t->ndim; i++)
 			printf("%s%lld", i ? "," : "", (long long)t->shape[i]);
 		printf("]");
@@ -314,7 +317,10 @@ tensor(const struct lmf_recinfo *rec)
 		}
 		lmf_tensor_free(&full);
 	} else {
-		printf(opt.json ? opt.hex ? ",\"hex\":\"" : ",\"data\":[" : " [");
+		if (!opt.json)
+			printf(" [");
+		else
+			printf(opt.hex ? ",\"hex\":\"" : ",\"data\":[");
 		kind = opt.hex ? 2 : 1;
 		while (left) {
 			size_t n = left < CHUNK ? (size_t)left : CHUNK;
@@ -409,10 +415,9 @@ dump(void)
 			break;
 		}
 	}
-	if (opt.json)
-		printf("{\"end\":%llu}\n", (unsigned long long)lmf_rd_items(rd));
-	else
-		printf("end: %llu items\n", (unsigned long long)lmf_rd_items(rd));
+	n = lmf_rd_items(rd);
+	printf(opt.json ? "{\"end\":%llu}\n" : "end: %llu items\n",
+	    (unsigned long long)n);
 	free(chunk);
 }
 
@@ -461,7 +466,8 @@ parse_items(const char *s)
 	opt.from = (uint64_t)lmf_parse_int("--items", a, 0, INT64_MAX);
 	free(a);
 	if (dash[1])
-		opt.to = (uint64_t)lmf_parse_int("--items", dash + 1, 0, INT64_MAX);
+		opt.to = (uint64_t)lmf_parse_int("--items", dash + 1, 0,
+		    INT64_MAX);
 	if (opt.to < opt.from)
 		die_usage("--items %s: the range ends before it starts", s);
 }
@@ -478,7 +484,8 @@ usage(FILE *f)
 	    "  -j, --json      the complete JSON Lines form\n"
 	    "      --hex       with --json: every tensor as hex bytes\n"
 	    "  -n N            first values shown per tensor (default 6)\n"
-	    "      --items A[-B]  only items A to B (from 0; B may be omitted)\n"
+	    "      --items A[-B]\n"
+	    "                  only items A to B (from 0; no B: to the end)\n"
 	    "      --meta      only the header, meta in full\n"
 	    "  -q              print nothing: only check the stream\n"
 	    "  -r              read the JSON form, write the stream\n"
@@ -507,12 +514,14 @@ main(int argc, char **argv)
 	lmf_init(argc, argv);
 	signal(SIGPIPE, SIG_DFL);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":jn:qro:l:hV", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":jn:qro:l:hV", lopts, NULL)) !=
+	    -1) {
 		switch (c) {
 		case 'j': opt.json = 1; opt.dumpset = 1; break;
 		case 'x': opt.hex = 1; opt.dumpset = 1; break;
 		case 'n':
-			opt.nvals = (int)lmf_parse_int("-n", optarg, 0, 1000000);
+			opt.nvals = (int)lmf_parse_int("-n", optarg, 0,
+			    1000000);
 			opt.dumpset = 1;
 			break;
 		case 'i': parse_items(optarg); opt.dumpset = 1; break;
@@ -520,11 +529,15 @@ main(int argc, char **argv)
 		case 'q': opt.quiet = 1; break;
 		case 'r': opt.undump = 1; break;
 		case 'o': opt.out = optarg; opt.outset = 1; break;
-		case 'l': opt.level = lmf_parse_level(optarg); opt.levelset = 1; break;
+		case 'l':
+			opt.level = lmf_parse_level(optarg);
+			opt.levelset = 1;
+			break;
 		case 'h': lmf_help_exit(usage);
 		case 'V': lmf_version_exit();
 		case ':':
-			die_usage("option '%s' needs a value", argv[optind - 1]);
+			die_usage("option '%s' needs a value",
+			    argv[optind - 1]);
 		default:
 			if (optopt)
 				die_usage("unknown option '-%c'", optopt);
