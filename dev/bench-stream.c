@@ -4,6 +4,7 @@
  * of about SIZE MB to a file in DIR (page cache; no fsync) and reads it
  * back twice: record by record into a 1 MiB buffer, and item by item.
  * Prints one markdown table row per payload and level, best of REPS runs.
+ * With -r FILE it only reads FILE, REPS times, and prints its read rates.
  * It measures the stream code only; pin it to a core with taskset. */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +26,8 @@ static struct opts {
 	int levels[16];
 	int nlevels;
 	const char *only;    /* one payload kind, or NULL for all */
-} opts = { "dev/out", 3, 500000000, { 0, 1, -1, -3 }, 4, NULL };
+	const char *readfile; /* -r: only read this stream */
+} opts = { "dev/out", 3, 500000000, { 0, 1, -1, -3 }, 4, NULL, NULL };
 
 enum { F32_WEIGHTS, BF16_WEIGHTS, I32_TOKENS, NKINDS };
 static const char *kind_name[NKINDS] = { "f32 weights", "bf16 weights",
@@ -224,11 +226,31 @@ bench(int kind, int level)
 	fflush(stdout);
 }
 
+/* -r FILE: read an existing stream only */
+static void
+bench_file(void)
+{
+	double rr = 1e30, ri = 1e30, s;
+	uint64_t p1 = 0, p2 = 0;
+	int i;
+
+	path = (char *)opts.readfile;
+	for (i = 0; i < opts.reps; i++) {
+		if ((s = read_records(&p1)) < rr)
+			rr = s;
+		if ((s = read_items(&p2)) < ri)
+			ri = s;
+	}
+	printf("%s: %.0f MB payload, read %.0f MB/s, read item %.0f MB/s\n",
+	    opts.readfile, (double)p1 / 1e6, mbps(p1, rr), mbps(p2, ri));
+}
+
 static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: bench-stream [-d DIR] [-n REPS] [-s MB] "
-	    "[-l LEVEL,...] [-k f32|bf16|i32]\n");
+	    "[-l LEVEL,...] [-k f32|bf16|i32]\n"
+	    "       bench-stream -r FILE [-n REPS]\n");
 }
 
 int
@@ -238,7 +260,7 @@ main(int argc, char **argv)
 	char *s, *tok;
 
 	lmf_init(argc, argv);
-	while ((c = getopt(argc, argv, "d:n:s:l:k:hV")) != -1) {
+	while ((c = getopt(argc, argv, "d:n:s:l:k:r:hV")) != -1) {
 		switch (c) {
 		case 'd':
 			opts.dir = optarg;
@@ -270,6 +292,9 @@ main(int argc, char **argv)
 		case 'k':
 			opts.only = optarg;
 			break;
+		case 'r':
+			opts.readfile = optarg;
+			break;
 		case 'h':
 			lmf_help_exit(usage);
 		case 'V':
@@ -280,6 +305,10 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		lmf_usage_exit(usage);
+	if (opts.readfile) {
+		bench_file();
+		return 0;
+	}
 	path = xasprintf("%s/bench-stream.lmf", opts.dir);
 	make_pools();
 	printf("| payload | level | write MB/s | read MB/s | read item MB/s "
