@@ -1,6 +1,7 @@
 /* util.c: messages, exit codes, allocation, parsing, RNG, atomic files. */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -180,13 +181,25 @@ lmf_version_exit(void)
 	exit(fflush(stdout) || ferror(stdout) ? LMF_EXIT_FAIL : LMF_EXIT_OK);
 }
 
-void
-lmf_bad_option(void (*usage)(FILE *))
+int
+lmf_getopt(int argc, char **argv, const char *optstring,
+    const struct option *longopts)
 {
-	/* getopt printed the one line; say where to look, no usage dump */
-	(void)usage;
-	fprintf(stderr, "%s: try '%s -h' for usage\n", progname, progname);
-	exit(LMF_EXIT_USAGE);
+	char os[256];
+	const char *arg;
+	int c;
+
+	snprintf(os, sizeof os, ":%s", optstring);
+	opterr = 0;
+	c = getopt_long(argc, argv, os, longopts, NULL);
+	if (c != '?' && c != ':')
+		return c;
+	arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+	if (c == ':')
+		die_usage("option '%s' needs a value", arg);
+	if (optopt > 0 && optopt < 256 && arg[0] == '-' && arg[1] != '-')
+		die_usage("unknown option '-%c'", optopt);
+	die_usage("unknown option '%s'", arg);
 }
 
 static void

@@ -513,9 +513,7 @@ main(int argc, char **argv)
 
 	lmf_init(argc, argv);
 	signal(SIGPIPE, SIG_DFL);
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":jn:qro:l:hV", lopts, NULL)) !=
-	    -1) {
+	while ((c = lmf_getopt(argc, argv, "jn:qro:l:hV", lopts)) != -1) {
 		switch (c) {
 		case 'j': opt.json = 1; opt.dumpset = 1; break;
 		case 'x': opt.hex = 1; opt.dumpset = 1; break;
@@ -535,13 +533,7 @@ main(int argc, char **argv)
 			break;
 		case 'h': lmf_help_exit(usage);
 		case 'V': lmf_version_exit();
-		case ':':
-			die_usage("option '%s' needs a value",
-			    argv[optind - 1]);
-		default:
-			if (optopt)
-				die_usage("unknown option '-%c'", optopt);
-			die_usage("unknown option '%s'", argv[optind - 1]);
+		default: BUG("option %d", c);
 		}
 	}
 	if (argc - optind > 1)

@@ -614,19 +614,6 @@ load_adapter(struct lmf_wr **wp)
 	free(wpath);
 }
 
-/* one line naming the option, instead of getopt's line and a hint */
-static void
-bad_option(int ch, char **argv)
-{
-	const char *arg = argv[optind - 1];
-
-	if (ch == ':')
-		die_usage("option '%s' needs an argument", arg);
-	if (optopt > 0 && optopt < 256 && arg[0] == '-' && arg[1] != '-')
-		die_usage("unknown option '-%c'", optopt);
-	die_usage("unknown option '%s'", arg);
-}
-
 static void
 usage(FILE *f)
 {
@@ -674,9 +661,8 @@ main(int argc, char **argv)
 	int ch;
 
 	lmf_init(argc, argv);
-	opterr = 0;
 	o.wo = lmf_wropts_default;
-	while ((ch = getopt_long(argc, argv, ":hVqo:l:", lo, NULL)) != -1) {
+	while ((ch = lmf_getopt(argc, argv, "hVqo:l:", lo)) != -1) {
 		switch (ch) {
 		case OPT_MODEL: o.model = optarg; break;
 		case OPT_ADAPTER: o.adapter = optarg; break;
@@ -700,7 +686,7 @@ main(int argc, char **argv)
 		case 'q': lmf_verbose = 0; break;
 		case 'h': lmf_help_exit(usage);
 		case 'V': lmf_version_exit();
-		default: bad_option(ch, argv);
+		default: BUG("option %d", ch);
 		}
 	}
 	if (optind < argc && o.model)

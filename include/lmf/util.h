@@ -40,8 +40,11 @@ LMF_NORETURN void lmf_usage_exit(void (*usage)(FILE *));
 /* handle the options every tool has: -h (usage to stdout, exit 0), -V */
 LMF_NORETURN void lmf_help_exit(void (*usage)(FILE *));
 LMF_NORETURN void lmf_version_exit(void);
-/* an unknown option or missing argument (getopt already said which) */
-LMF_NORETURN void lmf_bad_option(void (*usage)(FILE *));
+/* getopt_long for every tool: an unknown option or a missing value dies
+ * with one line naming it and exit 2; optstring without a leading ':' */
+struct option;
+int lmf_getopt(int argc, char **argv, const char *optstring,
+    const struct option *longopts);
 
 /* checked allocation: out of memory dies */
 void *xmalloc(size_t n);
