@@ -260,7 +260,7 @@ main(int argc, char **argv)
 	char *s, *tok;
 
 	lmf_init(argc, argv);
-	while ((c = getopt(argc, argv, "d:n:s:l:k:r:hV")) != -1) {
+	while ((c = lmf_getopt(argc, argv, "d:n:s:l:k:r:hV", NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			opts.dir = optarg;
@@ -300,7 +300,7 @@ main(int argc, char **argv)
 		case 'V':
 			lmf_version_exit();
 		default:
-			lmf_bad_option(usage);
+			BUG("option %d", c);
 		}
 	}
 	if (optind != argc)

@@ -202,7 +202,7 @@ main(int argc, char **argv)
 	int c, i, s;
 
 	lmf_init(argc, argv);
-	while ((c = getopt_long(argc, argv, "hV", lo, NULL)) != -1) {
+	while ((c = lmf_getopt(argc, argv, "hV", lo)) != -1) {
 		switch (c) {
 		case 'H':
 			opts.hidden = (int)lmf_parse_int("--hidden", optarg, 16,
@@ -227,7 +227,7 @@ main(int argc, char **argv)
 		case 'V':
 			lmf_version_exit();
 		default:
-			lmf_bad_option(usage);
+			BUG("option %d", c);
 		}
 	}
 	if (optind != argc - 1)
