@@ -59,9 +59,11 @@ demo: deps
 	@sh scripts/demo
 
 bench: all
+	@sh scripts/install-deps time util-linux
 	@sh dev/bench.sh
 
 fuzz:
+	@sh scripts/install-deps clang libclang-rt-14-dev
 	@sh tests/fuzz/run.sh $(FUZZTIME)
 
 install: all
@@ -78,7 +80,7 @@ README.md: man/lmf.7
 
 clean:
 	rm -f $(BIN) $(UNIT) libcommon.a libcommon/*.o tools/*.o
-	rm -rf tests/scratch tests/fuzz/build
+	rm -rf tests/scratch tests/fuzz/build dev/out demo-out
 
 .PHONY: all check demo bench fuzz install clean deps
 .SUFFIXES:
