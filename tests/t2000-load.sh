@@ -3,7 +3,7 @@
 # embeddings), stories260K and a LoRA adapter against the safetensors read
 # independently in Python (tests/ckcheck.py); --init; --dtype bf16; memory.
 . "$(dirname "$0")/lib.sh"
-plan 27
+plan 29
 PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
 T=$TOP/tests
@@ -40,6 +40,19 @@ golden qwen2-f16-tied-f32 qw f32
 golden qwen2-f16-tied-bf16 qw bf16
 golden qwen2-f32-tied-bf16 qf bf16
 golden llama-model_name_or_path ll f32 --model_name_or_path
+
+# mistral: the llama layout under another model_type, with a sliding window
+cp -r ll mi
+$PY - mi/config.json <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c.update(model_type="mistral", architectures=["MistralForCausalLM"],
+         sliding_window=4096)
+json.dump(c, open(sys.argv[1], "w"))
+PY
+golden mistral-bf16-sharded-f32 mi f32
+check_grep "mistral's model_type is in the header" '"model_type":"mistral"' \
+	mistral-bf16-sharded-f32.json
 
 lmf-load qf >qf.lmf 2>qf.err
 check_grep "a stored tied lm_head is dropped with a warning" \
