@@ -1,0 +1,150 @@
+#ifndef LMF_LLAMA_H
+#define LMF_LLAMA_H
+/* llama.h: a LLaMA-family causal LM (llama, mistral, qwen2) in training:
+ * its parameters, what is trainable (full, freeze, LoRA), gradients,
+ * activations, and the forward and backward of the token cross-entropy,
+ * with Hugging Face's semantics in fp32.
+ *
+ * Memory follows llm.c: one block for the base weights, one for the LoRA
+ * weights, one gradient block holding only trainable tensors (frozen ones
+ * have none), one activation block sized for the largest batch seen.
+ * Gradient checkpointing (on by default, as in LLaMA-Factory) keeps only
+ * each layer's input and recomputes the layer in backward.
+ *
+ * The batch (a "batches" stream item, lmf-stream(5)):
+ *   input_ids       i32 (B, T)   token ids, each in [0, V)
+ *   attention_mask  i32 (B, T)   0 for padding; otherwise a segment id:
+ *                                all 1 for plain rows, 1, 2, 3... for the
+ *                                examples of a neat-packed row (tokens
+ *                                attend only within their segment)
+ *   labels          i32 (B, T)   aligned with input_ids (position t's
+ *                                logits predict labels[t + 1]), -100 ignored
+ *   position_ids    i32 (B, T)   optional; default 0..T-1 in every row;
+ *                                packed rows restart them per example
+ * (i64 ids are accepted and converted.) */
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "lmf/model.h"
+#include "lmf/stream.h"
+
+enum lmf_finetuning_type {
+	LMF_FT_LORA = 0, /* LLaMA-Factory's default */
+	LMF_FT_FULL = 1,
+	LMF_FT_FREEZE = 2,
+};
+
+/* the seven projections LoRA may target, as a bit set */
+enum {
+	LMF_PROJ_Q = 1 << 0,
+	LMF_PROJ_K = 1 << 1,
+	LMF_PROJ_V = 1 << 2,
+	LMF_PROJ_O = 1 << 3,
+	LMF_PROJ_GATE = 1 << 4,
+	LMF_PROJ_UP = 1 << 5,
+	LMF_PROJ_DOWN = 1 << 6,
+	LMF_PROJ_ALL = 0x7f,
+};
+/* "all" or a comma list of q_proj,...,down_proj: the bit set, or -1 with
+ * the offending name in bad (size badlen) */
+int lmf_lora_target_parse(const char *s, char *bad, size_t badlen);
+
+/* what to train and how; lmf_train_opts_default() gives LLaMA-Factory's
+ * defaults */
+struct lmf_train_opts {
+	int finetuning_type;           /* enum lmf_finetuning_type */
+	/* freeze (spec 6.3) */
+	int freeze_trainable_layers;   /* 2: last 2; -n: first n */
+	const char *freeze_trainable_modules; /* "all" or e.g. "mlp,self_attn" */
+	const char *freeze_extra_modules;     /* NULL or "embed_tokens,norm" */
+	/* lora (spec 6.4) */
+	int lora_rank;                 /* 8 */
+	double lora_alpha;             /* 0: 2 * rank */
+	double lora_dropout;           /* 0.0 */
+	int lora_target;               /* LMF_PROJ_* bits; default ALL */
+	int use_rslora;                /* scaling alpha / sqrt(r) */
+	/* training */
+	int gradient_checkpointing;    /* 1 */
+	uint64_t seed;                 /* LoRA init and dropout: 42 */
+};
+struct lmf_train_opts lmf_train_opts_default(void);
+
+/* one tensor of the model as a trainer sees it */
+struct lmf_tparam {
+	char name[160];   /* HF name, or the PEFT name for LoRA tensors
+	                     (base_model.model.model.layers.0.self_attn.
+	                     q_proj.lora_A.weight) */
+	int ndim;
+	int64_t shape[2];
+	uint64_t numel;
+	float *w;         /* the values */
+	float *g;         /* the gradient; NULL when frozen */
+	int decay;        /* weight decay applies (HF Trainer: not to biases
+	                     and norm weights) */
+};
+
+/* a batch in memory (pointers borrowed from a stream item) */
+struct lmf_batch {
+	int B, T;
+	const int32_t *input_ids;      /* (B, T) */
+	const int32_t *attention_mask; /* (B, T) or NULL: all 1 */
+	const int32_t *labels;         /* (B, T) */
+	const int32_t *position_ids;   /* (B, T) or NULL: 0..T-1 */
+};
+/* point b at an item's tensors (converting i64 to i32 in place of the
+ * item's data); checks names, dtypes, shapes and id ranges. 0, or -1
+ * with a one-line message in err */
+int lmf_batch_from_item(struct lmf_batch *b, struct lmf_item *it, int V,
+    char *err, size_t errlen);
+/* tokens with labels != -100 (unshifted, as HF counts num_items_in_batch) */
+long lmf_batch_label_tokens(const struct lmf_batch *b);
+
+struct lmf_llama;
+
+/* read a model stream (its header and its one item, payloads straight
+ * into the parameter block) and set up training per o. NULL with a
+ * one-line message in err on failure (missing tensor, wrong shape, ...).
+ * Tokenizer tensors in the stream are kept for writing the result. */
+struct lmf_llama *lmf_llama_open(struct lmf_rd *r, const struct lmf_train_opts *o,
+    char *err, size_t errlen);
+/* continue training an existing adapter (an adapter stream): its rank,
+ * alpha, targets and values replace o's. 0, or -1 with err */
+int lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
+    size_t errlen);
+void lmf_llama_free(struct lmf_llama *m);
+const struct lmf_config *lmf_llama_config(const struct lmf_llama *m);
+
+/* the trainable tensors in model order (LoRA: each targeted module's
+ * lora_A then lora_B, layer by layer, in PEFT's module order) */
+int lmf_llama_ntrainable(const struct lmf_llama *m);
+struct lmf_tparam *lmf_llama_trainable(struct lmf_llama *m, int i);
+uint64_t lmf_llama_trainable_numel(const struct lmf_llama *m);
+uint64_t lmf_llama_numel(const struct lmf_llama *m); /* all parameters */
+
+void lmf_llama_zero_grad(struct lmf_llama *m);
+/* forward and backward of one micro-batch: gradients of
+ * (sum of token cross-entropy) * scale are ADDED to the trainable
+ * gradients (scale = 1 / label tokens of the whole optimizer step).
+ * Returns the summed (unscaled) cross-entropy over the batch's predicted
+ * tokens; *npred gets how many tokens were predicted. Training mode:
+ * LoRA dropout is active. */
+double lmf_llama_step(struct lmf_llama *m, const struct lmf_batch *b,
+    float scale, long *npred);
+/* the same without gradients (evaluation; no dropout) */
+double lmf_llama_eval(struct lmf_llama *m, const struct lmf_batch *b,
+    long *npred);
+/* the logits of a batch, (B, T, V) into out (tests, generation) */
+void lmf_llama_logits(struct lmf_llama *m, const struct lmf_batch *b,
+    float *out);
+
+/* the result: for LoRA an adapter stream (kind "adapter", PEFT names,
+ * "adapter_config" in the header as PEFT writes it, lmf-load(1)'s adapter
+ * layout), otherwise a model stream (kind "model", HF names, "config",
+ * the tokenizer tensors first, lmf-load(1)'s layout). The header comes
+ * from lmf_llama_result_meta (new reference; add to it, then open the
+ * writer with it); lmf_llama_write writes the one item. */
+json_t *lmf_llama_result_meta(struct lmf_llama *m);
+int lmf_llama_write(struct lmf_llama *m, struct lmf_wr *w);
+
+#endif
