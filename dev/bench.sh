@@ -114,3 +114,4 @@ load "--dtype bf16 -l 0" 2 -
 load "" 1 "$out/load.lmf" "-o FILE (f32)"
 rm -f "$out/load.lmf" "$out/time.txt" "$out/times.txt" "$out/load.err" \
     "$out/size.txt"
+sh dev/bench-train.sh
