@@ -1,0 +1,977 @@
+/* dataset.c: LLaMA-Factory datasets into prompt/response messages: the
+ * registry (dataset_info.json), JSON, JSON Lines and text files, the alpaca
+ * and sharegpt converters, num_samples, max_samples and mixing. */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <jansson.h>
+
+#include "lmf/dataset.h"
+#include "lmf/util.h"
+#include "lmf/banned.h"
+
+#define MAX_FILE (4ull << 30)
+
+enum { COL_PROMPT, COL_QUERY, COL_RESPONSE, COL_HISTORY, COL_MESSAGES,
+	COL_SYSTEM, COL_TOOLS, COL_CHOSEN, COL_REJECTED, COL_KTO_TAG, NCOL };
+static const char *colkeys[NCOL] = { "prompt", "query", "response",
+	"history", "messages", "system", "tools", "chosen", "rejected",
+	"kto_tag" };
+static const char *coldef[NCOL] = { "instruction", "input", "output", NULL,
+	"conversations", NULL, NULL, NULL, NULL, NULL };
+
+enum { TAG_ROLE, TAG_CONTENT, TAG_USER, TAG_ASSISTANT, TAG_OBSERVATION,
+	TAG_FUNCTION, TAG_SYSTEM, NTAG };
+static const char *tagkeys[NTAG] = { "role_tag", "content_tag", "user_tag",
+	"assistant_tag", "observation_tag", "function_tag", "system_tag" };
+static const char *tagdef[NTAG] = { "from", "value", "human", "gpt",
+	"observation", "function_call", "system" };
+
+struct attr {
+	const char *name;
+	const char *file;
+	int sharegpt;
+	int ranking;
+	long long num_samples;  /* -1: unset */
+	const char *col[NCOL];
+	const char *tag[NTAG];
+};
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+const char *
+lmf_role_name(int role)
+{
+	static const char *n[] = { "user", "assistant", "system", "function",
+		"observation" };
+
+	return role >= 0 && role < 5 ? n[role] : "?";
+}
+
+static char *
+read_all(const char *path, size_t *len, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	size_t cap = 65536, n = 0, got;
+	char *buf;
+
+	if (!f) {
+		seterr(err, errlen, "cannot open '%s': %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	buf = xmalloc(cap + 1);
+	while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+		n += got;
+		if (n > MAX_FILE) {
+			seterr(err, errlen, "'%s' is too large", path);
+			goto fail;
+		}
+		if (n == cap) {
+			cap *= 2;
+			buf = xrealloc(buf, cap + 1);
+		}
+	}
+	if (ferror(f)) {
+		seterr(err, errlen, "cannot read '%s': %s", path,
+		    strerror(errno));
+		goto fail;
+	}
+	fclose(f);
+	buf[n] = 0;
+	*len = n;
+	return buf;
+fail:
+	fclose(f);
+	free(buf);
+	return NULL;
+}
+
+/* offset of the first invalid UTF-8 byte, or -1 */
+static long long
+utf8_bad(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned c = s[i], k, cp;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			k = 1, cp = c & 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			k = 2, cp = c & 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			k = 3, cp = c & 0x07;
+		else
+			return (long long)i;
+		if (i + k >= n)
+			return (long long)i;
+		for (unsigned j = 1; j <= k; j++) {
+			if ((s[i + j] & 0xc0) != 0x80)
+				return (long long)i;
+			cp = cp << 6 | (s[i + j] & 0x3f);
+		}
+		if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp < 0xe000)))
+		    || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return (long long)i;
+		i += k + 1;
+	}
+	return -1;
+}
+
+static const char *
+ext_of(const char *path)
+{
+	const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
+
+	if (!dot || (slash && dot < slash))
+		return "";
+	return dot + 1;
+}
+
+/* Python's str.splitlines() separators at s; their length, or 0 */
+static size_t
+linebreak(const unsigned char *s, size_t left)
+{
+	if (s[0] == '\r')
+		return left > 1 && s[1] == '\n' ? 2 : 1;
+	if (s[0] == '\n' || s[0] == 0x0b || s[0] == 0x0c || (s[0] >= 0x1c
+	    && s[0] <= 0x1e))
+		return 1;
+	if (left > 1 && s[0] == 0xc2 && s[1] == 0x85)
+		return 2;
+	if (left > 2 && s[0] == 0xe2 && s[1] == 0x80 && (s[2] == 0xa8
+	    || s[2] == 0xa9))
+		return 3;
+	return 0;
+}
+
+static int
+load_text(const char *path, const char *buf, size_t len, json_t *rows,
+    char *err, size_t errlen)
+{
+	const unsigned char *s = (const unsigned char *)buf;
+	long long bad = utf8_bad(s, len);
+	size_t i = 0, start = 0;
+
+	if (bad >= 0) {
+		size_t line = 1;
+
+		for (long long j = 0; j < bad; j++)
+			line += s[j] == '\n';
+		seterr(err, errlen, "'%s' line %zu: invalid UTF-8 at byte %lld",
+		    path, line, bad);
+		return -1;
+	}
+	while (i < len) {
+		size_t k = linebreak(s + i, len - i);
+
+		if (!k) {
+			i++;
+			continue;
+		}
+		json_array_append_new(rows, json_pack("{s:s%}", "text",
+		    buf + start, i - start));
+		i += k;
+		start = i;
+	}
+	if (start < len)
+		json_array_append_new(rows, json_pack("{s:s%}", "text",
+		    buf + start, len - start));
+	return 0;
+}
+
+static int
+load_json(const char *path, const char *buf, size_t len, json_t *rows,
+    char *err, size_t errlen)
+{
+	json_error_t je;
+	size_t i = 0, line = 0;
+
+	while (i < len && strchr(" \t\r\n", buf[i]))
+		i++;
+	if (i < len && buf[i] == '[') {
+		json_t *a = json_loadb(buf, len, 0, &je);
+
+		if (!a) {
+			seterr(err, errlen, "'%s' line %d: %s", path, je.line,
+			    je.text);
+			return -1;
+		}
+		json_array_extend(rows, a);
+		json_decref(a);
+		goto check;
+	}
+	i = 0;
+	while (i < len) {
+		const char *nl = memchr(buf + i, '\n', len - i);
+		size_t e = nl ? (size_t)(nl - buf) : len, j = i;
+		json_t *v;
+
+		line++;
+		while (j < e && strchr(" \t\r", buf[j]))
+			j++;
+		if (j < e) {
+			v = json_loadb(buf + i, e - i, 0, &je);
+			if (!v) {
+				seterr(err, errlen, "'%s' line %zu: %s", path,
+				    line, je.text);
+				return -1;
+			}
+			if (!json_is_object(v)) {
+				json_decref(v);
+				seterr(err, errlen, "'%s' line %zu: not a JSON "
+				    "object", path, line);
+				return -1;
+			}
+			json_array_append_new(rows, v);
+		}
+		i = e + 1;
+	}
+check:
+	for (i = 0; i < json_array_size(rows); i++)
+		if (!json_is_object(json_array_get(rows, i))) {
+			seterr(err, errlen, "'%s': row %zu is not a JSON "
+			    "object", path, i);
+			return -1;
+		}
+	return 0;
+}
+
+static int
+load_file(const char *path, json_t *rows, char *err, size_t errlen)
+{
+	const char *ext = ext_of(path);
+	size_t len;
+	char *buf;
+	int rc;
+
+	if (strcmp(ext, "json") && strcmp(ext, "jsonl") && strcmp(ext, "txt")) {
+		seterr(err, errlen, "'%s': file type '%s' is not supported "
+		    "(json, jsonl, txt)", path, ext);
+		return -1;
+	}
+	if (!(buf = read_all(path, &len, err, errlen)))
+		return -1;
+	if (!strcmp(ext, "txt"))
+		rc = load_text(path, buf, len, rows, err, errlen);
+	else
+		rc = load_json(path, buf, len, rows, err, errlen);
+	free(buf);
+	return rc;
+}
+
+static int
+cmpstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+load_path(const char *path, json_t *rows, char *err, size_t errlen)
+{
+	struct stat sb;
+	DIR *d;
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	if (stat(path, &sb) < 0) {
+		seterr(err, errlen, "cannot open '%s': %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(sb.st_mode))
+		return load_file(path, rows, err, errlen);
+	if (!(d = opendir(path))) {
+		seterr(err, errlen, "cannot open '%s': %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		names = xrealloc(names, (n + 1) * sizeof *names);
+		names[n++] = xasprintf("%s/%s", path, de->d_name);
+	}
+	closedir(d);
+	qsort(names, n, sizeof *names, cmpstr);
+	for (size_t i = 0; i < n; i++) {
+		if (!rc && i && strcmp(ext_of(names[i]), ext_of(names[0]))) {
+			seterr(err, errlen, "'%s': files of different types",
+			    path);
+			rc = -1;
+		}
+		if (!rc)
+			rc = load_file(names[i], rows, err, errlen);
+		free(names[i]);
+	}
+	free(names);
+	return rc;
+}
+
+static int
+parse_attr(json_t *info, const char *name, struct attr *a, char *err,
+    size_t errlen)
+{
+	json_t *e = json_object_get(info, name), *v, *cols, *tags;
+	const char *fmt = "alpaca";
+
+	memset(a, 0, sizeof *a);
+	a->name = name;
+	a->num_samples = -1;
+	if (!e) {
+		seterr(err, errlen, "dataset '%s' is not in dataset_info.json",
+		    name);
+		return -1;
+	}
+	if (!json_is_object(e))
+		goto bad;
+	v = json_object_get(e, "file_name");
+	if (!json_is_string(v)) {
+		seterr(err, errlen, "dataset '%s': no file_name (hub and "
+		    "script datasets are not supported)", name);
+		return -1;
+	}
+	a->file = json_string_value(v);
+	if ((v = json_object_get(e, "formatting")) && !json_is_null(v)) {
+		if (!json_is_string(v))
+			goto bad;
+		fmt = json_string_value(v);
+	}
+	if (!strcmp(fmt, "sharegpt"))
+		a->sharegpt = 1;
+	else if (strcmp(fmt, "alpaca")) {
+		seterr(err, errlen, "dataset '%s': formatting '%s' is not "
+		    "supported (alpaca, sharegpt)", name, fmt);
+		return -1;
+	}
+	if ((v = json_object_get(e, "ranking")))
+		a->ranking = json_is_true(v);
+	if ((v = json_object_get(e, "num_samples")) && json_is_integer(v))
+		a->num_samples = json_integer_value(v);
+	cols = json_object_get(e, "columns");
+	tags = json_object_get(e, "tags");
+	if ((cols && !json_is_object(cols)) || (tags && !json_is_object(tags)))
+		goto bad;
+	for (int i = 0; i < NCOL; i++) {
+		a->col[i] = cols ? NULL : coldef[i];
+		if (cols && (v = json_object_get(cols, colkeys[i]))) {
+			if (!json_is_string(v) && !json_is_null(v))
+				goto bad;
+			a->col[i] = json_string_value(v);
+		}
+	}
+	for (int i = 0; i < NTAG; i++) {
+		a->tag[i] = tags ? NULL : tagdef[i];
+		if (tags && (v = json_object_get(tags, tagkeys[i]))) {
+			if (!json_is_string(v) && !json_is_null(v))
+				goto bad;
+			a->tag[i] = json_string_value(v);
+		}
+	}
+	return 0;
+bad:
+	seterr(err, errlen, "dataset '%s': malformed entry in "
+	    "dataset_info.json", name);
+	return -1;
+}
+
+static void
+push(struct lmf_msg **m, int *n, int role, const char *content)
+{
+	*m = xrealloc(*m, (*n + 1) * sizeof **m);
+	(*m)[*n].role = role;
+	(*m)[*n].content = xstrdup(content ? content : "");
+	(*n)++;
+}
+
+static const char *
+str_or_null(json_t *row, const char *col)
+{
+	json_t *v = col ? json_object_get(row, col) : NULL;
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static void
+convert_alpaca(const struct attr *a, json_t *row, struct lmf_example *ex)
+{
+	json_t *h = a->col[COL_HISTORY] ? json_object_get(row,
+	    a->col[COL_HISTORY]) : NULL;
+	json_t *kto = a->col[COL_KTO_TAG] ? json_object_get(row,
+	    a->col[COL_KTO_TAG]) : NULL;
+	const char *p = str_or_null(row, a->col[COL_PROMPT]);
+	const char *q = str_or_null(row, a->col[COL_QUERY]);
+	const char *c = str_or_null(row, a->col[COL_CHOSEN]);
+	const char *r = str_or_null(row, a->col[COL_REJECTED]);
+	const char *resp = str_or_null(row, a->col[COL_RESPONSE]);
+	char *joined;
+
+	if (json_is_array(h)) {
+		for (size_t i = 0; i < json_array_size(h); i++) {
+			json_t *t = json_array_get(h, i);
+
+			push(&ex->prompt, &ex->nprompt, LMF_ROLE_USER,
+			    json_string_value(json_array_get(t, 0)));
+			push(&ex->prompt, &ex->nprompt, LMF_ROLE_ASSISTANT,
+			    json_string_value(json_array_get(t, 1)));
+		}
+	}
+	if (p && *p && q && *q)
+		joined = xasprintf("%s\n%s", p, q);
+	else
+		joined = xstrdup(p && *p ? p : q && *q ? q : "");
+	push(&ex->prompt, &ex->nprompt, LMF_ROLE_USER, joined);
+	free(joined);
+	if (json_is_boolean(kto)) {
+		int good = json_is_true(kto);
+
+		push(&ex->response, &ex->nresponse, LMF_ROLE_ASSISTANT,
+		    good ? resp : "");
+		push(&ex->response, &ex->nresponse, LMF_ROLE_ASSISTANT,
+		    good ? "" : resp);
+	} else if (a->ranking && c && r) {
+		push(&ex->response, &ex->nresponse, LMF_ROLE_ASSISTANT, c);
+		push(&ex->response, &ex->nresponse, LMF_ROLE_ASSISTANT, r);
+	} else if (resp) {
+		push(&ex->response, &ex->nresponse, LMF_ROLE_ASSISTANT, resp);
+	}
+}
+
+static int
+tag_role(const struct attr *a, const char *tag, int even)
+{
+	if (!tag)
+		return -1;
+	if (!even && a->tag[TAG_USER] && !strcmp(tag, a->tag[TAG_USER]))
+		return LMF_ROLE_USER;
+	if (!even && a->tag[TAG_OBSERVATION] && !strcmp(tag,
+	    a->tag[TAG_OBSERVATION]))
+		return LMF_ROLE_OBSERVATION;
+	if (even && a->tag[TAG_ASSISTANT] && !strcmp(tag,
+	    a->tag[TAG_ASSISTANT]))
+		return LMF_ROLE_ASSISTANT;
+	if (even && a->tag[TAG_FUNCTION] && !strcmp(tag, a->tag[TAG_FUNCTION]))
+		return LMF_ROLE_FUNCTION;
+	return -1;
+}
+
+static void
+convert_sharegpt(const struct attr *a, json_t *row, struct lmf_example *ex)
+{
+	json_t *msgs = json_object_get(row, a->col[COL_MESSAGES]);
+	json_t *kto = a->col[COL_KTO_TAG] ? json_object_get(row,
+	    a->col[COL_KTO_TAG]) : NULL;
+	json_t *ch = a->col[COL_CHOSEN] ? json_object_get(row,
+	    a->col[COL_CHOSEN]) : NULL;
+	json_t *rj = a->col[COL_REJECTED] ? json_object_get(row,
+	    a->col[COL_REJECTED]) : NULL;
+	const char *rt = a->tag[TAG_ROLE], *ct = a->tag[TAG_CONTENT];
+	struct lmf_msg *m = NULL;
+	int n = 0, role;
+	size_t start = 0, nm;
+
+	if (!json_is_array(msgs)) {
+		ex->broken = "messages are not a list";
+		return;
+	}
+	nm = json_array_size(msgs);
+	if (a->tag[TAG_SYSTEM] && nm && rt && str_or_null(json_array_get(msgs,
+	    0), rt) && !strcmp(str_or_null(json_array_get(msgs, 0), rt),
+	    a->tag[TAG_SYSTEM])) {
+		free(ex->system);
+		ex->system = xstrdup(ct ? str_or_null(json_array_get(msgs, 0),
+		    ct) ? str_or_null(json_array_get(msgs, 0), ct) : "" : "");
+		start = 1;
+	}
+	for (size_t i = start; i < nm; i++) {
+		json_t *mi = json_array_get(msgs, i);
+		const char *c = ct ? str_or_null(mi, ct) : NULL;
+
+		role = tag_role(a, rt ? str_or_null(mi, rt) : NULL,
+		    (i - start) % 2);
+		if (role < 0 || !c) {
+			ex->broken = role < 0 ? "invalid role tag" :
+			    "message without content";
+			goto out;
+		}
+		push(&m, &n, role, c);
+	}
+	if ((!a->ranking && n % 2) || (a->ranking && n % 2 == 0)) {
+		ex->broken = "invalid message count";
+		goto out;
+	}
+	if (json_is_boolean(kto)) {
+		for (int i = 0; i + 1 < n; i++)
+			push(&ex->prompt, &ex->nprompt, m[i].role,
+			    m[i].content);
+		if (!json_is_true(kto))
+			push(&ex->response, &ex->nresponse,
+			    LMF_ROLE_ASSISTANT, "");
+		if (n)
+			push(&ex->response, &ex->nresponse, m[n - 1].role,
+			    m[n - 1].content);
+		if (json_is_true(kto))
+			push(&ex->response, &ex->nresponse,
+			    LMF_ROLE_ASSISTANT, "");
+	} else if (a->ranking && json_is_object(ch) && json_is_object(rj)) {
+		int cr = tag_role(a, rt ? str_or_null(ch, rt) : NULL, 1);
+		int rr = tag_role(a, rt ? str_or_null(rj, rt) : NULL, 1);
+		const char *cc = ct ? str_or_null(ch, ct) : NULL;
+		const char *rc = ct ? str_or_null(rj, ct) : NULL;
+
+		if (cr < 0 || rr < 0 || !cc || !rc) {
+			ex->broken = "invalid role tag in chosen or rejected";
+			goto out;
+		}
+		for (int i = 0; i < n; i++)
+			push(&ex->prompt, &ex->nprompt, m[i].role,
+			    m[i].content);
+		push(&ex->response, &ex->nresponse, cr, cc);
+		push(&ex->response, &ex->nresponse, rr, rc);
+	} else {
+		for (int i = 0; i + 1 < n; i++)
+			push(&ex->prompt, &ex->nprompt, m[i].role,
+			    m[i].content);
+		if (n)
+			push(&ex->response, &ex->nresponse, m[n - 1].role,
+			    m[n - 1].content);
+	}
+out:
+	if (ex->broken) {
+		for (int i = 0; i < ex->nprompt; i++)
+			free(ex->prompt[i].content);
+		for (int i = 0; i < ex->nresponse; i++)
+			free(ex->response[i].content);
+		free(ex->prompt);
+		free(ex->response);
+		ex->prompt = ex->response = NULL;
+		ex->nprompt = ex->nresponse = 0;
+	}
+	for (int i = 0; i < n; i++)
+		free(m[i].content);
+	free(m);
+}
+
+/* a column the converter reads must exist in some row */
+static int
+check_columns(const struct attr *a, json_t *rows, const char *path,
+    char *err, size_t errlen)
+{
+	for (int c = 0; c < NCOL; c++) {
+		size_t i;
+
+		if (!a->col[c] || (a->sharegpt && (c == COL_PROMPT || c ==
+		    COL_QUERY || c == COL_RESPONSE || c == COL_HISTORY)) ||
+		    (!a->sharegpt && c == COL_MESSAGES) || (a->ranking && c ==
+		    COL_RESPONSE) || (!a->ranking && (c == COL_CHOSEN || c ==
+		    COL_REJECTED)))
+			continue;
+		for (i = 0; i < json_array_size(rows); i++)
+			if (json_object_get(json_array_get(rows, i), a->col[c]))
+				break;
+		if (i == json_array_size(rows) && i > 0) {
+			seterr(err, errlen, "dataset '%s': no column '%s' in "
+			    "'%s'", a->name, a->col[c], path);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+lmf_dataset_load(const char *dir, const char *name, long long max_samples,
+    uint64_t seed, struct lmf_dataset *ds, char *err, size_t errlen)
+{
+	char *ipath = xasprintf("%s/dataset_info.json", dir), *buf, *path;
+	json_t *info, *rows;
+	json_error_t je;
+	struct attr a;
+	size_t len, n;
+	size_t *idx;
+	int rc = -1;
+
+	memset(ds, 0, sizeof *ds);
+	buf = read_all(ipath, &len, err, errlen);
+	if (!buf) {
+		free(ipath);
+		return -1;
+	}
+	info = json_loadb(buf, len, 0, &je);
+	free(buf);
+	if (!info || !json_is_object(info)) {
+		seterr(err, errlen, "'%s' line %d: %s", ipath, info ? 1 :
+		    je.line, info ? "not a JSON object" : je.text);
+		json_decref(info);
+		free(ipath);
+		return -1;
+	}
+	free(ipath);
+	if (parse_attr(info, name, &a, err, errlen) < 0) {
+		json_decref(info);
+		return -1;
+	}
+	path = xasprintf("%s/%s", dir, a.file);
+	rows = json_array();
+	if (load_path(path, rows, err, errlen) < 0 ||
+	    check_columns(&a, rows, path, err, errlen) < 0)
+		goto out;
+	n = json_array_size(rows);
+	idx = xmallocarray(n ? n : 1, sizeof *idx);
+	for (size_t i = 0; i < n; i++)
+		idx[i] = i;
+	if (a.num_samples >= 0 && n) {
+		/* a seeded permutation, then draws with replacement */
+		struct lmf_rng r;
+		size_t want = (size_t)a.num_samples;
+
+		lmf_rng_seed(&r, seed);
+		for (size_t i = n - 1; i > 0; i--) {
+			size_t j = lmf_rng_below(&r, (uint32_t)(i + 1)), t;
+
+			t = idx[i], idx[i] = idx[j], idx[j] = t;
+		}
+		if (want > n) {
+			idx = xrealloc(idx, want * sizeof *idx);
+			for (size_t i = n; i < want; i++)
+				idx[i] = lmf_rng_below(&r, (uint32_t)n);
+		}
+		n = want;
+	}
+	if (max_samples >= 0 && (size_t)max_samples < n)
+		n = (size_t)max_samples;
+	ds->name = xstrdup(name);
+	ds->ranking = a.ranking;
+	ds->n = n;
+	ds->ex = xcalloc(n ? n : 1, sizeof *ds->ex);
+	for (size_t i = 0; i < n; i++) {
+		json_t *row = json_array_get(rows, idx[i]);
+		struct lmf_example *ex = &ds->ex[i];
+		const char *s;
+
+		ex->dataset = ds->name;
+		ex->row = idx[i];
+		s = str_or_null(row, a.col[COL_SYSTEM]);
+		ex->system = xstrdup(s ? s : "");
+		s = str_or_null(row, a.col[COL_TOOLS]);
+		if (!s && a.col[COL_TOOLS] && json_object_get(row,
+		    a.col[COL_TOOLS]) && !json_is_null(json_object_get(row,
+		    a.col[COL_TOOLS]))) {
+			ex->tools = lmf_json_dumps_py(json_object_get(row,
+			    a.col[COL_TOOLS]));
+		} else {
+			ex->tools = xstrdup(s ? s : "");
+		}
+		if (a.sharegpt)
+			convert_sharegpt(&a, row, ex);
+		else
+			convert_alpaca(&a, row, ex);
+	}
+	free(idx);
+	rc = 0;
+out:
+	free(path);
+	json_decref(rows);
+	json_decref(info);
+	return rc;
+}
+
+static void
+free_example(struct lmf_example *ex)
+{
+	for (int i = 0; i < ex->nprompt; i++)
+		free(ex->prompt[i].content);
+	for (int i = 0; i < ex->nresponse; i++)
+		free(ex->response[i].content);
+	free(ex->prompt);
+	free(ex->response);
+	free(ex->system);
+	free(ex->tools);
+}
+
+void
+lmf_dataset_free(struct lmf_dataset *ds)
+{
+	for (size_t i = 0; i < ds->n; i++)
+		free_example(&ds->ex[i]);
+	lmf_dataset_free_shallow(ds);
+}
+
+void
+lmf_dataset_free_shallow(struct lmf_dataset *ds)
+{
+	free(ds->ex);
+	free(ds->name);
+	memset(ds, 0, sizeof *ds);
+}
+
+static void
+append(struct lmf_dataset *out, const struct lmf_example *ex)
+{
+	if ((out->n & (out->n - 1)) == 0)
+		out->ex = xrealloc(out->ex, (out->n ? 2 * out->n : 1) *
+		    sizeof *out->ex);
+	out->ex[out->n++] = *ex;
+}
+
+int
+lmf_dataset_mix(struct lmf_dataset *ds, int n, int strategy,
+    const double *probs, uint64_t seed, struct lmf_dataset *out, char *err,
+    size_t errlen)
+{
+	size_t *cur, minlen = SIZE_MAX, maxlen = 0;
+	int *done, ndone = 0;
+
+	memset(out, 0, sizeof *out);
+	out->name = xstrdup(n ? ds[0].name : "");
+	out->ranking = n ? ds[0].ranking : 0;
+	for (int i = 0; i < n; i++) {
+		minlen = ds[i].n < minlen ? ds[i].n : minlen;
+		maxlen = ds[i].n > maxlen ? ds[i].n : maxlen;
+	}
+	if (strategy == LMF_MIX_CONCAT || n == 1) {
+		for (int i = 0; i < n; i++)
+			for (size_t j = 0; j < ds[i].n; j++)
+				append(out, &ds[i].ex[j]);
+		return 0;
+	}
+	if (minlen == 0) {
+		seterr(err, errlen, "cannot interleave an empty dataset");
+		return -1;
+	}
+	if (!probs) {
+		size_t rounds = strategy == LMF_MIX_UNDER ? minlen : maxlen;
+
+		for (size_t r = 0; r < rounds; r++)
+			for (int i = 0; i < n; i++)
+				append(out, &ds[i].ex[r % ds[i].n]);
+		return 0;
+	}
+	/* seeded draws by probability, as datasets' interleave_datasets
+	 * does with its own generator */
+	cur = xcalloc(n, sizeof *cur);
+	done = xcalloc(n, sizeof *done);
+	{
+		struct lmf_rng r;
+
+		lmf_rng_seed(&r, seed);
+		for (;;) {
+			double u = lmf_rng_uniform(&r), acc = 0;
+			int k = n - 1;
+
+			if (strategy == LMF_MIX_UNDER ? ndone > 0 : ndone == n)
+				break;
+			for (int i = 0; i < n; i++) {
+				acc += probs[i];
+				if (u < acc) {
+					k = i;
+					break;
+				}
+			}
+			append(out, &ds[k].ex[cur[k]]);
+			if (++cur[k] >= ds[k].n) {
+				cur[k] = 0;
+				if (!done[k]++)
+					ndone++;
+			}
+		}
+	}
+	free(cur);
+	free(done);
+	return 0;
+}
+
+/* ---- Python's json.dumps(ensure_ascii=False) ---- */
+
+struct sbuf {
+	char *s;
+	size_t n, cap;
+};
+
+static void
+sb_add(struct sbuf *b, const char *s, size_t n)
+{
+	if (b->n + n + 1 > b->cap) {
+		b->cap = (b->n + n + 1) * 2;
+		b->s = xrealloc(b->s, b->cap);
+	}
+	memcpy(b->s + b->n, s, n);
+	b->n += n;
+	b->s[b->n] = 0;
+}
+
+static void
+sb_str(struct sbuf *b, const char *s)
+{
+	sb_add(b, s, strlen(s));
+}
+
+static void
+py_string(struct sbuf *b, const char *s, size_t n)
+{
+	sb_add(b, "\"", 1);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[8];
+
+		switch (c) {
+		case '"': sb_str(b, "\\\""); break;
+		case '\\': sb_str(b, "\\\\"); break;
+		case '\n': sb_str(b, "\\n"); break;
+		case '\r': sb_str(b, "\\r"); break;
+		case '\t': sb_str(b, "\\t"); break;
+		case '\b': sb_str(b, "\\b"); break;
+		case '\f': sb_str(b, "\\f"); break;
+		default:
+			if (c < 0x20) {
+				snprintf(esc, sizeof esc, "\\u%04x", c);
+				sb_str(b, esc);
+			} else {
+				sb_add(b, (const char *)&c, 1);
+			}
+		}
+	}
+	sb_add(b, "\"", 1);
+}
+
+/* repr(float): the shortest digits that read back, Python's layout */
+static void
+py_float(struct sbuf *b, double d)
+{
+	char digs[40], out[64];
+	int p, exp10, nd, pos = 0;
+	char *e;
+
+	if (isnan(d) || isinf(d)) {
+		sb_str(b, isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity");
+		return;
+	}
+	for (p = 1; p <= 17; p++) {
+		snprintf(digs, sizeof digs, "%.*e", p - 1, d);
+		if (strtod(digs, NULL) == d)
+			break;
+	}
+	e = strchr(digs, 'e');
+	exp10 = (int)strtol(e + 1, NULL, 10);
+	*e = 0;
+	{
+		char m[40];
+		int k = 0;
+
+		for (char *c = digs; *c; c++)
+			if (*c >= '0' && *c <= '9')
+				m[k++] = *c;
+		m[k] = 0;
+		nd = k;
+		while (nd > 1 && m[nd - 1] == '0')
+			m[--nd] = 0;
+		if (d < 0 || (d == 0 && signbit(d)))
+			out[pos++] = '-';
+		if (exp10 < -4 || exp10 >= 16) {
+			out[pos++] = m[0];
+			if (nd > 1) {
+				out[pos++] = '.';
+				for (int i = 1; i < nd; i++)
+					out[pos++] = m[i];
+			}
+			pos += snprintf(out + pos, sizeof out - pos, "e%c%02d",
+			    exp10 < 0 ? '-' : '+', abs(exp10));
+		} else if (exp10 < 0) {
+			out[pos++] = '0';
+			out[pos++] = '.';
+			for (int i = -1; i > exp10; i--)
+				out[pos++] = '0';
+			for (int i = 0; i < nd; i++)
+				out[pos++] = m[i];
+		} else {
+			for (int i = 0; i <= exp10; i++)
+				out[pos++] = i < nd ? m[i] : '0';
+			out[pos++] = '.';
+			if (nd > exp10 + 1)
+				for (int i = exp10 + 1; i < nd; i++)
+					out[pos++] = m[i];
+			else
+				out[pos++] = '0';
+		}
+		out[pos] = 0;
+	}
+	sb_str(b, out);
+}
+
+static void
+py_dump(struct sbuf *b, const json_t *v)
+{
+	char num[32];
+
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: {
+		const char *k;
+		json_t *x;
+		int first = 1;
+
+		sb_str(b, "{");
+		json_object_foreach((json_t *)v, k, x) {
+			if (!first)
+				sb_str(b, ", ");
+			first = 0;
+			py_string(b, k, strlen(k));
+			sb_str(b, ": ");
+			py_dump(b, x);
+		}
+		sb_str(b, "}");
+		break;
+	}
+	case JSON_ARRAY:
+		sb_str(b, "[");
+		for (size_t i = 0; i < json_array_size(v); i++) {
+			if (i)
+				sb_str(b, ", ");
+			py_dump(b, json_array_get(v, i));
+		}
+		sb_str(b, "]");
+		break;
+	case JSON_STRING:
+		py_string(b, json_string_value(v), json_string_length(v));
+		break;
+	case JSON_INTEGER:
+		snprintf(num, sizeof num, "%lld",
+		    (long long)json_integer_value(v));
+		sb_str(b, num);
+		break;
+	case JSON_REAL:
+		py_float(b, json_real_value(v));
+		break;
+	case JSON_TRUE: sb_str(b, "true"); break;
+	case JSON_FALSE: sb_str(b, "false"); break;
+	default: sb_str(b, "null"); break;
+	}
+}
+
+char *
+lmf_json_dumps_py(const json_t *v)
+{
+	struct sbuf b = { 0 };
+
+	sb_add(&b, "", 0);
+	py_dump(&b, v);
+	return b.s;
+}

@@ -1,0 +1,857 @@
+/* template.c: LLaMA-Factory's chat templates as tables of slots, their
+ * tool formats (default, qwen, mistral, llama3 calls), and the encoders of
+ * Template, Llama2Template and ReasoningTemplate (spec 3.2). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+
+#include "lmf/template.h"
+#include "lmf/util.h"
+#include "lmf/banned.h"
+
+enum { END, STR, BOS, EOS };
+enum { CLS_PLAIN, CLS_LLAMA2, CLS_REASONING };
+
+struct slot {
+	int type;
+	const char *s;
+};
+
+#define S(x) { STR, x }
+#define B { BOS, NULL }
+#define E { EOS, NULL }
+#define MAXSLOT 4
+
+struct tdef {
+	const char *name;
+	struct slot prefix[MAXSLOT], system[MAXSLOT], user[MAXSLOT],
+	    assistant[MAXSLOT], function[MAXSLOT], observation[MAXSLOT];
+	const char *default_system;
+	const char *stop[3];
+	int replace_eos, efficient_eos, cls;
+	const char *tool_format;
+};
+
+#define QWEN_SLOTS \
+	.system = { S("<|im_start|>system\n{{content}}<|im_end|>\n") }, \
+	.user = { S("<|im_start|>user\n{{content}}<|im_end|>\n" \
+	    "<|im_start|>assistant\n") }, \
+	.assistant = { S("{{content}}<|im_end|>\n") }, \
+	.function = { S("{{content}}<|im_end|>\n") }, \
+	.observation = { S("<|im_start|>user\n<tool_response>\n{{content}}\n" \
+	    "</tool_response><|im_end|>\n<|im_start|>assistant\n") }, \
+	.stop = { "<|im_end|>" }, .replace_eos = 1, .tool_format = "qwen"
+
+static const struct tdef tdefs[] = {
+	{ .name = "default",
+	  .user = { S("Human: {{content}}"), E, S("\nAssistant:") },
+	  .assistant = { S("{{content}}"), E, S("\n") },
+	  .system = { S("System: {{content}}"), E, S("\n") } },
+	{ .name = "empty",
+	  .assistant = { S("{{content}}") } },
+	{ .name = "alpaca",
+	  .user = { S("### Instruction:\n{{content}}\n\n### Response:\n") },
+	  .assistant = { S("{{content}}"), E, S("\n\n") },
+	  .default_system = "Below is an instruction that describes a task. "
+	    "Write a response that appropriately completes the request.\n\n" },
+	{ .name = "vicuna",
+	  .user = { S("USER: {{content}} ASSISTANT:") },
+	  .default_system = "A chat between a curious user and an artificial "
+	    "intelligence assistant. The assistant gives helpful, detailed, "
+	    "and polite answers to the user's questions." },
+	{ .name = "llama2", .cls = CLS_LLAMA2,
+	  .user = { B, S("[INST] {{content}} [/INST]") },
+	  .system = { S("<<SYS>>\n{{content}}\n<</SYS>>\n\n") } },
+	{ .name = "llama3",
+	  .prefix = { B },
+	  .system = { S("<|start_header_id|>system<|end_header_id|>\n\n"
+	    "{{content}}<|eot_id|>") },
+	  .user = { S("<|start_header_id|>user<|end_header_id|>\n\n"
+	    "{{content}}<|eot_id|><|start_header_id|>assistant"
+	    "<|end_header_id|>\n\n") },
+	  .assistant = { S("{{content}}<|eot_id|>") },
+	  .function = { S("{{content}}<|eot_id|>") },
+	  .observation = { S("<|start_header_id|>ipython<|end_header_id|>\n\n"
+	    "{{content}}<|eot_id|><|start_header_id|>assistant"
+	    "<|end_header_id|>\n\n") },
+	  .stop = { "<|eot_id|>", "<|eom_id|>" }, .replace_eos = 1,
+	  .tool_format = "llama3" },
+	{ .name = "mistral", .cls = CLS_LLAMA2,
+	  .prefix = { B },
+	  .user = { S("[INST] {{content}}[/INST]") },
+	  .assistant = { S(" {{content}}"), E },
+	  .system = { S("{{content}}\n\n") },
+	  .function = { S("[TOOL_CALLS] {{content}}"), E },
+	  .observation = { S("[TOOL_RESULTS] {\"content\": {{content}}}"
+	    "[/TOOL_RESULTS]") },
+	  .tool_format = "mistral" },
+	{ .name = "qwen", QWEN_SLOTS,
+	  .default_system = "You are Qwen, created by Alibaba Cloud. You are "
+	    "a helpful assistant." },
+	{ .name = "qwen3", QWEN_SLOTS, .cls = CLS_REASONING },
+	{ .name = "qwen3_nothink", QWEN_SLOTS },
+	{ .name = "chatml",
+	  .system = { S("<|im_start|>system\n{{content}}<|im_end|>\n") },
+	  .user = { S("<|im_start|>user\n{{content}}<|im_end|>\n"
+	    "<|im_start|>assistant\n") },
+	  .assistant = { S("{{content}}<|im_end|>\n") },
+	  .observation = { S("<|im_start|>tool\n{{content}}<|im_end|>\n"
+	    "<|im_start|>assistant\n") },
+	  .stop = { "<|im_end|>", "<|im_start|>" }, .replace_eos = 1 },
+	{ .name = "gemma", .cls = CLS_LLAMA2,
+	  .prefix = { B },
+	  .user = { S("<start_of_turn>user\n{{content}}<end_of_turn>\n"
+	    "<start_of_turn>model\n") },
+	  .assistant = { S("{{content}}<end_of_turn>\n") },
+	  .system = { S("{{content}}\n\n") },
+	  .observation = { S("<start_of_turn>tool\n{{content}}<end_of_turn>\n"
+	    "<start_of_turn>model\n") },
+	  .stop = { "<end_of_turn>" }, .replace_eos = 1 },
+	{ .name = "phi",
+	  .user = { S("<|user|>\n{{content}}<|end|>\n<|assistant|>\n") },
+	  .assistant = { S("{{content}}<|end|>\n") },
+	  .system = { S("<|system|>\n{{content}}<|end|>\n") },
+	  .stop = { "<|end|>" }, .replace_eos = 1 },
+	{ .name = "phi4",
+	  .user = { S("<|im_start|>user<|im_sep|>{{content}}<|im_end|>"
+	    "<|im_start|>assistant<|im_sep|>") },
+	  .assistant = { S("{{content}}<|im_end|>") },
+	  .system = { S("<|im_start|>system<|im_sep|>{{content}}<|im_end|>") },
+	  .stop = { "<|im_end|>" }, .replace_eos = 1 },
+};
+
+#define NTDEF (sizeof tdefs / sizeof tdefs[0])
+
+struct lmf_template {
+	const struct tdef *d;
+	struct lmf_tok *tok;
+	struct slot user[MAXSLOT], assistant[MAXSLOT], system[MAXSLOT],
+	    function[MAXSLOT], observation[MAXSLOT];
+	const char *default_system;
+	const char *tool_format;
+	int enable_thinking, preserve_thinking;
+};
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+void
+lmf_ids_push(struct lmf_ids *a, int32_t id)
+{
+	lmf_ids_append(a, &id, 1);
+}
+
+void
+lmf_ids_append(struct lmf_ids *a, const int32_t *v, size_t n)
+{
+	if (a->n + n > a->cap) {
+		a->cap = (a->n + n) * 2 + 16;
+		a->v = xrealloc(a->v, a->cap * sizeof *a->v);
+	}
+	memcpy(a->v + a->n, v, n * sizeof *v);
+	a->n += n;
+}
+
+void
+lmf_ids_free(struct lmf_ids *a)
+{
+	free(a->v);
+	memset(a, 0, sizeof *a);
+}
+
+const char *
+lmf_template_list(void)
+{
+	static char buf[512];
+
+	if (!buf[0])
+		for (size_t i = 0; i < NTDEF; i++) {
+			size_t l = strlen(buf);
+
+			snprintf(buf + l, sizeof buf - l, "%s%s", i ? ", " : "",
+			    tdefs[i].name);
+		}
+	return buf;
+}
+
+static void
+copy_slots(struct slot *dst, const struct slot *src, const struct slot *dflt)
+{
+	memcpy(dst, src[0].type != END ? src : dflt, MAXSLOT * sizeof *dst);
+}
+
+struct lmf_template *
+lmf_template_new(const char *name, struct lmf_tok *tok,
+    const struct lmf_template_opts *o, char *err, size_t errlen)
+{
+	static const struct slot content[MAXSLOT] = { S("{{content}}") };
+	static const struct slot content_eos[MAXSLOT] = { S("{{content}}"), E };
+	const struct tdef *d = NULL;
+	struct lmf_template *t;
+
+	for (size_t i = 0; i < NTDEF; i++)
+		if (!strcmp(tdefs[i].name, name))
+			d = &tdefs[i];
+	if (!d) {
+		seterr(err, errlen, "unknown template '%s' (%s)", name,
+		    lmf_template_list());
+		return NULL;
+	}
+	t = xcalloc(1, sizeof *t);
+	t->d = d;
+	t->tok = tok;
+	copy_slots(t->user, d->user, content);
+	copy_slots(t->assistant, d->assistant, d->efficient_eos ? content :
+	    content_eos);
+	copy_slots(t->system, d->system, content);
+	copy_slots(t->function, d->function, t->assistant);
+	copy_slots(t->observation, d->observation, t->user);
+	t->default_system = o && o->default_system ? o->default_system :
+	    d->default_system ? d->default_system : "";
+	t->tool_format = o && o->tool_format ? o->tool_format :
+	    d->tool_format ? d->tool_format : "default";
+	if (strcmp(t->tool_format, "default") && strcmp(t->tool_format, "qwen")
+	    && strcmp(t->tool_format, "mistral") && strcmp(t->tool_format,
+	    "llama3")) {
+		seterr(err, errlen, "unknown tool_format '%s' (default, qwen, "
+		    "mistral, llama3)", t->tool_format);
+		free(t);
+		return NULL;
+	}
+	t->enable_thinking = o ? o->enable_thinking : 1;
+	t->preserve_thinking = o ? o->preserve_thinking : 0;
+	/* spec 3.3: the special-token fixes */
+	if (d->replace_eos && lmf_tok_set_special(tok, "eos", d->stop[0], 1)) {
+		seterr(err, errlen, "template '%s': cannot make '%s' the eos "
+		    "token", name, d->stop[0]);
+		free(t);
+		return NULL;
+	}
+	if (lmf_tok_eos_id(tok) < 0 && lmf_tok_set_special(tok, "eos",
+	    "<|endoftext|>", 1)) {
+		seterr(err, errlen, "cannot add an eos token");
+		free(t);
+		return NULL;
+	}
+	if (lmf_tok_pad_id(tok) < 0) {
+		const char *eos = lmf_tok_id_to_token(tok, lmf_tok_eos_id(tok));
+
+		if (!eos || lmf_tok_set_special(tok, "pad", eos, 0)) {
+			seterr(err, errlen, "cannot set the pad token");
+			free(t);
+			return NULL;
+		}
+	}
+	return t;
+}
+
+void
+lmf_template_free(struct lmf_template *t)
+{
+	free(t);
+}
+
+const char *
+lmf_template_name(const struct lmf_template *t)
+{
+	return t->d->name;
+}
+
+int
+lmf_template_efficient_eos(const struct lmf_template *t)
+{
+	return t->d->efficient_eos;
+}
+
+int
+lmf_template_preserve_thinking(const struct lmf_template *t)
+{
+	return t->preserve_thinking;
+}
+
+/* ---- text helpers ---- */
+
+struct str {
+	char *s;
+	size_t n, cap;
+};
+
+static void
+sadd(struct str *b, const char *s, size_t n)
+{
+	if (b->n + n + 1 > b->cap) {
+		b->cap = (b->n + n + 1) * 2;
+		b->s = xrealloc(b->s, b->cap);
+	}
+	memcpy(b->s + b->n, s, n);
+	b->n += n;
+	b->s[b->n] = 0;
+}
+
+static void
+sputs(struct str *b, const char *s)
+{
+	sadd(b, s, strlen(s));
+}
+
+/* s with the first occurrence of key replaced by val (allocated) */
+static char *
+replace1(const char *s, const char *key, const char *val)
+{
+	const char *p = strstr(s, key);
+	struct str b = { 0 };
+
+	if (!p)
+		return xstrdup(s);
+	sadd(&b, s, (size_t)(p - s));
+	sputs(&b, val);
+	sputs(&b, p + strlen(key));
+	return b.s;
+}
+
+static int
+encode_text(struct lmf_template *t, const char *s, struct lmf_ids *out,
+    char *err, size_t errlen)
+{
+	int32_t *ids;
+	size_t n;
+
+	if (!*s)
+		return 0;
+	if (lmf_tok_encode(t->tok, s, strlen(s), 0, &ids, &n, err, errlen))
+		return -1;
+	lmf_ids_append(out, ids, n);
+	free(ids);
+	return 0;
+}
+
+/* a formatter's slots with content (and idx) substituted, encoded */
+static int
+apply(struct lmf_template *t, const struct slot *sl, const char *content,
+    const char *idx, struct lmf_ids *out, char *err, size_t errlen)
+{
+	for (int i = 0; i < MAXSLOT && sl[i].type != END; i++) {
+		int32_t id;
+
+		if (sl[i].type == BOS || sl[i].type == EOS) {
+			id = sl[i].type == BOS ? lmf_tok_bos_id(t->tok) :
+			    lmf_tok_eos_id(t->tok);
+			if (id >= 0)
+				lmf_ids_push(out, id);
+		} else {
+			char *a = content ? replace1(sl[i].s, "{{content}}",
+			    content) : xstrdup(sl[i].s);
+			char *b = idx ? replace1(a, "{{idx}}", idx) : xstrdup(a);
+			int rc = encode_text(t, b, out, err, errlen);
+
+			free(a);
+			free(b);
+			if (rc)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- tools ---- */
+
+static const char *
+jstr(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+
+	return json_is_string(v) ? json_string_value(v) : "";
+}
+
+/* a value as str() would show it in a format string: strings bare */
+static void
+add_plain(struct str *b, json_t *v)
+{
+	char *s;
+
+	if (!v)
+		return;
+	if (json_is_string(v)) {
+		sputs(b, json_string_value(v));
+		return;
+	}
+	s = lmf_json_dumps_py(v);
+	sputs(b, s);
+	free(s);
+}
+
+static void
+tools_default(json_t *tools, struct str *out)
+{
+	struct str text = { 0 }, names = { 0 };
+
+	sadd(&text, "", 0);
+	sadd(&names, "", 0);
+	for (size_t i = 0; i < json_array_size(tools); i++) {
+		json_t *tool = json_array_get(tools, i), *props, *req, *k;
+		const char *pname;
+
+		if (!strcmp(jstr(tool, "type"), "function"))
+			tool = json_object_get(tool, "function");
+		props = json_object_get(json_object_get(tool, "parameters"),
+		    "properties");
+		req = json_object_get(json_object_get(tool, "parameters"),
+		    "required");
+		sputs(&text, "> Tool Name: ");
+		sputs(&text, jstr(tool, "name"));
+		sputs(&text, "\nTool Description: ");
+		sputs(&text, jstr(tool, "description"));
+		sputs(&text, "\nTool Args:\n");
+		json_object_foreach(props, pname, k) {
+			int required = 0;
+			json_t *en = json_object_get(k, "enum");
+			json_t *items = json_object_get(k, "items");
+
+			for (size_t r = 0; r < json_array_size(req); r++)
+				if (!strcmp(json_string_value(json_array_get(
+				    req, r)) ? json_string_value(json_array_get(
+				    req, r)) : "", pname))
+					required = 1;
+			sputs(&text, "  - ");
+			sputs(&text, pname);
+			sputs(&text, " (");
+			add_plain(&text, json_object_get(k, "type"));
+			sputs(&text, required ? ", required): " : "): ");
+			add_plain(&text, json_object_get(k, "description"));
+			if (json_array_size(en)) {
+				sputs(&text, ", should be one of [");
+				for (size_t e = 0; e < json_array_size(en);
+				    e++) {
+					if (e)
+						sputs(&text, ", ");
+					add_plain(&text, json_array_get(en, e));
+				}
+				sputs(&text, "]");
+			}
+			if (json_is_object(items) && json_object_size(items)) {
+				sputs(&text, ", where each item should be ");
+				add_plain(&text, json_object_get(items, "type"));
+			}
+			sputs(&text, "\n");
+		}
+		sputs(&text, "\n");
+		if (i)
+			sputs(&names, ", ");
+		sputs(&names, jstr(tool, "name"));
+	}
+	sputs(out, "You have access to the following tools:\n");
+	sputs(out, text.s);
+	sputs(out, "Use the following format if using a tool:\n```\n"
+	    "Action: tool name (one of [");
+	sputs(out, names.s);
+	sputs(out, "])\nAction Input: the input to the tool, in a JSON format "
+	    "representing the kwargs (e.g. ```{\"input\": \"hello world\", "
+	    "\"num_beams\": 5}```)\n```\n");
+	free(text.s);
+	free(names.s);
+}
+
+static json_t *
+wrap_function(json_t *tool)
+{
+	if (!strcmp(jstr(tool, "type"), "function"))
+		return json_incref(tool);
+	return json_pack("{s:s,s:O}", "type", "function", "function", tool);
+}
+
+static int
+format_tools(struct lmf_template *t, const char *tools, struct str *out,
+    char *err, size_t errlen)
+{
+	json_t *v = json_loads(tools, JSON_DECODE_ANY, NULL);
+
+	if (!json_is_array(v)) {
+		seterr(err, errlen, "tools are not a JSON list");
+		json_decref(v);
+		return -1;
+	}
+	sadd(out, "", 0);
+	if (!json_array_size(v)) {
+		json_decref(v);
+		return 0;
+	}
+	if (!strcmp(t->tool_format, "default")) {
+		tools_default(v, out);
+	} else if (!strcmp(t->tool_format, "qwen")) {
+		sputs(out, "\n\n# Tools\n\nYou may call one or more functions to "
+		    "assist with the user query.\n\nYou are provided with "
+		    "function signatures within <tools></tools> XML tags:\n"
+		    "<tools>");
+		for (size_t i = 0; i < json_array_size(v); i++) {
+			json_t *w = wrap_function(json_array_get(v, i));
+			char *s = lmf_json_dumps_py(w);
+
+			sputs(out, "\n");
+			sputs(out, s);
+			free(s);
+			json_decref(w);
+		}
+		sputs(out, "\n</tools>\n\nFor each function call, return a json "
+		    "object with function name and arguments within "
+		    "<tool_call></tool_call> XML tags:\n<tool_call>\n"
+		    "{\"name\": <function-name>, \"arguments\": "
+		    "<args-json-object>}\n</tool_call>");
+	} else if (!strcmp(t->tool_format, "mistral")) {
+		json_t *a = json_array();
+		char *s;
+
+		for (size_t i = 0; i < json_array_size(v); i++)
+			json_array_append_new(a, wrap_function(json_array_get(v,
+			    i)));
+		s = lmf_json_dumps_py(a);
+		sputs(out, "[AVAILABLE_TOOLS] ");
+		sputs(out, s);
+		sputs(out, "[/AVAILABLE_TOOLS]");
+		free(s);
+		json_decref(a);
+	} else {
+		seterr(err, errlen, "the %s tool prompt (it holds today's date) "
+		    "is not implemented", t->tool_format);
+		json_decref(v);
+		return -1;
+	}
+	json_decref(v);
+	return 0;
+}
+
+/* a function message's content as the tool format writes calls */
+static int
+format_function(struct lmf_template *t, const char *content, struct str *out,
+    char *err, size_t errlen)
+{
+	const char *t0 = strstr(content, "<think>\n"), *t1 = NULL;
+	char *body;
+	json_t *calls;
+	const char *tf = t->tool_format;
+	size_t n;
+
+	if (t0)
+		for (const char *p = strstr(t0 + 8, "\n</think>\n\n"); p;
+		    p = strstr(p + 1, "\n</think>\n\n"))
+			t1 = p;
+	if (t0 && t1) {
+		struct str b = { 0 };
+
+		sadd(&b, content, (size_t)(t0 - content));
+		sputs(&b, t1 + 11);
+		body = b.s;
+		sadd(out, t0, (size_t)(t1 + 11 - t0));
+	} else {
+		body = xstrdup(content);
+		sadd(out, "", 0);
+	}
+	calls = json_loads(body, JSON_DECODE_ANY, NULL);
+	free(body);
+	if (!calls) {
+		seterr(err, errlen, "a function message is not JSON");
+		return -1;
+	}
+	if (!json_is_array(calls)) {
+		json_t *a = json_array();
+
+		json_array_append_new(a, calls);
+		calls = a;
+	}
+	n = json_array_size(calls);
+	for (size_t i = 0; i < n; i++) {
+		json_t *c = json_array_get(calls, i);
+
+		if (!json_is_string(json_object_get(c, "name")) ||
+		    !json_object_get(c, "arguments")) {
+			seterr(err, errlen, "a function call without name or "
+			    "arguments");
+			json_decref(calls);
+			return -1;
+		}
+	}
+	if (!strcmp(tf, "default") || !strcmp(tf, "qwen")) {
+		for (size_t i = 0; i < n; i++) {
+			json_t *c = json_array_get(calls, i);
+			char *s;
+
+			if (i)
+				sputs(out, "\n");
+			if (!strcmp(tf, "default")) {
+				s = lmf_json_dumps_py(json_object_get(c,
+				    "arguments"));
+				sputs(out, "Action: ");
+				sputs(out, jstr(c, "name"));
+				sputs(out, "\nAction Input: ");
+			} else {
+				json_t *o = json_pack("{s:O,s:O}", "name",
+				    json_object_get(c, "name"), "arguments",
+				    json_object_get(c, "arguments"));
+
+				s = lmf_json_dumps_py(o);
+				json_decref(o);
+				sputs(out, "<tool_call>\n");
+			}
+			sputs(out, s);
+			if (!strcmp(tf, "qwen"))
+				sputs(out, "\n</tool_call>");
+			free(s);
+		}
+	} else {
+		const char *akey = !strcmp(tf, "llama3") ? "parameters" :
+		    "arguments";
+		json_t *a = json_array();
+		char *s;
+
+		for (size_t i = 0; i < n; i++) {
+			json_t *c = json_array_get(calls, i);
+
+			json_array_append_new(a, json_pack("{s:O,s:O}", "name",
+			    json_object_get(c, "name"), akey,
+			    json_object_get(c, "arguments")));
+		}
+		s = lmf_json_dumps_py(!strcmp(tf, "llama3") && n == 1 ?
+		    json_array_get(a, 0) : a);
+		sputs(out, s);
+		free(s);
+		json_decref(a);
+	}
+	json_decref(calls);
+	return 0;
+}
+
+/* ---- encoders ---- */
+
+/* Template._encode (and Llama2Template's): one id list per message */
+static int
+encode_messages(struct lmf_template *t, const struct lmf_msg *m, int n,
+    const char *system, const char *tools, struct lmf_ids *enc, char *err,
+    size_t errlen)
+{
+	const char *sys = system && *system ? system : t->default_system;
+
+	for (int i = 0; i < n; i++) {
+		struct lmf_ids *e = &enc[i];
+		char *systext = NULL;
+		char idx[24];
+		int rc = 0;
+
+		if (i == 0) {
+			if (apply(t, t->d->prefix, NULL, NULL, e, err, errlen))
+				return -1;
+			if (*sys || (tools && *tools)) {
+				struct str s = { 0 };
+
+				sadd(&s, "", 0);
+				sputs(&s, sys);
+				if (tools && *tools) {
+					struct str tt = { 0 };
+
+					if (format_tools(t, tools, &tt, err,
+					    errlen)) {
+						free(s.s);
+						return -1;
+					}
+					sputs(&s, tt.s);
+					free(tt.s);
+				}
+				if (t->d->cls == CLS_LLAMA2) {
+					systext = replace1(t->system[0].s ?
+					    t->system[0].s : "", "{{content}}",
+					    s.s);
+				} else if (apply(t, t->system, s.s, NULL, e,
+				    err, errlen)) {
+					free(s.s);
+					return -1;
+				}
+				free(s.s);
+			}
+		}
+		snprintf(idx, sizeof idx, "%d", i / 2);
+		switch (m[i].role) {
+		case LMF_ROLE_USER:
+			if (systext) {
+				char *c = xasprintf("%s%s", systext,
+				    m[i].content);
+
+				rc = apply(t, t->user, c, idx, e, err, errlen);
+				free(c);
+			} else {
+				rc = apply(t, t->user, m[i].content, idx, e,
+				    err, errlen);
+			}
+			break;
+		case LMF_ROLE_ASSISTANT:
+			rc = apply(t, t->assistant, m[i].content, NULL, e, err,
+			    errlen);
+			break;
+		case LMF_ROLE_OBSERVATION:
+			rc = apply(t, t->observation, m[i].content, NULL, e,
+			    err, errlen);
+			break;
+		case LMF_ROLE_FUNCTION: {
+			struct str f = { 0 };
+
+			rc = format_function(t, m[i].content, &f, err, errlen);
+			if (!rc)
+				rc = apply(t, t->function, f.s, NULL, e, err,
+				    errlen);
+			free(f.s);
+			break;
+		}
+		default:
+			seterr(err, errlen, "unexpected role '%s'",
+			    lmf_role_name(m[i].role));
+			rc = -1;
+		}
+		free(systext);
+		if (rc)
+			return -1;
+	}
+	return 0;
+}
+
+/* ReasoningTemplate.remove_thought */
+static char *
+remove_thought(const char *c)
+{
+	struct str b = { 0 };
+	const char *p = c, *s, *e;
+
+	sadd(&b, "", 0);
+	while ((s = strstr(p, "<think>\n")) && (e = strstr(s + 8,
+	    "\n</think>\n\n"))) {
+		sadd(&b, p, (size_t)(s - p));
+		p = e + 11;
+	}
+	sputs(&b, p);
+	p = b.s;
+	while (*p == '\n')
+		p++;
+	p = xstrdup(p);
+	free(b.s);
+	return (char *)p;
+}
+
+static int
+has_thought(const char *c)
+{
+	return strstr(c, "<think>") || strstr(c, "</think>");
+}
+
+static struct lmf_msg *
+copy_msgs(const struct lmf_msg *m, int n)
+{
+	struct lmf_msg *c = xmallocarray(n ? n : 1, sizeof *c);
+
+	for (int i = 0; i < n; i++) {
+		c[i].role = m[i].role;
+		c[i].content = xstrdup(m[i].content);
+	}
+	return c;
+}
+
+static void
+free_msgs(struct lmf_msg *m, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(m[i].content);
+	free(m);
+}
+
+static void
+strip(struct lmf_msg *m)
+{
+	char *s = remove_thought(m->content);
+
+	free(m->content);
+	m->content = s;
+}
+
+int
+lmf_template_encode_multiturn(struct lmf_template *t,
+    const struct lmf_msg *m, int n, const char *system, const char *tools,
+    int discard_history_cot, struct lmf_ids *enc, char *err, size_t errlen)
+{
+	struct lmf_msg *c;
+	struct lmf_ids think = { 0 };
+	int rc;
+
+	if (t->d->cls != CLS_REASONING)
+		return encode_messages(t, m, n, system, tools, enc, err,
+		    errlen);
+	c = copy_msgs(m, n);
+	for (int i = 1; i < n; i += 2)
+		if (!t->enable_thinking || (discard_history_cot && i < n - 1))
+			strip(&c[i]);
+	rc = encode_messages(t, c, n, system, tools, enc, err, errlen);
+	if (!rc)
+		rc = encode_text(t, "<think>\n\n</think>\n\n", &think, err,
+		    errlen);
+	for (int i = 0; !rc && i + 1 < n; i += 2) {
+		if (discard_history_cot && i + 2 < n)
+			continue;
+		if (has_thought(c[i + 1].content))
+			continue;
+		if (!t->enable_thinking) {
+			lmf_ids_append(&enc[i], think.v, think.n);
+		} else {
+			struct lmf_ids x = { 0 };
+
+			lmf_ids_append(&x, think.v, think.n);
+			lmf_ids_append(&x, enc[i + 1].v, enc[i + 1].n);
+			lmf_ids_free(&enc[i + 1]);
+			enc[i + 1] = x;
+		}
+	}
+	lmf_ids_free(&think);
+	free_msgs(c, n);
+	return rc;
+}
+
+int
+lmf_template_encode_oneturn(struct lmf_template *t,
+    const struct lmf_msg *m, int n, const char *system, const char *tools,
+    struct lmf_ids *prompt, struct lmf_ids *resp, char *err, size_t errlen)
+{
+	struct lmf_msg *c = copy_msgs(m, n);
+	struct lmf_ids *enc = xcalloc(n, sizeof *enc);
+	int rc, reasoning = t->d->cls == CLS_REASONING;
+
+	if (reasoning) {
+		if (!t->preserve_thinking)
+			for (int i = 1; i < n - 2; i += 2)
+				strip(&c[i]);
+		if (!t->enable_thinking)
+			strip(&c[n - 1]);
+	}
+	rc = encode_messages(t, c, n, system, tools, enc, err, errlen);
+	for (int i = 0; !rc && i < n - 1; i++)
+		lmf_ids_append(prompt, enc[i].v, enc[i].n);
+	if (!rc && reasoning && !has_thought(c[n - 1].content)) {
+		struct lmf_ids think = { 0 };
+
+		rc = encode_text(t, "<think>\n\n</think>\n\n", &think, err,
+		    errlen);
+		if (!rc && !t->enable_thinking)
+			lmf_ids_append(prompt, think.v, think.n);
+		else if (!rc)
+			lmf_ids_append(resp, think.v, think.n);
+		lmf_ids_free(&think);
+	}
+	if (!rc)
+		lmf_ids_append(resp, enc[n - 1].v, enc[n - 1].n);
+	for (int i = 0; i < n; i++)
+		lmf_ids_free(&enc[i]);
+	free(enc);
+	free_msgs(c, n);
+	return rc;
+}
