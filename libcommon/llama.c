@@ -1,0 +1,1690 @@
+/* llama.c: a LLaMA-family causal LM in training (llama.h): parameters read
+ * from a model stream, what is trainable (full, freeze, LoRA), the forward
+ * and backward of the token cross-entropy with optional per-layer
+ * recomputation, and the result as a model or adapter stream.
+ *
+ * Memory as in llm.c: one block of base weights (model order), one of
+ * LoRA weights, one of gradients for trainable tensors only, one of
+ * activations that grows to the largest batch seen and is then reused. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lmf/gemm.h"
+#include "lmf/kernels.h"
+#include "lmf/llama.h"
+#include "lmf/util.h"
+#include "lmf/banned.h"
+
+/* the weights of one block, by their place in the layer */
+enum {
+	W_LN1, W_Q, W_BQ, W_K, W_BK, W_V, W_BV, W_O, W_BO, W_LN2, W_G, W_U,
+	W_D, NW
+};
+static const char *wname[NW] = {
+	"input_layernorm.weight", "self_attn.q_proj.weight",
+	"self_attn.q_proj.bias", "self_attn.k_proj.weight",
+	"self_attn.k_proj.bias", "self_attn.v_proj.weight",
+	"self_attn.v_proj.bias", "self_attn.o_proj.weight",
+	"self_attn.o_proj.bias", "post_attention_layernorm.weight",
+	"mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight",
+};
+
+/* the seven projections, in PEFT's module order (bit j is 1 << j) */
+#define NPROJ 7
+enum { P_Q, P_K, P_V, P_O, P_G, P_U, P_D };
+static const char *pname[NPROJ] = {
+	"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+	"down_proj",
+};
+static const char *pmodule[NPROJ] = {
+	"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+	"self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj",
+};
+static const int pweight[NPROJ] = { W_Q, W_K, W_V, W_O, W_G, W_U, W_D };
+static const int pbias[NPROJ] = { W_BQ, W_BK, W_BV, W_BO, -1, -1, -1 };
+/* the order lmf-load writes adapter tensors in (by name, naturally) */
+static const int pwrite[NPROJ] = { P_D, P_G, P_U, P_K, P_O, P_Q, P_V };
+
+#define MAX_EXTRA 16
+
+/* one LoRA pair on one projection */
+struct lora {
+	float *A;      /* (r, in) */
+	float *B;      /* (out, r) */
+	float *dA;     /* (r, in) */
+	float *dB;     /* (out, r) */
+	int in, out;
+};
+
+/* the activations of one layer (all (N, ...) row-major) */
+struct lacts {
+	float *ln1;    /* (N, C) */
+	float *rstd1;  /* (N) */
+	float *q;      /* (N, NH * HS), after rope */
+	float *k;      /* (N, NKV * HS), after rope */
+	float *v;      /* (N, NKV * HS) */
+	float *att;    /* (B, NH, T, T) */
+	float *atty;   /* (N, NH * HS) */
+	float *xmid;   /* (N, C) residual after attention */
+	float *ln2;    /* (N, C) */
+	float *rstd2;  /* (N) */
+	float *gate;   /* (N, FF) */
+	float *up;     /* (N, FF) */
+	float *h;      /* (N, FF) silu(gate) * up */
+	float *t[NPROJ];  /* (N, r) LoRA x A^T, when targeted */
+	float *xd[NPROJ]; /* (N, in) dropped-out input, when dropout > 0 */
+};
+
+/* backward scratch, shared by all layers */
+struct bscratch {
+	float *dres;   /* (N, C) gradient of the residual stream */
+	float *dln;    /* (N, C) */
+	float *xscr;   /* (N, C) recomputed layer output (discarded) */
+	float *dh;     /* (N, FF) */
+	float *dgate;  /* (N, FF) */
+	float *dup;    /* (N, FF) */
+	float *datty;  /* (N, NH * HS) */
+	float *dq;     /* (N, NH * HS) */
+	float *dk;     /* (N, NKV * HS) */
+	float *dv;     /* (N, NKV * HS) */
+	float *dt;     /* (N, r) */
+	float *dx;     /* (N, max(C, FF, NH * HS)) */
+	float *attscr; /* lmf_attention_scratch(T) */
+};
+
+struct lmf_llama {
+	struct lmf_config c;
+	struct lmf_train_opts o;
+	json_t *meta;          /* the model stream's header */
+	struct lmf_param *p;   /* the parameter table */
+	int np;
+	float *params;         /* all base weights, model order */
+	float **pw;            /* (np) each weight in params */
+	float **pg;            /* (np) each gradient, or NULL when frozen */
+	float *grads;          /* gradients of trainable base weights */
+	uint64_t ngrads;
+	float *wte, *dwte, *lnf, *dlnf, *lmw, *dlmw;
+	float *(*lw)[NW];      /* (L) per layer weights */
+	float *(*lg)[NW];      /* (L) per layer gradients */
+	/* lora */
+	int lora;              /* LoRA active */
+	int rank;
+	double alpha, scaling, dropout;
+	int targets, rslora;
+	float *lblock;         /* all A and B */
+	float *lgrad;          /* their gradients */
+	uint64_t nlora;
+	struct lora (*lo)[NPROJ]; /* (L) A NULL when not targeted */
+	/* what a trainer sees */
+	struct lmf_tparam *tp;
+	int ntp;
+	uint64_t tnumel;
+	int embed_trainable;
+	int *cont;             /* (L) backward must run through layer l */
+	/* extra tensors (tokenizer files), kept for writing */
+	struct lmf_tensor extra[MAX_EXTRA];
+	int nextra;
+	/* activations */
+	float *acts;
+	size_t acap;
+	int32_t *ints;
+	size_t icap;
+	int nsets;             /* layer activation sets: L or 1 */
+	struct lacts *la;      /* (nsets) */
+	struct bscratch s;
+	float **res;           /* (L + 1) residual stream, each (N, C) */
+	float *xf, *rstdf;     /* (N, C), (N) final norm */
+	float *logits;         /* (N, V) */
+	float *cosb, *sinb;    /* (N, HS / 2) */
+	int32_t *pos, *targ;   /* (N) */
+	double *inv_freq;      /* (HS / 2) */
+	uint64_t nsteps;       /* steps taken: seeds dropout */
+};
+
+/* ------------------------------------------------------------------ */
+/* options */
+
+struct lmf_train_opts
+lmf_train_opts_default(void)
+{
+	struct lmf_train_opts o = {
+		.finetuning_type = LMF_FT_LORA,
+		.freeze_trainable_layers = 2,
+		.freeze_trainable_modules = "all",
+		.freeze_extra_modules = NULL,
+		.lora_rank = 8,
+		.lora_alpha = 0,
+		.lora_dropout = 0,
+		.lora_target = LMF_PROJ_ALL,
+		.use_rslora = 0,
+		.gradient_checkpointing = 1,
+		.seed = 42,
+	};
+	return o;
+}
+
+static int
+proj_index(const char *s, size_t n)
+{
+	int j;
+
+	for (j = 0; j < NPROJ; j++)
+		if (strlen(pname[j]) == n && !strncmp(s, pname[j], n))
+			return j;
+	return -1;
+}
+
+int
+lmf_lora_target_parse(const char *s, char *bad, size_t badlen)
+{
+	int bits = 0, j;
+	size_t n;
+
+	if (!strcmp(s, "all"))
+		return LMF_PROJ_ALL;
+	for (;;) {
+		n = strcspn(s, ",");
+		while (n && (*s == ' ')) {
+			s++;
+			n--;
+		}
+		while (n && s[n - 1] == ' ')
+			n--;
+		j = proj_index(s, n);
+		if (j < 0) {
+			snprintf(bad, badlen, "%.*s", (int)(n > 64 ? 64 : n), s);
+			return -1;
+		}
+		bits |= 1 << j;
+		s += strcspn(s, ",");
+		if (!*s)
+			break;
+		s++;
+	}
+	return bits;
+}
+
+/* ------------------------------------------------------------------ */
+/* errors */
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...) LMF_PRINTF(3, 4);
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (err && errlen)
+		vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* ------------------------------------------------------------------ */
+/* batches */
+
+static struct lmf_tensor *
+batch_tensor(struct lmf_item *it, const char *name, int need, int *B,
+    int *T, char *err, size_t errlen, int *bad)
+{
+	struct lmf_tensor *t = lmf_item_find(it, name);
+	uint64_t i, n;
+
+	if (!t) {
+		if (need) {
+			seterr(err, errlen, "batch has no '%s'", name);
+			*bad = 1;
+		}
+		return NULL;
+	}
+	if (t->dtype != LMF_I32 && t->dtype != LMF_I64) {
+		seterr(err, errlen, "batch tensor '%s' is %s, not i32 or i64",
+		    name, lmf_dtype_name(t->dtype) ? lmf_dtype_name(t->dtype) :
+		    "unknown");
+		*bad = 1;
+		return NULL;
+	}
+	if (t->ndim != 2 || t->shape[0] < 1 || t->shape[1] < 1 ||
+	    t->shape[0] > 1 << 20 || t->shape[1] > 1 << 20 ||
+	    t->shape[0] * t->shape[1] > 1 << 28 || !t->data) {
+		seterr(err, errlen, "batch tensor '%s' is not a (B, T) matrix",
+		    name);
+		*bad = 1;
+		return NULL;
+	}
+	if (*B && (t->shape[0] != *B || t->shape[1] != *T)) {
+		seterr(err, errlen, "batch tensor '%s' is [%lld, %lld], "
+		    "input_ids [%d, %d]", name, (long long)t->shape[0],
+		    (long long)t->shape[1], *B, *T);
+		*bad = 1;
+		return NULL;
+	}
+	*B = (int)t->shape[0];
+	*T = (int)t->shape[1];
+	if (t->dtype == LMF_I64) {
+		int32_t *d = t->data;
+
+		n = lmf_tensor_numel(t);
+		for (i = 0; i < n; i++) {
+			int64_t v = (int64_t)lmf_get_u64((unsigned char *)t->data +
+			    8 * i);
+
+			if (v < INT32_MIN || v > INT32_MAX) {
+				seterr(err, errlen, "batch tensor '%s': value "
+				    "%lld at %llu does not fit in 32 bits",
+				    name, (long long)v, (unsigned long long)i);
+				*bad = 1;
+				return NULL;
+			}
+			d[i] = (int32_t)v;
+		}
+		t->dtype = LMF_I32;
+		t->nbytes = 4 * n;
+	}
+	return t;
+}
+
+int
+lmf_batch_from_item(struct lmf_batch *b, struct lmf_item *it, int V,
+    char *err, size_t errlen)
+{
+	struct lmf_tensor *ids, *mask, *lab, *pos;
+	int B = 0, T = 0, bad = 0;
+	long i, n;
+	const int32_t *x;
+
+	memset(b, 0, sizeof *b);
+	ids = batch_tensor(it, "input_ids", 1, &B, &T, err, errlen, &bad);
+	if (bad)
+		return -1;
+	lab = batch_tensor(it, "labels", 1, &B, &T, err, errlen, &bad);
+	if (bad)
+		return -1;
+	mask = batch_tensor(it, "attention_mask", 0, &B, &T, err, errlen,
+	    &bad);
+	if (bad)
+		return -1;
+	pos = batch_tensor(it, "position_ids", 0, &B, &T, err, errlen, &bad);
+	if (bad)
+		return -1;
+	n = (long)B * T;
+	x = ids->data;
+	i = lmf_embedding_check(x, n, V);
+	if (i >= 0) {
+		seterr(err, errlen, "input_ids: token id %d at row %ld column "
+		    "%ld is outside [0, %d)", x[i], i / T, i % T, V);
+		return -1;
+	}
+	x = lab->data;
+	for (i = 0; i < n; i++)
+		if (x[i] != LMF_IGNORE_INDEX && (x[i] < 0 || x[i] >= V)) {
+			seterr(err, errlen, "labels: %d at row %ld column %ld "
+			    "is neither -100 nor in [0, %d)", x[i], i / T,
+			    i % T, V);
+			return -1;
+		}
+	for (i = 0; mask && i < n; i++)
+		if (((int32_t *)mask->data)[i] < 0) {
+			seterr(err, errlen, "attention_mask: negative value "
+			    "at row %ld column %ld", i / T, i % T);
+			return -1;
+		}
+	for (i = 0; pos && i < n; i++)
+		if (((int32_t *)pos->data)[i] < 0) {
+			seterr(err, errlen, "position_ids: negative value "
+			    "at row %ld column %ld", i / T, i % T);
+			return -1;
+		}
+	b->B = B;
+	b->T = T;
+	b->input_ids = ids->data;
+	b->labels = lab->data;
+	b->attention_mask = mask ? mask->data : NULL;
+	b->position_ids = pos ? pos->data : NULL;
+	return 0;
+}
+
+long
+lmf_batch_label_tokens(const struct lmf_batch *b)
+{
+	long i, n = (long)b->B * b->T, k = 0;
+
+	for (i = 0; i < n; i++)
+		k += b->labels[i] != LMF_IGNORE_INDEX;
+	return k;
+}
+
+/* ------------------------------------------------------------------ */
+/* set-up */
+
+static int
+layer_slot(const char *name, int layer)
+{
+	char pre[48];
+	size_t n;
+	int k;
+
+	n = (size_t)snprintf(pre, sizeof pre, "model.layers.%d.", layer);
+	if (strncmp(name, pre, n))
+		return -1;
+	for (k = 0; k < NW; k++)
+		if (!strcmp(name + n, wname[k]))
+			return k;
+	return -1;
+}
+
+/* point the named pointers at the blocks */
+static void
+point_params(struct lmf_llama *m)
+{
+	int i, k;
+
+	for (i = 0; i < m->np; i++) {
+		const struct lmf_param *q = &m->p[i];
+
+		if (q->layer >= 0) {
+			k = layer_slot(q->name, q->layer);
+			if (k < 0)
+				BUG("unknown layer weight '%s'", q->name);
+			m->lw[q->layer][k] = m->pw[i];
+			m->lg[q->layer][k] = m->pg[i];
+		} else if (!strcmp(q->name, "model.embed_tokens.weight")) {
+			m->wte = m->pw[i];
+			m->dwte = m->pg[i];
+		} else if (!strcmp(q->name, "model.norm.weight")) {
+			m->lnf = m->pw[i];
+			m->dlnf = m->pg[i];
+		} else if (!strcmp(q->name, "lm_head.weight")) {
+			m->lmw = m->pw[i];
+			m->dlmw = m->pg[i];
+		}
+	}
+	if (m->c.tie_word_embeddings) {
+		m->lmw = m->wte;
+		m->dlmw = m->dwte;
+	}
+}
+
+/* does any of the comma list's names appear in name (LLaMA-Factory's
+ * substring rule)? */
+static int
+split_has(const char *list, const char *name, const char *pre, int layer)
+{
+	char pat[160];
+	size_t n;
+
+	while (list && *list) {
+		n = strcspn(list, ",");
+		if (pre && n == 3 && !strncmp(list, "all", 3))
+			snprintf(pat, sizeof pat, ".%d.", layer);
+		else if (pre)
+			snprintf(pat, sizeof pat, ".%d.%.*s", layer, (int)n,
+			    list);
+		else
+			snprintf(pat, sizeof pat, "%.*s", (int)n, list);
+		if (n && strstr(name, pat))
+			return 1;
+		list += n;
+		if (*list)
+			list++;
+	}
+	return 0;
+}
+
+static int
+check_list(const char *list, const char *const *ok, int nok, int allow_all,
+    const char *what, char *err, size_t errlen)
+{
+	size_t n;
+	int i;
+
+	if (!list || !*list) {
+		seterr(err, errlen, "%s is empty", what);
+		return -1;
+	}
+	while (*list) {
+		n = strcspn(list, ",");
+		for (i = 0; i < nok; i++)
+			if (strlen(ok[i]) == n && !strncmp(ok[i], list, n))
+				break;
+		if (i == nok && !(allow_all && n == 3 &&
+		    !strncmp(list, "all", 3))) {
+			seterr(err, errlen, "%s: '%.*s' is not one of the "
+			    "model's modules", what, (int)(n > 64 ? 64 : n),
+			    list);
+			return -1;
+		}
+		list += n;
+		if (*list)
+			list++;
+	}
+	return 0;
+}
+
+/* which base weights train (spec 6.2, 6.3) */
+static int
+choose_trainable(struct lmf_llama *m, char *trainable, char *err,
+    size_t errlen)
+{
+	static const char *hidden[] = { "self_attn", "mlp", "input_layernorm",
+		"post_attention_layernorm" };
+	static const char *extra[] = { "embed_tokens", "norm", "lm_head" };
+	const struct lmf_train_opts *o = &m->o;
+	int i, l, L = (int)m->c.num_hidden_layers, n, lo, hi;
+
+	memset(trainable, 0, (size_t)m->np);
+	if (o->finetuning_type == LMF_FT_FULL) {
+		memset(trainable, 1, (size_t)m->np);
+		return 0;
+	}
+	if (o->finetuning_type != LMF_FT_FREEZE)
+		return 0;
+	n = o->freeze_trainable_layers;
+	lo = n > 0 ? (L - n > 0 ? L - n : 0) : 0;
+	hi = n > 0 ? L : (-n < L ? -n : L);
+	if (check_list(o->freeze_trainable_modules ?
+	    o->freeze_trainable_modules : "all", hidden, 4, 1,
+	    "freeze_trainable_modules", err, errlen))
+		return -1;
+	if (o->freeze_extra_modules && check_list(o->freeze_extra_modules,
+	    extra, m->c.tie_word_embeddings ? 2 : 3, 0,
+	    "freeze_extra_modules", err, errlen))
+		return -1;
+	for (i = 0; i < m->np; i++) {
+		for (l = lo; l < hi; l++)
+			if (split_has(o->freeze_trainable_modules ?
+			    o->freeze_trainable_modules : "all", m->p[i].name,
+			    "", l))
+				trainable[i] = 1;
+		if (split_has(o->freeze_extra_modules, m->p[i].name, NULL, 0))
+			trainable[i] = 1;
+	}
+	return 0;
+}
+
+/* (re)build the LoRA block for rank, targets; A uniform when init */
+static void
+lora_setup(struct lmf_llama *m, int init)
+{
+	const struct lmf_config *c = &m->c;
+	int L = (int)c->num_hidden_layers, l, j, r = m->rank;
+	int64_t C = c->hidden_size, FF = c->intermediate_size;
+	int64_t QD = c->num_attention_heads * c->head_dim;
+	int64_t KD = c->num_key_value_heads * c->head_dim;
+	int64_t in[NPROJ] = { C, C, C, QD, C, C, FF };
+	int64_t out[NPROJ] = { QD, KD, KD, C, FF, FF, C };
+	uint64_t n = 0, off = 0, i;
+	struct lmf_rng rng;
+	float bound;
+
+	free(m->lblock);
+	free(m->lgrad);
+	memset(m->lo, 0, (size_t)L * sizeof *m->lo);
+	m->lblock = m->lgrad = NULL;
+	m->nlora = 0;
+	if (!m->lora)
+		return;
+	for (l = 0; l < L; l++)
+		for (j = 0; j < NPROJ; j++)
+			if (m->targets & 1 << j)
+				n += (uint64_t)r * (uint64_t)(in[j] + out[j]);
+	m->lblock = xcalloc(n, sizeof(float));
+	m->lgrad = xcalloc(n, sizeof(float));
+	m->nlora = n;
+	lmf_rng_seed(&rng, m->o.seed);
+	for (l = 0; l < L; l++)
+		for (j = 0; j < NPROJ; j++) {
+			struct lora *lo = &m->lo[l][j];
+
+			if (!(m->targets & 1 << j))
+				continue;
+			lo->in = (int)in[j];
+			lo->out = (int)out[j];
+			lo->A = m->lblock + off;
+			lo->dA = m->lgrad + off;
+			off += (uint64_t)r * (uint64_t)in[j];
+			lo->B = m->lblock + off;
+			lo->dB = m->lgrad + off;
+			off += (uint64_t)r * (uint64_t)out[j];
+			/* kaiming_uniform(a = sqrt(5)) is U(-1/sqrt(in),
+			 * 1/sqrt(in)); B starts at zero */
+			bound = (float)(1.0 / sqrt((double)in[j]));
+			for (i = 0; init && i < (uint64_t)r * in[j]; i++)
+				lo->A[i] = (2 * lmf_rng_uniform(&rng) - 1) *
+				    bound;
+		}
+	m->scaling = m->rslora ? m->alpha / sqrt((double)r) :
+	    m->alpha / r;
+}
+
+/* the trainer's list, the gradient pointers, where backward may stop */
+static void
+build_trainable(struct lmf_llama *m, const char *trainable)
+{
+	int L = (int)m->c.num_hidden_layers, i, l, j, k = 0;
+	uint64_t off = 0;
+	int *has = xcalloc((size_t)L + 1, sizeof *has);
+
+	free(m->tp);
+	free(m->grads);
+	m->grads = NULL;
+	m->ngrads = 0;
+	m->ntp = 0;
+	m->tnumel = 0;
+	for (i = 0; i < m->np; i++)
+		if (trainable && trainable[i])
+			m->ngrads += m->p[i].numel;
+	if (m->ngrads)
+		m->grads = xcalloc(m->ngrads, sizeof(float));
+	m->tp = xcalloc((size_t)m->np + 2 * NPROJ * (size_t)L + 1,
+	    sizeof *m->tp);
+	m->embed_trainable = 0;
+	for (i = 0; i < m->np; i++) {
+		m->pg[i] = NULL;
+		if (!trainable || !trainable[i])
+			continue;
+		m->pg[i] = m->grads + off;
+		off += m->p[i].numel;
+		struct lmf_tparam *t = &m->tp[k++];
+
+		snprintf(t->name, sizeof t->name, "%s", m->p[i].name);
+		t->ndim = m->p[i].ndim;
+		t->shape[0] = m->p[i].shape[0];
+		t->shape[1] = m->p[i].shape[1];
+		t->numel = m->p[i].numel;
+		t->w = m->pw[i];
+		t->g = m->pg[i];
+		t->decay = m->p[i].kind == LMF_PARAM_LINEAR ||
+		    m->p[i].kind == LMF_PARAM_EMBED;
+		if (m->p[i].layer >= 0)
+			has[m->p[i].layer] = 1;
+		else if (!strcmp(m->p[i].name, "model.embed_tokens.weight"))
+			m->embed_trainable = 1;
+	}
+	for (l = 0; m->lora && l < L; l++)
+		for (j = 0; j < NPROJ; j++) {
+			struct lora *lo = &m->lo[l][j];
+			int ab;
+
+			if (!lo->A)
+				continue;
+			has[l] = 1;
+			for (ab = 0; ab < 2; ab++) {
+				struct lmf_tparam *t = &m->tp[k++];
+
+				snprintf(t->name, sizeof t->name,
+				    "base_model.model.model.layers.%d.%s."
+				    "lora_%c.weight", l, pmodule[j],
+				    ab ? 'B' : 'A');
+				t->ndim = 2;
+				t->shape[0] = ab ? lo->out : m->rank;
+				t->shape[1] = ab ? m->rank : lo->in;
+				t->numel = (uint64_t)lo->in * m->rank;
+				if (ab)
+					t->numel = (uint64_t)lo->out * m->rank;
+				t->w = ab ? lo->B : lo->A;
+				t->g = ab ? lo->dB : lo->dA;
+				t->decay = 1;
+			}
+		}
+	m->ntp = k;
+	for (i = 0; i < k; i++)
+		m->tnumel += m->tp[i].numel;
+	/* the backward runs down through layer l while something at or
+	 * below it trains */
+	for (l = 0; l < L; l++)
+		m->cont[l] = m->embed_trainable || has[l] ||
+		    (l > 0 && m->cont[l - 1]);
+	point_params(m);
+	free(has);
+}
+
+static int
+is_extra(const struct lmf_recinfo *rec)
+{
+	return rec->t.dtype == LMF_U8 && rec->t.ndim == 1;
+}
+
+/* read the one item of a model stream into the parameter block */
+static int
+read_weights(struct lmf_llama *m, struct lmf_rd *r, char *err, size_t errlen)
+{
+	struct lmf_recinfo rec;
+	char *seen = xcalloc((size_t)m->np, 1);
+	uint16_t *tmp = NULL;
+	size_t tmpcap = 0;
+	uint32_t k, n;
+	int rc, i, ret = -1;
+	uint64_t j;
+
+	for (;;) {
+		rc = lmf_rd_next(r, &rec);
+		if (rc < 0)
+			goto rderr;
+		if (rc == LMF_REC_EOF) {
+			seterr(err, errlen, "'%s': the model stream has no "
+			    "item", lmf_rd_name(r));
+			goto out;
+		}
+		if (rc == LMF_REC_ITEM)
+			break;
+		if (rc == LMF_REC_TENSOR) {
+			seterr(err, errlen, "'%s': tensor outside an item",
+			    lmf_rd_name(r));
+			goto out;
+		}
+	}
+	n = rec.ntensors;
+	for (k = 0; k < n; k++) {
+		do {
+			rc = lmf_rd_next(r, &rec);
+			if (rc < 0)
+				goto rderr;
+		} while (rc == LMF_REC_OTHER);
+		if (rc != LMF_REC_TENSOR) {
+			seterr(err, errlen, "'%s': item ends after %u of %u "
+			    "tensors", lmf_rd_name(r), k, n);
+			goto out;
+		}
+		const struct lmf_param *q = lmf_model_param_find(m->p, m->np,
+		    rec.t.name);
+
+		if (!q && is_extra(&rec)) {
+			struct lmf_tensor *t;
+
+			if (m->nextra == MAX_EXTRA) {
+				seterr(err, errlen, "'%s': more than %d u8 "
+				    "tensors", lmf_rd_name(r), MAX_EXTRA);
+				goto out;
+			}
+			t = &m->extra[m->nextra++];
+			rc = lmf_rd_tensor_data(r, &rec, t);
+			if (rc < 0)
+				goto rderr;
+			continue;
+		}
+		if (!q) {
+			seterr(err, errlen, "'%s': unexpected tensor '%s' for "
+			    "%s", lmf_rd_name(r), rec.t.name,
+			    m->c.model_type_name);
+			goto out;
+		}
+		i = (int)(q - m->p);
+		if (seen[i]) {
+			seterr(err, errlen, "'%s': tensor '%s' appears twice",
+			    lmf_rd_name(r), rec.t.name);
+			goto out;
+		}
+		seen[i] = 1;
+		if (rec.t.ndim != q->ndim || rec.t.shape[0] != q->shape[0] ||
+		    (q->ndim == 2 && rec.t.shape[1] != q->shape[1])) {
+			char b1[96];
+
+			seterr(err, errlen, "'%s': tensor '%s' has shape %s, "
+			    "the config says [%lld%s%lld]", lmf_rd_name(r),
+			    rec.t.name, lmf_shape_str(&rec.t, b1, sizeof b1),
+			    (long long)q->shape[0], q->ndim == 2 ? ", " : "",
+			    q->ndim == 2 ? (long long)q->shape[1] : 0LL);
+			if (q->ndim == 1)
+				seterr(err, errlen, "'%s': tensor '%s' has "
+				    "shape %s, the config says [%lld]",
+				    lmf_rd_name(r), rec.t.name,
+				    lmf_shape_str(&rec.t, b1, sizeof b1),
+				    (long long)q->shape[0]);
+			goto out;
+		}
+		if (rec.t.dtype == LMF_F32) {
+			rc = lmf_rd_payload(r, m->pw[i], q->numel * 4);
+		} else if (rec.t.dtype == LMF_BF16 || rec.t.dtype == LMF_F16) {
+			if (tmpcap < q->numel) {
+				free(tmp);
+				tmpcap = q->numel;
+				tmp = xmallocarray(tmpcap, 2);
+			}
+			rc = lmf_rd_payload(r, tmp, q->numel * 2);
+			for (j = 0; rc >= 0 && j < q->numel; j++) {
+				uint16_t h = lmf_get_u16((unsigned char *)
+				    (tmp + j));
+
+				m->pw[i][j] = rec.t.dtype == LMF_BF16 ?
+				    lmf_bf16_to_f32(h) : lmf_f16_to_f32(h);
+			}
+		} else {
+			seterr(err, errlen, "'%s': tensor '%s' is %s, not f32, "
+			    "bf16 or f16", lmf_rd_name(r), rec.t.name,
+			    lmf_dtype_name(rec.t.dtype) ?
+			    lmf_dtype_name(rec.t.dtype) : "unknown");
+			goto out;
+		}
+		if (rc < 0)
+			goto rderr;
+	}
+	for (i = 0; i < m->np; i++)
+		if (!seen[i]) {
+			seterr(err, errlen, "'%s': tensor '%s' is missing",
+			    lmf_rd_name(r), m->p[i].name);
+			goto out;
+		}
+	/* the end record, so that a cut or corrupt stream is noticed */
+	do {
+		rc = lmf_rd_next(r, &rec);
+	} while (rc == LMF_REC_OTHER);
+	if (rc < 0)
+		goto rderr;
+	if (rc != LMF_REC_EOF) {
+		seterr(err, errlen, "'%s': a model stream holds one item",
+		    lmf_rd_name(r));
+		goto out;
+	}
+	ret = 0;
+	goto out;
+rderr:
+	seterr(err, errlen, "%s", lmf_rd_errmsg(r));
+out:
+	free(tmp);
+	free(seen);
+	return ret;
+}
+
+struct lmf_llama *
+lmf_llama_open(struct lmf_rd *r, const struct lmf_train_opts *o, char *err,
+    size_t errlen)
+{
+	struct lmf_llama *m = xcalloc(1, sizeof *m);
+	json_t *meta = lmf_rd_meta(r);
+	const char *kind = lmf_rd_kind(r);
+	char *trainable = NULL;
+	uint64_t off = 0;
+	int i, L, HS;
+
+	m->o = *o;
+	if (!kind || strcmp(kind, "model")) {
+		seterr(err, errlen, "'%s': kind is '%s', not 'model'",
+		    lmf_rd_name(r), kind ? kind : "(none)");
+		goto fail;
+	}
+	if (!json_is_object(json_object_get(meta, "config"))) {
+		seterr(err, errlen, "'%s': the header has no 'config' object",
+		    lmf_rd_name(r));
+		goto fail;
+	}
+	if (lmf_config_parse(&m->c, json_object_get(meta, "config"), err,
+	    errlen))
+		goto fail;
+	m->meta = json_incref(meta);
+	L = (int)m->c.num_hidden_layers;
+	HS = (int)m->c.head_dim;
+	if (o->finetuning_type == LMF_FT_LORA) {
+		if (o->lora_rank < 1 || !(o->lora_target & LMF_PROJ_ALL) ||
+		    o->lora_dropout < 0 || o->lora_dropout >= 1 ||
+		    o->lora_alpha < 0) {
+			seterr(err, errlen, "bad LoRA options");
+			goto fail;
+		}
+	}
+	m->p = lmf_model_params(&m->c, &m->np);
+	m->pw = xcalloc((size_t)m->np, sizeof *m->pw);
+	m->pg = xcalloc((size_t)m->np, sizeof *m->pg);
+	m->params = xmallocarray(lmf_model_numel(m->p, m->np), sizeof(float));
+	for (i = 0; i < m->np; i++) {
+		m->pw[i] = m->params + off;
+		off += m->p[i].numel;
+	}
+	m->lw = xcalloc((size_t)L, sizeof *m->lw);
+	m->lg = xcalloc((size_t)L, sizeof *m->lg);
+	m->lo = xcalloc((size_t)L, sizeof *m->lo);
+	m->cont = xcalloc((size_t)L, sizeof *m->cont);
+	m->res = xcalloc((size_t)L + 1, sizeof *m->res);
+	m->la = xcalloc((size_t)L, sizeof *m->la);
+	m->inv_freq = xcalloc((size_t)HS / 2 + 1, sizeof *m->inv_freq);
+	lmf_rope_inv_freq(m->inv_freq, HS, m->c.rope_theta);
+	if (read_weights(m, r, err, errlen))
+		goto fail;
+	trainable = xmalloc((size_t)m->np);
+	if (choose_trainable(m, trainable, err, errlen))
+		goto fail;
+	if (o->finetuning_type == LMF_FT_LORA) {
+		m->lora = 1;
+		m->rank = o->lora_rank;
+		m->alpha = o->lora_alpha > 0 ? o->lora_alpha :
+		    2.0 * o->lora_rank;
+		m->dropout = o->lora_dropout;
+		m->targets = o->lora_target & LMF_PROJ_ALL;
+		m->rslora = o->use_rslora;
+		lora_setup(m, 1);
+	}
+	build_trainable(m, trainable);
+	free(trainable);
+	return m;
+fail:
+	free(trainable);
+	lmf_llama_free(m);
+	return NULL;
+}
+
+void
+lmf_llama_free(struct lmf_llama *m)
+{
+	int i;
+
+	if (!m)
+		return;
+	json_decref(m->meta);
+	free(m->p);
+	free(m->params);
+	free(m->pw);
+	free(m->pg);
+	free(m->grads);
+	free(m->lw);
+	free(m->lg);
+	free(m->lblock);
+	free(m->lgrad);
+	free(m->lo);
+	free(m->tp);
+	free(m->cont);
+	for (i = 0; i < m->nextra; i++)
+		lmf_tensor_free(&m->extra[i]);
+	free(m->acts);
+	free(m->ints);
+	free(m->la);
+	free(m->res);
+	free(m->inv_freq);
+	free(m);
+}
+
+const struct lmf_config *
+lmf_llama_config(const struct lmf_llama *m)
+{
+	return &m->c;
+}
+
+int
+lmf_llama_ntrainable(const struct lmf_llama *m)
+{
+	return m->ntp;
+}
+
+struct lmf_tparam *
+lmf_llama_trainable(struct lmf_llama *m, int i)
+{
+	return i >= 0 && i < m->ntp ? &m->tp[i] : NULL;
+}
+
+uint64_t
+lmf_llama_trainable_numel(const struct lmf_llama *m)
+{
+	return m->tnumel;
+}
+
+uint64_t
+lmf_llama_numel(const struct lmf_llama *m)
+{
+	return lmf_model_numel(m->p, m->np) + m->nlora;
+}
+
+void
+lmf_llama_zero_grad(struct lmf_llama *m)
+{
+	if (m->grads)
+		memset(m->grads, 0, m->ngrads * sizeof(float));
+	if (m->lgrad)
+		memset(m->lgrad, 0, m->nlora * sizeof(float));
+}
+
+/* ------------------------------------------------------------------ */
+/* adapters */
+
+static int
+adapter_targets(const json_t *tm, char *err, size_t errlen)
+{
+	size_t i;
+	int bits = 0, j;
+	const char *s;
+
+	if (!json_is_array(tm) || !json_array_size(tm)) {
+		seterr(err, errlen, "adapter 'target_modules' is not a list "
+		    "of module names");
+		return -1;
+	}
+	for (i = 0; i < json_array_size(tm); i++) {
+		s = json_string_value(json_array_get(tm, i));
+		j = s ? proj_index(s, strlen(s)) : -1;
+		if (j < 0) {
+			seterr(err, errlen, "adapter target module '%s' is not "
+			    "one of q_proj ... down_proj", s ? s : "?");
+			return -1;
+		}
+		bits |= 1 << j;
+	}
+	return bits;
+}
+
+/* the layer and projection a PEFT name adapts, and A (0) or B (1) */
+static int
+lora_name(const char *name, int L, int *layer, int *proj)
+{
+	static const char pre[] = "base_model.model.model.layers.";
+	const char *s = name;
+	char *end;
+	long l;
+	int j, ab;
+	size_t n;
+
+	if (strncmp(s, pre, sizeof pre - 1))
+		return -1;
+	s += sizeof pre - 1;
+	if (*s < '0' || *s > '9')
+		return -1;
+	l = strtol(s, &end, 10);
+	if (l < 0 || l >= L || *end != '.')
+		return -1;
+	s = end + 1;
+	for (j = 0; j < NPROJ; j++) {
+		n = strlen(pmodule[j]);
+		if (!strncmp(s, pmodule[j], n) && s[n] == '.')
+			break;
+	}
+	if (j == NPROJ)
+		return -1;
+	s += strlen(pmodule[j]);
+	if (!strcmp(s, ".lora_A.weight"))
+		ab = 0;
+	else if (!strcmp(s, ".lora_B.weight"))
+		ab = 1;
+	else
+		return -1;
+	*layer = (int)l;
+	*proj = j;
+	return ab;
+}
+
+int
+lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
+    size_t errlen)
+{
+	json_t *meta = lmf_rd_meta(r), *ac = json_object_get(meta,
+	    "adapter_config"), *v;
+	const char *kind = lmf_rd_kind(r);
+	struct lmf_recinfo rec;
+	struct lmf_tensor t = { 0 };
+	int L = (int)m->c.num_hidden_layers, rank, targets, rc, l, j, ab;
+	char *seen = NULL;
+	uint32_t k, n;
+
+	if (!m->lora) {
+		seterr(err, errlen, "an adapter needs finetuning_type lora");
+		return -1;
+	}
+	if (!kind || strcmp(kind, "adapter") || !json_is_object(ac)) {
+		seterr(err, errlen, "'%s': not an adapter stream",
+		    lmf_rd_name(r));
+		return -1;
+	}
+	v = json_object_get(ac, "r");
+	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+	    json_integer_value(v) > 65536) {
+		seterr(err, errlen, "'%s': adapter 'r' is not a positive "
+		    "integer", lmf_rd_name(r));
+		return -1;
+	}
+	rank = (int)json_integer_value(v);
+	v = json_object_get(ac, "lora_alpha");
+	if (!json_is_number(v) || !(json_number_value(v) > 0)) {
+		seterr(err, errlen, "'%s': adapter 'lora_alpha' is not a "
+		    "positive number", lmf_rd_name(r));
+		return -1;
+	}
+	targets = adapter_targets(json_object_get(ac, "target_modules"), err,
+	    errlen);
+	if (targets < 0)
+		return -1;
+	m->rank = rank;
+	m->alpha = json_number_value(v);
+	m->targets = targets;
+	m->rslora = json_is_true(json_object_get(ac, "use_rslora"));
+	v = json_object_get(ac, "lora_dropout");
+	if (json_is_number(v) && json_number_value(v) >= 0 &&
+	    json_number_value(v) < 1)
+		m->dropout = json_number_value(v);
+	lora_setup(m, 0);
+	seen = xcalloc((size_t)L * NPROJ * 2, 1);
+	do {
+		rc = lmf_rd_next(r, &rec);
+	} while (rc == LMF_REC_OTHER);
+	if (rc != LMF_REC_ITEM) {
+		if (rc < 0)
+			seterr(err, errlen, "%s", lmf_rd_errmsg(r));
+		else
+			seterr(err, errlen, "'%s': the adapter stream has no "
+			    "item", lmf_rd_name(r));
+		goto fail;
+	}
+	n = rec.ntensors;
+	for (k = 0; k < n; k++) {
+		struct lora *lo;
+		uint64_t i, want;
+
+		do {
+			rc = lmf_rd_next(r, &rec);
+		} while (rc == LMF_REC_OTHER);
+		if (rc < 0) {
+			seterr(err, errlen, "%s", lmf_rd_errmsg(r));
+			goto fail;
+		}
+		if (rc != LMF_REC_TENSOR) {
+			seterr(err, errlen, "'%s': item ends early",
+			    lmf_rd_name(r));
+			goto fail;
+		}
+		ab = lora_name(rec.t.name, L, &l, &j);
+		if (ab < 0 || !m->lo[l][j].A) {
+			seterr(err, errlen, "'%s': unexpected adapter tensor "
+			    "'%s'", lmf_rd_name(r), rec.t.name);
+			goto fail;
+		}
+		lo = &m->lo[l][j];
+		if (seen[(l * NPROJ + j) * 2 + ab]++) {
+			seterr(err, errlen, "'%s': tensor '%s' appears twice",
+			    lmf_rd_name(r), rec.t.name);
+			goto fail;
+		}
+		if (rec.t.ndim != 2 || rec.t.shape[0] != (ab ? lo->out : rank) ||
+		    rec.t.shape[1] != (ab ? rank : lo->in)) {
+			char b1[96];
+
+			seterr(err, errlen, "'%s': tensor '%s' has shape %s, "
+			    "not [%d, %d]", lmf_rd_name(r), rec.t.name,
+			    lmf_shape_str(&rec.t, b1, sizeof b1),
+			    ab ? lo->out : rank, ab ? rank : lo->in);
+			goto fail;
+		}
+		if (rec.t.dtype != LMF_F32 && rec.t.dtype != LMF_BF16 &&
+		    rec.t.dtype != LMF_F16) {
+			seterr(err, errlen, "'%s': tensor '%s' is not f32, bf16 "
+			    "or f16", lmf_rd_name(r), rec.t.name);
+			goto fail;
+		}
+		rc = lmf_rd_tensor_data(r, &rec, &t);
+		if (rc >= 0)
+			rc = lmf_tensor_to_f32(&t);
+		if (rc < 0) {
+			seterr(err, errlen, "%s", lmf_rd_errmsg(r));
+			lmf_tensor_free(&t);
+			goto fail;
+		}
+		want = (uint64_t)rank * (uint64_t)(ab ? lo->out : lo->in);
+		for (i = 0; i < want; i++)
+			(ab ? lo->B : lo->A)[i] = ((float *)t.data)[i];
+		lmf_tensor_free(&t);
+	}
+	for (l = 0; l < L; l++)
+		for (j = 0; j < NPROJ; j++)
+			for (ab = 0; ab < 2 && m->lo[l][j].A; ab++)
+				if (!seen[(l * NPROJ + j) * 2 + ab]) {
+					seterr(err, errlen, "'%s': tensor "
+					    "'base_model.model.model.layers.%d."
+					    "%s.lora_%c.weight' is missing",
+					    lmf_rd_name(r), l, pmodule[j],
+					    ab ? 'B' : 'A');
+					goto fail;
+				}
+	do {
+		rc = lmf_rd_next(r, &rec);
+	} while (rc == LMF_REC_OTHER);
+	if (rc < 0) {
+		seterr(err, errlen, "%s", lmf_rd_errmsg(r));
+		goto fail;
+	}
+	if (rc != LMF_REC_EOF) {
+		seterr(err, errlen, "'%s': an adapter stream holds one item",
+		    lmf_rd_name(r));
+		goto fail;
+	}
+	free(seen);
+	build_trainable(m, NULL);
+	return 0;
+fail:
+	free(seen);
+	/* leave a consistent (fresh) adapter behind */
+	lora_setup(m, 1);
+	build_trainable(m, NULL);
+	return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* activations */
+
+/* lay out the activation block for (B, T); with base NULL only count */
+static size_t
+layout(struct lmf_llama *m, float *base, int B, int T, int train)
+{
+	const struct lmf_config *c = &m->c;
+	size_t N = (size_t)B * T, C = (size_t)c->hidden_size;
+	size_t FF = (size_t)c->intermediate_size, V = (size_t)c->vocab_size;
+	size_t HS = (size_t)c->head_dim, NH = (size_t)c->num_attention_heads;
+	size_t QD = NH * HS, KD = (size_t)c->num_key_value_heads * HS;
+	size_t in[NPROJ] = { C, C, C, QD, C, C, FF }, mx, off = 0;
+	int L = (int)c->num_hidden_layers, l, j, nsets, drop;
+	struct lacts *a;
+
+#define TAKE(p, n) do { if (base) (p) = base + off; off += (n); } while (0)
+	nsets = train && !m->o.gradient_checkpointing ? L : 1;
+	drop = train && m->lora && m->dropout > 0;
+	if (base)
+		m->nsets = nsets;
+	for (l = 0; l <= L; l++)
+		TAKE(m->res[l], N * C);
+	for (l = 0; l < nsets; l++) {
+		a = base ? &m->la[l] : NULL;
+		struct lacts dummy;
+
+		if (!a)
+			a = &dummy;
+		TAKE(a->ln1, N * C);
+		TAKE(a->rstd1, N);
+		TAKE(a->q, N * QD);
+		TAKE(a->k, N * KD);
+		TAKE(a->v, N * KD);
+		TAKE(a->att, (size_t)B * NH * T * T);
+		TAKE(a->atty, N * QD);
+		TAKE(a->xmid, N * C);
+		TAKE(a->ln2, N * C);
+		TAKE(a->rstd2, N);
+		TAKE(a->gate, N * FF);
+		TAKE(a->up, N * FF);
+		TAKE(a->h, N * FF);
+		for (j = 0; m->lora && j < NPROJ; j++) {
+			if (!(m->targets & 1 << j))
+				continue;
+			TAKE(a->t[j], N * (size_t)m->rank);
+			if (drop)
+				TAKE(a->xd[j], N * in[j]);
+		}
+	}
+	TAKE(m->xf, N * C);
+	TAKE(m->rstdf, N);
+	TAKE(m->logits, N * V);
+	TAKE(m->cosb, N * (HS / 2));
+	TAKE(m->sinb, N * (HS / 2));
+	if (train) {
+		struct bscratch *s = &m->s;
+
+		mx = C > FF ? C : FF;
+		mx = mx > QD ? mx : QD;
+		TAKE(s->dres, N * C);
+		TAKE(s->dln, N * C);
+		TAKE(s->xscr, N * C);
+		TAKE(s->dh, N * FF);
+		TAKE(s->dgate, N * FF);
+		TAKE(s->dup, N * FF);
+		TAKE(s->datty, N * QD);
+		TAKE(s->dq, N * QD);
+		TAKE(s->dk, N * KD);
+		TAKE(s->dv, N * KD);
+		TAKE(s->dt, m->lora ? N * (size_t)m->rank : 0);
+		TAKE(s->dx, drop ? N * mx : 0);
+		TAKE(s->attscr, lmf_attention_scratch(T));
+	}
+#undef TAKE
+	return off;
+}
+
+/* make the activation block fit (B, T); grows, never shrinks */
+static void
+acts_fit(struct lmf_llama *m, int B, int T, int train)
+{
+	size_t need = layout(m, NULL, B, T, train), N = (size_t)B * T;
+
+	if (need > m->acap) {
+		free(m->acts);
+		m->acts = xmallocarray(need, sizeof(float));
+		m->acap = need;
+	}
+	if (2 * N > m->icap) {
+		free(m->ints);
+		m->ints = xmallocarray(2 * N, sizeof(int32_t));
+		m->icap = 2 * N;
+	}
+	layout(m, m->acts, B, T, train);
+	m->pos = m->ints;
+	m->targ = m->ints + N;
+}
+
+/* ------------------------------------------------------------------ */
+/* forward and backward */
+
+/* a 64-bit mix (splitmix64's finaliser) for dropout seeds */
+static uint64_t
+mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	return x;
+}
+
+/* the dropout stream of projection j of layer l in the current step: the
+ * recomputation in backward draws the same mask */
+static void
+drop_rng(struct lmf_llama *m, struct lmf_rng *rng, int l, int j)
+{
+	lmf_rng_seed(rng, mix64(m->o.seed ^ mix64(m->nsteps * 1024 +
+	    (uint64_t)l * NPROJ + (uint64_t)j + 1)));
+}
+
+/* out (N, OC) = inp W^T + b, plus the LoRA term when targeted */
+static void
+proj_forward(struct lmf_llama *m, struct lacts *a, int l, int j,
+    float *out, const float *inp, int N, int train)
+{
+	const struct lmf_config *c = &m->c;
+	struct lora *lo = &m->lo[l][j];
+	int C = (int)c->hidden_size, FF = (int)c->intermediate_size;
+	int QD = (int)(c->num_attention_heads * c->head_dim);
+	int KD = (int)(c->num_key_value_heads * c->head_dim);
+	int in[NPROJ] = { C, C, C, QD, C, C, FF };
+	int out_[NPROJ] = { QD, KD, KD, C, FF, FF, C };
+	const float *bias = pbias[j] >= 0 ? m->lw[l][pbias[j]] : NULL;
+	const float *x = inp;
+	float keep, *xd;
+	struct lmf_rng rng;
+	long i, n;
+
+	lmf_matmul_forward(out, inp, m->lw[l][pweight[j]], bias, N, in[j],
+	    out_[j]);
+	if (!m->lora || !lo->A)
+		return;
+	if (train && m->dropout > 0) {
+		/* inverted dropout: kept inputs scaled by 1 / (1 - p) */
+		xd = a->xd[j];
+		keep = (float)(1.0 / (1.0 - m->dropout));
+		n = (long)N * in[j];
+		drop_rng(m, &rng, l, j);
+		for (i = 0; i < n; i++)
+			xd[i] = lmf_rng_uniform(&rng) < m->dropout ? 0.0f :
+			    inp[i] * keep;
+		x = xd;
+	}
+	/* t (N, r) = x A^T; out += scaling * t B^T */
+	lmf_gemm(LMF_NOTRANS, LMF_TRANS, N, m->rank, in[j], 1.0f, x, in[j],
+	    lo->A, in[j], 0.0f, a->t[j], m->rank);
+	lmf_gemm(LMF_NOTRANS, LMF_TRANS, N, out_[j], m->rank,
+	    (float)m->scaling, a->t[j], m->rank, lo->B, m->rank, 1.0f, out,
+	    out_[j]);
+}
+
+/* dinp (N, in) +=, weight and LoRA gradients += from dout (N, out) */
+static void
+proj_backward(struct lmf_llama *m, struct lacts *a, int l, int j,
+    float *dinp, const float *dout, const float *inp, int N)
+{
+	const struct lmf_config *c = &m->c;
+	struct lora *lo = &m->lo[l][j];
+	int C = (int)c->hidden_size, FF = (int)c->intermediate_size;
+	int QD = (int)(c->num_attention_heads * c->head_dim);
+	int KD = (int)(c->num_key_value_heads * c->head_dim);
+	int in[NPROJ] = { C, C, C, QD, C, C, FF };
+	int out_[NPROJ] = { QD, KD, KD, C, FF, FF, C };
+	int r = m->rank, I = in[j], O = out_[j];
+	float *dbias = pbias[j] >= 0 ? m->lg[l][pbias[j]] : NULL;
+	float sc = (float)m->scaling, keep, *dx = m->s.dx, *dt = m->s.dt;
+	const float *x = inp;
+	struct lmf_rng rng;
+	long i, n;
+
+	lmf_matmul_backward(dinp, m->lg[l][pweight[j]], dbias, dout, inp,
+	    m->lw[l][pweight[j]], N, I, O);
+	if (!m->lora || !lo->A)
+		return;
+	if (m->dropout > 0)
+		x = a->xd[j];
+	/* dB (O, r) += sc * dout^T t; dt (N, r) = sc * dout B;
+	 * dA (r, I) += dt^T x; dx (N, I) = dt A */
+	lmf_gemm(LMF_TRANS, LMF_NOTRANS, O, r, N, sc, dout, O, a->t[j], r,
+	    1.0f, lo->dB, r);
+	lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, N, r, O, sc, dout, O, lo->B, r,
+	    0.0f, dt, r);
+	lmf_gemm(LMF_TRANS, LMF_NOTRANS, r, I, N, 1.0f, dt, r, x, I, 1.0f,
+	    lo->dA, I);
+	if (!dinp)
+		return;
+	if (m->dropout <= 0) {
+		lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, N, I, r, 1.0f, dt, r, lo->A,
+		    I, 1.0f, dinp, I);
+		return;
+	}
+	lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, N, I, r, 1.0f, dt, r, lo->A, I,
+	    0.0f, dx, I);
+	keep = (float)(1.0 / (1.0 - m->dropout));
+	n = (long)N * I;
+	drop_rng(m, &rng, l, j);
+	for (i = 0; i < n; i++)
+		if (!(lmf_rng_uniform(&rng) < m->dropout))
+			dinp[i] += dx[i] * keep;
+}
+
+/* one block: xout (N, C) from x (N, C), saving what backward needs in a */
+static void
+layer_forward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
+    float *xout, const struct lmf_batch *b, int train)
+{
+	const struct lmf_config *c = &m->c;
+	int B = b->B, T = b->T, N = B * T, C = (int)c->hidden_size;
+	int NH = (int)c->num_attention_heads;
+	int NKV = (int)c->num_key_value_heads, HS = (int)c->head_dim;
+	long i, n = (long)N * C;
+	float eps = (float)c->rms_norm_eps;
+	float *const *w = m->lw[l];
+
+	lmf_rmsnorm_forward(a->ln1, a->rstd1, x, w[W_LN1], eps, N, C);
+	proj_forward(m, a, l, P_Q, a->q, a->ln1, N, train);
+	proj_forward(m, a, l, P_K, a->k, a->ln1, N, train);
+	proj_forward(m, a, l, P_V, a->v, a->ln1, N, train);
+	lmf_rope_forward(a->q, a->q, m->cosb, m->sinb, N, NH, HS);
+	lmf_rope_forward(a->k, a->k, m->cosb, m->sinb, N, NKV, HS);
+	lmf_attention_forward(a->atty, a->att, a->q, a->k, a->v,
+	    b->attention_mask, b->attention_mask, B, T, NH, NKV, HS);
+	proj_forward(m, a, l, P_O, a->xmid, a->atty, N, train);
+	for (i = 0; i < n; i++)
+		a->xmid[i] += x[i];
+	lmf_rmsnorm_forward(a->ln2, a->rstd2, a->xmid, w[W_LN2], eps, N, C);
+	proj_forward(m, a, l, P_G, a->gate, a->ln2, N, train);
+	proj_forward(m, a, l, P_U, a->up, a->ln2, N, train);
+	lmf_swiglu_forward(a->h, a->gate, a->up, (long)N *
+	    c->intermediate_size);
+	proj_forward(m, a, l, P_D, xout, a->h, N, train);
+	for (i = 0; i < n; i++)
+		xout[i] += a->xmid[i];
+}
+
+/* one block backward: s.dres holds d xout on entry and d x on return */
+static void
+layer_backward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
+    const struct lmf_batch *b)
+{
+	const struct lmf_config *c = &m->c;
+	struct bscratch *s = &m->s;
+	int B = b->B, T = b->T, N = B * T, C = (int)c->hidden_size;
+	int NH = (int)c->num_attention_heads;
+	int NKV = (int)c->num_key_value_heads, HS = (int)c->head_dim;
+	size_t nff = (size_t)N * c->intermediate_size, nc = (size_t)N * C;
+	size_t nq = (size_t)N * NH * HS, nk = (size_t)N * NKV * HS;
+	float *const *w = m->lw[l];
+	float *const *g = m->lg[l];
+
+	/* the MLP half: xout = xmid + down(silu(gate(ln2)) * up(ln2)) */
+	memset(s->dh, 0, nff * sizeof(float));
+	proj_backward(m, a, l, P_D, s->dh, s->dres, a->h, N);
+	memset(s->dgate, 0, nff * sizeof(float));
+	memset(s->dup, 0, nff * sizeof(float));
+	lmf_swiglu_backward(s->dgate, s->dup, s->dh, a->gate, a->up,
+	    (long)nff);
+	memset(s->dln, 0, nc * sizeof(float));
+	proj_backward(m, a, l, P_G, s->dln, s->dgate, a->ln2, N);
+	proj_backward(m, a, l, P_U, s->dln, s->dup, a->ln2, N);
+	lmf_rmsnorm_backward(s->dres, g[W_LN2], s->dln, a->xmid, w[W_LN2],
+	    a->rstd2, N, C);
+	/* the attention half: xmid = x + o(attention(rope(q), rope(k), v)) */
+	memset(s->datty, 0, nq * sizeof(float));
+	proj_backward(m, a, l, P_O, s->datty, s->dres, a->atty, N);
+	memset(s->dq, 0, nq * sizeof(float));
+	memset(s->dk, 0, nk * sizeof(float));
+	memset(s->dv, 0, nk * sizeof(float));
+	lmf_attention_backward(s->dq, s->dk, s->dv, s->attscr, s->datty,
+	    a->att, a->q, a->k, a->v, B, T, NH, NKV, HS);
+	lmf_rope_backward(s->dq, s->dq, m->cosb, m->sinb, N, NH, HS);
+	lmf_rope_backward(s->dk, s->dk, m->cosb, m->sinb, N, NKV, HS);
+	memset(s->dln, 0, nc * sizeof(float));
+	proj_backward(m, a, l, P_Q, s->dln, s->dq, a->ln1, N);
+	proj_backward(m, a, l, P_K, s->dln, s->dk, a->ln1, N);
+	proj_backward(m, a, l, P_V, s->dln, s->dv, a->ln1, N);
+	lmf_rmsnorm_backward(s->dres, g[W_LN1], s->dln, x, w[W_LN1],
+	    a->rstd1, N, C);
+}
+
+static void
+check_window(const struct lmf_llama *m, const struct lmf_batch *b)
+{
+	if (m->c.sliding_window > 0 && b->T > m->c.sliding_window)
+		die("sequence length %d exceeds the sliding_window %lld, "
+		    "which is not supported", b->T,
+		    (long long)m->c.sliding_window);
+}
+
+/* embedding, the blocks, the final norm and the logits */
+static void
+forward(struct lmf_llama *m, const struct lmf_batch *b, int train)
+{
+	const struct lmf_config *c = &m->c;
+	int N = b->B * b->T, C = (int)c->hidden_size, L, l, t, i;
+
+	check_window(m, b);
+	acts_fit(m, b->B, b->T, train);
+	L = (int)c->num_hidden_layers;
+	for (i = 0; i < b->B; i++)
+		for (t = 0; t < b->T; t++)
+			m->pos[i * b->T + t] = b->position_ids ?
+			    b->position_ids[i * b->T + t] : t;
+	lmf_rope_cache(m->cosb, m->sinb, m->pos, m->inv_freq, N,
+	    (int)c->head_dim);
+	lmf_embedding_forward(m->res[0], b->input_ids, m->wte, N, C);
+	for (l = 0; l < L; l++)
+		layer_forward(m, l, &m->la[m->nsets > 1 ? l : 0], m->res[l],
+		    m->res[l + 1], b, train);
+	lmf_rmsnorm_forward(m->xf, m->rstdf, m->res[L], m->lnf,
+	    (float)c->rms_norm_eps, N, C);
+	lmf_matmul_forward(m->logits, m->xf, m->lmw, NULL, N, C,
+	    (int)c->vocab_size);
+}
+
+static long
+count_pred(const int32_t *targ, long N)
+{
+	long i, k = 0;
+
+	for (i = 0; i < N; i++)
+		k += targ[i] != LMF_IGNORE_INDEX;
+	return k;
+}
+
+double
+lmf_llama_step(struct lmf_llama *m, const struct lmf_batch *b, float scale,
+    long *npred)
+{
+	const struct lmf_config *c = &m->c;
+	int N = b->B * b->T, C = (int)c->hidden_size, V = (int)c->vocab_size;
+	int L = (int)c->num_hidden_layers, l;
+	struct bscratch *s;
+	double loss;
+
+	forward(m, b, 1);
+	s = &m->s;
+	lmf_labels_shift(m->targ, b->labels, b->B, b->T);
+	if (npred)
+		*npred = count_pred(m->targ, N);
+	/* dlogits over the logits */
+	loss = lmf_crossentropy_backward(m->logits, NULL, m->logits, m->targ,
+	    scale, N, V);
+	memset(s->dln, 0, (size_t)N * C * sizeof(float));
+	lmf_matmul_backward(s->dln, m->dlmw, NULL, m->logits, m->xf, m->lmw,
+	    N, C, V);
+	memset(s->dres, 0, (size_t)N * C * sizeof(float));
+	lmf_rmsnorm_backward(s->dres, m->dlnf, s->dln, m->res[L], m->lnf,
+	    m->rstdf, N, C);
+	for (l = L - 1; l >= 0 && m->cont[l]; l--) {
+		struct lacts *a = &m->la[m->nsets > 1 ? l : 0];
+
+		/* recompute the block, except the last one, whose
+		 * activations are still there from the forward */
+		if (m->nsets == 1 && l != L - 1)
+			layer_forward(m, l, a, m->res[l], s->xscr, b, 1);
+		layer_backward(m, l, a, m->res[l], b);
+	}
+	if (m->dwte && m->embed_trainable)
+		lmf_embedding_backward(m->dwte, s->dres, b->input_ids, N, C);
+	m->nsteps++;
+	return loss;
+}
+
+double
+lmf_llama_eval(struct lmf_llama *m, const struct lmf_batch *b, long *npred)
+{
+	int N = b->B * b->T;
+
+	forward(m, b, 0);
+	lmf_labels_shift(m->targ, b->labels, b->B, b->T);
+	if (npred)
+		*npred = count_pred(m->targ, N);
+	return lmf_crossentropy_forward(NULL, m->logits, m->targ, N,
+	    (int)m->c.vocab_size);
+}
+
+void
+lmf_llama_logits(struct lmf_llama *m, const struct lmf_batch *b,
+    float *out)
+{
+	forward(m, b, 0);
+	memcpy(out, m->logits, (size_t)b->B * b->T * m->c.vocab_size *
+	    sizeof(float));
+}
+
+/* ------------------------------------------------------------------ */
+/* the result */
+
+static json_t *
+adapter_config(struct lmf_llama *m)
+{
+	json_t *ac = json_object(), *tm = json_array(), *src;
+	const char *sorted[NPROJ] = { "down_proj", "gate_proj", "k_proj",
+		"o_proj", "q_proj", "up_proj", "v_proj" };
+	int j;
+
+	for (j = 0; j < NPROJ; j++)
+		if (m->targets & 1 << proj_index(sorted[j], strlen(sorted[j])))
+			json_array_append_new(tm, json_string(sorted[j]));
+	src = json_object_get(m->meta, "source");
+	json_object_set_new(ac, "alora_invocation_tokens", json_null());
+	json_object_set_new(ac, "alpha_pattern", json_object());
+	json_object_set_new(ac, "arrow_config", json_null());
+	json_object_set_new(ac, "auto_mapping", json_null());
+	json_object_set_new(ac, "base_model_name_or_path",
+	    json_is_string(src) ? json_copy(src) : json_null());
+	json_object_set_new(ac, "bias", json_string("none"));
+	json_object_set_new(ac, "corda_config", json_null());
+	json_object_set_new(ac, "ensure_weight_tying", json_false());
+	json_object_set_new(ac, "eva_config", json_null());
+	json_object_set_new(ac, "exclude_modules", json_null());
+	json_object_set_new(ac, "fan_in_fan_out", json_false());
+	json_object_set_new(ac, "inference_mode", json_true());
+	json_object_set_new(ac, "init_lora_weights", json_true());
+	json_object_set_new(ac, "layer_replication", json_null());
+	json_object_set_new(ac, "layers_pattern", json_null());
+	json_object_set_new(ac, "layers_to_transform", json_null());
+	json_object_set_new(ac, "loftq_config", json_object());
+	if (m->alpha == floor(m->alpha) && m->alpha < 1e15)
+		json_object_set_new(ac, "lora_alpha",
+		    json_integer((json_int_t)m->alpha));
+	else
+		json_object_set_new(ac, "lora_alpha", json_real(m->alpha));
+	json_object_set_new(ac, "lora_bias", json_false());
+	json_object_set_new(ac, "lora_dropout", json_real(m->dropout));
+	json_object_set_new(ac, "megatron_config", json_null());
+	json_object_set_new(ac, "megatron_core",
+	    json_string("megatron.core"));
+	json_object_set_new(ac, "modules_to_save", json_null());
+	json_object_set_new(ac, "peft_type", json_string("LORA"));
+	json_object_set_new(ac, "peft_version", json_string("0.18.1"));
+	json_object_set_new(ac, "qalora_group_size", json_integer(16));
+	json_object_set_new(ac, "r", json_integer(m->rank));
+	json_object_set_new(ac, "rank_pattern", json_object());
+	json_object_set_new(ac, "revision", json_null());
+	json_object_set_new(ac, "target_modules", tm);
+	json_object_set_new(ac, "target_parameters", json_null());
+	json_object_set_new(ac, "task_type", json_string("CAUSAL_LM"));
+	json_object_set_new(ac, "trainable_token_indices", json_null());
+	json_object_set_new(ac, "use_dora", json_false());
+	json_object_set_new(ac, "use_qalora", json_false());
+	json_object_set_new(ac, "use_rslora", json_boolean(m->rslora));
+	return ac;
+}
+
+json_t *
+lmf_llama_result_meta(struct lmf_llama *m)
+{
+	json_t *meta = json_object(), *v;
+
+	if (m->lora) {
+		json_object_set_new(meta, "kind", json_string("adapter"));
+		json_object_set_new(meta, "adapter_config", adapter_config(m));
+		json_object_set_new(meta, "dtype", json_string("f32"));
+		v = json_object_get(m->meta, "source");
+		if (json_is_string(v))
+			json_object_set_new(meta, "base_model", json_copy(v));
+		return meta;
+	}
+	json_object_set_new(meta, "kind", json_string("model"));
+	json_object_set(meta, "config", json_object_get(m->meta, "config"));
+	json_object_set_new(meta, "dtype", json_string("f32"));
+	v = json_object_get(m->meta, "source");
+	if (json_is_string(v))
+		json_object_set_new(meta, "source", json_copy(v));
+	json_object_set_new(meta, "model_type",
+	    json_string(m->c.model_type_name));
+	return meta;
+}
+
+static int
+write_f32(struct lmf_wr *w, const char *name, int ndim, const int64_t *shape,
+    const float *x, uint64_t n)
+{
+	int rc = lmf_wr_tensor_begin(w, name, LMF_F32, ndim, shape);
+
+	if (rc < 0)
+		return rc;
+	return lmf_wr_payload(w, x, n * sizeof(float));
+}
+
+int
+lmf_llama_write(struct lmf_llama *m, struct lmf_wr *w)
+{
+	int L = (int)m->c.num_hidden_layers, l, j, k, ab, rc, cnt = 0;
+	char name[160];
+	int64_t shape[2];
+
+	if (m->lora) {
+		for (l = 0; l < L; l++)
+			for (j = 0; j < NPROJ; j++)
+				cnt += m->lo[l][j].A ? 2 : 0;
+		rc = lmf_wr_item(w, (uint32_t)cnt);
+		for (l = 0; rc >= 0 && l < L; l++)
+			for (k = 0; rc >= 0 && k < NPROJ; k++) {
+				struct lora *lo = &m->lo[l][pwrite[k]];
+
+				for (ab = 0; lo->A && rc >= 0 && ab < 2; ab++) {
+					snprintf(name, sizeof name,
+					    "base_model.model.model.layers.%d."
+					    "%s.lora_%c.weight", l,
+					    pmodule[pwrite[k]], ab ? 'B' : 'A');
+					shape[0] = ab ? lo->out : m->rank;
+					shape[1] = ab ? m->rank : lo->in;
+					rc = write_f32(w, name, 2, shape,
+					    ab ? lo->B : lo->A,
+					    (uint64_t)(shape[0] * shape[1]));
+				}
+			}
+		return rc < 0 ? rc : 0;
+	}
+	rc = lmf_wr_item(w, (uint32_t)(m->nextra + m->np));
+	for (k = 0; rc >= 0 && k < m->nextra; k++)
+		rc = lmf_wr_tensor(w, &m->extra[k]);
+	for (k = 0; rc >= 0 && k < m->np; k++)
+		rc = write_f32(w, m->p[k].name, m->p[k].ndim, m->p[k].shape,
+		    m->pw[k], m->p[k].numel);
+	return rc < 0 ? rc : 0;
+}

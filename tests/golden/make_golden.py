@@ -1,0 +1,396 @@
+#!/usr/bin/python3
+# make_golden.py: write the gradient goldens of tests/golden/sft/<case>/ with
+# a float64 PyTorch reference written from scratch here (embedding,
+# RMSNorm, rotate_half RoPE, GQA repeat_kv, causal + padding + segment mask,
+# SwiGLU, tied lm_head, LoRA as PEFT computes it). No transformers, no peft.
+# Usage: /usr/bin/python3 tests/golden/make_golden.py [OUTDIR]
+# (default tests/golden/sft). Deterministic: the same files every run.
+import json, math, os, shutil, struct, sys
+import torch
+
+torch.set_default_dtype(torch.float64)
+OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), 'sft')
+PROJ = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj',
+        'down_proj']
+MOD = {'q_proj': 'self_attn', 'k_proj': 'self_attn', 'v_proj': 'self_attn',
+       'o_proj': 'self_attn', 'gate_proj': 'mlp', 'up_proj': 'mlp',
+       'down_proj': 'mlp'}
+
+# ---- files ----
+
+def rec(tag, payload):
+    return tag + struct.pack('<Q', len(payload)) + payload
+
+def stream(meta, items):
+    """a raw lmf stream: items are lists of (name, dtype, shape, bytes)"""
+    codes = {'f32': 1, 'f64': 4, 'i32': 7, 'i64': 8, 'u8': 9}
+    m = json.dumps(meta, sort_keys=True, separators=(',', ':'))
+    out = rec(b'LMFS', struct.pack('<I', 1) + m.encode())
+    for it in items:
+        out += rec(b'ITEM', struct.pack('<I', len(it)))
+        for name, dt, shape, data in it:
+            n = name.encode()
+            p = struct.pack('<H', len(n)) + n + bytes([codes[dt], len(shape)])
+            p += b''.join(struct.pack('<Q', d) for d in shape)
+            out += rec(b'TNSR', p + data)
+    return out + rec(b'ENDS', struct.pack('<Q', len(items)))
+
+def f32bytes(t):
+    return struct.pack('<%df' % t.numel(), *t.flatten().tolist())
+
+def f64bytes(t):
+    return struct.pack('<%dd' % t.numel(), *t.flatten().tolist())
+
+def i32bytes(t):
+    return struct.pack('<%di' % t.numel(), *t.flatten().tolist())
+
+def write_st(path, tensors):
+    """safetensors with F32 tensors, in the given order"""
+    hdr, off, blobs = {'__metadata__': {'format': 'pt'}}, 0, []
+    for name, t in tensors:
+        b = f32bytes(t)
+        hdr[name] = {'dtype': 'F32', 'shape': list(t.shape),
+                     'data_offsets': [off, off + len(b)]}
+        off += len(b)
+        blobs.append(b)
+    h = json.dumps(hdr, separators=(',', ':')).encode()
+    h += b' ' * (-len(h) % 8)
+    with open(path, 'wb') as f:
+        f.write(struct.pack('<Q', len(h)) + h + b''.join(blobs))
+
+# ---- the model ----
+
+def param_table(cfg):
+    """(name, shape, kind) in model order, as model.h's table"""
+    C, FF, V = cfg['hidden_size'], cfg['intermediate_size'], cfg['vocab_size']
+    NH, NKV = cfg['num_attention_heads'], cfg['num_key_value_heads']
+    HS = C // NH
+    qkvb = cfg['model_type'] == 'qwen2' or cfg.get('attention_bias', False)
+    ob = cfg['model_type'] == 'llama' and cfg.get('attention_bias', False)
+    p = [('model.embed_tokens.weight', (V, C), 'embed')]
+    for l in range(cfg['num_hidden_layers']):
+        pre = 'model.layers.%d.' % l
+        p.append((pre + 'input_layernorm.weight', (C,), 'norm'))
+        for nm, o in (('q', NH * HS), ('k', NKV * HS), ('v', NKV * HS)):
+            p.append((pre + 'self_attn.%s_proj.weight' % nm, (o, C), 'linear'))
+            if qkvb:
+                p.append((pre + 'self_attn.%s_proj.bias' % nm, (o,), 'bias'))
+        p.append((pre + 'self_attn.o_proj.weight', (C, NH * HS), 'linear'))
+        if ob:
+            p.append((pre + 'self_attn.o_proj.bias', (C,), 'bias'))
+        p.append((pre + 'post_attention_layernorm.weight', (C,), 'norm'))
+        p.append((pre + 'mlp.gate_proj.weight', (FF, C), 'linear'))
+        p.append((pre + 'mlp.up_proj.weight', (FF, C), 'linear'))
+        p.append((pre + 'mlp.down_proj.weight', (C, FF), 'linear'))
+    p.append(('model.norm.weight', (C,), 'norm'))
+    if not cfg.get('tie_word_embeddings', False):
+        p.append(('lm_head.weight', (V, C), 'linear'))
+    return p
+
+def random_weights(cfg, g):
+    """float32-representable values, held in float64"""
+    w = {}
+    for name, shape, kind in param_table(cfg):
+        if kind == 'embed':
+            t = 0.5 * torch.randn(shape, generator=g)
+        elif kind == 'linear':
+            t = torch.randn(shape, generator=g) / math.sqrt(shape[1]) * 1.5
+        elif kind == 'norm':
+            t = 1 + 0.2 * torch.randn(shape, generator=g)
+        else:
+            t = 0.2 * torch.randn(shape, generator=g)
+        w[name] = t.float().double()
+    return w
+
+def rmsnorm(x, w, eps):
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
+
+def rope(x, pos, theta):
+    """x (B, nh, T, HS), pos (B, T)"""
+    HS = x.shape[-1]
+    inv = 1.0 / (theta ** (torch.arange(0, HS, 2, dtype=torch.int64)
+                           .double() / HS))
+    fr = pos.double()[..., None] * inv            # (B, T, HS/2)
+    emb = torch.cat((fr, fr), dim=-1)[:, None]    # (B, 1, T, HS)
+    return x * emb.cos() + rotate_half(x) * emb.sin()
+
+def linear(x, W, b, lora, name):
+    y = x @ W.t()
+    if b is not None:
+        y = y + b
+    if lora is not None and name in lora['A']:
+        A, B = lora['A'][name], lora['B'][name]
+        y = y + lora['scaling'] * ((x @ A.t()) @ B.t())
+    return y
+
+def forward(cfg, w, lora, ids, mask, pos):
+    """logits (B, T, V)"""
+    C, NH = cfg['hidden_size'], cfg['num_attention_heads']
+    NKV, HS = cfg['num_key_value_heads'], C // NH
+    eps, theta = cfg['rms_norm_eps'], cfg.get('rope_theta', 10000.0)
+    B, T = ids.shape
+    x = w['model.embed_tokens.weight'][ids]
+    causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
+    keym = (mask != 0)[:, None, :]                       # (B, 1, S)
+    same = mask[:, :, None] == mask[:, None, :]          # (B, T, S)
+    allowed = (causal[None] & keym & same)[:, None]      # (B, 1, T, S)
+    for l in range(cfg['num_hidden_layers']):
+        pre = 'model.layers.%d.' % l
+        def lin(nm, inp):
+            return linear(inp, w[pre + nm + '.weight'], w.get(pre + nm + '.bias'),
+                          lora, pre + nm)
+        h = rmsnorm(x, w[pre + 'input_layernorm.weight'], eps)
+        q = lin('self_attn.q_proj', h).view(B, T, NH, HS).transpose(1, 2)
+        k = lin('self_attn.k_proj', h).view(B, T, NKV, HS).transpose(1, 2)
+        v = lin('self_attn.v_proj', h).view(B, T, NKV, HS).transpose(1, 2)
+        q, k = rope(q, pos, theta), rope(k, pos, theta)
+        k = k.repeat_interleave(NH // NKV, dim=1)        # repeat_kv
+        v = v.repeat_interleave(NH // NKV, dim=1)
+        s = (q @ k.transpose(-1, -2)) / math.sqrt(HS)
+        s = s.masked_fill(~allowed, float('-inf'))
+        a = torch.softmax(s, dim=-1)
+        a = torch.where(allowed.any(-1, keepdim=True), a, torch.zeros_like(a))
+        o = (a @ v).transpose(1, 2).reshape(B, T, NH * HS)
+        x = x + lin('self_attn.o_proj', o)
+        h = rmsnorm(x, w[pre + 'post_attention_layernorm.weight'], eps)
+        g = lin('mlp.gate_proj', h)
+        u = lin('mlp.up_proj', h)
+        x = x + lin('mlp.down_proj', torch.nn.functional.silu(g) * u)
+    x = rmsnorm(x, w['model.norm.weight'], eps)
+    lm = w['model.embed_tokens.weight'] if cfg.get('tie_word_embeddings') \
+        else w['lm_head.weight']
+    return x @ lm.t()
+
+def ce_sum(logits, labels):
+    tgt = torch.cat((labels[:, 1:], torch.full_like(labels[:, :1], -100)), 1)
+    return torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1),
+        ignore_index=-100, reduction='sum')
+
+def trainable_names(cfg, args):
+    """the HF names trainable under full / freeze (LLaMA-Factory's rule)"""
+    names = [n for n, _, _ in param_table(cfg)]
+    ft = args.get('finetuning_type', 'lora')
+    if ft == 'full':
+        return names
+    if ft != 'freeze':
+        return []
+    L, n = cfg['num_hidden_layers'], int(args.get('freeze_trainable_layers', 2))
+    ids = range(max(0, L - n), L) if n > 0 else range(min(-n, L))
+    mods = args.get('freeze_trainable_modules', 'all').split(',')
+    pats = ['.%d.%s' % (i, m if m != 'all' else '') for m in mods for i in ids]
+    extra = args.get('freeze_extra_modules')
+    pats += extra.split(',') if extra else []
+    return [nm for nm in names if any(p in nm for p in pats)]
+
+# ---- cases ----
+
+def base_cfg(**kw):
+    cfg = {'architectures': ['LlamaForCausalLM'], 'model_type': 'llama',
+           'hidden_size': 24, 'intermediate_size': 40, 'num_hidden_layers': 2,
+           'num_attention_heads': 4, 'num_key_value_heads': 2,
+           'vocab_size': 48, 'rms_norm_eps': 1e-5, 'rope_theta': 10000.0,
+           'max_position_embeddings': 128, 'tie_word_embeddings': False,
+           'hidden_act': 'silu', 'bos_token_id': 1, 'eos_token_id': 2,
+           'torch_dtype': 'float32'}
+    cfg.update(kw)
+    return cfg
+
+def plain_batch(g, V, B, T, prompt=3):
+    ids = torch.randint(0, V, (B, T), generator=g)
+    labels = ids.clone()
+    labels[:, :prompt] = -100
+    return {'input_ids': ids, 'attention_mask': torch.ones(B, T, dtype=torch.int64),
+            'labels': labels}
+
+def padded_batch(g, V, lens, T):
+    B = len(lens)
+    ids = torch.randint(0, V, (B, T), generator=g)
+    mask = torch.zeros(B, T, dtype=torch.int64)
+    labels = torch.full((B, T), -100, dtype=torch.int64)
+    for b, n in enumerate(lens):
+        mask[b, :n] = 1
+        ids[b, n:] = 0
+        labels[b, 2:n] = ids[b, 2:n]
+    return {'input_ids': ids, 'attention_mask': mask, 'labels': labels}
+
+def packed_batch(g, V, segs, neat):
+    """one row of examples of lengths segs; positions restart; neat packing
+    gives each example its own segment id"""
+    T = sum(segs)
+    ids = torch.randint(0, V, (1, T), generator=g)
+    mask = torch.ones(1, T, dtype=torch.int64)
+    pos = torch.zeros(1, T, dtype=torch.int64)
+    labels = ids.clone()
+    t = 0
+    for i, n in enumerate(segs):
+        pos[0, t:t + n] = torch.arange(n)
+        if neat:
+            mask[0, t:t + n] = i + 1
+        labels[0, t] = -100          # each example's first (prompt) token
+        t += n
+    return {'input_ids': ids, 'attention_mask': mask, 'labels': labels,
+            'position_ids': pos}
+
+def lora_weights(cfg, g, r, alpha, targets, rslora):
+    C, FF = cfg['hidden_size'], cfg['intermediate_size']
+    QD = cfg['num_attention_heads'] * (C // cfg['num_attention_heads'])
+    KD = cfg['num_key_value_heads'] * (C // cfg['num_attention_heads'])
+    dims = {'q_proj': (C, QD), 'k_proj': (C, KD), 'v_proj': (C, KD),
+            'o_proj': (QD, C), 'gate_proj': (C, FF), 'up_proj': (C, FF),
+            'down_proj': (FF, C)}
+    lo = {'A': {}, 'B': {}, 'r': r, 'alpha': alpha, 'rslora': rslora,
+          'targets': targets,
+          'scaling': alpha / math.sqrt(r) if rslora else alpha / r}
+    for l in range(cfg['num_hidden_layers']):
+        for p in PROJ:
+            if p not in targets:
+                continue
+            i, o = dims[p]
+            key = 'model.layers.%d.%s.%s' % (l, MOD[p], p)
+            b = 1 / math.sqrt(i)
+            lo['A'][key] = ((torch.rand(r, i, generator=g) * 2 - 1) * b).float().double()
+            lo['B'][key] = (0.3 * torch.randn(o, r, generator=g)).float().double()
+    return lo
+
+CASES = []
+
+def case(name, cfg, batches, args, lora=None, seed=0):
+    CASES.append((name, cfg, batches, args, lora, seed))
+
+def define():
+    g = torch.Generator().manual_seed(1234)
+    V = 48
+    case('llama_gqa_full', base_cfg(), [plain_batch(g, V, 2, 12)],
+         {'finetuning_type': 'full'})
+    case('qwen2_bias_full', base_cfg(model_type='qwen2',
+         architectures=['Qwen2ForCausalLM'], rope_theta=1000000.0,
+         rms_norm_eps=1e-6), [plain_batch(g, V, 2, 10)],
+         {'finetuning_type': 'full'})
+    case('llama_attention_bias_full', base_cfg(attention_bias=True,
+         num_key_value_heads=4), [plain_batch(g, V, 1, 9)],
+         {'finetuning_type': 'full'})
+    case('mistral_full', base_cfg(model_type='mistral',
+         architectures=['MistralForCausalLM'], sliding_window=16,
+         num_key_value_heads=1), [plain_batch(g, V, 2, 8)],
+         {'finetuning_type': 'full'})
+    case('tied_full', base_cfg(tie_word_embeddings=True),
+         [plain_batch(g, V, 2, 11)], {'finetuning_type': 'full'})
+    case('padded_full', base_cfg(), [padded_batch(g, V, [12, 7, 4], 12)],
+         {'finetuning_type': 'full'})
+    case('packed_full', base_cfg(), [packed_batch(g, V, [5, 4, 6], False)],
+         {'finetuning_type': 'full'})
+    case('neat_packed_full', base_cfg(), [packed_batch(g, V, [5, 4, 6], True)],
+         {'finetuning_type': 'full'})
+    cfg = base_cfg()
+    case('lora_all', cfg, [plain_batch(g, V, 2, 12)],
+         {'finetuning_type': 'lora', 'lora_target': 'all', 'lora_rank': 4},
+         lora=lora_weights(cfg, g, 4, 8, PROJ, False))
+    cfg = base_cfg(model_type='qwen2', architectures=['Qwen2ForCausalLM'])
+    case('rslora_qwen2', cfg, [padded_batch(g, V, [10, 6], 10)],
+         {'finetuning_type': 'lora', 'lora_target': 'q_proj,v_proj,down_proj',
+          'lora_rank': 4, 'lora_alpha': 16, 'use_rslora': 'true'},
+         lora=lora_weights(cfg, g, 4, 16, ['q_proj', 'v_proj', 'down_proj'],
+                           True))
+    case('freeze_last1', base_cfg(), [plain_batch(g, V, 2, 10)],
+         {'finetuning_type': 'freeze', 'freeze_trainable_layers': 1})
+    case('freeze_first1_extra', base_cfg(), [plain_batch(g, V, 2, 10)],
+         {'finetuning_type': 'freeze', 'freeze_trainable_layers': -1,
+          'freeze_trainable_modules': 'mlp,self_attn',
+          'freeze_extra_modules': 'embed_tokens,norm'})
+    case('gradacc_full', base_cfg(), [plain_batch(g, V, 2, 12, prompt=2),
+                                      padded_batch(g, V, [9, 3], 9)],
+         {'finetuning_type': 'full', 'gradient_accumulation_steps': 2})
+
+def args_line(args):
+    return ' '.join('--%s %s' % (k, v) for k, v in args.items())
+
+def run(name, cfg, batches, args, lora, seed):
+    d = os.path.join(OUT, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(os.path.join(d, 'model'))
+    g = torch.Generator().manual_seed(seed + sum(map(ord, name)))
+    w = random_weights(cfg, g)
+    with open(os.path.join(d, 'model', 'config.json'), 'w') as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+        f.write('\n')
+    write_st(os.path.join(d, 'model', 'model.safetensors'),
+             [(n, w[n]) for n, _, _ in param_table(cfg)])
+    train = trainable_names(cfg, args)
+    for n in train:
+        w[n].requires_grad_(True)
+    if lora:
+        os.makedirs(os.path.join(d, 'adapter'))
+        ac = {'peft_type': 'LORA', 'task_type': 'CAUSAL_LM', 'r': lora['r'],
+              'lora_alpha': lora['alpha'], 'lora_dropout': 0.0,
+              'target_modules': sorted(lora['targets']), 'bias': 'none',
+              'use_rslora': lora['rslora'], 'use_dora': False,
+              'fan_in_fan_out': False, 'inference_mode': True,
+              'init_lora_weights': True, 'base_model_name_or_path': None,
+              'modules_to_save': None}
+        with open(os.path.join(d, 'adapter', 'adapter_config.json'), 'w') as f:
+            json.dump(ac, f, indent=2, sort_keys=True)
+            f.write('\n')
+        ts = []
+        for key in lora['A']:
+            ts.append(('base_model.model.%s.lora_A.weight' % key, lora['A'][key]))
+            ts.append(('base_model.model.%s.lora_B.weight' % key, lora['B'][key]))
+        write_st(os.path.join(d, 'adapter', 'adapter_model.safetensors'), ts)
+        for t in list(lora['A'].values()) + list(lora['B'].values()):
+            t.requires_grad_(True)
+    # the loss: sum of token CE over the step / label tokens of the step
+    # (unshifted count, as num_items_in_batch)
+    nlab = sum(int((b['labels'] != -100).sum()) for b in batches)
+    total = 0
+    for b in batches:
+        B, T = b['input_ids'].shape
+        pos = b.get('position_ids', torch.arange(T).expand(B, T))
+        logits = forward(cfg, w, lora, b['input_ids'], b['attention_mask'], pos)
+        total = total + ce_sum(logits, b['labels'])
+    loss = total / nlab
+    loss.backward()
+    out = [('loss', 'f64', (), f64bytes(loss.detach().reshape(1)))]
+    for n in train:
+        out.append((n, 'f64', tuple(w[n].shape), f64bytes(w[n].grad)))
+    if lora:
+        for l in range(cfg['num_hidden_layers']):
+            for p in PROJ:
+                key = 'model.layers.%d.%s.%s' % (l, MOD[p], p)
+                if key not in lora['A']:
+                    continue
+                for ab in 'AB':
+                    t = lora[ab][key]
+                    out.append(('base_model.model.%s.lora_%s.weight' % (key, ab),
+                                'f64', tuple(t.shape), f64bytes(t.grad)))
+    with open(os.path.join(d, 'grads.lmf'), 'wb') as f:
+        f.write(stream({'kind': 'grads', 'case': name,
+                        'command': 'make_golden.py'}, [out]))
+    items = []
+    for b in batches:
+        it = []
+        for k in ('input_ids', 'attention_mask', 'labels', 'position_ids'):
+            if k in b:
+                it.append((k, 'i32', tuple(b[k].shape), i32bytes(b[k])))
+        items.append(it)
+    with open(os.path.join(d, 'batches.lmf'), 'wb') as f:
+        f.write(stream({'kind': 'batches', 'num_batches': len(items),
+                        'batches_per_epoch': len(items), 'num_epochs': 1,
+                        'command': 'make_golden.py'}, items))
+    with open(os.path.join(d, 'args'), 'w') as f:
+        f.write(args_line(args) + '\n')
+    print('%s: loss %.6f, %d label tokens, %d gradients' %
+          (name, loss.item(), nlab, len(out) - 1))
+
+def main():
+    define()
+    os.makedirs(OUT, exist_ok=True)
+    for c in CASES:
+        run(*c)
+
+if __name__ == '__main__':
+    main()

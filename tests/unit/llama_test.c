@@ -1,0 +1,666 @@
+/* llama_test: the model (llama.h) against the float64 PyTorch goldens of
+ * tests/golden/sft (from tests/golden/make_golden.py): the loss within
+ * 1e-5 relative and every gradient within 2e-3 of max|ref|, through the
+ * API directly. Also: checkpointing on and off give identical gradients
+ * (with LoRA dropout too), LoRA logits equal the merged model's, a few
+ * gradients against finite differences, and write/read round trips. TAP. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lmf/gemm.h"
+#include "lmf/llama.h"
+#include "lmf/safetensors.h"
+#include "lmf/stream.h"
+#include "lmf/util.h"
+#include "lmf/banned.h"
+
+#define TOL_LOSS 1e-5
+#define TOL_GRAD 2e-3
+
+static int ntest, nfail;
+static char *gdir;
+
+static void LMF_PRINTF(2, 3)
+ok(int cond, const char *fmt, ...)
+{
+	va_list ap;
+
+	ntest++;
+	nfail += !cond;
+	printf("%sok %d - ", cond ? "" : "not ", ntest);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+/* ---- raw streams in memory ---- */
+
+struct buf {
+	unsigned char *p;
+	size_t n, cap;
+};
+
+static void
+put(struct buf *b, const void *x, size_t n)
+{
+	if (b->n + n > b->cap) {
+		b->cap = (b->n + n) * 2;
+		b->p = xrealloc(b->p, b->cap);
+	}
+	memcpy(b->p + b->n, x, n);
+	b->n += n;
+}
+
+static void
+put_rec(struct buf *b, const char *tag, uint64_t len)
+{
+	unsigned char l[8];
+
+	put(b, tag, 4);
+	lmf_put_u64(l, len);
+	put(b, l, 8);
+}
+
+static void
+put_header(struct buf *b, json_t *meta)
+{
+	char *s = json_dumps(meta, JSON_COMPACT);
+	unsigned char v[4];
+
+	put_rec(b, "LMFS", 4 + strlen(s));
+	lmf_put_u32(v, 1);
+	put(b, v, 4);
+	put(b, s, strlen(s));
+	free(s);
+}
+
+static void
+put_item(struct buf *b, uint32_t n)
+{
+	unsigned char v[4];
+
+	put_rec(b, "ITEM", 4);
+	lmf_put_u32(v, n);
+	put(b, v, 4);
+}
+
+static void
+put_tensor(struct buf *b, const char *name, int dtype, int ndim,
+    const int64_t *shape, const void *data, uint64_t nbytes)
+{
+	unsigned char h[2 + 2 + 8 * LMF_MAX_DIMS];
+	size_t nl = strlen(name);
+	int i;
+
+	put_rec(b, "TNSR", 2 + nl + 2 + 8 * (uint64_t)ndim + nbytes);
+	lmf_put_u16(h, (uint16_t)nl);
+	put(b, h, 2);
+	put(b, name, nl);
+	h[0] = (unsigned char)dtype;
+	h[1] = (unsigned char)ndim;
+	put(b, h, 2);
+	for (i = 0; i < ndim; i++) {
+		lmf_put_u64(h, (uint64_t)shape[i]);
+		put(b, h, 8);
+	}
+	put(b, data, nbytes);
+}
+
+static void
+put_end(struct buf *b, uint64_t n)
+{
+	unsigned char v[8];
+
+	put_rec(b, "ENDS", 8);
+	lmf_put_u64(v, n);
+	put(b, v, 8);
+}
+
+/* a safetensors file as one item of a stream with meta */
+static void
+st_stream(struct buf *b, const char *path, json_t *meta)
+{
+	char eb[256];
+	int err, i;
+	struct lmf_safetensors *st = lmf_safetensors_open(path, &err, eb,
+	    sizeof eb);
+	void *d;
+
+	if (!st) {
+		printf("# %s\n", eb);
+		exit(1);
+	}
+	put_header(b, meta);
+	put_item(b, (uint32_t)st->ntensors);
+	for (i = 0; i < st->ntensors; i++) {
+		d = xmalloc(st->t[i].nbytes + 1);
+		if (lmf_safetensors_read(st, &st->t[i], 0, d, st->t[i].nbytes))
+			exit(1);
+		put_tensor(b, st->t[i].name, st->t[i].dtype, st->t[i].ndim,
+		    st->t[i].shape, d, st->t[i].nbytes);
+		free(d);
+	}
+	put_end(b, 1);
+	lmf_safetensors_close(st);
+}
+
+/* ---- a case ---- */
+
+struct gcase {
+	char *dir;
+	struct buf model, adapter;
+	int has_adapter;
+	struct lmf_train_opts o;
+	char args[512];
+	struct lmf_item grads;
+	struct lmf_item *items;
+	struct lmf_batch *b;
+	int nb;
+	long nlab;
+};
+
+static char *
+slurp(const char *path)
+{
+	size_t len;
+
+	return lmf_read_file_or_die(path, &len, 1 << 20);
+}
+
+static void
+parse_args(struct gcase *c)
+{
+	char *s = c->args, *k, *v;
+	char bad[80];
+
+	c->o = lmf_train_opts_default();
+	while ((k = strstr(s, "--"))) {
+		k += 2;
+		v = strchr(k, ' ');
+		*v++ = 0;
+		s = v + strcspn(v, " \n");
+		if (*s)
+			*s++ = 0;
+		if (!strcmp(k, "finetuning_type"))
+			c->o.finetuning_type = !strcmp(v, "full") ? LMF_FT_FULL :
+			    !strcmp(v, "freeze") ? LMF_FT_FREEZE : LMF_FT_LORA;
+		else if (!strcmp(k, "freeze_trainable_layers"))
+			c->o.freeze_trainable_layers = (int)strtol(v, NULL, 10);
+		else if (!strcmp(k, "freeze_trainable_modules"))
+			c->o.freeze_trainable_modules = v;
+		else if (!strcmp(k, "freeze_extra_modules"))
+			c->o.freeze_extra_modules = v;
+		else if (!strcmp(k, "lora_rank"))
+			c->o.lora_rank = (int)strtol(v, NULL, 10);
+		else if (!strcmp(k, "lora_alpha"))
+			c->o.lora_alpha = strtod(v, NULL);
+		else if (!strcmp(k, "lora_target"))
+			c->o.lora_target = lmf_lora_target_parse(v, bad,
+			    sizeof bad);
+		else if (!strcmp(k, "use_rslora"))
+			c->o.use_rslora = !strcmp(v, "true");
+	}
+}
+
+static void
+case_load(struct gcase *c, const char *name)
+{
+	char *p, *txt;
+	json_t *cfg, *meta;
+	json_error_t je;
+	struct lmf_rd *r;
+	int err, k;
+
+	memset(c, 0, sizeof *c);
+	c->dir = xasprintf("%s/%s", gdir, name);
+	p = xasprintf("%s/args", c->dir);
+	txt = slurp(p);
+	snprintf(c->args, sizeof c->args, "%s", txt);
+	free(txt);
+	free(p);
+	parse_args(c);
+	p = xasprintf("%s/model/config.json", c->dir);
+	cfg = json_load_file(p, 0, &je);
+	free(p);
+	meta = json_pack("{s:s, s:o, s:s, s:s}", "kind", "model", "config",
+	    cfg, "dtype", "f32", "source", name);
+	p = xasprintf("%s/model/model.safetensors", c->dir);
+	st_stream(&c->model, p, meta);
+	free(p);
+	json_decref(meta);
+	p = xasprintf("%s/adapter/adapter_config.json", c->dir);
+	cfg = json_load_file(p, 0, &je);
+	free(p);
+	if (cfg) {
+		c->has_adapter = 1;
+		meta = json_pack("{s:s, s:o}", "kind", "adapter",
+		    "adapter_config", cfg);
+		p = xasprintf("%s/adapter/adapter_model.safetensors", c->dir);
+		st_stream(&c->adapter, p, meta);
+		free(p);
+		json_decref(meta);
+	}
+	p = xasprintf("%s/grads.lmf", c->dir);
+	r = lmf_rd_open(p, &err);
+	if (!r || lmf_rd_item(r, &c->grads) != 1) {
+		printf("# cannot read '%s'\n", p);
+		exit(1);
+	}
+	lmf_rd_close(r);
+	free(p);
+	p = xasprintf("%s/batches.lmf", c->dir);
+	r = lmf_rd_open(p, &err);
+	if (!r) {
+		printf("# cannot read '%s'\n", p);
+		exit(1);
+	}
+	c->items = xcalloc(16, sizeof *c->items);
+	c->b = xcalloc(16, sizeof *c->b);
+	while (c->nb < 16 && lmf_rd_item(r, &c->items[c->nb]) == 1)
+		c->nb++;
+	lmf_rd_close(r);
+	free(p);
+	for (k = 0; k < c->nb; k++) {
+		char eb[256];
+
+		if (lmf_batch_from_item(&c->b[k], &c->items[k], 1 << 20, eb,
+		    sizeof eb)) {
+			printf("# %s\n", eb);
+			exit(1);
+		}
+		c->nlab += lmf_batch_label_tokens(&c->b[k]);
+	}
+}
+
+static void
+case_free(struct gcase *c)
+{
+	int k;
+
+	for (k = 0; k < c->nb; k++)
+		lmf_item_free(&c->items[k]);
+	free(c->items);
+	free(c->b);
+	lmf_item_free(&c->grads);
+	free(c->model.p);
+	free(c->adapter.p);
+	free(c->dir);
+}
+
+static struct lmf_llama *
+open_model(struct gcase *c, const struct lmf_train_opts *o)
+{
+	char eb[256];
+	int err;
+	struct lmf_rd *r = lmf_rd_open_mem(c->model.p, c->model.n, &err);
+	struct lmf_llama *m = r ? lmf_llama_open(r, o, eb, sizeof eb) : NULL;
+
+	if (!m) {
+		printf("# %s: %s\n", c->dir, r ? eb : "bad stream");
+		exit(1);
+	}
+	lmf_rd_close(r);
+	if (c->has_adapter && o->finetuning_type == LMF_FT_LORA) {
+		r = lmf_rd_open_mem(c->adapter.p, c->adapter.n, &err);
+		if (!r || lmf_llama_load_adapter(m, r, eb, sizeof eb)) {
+			printf("# %s: %s\n", c->dir, r ? eb : "bad stream");
+			exit(1);
+		}
+		lmf_rd_close(r);
+	}
+	return m;
+}
+
+/* the step's loss (sum CE / label tokens), gradients accumulated */
+static double
+run_step(struct lmf_llama *m, struct gcase *c)
+{
+	double loss = 0;
+	long np;
+	int k;
+
+	lmf_llama_zero_grad(m);
+	for (k = 0; k < c->nb; k++)
+		loss += lmf_llama_step(m, &c->b[k], 1.0f / (float)c->nlab, &np);
+	return loss / (double)c->nlab;
+}
+
+static double
+gval(const struct lmf_tensor *t, uint64_t i)
+{
+	double d;
+
+	memcpy(&d, (const char *)t->data + 8 * i, 8);
+	return d;
+}
+
+static void
+check_case(const char *name)
+{
+	struct gcase c;
+	struct lmf_llama *m, *m2;
+	struct lmf_train_opts o;
+	struct lmf_tensor *lt;
+	double loss, ref, worst = 0;
+	int i, k, n, bad = 0, same = 1;
+	char worstname[160] = "";
+
+	case_load(&c, name);
+	m = open_model(&c, &c.o);
+	loss = run_step(m, &c);
+	lt = lmf_item_find(&c.grads, "loss");
+	ref = lt ? gval(lt, 0) : NAN;
+	ok(fabs(loss - ref) <= TOL_LOSS * fabs(ref), "%s: loss %.8f, torch "
+	    "%.8f", name, loss, ref);
+	n = lmf_llama_ntrainable(m);
+	for (k = 0; k < c.grads.ntensors; k++) {
+		struct lmf_tensor *t = &c.grads.t[k];
+		struct lmf_tparam *p = NULL;
+		double mx = 0, md = 0;
+		uint64_t j;
+
+		if (!strcmp(t->name, "loss"))
+			continue;
+		for (i = 0; i < n; i++)
+			if (!strcmp(lmf_llama_trainable(m, i)->name, t->name))
+				p = lmf_llama_trainable(m, i);
+		if (!p || p->numel != lmf_tensor_numel(t)) {
+			printf("# %s: '%s' is not trainable here\n", name,
+			    t->name);
+			bad++;
+			continue;
+		}
+		for (j = 0; j < p->numel; j++) {
+			mx = fmax(mx, fabs(gval(t, j)));
+			md = fmax(md, fabs(gval(t, j) - p->g[j]));
+		}
+		if (md / (mx > 0 ? mx : 1) > worst) {
+			worst = md / (mx > 0 ? mx : 1);
+			snprintf(worstname, sizeof worstname, "%s", t->name);
+		}
+	}
+	ok(!bad && n == c.grads.ntensors - 1 && worst <= TOL_GRAD,
+	    "%s: %d gradients (torch %d), worst %.2e (%s)", name, n,
+	    c.grads.ntensors - 1, worst, worstname);
+	/* the same without checkpointing: identical */
+	o = c.o;
+	o.gradient_checkpointing = !o.gradient_checkpointing;
+	m2 = open_model(&c, &o);
+	run_step(m2, &c);
+	for (i = 0; i < n; i++) {
+		struct lmf_tparam *a = lmf_llama_trainable(m, i);
+		struct lmf_tparam *b = lmf_llama_trainable(m2, i);
+
+		if (memcmp(a->g, b->g, a->numel * sizeof(float)))
+			same = 0;
+	}
+	ok(same, "%s: checkpointing on and off give identical gradients",
+	    name);
+	lmf_llama_free(m2);
+	lmf_llama_free(m);
+	case_free(&c);
+}
+
+/* ---- LoRA: dropout with and without checkpointing; merge ---- */
+
+static void
+check_lora_dropout(void)
+{
+	struct gcase c;
+	struct lmf_llama *m, *m2;
+	struct lmf_train_opts o;
+	int i, same = 1, nz = 0;
+	double l1, l2;
+
+	case_load(&c, "lora_all");
+	o = c.o;
+	o.lora_dropout = 0.25;
+	c.has_adapter = 0;
+	m = open_model(&c, &o);
+	o.gradient_checkpointing = 0;
+	m2 = open_model(&c, &o);
+	/* B is zero at init: give it values through the trainable view */
+	for (i = 0; i < lmf_llama_ntrainable(m); i++) {
+		struct lmf_tparam *a = lmf_llama_trainable(m, i);
+		struct lmf_tparam *b = lmf_llama_trainable(m2, i);
+		uint64_t j;
+
+		for (j = 0; j < a->numel; j++)
+			if (strstr(a->name, "lora_B"))
+				a->w[j] = b->w[j] = 0.01f * (float)((j * 7) % 13);
+	}
+	l1 = run_step(m, &c);
+	l2 = run_step(m2, &c);
+	for (i = 0; i < lmf_llama_ntrainable(m); i++) {
+		struct lmf_tparam *a = lmf_llama_trainable(m, i);
+		struct lmf_tparam *b = lmf_llama_trainable(m2, i);
+		uint64_t j;
+
+		if (memcmp(a->g, b->g, a->numel * sizeof(float)))
+			same = 0;
+		for (j = 0; j < a->numel; j++)
+			nz += a->g[j] != 0;
+	}
+	ok(same && l1 == l2 && nz > 0, "lora dropout: checkpointing on and "
+	    "off identical (loss %.6f)", l1);
+	lmf_llama_free(m2);
+	lmf_llama_free(m);
+	case_free(&c);
+}
+
+static void
+check_lora_merge(void)
+{
+	struct gcase c;
+	struct lmf_llama *m, *mf;
+	struct lmf_train_opts o;
+	const struct lmf_config *cf;
+	int i, k, r;
+	size_t nl;
+	float *l1, *l2;
+	double md = 0, mx = 0, scaling;
+
+	case_load(&c, "lora_all");
+	m = open_model(&c, &c.o);
+	o = lmf_train_opts_default();
+	o.finetuning_type = LMF_FT_FULL;
+	mf = open_model(&c, &o);
+	cf = lmf_llama_config(m);
+	r = 4;
+	scaling = 8.0 / r;
+	/* W += scaling * B A, for each lora pair */
+	for (i = 0; i + 1 < lmf_llama_ntrainable(m); i += 2) {
+		struct lmf_tparam *A = lmf_llama_trainable(m, i);
+		struct lmf_tparam *B = lmf_llama_trainable(m, i + 1);
+		char base[160];
+		struct lmf_tparam *W = NULL;
+		int64_t a, b, j;
+
+		snprintf(base, sizeof base, "%.*s.weight",
+		    (int)(strlen(A->name) - strlen(".lora_A.weight") - 17),
+		    A->name + 17);
+		for (k = 0; k < lmf_llama_ntrainable(mf); k++)
+			if (!strcmp(lmf_llama_trainable(mf, k)->name, base))
+				W = lmf_llama_trainable(mf, k);
+		if (!W) {
+			printf("# no base for '%s'\n", A->name);
+			exit(1);
+		}
+		for (a = 0; a < W->shape[0]; a++)
+			for (b = 0; b < W->shape[1]; b++) {
+				double s = 0;
+
+				for (j = 0; j < r; j++)
+					s += (double)B->w[a * r + j] *
+					    A->w[j * W->shape[1] + b];
+				W->w[a * W->shape[1] + b] += (float)(scaling * s);
+			}
+	}
+	nl = (size_t)c.b[0].B * c.b[0].T * cf->vocab_size;
+	l1 = xmallocarray(nl, sizeof *l1);
+	l2 = xmallocarray(nl, sizeof *l2);
+	lmf_llama_logits(m, &c.b[0], l1);
+	lmf_llama_logits(mf, &c.b[0], l2);
+	for (size_t j = 0; j < nl; j++) {
+		md = fmax(md, fabs((double)l1[j] - l2[j]));
+		mx = fmax(mx, fabs((double)l2[j]));
+	}
+	ok(md <= 1e-4 * fmax(mx, 1), "lora: logits equal the merged model's "
+	    "(max diff %.2e, max %.2f)", md, mx);
+	free(l1);
+	free(l2);
+	lmf_llama_free(mf);
+	lmf_llama_free(m);
+	case_free(&c);
+}
+
+/* ---- finite differences ---- */
+
+static void
+check_fd(const char *name)
+{
+	struct gcase c;
+	struct lmf_llama *m;
+	int i, nchk = 0, bad = 0;
+	double worst = 0;
+
+	case_load(&c, name);
+	m = open_model(&c, &c.o);
+	run_step(m, &c);
+	for (i = 0; i < lmf_llama_ntrainable(m); i++) {
+		struct lmf_tparam *p = lmf_llama_trainable(m, i);
+		uint64_t j, best = 0;
+		float w0, h = 1e-2f, gan;
+		double lp = 0, lm = 0, fd;
+		long np;
+		int k;
+
+		/* the largest gradient entry of every third tensor */
+		if (i % 3)
+			continue;
+		for (j = 0; j < p->numel; j++)
+			if (fabsf(p->g[j]) > fabsf(p->g[best]))
+				best = j;
+		gan = p->g[best];
+		w0 = p->w[best];
+		p->w[best] = w0 + h;
+		for (k = 0; k < c.nb; k++)
+			lp += lmf_llama_eval(m, &c.b[k], &np);
+		p->w[best] = w0 - h;
+		for (k = 0; k < c.nb; k++)
+			lm += lmf_llama_eval(m, &c.b[k], &np);
+		p->w[best] = w0;
+		fd = (lp - lm) / (2.0 * h) / (double)c.nlab;
+		worst = fmax(worst, fabs(fd - gan) / fmax(fabs(gan), 1e-3));
+		bad += fabs(fd - gan) > 2e-2 * fmax(fabs(gan), 1e-3);
+		nchk++;
+	}
+	ok(!bad, "%s: %d gradients against finite differences (worst %.2e)",
+	    name, nchk, worst);
+	lmf_llama_free(m);
+	case_free(&c);
+}
+
+/* ---- write and read back ---- */
+
+static void
+check_roundtrip(const char *name)
+{
+	struct gcase c;
+	struct lmf_llama *m, *m2;
+	struct lmf_wr *w;
+	struct lmf_rd *r;
+	json_t *meta;
+	char path[] = "/tmp/llama_test.XXXXXX", eb[256];
+	int fd, err, i, same = 1;
+
+	case_load(&c, name);
+	m = open_model(&c, &c.o);
+	for (i = 0; i < lmf_llama_ntrainable(m); i++) {
+		struct lmf_tparam *p = lmf_llama_trainable(m, i);
+
+		p->w[0] += 0.5f;
+	}
+	fd = mkstemp(path);
+	meta = lmf_llama_result_meta(m);
+	w = lmf_wr_open_fd(fd, meta, &lmf_wropts_default, &err);
+	json_decref(meta);
+	if (!w || lmf_llama_write(m, w) || lmf_wr_close(w)) {
+		printf("# write failed\n");
+		exit(1);
+	}
+	r = lmf_rd_open(path, &err);
+	if (c.o.finetuning_type == LMF_FT_LORA) {
+		struct lmf_train_opts o = c.o;
+
+		o.seed = 7;
+		c.has_adapter = 0;
+		m2 = open_model(&c, &o);
+		if (lmf_llama_load_adapter(m2, r, eb, sizeof eb)) {
+			printf("# %s\n", eb);
+			exit(1);
+		}
+	} else {
+		m2 = lmf_llama_open(r, &c.o, eb, sizeof eb);
+		if (!m2) {
+			printf("# %s\n", eb);
+			exit(1);
+		}
+	}
+	lmf_rd_close(r);
+	unlink(path);
+	same = lmf_llama_ntrainable(m) == lmf_llama_ntrainable(m2);
+	for (i = 0; same && i < lmf_llama_ntrainable(m); i++) {
+		struct lmf_tparam *a = lmf_llama_trainable(m, i);
+		struct lmf_tparam *b = lmf_llama_trainable(m2, i);
+
+		same = !strcmp(a->name, b->name) && a->numel == b->numel &&
+		    !memcmp(a->w, b->w, a->numel * sizeof(float));
+	}
+	ok(same, "%s: the written %s reads back equal", name,
+	    c.o.finetuning_type == LMF_FT_LORA ? "adapter" : "model");
+	lmf_llama_free(m2);
+	lmf_llama_free(m);
+	case_free(&c);
+}
+
+static const char *cases[] = {
+	"llama_gqa_full", "qwen2_bias_full", "llama_attention_bias_full",
+	"mistral_full", "tied_full", "padded_full", "packed_full",
+	"neat_packed_full", "lora_all", "rslora_qwen2", "freeze_last1",
+	"freeze_first1_extra", "gradacc_full",
+};
+
+int
+main(int argc, char **argv)
+{
+	const char *top = getenv("TOP");
+	const char *slash = strrchr(argv[0], '/');
+	size_t i;
+
+	lmf_init(argc, argv);
+	lmf_gemm_init(1);
+	if (top)
+		gdir = xasprintf("%s/tests/golden/sft", top);
+	else if (slash)
+		gdir = xasprintf("%.*s/../golden/sft", (int)(slash - argv[0]),
+		    argv[0]);
+	else
+		gdir = xstrdup("../golden/sft");
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		check_case(cases[i]);
+	check_lora_dropout();
+	check_lora_merge();
+	check_fd("llama_gqa_full");
+	check_fd("tied_full");
+	check_fd("lora_all");
+	check_roundtrip("llama_gqa_full");
+	check_roundtrip("lora_all");
+	printf("1..%d\n", ntest);
+	free(gdir);
+	return nfail != 0;
+}
