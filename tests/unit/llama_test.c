@@ -628,6 +628,77 @@ check_roundtrip(const char *name)
 	case_free(&c);
 }
 
+/* ---- a really trained model: its greedy text has a low loss ---- */
+
+static void
+check_stories(void)
+{
+	char *dir = xasprintf("%s/../../../../shared/models/stories260K",
+	    gdir);
+	char *p = xasprintf("%s/config.json", dir), eb[256];
+	struct lmf_train_opts o = lmf_train_opts_default();
+	struct buf b = { 0 };
+	struct lmf_batch bt;
+	struct lmf_llama *m;
+	struct lmf_rd *r;
+	json_error_t je;
+	json_t *cfg = json_load_file(p, 0, &je), *meta;
+	enum { T = 40, V = 512 };
+	int32_t ids[T], labels[T];
+	float *logits;
+	double loss;
+	long np;
+	int t, v, err, distinct = 0;
+	char seen[V] = { 0 };
+
+	free(p);
+	if (!cfg) {
+		ntest++;
+		printf("ok %d # skip stories260K not found\n", ntest);
+		free(dir);
+		return;
+	}
+	meta = json_pack("{s:s, s:o}", "kind", "model", "config", cfg);
+	p = xasprintf("%s/model.safetensors", dir);
+	st_stream(&b, p, meta);
+	json_decref(meta);
+	r = lmf_rd_open_mem(b.p, b.n, &err);
+	o.finetuning_type = LMF_FT_FULL;
+	m = lmf_llama_open(r, &o, eb, sizeof eb);
+	if (!m) {
+		printf("# %s\n", eb);
+		exit(1);
+	}
+	lmf_rd_close(r);
+	logits = xmallocarray((size_t)T * V, sizeof *logits);
+	/* greedy from BOS, one whole forward per token */
+	ids[0] = 1;
+	for (t = 1; t < T; t++) {
+		bt = (struct lmf_batch){ .B = 1, .T = t, .input_ids = ids,
+			.labels = ids };
+		lmf_llama_logits(m, &bt, logits);
+		ids[t] = 0;
+		for (v = 1; v < V; v++)
+			if (logits[(t - 1) * V + v] > logits[(t - 1) * V +
+			    ids[t]])
+				ids[t] = v;
+	}
+	memcpy(labels, ids, sizeof ids);
+	bt = (struct lmf_batch){ .B = 1, .T = T, .input_ids = ids,
+		.labels = labels };
+	loss = lmf_llama_eval(m, &bt, &np) / (double)np;
+	for (t = 0; t < T; t++)
+		distinct += !seen[ids[t]]++;
+	ok(loss < 1.5 && distinct >= 12, "stories260K: loss %.3f on its own "
+	    "greedy text of %d distinct tokens (log V %.2f)", loss, distinct,
+	    log(V));
+	free(logits);
+	lmf_llama_free(m);
+	free(b.p);
+	free(p);
+	free(dir);
+}
+
 static const char *cases[] = {
 	"llama_gqa_full", "qwen2_bias_full", "llama_attention_bias_full",
 	"mistral_full", "tied_full", "padded_full", "packed_full",
@@ -660,6 +731,7 @@ main(int argc, char **argv)
 	check_fd("lora_all");
 	check_roundtrip("llama_gqa_full");
 	check_roundtrip("lora_all");
+	check_stories();
 	printf("1..%d\n", ntest);
 	free(gdir);
 	return nfail != 0;
