@@ -5,7 +5,9 @@
  * (byte-level, as LLaMA-3 and Qwen; SentencePiece-style with byte_fallback,
  * as Mistral / LLaMA-2), normalizers, pre-tokenizers, added tokens, post-
  * processors and decoders. A component this build does not implement is
- * refused by name when the tokenizer is loaded. */
+ * refused by name when the tokenizer is loaded. Links with PCRE2 and
+ * utf8proc: pkg-config libpcre2-8 libutf8proc (-lpcre2-8 -lutf8proc).
+ * A struct lmf_tok is not safe to use from two threads at once. */
 #include <stddef.h>
 #include <stdint.h>
 
