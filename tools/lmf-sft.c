@@ -444,9 +444,7 @@ train(void)
 	st.t0 = st.log_t = lmf_now();
 	while (st.step < st.total && train_step(items, b))
 		;
-	if (o.dump_grads && st.step == 0)
-		return;
-	if (st.step < st.total)
+	if (st.step < st.total && !o.dump_grads)
 		warn("the batches ran out after step %ld of %ld", st.step,
 		    st.total);
 	free(items);
