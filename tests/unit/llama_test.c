@@ -120,6 +120,9 @@ put_end(struct buf *b, uint64_t n)
 	put(b, v, 8);
 }
 
+static const char *st_drop;  /* st_stream leaves this tensor out */
+static int st_bf16;          /* st_stream writes bf16 */
+
 /* a safetensors file as one item of a stream with meta */
 static void
 st_stream(struct buf *b, const char *path, json_t *meta)
@@ -135,13 +138,24 @@ st_stream(struct buf *b, const char *path, json_t *meta)
 		exit(1);
 	}
 	put_header(b, meta);
-	put_item(b, (uint32_t)st->ntensors);
+	put_item(b, (uint32_t)st->ntensors - (st_drop != NULL));
 	for (i = 0; i < st->ntensors; i++) {
-		d = xmalloc(st->t[i].nbytes + 1);
-		if (lmf_safetensors_read(st, &st->t[i], 0, d, st->t[i].nbytes))
+		uint64_t nb = st->t[i].nbytes, j;
+
+		if (st_drop && !strcmp(st->t[i].name, st_drop))
+			continue;
+		d = xmalloc(nb + 1);
+		if (lmf_safetensors_read(st, &st->t[i], 0, d, nb))
 			exit(1);
-		put_tensor(b, st->t[i].name, st->t[i].dtype, st->t[i].ndim,
-		    st->t[i].shape, d, st->t[i].nbytes);
+		if (st_bf16 && st->t[i].dtype == LMF_F32) {
+			for (j = 0; j < nb / 4; j++)
+				lmf_put_u16((unsigned char *)d + 2 * j,
+				    lmf_f32_to_bf16(((float *)d)[j]));
+			nb /= 2;
+		}
+		put_tensor(b, st->t[i].name, st_bf16 && st->t[i].dtype ==
+		    LMF_F32 ? LMF_BF16 : st->t[i].dtype, st->t[i].ndim,
+		    st->t[i].shape, d, nb);
 		free(d);
 	}
 	put_end(b, 1);
@@ -699,6 +713,104 @@ check_stories(void)
 	free(dir);
 }
 
+/* ---- bad input, bf16 input ---- */
+
+static int
+open_err(struct gcase *c, const char *want)
+{
+	char eb[256] = "";
+	int err, good;
+	struct lmf_rd *r = lmf_rd_open_mem(c->model.p, c->model.n, &err);
+	struct lmf_llama *m = lmf_llama_open(r, &c->o, eb, sizeof eb);
+
+	good = !m && strstr(eb, want) && !strchr(eb, '\n');
+	if (!good)
+		printf("# got '%s', wanted '%s'\n", eb, want);
+	lmf_llama_free(m);
+	lmf_rd_close(r);
+	return good;
+}
+
+static void
+rebuild(struct gcase *c, json_t *cfg)
+{
+	char *p = xasprintf("%s/model/model.safetensors", c->dir);
+	json_t *meta = json_pack("{s:s, s:O}", "kind", "model", "config", cfg);
+
+	c->model.n = 0;
+	st_stream(&c->model, p, meta);
+	json_decref(meta);
+	free(p);
+}
+
+static void
+check_bad(void)
+{
+	struct gcase c;
+	json_t *cfg;
+	json_error_t je;
+	struct lmf_llama *m;
+	struct lmf_tensor *t;
+	struct lmf_batch b;
+	char *p, eb[256];
+	double l1, l2;
+	int rc;
+
+	case_load(&c, "llama_gqa_full");
+	p = xasprintf("%s/model/config.json", c.dir);
+	cfg = json_load_file(p, 0, &je);
+	free(p);
+	st_drop = "model.layers.1.mlp.up_proj.weight";
+	rebuild(&c, cfg);
+	st_drop = NULL;
+	ok(open_err(&c, "tensor 'model.layers.1.mlp.up_proj.weight' is "
+	    "missing"), "a missing tensor is named");
+	json_object_set_new(cfg, "intermediate_size", json_integer(44));
+	rebuild(&c, cfg);
+	ok(open_err(&c, "tensor 'model.layers.0.mlp.gate_proj.weight' has "
+	    "shape [40, 24], the config says [44, 24]"),
+	    "a shape that disagrees with the config is named");
+	json_object_set_new(cfg, "intermediate_size", json_integer(40));
+	json_object_set_new(cfg, "tie_word_embeddings", json_true());
+	rebuild(&c, cfg);
+	ok(open_err(&c, "unexpected tensor 'lm_head.weight'"),
+	    "an unexpected tensor is named");
+	json_object_set_new(cfg, "tie_word_embeddings", json_false());
+	rebuild(&c, cfg);
+	c.model.n -= 20;
+	ok(open_err(&c, ""), "a cut model stream fails");
+	c.o.finetuning_type = LMF_FT_FREEZE;
+	c.o.freeze_trainable_modules = "mlp,attn";
+	rebuild(&c, cfg);
+	ok(open_err(&c, "freeze_trainable_modules: 'attn' is not one of the "
+	    "model's modules"), "a bad freeze module is named");
+	c.o.finetuning_type = LMF_FT_FULL;
+	/* bf16: the values are rounded, the loss is close */
+	l1 = run_step(m = open_model(&c, &c.o), &c);
+	lmf_llama_free(m);
+	st_bf16 = 1;
+	rebuild(&c, cfg);
+	st_bf16 = 0;
+	l2 = run_step(m = open_model(&c, &c.o), &c);
+	lmf_llama_free(m);
+	ok(fabs(l1 - l2) < 0.05 && l1 != l2, "a bf16 model stream reads "
+	    "(loss %.4f, f32 %.4f)", l2, l1);
+	/* batches */
+	t = lmf_item_find(&c.items[0], "input_ids");
+	((int32_t *)t->data)[5] = 48;
+	rc = lmf_batch_from_item(&b, &c.items[0], 48, eb, sizeof eb);
+	ok(rc < 0 && strstr(eb, "token id 48 at row 0 column 5 is outside "
+	    "[0, 48)"), "a token id past the vocabulary is refused: %s", eb);
+	((int32_t *)t->data)[5] = 3;
+	t = lmf_item_find(&c.items[0], "labels");
+	((int32_t *)t->data)[2] = -5;
+	rc = lmf_batch_from_item(&b, &c.items[0], 48, eb, sizeof eb);
+	ok(rc < 0 && strstr(eb, "labels: -5"), "a bad label is refused: %s",
+	    eb);
+	json_decref(cfg);
+	case_free(&c);
+}
+
 static const char *cases[] = {
 	"llama_gqa_full", "qwen2_bias_full", "llama_attention_bias_full",
 	"mistral_full", "tied_full", "padded_full", "packed_full",
@@ -732,6 +844,7 @@ main(int argc, char **argv)
 	check_roundtrip("llama_gqa_full");
 	check_roundtrip("lora_all");
 	check_stories();
+	check_bad();
 	printf("1..%d\n", ntest);
 	free(gdir);
 	return nfail != 0;
