@@ -4,7 +4,7 @@
 # batches header, LoRA results with PEFT names, determinism, usage errors
 # and bad input (each one stderr line).
 . "$(dirname "$0")/lib.sh"
-plan 36
+plan 37
 PY=python3
 cat >cfg.json <<'CFG'
 {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
@@ -69,6 +69,15 @@ import json, sys
 ls = [json.loads(l) for l in open("ep/trainer_log.jsonl")]
 sys.exit(not (len(ls) == 4 and ls[-1]["total_steps"] == 4
     and ls[1]["epoch"] == 1.0 and ls[-1]["epoch"] == 2.0))'
+check "lmf-pack | lmf-sft: 1.5 epochs of 10 batches, GA 3: 6 steps" sh -c '
+	python3 "$TOP/tests/packref.py" make sft 40 1 >sft.jsonl &&
+	lmf-dump -r -o ex.lmf sft.jsonl &&
+	sed "s/\"vocab_size\": 64/\"vocab_size\": 512/" cfg.json >c512.json &&
+	lmf-load -q --init --config c512.json -o m512.lmf &&
+	lmf-pack -q --num_train_epochs 1.5 --per_device_train_batch_size 4 \
+	    ex.lmf | lmf-sft --model m512.lmf --gradient_accumulation_steps 3 \
+	    --threads 1 --logging_steps 1 -q --output_dir pk &&
+	test "$(tail -1 pk/trainer_log.jsonl | grep -c "\"current_steps\":6,\"total_steps\":6")" = 1'
 check "no header counts: --max_steps needed" sh -c '
 	python3 "$TOP/tests/mkbatches.py" --no-header-counts >nh.lmf
 	! lmf-sft --model m.lmf --data nh.lmf -o x 2>/dev/null &&

@@ -452,6 +452,19 @@ train(void)
 	lmf_adamw_free(&adam);
 }
 
+/* read what is left of piped batches (an epoch past T), so that the
+ * writer of the pipe ends well; what is in them no longer matters */
+static void
+drain(void)
+{
+	struct lmf_recinfo rec;
+
+	if (strcmp(o.data, "-"))
+		return;
+	while (lmf_rd_next(data, &rec) > LMF_REC_EOF)
+		;
+}
+
 static void
 usage(FILE *f)
 {
@@ -716,9 +729,10 @@ main(int argc, char **argv)
 	if (o.output_dir && !o.dump_grads)
 		open_output_dir();
 	train();
-	lmf_rd_close(data);
 	if (!o.dump_grads)
 		write_result();
+	drain();
+	lmf_rd_close(data);
 	if (tlog && fclose(tlog) == EOF)
 		die_errno("'%s/trainer_log.jsonl'", o.output_dir);
 	lmf_llama_free(model);
