@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <utf8proc.h>
 
 #include "lmf/tok.h"
 #include "lmf/util.h"
@@ -139,23 +140,37 @@ rebuild_added(struct tok *t)
 		t->aidx[t->added[i].id] = (int32_t)i;
 }
 
+/* a regex \w character: letters, marks, decimal and letter numbers,
+ * connector punctuation, ZWNJ and ZWJ; at the end of s or its start */
 static int
 is_word_char(const char *s, size_t n, int at_end)
 {
-	/* ASCII word characters, and any non-ASCII letter-ish byte */
-	unsigned char c;
+	utf8proc_int32_t c;
+	size_t k = 0;
 
 	if (n == 0)
 		return 0;
 	if (at_end) {
-		size_t k = n - 1;
+		k = n - 1;
 		while (k > 0 && ((unsigned char)s[k] & 0xc0) == 0x80)
 			k--;
-		c = (unsigned char)s[k];
-	} else
-		c = (unsigned char)s[0];
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-	    (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
+	}
+	if (utf8proc_iterate((const utf8proc_uint8_t *)s + k,
+	    (utf8proc_ssize_t)(n - k), &c) <= 0)
+		return 0;
+	if (c == 0x200c || c == 0x200d)
+		return 1;
+	switch (utf8proc_category(c)) {
+	case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL:
+	case UTF8PROC_CATEGORY_LT: case UTF8PROC_CATEGORY_LM:
+	case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_MN:
+	case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_ME:
+	case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_NL:
+	case UTF8PROC_CATEGORY_PC:
+		return 1;
+	default:
+		return 0;
+	}
 }
 
 static int
@@ -218,14 +233,14 @@ push(int32_t **ids, size_t *n, size_t *cap, int32_t id)
 
 /* pre-tokenize and BPE one normalized piece (no added tokens inside) */
 static void
-encode_piece(struct tok *t, const char *s, size_t n, int first,
+encode_piece(struct tok *t, const char *s, size_t n, size_t first_span,
     int32_t **ids, size_t *nids, size_t *cap)
 {
 	size_t i;
 
 	if (n == 0)
 		return;
-	tok_pre_apply(t->pre, s, n, first, &t->words, &t->tmp);
+	tok_pre_apply(t->pre, s, n, first_span, &t->words, &t->tmp);
 	for (i = 0; i < t->words.n; i++)
 		tok_bpe_word(t->bpe, t->words.b.p + t->words.off[i],
 		    t->words.len[i], ids, nids, cap);
@@ -236,12 +251,22 @@ static void
 encode_segment(struct tok *t, const char *s, size_t n, int first,
     int32_t **ids, size_t *nids, size_t *cap)
 {
-	size_t pos = 0, ms, me;
+	size_t pos = 0, ms, me, span = 0;
 	int32_t w;
 	char *norm;
 
 	if (n == 0)
 		return;
+	if (first) {
+		/* what the first character became when normalized */
+		span = (size_t)tok_utf8_len((unsigned char)s[0]);
+		if (span == 0 || span > n)
+			span = 1;
+		if (t->norm) {
+			tok_norm_apply(t->norm, s, span, &t->nbuf);
+			span = t->nbuf.n ? t->nbuf.n : 1;
+		}
+	}
 	if (t->norm) {
 		tok_norm_apply(t->norm, s, n, &t->nbuf);
 		norm = xmalloc(t->nbuf.n + 1);
@@ -250,13 +275,13 @@ encode_segment(struct tok *t, const char *s, size_t n, int first,
 	} else
 		norm = (char *)s;
 	while (added_next(t, &t->norm_m, norm, n, pos, pos, &ms, &me, &w)) {
-		encode_piece(t, norm + pos, ms - pos, first && pos == 0, ids,
-		    nids, cap);
+		encode_piece(t, norm + pos, ms - pos, pos == 0 ? span : 0,
+		    ids, nids, cap);
 		push(ids, nids, cap, t->added[w].id);
 		pos = me;
 	}
-	encode_piece(t, norm + pos, n - pos, first && pos == 0, ids, nids,
-	    cap);
+	encode_piece(t, norm + pos, n - pos, pos == 0 ? span : 0, ids,
+	    nids, cap);
 	if (norm != s)
 		free(norm);
 }

@@ -22,7 +22,11 @@ void tok_buf_reserve(struct tbuf *b, size_t n);
 struct tsplits {
 	struct tbuf b;
 	size_t *off, *len;
+	size_t *src;           /* where each piece began in the pre-tokenized
+	                          text, as far as the stages keep track */
 	size_t n, cap;
+	const char *cs;        /* the piece being split, its length, where */
+	size_t cslen, cbase;   /* it began: for src */
 };
 void tok_splits_add(struct tsplits *s, const char *p, size_t n);
 void tok_splits_clear(struct tsplits *s);
@@ -67,10 +71,11 @@ void tok_dec_free(struct tdec *d);
 /* normalize s into out (cleared first) */
 void tok_norm_apply(const struct tnorm *n, const char *s, size_t len,
     struct tbuf *out);
-/* pre-tokenize one normalized piece into words; first: the piece starts
- * the original text (Metaspace's prepend_scheme "first") */
+/* pre-tokenize one normalized piece into words; a split that begins
+ * before first_span came from the first character of the original text
+ * (Metaspace's prepend_scheme "first"); 0 when the piece is not first */
 void tok_pre_apply(const struct tpre *p, const char *s, size_t len,
-    int first, struct tsplits *out, struct tsplits *tmp);
+    size_t first_span, struct tsplits *out, struct tsplits *tmp);
 /* decode a token list into text (allocated); NULL d joins with spaces */
 char *tok_dec_apply(const struct tdec *d, char **toks, size_t n);
 

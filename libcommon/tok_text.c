@@ -63,7 +63,11 @@ tok_splits_add(struct tsplits *s, const char *p, size_t n)
 		s->cap = s->cap ? s->cap * 2 : 64;
 		s->off = xrealloc(s->off, s->cap * sizeof(size_t));
 		s->len = xrealloc(s->len, s->cap * sizeof(size_t));
+		s->src = xrealloc(s->src, s->cap * sizeof(size_t));
 	}
+	s->src[s->n] = s->cbase;
+	if (s->cs && p >= s->cs && p <= s->cs + s->cslen)
+		s->src[s->n] += (size_t)(p - s->cs);
 	s->off[s->n] = s->b.n;
 	s->len[s->n] = n;
 	s->n++;
@@ -83,6 +87,7 @@ tok_splits_free(struct tsplits *s)
 	free(s->b.p);
 	free(s->off);
 	free(s->len);
+	free(s->src);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -890,12 +895,17 @@ char_pieces(const char *s, size_t n, int (*pred)(int32_t), int each,
 }
 
 static void
-pre_one(const struct tpre *p, const char *s, size_t n, int first,
-    struct tsplits *out, struct pieces *pc, struct tbuf *t)
+pre_one(const struct tpre *p, const char *s, size_t n, size_t base,
+    size_t first_span, struct tsplits *out, struct pieces *pc,
+    struct tbuf *t)
 {
 	static _Thread_local struct tbuf u;
 	size_t i, pos;
+	int first = base < first_span;
 
+	out->cs = s;
+	out->cslen = n;
+	out->cbase = base;
 	switch (p->kind) {
 	case P_SPLIT:
 		regex_pieces(p->re, s, n, pc);
@@ -933,6 +943,7 @@ pre_one(const struct tpre *p, const char *s, size_t n, int first,
 	case P_METASPACE:
 		t->n = 0;
 		if ((p->prepend == 2 || (p->prepend == 1 && first)) &&
+		    !(n > 0 && s[0] == ' ') &&
 		    !(n >= p->replen && !memcmp(s, p->rep, p->replen)))
 			tok_buf_put(t, p->rep, p->replen);
 		for (i = 0; i < n; i++) {
@@ -965,8 +976,8 @@ pre_one(const struct tpre *p, const char *s, size_t n, int first,
 }
 
 void
-tok_pre_apply(const struct tpre *p, const char *s, size_t len, int first,
-    struct tsplits *out, struct tsplits *tmp)
+tok_pre_apply(const struct tpre *p, const char *s, size_t len,
+    size_t first_span, struct tsplits *out, struct tsplits *tmp)
 {
 	static _Thread_local struct pieces pc;  /* scratch, reused */
 	static _Thread_local struct tbuf t;
@@ -974,23 +985,27 @@ tok_pre_apply(const struct tpre *p, const char *s, size_t len, int first,
 	size_t i, k;
 
 	tok_splits_clear(out);
+	out->cs = s;
+	out->cslen = len;
+	out->cbase = 0;
 	if (!p) {
 		tok_splits_add(out, s, len);
 		return;
 	}
 	if (p->kind != P_SEQ) {
-		pre_one(p, s, len, first, out, &pc, &t);
+		pre_one(p, s, len, 0, first_span, out, &pc, &t);
 		return;
 	}
 	/* a sequence: each stage splits every piece further */
 	(void)tmp;
+	cur.cs = s;
+	cur.cslen = len;
 	tok_splits_add(&cur, s, len);
 	for (k = 0; k < p->nsub; k++) {
 		tok_splits_clear(&nxt);
 		for (i = 0; i < cur.n; i++)
 			pre_one(p->sub[k], cur.b.p + cur.off[i], cur.len[i],
-			    first && i == 0 && cur.off[i] == 0, &nxt, &pc,
-			    &t);
+			    cur.src[i], first_span, &nxt, &pc, &t);
 		{
 			struct tsplits sw = cur;
 			cur = nxt;
@@ -1001,7 +1016,6 @@ tok_pre_apply(const struct tpre *p, const char *s, size_t len, int first,
 	tok_splits_free(out);
 	*out = cur;
 }
-
 /* ---- decoders ---- */
 
 enum { D_SEQ, D_BYTELEVEL, D_METASPACE, D_REPLACE, D_BYTEFALLBACK, D_FUSE,

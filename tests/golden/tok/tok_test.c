@@ -1,5 +1,6 @@
 /* tok_test: the tokenizer against the Hugging Face `tokenizers` library.
- * For each tokenizer (the project's tiny ones in tests/data/tok-*, and
+ * For each tokenizer (the project's tiny ones in tests/data/tok-*, made
+ * by make_tiny.py, and
  * the shared qwen3, llama3, mistral when /work/shared is there) every
  * string of tests/golden/tok/strings.jsonl is encoded with and without
  * special tokens and decoded (skip_special_tokens false and true), and
@@ -254,6 +255,8 @@ main(int argc, char **argv)
 {
 	char *shared;
 	static const char *names[] = { "qwen3", "llama3", "mistral" };
+	static const char *tiny[] = { "bytelevel", "gpt2", "sentencepiece",
+		"metaspace" };
 	int i;
 
 	(void)argc;
@@ -266,13 +269,12 @@ main(int argc, char **argv)
 		    argv[0]) : xstrdup("../..");
 	}
 	api();
-	{
-		char *d = xasprintf("%s/tests/data/tok-bytelevel", top);
-		golden("tiny-bytelevel", d);
+	for (i = 0; i < 4; i++) {
+		char *d = xasprintf("%s/tests/data/tok-%s", top, tiny[i]);
+		char *n = xasprintf("tiny-%s", tiny[i]);
+		golden(n, d);
 		free(d);
-		d = xasprintf("%s/tests/data/tok-sentencepiece", top);
-		golden("tiny-sentencepiece", d);
-		free(d);
+		free(n);
 	}
 	shared = xasprintf("%s/../shared/tokenizers", top);
 	for (i = 0; i < 3; i++) {
