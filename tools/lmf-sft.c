@@ -471,9 +471,9 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: lmf-sft [--model FILE] [--data FILE] [--output_dir DIR] "
 	    "[-o FILE]\n"
-	    "               [--finetuning_type lora|full|freeze] "
-	    "[--adapter_name_or_path PATH]\n"
-	    "               [--dump_grads FILE] [-l N] [-q] [options]\n"
+	    "               [--finetuning_type lora|full|freeze]\n"
+	    "               [--adapter_name_or_path PATH] "
+	    "[--dump_grads FILE] [-l N] [-q] [options]\n"
 	    "Train a model stream on a batches stream; write the adapter or "
 	    "model.\n"
 	    "  --model FILE               model stream (default '-')\n"
@@ -673,7 +673,8 @@ main(int argc, char **argv)
 		REQ("freeze_trainable_modules", OPT_FMODULES),
 		REQ("freeze_extra_modules", OPT_FEXTRA),
 		OPT("disable_gradient_checkpointing", OPT_NOCKPT),
-		REQ("learning_rate", OPT_LR), REQ("num_train_epochs", OPT_EPOCHS),
+		REQ("learning_rate", OPT_LR),
+		REQ("num_train_epochs", OPT_EPOCHS),
 		REQ("max_steps", OPT_MAXSTEPS),
 		REQ("gradient_accumulation_steps", OPT_GA),
 		REQ("weight_decay", OPT_WD), REQ("adam_beta1", OPT_B1),
@@ -681,7 +682,8 @@ main(int argc, char **argv)
 		REQ("max_grad_norm", OPT_CLIP),
 		REQ("lr_scheduler_type", OPT_SCHED),
 		REQ("lr_scheduler_kwargs", OPT_KWARGS),
-		REQ("warmup_steps", OPT_WSTEPS), REQ("warmup_ratio", OPT_WRATIO),
+		REQ("warmup_steps", OPT_WSTEPS),
+		REQ("warmup_ratio", OPT_WRATIO),
 		REQ("logging_steps", OPT_LOGSTEPS),
 		OPT("overwrite_output_dir", OPT_OVERWRITE),
 		REQ("seed", OPT_SEED), REQ("threads", OPT_THREADS),
