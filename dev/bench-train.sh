@@ -132,18 +132,21 @@ print(sys.argv[2], sys.argv[3], "torch", d["tokens_per_s"], d["gflops"],
 		    -o "$out/sft-$s-$ft.time" ./lmf-sft --model "$out/$s-model.lmf" \
 		    --data "$out/$s-batches.lmf" "$@" \
 		    --max_steps $((warmup + steps)) --logging_steps 1 \
-		    --threads "$threads" --output_dir "$out/sft-$s-$ft" \
+		    --threads "$threads" --output_dir "$out/sft-$s-$ft" -l 0 \
 		    >"$out/sft-$s-$ft.out" 2>"$out/sft-$s-$ft.err"; then
-			# the timed steps: the per-step milliseconds of the log
-			# lines after the warm-up
+			# the timed steps: each log line after the warm-up
+			# gives its step's tokens/s, so its time is tok / that
 			awk -v w="$warmup" -v n="$steps" -v tok=$((B * T)) \
 			    -v f="$f" -v s="$s" -v ft="$ft" -v ld="$ld" \
 			    -v sg="$sg" -v rss="$(tail -1 "$out/sft-$s-$ft.time" |
 			    cut -d: -f2)" '
-				/^step [0-9]+/ && match($0, /\([0-9.]+ ms\)/) {
+				/^step [0-9]+/ && match($0, /tok\/s [0-9.]+/) {
 					k++
-					ms = substr($0, RSTART + 1, RLENGTH - 5)
-					if (k > w && k <= w + n) { t += ms / 1000; m++ }
+					v = substr($0, RSTART + 6, RLENGTH - 6)
+					if (k > w && k <= w + n && v > 0) {
+						t += tok / v
+						m++
+					}
 				}
 				END {
 					if (m < n || t <= 0) {
