@@ -198,13 +198,15 @@ def check(form, trainf, evalf, o):
                 u['tag'] = e['kto_tags'][1][0]
             u['extra'] = {k: e[k] for k in extras}
             units.append(u)
-    key = lambda ids: tuple(ids)
-    index = {}
+    packlen = int(o.get('cutoff', meta['cutoff_len'])) if stage == 'sft' and packing else None
+
+    def ukey(u):
+        return tuple((tuple(x['input_ids']), tuple(x['labels'])) for x in u['s'])
+
+    index = {}  # units alike in every tensor (real data) share a name
     for i, u in enumerate(units):
-        k = key(u['s'][0]['input_ids'])
-        if k in index:
-            fail('test data: two units alike')
-        index[k] = i
+        index.setdefault(ukey(u), i)
+    canon = [index[ukey(u)] for u in units]
 
     def batch(sel):
         rows = [units[i]['s'][0] for i in sel]
@@ -219,18 +221,30 @@ def check(form, trainf, evalf, o):
             b[k] = ([len(sel)] + shp, sum((units[i]['extra'][k][1] for i in sel), []))
         return b
 
-    def identify(item, n, T):
+    def strip(item, pfx, r):
+        """row r of a batch without its padding: the length is what the
+        attention mask covers (a pack: its fixed length)"""
+        T = item[pfx + 'input_ids'][0][1]
+        L = item[pfx + 'labels'][0][1]
+        ids = item[pfx + 'input_ids'][1][r * T:(r + 1) * T]
+        mask = item[pfx + 'attention_mask'][1][r * T:(r + 1) * T]
+        lab = item[pfx + 'labels'][1][r * L:(r + 1) * L]
+        n = packlen if packlen else sum(1 for x in mask if x != 0)
+        nl = n if aligned else sum(1 for x in lab if x != IGNORE)
+        return (tuple(ids[:n]), tuple(lab[:nl]))
+
+    def identify(item, n):
         sel = []
         for r in range(n):
-            ids = item['input_ids'][1][r * T:(r + 1) * T]
-            # a row is its unit's ids then pads; units never end in a pad
-            # unless packed, and packs are found by their whole content
-            for cut in range(len(ids), -1, -1):
-                if key(ids[:cut]) in index:
-                    sel.append(index[key(ids[:cut])])
-                    break
+            if stage in ('rm', 'dpo'):
+                k = (strip(item, '', r), strip(item, '', n + r))
+            elif stage == 'kto':
+                k = (strip(item, '', r), strip(item, 'kl_', r))
             else:
-                fail('batch row %d: no example has ids %s' % (r, ids))
+                k = (strip(item, '', r),)
+            if k not in index:
+                fail('batch row %d: no example has %s' % (r, k))
+            sel.append(index[k])
         return sel
 
     def read_split(path, b, want_epochs, shuffled):
@@ -246,9 +260,8 @@ def check(form, trainf, evalf, o):
         for e in range(want_epochs):
             order = []
             for j, it in enumerate(items[e * per:(e + 1) * per]):
-                B, T = it['input_ids'][0]
-                n = B // 2 if stage in ('rm', 'dpo') else B
-                sel = identify(it, n, T)
+                B = it['input_ids'][0][0]
+                sel = identify(it, B // 2 if stage in ('rm', 'dpo') else B)
                 want = batch(sel)
                 got = {k: (v[0], v[1]) for k, v in it.items()}
                 if sorted(got) != sorted(want):
@@ -260,8 +273,8 @@ def check(form, trainf, evalf, o):
             orders.append(order)
         if any(sorted(x) != sorted(orders[0]) for x in orders):
             fail('%s: the epochs hold different examples' % path)
-        if len(set(orders[0])) != len(orders[0]) or len(orders[0]) != hm['num_examples']:
-            fail('%s: an epoch repeats examples' % path)
+        if len(orders[0]) != hm['num_examples']:
+            fail('%s: an epoch of %d examples, not %d' % (path, len(orders[0]), hm['num_examples']))
         if shuffled and len(orders[0]) >= 6:
             if want_epochs > 1 and orders[0] == orders[1]:
                 fail('%s: two epochs in the same order' % path)
@@ -273,16 +286,14 @@ def check(form, trainf, evalf, o):
     seen = list(train)
     if evalf:
         ev = read_split(evalf, ebs, 1, False)
-        if set(ev) & set(train):
-            fail('eval and train share examples')
         seen += ev
         val = float(o['val'])
         want = int(val) if val > 1 else -(-val * len(units) // 1)
         if len(ev) != int(want):
             fail('eval has %d examples, not %d' % (len(ev), want))
-    if sorted(seen) != list(range(len(units))):
+    if sorted(seen) != sorted(canon):
         fail('train and eval do not hold every unit once (%d of %d)' % (len(seen), len(units)))
-    if noshuf and not evalf and train != list(range(len(units))):
+    if noshuf and not evalf and train != canon:
         fail('--disable_shuffling changed the order')
     if stage == 'sft' and packing:
         print('packs %d' % len(units))

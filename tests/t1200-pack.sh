@@ -3,7 +3,7 @@
 # batches of every stage checked against tests/packref.py, an independent
 # model of LLaMA-Factory's packing (spec 4.3) and collators.
 . "$(dirname "$0")/lib.sh"
-plan 70
+plan 76
 PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
 T=$TOP/tests
@@ -178,13 +178,25 @@ check "another seed, another order" sh -c 'lmf-pack -q -l 0 --seed 7 \
 check "summary line" sh -c 'lmf-pack -o o sft.lmf 2>&1 >/dev/null |
 	grep -q "sft: 40 examples, 0 too long, 0 eval; 5 batches per epoch"'
 
-# the whole pipeline on the project's data, once lmf-tokenize exists
-if [ -x "$TOP/lmf-tokenize" ] && [ -f "$TOP/data/tokenizers/tiny.json" ]; then
-	check "lmf-tokenize | lmf-pack on data/" sh -c "lmf-tokenize -q \
-		--stage sft --dataset_dir '$TOP/data' --dataset demo_alpaca \
-		--template default --tokenizer '$TOP/data/tokenizers/tiny.json' |
-		lmf-pack -q -o tok.lmf"
-else
-	skip "lmf-tokenize | lmf-pack: no lmf-tokenize yet"
-fi
+# the whole pipeline on the project's data, every stage checked again
+TOK=${SHARED:+$SHARED/tokenizers/qwen3}
+for s in pt sft rm dpo kto ppo sft-neat; do
+	case $s in
+	pt) ds=text_demo,text_demo_txt ;;
+	sft*|ppo) ds=alpaca_demo,identity,sharegpt_demo,toolcall_demo ;;
+	rm|dpo) ds=dpo_demo,dpo_alpaca_demo ;;
+	kto) ds=kto_demo ;;
+	esac
+	o="--val_size 0.2 --eval_output ev.lmf" k="val=0.2"
+	[ $s = sft-neat ] && o=--neat_packing k="packing=1 neat=1"
+	if [ ! -x "$TOP/lmf-tokenize" ] || [ ! -f "$TOK/tokenizer.json" ]; then
+		skip "lmf-tokenize | lmf-pack, $s: no lmf-tokenize or tokenizer"
+		continue
+	fi
+	lmf-tokenize -q --stage ${s%-neat} --dataset $ds --dataset_dir \
+		"$TOP/data" --tokenizer "$TOK" --template qwen --cutoff_len 64 \
+		-o tk.lmf && lmf-dump --json tk.lmf >tk.jsonl
+	ref "lmf-tokenize | lmf-pack on data/, $s" tk \
+		--per_device_train_batch_size 4 $o -- bs=4 $k
+done
 done_testing

@@ -142,6 +142,9 @@ check_extra(struct lmf_item *it, struct lmf_tensor **ex)
 		if (!t)
 			die("example %ld: no tensor '%s' (example 0 has it)",
 			    nitems, extra_names[k]);
+		if (t->ndim >= LMF_MAX_DIMS)
+			die("example %ld: tensor '%s' has too many dimensions "
+			    "to stack", nitems, t->name);
 		if (t->dtype != p->dtype || t->ndim != p->ndim ||
 		    memcmp(t->shape, p->shape, sizeof t->shape[0] * t->ndim))
 			die("example %ld: tensor '%s' is %s %s, not %s %s as in "
@@ -461,9 +464,6 @@ put_batch(struct lmf_wr *w, const long *sel, long n)
 		struct lmf_tensor *p = units[sel[0]].extra[k], *t;
 		int64_t shape[LMF_MAX_DIMS + 1] = { n };
 
-		if (p->ndim >= LMF_MAX_DIMS)
-			die("tensor '%s' has too many dimensions to stack",
-			    p->name);
 		memcpy(shape + 1, p->shape, p->ndim * sizeof *shape);
 		t = new_tensor(&it, p->name, p->dtype, p->ndim + 1, shape);
 		for (i = 0; i < n; i++)
