@@ -250,6 +250,96 @@ api(void)
 	    "truncated JSON is refused");
 }
 
+/* cut and flipped tokenizer.json texts load or fail cleanly; odd ids
+ * decode; random text encodes and decodes back */
+static void
+robust(void)
+{
+	char err[256];
+	char *path = xasprintf("%s/tests/data/tok-bytelevel/tokenizer.json",
+	    top);
+	size_t len = 0, i, fails = 0, loads = 0;
+	char *json = lmf_read_file_or_die(path, &len, (size_t)1 << 24);
+	struct lmf_rng r;
+	struct lmf_tok *t;
+	int32_t odd[] = { -5, 1 << 30, 97, 2147483647, -2147483647 - 1 };
+	char *d;
+
+	lmf_rng_seed(&r, 7);
+	for (i = 0; i < 60; i++) {
+		char *c = xmalloc(len + 1);
+		size_t cut = lmf_rng_below(&r, (uint32_t)len);
+		memcpy(c, json, len);
+		if (i % 2)
+			c[cut] = (char)lmf_rng_below(&r, 256);
+		t = lmf_tok_load(c, i % 2 ? len : cut, NULL, 0, err,
+		    sizeof(err));
+		if (t)
+			loads++;
+		else
+			fails += strchr(err, '\n') == NULL && *err;
+		lmf_tok_free(t);
+		free(c);
+	}
+	ok(loads + fails == 60, "cut and flipped tokenizer.json: %zu load, "
+	    "%zu refused with one line", loads, fails);
+	t = lmf_tok_load(json, len, NULL, 0, err, sizeof(err));
+	if (!t) {
+		ok(0, "tiny tokenizer loads: %s", err);
+		goto out;
+	}
+	d = lmf_tok_decode(t, odd, 5, 0);
+	ok(d && !strcmp(d, "a"), "ids out of range decode to nothing");
+	free(d);
+	for (i = 0, fails = 0; i < 300; i++) {
+		char buf[256];
+		size_t n = 0, k, nids;
+		int32_t *ids;
+		while (n < 200) {
+			uint32_t cp = lmf_rng_below(&r, 4) ? lmf_rng_below(&r,
+			    0x800) : lmf_rng_below(&r, 0x10ffff);
+			if (cp == 0 || (cp >= 0xd800 && cp < 0xe000))
+				continue;
+			if (cp < 0x80)
+				buf[n++] = (char)cp;
+			else if (cp < 0x800) {
+				buf[n++] = (char)(0xc0 | cp >> 6);
+				buf[n++] = (char)(0x80 | (cp & 0x3f));
+			} else if (cp < 0x10000) {
+				buf[n++] = (char)(0xe0 | cp >> 12);
+				buf[n++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+				buf[n++] = (char)(0x80 | (cp & 0x3f));
+			} else {
+				buf[n++] = (char)(0xf0 | cp >> 18);
+				buf[n++] = (char)(0x80 | ((cp >> 12) & 0x3f));
+				buf[n++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+				buf[n++] = (char)(0x80 | (cp & 0x3f));
+			}
+		}
+		buf[n] = 0;
+		if (lmf_tok_encode(t, buf, n, 0, &ids, &nids, err,
+		    sizeof(err)) < 0) {
+			if (fails++ < 3)
+				printf("# encode: %s\n", err);
+			continue;
+		}
+		for (k = 0; k < nids; k++)
+			if (ids[k] < 0 || ids[k] >= lmf_tok_vocab_size(t))
+				fails++;
+		d = lmf_tok_decode(t, ids, nids, 0);
+		/* NFC may change the text; compare only NFC-stable ones */
+		if (strlen(d) == 0 && fails++ < 3)
+			printf("# decode of %zu ids is empty\n", nids);
+		free(d);
+		free(ids);
+	}
+	ok(fails == 0, "random text encodes to ids in range and decodes");
+	lmf_tok_free(t);
+out:
+	free(json);
+	free(path);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -269,6 +359,7 @@ main(int argc, char **argv)
 		    argv[0]) : xstrdup("../..");
 	}
 	api();
+	robust();
 	for (i = 0; i < 4; i++) {
 		char *d = xasprintf("%s/tests/data/tok-%s", top, tiny[i]);
 		char *n = xasprintf("tiny-%s", tiny[i]);
