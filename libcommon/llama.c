@@ -3,6 +3,12 @@
  * and backward of the token cross-entropy with optional per-layer
  * recomputation, and the result as a model or adapter stream.
  *
+ * Not done: Mistral's sliding window. A batch longer than sliding_window
+ * (where the window would change the result) is refused: the step dies
+ * with one line. LoRA dropout masks come from a stream seeded by (seed,
+ * step, layer, projection), so the recomputation in backward draws the
+ * same mask as the forward did.
+ *
  * Memory as in llm.c: one block of base weights (model order), one of
  * LoRA weights, one of gradients for trainable tensors only, one of
  * activations that grows to the largest batch seen and is then reused. */
@@ -195,7 +201,8 @@ lmf_lora_target_parse(const char *s, char *bad, size_t badlen)
 			n--;
 		j = proj_index(s, n);
 		if (j < 0) {
-			snprintf(bad, badlen, "%.*s", (int)(n > 64 ? 64 : n), s);
+			snprintf(bad, badlen, "%.*s", (int)(n > 64 ? 64 : n),
+			    s);
 			return -1;
 		}
 		bits |= 1 << j;
@@ -270,8 +277,8 @@ batch_tensor(struct lmf_item *it, const char *name, int need, int *B,
 
 		n = lmf_tensor_numel(t);
 		for (i = 0; i < n; i++) {
-			int64_t v = (int64_t)lmf_get_u64((unsigned char *)t->data +
-			    8 * i);
+			int64_t v = (int64_t)lmf_get_u64(
+			    (unsigned char *)t->data + 8 * i);
 
 			if (v < INT32_MIN || v > INT32_MAX) {
 				seterr(err, errlen, "batch tensor '%s': value "
@@ -1092,7 +1099,8 @@ lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
 			    lmf_rd_name(r), rec.t.name);
 			goto fail;
 		}
-		if (rec.t.ndim != 2 || rec.t.shape[0] != (ab ? lo->out : rank) ||
+		if (rec.t.ndim != 2 ||
+		    rec.t.shape[0] != (ab ? lo->out : rank) ||
 		    rec.t.shape[1] != (ab ? rank : lo->in)) {
 			char b1[96];
 
@@ -1104,8 +1112,8 @@ lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
 		}
 		if (rec.t.dtype != LMF_F32 && rec.t.dtype != LMF_BF16 &&
 		    rec.t.dtype != LMF_F16) {
-			seterr(err, errlen, "'%s': tensor '%s' is not f32, bf16 "
-			    "or f16", lmf_rd_name(r), rec.t.name);
+			seterr(err, errlen, "'%s': tensor '%s' is not f32, "
+			    "bf16 or f16", lmf_rd_name(r), rec.t.name);
 			goto fail;
 		}
 		rc = lmf_rd_tensor_data(r, &rec, &t);

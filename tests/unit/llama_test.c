@@ -200,8 +200,9 @@ parse_args(struct gcase *c)
 		if (*s)
 			*s++ = 0;
 		if (!strcmp(k, "finetuning_type"))
-			c->o.finetuning_type = !strcmp(v, "full") ? LMF_FT_FULL :
-			    !strcmp(v, "freeze") ? LMF_FT_FREEZE : LMF_FT_LORA;
+			c->o.finetuning_type = !strcmp(v, "full") ?
+			    LMF_FT_FULL : !strcmp(v, "freeze") ?
+			    LMF_FT_FREEZE : LMF_FT_LORA;
 		else if (!strcmp(k, "freeze_trainable_layers"))
 			c->o.freeze_trainable_layers = (int)strtol(v, NULL, 10);
 		else if (!strcmp(k, "freeze_trainable_modules"))
@@ -445,7 +446,8 @@ check_lora_dropout(void)
 
 		for (j = 0; j < a->numel; j++)
 			if (strstr(a->name, "lora_B"))
-				a->w[j] = b->w[j] = 0.01f * (float)((j * 7) % 13);
+				a->w[j] = b->w[j] = 0.01f *
+				    (float)((j * 7) % 13);
 	}
 	l1 = run_step(m, &c);
 	l2 = run_step(m2, &c);
@@ -511,7 +513,8 @@ check_lora_merge(void)
 				for (j = 0; j < r; j++)
 					s += (double)B->w[a * r + j] *
 					    A->w[j * W->shape[1] + b];
-				W->w[a * W->shape[1] + b] += (float)(scaling * s);
+				W->w[a * W->shape[1] + b] +=
+				    (float)(scaling * s);
 			}
 	}
 	nl = (size_t)c.b[0].B * c.b[0].T * cf->vocab_size;
