@@ -6,9 +6,9 @@ LIBEXECDIR ?= $(PREFIX)/lib/lmf
 DESTDIR ?=
 CC ?= cc
 CFLAGS ?= -O2 -g
-PKGS = openblas jansson libzstd
+PKGS = openblas jansson libzstd libpcre2-8 libutf8proc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lopenblas -ljansson -lzstd)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lopenblas -ljansson -lzstd -lpcre2-8 -lutf8proc)
 VERSION := $(shell cat VERSION)
 override CFLAGS += -std=c11 -Wall -Wextra -Wno-unused-parameter -Iinclude \
 	$(PKG_CFLAGS) -DLMF_VERSION='"$(VERSION)"' -D_GNU_SOURCE
