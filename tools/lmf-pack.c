@@ -118,7 +118,7 @@ check_ids(const struct lmf_tensor *t, int labels)
 }
 
 static void
-check_extra(struct lmf_item *it, struct lmf_tensor **ex)
+check_extra(struct lmf_item *it, struct unit *u)
 {
 	int i, k, n = 0;
 	char a[64], b[64];
@@ -135,9 +135,11 @@ check_extra(struct lmf_item *it, struct lmf_tensor **ex)
 	if (n != nextra)
 		die("example %ld: %d extra tensors, not %d as in example 0",
 		    nitems, n, nextra);
+	u->extra = xcalloc(nextra + 1, sizeof *u->extra);
 	for (k = 0; k < nextra; k++) {
-		struct lmf_tensor *p = lmf_item_find(extra_proto, extra_names[k]);
-		struct lmf_tensor *t = lmf_item_find(it, extra_names[k]);
+		const char *nm = extra_names[k];
+		struct lmf_tensor *p = lmf_item_find(extra_proto, nm);
+		struct lmf_tensor *t = lmf_item_find(it, nm);
 
 		if (!t)
 			die("example %ld: no tensor '%s' (example 0 has it)",
@@ -147,11 +149,13 @@ check_extra(struct lmf_item *it, struct lmf_tensor **ex)
 			    "to stack", nitems, t->name);
 		if (t->dtype != p->dtype || t->ndim != p->ndim ||
 		    memcmp(t->shape, p->shape, sizeof t->shape[0] * t->ndim))
-			die("example %ld: tensor '%s' is %s %s, not %s %s as in "
-			    "example 0", nitems, t->name, lmf_dtype_name(t->dtype),
+			die("example %ld: tensor '%s' is %s %s, not %s %s as "
+			    "in example 0", nitems, t->name,
+			    lmf_dtype_name(t->dtype),
 			    lmf_shape_str(t, a, sizeof a),
-			    lmf_dtype_name(p->dtype), lmf_shape_str(p, b, sizeof b));
-		ex[k] = t;
+			    lmf_dtype_name(p->dtype),
+			    lmf_shape_str(p, b, sizeof b));
+		u->extra[k] = t;
 	}
 }
 
@@ -183,11 +187,10 @@ take(struct lmf_item *it, struct unit *u)
 			die("example %ld: 'kto_tags' is not one value", nitems);
 		u->tag = *(int32_t *)t->data;
 		if (u->tag != 0 && u->tag != 1)
-			die("example %ld: 'kto_tags' is %ld, not 0 or 1", nitems,
-			    (long)u->tag);
+			die("example %ld: 'kto_tags' is %ld, not 0 or 1",
+			    nitems, (long)u->tag);
 	}
-	u->extra = xcalloc(nextra + 1, sizeof *u->extra);
-	check_extra(it, u->extra);
+	check_extra(it, u);
 }
 
 static long
@@ -291,12 +294,14 @@ pack_chunk(struct unit *ex, long n, long C)
 		for (j = start[b]; j < start[b + 1]; j++) {
 			struct seq *e = &ex[idx[order[j]]].s[0];
 
-			memcpy(s->ids + s->len, e->ids, e->len * sizeof(int32_t));
+			memcpy(s->ids + s->len, e->ids,
+			    e->len * sizeof(int32_t));
 			memcpy(s->labels + s->len, e->labels,
 			    e->len * sizeof(int32_t));
 			for (k = 0; k < e->len; k++) {
 				s->pos[s->len + k] = (int32_t)k;
-				s->seg[s->len + k] = o.neat ? j - start[b] + 1 : 1;
+				s->seg[s->len + k] = o.neat ?
+				    j - start[b] + 1 : 1;
 			}
 			s->len += e->len;
 		}
@@ -419,7 +424,8 @@ put_rows(struct lmf_item *it, const char *pfx, struct seq **s, long B)
 			int in = t < s[b]->len;
 
 			ids[b * T + t] = in ? s[b]->ids[t] : (int32_t)pad_id;
-			mask[b * T + t] = !in ? 0 : s[b]->seg ? s[b]->seg[t] : 1;
+			mask[b * T + t] = !in ? 0 :
+			    s[b]->seg ? s[b]->seg[t] : 1;
 			if (pos)
 				pos[b * T + t] = in ? s[b]->pos[t] : 0;
 		}
@@ -616,12 +622,13 @@ main(int argc, char **argv)
 	while ((ch = lmf_getopt(argc, argv, "hVqo:l:", lo)) != -1) {
 		switch (ch) {
 		case OPT_TBS:
-			o.train_bs = lmf_parse_int("--per_device_train_batch_size",
-			    optarg, 1, 1 << 20);
+			o.train_bs = lmf_parse_int(
+			    "--per_device_train_batch_size", optarg, 1,
+			    1 << 20);
 			break;
 		case OPT_EBS:
-			o.eval_bs = lmf_parse_int("--per_device_eval_batch_size",
-			    optarg, 1, 1 << 20);
+			o.eval_bs = lmf_parse_int(
+			    "--per_device_eval_batch_size", optarg, 1, 1 << 20);
 			break;
 		case OPT_EPOCHS:
 			o.epochs = lmf_parse_float("--num_train_epochs", optarg,
@@ -647,11 +654,12 @@ main(int argc, char **argv)
 			    INT64_MAX);
 			break;
 		case OPT_NOSHUF:
-			o.noshuffle = bool_arg("--disable_shuffling", argc, argv);
+			o.noshuffle = bool_arg("--disable_shuffling", argc,
+			    argv);
 			break;
 		case OPT_MULT:
-			o.multiple = lmf_parse_int("--pad_to_multiple_of", optarg,
-			    1, 1 << 20);
+			o.multiple = lmf_parse_int("--pad_to_multiple_of",
+			    optarg, 1, 1 << 20);
 			break;
 		case OPT_CHUNK:
 			o.chunk = lmf_parse_int("--preprocessing_batch_size",
