@@ -30,7 +30,7 @@ struct added {
 struct amatch {
 	int32_t *idx;       /* into added[] */
 	size_t n;
-	size_t first[257];  /* idx range per first byte: [first[c], first[c+1]) */
+	size_t first[257];  /* per first byte c: [first[c], first[c+1]) */
 };
 
 struct tok {

@@ -174,7 +174,7 @@ merge_put(struct bpe *b, int32_t l, int32_t r, int32_t rank, int32_t id)
 
 	while (b->merges[i].key) {
 		if (b->merges[i].key == key)
-			return; /* the first (lowest) rank wins, as the library */
+			return; /* the first (lowest) rank wins */
 		i = (i + 1) & mask;
 	}
 	b->merges[i].key = key;
@@ -222,8 +222,8 @@ tok_bpe_load(json_t *model, char *err, size_t errlen)
 	json_object_foreach(vocab, k, v) {
 		json_int_t id = json_integer_value(v);
 		if (!json_is_integer(v) || id < 0 || id > 0x7fffffff - 1) {
-			snprintf(err, errlen, "vocab entry '%.40s' has a bad id",
-			    k);
+			snprintf(err, errlen, "vocab entry '%.40s' has a "
+			    "bad id", k);
 			tok_bpe_free(b);
 			return NULL;
 		}
@@ -256,7 +256,8 @@ tok_bpe_load(json_t *model, char *err, size_t errlen)
 			const char *s = json_string_value(m);
 			const char *sp = strchr(s, ' ');
 			if (!sp || strchr(sp + 1, ' ')) {
-				snprintf(err, errlen, "merge %zu is not 'a b'", i);
+				snprintf(err, errlen, "merge %zu is not 'a b'",
+				    i);
 				tok_bpe_free(b);
 				return NULL;
 			}
