@@ -124,7 +124,8 @@ process_pt(struct lmf_template *t, struct lmf_tok *tok,
 	size_t cutoff = (size_t)po->cutoff_len;
 
 	for (size_t b = 0; b < ds->n; b += LMF_MAP_BATCH) {
-		size_t e = b + LMF_MAP_BATCH < ds->n ? b + LMF_MAP_BATCH : ds->n;
+		size_t e = ds->n - b > LMF_MAP_BATCH ? b + LMF_MAP_BATCH :
+		    ds->n;
 
 		cat.n = 0;
 		for (size_t i = b; i < e; i++) {
@@ -361,7 +362,8 @@ process_kto(struct lmf_template *t, struct lmf_tok *tok,
     struct out *o, char *err, size_t errlen)
 {
 	for (size_t b = 0; b < ds->n; b += LMF_MAP_BATCH) {
-		size_t e = b + LMF_MAP_BATCH < ds->n ? b + LMF_MAP_BATCH : ds->n;
+		size_t e = ds->n - b > LMF_MAP_BATCH ? b + LMF_MAP_BATCH :
+		    ds->n;
 		int seen[2] = { 0, 0 };
 
 		for (size_t i = b; i < e; i++) {

@@ -153,6 +153,8 @@ lmf_ids_push(struct lmf_ids *a, int32_t id)
 void
 lmf_ids_append(struct lmf_ids *a, const int32_t *v, size_t n)
 {
+	if (!n)
+		return;
 	if (a->n + n > a->cap) {
 		a->cap = (a->n + n) * 2 + 16;
 		a->v = xrealloc(a->v, a->cap * sizeof *a->v);

@@ -436,7 +436,9 @@ main(int argc, char **argv)
 		case O_MASK:
 			o.mask_history = bool_arg("--mask_history", argc, argv);
 			break;
-		case O_PACK: o.packing = bool_arg("--packing", argc, argv); break;
+		case O_PACK:
+			o.packing = bool_arg("--packing", argc, argv);
+			break;
 		case O_NEAT:
 			o.neat_packing = bool_arg("--neat_packing", argc, argv);
 			break;
