@@ -77,16 +77,30 @@ echo "CPU: ${cpumodel:-unknown}, $(nproc) cores; $threads threads;" \
     "(uptime: $(uptime | sed 's/.*load average: //'))."
 echo
 
-rows=$out/rows.txt
-: >"$rows"
-for s in $shapes; do
-	shape "$s"
+# gemmshapes FILE: sgemm on the shape's products, into FILE unless the
+# rate in FILE is higher (the best of the runs before and after the rows)
+gemmshapes() {
 	"$out/gemm-shapes" --dim $C --layers $L --heads $NH --hidden $FF \
 	    --vocab $V --seq $T --batch $B --threads "$threads" \
-	    >"$out/gemm-$s.txt"
-	sg=$(sed -n 's/.*at these rates: \([0-9.]*\) GFLOP.*/\1/p' \
-	    "$out/gemm-$s.txt")
-	sgl=$(load1)
+	    >"$out/gemm.tmp"
+	if [ ! -f "$1" ] || [ "$(rate "$out/gemm.tmp")" -gt "$(rate "$1")" ]
+	then
+		mv "$out/gemm.tmp" "$1"
+	fi
+	rm -f "$out/gemm.tmp"
+}
+# rate FILE: gemm-shapes' step rate in tenths of GFLOP/s
+rate() {
+	sed -n 's/.*at these rates: \([0-9]*\)\.\([0-9]\) GFLOP.*/\1\2/p' "$1"
+}
+
+rows=$out/rows.txt
+: >"$rows"
+: >"$out/sgemm.txt"
+rm -f "$out"/gemm-*.txt
+for s in $shapes; do
+	shape "$s"
+	gemmshapes "$out/gemm-$s.txt"
 	if [ $havesft = 1 ]; then
 		cfg=$out/$s-config.json
 		printf '{"architectures":["LlamaForCausalLM"],"model_type":"llama",%s\n' \
@@ -110,18 +124,18 @@ for s in $shapes; do
 			$py -c 'import json, sys
 d = json.load(open(sys.argv[1]))
 print(sys.argv[2], sys.argv[3], "torch", d["tokens_per_s"], d["gflops"],
-      d["peak_rss_mb"], sys.argv[4], sys.argv[5])' \
-			    "$out/torch-$s-$ft.json" "$s" "$ft" "$ld" "$sg" \
+      d["peak_rss_mb"], sys.argv[4])' \
+			    "$out/torch-$s-$ft.json" "$s" "$ft" "$ld" \
 			    >>"$rows"
 		else
 			[ $havetorch = 1 ] && echo "bench-train.sh: torch $s $ft" \
 			    "failed: $(tail -1 "$out/torch-$s-$ft.err")" >&2
-			echo "$s $ft torch n/a n/a n/a $ld $sg" >>"$rows"
+			echo "$s $ft torch n/a n/a n/a $ld" >>"$rows"
 		fi
 		# lmf
 		ld=$(load1)
 		if [ $havesft = 0 ] || [ $havetime = 0 ]; then
-			echo "$s $ft lmf pending pending pending $ld $sg" >>"$rows"
+			echo "$s $ft lmf pending pending pending $ld" >>"$rows"
 			continue
 		fi
 		set -- --finetuning_type "$ft"
@@ -138,7 +152,7 @@ print(sys.argv[2], sys.argv[3], "torch", d["tokens_per_s"], d["gflops"],
 			# gives its step's tokens/s, so its time is tok / that
 			awk -v w="$warmup" -v n="$steps" -v tok=$((B * T)) \
 			    -v f="$f" -v s="$s" -v ft="$ft" -v ld="$ld" \
-			    -v sg="$sg" -v rss="$(tail -1 "$out/sft-$s-$ft.time" |
+			    -v rss="$(tail -1 "$out/sft-$s-$ft.time" |
 			    cut -d: -f2)" '
 				/^step [0-9]+/ && match($0, /tok\/s [0-9.]+/) {
 					k++
@@ -151,40 +165,43 @@ print(sys.argv[2], sys.argv[3], "torch", d["tokens_per_s"], d["gflops"],
 				END {
 					if (m < n || t <= 0) {
 						print s, ft, "lmf", "n/a", "n/a",
-						    "n/a", ld, sg
+						    "n/a", ld
 						exit
 					}
 					r = tok * m / t
-					printf("%s %s lmf %.1f %.1f %.0f %s %s\n", s,
-					    ft, r, r * f / 1e9, rss / 1024, ld, sg)
+					printf("%s %s lmf %.1f %.1f %.0f %s\n", s,
+					    ft, r, r * f / 1e9, rss / 1024, ld)
 				}' "$out/sft-$s-$ft.err" >>"$rows"
 		else
 			echo "bench-train.sh: lmf-sft $s $ft failed:" \
 			    "$(tail -1 "$out/sft-$s-$ft.err")" >&2
-			echo "$s $ft lmf n/a n/a n/a $ld $sg" >>"$rows"
+			echo "$s $ft lmf n/a n/a n/a $ld" >>"$rows"
 		fi
 	done
+	gemmshapes "$out/gemm-$s.txt"
+	echo "$s $(rate "$out/gemm-$s.txt")" >>"$out/sgemm.txt"
 done
 
 echo "| shape | tuning | side | tokens/s | GFLOP/s | peak RSS MB |" \
     "lmf / torch | of sgemm | load |"
 echo "|---|---|---|---:|---:|---:|---:|---:|---:|"
 awk '
+	FILENAME ~ /sgemm/ { sg[$1] = $2 / 10; next }
 	$3 == "torch" { tt[$1 " " $2] = $4 }
-	{ row[NR] = $0 }
+	{ row[++n] = $0 }
 	END {
-		for (i = 1; i <= NR; i++) {
+		for (i = 1; i <= n; i++) {
 			split(row[i], a, " ")
 			k = a[1] " " a[2]
 			x = ""; y = ""
 			if (a[3] == "lmf" && a[4] + 0 > 0 && tt[k] + 0 > 0)
 				x = sprintf("%.2fx", a[4] / tt[k])
-			if (a[5] + 0 > 0 && a[8] + 0 > 0)
-				y = sprintf("%.0f%%", 100 * a[5] / a[8])
+			if (a[5] + 0 > 0 && sg[a[1]] > 0)
+				y = sprintf("%.0f%%", 100 * a[5] / sg[a[1]])
 			printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			    a[1], a[2], a[3], a[4], a[5], a[6], x, y, a[7])
 		}
-	}' "$rows"
+	}' "$out/sgemm.txt" "$rows"
 echo
 echo "GFLOP/s counts the model's FLOPs per token (N = weights in matrix" \
     "products: the seven projections of every layer and lm_head; L" \
@@ -196,7 +213,8 @@ echo "GFLOP/s counts the model's FLOPs per token (N = weights in matrix" \
     "4LTC, + 2rS for LoRA). \"of sgemm\": GFLOP/s over the OpenBLAS sgemm" \
     "rate of one full step's matrix products measured in the same run" \
     "(dev/gemm-shapes.c: each product's best time, weighted by how" \
-    "often a step runs it):"
+    "often a step runs it; the better of a run before and one after the" \
+    "shape's rows):"
 for s in $shapes; do
 	echo
 	echo "sgemm on the $s shape's products ($threads threads):"
