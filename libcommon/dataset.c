@@ -802,67 +802,44 @@ lmf_dataset_mix(struct lmf_dataset *ds, int n, int strategy,
 
 /* ---- Python's json.dumps(ensure_ascii=False) ---- */
 
-struct sbuf {
-	char *s;
-	size_t n, cap;
-};
-
 static void
-sb_add(struct sbuf *b, const char *s, size_t n)
+py_string(struct lmf_buf *b, const char *s, size_t n)
 {
-	if (b->n + n + 1 > b->cap) {
-		b->cap = (b->n + n + 1) * 2;
-		b->s = xrealloc(b->s, b->cap);
-	}
-	memcpy(b->s + b->n, s, n);
-	b->n += n;
-	b->s[b->n] = 0;
-}
-
-static void
-sb_str(struct sbuf *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
-
-static void
-py_string(struct sbuf *b, const char *s, size_t n)
-{
-	sb_add(b, "\"", 1);
+	lmf_buf_add(b, "\"", 1);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		char esc[8];
 
 		switch (c) {
-		case '"': sb_str(b, "\\\""); break;
-		case '\\': sb_str(b, "\\\\"); break;
-		case '\n': sb_str(b, "\\n"); break;
-		case '\r': sb_str(b, "\\r"); break;
-		case '\t': sb_str(b, "\\t"); break;
-		case '\b': sb_str(b, "\\b"); break;
-		case '\f': sb_str(b, "\\f"); break;
+		case '"': lmf_buf_puts(b, "\\\""); break;
+		case '\\': lmf_buf_puts(b, "\\\\"); break;
+		case '\n': lmf_buf_puts(b, "\\n"); break;
+		case '\r': lmf_buf_puts(b, "\\r"); break;
+		case '\t': lmf_buf_puts(b, "\\t"); break;
+		case '\b': lmf_buf_puts(b, "\\b"); break;
+		case '\f': lmf_buf_puts(b, "\\f"); break;
 		default:
 			if (c < 0x20) {
 				snprintf(esc, sizeof esc, "\\u%04x", c);
-				sb_str(b, esc);
+				lmf_buf_puts(b, esc);
 			} else {
-				sb_add(b, (const char *)&c, 1);
+				lmf_buf_add(b, (const char *)&c, 1);
 			}
 		}
 	}
-	sb_add(b, "\"", 1);
+	lmf_buf_add(b, "\"", 1);
 }
 
 /* repr(float): the shortest digits that read back, Python's layout */
 static void
-py_float(struct sbuf *b, double d)
+py_float(struct lmf_buf *b, double d)
 {
 	char digs[40], out[64];
 	int p, exp10, nd, pos = 0;
 	char *e;
 
 	if (isnan(d) || isinf(d)) {
-		sb_str(b, isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity");
+		lmf_buf_puts(b, isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity");
 		return;
 	}
 	for (p = 1; p <= 17; p++) {
@@ -914,11 +891,11 @@ py_float(struct sbuf *b, double d)
 		}
 		out[pos] = 0;
 	}
-	sb_str(b, out);
+	lmf_buf_puts(b, out);
 }
 
 static void
-py_dump(struct sbuf *b, const json_t *v)
+py_dump(struct lmf_buf *b, const json_t *v)
 {
 	char num[32];
 
@@ -928,26 +905,26 @@ py_dump(struct sbuf *b, const json_t *v)
 		json_t *x;
 		int first = 1;
 
-		sb_str(b, "{");
+		lmf_buf_puts(b, "{");
 		json_object_foreach((json_t *)v, k, x) {
 			if (!first)
-				sb_str(b, ", ");
+				lmf_buf_puts(b, ", ");
 			first = 0;
 			py_string(b, k, strlen(k));
-			sb_str(b, ": ");
+			lmf_buf_puts(b, ": ");
 			py_dump(b, x);
 		}
-		sb_str(b, "}");
+		lmf_buf_puts(b, "}");
 		break;
 	}
 	case JSON_ARRAY:
-		sb_str(b, "[");
+		lmf_buf_puts(b, "[");
 		for (size_t i = 0; i < json_array_size(v); i++) {
 			if (i)
-				sb_str(b, ", ");
+				lmf_buf_puts(b, ", ");
 			py_dump(b, json_array_get(v, i));
 		}
-		sb_str(b, "]");
+		lmf_buf_puts(b, "]");
 		break;
 	case JSON_STRING:
 		py_string(b, json_string_value(v), json_string_length(v));
@@ -955,23 +932,23 @@ py_dump(struct sbuf *b, const json_t *v)
 	case JSON_INTEGER:
 		snprintf(num, sizeof num, "%lld",
 		    (long long)json_integer_value(v));
-		sb_str(b, num);
+		lmf_buf_puts(b, num);
 		break;
 	case JSON_REAL:
 		py_float(b, json_real_value(v));
 		break;
-	case JSON_TRUE: sb_str(b, "true"); break;
-	case JSON_FALSE: sb_str(b, "false"); break;
-	default: sb_str(b, "null"); break;
+	case JSON_TRUE: lmf_buf_puts(b, "true"); break;
+	case JSON_FALSE: lmf_buf_puts(b, "false"); break;
+	default: lmf_buf_puts(b, "null"); break;
 	}
 }
 
 char *
 lmf_json_dumps_py(const json_t *v)
 {
-	struct sbuf b = { 0 };
+	struct lmf_buf b = { 0 };
 
-	sb_add(&b, "", 0);
+	lmf_buf_add(&b, "", 0);
 	py_dump(&b, v);
 	return b.s;
 }

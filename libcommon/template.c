@@ -282,41 +282,18 @@ lmf_template_preserve_thinking(const struct lmf_template *t)
 
 /* ---- text helpers ---- */
 
-struct str {
-	char *s;
-	size_t n, cap;
-};
-
-static void
-sadd(struct str *b, const char *s, size_t n)
-{
-	if (b->n + n + 1 > b->cap) {
-		b->cap = (b->n + n + 1) * 2;
-		b->s = xrealloc(b->s, b->cap);
-	}
-	memcpy(b->s + b->n, s, n);
-	b->n += n;
-	b->s[b->n] = 0;
-}
-
-static void
-sputs(struct str *b, const char *s)
-{
-	sadd(b, s, strlen(s));
-}
-
 /* s with the first occurrence of key replaced by val (allocated) */
 static char *
 replace1(const char *s, const char *key, const char *val)
 {
 	const char *p = strstr(s, key);
-	struct str b = { 0 };
+	struct lmf_buf b = { 0 };
 
 	if (!p)
 		return xstrdup(s);
-	sadd(&b, s, (size_t)(p - s));
-	sputs(&b, val);
-	sputs(&b, p + strlen(key));
+	lmf_buf_add(&b, s, (size_t)(p - s));
+	lmf_buf_puts(&b, val);
+	lmf_buf_puts(&b, p + strlen(key));
 	return b.s;
 }
 
@@ -376,28 +353,28 @@ jstr(json_t *o, const char *k)
 
 /* a value as str() would show it in a format string: strings bare */
 static void
-add_plain(struct str *b, json_t *v)
+add_plain(struct lmf_buf *b, json_t *v)
 {
 	char *s;
 
 	if (!v)
 		return;
 	if (json_is_string(v)) {
-		sputs(b, json_string_value(v));
+		lmf_buf_puts(b, json_string_value(v));
 		return;
 	}
 	s = lmf_json_dumps_py(v);
-	sputs(b, s);
+	lmf_buf_puts(b, s);
 	free(s);
 }
 
 static void
-tools_default(json_t *tools, struct str *out)
+tools_default(json_t *tools, struct lmf_buf *out)
 {
-	struct str text = { 0 }, names = { 0 };
+	struct lmf_buf text = { 0 }, names = { 0 };
 
-	sadd(&text, "", 0);
-	sadd(&names, "", 0);
+	lmf_buf_add(&text, "", 0);
+	lmf_buf_add(&names, "", 0);
 	for (size_t i = 0; i < json_array_size(tools); i++) {
 		json_t *tool = json_array_get(tools, i), *props, *req, *k;
 		const char *pname;
@@ -408,11 +385,11 @@ tools_default(json_t *tools, struct str *out)
 		    "properties");
 		req = json_object_get(json_object_get(tool, "parameters"),
 		    "required");
-		sputs(&text, "> Tool Name: ");
-		sputs(&text, jstr(tool, "name"));
-		sputs(&text, "\nTool Description: ");
-		sputs(&text, jstr(tool, "description"));
-		sputs(&text, "\nTool Args:\n");
+		lmf_buf_puts(&text, "> Tool Name: ");
+		lmf_buf_puts(&text, jstr(tool, "name"));
+		lmf_buf_puts(&text, "\nTool Description: ");
+		lmf_buf_puts(&text, jstr(tool, "description"));
+		lmf_buf_puts(&text, "\nTool Args:\n");
 		json_object_foreach(props, pname, k) {
 			int required = 0;
 			json_t *en = json_object_get(k, "enum");
@@ -423,39 +400,39 @@ tools_default(json_t *tools, struct str *out)
 				    req, r)) ? json_string_value(json_array_get(
 				    req, r)) : "", pname))
 					required = 1;
-			sputs(&text, "  - ");
-			sputs(&text, pname);
-			sputs(&text, " (");
+			lmf_buf_puts(&text, "  - ");
+			lmf_buf_puts(&text, pname);
+			lmf_buf_puts(&text, " (");
 			add_plain(&text, json_object_get(k, "type"));
-			sputs(&text, required ? ", required): " : "): ");
+			lmf_buf_puts(&text, required ? ", required): " : "): ");
 			add_plain(&text, json_object_get(k, "description"));
 			if (json_array_size(en)) {
-				sputs(&text, ", should be one of [");
+				lmf_buf_puts(&text, ", should be one of [");
 				for (size_t e = 0; e < json_array_size(en);
 				    e++) {
 					if (e)
-						sputs(&text, ", ");
+						lmf_buf_puts(&text, ", ");
 					add_plain(&text, json_array_get(en, e));
 				}
-				sputs(&text, "]");
+				lmf_buf_puts(&text, "]");
 			}
 			if (json_is_object(items) && json_object_size(items)) {
-				sputs(&text, ", where each item should be ");
+				lmf_buf_puts(&text, ", where each item should be ");
 				add_plain(&text, json_object_get(items, "type"));
 			}
-			sputs(&text, "\n");
+			lmf_buf_puts(&text, "\n");
 		}
-		sputs(&text, "\n");
+		lmf_buf_puts(&text, "\n");
 		if (i)
-			sputs(&names, ", ");
-		sputs(&names, jstr(tool, "name"));
+			lmf_buf_puts(&names, ", ");
+		lmf_buf_puts(&names, jstr(tool, "name"));
 	}
-	sputs(out, "You have access to the following tools:\n");
-	sputs(out, text.s);
-	sputs(out, "Use the following format if using a tool:\n```\n"
+	lmf_buf_puts(out, "You have access to the following tools:\n");
+	lmf_buf_puts(out, text.s);
+	lmf_buf_puts(out, "Use the following format if using a tool:\n```\n"
 	    "Action: tool name (one of [");
-	sputs(out, names.s);
-	sputs(out, "])\nAction Input: the input to the tool, in a JSON format "
+	lmf_buf_puts(out, names.s);
+	lmf_buf_puts(out, "])\nAction Input: the input to the tool, in a JSON format "
 	    "representing the kwargs (e.g. ```{\"input\": \"hello world\", "
 	    "\"num_beams\": 5}```)\n```\n");
 	free(text.s);
@@ -471,7 +448,7 @@ wrap_function(json_t *tool)
 }
 
 static int
-format_tools(struct lmf_template *t, const char *tools, struct str *out,
+format_tools(struct lmf_template *t, const char *tools, struct lmf_buf *out,
     char *err, size_t errlen)
 {
 	json_t *v = json_loads(tools, JSON_DECODE_ANY, NULL);
@@ -481,7 +458,7 @@ format_tools(struct lmf_template *t, const char *tools, struct str *out,
 		json_decref(v);
 		return -1;
 	}
-	sadd(out, "", 0);
+	lmf_buf_add(out, "", 0);
 	if (!json_array_size(v)) {
 		json_decref(v);
 		return 0;
@@ -489,7 +466,7 @@ format_tools(struct lmf_template *t, const char *tools, struct str *out,
 	if (!strcmp(t->tool_format, "default")) {
 		tools_default(v, out);
 	} else if (!strcmp(t->tool_format, "qwen")) {
-		sputs(out, "\n\n# Tools\n\nYou may call one or more functions to "
+		lmf_buf_puts(out, "\n\n# Tools\n\nYou may call one or more functions to "
 		    "assist with the user query.\n\nYou are provided with "
 		    "function signatures within <tools></tools> XML tags:\n"
 		    "<tools>");
@@ -497,12 +474,12 @@ format_tools(struct lmf_template *t, const char *tools, struct str *out,
 			json_t *w = wrap_function(json_array_get(v, i));
 			char *s = lmf_json_dumps_py(w);
 
-			sputs(out, "\n");
-			sputs(out, s);
+			lmf_buf_puts(out, "\n");
+			lmf_buf_puts(out, s);
 			free(s);
 			json_decref(w);
 		}
-		sputs(out, "\n</tools>\n\nFor each function call, return a json "
+		lmf_buf_puts(out, "\n</tools>\n\nFor each function call, return a json "
 		    "object with function name and arguments within "
 		    "<tool_call></tool_call> XML tags:\n<tool_call>\n"
 		    "{\"name\": <function-name>, \"arguments\": "
@@ -515,9 +492,9 @@ format_tools(struct lmf_template *t, const char *tools, struct str *out,
 			json_array_append_new(a, wrap_function(json_array_get(v,
 			    i)));
 		s = lmf_json_dumps_py(a);
-		sputs(out, "[AVAILABLE_TOOLS] ");
-		sputs(out, s);
-		sputs(out, "[/AVAILABLE_TOOLS]");
+		lmf_buf_puts(out, "[AVAILABLE_TOOLS] ");
+		lmf_buf_puts(out, s);
+		lmf_buf_puts(out, "[/AVAILABLE_TOOLS]");
 		free(s);
 		json_decref(a);
 	} else {
@@ -532,7 +509,7 @@ format_tools(struct lmf_template *t, const char *tools, struct str *out,
 
 /* a function message's content as the tool format writes calls */
 static int
-format_function(struct lmf_template *t, const char *content, struct str *out,
+format_function(struct lmf_template *t, const char *content, struct lmf_buf *out,
     char *err, size_t errlen)
 {
 	const char *t0 = strstr(content, "<think>\n"), *t1 = NULL;
@@ -546,15 +523,15 @@ format_function(struct lmf_template *t, const char *content, struct str *out,
 		    p = strstr(p + 1, "\n</think>\n\n"))
 			t1 = p;
 	if (t0 && t1) {
-		struct str b = { 0 };
+		struct lmf_buf b = { 0 };
 
-		sadd(&b, content, (size_t)(t0 - content));
-		sputs(&b, t1 + 11);
+		lmf_buf_add(&b, content, (size_t)(t0 - content));
+		lmf_buf_puts(&b, t1 + 11);
 		body = b.s;
-		sadd(out, t0, (size_t)(t1 + 11 - t0));
+		lmf_buf_add(out, t0, (size_t)(t1 + 11 - t0));
 	} else {
 		body = xstrdup(content);
-		sadd(out, "", 0);
+		lmf_buf_add(out, "", 0);
 	}
 	calls = json_loads(body, JSON_DECODE_ANY, NULL);
 	free(body);
@@ -586,13 +563,13 @@ format_function(struct lmf_template *t, const char *content, struct str *out,
 			char *s;
 
 			if (i)
-				sputs(out, "\n");
+				lmf_buf_puts(out, "\n");
 			if (!strcmp(tf, "default")) {
 				s = lmf_json_dumps_py(json_object_get(c,
 				    "arguments"));
-				sputs(out, "Action: ");
-				sputs(out, jstr(c, "name"));
-				sputs(out, "\nAction Input: ");
+				lmf_buf_puts(out, "Action: ");
+				lmf_buf_puts(out, jstr(c, "name"));
+				lmf_buf_puts(out, "\nAction Input: ");
 			} else {
 				json_t *o = json_pack("{s:O,s:O}", "name",
 				    json_object_get(c, "name"), "arguments",
@@ -600,11 +577,11 @@ format_function(struct lmf_template *t, const char *content, struct str *out,
 
 				s = lmf_json_dumps_py(o);
 				json_decref(o);
-				sputs(out, "<tool_call>\n");
+				lmf_buf_puts(out, "<tool_call>\n");
 			}
-			sputs(out, s);
+			lmf_buf_puts(out, s);
 			if (!strcmp(tf, "qwen"))
-				sputs(out, "\n</tool_call>");
+				lmf_buf_puts(out, "\n</tool_call>");
 			free(s);
 		}
 	} else {
@@ -622,7 +599,7 @@ format_function(struct lmf_template *t, const char *content, struct str *out,
 		}
 		s = lmf_json_dumps_py(!strcmp(tf, "llama3") && n == 1 ?
 		    json_array_get(a, 0) : a);
-		sputs(out, s);
+		lmf_buf_puts(out, s);
 		free(s);
 		json_decref(a);
 	}
@@ -650,19 +627,19 @@ encode_messages(struct lmf_template *t, const struct lmf_msg *m, int n,
 			if (apply(t, t->d->prefix, NULL, NULL, e, err, errlen))
 				return -1;
 			if (*sys || (tools && *tools)) {
-				struct str s = { 0 };
+				struct lmf_buf s = { 0 };
 
-				sadd(&s, "", 0);
-				sputs(&s, sys);
+				lmf_buf_add(&s, "", 0);
+				lmf_buf_puts(&s, sys);
 				if (tools && *tools) {
-					struct str tt = { 0 };
+					struct lmf_buf tt = { 0 };
 
 					if (format_tools(t, tools, &tt, err,
 					    errlen)) {
 						free(s.s);
 						return -1;
 					}
-					sputs(&s, tt.s);
+					lmf_buf_puts(&s, tt.s);
 					free(tt.s);
 				}
 				if (t->d->cls == CLS_LLAMA2) {
@@ -700,7 +677,7 @@ encode_messages(struct lmf_template *t, const struct lmf_msg *m, int n,
 			    err, errlen);
 			break;
 		case LMF_ROLE_FUNCTION: {
-			struct str f = { 0 };
+			struct lmf_buf f = { 0 };
 
 			rc = format_function(t, m[i].content, &f, err, errlen);
 			if (!rc)
@@ -725,16 +702,16 @@ encode_messages(struct lmf_template *t, const struct lmf_msg *m, int n,
 static char *
 remove_thought(const char *c)
 {
-	struct str b = { 0 };
+	struct lmf_buf b = { 0 };
 	const char *p = c, *s, *e;
 
-	sadd(&b, "", 0);
+	lmf_buf_add(&b, "", 0);
 	while ((s = strstr(p, "<think>\n")) && (e = strstr(s + 8,
 	    "\n</think>\n\n"))) {
-		sadd(&b, p, (size_t)(s - p));
+		lmf_buf_add(&b, p, (size_t)(s - p));
 		p = e + 11;
 	}
-	sputs(&b, p);
+	lmf_buf_puts(&b, p);
 	p = b.s;
 	while (*p == '\n')
 		p++;

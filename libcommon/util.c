@@ -350,6 +350,38 @@ lmf_parse_bool(const char *opt, const char *s)
 	die_usage("%s: not a boolean (true or false): '%s'", opt, s);
 }
 
+int
+lmf_opt_bool(const char *opt, int argc, char **argv)
+{
+	static const char *words[] = { "true", "false", "True", "False", NULL };
+	int i;
+
+	if (optarg)
+		return lmf_parse_bool(opt, optarg);
+	for (i = 0; optind < argc && words[i]; i++)
+		if (!strcmp(argv[optind], words[i]))
+			return lmf_parse_bool(opt, argv[optind++]);
+	return 1;
+}
+
+void
+lmf_buf_add(struct lmf_buf *b, const char *s, size_t n)
+{
+	if (b->n + n + 1 > b->cap) {
+		b->cap = (b->n + n + 1) * 2;
+		b->s = xrealloc(b->s, b->cap);
+	}
+	memcpy(b->s + b->n, s, n);
+	b->n += n;
+	b->s[b->n] = 0;
+}
+
+void
+lmf_buf_puts(struct lmf_buf *b, const char *s)
+{
+	lmf_buf_add(b, s, strlen(s));
+}
+
 /* xorshift* as in llm.c: state must never be zero */
 void
 lmf_rng_seed(struct lmf_rng *r, uint64_t seed)

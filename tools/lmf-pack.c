@@ -531,19 +531,6 @@ write_split(const char *path, json_t *in, const char *split, long *sel,
 	lmf_wr_close_or_die(w);
 }
 
-static int
-bool_arg(const char *name, int argc, char **argv)
-{
-	const char *s = optarg, *w = optind < argc ? argv[optind] : "";
-
-	if (!s && (!strcmp(w, "true") || !strcmp(w, "false") ||
-	    !strcmp(w, "True") || !strcmp(w, "False"))) {
-		s = w;
-		optind++;
-	}
-	return lmf_parse_bool(name, s);
-}
-
 static void
 usage(FILE *f)
 {
@@ -640,10 +627,10 @@ main(int argc, char **argv)
 			break;
 		case OPT_EVAL_OUT: o.eval_out = optarg; break;
 		case OPT_PACKING:
-			o.packing = bool_arg("--packing", argc, argv);
+			o.packing = lmf_opt_bool("--packing", argc, argv);
 			break;
 		case OPT_NEAT:
-			o.neat = bool_arg("--neat_packing", argc, argv);
+			o.neat = lmf_opt_bool("--neat_packing", argc, argv);
 			break;
 		case OPT_CUTOFF:
 			o.cutoff = lmf_parse_int("--cutoff_len", optarg, 1,
@@ -654,7 +641,7 @@ main(int argc, char **argv)
 			    INT64_MAX);
 			break;
 		case OPT_NOSHUF:
-			o.noshuffle = bool_arg("--disable_shuffling", argc,
+			o.noshuffle = lmf_opt_bool("--disable_shuffling", argc,
 			    argv);
 			break;
 		case OPT_MULT:

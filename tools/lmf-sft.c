@@ -522,19 +522,6 @@ enum {
 	OPT_OVERWRITE, OPT_SEED, OPT_THREADS,
 };
 
-/* a boolean option's value: --flag, --flag=X or --flag X (X a boolean) */
-static int
-bool_arg(const char *name, int argc, char **argv)
-{
-	if (optarg)
-		return lmf_parse_bool(name, optarg);
-	if (optind < argc && (!strcmp(argv[optind], "true") ||
-	    !strcmp(argv[optind], "false") || !strcmp(argv[optind], "True") ||
-	    !strcmp(argv[optind], "False")))
-		return lmf_parse_bool(name, argv[optind++]);
-	return 1;
-}
-
 static void
 parse_opt(int c, int argc, char **argv)
 {
@@ -577,7 +564,7 @@ parse_opt(int c, int argc, char **argv)
 			die_usage("--lora_target: unknown module '%s'", bad);
 		break;
 	case OPT_RSLORA:
-		t->use_rslora = bool_arg("--use_rslora", argc, argv);
+		t->use_rslora = lmf_opt_bool("--use_rslora", argc, argv);
 		break;
 	case OPT_ADAPTER: o.adapter = optarg; break;
 	case OPT_FLAYERS:
@@ -587,7 +574,7 @@ parse_opt(int c, int argc, char **argv)
 	case OPT_FMODULES: t->freeze_trainable_modules = optarg; break;
 	case OPT_FEXTRA: t->freeze_extra_modules = optarg; break;
 	case OPT_NOCKPT:
-		t->gradient_checkpointing = !bool_arg(
+		t->gradient_checkpointing = !lmf_opt_bool(
 		    "--disable_gradient_checkpointing", argc, argv);
 		break;
 	case OPT_LR:
@@ -641,7 +628,7 @@ parse_opt(int c, int argc, char **argv)
 		    optarg, 1, LONG_MAX);
 		break;
 	case OPT_OVERWRITE:
-		o.overwrite = bool_arg("--overwrite_output_dir", argc, argv);
+		o.overwrite = lmf_opt_bool("--overwrite_output_dir", argc, argv);
 		break;
 	case OPT_SEED:
 		t->seed = (uint64_t)lmf_parse_int("--seed", optarg, 0,

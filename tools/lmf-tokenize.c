@@ -301,19 +301,6 @@ tokenize(struct lmf_tok *tok)
 	free(list);
 }
 
-static int
-bool_arg(const char *name, int argc, char **argv)
-{
-	const char *s = optarg, *w = optind < argc ? argv[optind] : "";
-
-	if (!s && (!strcmp(w, "true") || !strcmp(w, "false") ||
-	    !strcmp(w, "True") || !strcmp(w, "False"))) {
-		s = w;
-		optind++;
-	}
-	return lmf_parse_bool(name, s);
-}
-
 static void
 usage(FILE *f)
 {
@@ -430,20 +417,20 @@ main(int argc, char **argv)
 			    0, INT64_MAX);
 			break;
 		case O_TOP:
-			o.train_on_prompt = bool_arg("--train_on_prompt", argc,
+			o.train_on_prompt = lmf_opt_bool("--train_on_prompt", argc,
 			    argv);
 			break;
 		case O_MASK:
-			o.mask_history = bool_arg("--mask_history", argc, argv);
+			o.mask_history = lmf_opt_bool("--mask_history", argc, argv);
 			break;
 		case O_PACK:
-			o.packing = bool_arg("--packing", argc, argv);
+			o.packing = lmf_opt_bool("--packing", argc, argv);
 			break;
 		case O_NEAT:
-			o.neat_packing = bool_arg("--neat_packing", argc, argv);
+			o.neat_packing = lmf_opt_bool("--neat_packing", argc, argv);
 			break;
 		case O_PRED:
-			o.predict = bool_arg("--predict_with_generate", argc,
+			o.predict = lmf_opt_bool("--predict_with_generate", argc,
 			    argv);
 			break;
 		case O_MIX:

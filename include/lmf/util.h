@@ -60,6 +60,9 @@ char *xasprintf(const char *fmt, ...) LMF_PRINTF(1, 2);
 long long lmf_parse_int(const char *opt, const char *s, long long lo, long long hi);
 double lmf_parse_float(const char *opt, const char *s, double lo, double hi);
 int lmf_parse_bool(const char *opt, const char *s);
+/* a boolean option with an optional value (getopt optional_argument):
+ * --flag, --flag=X or --flag X where X is true/false/True/False */
+int lmf_opt_bool(const char *opt, int argc, char **argv);
 /* the same, returning 0 on success and -1 on junk (for data, not options) */
 int lmf_strtoll(const char *s, long long *out);
 int lmf_strtod(const char *s, double *out);
@@ -73,6 +76,14 @@ uint32_t lmf_rng_u32(struct lmf_rng *r);
 float lmf_rng_uniform(struct lmf_rng *r);  /* [0, 1) */
 float lmf_rng_normal(struct lmf_rng *r);   /* N(0, 1), Box-Muller */
 uint32_t lmf_rng_below(struct lmf_rng *r, uint32_t n); /* [0, n), unbiased */
+
+/* a growing NUL-terminated byte buffer; zero-initialise, free(b.s) */
+struct lmf_buf {
+	char *s;
+	size_t n, cap;
+};
+void lmf_buf_add(struct lmf_buf *b, const char *s, size_t n);
+void lmf_buf_puts(struct lmf_buf *b, const char *s);
 
 /* files */
 FILE *xfopen(const char *path, const char *mode);  /* dies naming the path */
