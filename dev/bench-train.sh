@@ -60,9 +60,12 @@ fpt() {
 	    --gradient_checkpointing "$gc"
 }
 
+# the core type lmf_gemm_init settles on, for PyTorch's OpenBLAS too
 core=$("$out/gemm-shapes" -t 0.01 --dim 64 --heads 1 --hidden 64 \
-    --vocab 64 --seq 64 --batch 1 --layers 1 | sed -n 's/^# openblas core \([^,]*\),.*/\1/p')
-cpumodel=$(LC_ALL=C lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
+    --vocab 64 --seq 64 --batch 1 --layers 1 |
+    sed -n 's/^# openblas core \([^,]*\),.*/\1/p')
+cpumodel=$(LC_ALL=C lscpu 2>/dev/null | sed -n 's/^Model name: *//p' |
+    head -1)
 tv=n/a
 [ $havetorch = 1 ] && tv=$($py -c 'import torch; print(torch.__version__)')
 echo
@@ -71,7 +74,7 @@ echo
 echo "CPU: ${cpumodel:-unknown}, $(nproc) cores; $threads threads;" \
     "OpenBLAS core type $core (both sides: OPENBLAS_CORETYPE=$core);" \
     "PyTorch $tv; gradient checkpointing $([ "$gc" = 1 ] && echo on ||
-    echo off) on both sides; $warmup warm-up step(s), then $steps timed" \
+    echo off) (both sides); $warmup warm-up step(s), then $steps timed" \
     "steps of random tokens; tokens/s = B*T*steps / time of the timed" \
     "steps. Load: 1-minute load average when the row started" \
     "(uptime: $(uptime | sed 's/.*load average: //'))."
@@ -103,9 +106,15 @@ for s in $shapes; do
 	gemmshapes "$out/gemm-$s.txt"
 	if [ $havesft = 1 ]; then
 		cfg=$out/$s-config.json
-		printf '{"architectures":["LlamaForCausalLM"],"model_type":"llama",%s\n' \
-		    "\"hidden_size\":$C,\"intermediate_size\":$FF,\"num_attention_heads\":$NH,\"num_key_value_heads\":$NH,\"num_hidden_layers\":$L,\"vocab_size\":$V,\"rms_norm_eps\":1e-05,\"rope_theta\":10000.0,\"max_position_embeddings\":2048,\"tie_word_embeddings\":false,\"hidden_act\":\"silu\",\"torch_dtype\":\"float32\"}" \
-		    >"$cfg"
+		cat >"$cfg" <<-EOF
+		{"architectures": ["LlamaForCausalLM"], "model_type": "llama",
+		 "hidden_size": $C, "intermediate_size": $FF,
+		 "num_attention_heads": $NH, "num_key_value_heads": $NH,
+		 "num_hidden_layers": $L, "vocab_size": $V,
+		 "rms_norm_eps": 1e-05, "rope_theta": 10000.0,
+		 "max_position_embeddings": 2048, "tie_word_embeddings": false,
+		 "hidden_act": "silu", "torch_dtype": "float32"}
+		EOF
 		./lmf-load -q --init --config "$cfg" -l 0 -o "$out/$s-model.lmf"
 		$py dev/mkbatches.py $B $T $V $((warmup + steps)) \
 		    >"$out/$s-batches.lmf"
