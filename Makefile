@@ -6,13 +6,19 @@ LIBEXECDIR ?= $(PREFIX)/lib/lmf
 DESTDIR ?=
 CC ?= cc
 CFLAGS ?= -O2 -g
+# one OpenMP thread team for the kernels and OpenBLAS: Debian's OpenMP build
+# of OpenBLAS (libopenblas-openmp-dev) when installed, found by its own
+# pkg-config file and run from its directory (rpath), else no OpenMP
+OMPBLAS := $(wildcard /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null)/openblas-openmp)
+OMPFLAGS := $(if $(OMPBLAS),-fopenmp)
 PKGS = openblas jansson libzstd libpcre2-8 libutf8proc
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lopenblas -ljansson -lzstd -lpcre2-8 -lutf8proc)
+PKG_CFLAGS := $(shell PKG_CONFIG_PATH=$(OMPBLAS)/pkgconfig pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell PKG_CONFIG_PATH=$(OMPBLAS)/pkgconfig pkg-config --libs $(PKGS) 2>/dev/null || echo -lopenblas -ljansson -lzstd -lpcre2-8 -lutf8proc)
 VERSION := $(shell cat VERSION)
 override CFLAGS += -std=c11 -Wall -Wextra -Wno-unused-parameter -Iinclude \
-	$(PKG_CFLAGS) -DLMF_VERSION='"$(VERSION)"' -D_GNU_SOURCE
-LDLIBS = $(PKG_LIBS) -lm -lpthread
+	$(PKG_CFLAGS) -DLMF_VERSION='"$(VERSION)"' -D_GNU_SOURCE $(OMPFLAGS) \
+	-fno-math-errno
+LDLIBS = $(PKG_LIBS) -lm -lpthread $(OMPFLAGS) $(OMPBLAS:%=-Wl,-rpath,%)
 ifdef DEBUG
 override CFLAGS += -O0 -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
