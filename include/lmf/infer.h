@@ -1,0 +1,59 @@
+#ifndef LMF_INFER_H
+#define LMF_INFER_H
+/* infer.h: a LLaMA-family model for inference: the weights of a model
+ * stream in f32, LoRA adapters merged into them (W += scaling * B A), and
+ * a forward pass with a key/value cache per row, so that generating a
+ * token costs one token's work. Rows are independent: each has its own
+ * length and positions (0, 1, 2, ... from its first token), which is what
+ * Hugging Face's left padding computes, without the padding.
+ *
+ * The numbers match lmf_llama_logits (llama.h) on the same tokens; the
+ * tests hold the two together. */
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "lmf/model.h"
+#include "lmf/stream.h"
+
+/* merge a LoRA adapter (an adapter stream's header and item, lmf-load(1))
+ * into the f32 weights of a model item: for each adapted module W (out,
+ * in) += scaling * B (out, r) @ A (r, in), scaling = lora_alpha / r (or /
+ * sqrt(r) with use_rslora), in f32. Checks names and shapes against c.
+ * 0, or -1 with a one-line message in err */
+int lmf_infer_merge_lora(struct lmf_item *model, const struct lmf_config *c,
+    json_t *adapter_meta, struct lmf_item *adapter, char *err,
+    size_t errlen);
+
+/* read a model item in place: check every weight of c's parameter table
+ * is there with its shape, convert float tensors to f32. 0, or -1 with
+ * err */
+int lmf_infer_check_item(struct lmf_item *it, const struct lmf_config *c,
+    char *err, size_t errlen);
+
+struct lmf_infer;
+
+/* read a model stream (and, when adapter is not NULL, an adapter stream to
+ * merge). NULL with a one-line message in err on failure */
+struct lmf_infer *lmf_infer_open(struct lmf_rd *model, struct lmf_rd *adapter,
+    char *err, size_t errlen);
+void lmf_infer_free(struct lmf_infer *m);
+const struct lmf_config *lmf_infer_config(const struct lmf_infer *m);
+json_t *lmf_infer_meta(struct lmf_infer *m);        /* header (borrowed) */
+struct lmf_item *lmf_infer_item(struct lmf_infer *m); /* the tensors,
+                                    tokenizer files included (borrowed) */
+
+/* make room for B rows of up to maxT tokens each, all empty */
+void lmf_infer_reset(struct lmf_infer *m, int B, int maxT);
+int lmf_infer_len(const struct lmf_infer *m, int row); /* tokens cached */
+void lmf_infer_clear(struct lmf_infer *m, int row);    /* empty one row */
+
+/* run n tokens: token i (tok[i], each in [0, V)) is appended to row
+ * row[i] at that row's next position and attends to the row's cached
+ * tokens and itself; tokens of one row come in order. logits gets (nlast,
+ * V): the logits of the last nlast tokens of the call (nlast <= n).
+ * -1 (nothing done) when a row would pass maxT, else 0 */
+int lmf_infer_forward(struct lmf_infer *m, int n, const int *row,
+    const int32_t *tok, float *logits, int nlast);
+
+#endif
