@@ -13,6 +13,7 @@
 
 #define CACHE_MAX_WORD 96
 #define CACHE_MAX_ENTRIES (1 << 17)
+#define META "\xe2\x96\x81"   /* U+2581, SentencePiece's space */
 
 struct merge_slot {
 	uint64_t key;   /* left << 32 | right, +1 so 0 is empty */
@@ -28,6 +29,7 @@ struct bpe {
 	size_t mcap;
 	int32_t unk;       /* -1 none */
 	int byte_fallback, fuse_unk, ignore_merges;
+	int cut;           /* words may be cut before each U+2581 run */
 	int32_t byte_id[256];
 	/* the cache: word -> offset into cids (count first) */
 	struct tmap cache;
@@ -200,6 +202,7 @@ tok_bpe_load(json_t *model, char *err, size_t errlen)
 	const char *k;
 	size_t i, nm, cap;
 	int32_t maxid = -1;
+	int nocut = 0;
 
 	if (!json_is_object(vocab) || !json_is_array(merges)) {
 		snprintf(err, errlen, "BPE model without vocab or merges");
@@ -292,6 +295,9 @@ tok_bpe_load(json_t *model, char *err, size_t errlen)
 			return NULL;
 		}
 		merge_put(b, li, ri, (int32_t)i, ni);
+		if (rl >= 3 && !memcmp(r, META, 3) && (ll < 3 ||
+		    memcmp(l + ll - 3, META, 3)))
+			nocut = 1;
 	}
 	b->unk = -1;
 	v = json_object_get(model, "unk_token");
@@ -315,6 +321,11 @@ tok_bpe_load(json_t *model, char *err, size_t errlen)
 		snprintf(nm2, sizeof(nm2), "<0x%02X>", (unsigned)i);
 		b->byte_id[i] = tok_map_get(&b->vocab, nm2, 6);
 	}
+	/* SentencePiece-style: no merge joins a piece ending in another
+	 * character to one beginning with U+2581, so a word cut before each
+	 * run of U+2581 merges to the same ids, piece by piece (cached) */
+	b->cut = !nocut && !b->ignore_merges &&
+	    tok_map_get(&b->vocab, META, 3) >= 0;
 	tok_map_init(&b->cache, 1024);
 	return b;
 }
@@ -506,28 +517,25 @@ bpe_merge(struct bpe *b, const char *w, size_t n, int32_t **out,
 	free(sid);
 }
 
-void
-tok_bpe_word(struct bpe *b, const char *w, size_t n, int32_t **ids,
+/* the ids of one word through the cache */
+static void
+bpe_cached(struct bpe *b, const char *w, size_t n, int32_t **ids,
     size_t *nids, size_t *cap)
 {
 	int32_t off;
-	size_t before = *nids, k, cnt;
+	size_t before = *nids, cnt;
 
-	if (n == 0)
-		return;
-	if (b->ignore_merges) {
-		int32_t id = tok_map_get(&b->vocab, w, n);
-		if (id >= 0) {
-			push_id(ids, nids, cap, id);
-			return;
-		}
-	}
 	if (n <= CACHE_MAX_WORD) {
 		off = tok_map_get(&b->cache, w, n);
 		if (off >= 0) {
 			cnt = (size_t)b->cids[off];
-			for (k = 0; k < cnt; k++)
-				push_id(ids, nids, cap, b->cids[off + 1 + k]);
+			if (*nids + cnt > *cap) {
+				*cap = (*nids + cnt) * 2;
+				*ids = xrealloc(*ids, *cap * sizeof(**ids));
+			}
+			memcpy(*ids + *nids, b->cids + off + 1,
+			    cnt * sizeof(int32_t));
+			*nids += cnt;
 			return;
 		}
 	}
@@ -549,4 +557,38 @@ tok_bpe_word(struct bpe *b, const char *w, size_t n, int32_t **ids,
 	memcpy(b->cids + b->ncids, *ids + before, cnt * sizeof(int32_t));
 	b->ncids += cnt;
 	tok_map_set(&b->cache, w, n, off);
+}
+
+void
+tok_bpe_word(struct bpe *b, const char *w, size_t n, int32_t **ids,
+    size_t *nids, size_t *cap)
+{
+	const char *p, *e = w + n, *seg = w;
+
+	if (n == 0)
+		return;
+	if (b->ignore_merges) {
+		int32_t id = tok_map_get(&b->vocab, w, n);
+		if (id >= 0) {
+			push_id(ids, nids, cap, id);
+			return;
+		}
+	}
+	if (!b->cut) {
+		bpe_cached(b, w, n, ids, nids, cap);
+		return;
+	}
+	/* cut before each U+2581 that follows another character */
+	for (p = w + 1; p + 3 <= e; p++) {
+		p = memchr(p, 0xe2, (size_t)(e - p));
+		if (!p || p + 3 > e)
+			break;
+		if (memcmp(p, META, 3) || (p - w >= 3 &&
+		    !memcmp(p - 3, META, 3)))
+			continue;
+		bpe_cached(b, seg, (size_t)(p - seg), ids, nids, cap);
+		seg = p;
+		p += 2;
+	}
+	bpe_cached(b, seg, (size_t)(e - seg), ids, nids, cap);
 }

@@ -477,6 +477,48 @@ fail:
 	return NULL;
 }
 
+/* a code point that NFC leaves alone whatever surrounds it: canonical
+ * combining class 0, no canonical decomposition, never the second of a
+ * composition pair (utf8proc marks those with comb_index bit 15), not a
+ * conjoining Hangul jamo (composed by rule) */
+static int
+nfc_stable(int32_t c)
+{
+	const utf8proc_property_t *p;
+
+	if (c < 0x300)
+		return 1;
+	if (c >= 0x1100 && c <= 0x11ff)
+		return 0;
+	p = utf8proc_get_property(c);
+	if (p->combining_class != 0)
+		return 0;
+	if (p->decomp_type == 0 && p->decomp_seqindex != UINT16_MAX)
+		return 0;
+	return p->comb_index == UINT16_MAX || !(p->comb_index & 0x8000);
+}
+
+/* NFC's quick check: 1 when every code point of s is nfc_stable, so that
+ * s is already in NFC */
+static int
+nfc_quick(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, l;
+
+	while (i < len) {
+		if (u[i] < 0xcc) {
+			/* below U+0300: ASCII or a two-byte lead under 0xcc */
+			i += u[i] < 0x80 ? 1 : 2;
+			continue;
+		}
+		if (!nfc_stable(utf8_decode(s + i, len - i, &l)))
+			return 0;
+		i += l;
+	}
+	return 1;
+}
+
 static void
 norm_one(const struct tnorm *n, const char *s, size_t len, struct tbuf *out)
 {
@@ -495,7 +537,8 @@ norm_one(const struct tnorm *n, const char *s, size_t len, struct tbuf *out)
 	case N_NFKD:
 		for (i = 0; i < len && (unsigned char)s[i] < 0x80; i++)
 			;
-		if (i == len) {
+		if (i == len || (n->kind == N_NFC && nfc_quick(s + i,
+		    len - i))) {
 			tok_buf_put(out, s, len);
 			return;
 		}
