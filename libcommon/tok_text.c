@@ -498,25 +498,81 @@ nfc_stable(int32_t c)
 	return p->comb_index == UINT16_MAX || !(p->comb_index & 0x8000);
 }
 
-/* NFC's quick check: 1 when every code point of s is nfc_stable, so that
- * s is already in NFC */
+/* whether nfc_stable can trust this utf8proc's tables: its verdict on a
+ * few known code points (1 yes, 0 no, -1 not checked yet) */
+static int nfc_trusted = -1;
+
 static int
-nfc_quick(const char *s, size_t len)
+nfc_check_tables(void)
+{
+	static const int32_t yes[] = { 0x41, 0x391, 0x4e2d, 0x2019, 0xac00 };
+	static const int32_t no[] = { 0x301, 0x3af, 0xb3e, 0x102e, 0x1161,
+	    0x11a8, 0x2000, 0x212b, 0x3099 };
+	size_t i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (!nfc_stable(yes[i]))
+			return 0;
+	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		if (nfc_stable(no[i]))
+			return 0;
+	return 1;
+}
+
+static void
+nfc_map(const char *s, size_t len, struct tbuf *out)
+{
+	utf8proc_uint8_t *dst = NULL;
+	utf8proc_ssize_t r;
+
+	r = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len,
+	    &dst, (utf8proc_option_t)(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+	if (r < 0)
+		tok_buf_put(out, s, len);
+	else
+		tok_buf_put(out, dst, (size_t)r);
+	free(dst);
+}
+
+/* NFC with a quick check: a stable code point is a boundary that nothing
+ * crosses, so only the stretches around unstable ones, from the stable
+ * code point before to the one after, go through utf8proc */
+static void
+nfc_apply(const char *s, size_t len, struct tbuf *out)
 {
 	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0, l;
+	size_t i = 0, l, done = 0, stable = 0;
 
+	if (nfc_trusted < 0)
+		nfc_trusted = nfc_check_tables();
+	if (!nfc_trusted) {
+		nfc_map(s, len, out);
+		return;
+	}
 	while (i < len) {
 		if (u[i] < 0xcc) {
 			/* below U+0300: ASCII or a two-byte lead under 0xcc */
+			stable = i;
 			i += u[i] < 0x80 ? 1 : 2;
 			continue;
 		}
-		if (!nfc_stable(utf8_decode(s + i, len - i, &l)))
-			return 0;
-		i += l;
+		if (nfc_stable(utf8_decode(s + i, len - i, &l))) {
+			stable = i;
+			i += l;
+			continue;
+		}
+		/* [stable, the next stable code point) */
+		for (i += l; i < len; i += l)
+			if (u[i] < 0xcc || nfc_stable(utf8_decode(s + i,
+			    len - i, &l)))
+				break;
+		if (i > len)
+			i = len;
+		tok_buf_put(out, s + done, stable - done);
+		nfc_map(s + stable, i - stable, out);
+		done = stable = i;
 	}
-	return 1;
+	tok_buf_put(out, s + done, len - done);
 }
 
 static void
@@ -537,9 +593,12 @@ norm_one(const struct tnorm *n, const char *s, size_t len, struct tbuf *out)
 	case N_NFKD:
 		for (i = 0; i < len && (unsigned char)s[i] < 0x80; i++)
 			;
-		if (i == len || (n->kind == N_NFC && nfc_quick(s + i,
-		    len - i))) {
+		if (i == len) {
 			tok_buf_put(out, s, len);
+			return;
+		}
+		if (n->kind == N_NFC) {
+			nfc_apply(s, len, out);
 			return;
 		}
 		if (n->kind == N_NFC || n->kind == N_NFKC)
