@@ -11,9 +11,9 @@ CFLAGS ?= -O2 -g
 # pkg-config file and run from its directory (rpath), else no OpenMP
 OMPBLAS := $(wildcard /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null)/openblas-openmp)
 OMPFLAGS := $(if $(OMPBLAS),-fopenmp)
-PKGS = openblas jansson libzstd libpcre2-8 libutf8proc yaml-0.1
+PKGS = openblas jansson libzstd libpcre2-8 libutf8proc yaml-0.1 zlib
 PKG_CFLAGS := $(shell PKG_CONFIG_PATH=$(OMPBLAS)/pkgconfig pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell PKG_CONFIG_PATH=$(OMPBLAS)/pkgconfig pkg-config --libs $(PKGS) 2>/dev/null || echo -lopenblas -ljansson -lzstd -lpcre2-8 -lutf8proc -lyaml)
+PKG_LIBS := $(shell PKG_CONFIG_PATH=$(OMPBLAS)/pkgconfig pkg-config --libs $(PKGS) 2>/dev/null || echo -lopenblas -ljansson -lzstd -lpcre2-8 -lutf8proc -lyaml -lz)
 VERSION := $(shell cat VERSION)
 override CFLAGS += -std=c11 -Wall -Wextra -Wno-unused-parameter -Iinclude \
 	$(PKG_CFLAGS) -DLMF_VERSION='"$(VERSION)"' -D_GNU_SOURCE $(OMPFLAGS) \

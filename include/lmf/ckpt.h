@@ -1,0 +1,38 @@
+#ifndef LMF_CKPT_H
+#define LMF_CKPT_H
+/* ckpt.h: a trainer's output directory as Hugging Face's Trainer and
+ * LLaMA-Factory leave it: the result stream turned into the files PEFT
+ * and transformers load, JSON files, checkpoint-N directories (found,
+ * replaced atomically, pruned). */
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+/* the Hugging Face files of an adapter or model stream into dir: for
+ * kind "adapter" adapter_model.safetensors and adapter_config.json (the
+ * header's "adapter_config", indent 2, sorted keys); for kind "model"
+ * model.safetensors (sharded past shard_bytes, with the index),
+ * config.json and the tokenizer files (the u8 tensors). 0, or -1 with a
+ * one-line message in err */
+int lmf_ckpt_hf_files(const char *stream, const char *dir,
+    uint64_t shard_bytes, char *err, size_t errlen);
+/* j as JSON into path atomically (indent spaces, sorted keys, a final
+ * newline). 0, or -1 with err */
+int lmf_ckpt_write_json(const char *path, json_t *j, int indent, char *err,
+    size_t errlen);
+/* the N of the highest dir/checkpoint-N, or -1 */
+long lmf_ckpt_last(const char *dir);
+/* 1 if dir holds weight files (LLaMA-Factory's CHECKPOINT_NAMES) */
+int lmf_ckpt_has_weights(const char *dir);
+/* remove dir and what is in it; 0 or -1 (errno) */
+int lmf_ckpt_rmtree(const char *dir);
+/* remove leftover dir/checkpoint-*.tmp-* of a run that died saving */
+void lmf_ckpt_clean_tmp(const char *dir);
+/* keep the newest limit checkpoints (limit <= 0: all), oldest removed */
+void lmf_ckpt_prune(const char *dir, long limit);
+/* rename tmp to final (replacing an old one), fsync'ing the parent */
+int lmf_ckpt_commit(const char *tmp, const char *final);
+/* fsync a directory */
+int lmf_ckpt_fsync_dir(const char *dir);
+
+#endif

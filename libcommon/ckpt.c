@@ -1,0 +1,307 @@
+/* ckpt.c: the output directory of a trainer (ckpt.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lmf/ckpt.h"
+#include "lmf/st_write.h"
+#include "lmf/stream.h"
+#include "lmf/util.h"
+#include "lmf/banned.h"
+
+int
+lmf_ckpt_write_json(const char *path, json_t *j, int indent, char *err,
+    size_t errlen)
+{
+	struct lmf_afile af;
+	char *s = json_dumps(j, JSON_INDENT(indent) | JSON_SORT_KEYS |
+	    JSON_REAL_PRECISION(17));
+
+	if (!s || lmf_afile_open(&af, path) < 0) {
+		snprintf(err, errlen, "cannot create '%s': %s", path,
+		    s ? strerror(errno) : "bad JSON");
+		free(s);
+		return -1;
+	}
+	if (fprintf(af.f, "%s\n", s) < 0 || lmf_afile_commit(&af) < 0) {
+		snprintf(err, errlen, "cannot write '%s': %s", path,
+		    strerror(errno));
+		if (af.f)
+			lmf_afile_abort(&af);
+		free(s);
+		return -1;
+	}
+	free(s);
+	return 0;
+}
+
+static int
+write_raw(const char *path, const void *p, size_t n, char *err,
+    size_t errlen)
+{
+	struct lmf_afile af;
+
+	if (lmf_afile_open(&af, path) < 0) {
+		snprintf(err, errlen, "cannot create '%s': %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if ((n && fwrite(p, 1, n, af.f) != n) || lmf_afile_commit(&af) < 0) {
+		snprintf(err, errlen, "cannot write '%s': %s", path,
+		    strerror(errno));
+		if (af.f)
+			lmf_afile_abort(&af);
+		return -1;
+	}
+	return 0;
+}
+
+int
+lmf_ckpt_hf_files(const char *stream, const char *dir, uint64_t shard_bytes,
+    char *err, size_t errlen)
+{
+	struct lmf_st_writer *w;
+	struct lmf_item it = { 0 };
+	struct lmf_rd *r;
+	const char *kind;
+	json_t *cfg;
+	char *path;
+	int e, i, rc = 0, adapter;
+
+	if (!(r = lmf_rd_open(stream, &e))) {
+		snprintf(err, errlen, "%s", lmf_rd_open_errmsg());
+		return -1;
+	}
+	kind = lmf_rd_kind(r);
+	adapter = kind && !strcmp(kind, "adapter");
+	if (!adapter && !(kind && !strcmp(kind, "model"))) {
+		snprintf(err, errlen, "'%s': not a model or adapter stream",
+		    stream);
+		lmf_rd_close(r);
+		return -1;
+	}
+	if ((e = lmf_rd_item(r, &it)) < 0) {
+		snprintf(err, errlen, "%s", lmf_rd_errmsg(r));
+		lmf_rd_close(r);
+		return -1;
+	}
+	w = lmf_st_write_begin(dir, adapter ? "adapter_model" : "model",
+	    adapter ? 0 : shard_bytes);
+	for (i = 0; i < it.ntensors && !rc; i++) {
+		struct lmf_tensor *t = &it.t[i];
+
+		if (!adapter && t->dtype == LMF_U8 && t->ndim == 1) {
+			if (strchr(t->name, '/') || t->name[0] == '.') {
+				snprintf(err, errlen, "'%s': bad file name "
+				    "'%s'", stream, t->name);
+				rc = -1;
+				break;
+			}
+			path = xasprintf("%s/%s", dir, t->name);
+			rc = write_raw(path, t->data, t->nbytes, err, errlen);
+			free(path);
+			continue;
+		}
+		if (lmf_st_write_add(w, t->name, t->dtype, t->ndim, t->shape,
+		    t->data) < 0) {
+			snprintf(err, errlen, "'%s': tensor '%s' cannot go to "
+			    "safetensors", stream, t->name);
+			rc = -1;
+		}
+	}
+	if (rc)
+		lmf_st_write_abort(w);
+	else
+		rc = lmf_st_write_end(w, err, errlen);
+	cfg = json_object_get(lmf_rd_meta(r), adapter ? "adapter_config" :
+	    "config");
+	if (!rc && json_is_object(cfg)) {
+		path = xasprintf("%s/%s", dir, adapter ? "adapter_config.json" :
+		    "config.json");
+		rc = lmf_ckpt_write_json(path, cfg, 2, err, errlen);
+		free(path);
+	}
+	lmf_item_free(&it);
+	lmf_rd_close(r);
+	return rc;
+}
+
+static long
+ckpt_num(const char *name)
+{
+	long long n;
+
+	if (strncmp(name, "checkpoint-", 11) || lmf_strtoll(name + 11, &n) ||
+	    n < 0 || name[11] == '+' || name[11] == '-')
+		return -1;
+	return (long)n;
+}
+
+long
+lmf_ckpt_last(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	struct stat sb;
+	long best = -1, n;
+	char *p;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		if ((n = ckpt_num(de->d_name)) <= best)
+			continue;
+		p = xasprintf("%s/%s", dir, de->d_name);
+		if (!stat(p, &sb) && S_ISDIR(sb.st_mode))
+			best = n;
+		free(p);
+	}
+	closedir(d);
+	return best;
+}
+
+int
+lmf_ckpt_has_weights(const char *dir)
+{
+	static const char *names[] = { "adapter_model.safetensors",
+		"adapter_model.bin", "model.safetensors.index.json",
+		"model.safetensors", "pytorch_model.bin.index.json",
+		"pytorch_model.bin", NULL };
+	struct stat sb;
+	int i, found = 0;
+	char *p;
+
+	for (i = 0; names[i] && !found; i++) {
+		p = xasprintf("%s/%s", dir, names[i]);
+		found = !stat(p, &sb) && S_ISREG(sb.st_mode);
+		free(p);
+	}
+	return found;
+}
+
+static int
+rm_one(const char *path, const struct stat *sb, int flag, struct FTW *f)
+{
+	(void)sb;
+	(void)f;
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+int
+lmf_ckpt_rmtree(const char *dir)
+{
+	return nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void
+lmf_ckpt_clean_tmp(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char *p;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, "checkpoint-", 11) ||
+		    (!strstr(de->d_name, ".tmp-") &&
+		    !strstr(de->d_name, ".old-")))
+			continue;
+		p = xasprintf("%s/%s", dir, de->d_name);
+		lmf_ckpt_rmtree(p);
+		free(p);
+	}
+	closedir(d);
+}
+
+static int
+cmp_long(const void *a, const void *b)
+{
+	long x = *(const long *)a, y = *(const long *)b;
+
+	return (x > y) - (x < y);
+}
+
+void
+lmf_ckpt_prune(const char *dir, long limit)
+{
+	DIR *d;
+	struct dirent *de;
+	long *v = NULL, n;
+	size_t nv = 0, cap = 0, i;
+	char *p;
+
+	if (limit <= 0 || !(d = opendir(dir)))
+		return;
+	while ((de = readdir(d))) {
+		if ((n = ckpt_num(de->d_name)) < 0)
+			continue;
+		if (nv == cap) {
+			cap = cap ? 2 * cap : 16;
+			v = xrealloc(v, cap * sizeof *v);
+		}
+		v[nv++] = n;
+	}
+	closedir(d);
+	if (v)
+		qsort(v, nv, sizeof *v, cmp_long);
+	for (i = 0; i + (size_t)limit < nv; i++) {
+		p = xasprintf("%s/checkpoint-%ld", dir, v[i]);
+		if (lmf_ckpt_rmtree(p) < 0)
+			warn("cannot remove '%s': %s", p, strerror(errno));
+		free(p);
+	}
+	free(v);
+}
+
+int
+lmf_ckpt_fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+int
+lmf_ckpt_commit(const char *tmp, const char *final)
+{
+	struct stat sb;
+	char *old = NULL, *parent, *slash;
+	int rc;
+
+	if (lmf_ckpt_fsync_dir(tmp) < 0)
+		return -1;
+	if (!stat(final, &sb)) {
+		old = xasprintf("%s.old-%ld", final, (long)getpid());
+		if (rename(final, old) < 0) {
+			free(old);
+			return -1;
+		}
+	}
+	rc = rename(tmp, final);
+	if (old) {
+		if (rc == 0)
+			lmf_ckpt_rmtree(old);
+		else
+			rename(old, final);
+		free(old);
+	}
+	parent = xstrdup(final);
+	slash = strrchr(parent, '/');
+	if (slash)
+		*slash = '\0';
+	if (rc == 0)
+		lmf_ckpt_fsync_dir(slash ? parent : ".");
+	free(parent);
+	return rc;
+}
