@@ -6,7 +6,8 @@
  *
  * With arguments, MODEL ADAPTER MERGED (stream files): the logits of
  * MODEL + ADAPTER (llama, unmerged) against MERGED's, within 1e-4 of the
- * largest logit (t7000-export). */
+ * largest logit (t7000-export). With --greedy MODEL IDS N: N tokens of
+ * greedy continuation of the ids 'IDS' without a cache (t6000). */
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -299,6 +300,45 @@ check_merged(const char *model, const char *adapter, const char *merged)
 	return diff <= TOL * (mx > 1 ? mx : 1) ? 0 : 1;
 }
 
+/* t6000: greedy continuation of ids without a cache (the whole sequence
+ * through lmf_llama_logits each step), stopping at the config's eos */
+static int
+greedy(const char *model, const char *ids, int nnew)
+{
+	struct lmf_llama *m = open_llama(model, NULL);
+	const struct lmf_config *c = lmf_llama_config(m);
+	int V = (int)c->vocab_size, n = 0, k, i, best, e;
+	int32_t *seq = xmallocarray((size_t)nnew + strlen(ids) + 1,
+	    sizeof *seq);
+	const char *s = ids;
+	char *end;
+	float *lg;
+
+	while (*s) {
+		seq[n++] = (int32_t)strtol(s, &end, 10);
+		s = *end ? end + 1 : end;
+	}
+	for (k = 0; k < nnew; k++) {
+		lg = ref_logits(m, seq, &n, 1, n, V);
+		for (best = 0, i = 1; i < V; i++)
+			if (lg[(size_t)(n - 1) * V + i] >
+			    lg[(size_t)(n - 1) * V + best])
+				best = i;
+		free(lg);
+		for (e = 0; e < c->n_eos; e++)
+			if (c->eos_token_ids[e] == best)
+				break;
+		if (e < c->n_eos)
+			break;
+		printf("%s%d", k ? "," : "", best);
+		seq[n++] = best;
+	}
+	putchar('\n');
+	free(seq);
+	lmf_llama_free(m);
+	return 0;
+}
+
 static const char llama_cfg[] = "{\"model_type\": \"llama\", "
     "\"hidden_size\": 32, \"intermediate_size\": 48, "
     "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
@@ -318,6 +358,9 @@ main(int argc, char **argv)
 
 	lmf_init(argc, argv);
 	lmf_gemm_init(1);
+	if (argc == 5 && !strcmp(argv[1], "--greedy"))
+		return greedy(argv[2], argv[3], (int)lmf_parse_int("N",
+		    argv[4], 0, 100000));
 	if (argc == 4)
 		return check_merged(argv[1], argv[2], argv[3]);
 	if (!mkdtemp(tmpdir))
