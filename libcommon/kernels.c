@@ -3,27 +3,138 @@
  * sizes B T N C V NH NKV HS FF are fixed in kernels.h). */
 #include <math.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "lmf/gemm.h"
 #include "lmf/kernels.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
 
-/* Loops over independent rows may run on OpenMP threads when lmf is built
- * with -fopenmp, and only when they hold at least OMP_MIN_WORK elements:
- * on small loops, and between OpenBLAS calls (whose pthread workers spin a
- * while after each call), waking a team costs more than it saves, so
- * attention keeps its row loops serial. No loop that calls lmf_gemm is
- * parallel. Sums across rows never depend on the thread count, so results
- * are deterministic. Without OpenMP these are plain loops. */
+/* Loops over independent rows run on OpenMP threads when lmf is built
+ * with -fopenmp (the Makefile does so with the OpenMP build of OpenBLAS, so
+ * that the kernels and sgemm share one thread team), and only when they
+ * hold at least OMP_MIN_WORK elements: on small loops waking the team costs
+ * more than it saves. Attention runs its (row, head) pairs on the threads,
+ * each with single-threaded products (gemm.h: lmf_gemm inside a parallel
+ * region). Schedules are static and sums across rows never depend on the
+ * thread count, so results are deterministic. OMP_SIMD marks the inner
+ * loops we want vectorised (GCC at -O2 vectorises only the cheapest
+ * loops); LMF_VEC builds a helper for AVX2 too, picked at load time.
+ * Without OpenMP these are plain loops. */
 #define OMP_MIN_WORK 65536
 #ifdef _OPENMP
 #define OMP_PRAGMA(x) _Pragma(#x)
 #define OMP_FOR(work) OMP_PRAGMA(omp parallel for schedule(static) \
 	if ((long)(work) >= OMP_MIN_WORK))
+#define OMP_FOR_SIMD(work) OMP_PRAGMA(omp parallel for simd \
+	schedule(static) if ((long)(work) >= OMP_MIN_WORK))
+#define OMP_SIMD OMP_PRAGMA(omp simd)
+#define OMP_SIMD_SUM(x) OMP_PRAGMA(omp simd reduction(+:x))
+#define OMP_SIMD_MAX(x) OMP_PRAGMA(omp simd reduction(max:x))
 #else
 #define OMP_FOR(work)
+#define OMP_FOR_SIMD(work)
+#define OMP_SIMD
+#define OMP_SIMD_SUM(x)
+#define OMP_SIMD_MAX(x)
 #endif
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define LMF_VEC __attribute__((target_clones("avx2", "default")))
+#else
+#define LMF_VEC
+#endif
+
+/* ------------------------------------------------------------------ */
+/* exp for the vector loops */
+
+/* e^x in float, within 2 ulp of expf, written so that a loop over it
+ * vectorises (libm's expf is a call per element). We split x = k ln2 + r
+ * with k = round(x / ln2) and ln2 in two parts (Cody-Waite), so that
+ * |r| <= ln2 / 2, take e^r from Cephes' degree-7 polynomial and build 2^k
+ * in the exponent bits. Below -87.33 (where expf turns subnormal) we return
+ * 0 and above 88.37 (near the top of float) +inf; NaN stays NaN. */
+static inline float
+vexpf(float x)
+{
+	const float lo = -87.33f, hi = 88.37f;
+	float xc = x < lo ? lo : x, kf, r, p, two_k;
+	union { float f; int32_t i; } u;
+
+	xc = xc > hi ? hi : xc;
+	/* round to nearest by adding and subtracting 1.5 * 2^23 */
+	kf = xc * 1.44269504088896341f + 12582912.0f;
+	kf -= 12582912.0f;
+	r = xc - kf * 0.693359375f;
+	r = r - kf * -2.12194440e-4f;
+	p = 1.9875691500e-4f;
+	p = p * r + 1.3981999507e-3f;
+	p = p * r + 8.3334519073e-3f;
+	p = p * r + 4.1665795894e-2f;
+	p = p * r + 1.6666665459e-1f;
+	p = p * r + 5.0000001201e-1f;
+	p = p * r * r + r + 1.0f;
+	u.i = ((int32_t)kf + 127) << 23;
+	two_k = u.f;
+	p *= two_k;
+	p = x < lo ? 0.0f : p;
+	return x > hi ? INFINITY : p;
+}
+
+/* the largest of x[0..n), NaN ignored; -inf when n == 0 */
+static float LMF_VEC
+vmax(const float *x, long n)
+{
+	float mx = -INFINITY;
+	long i;
+
+	OMP_SIMD_MAX(mx)
+	for (i = 0; i < n; i++)
+		mx = x[i] > mx ? x[i] : mx;
+	return mx;
+}
+
+/* d[i] = exp(x[i] - mx) (d may equal x); @return their sum */
+static double LMF_VEC
+vexp_store(float *d, const float *x, float mx, long n)
+{
+	double sum = 0;
+	long i;
+
+	OMP_SIMD_SUM(sum)
+	for (i = 0; i < n; i++) {
+		float e = vexpf(x[i] - mx);
+
+		d[i] = e;
+		sum += e;
+	}
+	return sum;
+}
+
+/* @return the sum of exp(x[i] - mx) */
+static double LMF_VEC
+vexp_sum(const float *x, float mx, long n)
+{
+	double sum = 0;
+	long i;
+
+	OMP_SIMD_SUM(sum)
+	for (i = 0; i < n; i++)
+		sum += vexpf(x[i] - mx);
+	return sum;
+}
+
+/* d[i] *= f */
+static void LMF_VEC
+vscale(float *d, float f, long n)
+{
+	long i;
+
+	OMP_SIMD
+	for (i = 0; i < n; i++)
+		d[i] *= f;
+}
 
 /* rows of a cross-row sum are cut into this many fixed chunks, summed
  * chunk by chunk and then in order */
@@ -80,6 +191,9 @@ lmf_embedding_check(const int32_t *tokens, long N, int V)
 /* ------------------------------------------------------------------ */
 /* rmsnorm */
 
+/* columns per thread's block in the dweight sum */
+#define RMS_COLS 64
+
 void
 lmf_rmsnorm_forward(float *out, float *rstd, const float *inp,
     const float *weight, float eps, int N, int C)
@@ -96,10 +210,12 @@ lmf_rmsnorm_forward(float *out, float *rstd, const float *inp,
 		float r;
 		int c;
 
+		OMP_SIMD_SUM(ss)
 		for (c = 0; c < C; c++)
 			ss += (double)x[c] * x[c];
 		r = (float)(1.0 / sqrt(ss / C + eps));
 		rstd[n] = r;
+		OMP_SIMD
 		for (c = 0; c < C; c++)
 			y[c] = weight[c] * (x[c] * r);
 	}
@@ -109,7 +225,7 @@ void
 lmf_rmsnorm_backward(float *dinp, float *dweight, const float *dout,
     const float *inp, const float *weight, const float *rstd, int N, int C)
 {
-	int n, c;
+	int n;
 
 	/* with xn = x * r and dxn = dout * weight, we have
 	 *   dx = r * (dxn - xn * mean(dxn * xn))
@@ -125,22 +241,34 @@ lmf_rmsnorm_backward(float *dinp, float *dweight, const float *dout,
 			double dot = 0;
 			int j;
 
+			OMP_SIMD_SUM(dot)
 			for (j = 0; j < C; j++)
 				dot += (double)g[j] * weight[j] * x[j] * r;
 			m = (float)(dot / C);
+			OMP_SIMD
 			for (j = 0; j < C; j++)
 				dx[j] += r * (g[j] * weight[j] - x[j] * r * m);
 		}
 	}
 	if (dweight) {
-		/* a sum across rows: serial, in row order */
-		for (n = 0; n < N; n++) {
-			const float *x = inp + (size_t)n * C;
-			const float *g = dout + (size_t)n * C;
-			float r = rstd[n];
+		int c0;
 
-			for (c = 0; c < C; c++)
-				dweight[c] += g[c] * x[c] * r;
+		/* a sum across rows, in row order: the threads take blocks of
+		 * columns, so the order does not depend on them */
+		OMP_FOR((long)N * C)
+		for (c0 = 0; c0 < C; c0 += RMS_COLS) {
+			int c1 = c0 + RMS_COLS < C ? c0 + RMS_COLS : C, row;
+
+			for (row = 0; row < N; row++) {
+				const float *x = inp + (size_t)row * C;
+				const float *g = dout + (size_t)row * C;
+				float r = rstd[row];
+				int c;
+
+				OMP_SIMD
+				for (c = c0; c < c1; c++)
+					dweight[c] += g[c] * x[c] * r;
+			}
 		}
 	}
 }
@@ -443,7 +571,14 @@ att_visible(const int32_t *mask, const int32_t *seg, int b, int T, int t,
 size_t
 lmf_attention_scratch(int T)
 {
-	return (size_t)(T < ATT_BLOCK ? T : ATT_BLOCK) * T;
+	size_t per = (size_t)(T < ATT_BLOCK ? T : ATT_BLOCK) * T;
+
+	/* one block of dS per thread */
+#ifdef _OPENMP
+	return per * (size_t)lmf_gemm_threads();
+#else
+	return per;
+#endif
 }
 
 /* one row of probabilities: the scores a[0..t] (already scaled) become
@@ -453,10 +588,14 @@ att_softmax_row(float *a, const int32_t *mask, const int32_t *seg, int b,
     int T, int t)
 {
 	float mx = -INFINITY;
-	double sum = 0;
+	double sum;
 	int s, any = 0;
 
-	for (s = 0; s <= t; s++) {
+	if (!mask && !seg) {
+		mx = vmax(a, t + 1);
+		any = 1;
+	}
+	for (s = 0; s <= t && !any; s++) {
 		if (att_visible(mask, seg, b, T, t, s)) {
 			if (a[s] > mx)
 				mx = a[s];
@@ -465,28 +604,93 @@ att_softmax_row(float *a, const int32_t *mask, const int32_t *seg, int b,
 			a[s] = -INFINITY;
 		}
 	}
+	for (; s <= t && (mask || seg); s++) {
+		if (att_visible(mask, seg, b, T, t, s)) {
+			if (a[s] > mx)
+				mx = a[s];
+		} else {
+			a[s] = -INFINITY;
+		}
+	}
 	if (!any) {
 		memset(a, 0, (size_t)T * sizeof *a);
 		return;
 	}
-	for (s = 0; s <= t; s++) {
-		float e = a[s] == -INFINITY ? 0 : expf(a[s] - mx);
-
-		a[s] = e;
-		sum += e;
-	}
-	for (s = 0; s <= t; s++)
-		a[s] = (float)(a[s] / sum);
+	/* the hidden keys' -inf become exp(-inf) = 0 */
+	sum = vexp_store(a, a, mx, t + 1);
+	vscale(a, (float)(1.0 / sum), t + 1);
 	for (s = t + 1; s < T; s++)
 		a[s] = 0;
 }
+
+/* one (row, head) of the forward: the block loop over query rows */
+static void
+att_fwd_head(float *O, float *A, const float *Q, const float *K,
+    const float *Vh, const int32_t *mask, const int32_t *seg, int b, int T,
+    size_t ldq, size_t ldk, int HS, float scale)
+{
+	int t0, t1, t;
+
+	/* block of query rows [t0, t1) needs keys [0, t1) */
+	for (t0 = 0; t0 < T; t0 = t1) {
+		t1 = t0 + ATT_BLOCK < T ? t0 + ATT_BLOCK : T;
+		lmf_gemm(LMF_NOTRANS, LMF_TRANS, t1 - t0, t1, HS, scale,
+		    Q + t0 * ldq, (int)ldq, K, (int)ldk, 0.0f,
+		    A + (size_t)t0 * T, T);
+		for (t = t0; t < t1; t++)
+			att_softmax_row(A + (size_t)t * T, mask, seg, b, T, t);
+		lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, t1 - t0, HS, t1, 1.0f,
+		    A + (size_t)t0 * T, T, Vh, (int)ldk, 0.0f, O + t0 * ldq,
+		    (int)ldq);
+	}
+}
+
+/* one row of dS in place over dP: d[s] = p[s] (d[s] - p . d) scale for
+ * s <= t, 0 for t < s < t1 */
+static void LMF_VEC
+att_ds_row(float *d, const float *p, int t, int t1, float scale)
+{
+	double dot = 0;
+	float fd;
+	int s;
+
+	OMP_SIMD_SUM(dot)
+	for (s = 0; s <= t; s++)
+		dot += (double)p[s] * d[s];
+	fd = (float)dot;
+	OMP_SIMD
+	for (s = 0; s <= t; s++)
+		d[s] = p[s] * (d[s] - fd) * scale;
+	for (s = t + 1; s < t1; s++)
+		d[s] = 0;
+}
+
+/* the (row, head) loops: on lmf_gemm_threads() threads when there are
+ * two pairs or more and enough work per pair */
+#ifdef _OPENMP
+#define OMP_PAIRS(pairs, work) OMP_PRAGMA(omp parallel for \
+	schedule(static) num_threads(lmf_gemm_threads()) \
+	if ((pairs) > 1 && (long)(work) * (pairs) >= OMP_MIN_WORK))
+static int
+thread_id(void)
+{
+	return omp_get_thread_num();
+}
+#else
+#define OMP_PAIRS(pairs, work)
+static int
+thread_id(void)
+{
+	return 0;
+}
+#endif
 
 void
 lmf_attention_forward(float *out, float *att, const float *q,
     const float *k, const float *v, const int32_t *mask, const int32_t *seg,
     int B, int T, int NH, int NKV, int HS)
 {
-	int b, h, rep = NH / NKV;
+	int bh, rep = NH / NKV;
 	size_t ldq = (size_t)NH * HS, ldk = (size_t)NKV * HS;
 	float scale = (float)(1.0 / sqrt((double)HS));
 
@@ -494,32 +698,19 @@ lmf_attention_forward(float *out, float *att, const float *q,
 		BUG("attention: %d heads over %d kv heads", NH, NKV);
 	/* per (row, head) we need S = Q K^T / sqrt(HS) (T, T), P = softmax
 	 * over the visible keys, and O = P V (T, HS). Q, K, V, O are
-	 * strided views: row t of head h sits at t * NH * HS + h * HS */
-	for (b = 0; b < B; b++) {
-		for (h = 0; h < NH; h++) {
-			const float *Q = q + (size_t)b * T * ldq + (size_t)h * HS;
-			const float *K = k + (size_t)b * T * ldk +
-			    (size_t)(h / rep) * HS;
-			const float *Vh = v + (size_t)b * T * ldk +
-			    (size_t)(h / rep) * HS;
-			float *O = out + (size_t)b * T * ldq + (size_t)h * HS;
-			float *A = att + ((size_t)b * NH + h) * T * T;
-			int t0, t1, t;
+	 * strided views: row t of head h sits at t * NH * HS + h * HS. The
+	 * pairs are independent, so the threads take them, each running
+	 * its products alone */
+	OMP_PAIRS(B * NH, (long)T * T * HS)
+	for (bh = 0; bh < B * NH; bh++) {
+		int b = bh / NH, h = bh % NH;
 
-			/* block of query rows [t0, t1) needs keys [0, t1) */
-			for (t0 = 0; t0 < T; t0 = t1) {
-				t1 = t0 + ATT_BLOCK < T ? t0 + ATT_BLOCK : T;
-				lmf_gemm(LMF_NOTRANS, LMF_TRANS, t1 - t0, t1, HS,
-				    scale, Q + t0 * ldq, (int)ldq, K, (int)ldk,
-				    0.0f, A + (size_t)t0 * T, T);
-				for (t = t0; t < t1; t++)
-					att_softmax_row(A + (size_t)t * T, mask,
-					    seg, b, T, t);
-				lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, t1 - t0, HS,
-				    t1, 1.0f, A + (size_t)t0 * T, T, Vh,
-				    (int)ldk, 0.0f, O + t0 * ldq, (int)ldq);
-			}
-		}
+		att_fwd_head(out + (size_t)b * T * ldq + (size_t)h * HS,
+		    att + ((size_t)b * NH + h) * T * T,
+		    q + (size_t)b * T * ldq + (size_t)h * HS,
+		    k + (size_t)b * T * ldk + (size_t)(h / rep) * HS,
+		    v + (size_t)b * T * ldk + (size_t)(h / rep) * HS,
+		    mask, seg, b, T, ldq, ldk, HS, scale);
 	}
 }
 
@@ -587,13 +778,46 @@ lmf_attention_forward_ref(float *out, float *att, const float *q,
 	}
 }
 
+/* one query head of the backward, adding into its kv head's dK, dV */
+static void
+att_bwd_head(float *dQ, float *dK, float *dV, float *scratch,
+    const float *dO, const float *A, const float *Q, const float *K,
+    const float *Vh, int T, size_t ldq, size_t ldk, int HS, float scale)
+{
+	int t0, t1, t;
+
+	for (t0 = 0; t0 < T; t0 = t1) {
+		int nb;
+
+		t1 = t0 + ATT_BLOCK < T ? t0 + ATT_BLOCK : T;
+		nb = t1 - t0;
+		/* dV[0:t1] += P[t0:t1, 0:t1]^T dO[t0:t1] */
+		lmf_gemm(LMF_TRANS, LMF_NOTRANS, t1, HS, nb, 1.0f,
+		    A + (size_t)t0 * T, T, dO + t0 * ldq, (int)ldq, 1.0f, dV,
+		    (int)ldk);
+		/* dP (nb, t1) into the scratch, row stride T */
+		lmf_gemm(LMF_NOTRANS, LMF_TRANS, nb, t1, HS, 1.0f,
+		    dO + t0 * ldq, (int)ldq, Vh, (int)ldk, 0.0f, scratch, T);
+		for (t = t0; t < t1; t++)
+			att_ds_row(scratch + (size_t)(t - t0) * T,
+			    A + (size_t)t * T, t, t1, scale);
+		/* dQ[t0:t1] += dS K[0:t1] */
+		lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, nb, HS, t1, 1.0f, scratch,
+		    T, K, (int)ldk, 1.0f, dQ + t0 * ldq, (int)ldq);
+		/* dK[0:t1] += dS^T Q[t0:t1] */
+		lmf_gemm(LMF_TRANS, LMF_NOTRANS, t1, HS, nb, 1.0f, scratch, T,
+		    Q + t0 * ldq, (int)ldq, 1.0f, dK, (int)ldk);
+	}
+}
+
 void
 lmf_attention_backward(float *dq, float *dk, float *dv, float *scratch,
     const float *dout, const float *att, const float *q, const float *k,
     const float *v, int B, int T, int NH, int NKV, int HS)
 {
-	int b, h, rep = NH / NKV;
+	int bkv, rep = NH / NKV;
 	size_t ldq = (size_t)NH * HS, ldk = (size_t)NKV * HS;
+	size_t per = (size_t)(T < ATT_BLOCK ? T : ATT_BLOCK) * T;
 	float scale = (float)(1.0 / sqrt((double)HS));
 
 	if (NKV <= 0 || NH % NKV)
@@ -603,56 +827,22 @@ lmf_attention_backward(float *dq, float *dk, float *dv, float *scratch,
 	 *   dS = P * (dP - rowsum(P * dP)) / sqrt(HS),
 	 *   dQ += dS K,  dK += dS^T Q.
 	 * We go by blocks of query rows [t0, t1); they touch keys [0, t1).
-	 * Query heads sharing a kv head add into the same dK, dV rows. */
-	for (b = 0; b < B; b++) {
-		for (h = 0; h < NH; h++) {
-			const float *Q = q + (size_t)b * T * ldq + (size_t)h * HS;
-			const float *dO = dout + (size_t)b * T * ldq +
-			    (size_t)h * HS;
-			size_t kvoff = (size_t)b * T * ldk +
-			    (size_t)(h / rep) * HS;
-			const float *A = att + ((size_t)b * NH + h) * T * T;
-			float *dQ = dq + (size_t)b * T * ldq + (size_t)h * HS;
-			int t0, t1, t;
+	 * Query heads sharing a kv head add into the same dK, dV rows, so
+	 * the threads take (row, kv head) pairs and run that kv head's
+	 * query heads in order, each thread with its own block of scratch */
+	OMP_PAIRS(B * NKV, (long)T * T * HS * rep)
+	for (bkv = 0; bkv < B * NKV; bkv++) {
+		int b = bkv / NKV, kh = bkv % NKV, h;
+		size_t kvoff = (size_t)b * T * ldk + (size_t)kh * HS;
+		float *sc = scratch + per * (size_t)thread_id();
 
-			for (t0 = 0; t0 < T; t0 = t1) {
-				int nb;
-
-				t1 = t0 + ATT_BLOCK < T ? t0 + ATT_BLOCK : T;
-				nb = t1 - t0;
-				/* dV[0:t1] += P[t0:t1, 0:t1]^T dO[t0:t1] */
-				lmf_gemm(LMF_TRANS, LMF_NOTRANS, t1, HS, nb,
-				    1.0f, A + (size_t)t0 * T, T, dO + t0 * ldq,
-				    (int)ldq, 1.0f, dv + kvoff, (int)ldk);
-				/* dP (nb, t1) into the scratch, row stride T */
-				lmf_gemm(LMF_NOTRANS, LMF_TRANS, nb, t1, HS, 1.0f,
-				    dO + t0 * ldq, (int)ldq, v + kvoff, (int)ldk,
-				    0.0f, scratch, T);
-				for (t = t0; t < t1; t++) {
-					const float *p = A + (size_t)t * T;
-					float *d = scratch + (size_t)(t - t0) * T;
-					double dot = 0;
-					float fd;
-					int s;
-
-					for (s = 0; s <= t; s++)
-						dot += (double)p[s] * d[s];
-					fd = (float)dot;
-					for (s = 0; s <= t; s++)
-						d[s] = p[s] * (d[s] - fd) * scale;
-					for (s = t + 1; s < t1; s++)
-						d[s] = 0;
-				}
-				/* dQ[t0:t1] += dS K[0:t1] */
-				lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, nb, HS, t1, 1.0f,
-				    scratch, T, k + kvoff, (int)ldk, 1.0f,
-				    dQ + t0 * ldq, (int)ldq);
-				/* dK[0:t1] += dS^T Q[t0:t1] */
-				lmf_gemm(LMF_TRANS, LMF_NOTRANS, t1, HS, nb, 1.0f,
-				    scratch, T, Q + t0 * ldq, (int)ldq, 1.0f,
-				    dk + kvoff, (int)ldk);
-			}
-		}
+		for (h = kh * rep; h < (kh + 1) * rep; h++)
+			att_bwd_head(dq + (size_t)b * T * ldq + (size_t)h * HS,
+			    dk + kvoff, dv + kvoff, sc,
+			    dout + (size_t)b * T * ldq + (size_t)h * HS,
+			    att + ((size_t)b * NH + h) * T * T,
+			    q + (size_t)b * T * ldq + (size_t)h * HS,
+			    k + kvoff, v + kvoff, T, ldq, ldk, HS, scale);
 	}
 }
 
@@ -717,20 +907,73 @@ lmf_attention_backward_ref(float *dq, float *dk, float *dv,
 /* ------------------------------------------------------------------ */
 /* swiglu */
 
+/* elements per call of the vector loops below; the threads take blocks */
+#define SWIGLU_BLOCK 4096
+
+static void LMF_VEC
+swiglu_fwd_block(float *out, const float *gate, const float *up, long n)
+{
+	long i;
+
+	OMP_SIMD
+	for (i = 0; i < n; i++) {
+		float g = gate[i];
+		float sg = 1.0f / (1.0f + vexpf(-g));
+
+		out[i] = g * sg * up[i];
+	}
+}
+
+static void LMF_VEC
+swiglu_bwd_block(float *dgate, float *dup, const float *dout,
+    const float *gate, const float *up, long n)
+{
+	long i;
+
+	if (dgate && dup) {
+		OMP_SIMD
+		for (i = 0; i < n; i++) {
+			float g = gate[i];
+			float sg = 1.0f / (1.0f + vexpf(-g));
+
+			dgate[i] += dout[i] * up[i] * sg * (1.0f + g *
+			    (1.0f - sg));
+			dup[i] += dout[i] * g * sg;
+		}
+		return;
+	}
+	if (dgate) {
+		OMP_SIMD
+		for (i = 0; i < n; i++) {
+			float g = gate[i];
+			float sg = 1.0f / (1.0f + vexpf(-g));
+
+			dgate[i] += dout[i] * up[i] * sg * (1.0f + g *
+			    (1.0f - sg));
+		}
+	}
+	if (dup) {
+		OMP_SIMD
+		for (i = 0; i < n; i++) {
+			float g = gate[i];
+			float sg = 1.0f / (1.0f + vexpf(-g));
+
+			dup[i] += dout[i] * g * sg;
+		}
+	}
+}
+
 void
 lmf_swiglu_forward(float *out, const float *gate, const float *up, long n)
 {
 	long i;
 
-	/* silu(g) = g * sigmoid(g); for very negative g, expf(-g) is inf and
+	/* silu(g) = g * sigmoid(g); for very negative g, exp(-g) is inf and
 	 * sigmoid is 0, as it should be */
 	OMP_FOR(n)
-	for (i = 0; i < n; i++) {
-		float g = gate[i];
-		float sg = 1.0f / (1.0f + expf(-g));
-
-		out[i] = g * sg * up[i];
-	}
+	for (i = 0; i < n; i += SWIGLU_BLOCK)
+		swiglu_fwd_block(out + i, gate + i, up + i,
+		    n - i < SWIGLU_BLOCK ? n - i : SWIGLU_BLOCK);
 }
 
 void
@@ -741,16 +984,10 @@ lmf_swiglu_backward(float *dgate, float *dup, const float *dout,
 
 	/* d silu(g) / dg = s (1 + g (1 - s)) with s = sigmoid(g) */
 	OMP_FOR(n)
-	for (i = 0; i < n; i++) {
-		float g = gate[i];
-		float sg = 1.0f / (1.0f + expf(-g));
-
-		if (dgate)
-			dgate[i] += dout[i] * up[i] * sg * (1.0f + g * (1.0f -
-			    sg));
-		if (dup)
-			dup[i] += dout[i] * g * sg;
-	}
+	for (i = 0; i < n; i += SWIGLU_BLOCK)
+		swiglu_bwd_block(dgate ? dgate + i : NULL, dup ? dup + i : NULL,
+		    dout + i, gate + i, up + i,
+		    n - i < SWIGLU_BLOCK ? n - i : SWIGLU_BLOCK);
 }
 
 /* ------------------------------------------------------------------ */
@@ -759,13 +996,7 @@ lmf_swiglu_backward(float *dgate, float *dup, const float *dout,
 static float
 row_max(const float *x, int V)
 {
-	float mx = -INFINITY;
-	int i;
-
-	for (i = 0; i < V; i++)
-		if (x[i] > mx)
-			mx = x[i];
-	return mx;
+	return vmax(x, V);
 }
 
 void
@@ -778,17 +1009,9 @@ lmf_softmax_forward(float *out, const float *inp, int N, int V)
 		const float *x = inp + (size_t)n * V;
 		float *y = out + (size_t)n * V;
 		float mx = row_max(x, V);
-		double sum = 0;
-		float inv;
-		int i;
+		double sum = vexp_store(y, x, mx, V);
 
-		for (i = 0; i < V; i++) {
-			y[i] = expf(x[i] - mx);
-			sum += y[i];
-		}
-		inv = (float)(1.0 / sum);
-		for (i = 0; i < V; i++)
-			y[i] *= inv;
+		vscale(y, (float)(1.0 / sum), V);
 	}
 }
 
@@ -826,11 +1049,9 @@ lmf_logsoftmax_forward(float *out, const float *inp, int N, int V)
 		const float *x = inp + (size_t)n * V;
 		float *y = out + (size_t)n * V;
 		float mx = row_max(x, V), lse;
-		double sum = 0;
+		double sum = vexp_sum(x, mx, V);
 		int i;
 
-		for (i = 0; i < V; i++)
-			sum += expf(x[i] - mx);
 		lse = mx + (float)log(sum);
 		for (i = 0; i < V; i++)
 			y[i] = x[i] - lse;
@@ -894,11 +1115,8 @@ static float
 ce_row(const float *x, int y, int V)
 {
 	float mx = row_max(x, V);
-	double sum = 0;
-	int i;
+	double sum = vexp_sum(x, mx, V);
 
-	for (i = 0; i < V; i++)
-		sum += expf(x[i] - mx);
 	return (float)(mx + log(sum) - x[y]);
 }
 
@@ -906,20 +1124,12 @@ ce_row(const float *x, int y, int V)
 static float
 ce_row_grad(float *d, const float *x, int y, float scale, int V)
 {
-	float mx = row_max(x, V), xy = x[y], f;
-	double sum = 0;
-	int i;
+	float mx = row_max(x, V), xy = x[y];
+	double sum;
 
 	/* we keep exp(x - max) in d, then scale it into softmax * scale */
-	for (i = 0; i < V; i++) {
-		float e = expf(x[i] - mx);
-
-		d[i] = e;
-		sum += e;
-	}
-	f = (float)(scale / sum);
-	for (i = 0; i < V; i++)
-		d[i] *= f;
+	sum = vexp_store(d, x, mx, V);
+	vscale(d, (float)(scale / sum), V);
 	d[y] -= scale;
 	return (float)(mx + log(sum) - xy);
 }

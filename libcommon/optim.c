@@ -11,6 +11,78 @@
 #include "lmf/util.h"
 #include "lmf/banned.h"
 
+/* The loops over all the parameters run on OpenMP threads (when built
+ * with -fopenmp) in blocks of BLOCK values, and vectorised within a block.
+ * Element-wise updates do not depend on the split; sums go block by block
+ * and then over the blocks in order, so they do not depend on the thread
+ * count either. */
+#define BLOCK 16384
+#ifdef _OPENMP
+#define OMP_PRAGMA(x) _Pragma(#x)
+#define OMP_BLOCKS(n) OMP_PRAGMA(omp parallel for schedule(static) \
+	if ((n) > BLOCK))
+#define OMP_SIMD OMP_PRAGMA(omp simd)
+#define OMP_SIMD_SUM(x) OMP_PRAGMA(omp simd reduction(+:x))
+#else
+#define OMP_BLOCKS(n)
+#define OMP_SIMD
+#define OMP_SIMD_SUM(x)
+#endif
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define LMF_VEC __attribute__((target_clones("avx2", "default")))
+#else
+#define LMF_VEC
+#endif
+
+/* the AdamW constants of one tensor's update */
+struct adamw_k {
+	float shrink, b1, b2, c1, c2, step_size, bc2_sqrt, eps;
+};
+
+static void LMF_VEC
+adamw_block(float *w, float *m, float *v, const float *g, long n,
+    const struct adamw_k *k)
+{
+	float shrink = k->shrink, b1 = k->b1, b2 = k->b2, c1 = k->c1;
+	float c2 = k->c2, step_size = k->step_size, bc2_sqrt = k->bc2_sqrt;
+	float eps = k->eps;
+	long i;
+
+	OMP_SIMD
+	for (i = 0; i < n; i++) {
+		float gi = g[i], mi, vi, wi = w[i] * shrink;
+
+		mi = m[i] * b1 + c1 * gi;
+		vi = v[i] * b2 + c2 * gi * gi;
+		m[i] = mi;
+		v[i] = vi;
+		w[i] = wi - step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
+	}
+}
+
+/* sum of g[i]^2 in double */
+static double LMF_VEC
+sumsq_block(const float *g, long n)
+{
+	double sum = 0;
+	long i;
+
+	OMP_SIMD_SUM(sum)
+	for (i = 0; i < n; i++)
+		sum += (double)g[i] * g[i];
+	return sum;
+}
+
+static void LMF_VEC
+scale_block(float *g, float c, long n)
+{
+	long i;
+
+	OMP_SIMD
+	for (i = 0; i < n; i++)
+		g[i] *= c;
+}
+
 #define PREFIX_M "exp_avg."
 #define PREFIX_V "exp_avg_sq."
 
@@ -64,20 +136,18 @@ lmf_adamw_update(struct lmf_adamw *a, uint64_t off, float *w,
 	float c1 = (float)(1.0 - a->beta1), c2 = (float)(1.0 - a->beta2);
 	float eps = (float)a->eps;
 	float *m = a->m + off, *v = a->v + off;
-	uint64_t i;
+	struct adamw_k k = { shrink, b1, b2, c1, c2, step_size, bc2_sqrt,
+		eps };
+	long i, nl = (long)n;
 
 	if (off + n > a->numel)
 		BUG("adamw: tensor at %llu of %llu past %llu values",
 		    (unsigned long long)off, (unsigned long long)n,
 		    (unsigned long long)a->numel);
-	for (i = 0; i < n; i++) {
-		float gi = g[i];
-
-		w[i] *= shrink;
-		m[i] = m[i] * b1 + c1 * gi;
-		v[i] = v[i] * b2 + c2 * gi * gi;
-		w[i] -= step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
-	}
+	OMP_BLOCKS(nl)
+	for (i = 0; i < nl; i += BLOCK)
+		adamw_block(w + i, m + i, v + i, g + i,
+		    nl - i < BLOCK ? nl - i : BLOCK, &k);
 }
 
 void
@@ -239,16 +309,27 @@ double
 lmf_grad_norm(struct lmf_tparam *p, int np)
 {
 	double sum = 0.0;
-	uint64_t j;
 	int i;
 
 	for (i = 0; i < np; i++) {
 		const float *g = p[i].g;
+		long n = (long)p[i].numel, nb = (n + BLOCK - 1) / BLOCK, j;
+		double *part;
 
-		if (!g)
+		if (!g || n == 0)
 			continue;
-		for (j = 0; j < p[i].numel; j++)
-			sum += (double)g[j] * g[j];
+		if (nb == 1) {
+			sum += sumsq_block(g, n);
+			continue;
+		}
+		part = xmallocarray((size_t)nb, sizeof *part);
+		OMP_BLOCKS(n)
+		for (j = 0; j < nb; j++)
+			part[j] = sumsq_block(g + j * BLOCK,
+			    n - j * BLOCK < BLOCK ? n - j * BLOCK : BLOCK);
+		for (j = 0; j < nb; j++)
+			sum += part[j];
+		free(part);
 	}
 	return sqrt(sum);
 }
@@ -257,7 +338,7 @@ double
 lmf_grad_clip(struct lmf_tparam *p, int np, double max_norm)
 {
 	double norm = lmf_grad_norm(p, np), coef;
-	uint64_t j;
+	long j;
 	int i;
 
 	if (max_norm <= 0.0 || !isfinite(norm))
@@ -268,11 +349,13 @@ lmf_grad_clip(struct lmf_tparam *p, int np, double max_norm)
 	for (i = 0; i < np; i++) {
 		float *g = p[i].g;
 		float c = (float)coef;
+		long n = (long)p[i].numel;
 
 		if (!g)
 			continue;
-		for (j = 0; j < p[i].numel; j++)
-			g[j] *= c;
+		OMP_BLOCKS(n)
+		for (j = 0; j < n; j += BLOCK)
+			scale_block(g + j, c, n - j < BLOCK ? n - j : BLOCK);
 	}
 	return norm;
 }
