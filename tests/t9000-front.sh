@@ -5,7 +5,7 @@
 # combination, bad YAML), dispatch, dry runs, and bad input of the drivers
 # (each one stderr line).
 . "$(dirname "$0")/lib.sh"
-plan 41
+plan 42
 cat >lf.yaml <<'CFG'
 ### model
 model_name_or_path: Qwen/Qwen3-4B-Instruct-2507
@@ -94,6 +94,8 @@ lmf-config --json lf.json >b.json
 check_same "JSON config (with a list) resolves as the YAML" a.json b.json
 printf 'dataset:\n  - a\n  - b\n' >list.yaml
 check "a YAML list is a comma list" test "$(get dataset list.yaml)" = a,b
+check "every config in examples/ resolves" sh -c \
+	'for f in "$TOP"/examples/*.yaml; do lmf-config "$f" >/dev/null || exit; done'
 check "--list names every key" sh -c \
 	'lmf-config --list | grep -q "^learning_rate float 5e-05$"'
 
