@@ -534,8 +534,21 @@ lmf_tok_load(const char *json, size_t len, const char *cfg, size_t cfglen,
 	json_t *root, *model, *v, *c = NULL;
 	const char *type;
 
-	root = json_loadb(json, len, JSON_ALLOW_NUL, &je);
+	struct tok_raw raw;
+	int have_raw = tok_raw_scan(json, len, &raw) == 0;
+
+	root = NULL;
+	if (have_raw && !(root = json_loadb(raw.rest, raw.restlen,
+	    JSON_ALLOW_NUL, &je)))
+		tok_raw_free(&raw);
+	if (!root) {
+		/* jansson on the whole text, to say what is wrong */
+		have_raw = 0;
+		root = json_loadb(json, len, JSON_ALLOW_NUL, &je);
+	}
 	if (!root || !json_is_object(root)) {
+		if (have_raw)
+			tok_raw_free(&raw);
 		snprintf(err, errlen, "tokenizer.json: %s (line %d)",
 		    root ? "not an object" : je.text, je.line);
 		json_decref(root);
@@ -554,7 +567,11 @@ lmf_tok_load(const char *json, size_t len, const char *cfg, size_t cfglen,
 		    type ? type : "(untyped)");
 		goto fail;
 	}
-	if (!(t->bpe = tok_bpe_load(model, err, errlen)))
+	t->bpe = tok_bpe_load(model, have_raw ? &raw : NULL, err, errlen);
+	if (have_raw)
+		tok_raw_free(&raw);
+	have_raw = 0;
+	if (!t->bpe)
 		goto fail;
 	v = json_object_get(root, "normalizer");
 	if (v && !json_is_null(v) && !(t->norm = tok_norm_load(v, err,
@@ -594,6 +611,8 @@ lmf_tok_load(const char *json, size_t len, const char *cfg, size_t cfglen,
 	json_decref(root);
 	return tk;
 fail:
+	if (have_raw)
+		tok_raw_free(&raw);
 	json_decref(root);
 	lmf_tok_free(tk);
 	return NULL;

@@ -192,15 +192,107 @@ opt_nonempty_string(json_t *model, const char *key)
 	return v && json_is_string(v) && json_string_length(v) > 0;
 }
 
+static int
+vocab_add(struct bpe *b, const char *k, size_t n, int64_t id, int32_t *maxid,
+    char *err, size_t errlen)
+{
+	if (id < 0 || id > 0x7fffffff - 1) {
+		snprintf(err, errlen, "vocab entry '%.40s' has a bad id", k);
+		return -1;
+	}
+	tok_map_set(&b->vocab, k, n, (int32_t)id);
+	if (id > *maxid)
+		*maxid = (int32_t)id;
+	return 0;
+}
+
+static int
+merge_add(struct bpe *b, size_t i, const char *l, size_t ll, const char *r,
+    size_t rl, struct tbuf *cat, int *nocut, char *err, size_t errlen)
+{
+	int32_t li, ri, ni;
+
+	li = tok_map_get(&b->vocab, l, ll);
+	ri = tok_map_get(&b->vocab, r, rl);
+	cat->n = 0;
+	tok_buf_put(cat, l, ll);
+	tok_buf_put(cat, r, rl);
+	ni = tok_map_get(&b->vocab, cat->p, cat->n);
+	if (li < 0 || ri < 0 || ni < 0) {
+		snprintf(err, errlen, "merge %zu uses a token not in the vocab",
+		    i);
+		return -1;
+	}
+	merge_put(b, li, ri, (int32_t)i, ni);
+	if (rl >= 3 && !memcmp(r, META, 3) && (ll < 3 ||
+	    memcmp(l + ll - 3, META, 3)))
+		*nocut = 1;
+	return 0;
+}
+
+/* the merges of the model's JSON */
+static int
+merges_json(struct bpe *b, json_t *merges, struct tbuf *cat, int *nocut,
+    char *err, size_t errlen)
+{
+	size_t i, nm = json_array_size(merges);
+
+	for (i = 0; i < nm; i++) {
+		json_t *m = json_array_get(merges, i);
+		const char *l, *r;
+		size_t ll, rl;
+		if (json_is_string(m)) {
+			const char *s = json_string_value(m);
+			const char *sp = strchr(s, ' ');
+			if (!sp || strchr(sp + 1, ' ')) {
+				snprintf(err, errlen, "merge %zu is not 'a b'",
+				    i);
+				return -1;
+			}
+			l = s;
+			ll = (size_t)(sp - s);
+			r = sp + 1;
+			rl = strlen(r);
+		} else if (json_is_array(m) && json_array_size(m) == 2 &&
+		    json_is_string(json_array_get(m, 0)) &&
+		    json_is_string(json_array_get(m, 1))) {
+			l = json_string_value(json_array_get(m, 0));
+			ll = json_string_length(json_array_get(m, 0));
+			r = json_string_value(json_array_get(m, 1));
+			rl = json_string_length(json_array_get(m, 1));
+		} else {
+			snprintf(err, errlen, "merge %zu is neither 'a b' nor "
+			    "a pair", i);
+			return -1;
+		}
+		if (merge_add(b, i, l, ll, r, rl, cat, nocut, err, errlen))
+			return -1;
+	}
+	return 0;
+}
+
+static void
+merges_alloc(struct bpe *b, size_t nm)
+{
+	size_t cap = 16;
+
+	while (cap < nm * 2 + 2)
+		cap <<= 1;
+	b->mcap = cap;
+	b->merges = xcalloc(cap, sizeof(*b->merges));
+}
+
 struct bpe *
-tok_bpe_load(json_t *model, char *err, size_t errlen)
+tok_bpe_load(json_t *model, const struct tok_raw *raw, char *err,
+    size_t errlen)
 {
 	json_t *vocab = json_object_get(model, "vocab");
 	json_t *merges = json_object_get(model, "merges");
+	struct tbuf cat = {0};
 	json_t *v, *d;
 	struct bpe *b;
 	const char *k;
-	size_t i, nm, cap;
+	size_t i;
 	int32_t maxid = -1;
 	int nocut = 0;
 
@@ -221,84 +313,54 @@ tok_bpe_load(json_t *model, char *err, size_t errlen)
 		return NULL;
 	}
 	b = xcalloc(1, sizeof(*b));
-	tok_map_init(&b->vocab, json_object_size(vocab));
-	json_object_foreach(vocab, k, v) {
-		json_int_t id = json_integer_value(v);
-		if (!json_is_integer(v) || id < 0 || id > 0x7fffffff - 1) {
-			snprintf(err, errlen, "vocab entry '%.40s' has a "
-			    "bad id", k);
-			tok_bpe_free(b);
-			return NULL;
+	if (raw) {
+		tok_map_init(&b->vocab, raw->nv);
+		for (i = 0; i < raw->nv; i++)
+			if (vocab_add(b, raw->sbuf + raw->voff[i],
+			    raw->vlen[i], raw->vid[i], &maxid, err, errlen))
+				goto fail;
+	} else {
+		tok_map_init(&b->vocab, json_object_size(vocab));
+		json_object_foreach(vocab, k, v) {
+			if (!json_is_integer(v)) {
+				snprintf(err, errlen, "vocab entry '%.40s' "
+				    "has a bad id", k);
+				goto fail;
+			}
+			if (vocab_add(b, k, strlen(k), json_integer_value(v),
+			    &maxid, err, errlen))
+				goto fail;
 		}
-		tok_map_set(&b->vocab, k, strlen(k), (int32_t)id);
-		if (id > maxid)
-			maxid = (int32_t)id;
 	}
+	/* the ids that remain (a repeated key keeps its last) */
+	maxid = -1;
+	for (i = 0; i < b->vocab.n; i++)
+		if (b->vocab.val[i] > maxid)
+			maxid = b->vocab.val[i];
 	if (maxid >= (1 << 26)) {
 		snprintf(err, errlen, "vocab id %d too large", maxid);
-		tok_bpe_free(b);
-		return NULL;
+		goto fail;
 	}
 	b->size = maxid + 1;
 	b->id2tok = xcalloc((size_t)b->size + 1, sizeof(char *));
 	for (i = 0; i < b->vocab.n; i++)
 		b->id2tok[b->vocab.val[i]] = b->vocab.key[i];
-	nm = json_array_size(merges);
-	cap = 16;
-	while (cap < nm * 2 + 2)
-		cap <<= 1;
-	b->mcap = cap;
-	b->merges = xcalloc(cap, sizeof(*b->merges));
-	for (i = 0; i < nm; i++) {
-		json_t *m = json_array_get(merges, i);
-		const char *l, *r;
-		size_t ll, rl;
-		int32_t li, ri, ni;
-		char *cat;
-		if (json_is_string(m)) {
-			const char *s = json_string_value(m);
-			const char *sp = strchr(s, ' ');
-			if (!sp || strchr(sp + 1, ' ')) {
-				snprintf(err, errlen, "merge %zu is not 'a b'",
-				    i);
-				tok_bpe_free(b);
-				return NULL;
-			}
-			l = s;
-			ll = (size_t)(sp - s);
-			r = sp + 1;
-			rl = strlen(r);
-		} else if (json_is_array(m) && json_array_size(m) == 2 &&
-		    json_is_string(json_array_get(m, 0)) &&
-		    json_is_string(json_array_get(m, 1))) {
-			l = json_string_value(json_array_get(m, 0));
-			ll = json_string_length(json_array_get(m, 0));
-			r = json_string_value(json_array_get(m, 1));
-			rl = json_string_length(json_array_get(m, 1));
-		} else {
-			snprintf(err, errlen, "merge %zu is neither 'a b' nor "
-			    "a pair", i);
-			tok_bpe_free(b);
-			return NULL;
+	if (raw) {
+		merges_alloc(b, raw->nm);
+		for (i = 0; i < raw->nm; i++) {
+			const struct tok_raw_merge *m = &raw->merge[i];
+			if (merge_add(b, i, raw->sbuf + m->loff, m->llen,
+			    raw->sbuf + m->roff, m->rlen, &cat, &nocut, err,
+			    errlen))
+				goto fail;
 		}
-		li = tok_map_get(&b->vocab, l, ll);
-		ri = tok_map_get(&b->vocab, r, rl);
-		cat = xmalloc(ll + rl + 1);
-		memcpy(cat, l, ll);
-		memcpy(cat + ll, r, rl);
-		ni = tok_map_get(&b->vocab, cat, ll + rl);
-		free(cat);
-		if (li < 0 || ri < 0 || ni < 0) {
-			snprintf(err, errlen, "merge %zu uses a token not in "
-			    "the vocab", i);
-			tok_bpe_free(b);
-			return NULL;
-		}
-		merge_put(b, li, ri, (int32_t)i, ni);
-		if (rl >= 3 && !memcmp(r, META, 3) && (ll < 3 ||
-		    memcmp(l + ll - 3, META, 3)))
-			nocut = 1;
+	} else {
+		merges_alloc(b, json_array_size(merges));
+		if (merges_json(b, merges, &cat, &nocut, err, errlen))
+			goto fail;
 	}
+	free(cat.p);
+	cat.p = NULL;
 	b->unk = -1;
 	v = json_object_get(model, "unk_token");
 	if (json_is_string(v)) {
@@ -307,8 +369,7 @@ tok_bpe_load(json_t *model, char *err, size_t errlen)
 		if (b->unk < 0) {
 			snprintf(err, errlen, "unk_token '%.40s' not in the "
 			    "vocab", json_string_value(v));
-			tok_bpe_free(b);
-			return NULL;
+			goto fail;
 		}
 	}
 	b->byte_fallback = json_is_true(json_object_get(model,
@@ -328,6 +389,10 @@ tok_bpe_load(json_t *model, char *err, size_t errlen)
 	    tok_map_get(&b->vocab, META, 3) >= 0;
 	tok_map_init(&b->cache, 1024);
 	return b;
+fail:
+	free(cat.p);
+	tok_bpe_free(b);
+	return NULL;
 }
 
 void

@@ -47,9 +47,32 @@ int32_t tok_map_get(const struct tmap *m, const char *k, size_t n); /* -1 */
 void tok_map_set(struct tmap *m, const char *k, size_t n, int32_t v);
 uint64_t tok_hash(const void *p, size_t n);
 
-/* the BPE model */
+/* model.vocab and model.merges scanned from tokenizer.json's text
+ * (tok_json.c); strings are NUL-terminated in sbuf */
+struct tok_raw {
+	char *rest;                /* the text with vocab {} and merges [] */
+	size_t restlen;
+	char *sbuf;
+	size_t slen;
+	uint32_t *voff, *vlen;     /* vocab keys in sbuf, and their ids */
+	int64_t *vid;
+	size_t nv, vcap;
+	struct tok_raw_merge {
+		uint32_t loff, llen, roff, rlen;
+	} *merge;
+	size_t nm, mcap;
+	size_t vstart, vend, mstart, mend;  /* where they were in the text */
+	int seen_model;
+};
+/* 0, or -1 when jansson must read the whole text (it says what is wrong) */
+int tok_raw_scan(const char *text, size_t len, struct tok_raw *r);
+void tok_raw_free(struct tok_raw *r);
+
+/* the BPE model: vocab and merges from raw when not NULL, else from the
+ * model's JSON */
 struct bpe;
-struct bpe *tok_bpe_load(json_t *model, char *err, size_t errlen);
+struct bpe *tok_bpe_load(json_t *model, const struct tok_raw *raw,
+    char *err, size_t errlen);
 void tok_bpe_free(struct bpe *b);
 /* append the ids of one word (a pre-token) */
 void tok_bpe_word(struct bpe *b, const char *w, size_t n, int32_t **ids,
