@@ -1,13 +1,16 @@
 /* lmf-sft: supervised fine-tuning and pre-training of a LLaMA-family model
  * (full, freeze or LoRA) on a batches stream: AdamW, gradient clipping,
  * Hugging Face's lr schedules, gradient accumulation with LLaMA-Factory's
- * loss normalisation. It writes the trained adapter or model as a stream
- * and trainer_log.jsonl; it does not tokenize, pack or shuffle (lmf-pack
- * does), and it does not write Hugging Face files (lmf-export does). */
+ * loss normalisation, evaluation on held-out batches. It writes the
+ * trained adapter or model as a stream and as Hugging Face files, with
+ * LLaMA-Factory's output directory (logs, trainer_state.json, results,
+ * loss plots, resumable checkpoint-N/); it does not tokenize, pack or
+ * shuffle (lmf-pack does), and it does not merge LoRA (lmf-export does). */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,30 +18,39 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lmf/ckpt.h"
 #include "lmf/gemm.h"
 #include "lmf/llama.h"
 #include "lmf/optim.h"
+#include "lmf/plot.h"
+#include "lmf/st_write.h"
 #include "lmf/stream.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
 
 static struct opts {
 	const char *model, *data, *out, *output_dir, *adapter, *dump_grads;
-	const char *kwargs;
+	const char *kwargs, *resume, *eval_data;
 	struct lmf_train_opts t;
 	double lr, epochs, wd, beta1, beta2, eps, max_grad_norm, warmup_ratio;
 	long max_steps, warmup_steps, logging_steps, ga;
-	int sched, threads, epochs_set, overwrite;
+	long save_steps, save_limit, eval_steps;
+	int sched, threads, epochs_set, overwrite, plot;
+	int save_strategy, eval_strategy;   /* enum strategy */
 	struct lmf_wropts wo;
 } o = { .model = "-", .data = "-", .lr = 5e-5, .epochs = 3.0,
 	.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .max_grad_norm = 1.0,
-	.max_steps = -1, .logging_steps = 500, .ga = 1 };
+	.max_steps = -1, .logging_steps = 500, .ga = 1, .save_steps = 500,
+	.save_strategy = 1 };
+
+enum strategy { ST_NO, ST_STEPS, ST_EPOCH };
 
 static struct lmf_llama *model;
 static struct lmf_tparam *tp;   /* the trainable tensors, copied */
 static int ntp;
 static struct lmf_rd *data;
 static pid_t loader = -1;        /* lmf-load reading a PEFT directory */
+static char *resume_dir;         /* the checkpoint resumed from */
 static FILE *tlog;
 static struct lmf_sched sched;
 static struct lmf_adamw adam;
@@ -48,9 +60,15 @@ static struct {
 	long step, total;          /* optimizer steps done, T */
 	uint64_t micro, bpe;       /* micro-batches read; per epoch (0: ?) */
 	uint64_t tokens, log_tokens;
+	uint64_t samples;          /* rows of the micro-batches */
 	double loss_sum, train_loss_sum, last_norm, t0, log_t;
-	long log_steps;
-} st;
+	long log_steps, batch_size;
+	long saved;                /* the step of the last checkpoint */
+	int epoch_end;             /* the last step ended an epoch */
+	json_t *history;           /* trainer_state.json's log_history */
+} st = { .saved = -1 };
+
+static volatile sig_atomic_t stop_signal;
 
 /* ---- input ---- */
 
@@ -142,7 +160,9 @@ load_adapter(void)
 static void
 open_model(void)
 {
-	struct lmf_rd *r = lmf_rd_open_or_die(o.model);
+	char *ck = resume_dir && o.t.finetuning_type != LMF_FT_LORA ?
+	    xasprintf("%s/model.lmf", resume_dir) : NULL;
+	struct lmf_rd *r = lmf_rd_open_or_die(ck ? ck : o.model);
 	char err[512];
 	int i;
 
@@ -151,6 +171,9 @@ open_model(void)
 	if (!model)
 		die("'%s': %s", lmf_rd_name(r), err);
 	lmf_rd_close(r);
+	free(ck);
+	if (resume_dir && o.t.finetuning_type == LMF_FT_LORA)
+		o.adapter = xasprintf("%s/adapter.lmf", resume_dir);
 	if (o.adapter)
 		load_adapter();
 	ntp = lmf_llama_ntrainable(model);
@@ -308,40 +331,58 @@ epoch_now(void)
 	return o.epochs * (double)st.step / (double)st.total;
 }
 
-/* one line to stderr and one to trainer_log.jsonl */
+/* a line of trainer_log.jsonl: LLaMA-Factory's keys, the loss key named
+ * key (loss or eval_loss), lr only when lr >= 0 */
+static void
+tlog_line(const char *key, double loss, double lr)
+{
+	double el = lmf_now() - st.t0;
+	char e[32], r[32], *line;
+	json_t *j;
+
+	if (!tlog)
+		return;
+	j = json_pack("{s:I, s:I, s:f}", "current_steps", (json_int_t)st.step,
+	    "total_steps", (json_int_t)st.total, key, loss);
+	if (lr >= 0)
+		json_object_set_new(j, "lr", json_real(lr));
+	json_object_set_new(j, "epoch", json_real(round(epoch_now() * 100) /
+	    100));
+	json_object_set_new(j, "percentage", json_real(round((double)st.step *
+	    1e4 / (double)st.total) / 100));
+	json_object_set_new(j, "elapsed_time", json_string(hms(el, e,
+	    sizeof e)));
+	json_object_set_new(j, "remaining_time", json_string(hms((double)
+	    (st.total - st.step) * el / (double)(st.step ? st.step : 1), r,
+	    sizeof r)));
+	json_object_set_new(j, "throughput", json_real(el > 0 ?
+	    round((double)st.tokens / el * 100) / 100 : 0.0));
+	json_object_set_new(j, "total_tokens", json_integer((json_int_t)
+	    st.tokens));
+	line = json_dumps(j, JSON_PRESERVE_ORDER | JSON_COMPACT |
+	    JSON_REAL_PRECISION(10));
+	if (!line || fprintf(tlog, "%s\n", line) < 0 || fflush(tlog) == EOF)
+		die_errno("'%s/trainer_log.jsonl'", o.output_dir);
+	free(line);
+	json_decref(j);
+}
+
+/* one line to stderr, one to trainer_log.jsonl, one to log_history */
 static void
 log_step(double lr)
 {
-	double now = lmf_now(), el = now - st.t0, dt = now - st.log_t;
+	double now = lmf_now(), dt = now - st.log_t;
 	double loss = round(st.loss_sum / (double)st.log_steps * 1e4) / 1e4;
-	char e[32], r[32], *line;
-	json_t *j;
 
 	if (lmf_verbose > 0)
 		fprintf(stderr, "step %ld/%ld: loss %.4f grad_norm %.4g lr "
 		    "%.1e epoch %.2f tok/s %.0f\n", st.step, st.total, loss,
 		    st.last_norm, lr, epoch_now(),
 		    dt > 0 ? (double)st.log_tokens / dt : 0.0);
-	if (tlog) {
-		j = json_pack("{s:I, s:I, s:f, s:f, s:f, s:f, s:s, s:s, "
-		    "s:f, s:I}", "current_steps", (json_int_t)st.step,
-		    "total_steps", (json_int_t)st.total, "loss", loss, "lr",
-		    lr, "epoch", round(epoch_now() * 100) / 100,
-		    "percentage", round((double)st.step * 1e4 /
-		    (double)st.total) / 100, "elapsed_time",
-		    hms(el, e, sizeof e), "remaining_time",
-		    hms((double)(st.total - st.step) * el / (double)st.step,
-		    r, sizeof r), "throughput", el > 0 ?
-		    round((double)st.tokens / el * 100) / 100 : 0.0,
-		    "total_tokens", (json_int_t)st.tokens);
-		line = json_dumps(j, JSON_PRESERVE_ORDER | JSON_COMPACT |
-		    JSON_REAL_PRECISION(10));
-		if (!line || fprintf(tlog, "%s\n", line) < 0 ||
-		    fflush(tlog) == EOF)
-			die_errno("'%s/trainer_log.jsonl'", o.output_dir);
-		free(line);
-		json_decref(j);
-	}
+	tlog_line("loss", loss, lr);
+	json_array_append_new(st.history, json_pack("{s:f, s:f, s:f, s:f, "
+	    "s:I}", "epoch", epoch_now(), "grad_norm", st.last_norm,
+	    "learning_rate", lr, "loss", loss, "step", (json_int_t)st.step));
 	st.loss_sum = 0;
 	st.log_steps = 0;
 	st.log_tokens = 0;
@@ -360,6 +401,340 @@ open_output_dir(void)
 	if (!tlog)
 		die_errno("cannot open '%s'", path);
 	free(path);
+}
+
+/* ---- the output directory ---- */
+
+static void
+json_or_die(const char *dir, const char *name, json_t *j, int indent)
+{
+	char *path = xasprintf("%s/%s", dir, name), err[512];
+
+	if (lmf_ckpt_write_json(path, j, indent, err, sizeof err) < 0)
+		die("%s", err);
+	free(path);
+}
+
+/* Hugging Face's TrainerState */
+static json_t *
+trainer_state(void)
+{
+	json_t *j = json_object();
+	json_t *args = json_pack("{s:b, s:b, s:b, s:b, s:b}", "should_epoch_stop",
+	    0, "should_evaluate", 0, "should_log", 0, "should_save",
+	    st.step < st.total, "should_training_stop", st.step >= st.total);
+
+	json_object_set_new(j, "best_global_step", json_null());
+	json_object_set_new(j, "best_metric", json_null());
+	json_object_set_new(j, "best_model_checkpoint", json_null());
+	json_object_set_new(j, "epoch", json_real(epoch_now()));
+	json_object_set_new(j, "eval_steps", json_integer(o.eval_steps ?
+	    o.eval_steps : o.logging_steps));
+	json_object_set_new(j, "global_step", json_integer(st.step));
+	json_object_set_new(j, "is_hyper_param_search", json_false());
+	json_object_set_new(j, "is_local_process_zero", json_true());
+	json_object_set_new(j, "is_world_process_zero", json_true());
+	json_object_set(j, "log_history", st.history);
+	json_object_set_new(j, "logging_steps", json_integer(o.logging_steps));
+	json_object_set_new(j, "max_steps", json_integer(st.total));
+	json_object_set_new(j, "num_input_tokens_seen",
+	    json_integer((json_int_t)st.tokens));
+	json_object_set_new(j, "num_train_epochs",
+	    json_integer((json_int_t)ceil(o.epochs)));
+	json_object_set_new(j, "save_steps", json_integer(o.save_steps));
+	json_object_set_new(j, "stateful_callbacks", json_pack("{s:{s:o, "
+	    "s:{}}}", "TrainerControl", "args", args, "attributes"));
+	json_object_set_new(j, "total_flos", json_integer(0));
+	json_object_set_new(j, "train_batch_size",
+	    json_integer(st.batch_size));
+	json_object_set_new(j, "trial_name", json_null());
+	json_object_set_new(j, "trial_params", json_null());
+	return j;
+}
+
+/* what a resume needs beyond the weights and the optimizer */
+static json_t *
+resume_state(void)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:I, s:f, "
+	    "s:I, s:I}", "global_step", (json_int_t)st.step, "total_steps",
+	    (json_int_t)st.total, "micro_batches", (json_int_t)st.micro,
+	    "tokens", (json_int_t)st.tokens, "samples",
+	    (json_int_t)st.samples, "train_loss_sum", st.train_loss_sum,
+	    "loss_sum", st.loss_sum, "log_steps", (json_int_t)st.log_steps,
+	    "last_norm", st.last_norm, "batch_size",
+	    (json_int_t)st.batch_size, "seed", (json_int_t)o.t.seed);
+}
+
+static const char *
+result_name(void)
+{
+	return o.t.finetuning_type == LMF_FT_LORA ? "adapter.lmf" :
+	    "model.lmf";
+}
+
+/* the result stream in dir and the Hugging Face files made from it */
+static void
+write_result_dir(const char *dir)
+{
+	char *path = xasprintf("%s/%s", dir, result_name()), err[512];
+
+	write_result_to(path);
+	if (lmf_ckpt_hf_files(path, dir, LMF_ST_SHARD_DEFAULT, err,
+	    sizeof err) < 0)
+		die("%s", err);
+	free(path);
+}
+
+/* checkpoint-N: written as checkpoint-N.tmp-PID, then renamed */
+static void
+save_checkpoint(void)
+{
+	char *fin = xasprintf("%s/checkpoint-%ld", o.output_dir, st.step);
+	char *tmp = xasprintf("%s.tmp-%ld", fin, (long)getpid()), *path;
+	json_t *meta, *j;
+	struct lmf_wr *w;
+
+	if (st.saved == st.step)
+		goto out;
+	if (mkdir(tmp, 0777) < 0)
+		die_errno("cannot create '%s'", tmp);
+	write_result_dir(tmp);
+	path = xasprintf("%s/optimizer.lmf", tmp);
+	meta = json_pack("{s:s, s:I}", "kind", "optimizer", "step",
+	    (json_int_t)st.step);
+	w = lmf_wr_open_or_die(path, meta, &o.wo);
+	json_decref(meta);
+	if (lmf_adamw_write(&adam, tp, ntp, w) < 0)
+		die("'%s': %s", path, lmf_wr_errmsg(w));
+	lmf_wr_close_or_die(w);
+	free(path);
+	json_or_die(tmp, "trainer_state.json", j = trainer_state(), 2);
+	json_decref(j);
+	json_or_die(tmp, "lmf_state.json", j = resume_state(), 2);
+	json_decref(j);
+	if (lmf_ckpt_commit(tmp, fin) < 0)
+		die_errno("cannot rename '%s' to '%s'", tmp, fin);
+	st.saved = st.step;
+	if (lmf_verbose > 0)
+		fprintf(stderr, "step %ld: saved '%s'\n", st.step, fin);
+	lmf_ckpt_prune(o.output_dir, o.save_limit);
+out:
+	free(fin);
+	free(tmp);
+}
+
+/* the loss on the eval batches: the mean over rows of each batch's mean
+ * token loss, as Hugging Face's evaluation loop averages it */
+static void
+evaluate(int final)
+{
+	const struct lmf_config *c = lmf_llama_config(model);
+	struct lmf_rd *r = lmf_rd_open_or_die(o.eval_data);
+	double t0 = lmf_now(), sum = 0, dt, loss;
+	struct lmf_item it;
+	struct lmf_batch b;
+	uint64_t rows = 0, nb = 0;
+	char err[512];
+	long npred;
+	json_t *j;
+
+	lmf_rd_check_kind_or_die(r, "batches");
+	while (lmf_rd_item_or_die(r, &it) == 1) {
+		double l;
+
+		if (lmf_batch_from_item(&b, &it, (int)c->vocab_size, err,
+		    sizeof err) < 0)
+			die("'%s': batch %llu: %s", o.eval_data,
+			    (unsigned long long)nb, err);
+		l = lmf_llama_eval(model, &b, &npred);
+		if (npred > 0)
+			sum += l / (double)npred * b.B;
+		rows += (uint64_t)b.B;
+		nb++;
+		lmf_item_free(&it);
+	}
+	lmf_rd_close(r);
+	if (!rows)
+		die("'%s': no eval batches", o.eval_data);
+	dt = lmf_now() - t0;
+	loss = sum / (double)rows;
+	if (lmf_verbose > 0)
+		fprintf(stderr, "step %ld/%ld: eval_loss %.4f (%llu batches, "
+		    "%.0f ms)\n", st.step, st.total, loss,
+		    (unsigned long long)nb, dt * 1e3);
+	tlog_line("eval_loss", loss, -1);
+	j = json_pack("{s:f, s:f, s:f, s:f, s:f, s:I}", "epoch", epoch_now(),
+	    "eval_loss", loss, "eval_runtime", round(dt * 1e4) / 1e4,
+	    "eval_samples_per_second", dt > 0 ? round((double)rows / dt *
+	    1e3) / 1e3 : 0.0, "eval_steps_per_second", dt > 0 ?
+	    round((double)nb / dt * 1e3) / 1e3 : 0.0, "step",
+	    (json_int_t)st.step);
+	if (final) {
+		json_t *res = json_deep_copy(j), *all;
+		char *path = xasprintf("%s/all_results.json", o.output_dir);
+
+		json_object_del(res, "step");
+		json_or_die(o.output_dir, "eval_results.json", res, 4);
+		all = json_load_file(path, 0, NULL);
+		if (!json_is_object(all)) {
+			json_decref(all);
+			all = json_object();
+		}
+		json_object_update(all, res);
+		json_or_die(o.output_dir, "all_results.json", all, 4);
+		json_decref(all);
+		json_decref(res);
+		free(path);
+	}
+	json_array_append_new(st.history, j);
+}
+
+static void
+plot_key(const char *key)
+{
+	size_t i, n = json_array_size(st.history), k = 0;
+	double *x = xmallocarray(n + 1, sizeof *x);
+	double *y = xmallocarray(n + 1, sizeof *y);
+	char *path, *title, err[512];
+	json_t *e, *v;
+
+	json_array_foreach(st.history, i, e)
+		if (json_is_number(v = json_object_get(e, key))) {
+			x[k] = (double)json_integer_value(json_object_get(e,
+			    "step"));
+			y[k++] = json_number_value(v);
+		}
+	if (k) {
+		path = xasprintf("%s/training_%s.png", o.output_dir, key);
+		title = xasprintf("training %s of %s", key, o.output_dir);
+		if (lmf_plot_png(path, title, "step", key, x, y, (int)k, err,
+		    sizeof err) < 0)
+			die("%s", err);
+		if (lmf_verbose > 0)
+			fprintf(stderr, "figure saved at: %s\n", path);
+		free(path);
+		free(title);
+	} else {
+		warn("no metric %s to plot", key);
+	}
+	free(x);
+	free(y);
+}
+
+/* LLaMA-Factory's files at the end of training (its sft workflow's
+ * order: model, train metrics, state, plots, then the final eval) */
+static void
+finish_output_dir(void)
+{
+	double rt = lmf_now() - st.t0;
+	json_t *res, *all;
+
+	write_result_dir(o.output_dir);
+	res = json_pack("{s:f, s:i, s:f, s:f, s:f, s:f}", "epoch",
+	    epoch_now(), "total_flos", 0, "train_loss", st.step ?
+	    st.train_loss_sum / (double)st.step : 0.0, "train_runtime",
+	    round(rt * 1e4) / 1e4, "train_samples_per_second", rt > 0 ?
+	    round((double)st.samples / rt * 1e3) / 1e3 : 0.0,
+	    "train_steps_per_second", rt > 0 ? round((double)st.step / rt *
+	    1e3) / 1e3 : 0.0);
+	all = json_deep_copy(res);
+	json_object_set_new(all, "step", json_integer(st.step));
+	json_array_append_new(st.history, all);
+	json_or_die(o.output_dir, "train_results.json", res, 4);
+	json_or_die(o.output_dir, "all_results.json", res, 4);
+	json_decref(res);
+	res = trainer_state();
+	json_or_die(o.output_dir, "trainer_state.json", res, 2);
+	json_decref(res);
+	if (o.plot) {
+		plot_key("loss");
+		if (o.eval_data)
+			plot_key("eval_loss");
+	}
+	if (o.eval_data)
+		evaluate(1);
+}
+
+/* the state of checkpoint dir: weights (through open_model), then the
+ * counters and the log history */
+static void
+load_resume_state(const char *dir)
+{
+	char *path = xasprintf("%s/lmf_state.json", dir);
+	json_error_t je;
+	json_t *j = json_load_file(path, 0, &je), *ts;
+	json_int_t step, total, micro, tokens, samples, ls, bs;
+
+	if (!j || json_unpack_ex(j, &je, 0, "{s:I, s:I, s:I, s:I, s:I, s:F, "
+	    "s:F, s:I, s:F, s:I}", "global_step", &step, "total_steps",
+	    &total, "micro_batches", &micro, "tokens", &tokens, "samples",
+	    &samples, "train_loss_sum", &st.train_loss_sum, "loss_sum",
+	    &st.loss_sum, "log_steps", &ls, "last_norm", &st.last_norm,
+	    "batch_size", &bs) < 0 || step < 0 || micro < step || tokens < 0)
+		die("'%s': not a checkpoint's state: %s", path, je.text);
+	st.step = st.saved = (long)step;
+	st.micro = (uint64_t)micro;
+	st.tokens = (uint64_t)tokens;
+	st.samples = (uint64_t)samples;
+	st.log_steps = (long)ls;
+	st.batch_size = (long)bs;
+	if (total != st.total)
+		warn("'%s': %lld total steps, this run has %ld", dir,
+		    (long long)total, st.total);
+	json_decref(j);
+	free(path);
+	path = xasprintf("%s/trainer_state.json", dir);
+	ts = json_load_file(path, 0, &je);
+	if (!ts || !json_is_array(json_object_get(ts, "log_history")))
+		die("'%s': no log_history", path);
+	json_decref(st.history);
+	st.history = json_incref(json_object_get(ts, "log_history"));
+	json_decref(ts);
+	free(path);
+	if (o.t.lora_dropout > 0)
+		warn("lora_dropout > 0: a resumed run draws other dropout "
+		    "masks than an uninterrupted one");
+}
+
+/* the checkpoint to resume from, or NULL; refuses an output_dir with
+ * weights and no checkpoint, as LLaMA-Factory does */
+static char *
+find_resume(void)
+{
+	struct stat sb;
+	long n;
+
+	if (o.resume)
+		return xstrdup(o.resume);
+	if (o.overwrite || stat(o.output_dir, &sb) < 0)
+		return NULL;
+	lmf_ckpt_clean_tmp(o.output_dir);
+	if ((n = lmf_ckpt_last(o.output_dir)) >= 0)
+		return xasprintf("%s/checkpoint-%ld", o.output_dir, n);
+	if (lmf_ckpt_has_weights(o.output_dir))
+		die("'%s': output directory already exists and is not empty; "
+		    "set overwrite_output_dir", o.output_dir);
+	return NULL;
+}
+
+static void
+on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static void
+catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 }
 
 /* ---- training ---- */
@@ -381,10 +756,14 @@ train_step(struct lmf_item *items, struct lmf_batch *b)
 			    (unsigned long long)st.micro, err);
 		count += lmf_batch_label_tokens(&b[n]);
 		st.micro++;
+		st.samples += (uint64_t)b[n].B;
+		if (!st.batch_size)
+			st.batch_size = b[n].B;
 		n++;
 		if (st.bpe && st.micro % st.bpe == 0)
 			break;   /* the epoch's last, partial accumulation */
 	}
+	st.epoch_end = st.bpe && st.micro % st.bpe == 0;
 	if (n == 0)
 		return 0;
 	if (count == 0)
@@ -424,6 +803,35 @@ train_step(struct lmf_item *items, struct lmf_batch *b)
 	return 1;
 }
 
+/* the optimizer state of the checkpoint, and the batches it consumed
+ * read past */
+static void
+resume_train(struct lmf_item *items)
+{
+	char *path = xasprintf("%s/optimizer.lmf", resume_dir), err[512];
+	struct lmf_rd *r = lmf_rd_open_or_die(path);
+	uint64_t i;
+
+	lmf_rd_check_kind_or_die(r, "optimizer");
+	if (lmf_adamw_read(&adam, tp, ntp, r, err, sizeof err) < 0)
+		die("%s", err);
+	lmf_rd_close(r);
+	free(path);
+	if (adam.step != st.step)
+		die("'%s': optimizer step %ld, trainer step %ld", resume_dir,
+		    adam.step, st.step);
+	for (i = 0; i < st.micro; i++) {
+		if (next_micro(&items[0]) != 1)
+			die("'%s': the batches end before the %llu the "
+			    "checkpoint consumed", o.data,
+			    (unsigned long long)st.micro);
+		lmf_item_free(&items[0]);
+	}
+	if (lmf_verbose > 0)
+		fprintf(stderr, "resuming training from '%s' at step %ld\n",
+		    resume_dir, st.step);
+}
+
 static void
 train(void)
 {
@@ -441,9 +849,29 @@ train(void)
 	if (o.kwargs && lmf_sched_kwargs(&sched, o.kwargs, err,
 	    sizeof err) < 0)
 		die_usage("%s", err);
+	if (resume_dir)
+		resume_train(items);
+	if (o.output_dir && !o.dump_grads)
+		catch_signals();
 	st.t0 = st.log_t = lmf_now();
-	while (st.step < st.total && train_step(items, b))
-		;
+	while (st.step < st.total && train_step(items, b)) {
+		if (o.dump_grads)
+			continue;
+		if (o.eval_data && ((o.eval_strategy == ST_STEPS && st.step %
+		    (o.eval_steps ? o.eval_steps : o.logging_steps) == 0) ||
+		    (o.eval_strategy == ST_EPOCH && st.epoch_end)))
+			evaluate(0);
+		if (o.output_dir && ((o.save_strategy == ST_STEPS &&
+		    (st.step % o.save_steps == 0 || st.step == st.total)) ||
+		    (o.save_strategy == ST_EPOCH && st.epoch_end)))
+			save_checkpoint();
+		if (stop_signal && o.output_dir) {
+			save_checkpoint();
+			warn("stopped by signal %d after step %ld: resume with "
+			    "the same command", (int)stop_signal, st.step);
+			exit(128 + stop_signal);
+		}
+	}
 	if (st.step < st.total && !o.dump_grads)
 		warn("the batches ran out after step %ld of %ld", st.step,
 		    st.total);
@@ -506,6 +934,14 @@ usage(FILE *f)
 	    "  --lr_scheduler_type T (linear)  --lr_scheduler_kwargs JSON\n"
 	    "  --warmup_steps N (0)       --warmup_ratio X (0)\n"
 	    "  --logging_steps N (500)    --overwrite_output_dir [BOOL]\n"
+	    "  --save_strategy no|steps|epoch (steps)  --save_steps N (500)\n"
+	    "  --save_total_limit N (0 = keep all)  --plot_loss [BOOL]\n"
+	    "  --resume_from_checkpoint DIR  (default: the last "
+	    "checkpoint-N)\n"
+	    "  --eval_data FILE           eval batches, evaluated at the "
+	    "end\n"
+	    "  --eval_strategy no|steps|epoch (no)  --eval_steps N "
+	    "(logging_steps)\n"
 	    "  --seed N (42)              --threads N (0 = all cores)\n"
 	    "  -l, --level N              zstd level of the output (1)\n"
 	    "  -q                         no progress lines\n"
@@ -519,8 +955,22 @@ enum {
 	OPT_FLAYERS, OPT_FMODULES, OPT_FEXTRA, OPT_NOCKPT, OPT_LR, OPT_EPOCHS,
 	OPT_MAXSTEPS, OPT_GA, OPT_WD, OPT_B1, OPT_B2, OPT_EPS, OPT_CLIP,
 	OPT_SCHED, OPT_KWARGS, OPT_WSTEPS, OPT_WRATIO, OPT_LOGSTEPS,
-	OPT_OVERWRITE, OPT_SEED, OPT_THREADS,
+	OPT_OVERWRITE, OPT_SEED, OPT_THREADS, OPT_SAVESTEPS, OPT_SAVESTRAT,
+	OPT_SAVELIMIT, OPT_RESUME, OPT_EVALDATA, OPT_EVALSTRAT, OPT_EVALSTEPS,
+	OPT_PLOT,
 };
+
+static int
+strategy(const char *opt, const char *s)
+{
+	if (!strcmp(s, "no"))
+		return ST_NO;
+	if (!strcmp(s, "steps"))
+		return ST_STEPS;
+	if (!strcmp(s, "epoch"))
+		return ST_EPOCH;
+	die_usage("%s: '%s' is not no, steps or epoch", opt, s);
+}
 
 static void
 parse_opt(int c, int argc, char **argv)
@@ -637,6 +1087,29 @@ parse_opt(int c, int argc, char **argv)
 	case OPT_THREADS:
 		o.threads = (int)lmf_parse_int("--threads", optarg, 0, 4096);
 		break;
+	case OPT_SAVESTEPS:
+		o.save_steps = (long)lmf_parse_int("--save_steps", optarg, 1,
+		    LONG_MAX);
+		break;
+	case OPT_SAVESTRAT:
+		o.save_strategy = strategy("--save_strategy", optarg);
+		break;
+	case OPT_SAVELIMIT:
+		o.save_limit = (long)lmf_parse_int("--save_total_limit",
+		    optarg, 0, LONG_MAX);
+		break;
+	case OPT_RESUME: o.resume = optarg; break;
+	case OPT_EVALDATA: o.eval_data = optarg; break;
+	case OPT_EVALSTRAT:
+		o.eval_strategy = strategy("--eval_strategy", optarg);
+		break;
+	case OPT_EVALSTEPS:
+		o.eval_steps = (long)lmf_parse_int("--eval_steps", optarg, 1,
+		    LONG_MAX);
+		break;
+	case OPT_PLOT:
+		o.plot = lmf_opt_bool("--plot_loss", argc, argv);
+		break;
 	case 'l': o.wo.level = lmf_parse_level(optarg); break;
 	case 'q': lmf_verbose = 0; break;
 	case 'h': lmf_help_exit(usage);
@@ -675,6 +1148,14 @@ main(int argc, char **argv)
 		REQ("logging_steps", OPT_LOGSTEPS),
 		OPT("overwrite_output_dir", OPT_OVERWRITE),
 		REQ("seed", OPT_SEED), REQ("threads", OPT_THREADS),
+		REQ("save_steps", OPT_SAVESTEPS),
+		REQ("save_strategy", OPT_SAVESTRAT),
+		REQ("save_total_limit", OPT_SAVELIMIT),
+		REQ("resume_from_checkpoint", OPT_RESUME),
+		REQ("eval_data", OPT_EVALDATA),
+		REQ("eval_strategy", OPT_EVALSTRAT),
+		REQ("eval_steps", OPT_EVALSTEPS),
+		OPT("plot_loss", OPT_PLOT),
 		REQ("level", 'l'),
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -699,6 +1180,12 @@ main(int argc, char **argv)
 	if (o.out && !strcmp(o.out, "-") && o.dump_grads &&
 	    !strcmp(o.dump_grads, "-"))
 		die_usage("-o and --dump_grads cannot both be stdout");
+	if (o.eval_strategy != ST_NO && !o.eval_data)
+		die_usage("--eval_strategy %s needs --eval_data",
+		    o.eval_strategy == ST_STEPS ? "steps" : "epoch");
+	if (o.eval_data && !strcmp(o.eval_data, "-"))
+		die_usage("--eval_data must be a file: it is read at every "
+		    "evaluation");
 	if (o.adapter && o.t.finetuning_type != LMF_FT_LORA)
 		die_usage("--adapter_name_or_path goes with --finetuning_type "
 		    "lora");
@@ -711,22 +1198,33 @@ main(int argc, char **argv)
 			die_usage("%s", err);
 	}
 	lmf_gemm_init(o.threads);
+	st.history = json_array();
+	if (o.output_dir && !o.dump_grads)
+		resume_dir = find_resume();
+	else if (o.resume && !o.dump_grads)
+		resume_dir = xstrdup(o.resume);
 
 	open_model();
 	data = lmf_rd_open_or_die(o.data);
 	lmf_rd_check_kind_or_die(data, "batches");
 	plan_steps();
+	if (resume_dir)
+		load_resume_state(resume_dir);
 	if (o.output_dir && !o.dump_grads)
 		open_output_dir();
 	train();
-	if (!o.dump_grads)
-		write_result();
+	if (!o.dump_grads && o.output_dir)
+		finish_output_dir();
+	if (!o.dump_grads && o.out)
+		write_result_to(o.out);
 	drain();
 	lmf_rd_close(data);
 	if (tlog && fclose(tlog) == EOF)
 		die_errno("'%s/trainer_log.jsonl'", o.output_dir);
 	lmf_llama_free(model);
 	free(tp);
+	json_decref(st.history);
+	free(resume_dir);
 	lmf_close_out();
 	return 0;
 }
