@@ -87,13 +87,15 @@ tok_map_free(struct tmap *m)
 int32_t
 tok_map_get(const struct tmap *m, const char *k, size_t n)
 {
-	size_t mask = m->cap - 1, i = tok_hash(k, n) & mask;
-	uint32_t s;
+	uint64_t h = tok_hash(k, n), tag = h >> 32 << 32, s;
+	size_t mask = m->cap - 1, i = h & mask;
 
 	while ((s = m->slot[i])) {
-		s--;
-		if (m->klen[s] == n && memcmp(m->key[s], k, n) == 0)
-			return m->val[s];
+		if ((s & ~0xffffffffULL) == tag) {
+			uint32_t x = (uint32_t)s - 1;
+			if (m->klen[x] == n && memcmp(m->key[x], k, n) == 0)
+				return m->val[x];
+		}
 		i = (i + 1) & mask;
 	}
 	return -1;
@@ -103,32 +105,37 @@ static void
 map_grow(struct tmap *m)
 {
 	size_t cap = m->cap * 2, mask = cap - 1, k, i;
+	uint64_t h;
 
 	free(m->slot);
 	m->slot = xcalloc(cap, sizeof(*m->slot));
 	m->cap = cap;
 	for (k = 0; k < m->n; k++) {
-		i = tok_hash(m->key[k], m->klen[k]) & mask;
+		h = tok_hash(m->key[k], m->klen[k]);
+		i = h & mask;
 		while (m->slot[i])
 			i = (i + 1) & mask;
-		m->slot[i] = (uint32_t)k + 1;
+		m->slot[i] = (h >> 32 << 32) | (k + 1);
 	}
 }
 
 void
 tok_map_set(struct tmap *m, const char *k, size_t n, int32_t v)
 {
+	uint64_t h, tag, s;
 	size_t mask, i;
-	uint32_t s;
 
 	if ((m->n + 1) * 2 > m->cap)
 		map_grow(m);
 	mask = m->cap - 1;
-	i = tok_hash(k, n) & mask;
+	h = tok_hash(k, n);
+	tag = h >> 32 << 32;
+	i = h & mask;
 	while ((s = m->slot[i])) {
-		s--;
-		if (m->klen[s] == n && memcmp(m->key[s], k, n) == 0) {
-			m->val[s] = v;
+		uint32_t x = (uint32_t)s - 1;
+		if ((s & ~0xffffffffULL) == tag && m->klen[x] == n &&
+		    memcmp(m->key[x], k, n) == 0) {
+			m->val[x] = v;
 			return;
 		}
 		i = (i + 1) & mask;
@@ -142,7 +149,7 @@ tok_map_set(struct tmap *m, const char *k, size_t n, int32_t v)
 	m->key[m->n] = xstrndup(k, n);
 	m->klen[m->n] = (uint32_t)n;
 	m->val[m->n] = v;
-	m->slot[i] = (uint32_t)++m->n;
+	m->slot[i] = tag | (uint64_t)++m->n;
 }
 
 static uint64_t

@@ -34,7 +34,8 @@ void tok_splits_free(struct tsplits *s);
 
 /* a string -> int32 map with open addressing */
 struct tmap {
-	uint32_t *slot;       /* index+1 into keys, 0 empty */
+	uint64_t *slot;       /* hash's top 32 bits << 32 | index+1 into
+	                         keys; 0 empty */
 	size_t cap;           /* power of two */
 	char **key;
 	uint32_t *klen;
