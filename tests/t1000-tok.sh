@@ -3,9 +3,12 @@
 # library: tests/golden/tok/tok_test.c, built here, encodes and decodes the
 # hard strings of tests/golden/tok/strings.jsonl with the project's tiny
 # tokenizers (tests/data/tok-*) and, when /work/shared is there, with
-# qwen3, llama3 and mistral, and compares with the committed goldens.
+# qwen3, llama3 and mistral, and compares with the committed goldens; and
+# the long documents of tests/golden/tok/long.jsonl (a 30 KB document that
+# Mistral sees as one word, long runs without spaces, U+2581 in the text,
+# composing characters) with tiny-sentencepiece and the three.
 . "$(dirname "$0")/lib.sh"
-plan 6
+plan 7
 libs=$(pkg-config --libs openblas jansson libzstd libpcre2-8 libutf8proc \
 	2>/dev/null || echo -lopenblas -ljansson -lzstd -lpcre2-8 -lutf8proc)
 check "tok_test builds" ${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE \
@@ -27,4 +30,7 @@ for t in qwen3 llama3 mistral; do
 	[ "$n" -eq 6 ]
 	_result $? "$t: loads, ids and decode equal the reference ($n/6)"
 done
+n=$(grep -c '^ok.* long: ' tap.out)
+! grep ' long: ' tap.out | grep -q '^not ok' && [ "$n" -ge 3 ]
+_result $? "long documents: ids and decode equal the reference ($n ok)"
 done_testing

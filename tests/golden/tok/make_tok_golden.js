@@ -7,15 +7,24 @@
 // special tokens, "ids_special": with them, "decode": decode(ids_special,
 // false), "decode_skip": decode(ids_special, true)}.
 //   node make_tok_golden.js qwen3=/work/shared/tokenizers/qwen3 ...
+// With --long first, the strings are long.jsonl's (make_long.py) and the
+// goldens NAME-long.jsonl: {"ids": encode without special tokens,
+// "decode": decode(ids, false) when it is not the string itself}.
 const fs = require("fs");
 const path = require("path");
 const { Tokenizer } = require("tokenizers");
 
 async function main() {
 	const here = __dirname;
-	const strings = fs.readFileSync(path.join(here, "strings.jsonl"), "utf8")
+	let args = process.argv.slice(2), input = "strings.jsonl", suffix = "";
+	if (args[0] === "--long") {
+		args = args.slice(1);
+		input = "long.jsonl";
+		suffix = "-long";
+	}
+	const strings = fs.readFileSync(path.join(here, input), "utf8")
 		.split("\n").filter((l) => l.length > 0).map((l) => JSON.parse(l));
-	for (const arg of process.argv.slice(2)) {
+	for (const arg of args) {
 		const [name, dir] = arg.split("=");
 		const tok = Tokenizer.fromFile(path.join(dir, "tokenizer.json"));
 		const lines = [];
@@ -24,6 +33,14 @@ async function main() {
 			const b = await tok.encode(s, null, { addSpecialTokens: true });
 			const ids = Array.from(a.getIds());
 			const ids2 = Array.from(b.getIds());
+			if (suffix) {
+				// long: ids, and decode only where it is not the
+				// string itself, to keep the goldens small
+				const d = await tok.decode(ids, false);
+				lines.push(JSON.stringify(d === s ? { ids: ids } :
+					{ ids: ids, decode: d }));
+				continue;
+			}
 			lines.push(JSON.stringify({
 				ids: ids,
 				ids_special: ids2,
@@ -31,7 +48,7 @@ async function main() {
 				decode_skip: await tok.decode(ids2, true),
 			}));
 		}
-		fs.writeFileSync(path.join(here, name + ".jsonl"),
+		fs.writeFileSync(path.join(here, name + suffix + ".jsonl"),
 			lines.join("\n") + "\n");
 		console.error(name + ": " + lines.length + " strings");
 	}

@@ -4,8 +4,10 @@
  * the shared qwen3, llama3, mistral when /work/shared is there) every
  * string of tests/golden/tok/strings.jsonl is encoded with and without
  * special tokens and decoded (skip_special_tokens false and true), and
- * compared with tests/golden/tok/<name>.jsonl (make_tok_golden.js). Also
- * the special-token API, refusals and invalid UTF-8. TAP output. */
+ * compared with tests/golden/tok/<name>.jsonl (make_tok_golden.js); the
+ * long documents of long.jsonl (make_long.py) with <name>-long.jsonl where
+ * there is one. Also the special-token API, refusals and invalid UTF-8.
+ * TAP output. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <utf8proc.h>
 
 #include "lmf/tok.h"
 #include "lmf/util.h"
@@ -88,6 +91,64 @@ show(const char *what, size_t i, const char *s, const int32_t *ids,
 	free(w);
 }
 
+/* the long documents of long.jsonl against NAME-long.jsonl, when there */
+static void
+golden_long(const char *name, struct lmf_tok *t)
+{
+	char err[256];
+	char *gp = xasprintf("%s/tests/golden/tok/%s-long.jsonl", top, name);
+	char *sp = xasprintf("%s/tests/golden/tok/long.jsonl", top);
+	size_t ns, ng, i, bad[2] = {0, 0}, bytes = 0;
+	json_t **str, **gold;
+	double t0;
+
+	if (access(gp, R_OK) != 0) {
+		free(gp);
+		free(sp);
+		return;
+	}
+	str = read_jsonl(sp, &ns);
+	gold = read_jsonl(gp, &ng);
+	ok(ns > 0 && ns == ng, "%s long: %zu documents, %zu goldens", name,
+	    ns, ng);
+	t0 = lmf_now();
+	for (i = 0; ns == ng && i < ns; i++) {
+		const char *s = json_string_value(str[i]);
+		size_t len = json_string_length(str[i]), n;
+		json_t *g = gold[i], *want = json_object_get(g, "decode");
+		int32_t *ids;
+		char *d;
+		bytes += len;
+		if (lmf_tok_encode(t, s, len, 0, &ids, &n, err,
+		    sizeof(err)) < 0) {
+			bad[0]++;
+			continue;
+		}
+		if (!same_ids(json_object_get(g, "ids"), ids, n) &&
+		    bad[0]++ < 3)
+			show(name, i, s, ids, n, json_object_get(g, "ids"));
+		d = lmf_tok_decode(t, ids, n, 0);
+		if (strcmp(d, want ? json_string_value(want) : s) &&
+		    bad[1]++ < 3)
+			printf("# %s long decode %zu: got '%.80s'\n", name, i,
+			    d);
+		free(d);
+		free(ids);
+	}
+	ok(bad[0] == 0, "%s long: ids of %zu documents, %zu bytes (%zu "
+	    "differ; %.1f MB/s)", name, ns, bytes, bad[0],
+	    bytes / (lmf_now() - t0 + 1e-9) / 1e6);
+	ok(bad[1] == 0, "%s long: decode (%zu differ)", name, bad[1]);
+	for (i = 0; i < ns; i++)
+		json_decref(str[i]);
+	for (i = 0; i < ng; i++)
+		json_decref(gold[i]);
+	free(str);
+	free(gold);
+	free(gp);
+	free(sp);
+}
+
 static void
 golden(const char *name, const char *dir)
 {
@@ -139,16 +200,18 @@ golden(const char *name, const char *dir)
 			d = lmf_tok_decode(t, x, m, 0);
 			if (strcmp(d, json_string_value(json_object_get(g,
 			    "decode"))) && bad[2]++ < 3)
-				printf("# %s decode %zu: got '%s' want '%s'\n",
+				printf("# %s decode %zu: got '%.120s' want "
+				    "'%.120s'\n",
 				    name, i, d, json_string_value(
 				    json_object_get(g, "decode")));
 			free(d);
 			d = lmf_tok_decode(t, x, m, 1);
 			if (strcmp(d, json_string_value(json_object_get(g,
 			    "decode_skip"))) && bad[3]++ < 3)
-				printf("# %s decode skip %zu: got '%s' want "
-				    "'%s'\n", name, i, d, json_string_value(
-				    json_object_get(g, "decode_skip")));
+				printf("# %s decode skip %zu: got '%.120s' "
+				    "want '%.120s'\n", name, i, d,
+				    json_string_value(json_object_get(g,
+				    "decode_skip")));
 			free(d);
 			free(x);
 		}
@@ -160,6 +223,7 @@ golden(const char *name, const char *dir)
 	ok(bad[2] == 0, "%s: decode (%zu differ)", name, bad[2]);
 	ok(bad[3] == 0, "%s: decode skipping special tokens (%zu differ)",
 	    name, bad[3]);
+	golden_long(name, t);
 out:
 	for (i = 0; i < ns; i++)
 		json_decref(str[i]);
@@ -340,6 +404,65 @@ out:
 	free(path);
 }
 
+/* NFC with its quick check (tok_text.c) equals utf8proc's NFC of the
+ * whole text: random mixtures of stable code points and ones that
+ * decompose, compose, reorder or are Hangul jamo, through tok-bytelevel
+ * (NFC, then bytes) and back */
+static void
+nfc(void)
+{
+	static const char *pool[] = { "a", "e", " ", "Z", ".", "\u00e9",
+	    "\u0301", "\u0300", "\u0323", "\u0307", "\u0308", "\u0340",
+	    "\u0344", "\u03b9", "\u03af", "\u1f00", "\u0313", "\u0b47",
+	    "\u0b3e", "\u0b57", "\u1100", "\u1161", "\u11a8", "\uac00",
+	    "\u212b", "\u2000", "\u2019", "\u4e2d", "\u304b", "\u3099",
+	    "\u0915", "\u093c", "\u0f73", "\u00c5", "A", "\u1e0b",
+	    "\U0001d15e", "\U0001f600" };
+	char err[256], *path = xasprintf("%s/tests/data/tok-bytelevel",
+	    top);
+	struct lmf_tok *t = lmf_tok_load_dir(path, err, sizeof(err));
+	struct lmf_rng r;
+	size_t i, k, n, bad = 0;
+
+	free(path);
+	if (!t) {
+		ok(0, "nfc: tok-bytelevel loads: %s", err);
+		return;
+	}
+	lmf_rng_seed(&r, 11);
+	for (i = 0; i < 3000; i++) {
+		char s[512] = "";
+		size_t len = 0, m = 1 + lmf_rng_below(&r, 24);
+		utf8proc_uint8_t *want;
+		int32_t *ids;
+		char *d;
+		for (k = 0; k < m; k++) {
+			const char *p = pool[lmf_rng_below(&r, (uint32_t)(
+			    sizeof(pool) / sizeof(pool[0])))];
+			memcpy(s + len, p, strlen(p));
+			len += strlen(p);
+		}
+		s[len] = 0;
+		want = utf8proc_NFC((const utf8proc_uint8_t *)s);
+		if (lmf_tok_encode(t, s, len, 0, &ids, &n, err,
+		    sizeof(err)) < 0) {
+			bad++;
+			free(want);
+			continue;
+		}
+		d = lmf_tok_decode(t, ids, n, 0);
+		if (strcmp(d, (const char *)want) && bad++ < 3)
+			printf("# nfc: '%s' gave '%s', want '%s'\n", s, d,
+			    (const char *)want);
+		free(d);
+		free(ids);
+		free(want);
+	}
+	ok(bad == 0, "nfc: 3000 random mixtures equal utf8proc's NFC (%zu "
+	    "differ)", bad);
+	lmf_tok_free(t);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -360,6 +483,7 @@ main(int argc, char **argv)
 	}
 	api();
 	robust();
+	nfc();
 	for (i = 0; i < 4; i++) {
 		char *d = xasprintf("%s/tests/data/tok-%s", top, tiny[i]);
 		char *n = xasprintf("tiny-%s", tiny[i]);
