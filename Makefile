@@ -17,7 +17,7 @@ PKG_LIBS := $(shell PKG_CONFIG_PATH=$(OMPBLAS)/pkgconfig pkg-config --libs $(PKG
 VERSION := $(shell cat VERSION)
 override CFLAGS += -std=c11 -Wall -Wextra -Wno-unused-parameter -Iinclude \
 	$(PKG_CFLAGS) -DLMF_VERSION='"$(VERSION)"' -D_GNU_SOURCE $(OMPFLAGS) \
-	-fno-math-errno
+	-fno-math-errno -fno-trapping-math
 LDLIBS = $(PKG_LIBS) -lm -lpthread $(OMPFLAGS) $(OMPBLAS:%=-Wl,-rpath,%)
 ifdef DEBUG
 override CFLAGS += -O0 -fsanitize=address,undefined -fno-omit-frame-pointer
