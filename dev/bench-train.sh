@@ -24,13 +24,23 @@ py=/usr/bin/python3
 mkdir -p "$out"
 
 [ -f libcommon.a ] || make -s libcommon.a
-# shellcheck disable=SC2046
+# linked as the Makefile links lmf-sft: with OpenMP and the OpenMP build of
+# OpenBLAS where it is installed
+ompblas=/usr/lib/$(cc -print-multiarch 2>/dev/null)/openblas-openmp
+omp=
+if [ -d "$ompblas" ]; then
+	omp="-fopenmp -Wl,-rpath,$ompblas"
+	PKG_CONFIG_PATH=$ompblas/pkgconfig
+	export PKG_CONFIG_PATH
+fi
+# shellcheck disable=SC2046,SC2086
 cc -O2 -g -std=c11 -Wall -Wextra -Wno-unused-parameter -Iinclude \
     -D_GNU_SOURCE -DLMF_VERSION="\"$(cat VERSION)\"" \
     $(pkg-config --cflags openblas jansson libzstd 2>/dev/null || true) \
     -o "$out/gemm-shapes" dev/gemm-shapes.c libcommon.a \
     $(pkg-config --libs openblas jansson libzstd 2>/dev/null ||
-    echo -lopenblas -ljansson -lzstd) -lm -lpthread
+    echo -lopenblas -ljansson -lzstd) -lm -lpthread $omp
+unset PKG_CONFIG_PATH
 
 # PyTorch is a benchmark dependency only (make check never needs it)
 havetorch=1

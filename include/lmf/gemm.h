@@ -15,9 +15,14 @@
  * example bf16 through oneDNN) replaces lmf_gemm's body and nothing else.
  *
  * Threads: lmf_gemm_init decides how many threads the backend uses, and
- * (when built with OpenMP) sets OpenMP to the same count, so that the two
- * never run more threads than asked for. Call lmf_gemm only from serial
- * code, never from inside an OpenMP parallel region.
+ * (when built with OpenMP) sets OpenMP to the same count. The Makefile
+ * builds with OpenMP and links Debian's OpenMP build of OpenBLAS, so the
+ * kernels' loops and sgemm share one thread team. Called from serial code,
+ * lmf_gemm runs on all the threads; called from inside an OpenMP parallel
+ * region (attention runs its (row, head) pairs so), it runs
+ * single-threaded in the calling thread, which that OpenBLAS build does by
+ * itself (tests/unit/threads_test checks it). Without OpenMP, call it only
+ * from serial code.
  *
  * The OpenBLAS core type: Debian's OpenBLAS 0.3.21 (DYNAMIC_ARCH) detects
  * some AVX-512 Xeons as "Prescott" and then runs sgemm 3-5x slower than
