@@ -16,12 +16,11 @@
 #include "lmf/banned.h"
 
 int
-lmf_ckpt_write_json(const char *path, json_t *j, int indent, char *err,
+lmf_ckpt_write_json(const char *path, json_t *j, size_t flags, char *err,
     size_t errlen)
 {
 	struct lmf_afile af;
-	char *s = json_dumps(j, JSON_INDENT(indent) | JSON_SORT_KEYS |
-	    JSON_REAL_PRECISION(17));
+	char *s = json_dumps(j, flags);
 
 	if (!s || lmf_afile_open(&af, path) < 0) {
 		snprintf(err, errlen, "cannot create '%s': %s", path,
@@ -124,7 +123,8 @@ lmf_ckpt_hf_files(const char *stream, const char *dir, uint64_t shard_bytes,
 	if (!rc && json_is_object(cfg)) {
 		path = xasprintf("%s/%s", dir, adapter ? "adapter_config.json" :
 		    "config.json");
-		rc = lmf_ckpt_write_json(path, cfg, 2, err, errlen);
+		rc = lmf_ckpt_write_json(path, cfg, JSON_INDENT(2) |
+		    JSON_SORT_KEYS, err, errlen);
 		free(path);
 	}
 	lmf_item_free(&it);

@@ -410,7 +410,9 @@ json_or_die(const char *dir, const char *name, json_t *j, int indent)
 {
 	char *path = xasprintf("%s/%s", dir, name), err[512];
 
-	if (lmf_ckpt_write_json(path, j, indent, err, sizeof err) < 0)
+	/* 17 digits where the value must come back exact */
+	if (lmf_ckpt_write_json(path, j, JSON_INDENT(indent) | JSON_SORT_KEYS |
+	    JSON_REAL_PRECISION(indent == 1 ? 17 : 15), err, sizeof err) < 0)
 		die("%s", err);
 	free(path);
 }
@@ -511,7 +513,7 @@ save_checkpoint(void)
 	free(path);
 	json_or_die(tmp, "trainer_state.json", j = trainer_state(), 2);
 	json_decref(j);
-	json_or_die(tmp, "lmf_state.json", j = resume_state(), 2);
+	json_or_die(tmp, "lmf_state.json", j = resume_state(), 1);
 	json_decref(j);
 	if (lmf_ckpt_commit(tmp, fin) < 0)
 		die_errno("cannot rename '%s' to '%s'", tmp, fin);

@@ -16,10 +16,10 @@
  * one-line message in err */
 int lmf_ckpt_hf_files(const char *stream, const char *dir,
     uint64_t shard_bytes, char *err, size_t errlen);
-/* j as JSON into path atomically (indent spaces, sorted keys, a final
- * newline). 0, or -1 with err */
-int lmf_ckpt_write_json(const char *path, json_t *j, int indent, char *err,
-    size_t errlen);
+/* j as JSON into path atomically with jansson's flags (JSON_INDENT(2) |
+ * JSON_SORT_KEYS ...) and a final newline. 0, or -1 with err */
+int lmf_ckpt_write_json(const char *path, json_t *j, size_t flags,
+    char *err, size_t errlen);
 /* the N of the highest dir/checkpoint-N, or -1 */
 long lmf_ckpt_last(const char *dir);
 /* 1 if dir holds weight files (LLaMA-Factory's CHECKPOINT_NAMES) */
