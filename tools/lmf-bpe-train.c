@@ -1,0 +1,570 @@
+/* lmf-bpe-train: learn a small byte-level BPE tokenizer from text and write
+ * it as a Hugging Face tokenizer.json + tokenizer_config.json in the Qwen
+ * (ChatML) style: a Split pre-tokenizer with Qwen's regex, then ByteLevel
+ * without its own regex; the 256 byte symbols first, then the merges in the
+ * order learned, then <|endoftext|>, <|im_start|> and <|im_end|>.
+ * Text comes from .json files (every string value), .jsonl files (every
+ * string value of every line) and other files or stdin (taken as they
+ * are). Merges are learned greedily by pair frequency over the distinct
+ * pre-tokenized words; a tie goes to the pair of smaller ids, so the same
+ * input always gives the same files. */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <pcre2.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "lmf/util.h"
+#include "lmf/banned.h"
+
+#define MAXTEXT ((size_t)1 << 30)
+
+static const char qwen_regex[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}|"
+    " ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+static const char *const specials[] = {
+	"<|endoftext|>", "<|im_start|>", "<|im_end|>",
+};
+#define NSPECIAL 3
+
+static const char chatml[] =
+    "{% for message in messages %}{% if loop.first and messages[0]['role']"
+    " != 'system' %}{{ '<|im_start|>system\\nYou are a helpful assistant."
+    "<|im_end|>\\n' }}{% endif %}{{ '<|im_start|>' + message['role'] + "
+    "'\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+    "{% endif %}";
+
+static struct opts {
+	const char *dir;
+	long long vocab_size, min_freq;
+} o = { .vocab_size = 1024, .min_freq = 2 };
+
+/* the distinct words: bytes, count, and their current symbols */
+struct word {
+	char *s;
+	size_t n;
+	uint64_t count;
+	int32_t *sym;
+	size_t nsym;
+};
+
+static struct word *words;
+static size_t nwords, capwords;
+static size_t *wslot;           /* open addressing: index + 1, 0 empty */
+static size_t wcap;             /* slots, a power of two */
+
+static pcre2_code *re;
+static pcre2_match_data *md;
+
+/* the vocabulary being built: token strings in byte-level symbols */
+static char **tok;
+static size_t ntok;
+
+static uint64_t
+hash_bytes(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	while (n--) {
+		h ^= (unsigned char)*s++;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static void
+word_grow(void)
+{
+	size_t ncap = wcap ? wcap * 2 : 4096, i, j;
+	size_t *ns = xcalloc(ncap, sizeof *ns);
+
+	for (i = 0; i < nwords; i++) {
+		j = hash_bytes(words[i].s, words[i].n) & (ncap - 1);
+		while (ns[j])
+			j = (j + 1) & (ncap - 1);
+		ns[j] = i + 1;
+	}
+	free(wslot);
+	wslot = ns;
+	wcap = ncap;
+}
+
+static void
+word_add(const char *s, size_t n)
+{
+	size_t j;
+	struct word *w;
+
+	if (n == 0)
+		return;
+	if (2 * (nwords + 1) > wcap)
+		word_grow();
+	j = hash_bytes(s, n) & (wcap - 1);
+	while (wslot[j]) {
+		w = &words[wslot[j] - 1];
+		if (w->n == n && !memcmp(w->s, s, n)) {
+			w->count++;
+			return;
+		}
+		j = (j + 1) & (wcap - 1);
+	}
+	if (nwords == capwords) {
+		capwords = capwords ? capwords * 2 : 1024;
+		words = xrealloc(words, capwords * sizeof *words);
+	}
+	w = &words[nwords];
+	w->s = xmalloc(n);
+	memcpy(w->s, s, n);
+	w->n = n;
+	w->count = 1;
+	w->sym = NULL;
+	w->nsym = 0;
+	wslot[j] = ++nwords;
+}
+
+/* pre-tokenize text as the Split(Isolated) step does: matches and the
+ * gaps between them are words */
+static void
+add_text(const char *name, const char *s, size_t n)
+{
+	size_t at = 0, *ov;
+	int rc;
+
+	while (at < n) {
+		rc = pcre2_match(re, (PCRE2_SPTR)s, n, at, 0, md, NULL);
+		if (rc == PCRE2_ERROR_NOMATCH) {
+			word_add(s + at, n - at);
+			return;
+		}
+		if (rc < 0) {
+			if (rc <= PCRE2_ERROR_UTF8_ERR1 &&
+			    rc >= PCRE2_ERROR_UTF8_ERR21)
+				die("%s: invalid UTF-8", name);
+			die("%s: regex match failed (%d)", name, rc);
+		}
+		ov = pcre2_get_ovector_pointer(md);
+		if (ov[0] > at)
+			word_add(s + at, ov[0] - at);
+		if (ov[1] == ov[0]) {   /* an empty match: step one byte */
+			at = ov[0] + 1;
+			continue;
+		}
+		word_add(s + ov[0], ov[1] - ov[0]);
+		at = ov[1];
+	}
+}
+
+static void
+add_json(const char *name, json_t *j)
+{
+	size_t i;
+	const char *k;
+	json_t *v;
+
+	if (json_is_string(j)) {
+		add_text(name, json_string_value(j), json_string_length(j));
+	} else if (json_is_array(j)) {
+		json_array_foreach(j, i, v)
+			add_json(name, v);
+	} else if (json_is_object(j)) {
+		json_object_foreach(j, k, v)
+			add_json(name, v);
+	}
+}
+
+static int
+ends_with(const char *s, const char *suf)
+{
+	size_t n = strlen(s), m = strlen(suf);
+
+	return n >= m && !strcmp(s + n - m, suf);
+}
+
+static char *
+read_stdin(size_t *len)
+{
+	struct lmf_buf b = { 0 };
+	char tmp[65536];
+	size_t n;
+
+	lmf_stdin_binary_or_die();
+	while ((n = fread(tmp, 1, sizeof tmp, stdin)) > 0) {
+		if (b.n + n > MAXTEXT)
+			die("stdin: more than %zu bytes of text", MAXTEXT);
+		lmf_buf_add(&b, tmp, n);
+	}
+	if (ferror(stdin))
+		die_errno("cannot read stdin");
+	*len = b.n;
+	if (!b.s)
+		return xstrdup("");
+	return b.s;
+}
+
+static void
+add_file(const char *path)
+{
+	json_error_t e;
+	json_t *j;
+	size_t len, lineno = 0;
+	char *buf, *p, *nl, *end;
+
+	if (!strcmp(path, "-"))
+		buf = read_stdin(&len);
+	else
+		buf = lmf_read_file_or_die(path, &len, MAXTEXT);
+	if (ends_with(path, ".jsonl")) {
+		for (p = buf, end = buf + len; p < end; p = nl + 1) {
+			lineno++;
+			if (!(nl = memchr(p, '\n', (size_t)(end - p))))
+				nl = end;
+			if (nl == p || (nl == p + 1 && *p == '\r'))
+				continue;
+			if (!(j = json_loadb(p, (size_t)(nl - p), 0, &e)))
+				die("%s:%zu: bad JSON: %s", path, lineno,
+				    e.text);
+			add_json(path, j);
+			json_decref(j);
+		}
+	} else if (ends_with(path, ".json")) {
+		if (!(j = json_loadb(buf, len, 0, &e)))
+			die("%s:%d: bad JSON: %s", path, e.line, e.text);
+		add_json(path, j);
+		json_decref(j);
+	} else {
+		add_text(strcmp(path, "-") ? path : "stdin", buf, len);
+	}
+	free(buf);
+}
+
+/* the byte-level alphabet: printable bytes stand for themselves, the rest
+ * for U+0100 onwards in byte order */
+static void
+byte_symbol(int b, char out[3])
+{
+	static int map[256], done;
+	int i, n = 0, c;
+
+	if (!done) {
+		for (i = 0; i < 256; i++) {
+			if ((i >= 33 && i <= 126) || (i >= 161 && i <= 172) ||
+			    (i >= 174 && i <= 255))
+				map[i] = i;
+			else
+				map[i] = 256 + n++;
+		}
+		done = 1;
+	}
+	c = map[b];
+	if (c < 0x80) {
+		out[0] = (char)c;
+		out[1] = 0;
+	} else {
+		out[0] = (char)(0xc0 | (c >> 6));
+		out[1] = (char)(0x80 | (c & 0x3f));
+		out[2] = 0;
+	}
+}
+
+struct pair {
+	uint64_t key;   /* a << 32 | b, UINT64_MAX empty */
+	uint64_t count;
+};
+
+/* the most frequent adjacent pair; ties to the smaller (a, b) */
+static int
+best_pair(struct pair **tab, size_t *cap, int32_t *a, int32_t *b,
+    uint64_t *count)
+{
+	size_t i, k, used = 0, need = 16;
+	uint64_t key, bestc = 0, bestk = UINT64_MAX;
+	struct word *w;
+
+	for (i = 0; i < nwords; i++)
+		if (words[i].nsym > 1)
+			need += words[i].nsym - 1;
+	if (*cap < 2 * need) {
+		while (*cap < 2 * need)
+			*cap = *cap ? *cap * 2 : 4096;
+		free(*tab);
+		*tab = xmallocarray(*cap, sizeof **tab);
+	}
+	for (i = 0; i < *cap; i++)
+		(*tab)[i].key = UINT64_MAX;
+	for (i = 0; i < nwords; i++) {
+		w = &words[i];
+		for (k = 0; k + 1 < w->nsym; k++) {
+			size_t j;
+
+			key = (uint64_t)(uint32_t)w->sym[k] << 32 |
+			    (uint32_t)w->sym[k + 1];
+			j = (key * 0x9e3779b97f4a7c15ULL >> 20) & (*cap - 1);
+			while ((*tab)[j].key != UINT64_MAX &&
+			    (*tab)[j].key != key)
+				j = (j + 1) & (*cap - 1);
+			if ((*tab)[j].key == UINT64_MAX) {
+				(*tab)[j].key = key;
+				(*tab)[j].count = 0;
+				used++;
+			}
+			(*tab)[j].count += w->count;
+		}
+	}
+	for (i = 0; i < *cap; i++) {
+		struct pair *p = &(*tab)[i];
+
+		if (p->key == UINT64_MAX)
+			continue;
+		if (p->count > bestc || (p->count == bestc && p->key < bestk)) {
+			bestc = p->count;
+			bestk = p->key;
+		}
+	}
+	if (!used)
+		return 0;
+	*a = (int32_t)(bestk >> 32);
+	*b = (int32_t)(bestk & 0xffffffffu);
+	*count = bestc;
+	return 1;
+}
+
+static void
+apply_merge(int32_t a, int32_t b, int32_t id)
+{
+	size_t i, k, m;
+	struct word *w;
+
+	for (i = 0; i < nwords; i++) {
+		w = &words[i];
+		if (w->nsym < 2)
+			continue;
+		for (k = m = 0; k < w->nsym; m++) {
+			if (k + 1 < w->nsym && w->sym[k] == a &&
+			    w->sym[k + 1] == b) {
+				w->sym[m] = id;
+				k += 2;
+			} else {
+				w->sym[m] = w->sym[k++];
+			}
+		}
+		w->nsym = m;
+	}
+}
+
+static int32_t
+tok_find(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < ntok; i++)
+		if (!strcmp(tok[i], s))
+			return (int32_t)i;
+	return -1;
+}
+
+static json_t *
+learn(void)
+{
+	json_t *merges = json_array();
+	struct pair *tab = NULL;
+	size_t cap = 0, i, k, nbpe = (size_t)o.vocab_size - NSPECIAL;
+	int32_t a, b, id;
+	uint64_t count;
+	char sym[3], *m;
+
+	tok = xmallocarray(nbpe, sizeof *tok);
+	for (i = 0; i < 256; i++) {
+		byte_symbol((int)i, sym);
+		tok[ntok++] = xstrdup(sym);
+	}
+	for (i = 0; i < nwords; i++) {
+		words[i].sym = xmallocarray(words[i].n, sizeof(int32_t));
+		for (k = 0; k < words[i].n; k++)
+			words[i].sym[k] = (unsigned char)words[i].s[k];
+		words[i].nsym = words[i].n;
+	}
+	while (ntok < nbpe && best_pair(&tab, &cap, &a, &b, &count)) {
+		if (count < (uint64_t)o.min_freq)
+			break;
+		m = xasprintf("%s%s", tok[a], tok[b]);
+		if ((id = tok_find(m)) < 0) {
+			id = (int32_t)ntok;
+			tok[ntok++] = m;
+		} else {
+			free(m);
+		}
+		json_array_append_new(merges, json_sprintf("%s %s", tok[a],
+		    tok[b]));
+		apply_merge(a, b, id);
+	}
+	free(tab);
+	return merges;
+}
+
+static json_t *
+byte_level(void)
+{
+	return json_pack("{s:s, s:b, s:b, s:b}", "type", "ByteLevel",
+	    "add_prefix_space", 0, "trim_offsets", 0, "use_regex", 0);
+}
+
+static json_t *
+added_token(size_t id, const char *content)
+{
+	return json_pack("{s:I, s:s, s:b, s:b, s:b, s:b, s:b}", "id",
+	    (json_int_t)id, "content", content, "single_word", 0, "lstrip", 0,
+	    "rstrip", 0, "normalized", 0, "special", 1);
+}
+
+static json_t *
+tokenizer_json(json_t *merges)
+{
+	json_t *vocab = json_object(), *added = json_array(), *model, *pre;
+	size_t i;
+
+	for (i = 0; i < ntok; i++)
+		json_object_set_new(vocab, tok[i], json_integer((json_int_t)i));
+	for (i = 0; i < NSPECIAL; i++)
+		json_array_append_new(added, added_token(ntok + i,
+		    specials[i]));
+	pre = json_pack("{s:s, s:[{s:s, s:{s:s}, s:s, s:b}, o]}",
+	    "type", "Sequence", "pretokenizers", "type", "Split", "pattern",
+	    "Regex", qwen_regex, "behavior", "Isolated", "invert", 0,
+	    byte_level());
+	model = json_pack("{s:s, s:n, s:n, s:s, s:s, s:b, s:b, s:b, s:o, s:o}",
+	    "type", "BPE", "dropout", "unk_token", "continuing_subword_prefix",
+	    "", "end_of_word_suffix", "", "fuse_unk", 0, "byte_fallback", 0,
+	    "ignore_merges", 0, "vocab", vocab, "merges", merges);
+	if (!pre || !model)
+		die("cannot build tokenizer.json");
+	return json_pack("{s:s, s:n, s:n, s:o, s:n, s:o, s:o, s:o, s:o}",
+	    "version", "1.0", "truncation", "padding", "added_tokens", added,
+	    "normalizer", "pre_tokenizer", pre, "post_processor",
+	    byte_level(), "decoder", byte_level(), "model", model);
+}
+
+static json_t *
+config_json(void)
+{
+	json_t *dec = json_object(), *c;
+	size_t i;
+	char key[32];
+
+	for (i = 0; i < NSPECIAL; i++) {
+		json_t *t = added_token(ntok + i, specials[i]);
+
+		json_object_del(t, "id");
+		snprintf(key, sizeof key, "%zu", ntok + i);
+		json_object_set_new(dec, key, t);
+	}
+	c = json_pack("{s:b, s:b, s:o, s:n, s:s, s:b, s:s, s:s, s:I, s:s, "
+	    "s:b, s:s, s:n}",
+	    "add_bos_token", 0, "add_prefix_space", 0, "added_tokens_decoder",
+	    dec, "bos_token", "chat_template", chatml,
+	    "clean_up_tokenization_spaces", 0, "eos_token", "<|im_end|>",
+	    "errors", "replace", "model_max_length", (json_int_t)32768,
+	    "pad_token", "<|endoftext|>", "split_special_tokens", 0,
+	    "tokenizer_class", "Qwen2Tokenizer", "unk_token");
+	if (!c)
+		die("cannot build tokenizer_config.json");
+	return c;
+}
+
+static void
+write_json(const char *name, json_t *j)
+{
+	struct lmf_afile a;
+	char *p = xasprintf("%s/%s", o.dir, name);
+
+	if (lmf_afile_open(&a, p) < 0)
+		die_errno("cannot create '%s'", p);
+	if (json_dumpf(j, a.f, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0 ||
+	    fputc('\n', a.f) == EOF) {
+		lmf_afile_abort(&a);
+		die("cannot write '%s'", p);
+	}
+	if (lmf_afile_commit(&a) < 0)
+		die_errno("cannot write '%s'", p);
+	free(p);
+}
+
+static void
+usage(FILE *f)
+{
+	fputs(
+"usage: lmf-bpe-train -o DIR [--vocab_size N] [--min_frequency N] [FILE...]\n"
+"Learn a byte-level BPE tokenizer (Qwen style) from text; write\n"
+"DIR/tokenizer.json and DIR/tokenizer_config.json.\n"
+"  FILE                 .json / .jsonl: every string value; else the text\n"
+"                       as it is; '-' or none: stdin\n"
+"  -o, --output_dir DIR the directory written (made if missing)\n"
+"  --vocab_size N       tokens in all, 3 special ones included (1024)\n"
+"  --min_frequency N    stop when the best pair is rarer (2)\n"
+"  -h                   this help\n"
+"  -V                   version\n", f);
+}
+
+int
+main(int argc, char **argv)
+{
+	enum { O_VOCAB = 256, O_MINF };
+	static const struct option lo[] = {
+		{ "output_dir", required_argument, NULL, 'o' },
+		{ "vocab_size", required_argument, NULL, O_VOCAB },
+		{ "min_frequency", required_argument, NULL, O_MINF },
+		{ NULL, 0, NULL, 0 },
+	};
+	json_t *merges, *tj, *cj;
+	int c, i, err;
+	PCRE2_SIZE eoff;
+
+	lmf_init(argc, argv);
+	while ((c = lmf_getopt(argc, argv, "ho:V", lo)) != -1) {
+		switch (c) {
+		case 'o': o.dir = optarg; break;
+		case O_VOCAB:
+			o.vocab_size = lmf_parse_int("--vocab_size", optarg,
+			    256 + NSPECIAL, 1000000);
+			break;
+		case O_MINF:
+			o.min_freq = lmf_parse_int("--min_frequency", optarg,
+			    1, 1LL << 40);
+			break;
+		case 'h': lmf_help_exit(usage);
+		case 'V': lmf_version_exit();
+		default: lmf_usage_exit(usage);
+		}
+	}
+	if (!o.dir)
+		die_usage("no --output_dir given");
+	if (mkdir(o.dir, 0777) < 0 && errno != EEXIST)
+		die_errno("cannot make '%s'", o.dir);
+	re = pcre2_compile((PCRE2_SPTR)qwen_regex, PCRE2_ZERO_TERMINATED,
+	    PCRE2_UTF | PCRE2_UCP, &err, &eoff, NULL);
+	if (!re)
+		die("cannot compile the pre-tokenizer regex (%d)", err);
+	md = pcre2_match_data_create_from_pattern(re, NULL);
+	if (optind == argc)
+		add_file("-");
+	for (i = optind; i < argc; i++)
+		add_file(argv[i]);
+	merges = learn();
+	tj = tokenizer_json(merges);
+	cj = config_json();
+	if (!tj || !cj)
+		die("cannot build the tokenizer files");
+	write_json("tokenizer.json", tj);
+	write_json("tokenizer_config.json", cj);
+	json_decref(tj);
+	json_decref(cj);
+	pcre2_match_data_free(md);
+	pcre2_code_free(re);
+	return 0;
+}
