@@ -1540,6 +1540,18 @@ lmf_llama_step(struct lmf_llama *m, const struct lmf_batch *b, float scale,
 	return loss;
 }
 
+uint64_t
+lmf_llama_nsteps(const struct lmf_llama *m)
+{
+	return m->nsteps;
+}
+
+void
+lmf_llama_set_nsteps(struct lmf_llama *m, uint64_t n)
+{
+	m->nsteps = n;
+}
+
 double
 lmf_llama_eval(struct lmf_llama *m, const struct lmf_batch *b, long *npred)
 {

@@ -6,7 +6,7 @@
 # SIGTERM writing a checkpoint, the refusal of an output_dir with weights
 # and no checkpoint, usage errors and a corrupt checkpoint.
 . "$(dirname "$0")/lib.sh"
-plan 19
+plan 21
 PY=python3
 cat >cfg.json <<'CFG'
 {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
@@ -156,6 +156,17 @@ check "  and ends with the same model stream" cmp out/model.lmf \
 	../u/out/model.lmf
 check "  and the same model.safetensors" cmp out/model.safetensors \
 	../u/out/model.safetensors
+
+# LoRA with dropout: a run resumed from the uninterrupted run's
+# checkpoint-4 draws the same masks and ends with the same adapter
+DRUN="lmf-sft --model ../m.lmf --threads 1 -l 0 --learning_rate 1e-3 \
+--data ../b.lmf --max_steps 12 --save_steps 4 --output_dir out \
+--lora_dropout 0.2 -q"
+mkdir ../d && cd ../d
+check "uninterrupted LoRA run with dropout" $DRUN
+mkdir ../d2 && cd ../d2 && mkdir out && cp -r ../d/out/checkpoint-4 out/
+check "  resumed from its checkpoint-4 ends with the same adapter" \
+	sh -c "$DRUN && cmp out/adapter.lmf ../d/out/adapter.lmf"
 
 # SIGTERM while training: the step finishes, a checkpoint, exit 143
 mkdir ../t && cd ../t && mkfifo data.lmf

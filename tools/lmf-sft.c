@@ -694,9 +694,6 @@ load_resume_state(const char *dir)
 	st.history = json_incref(json_object_get(ts, "log_history"));
 	json_decref(ts);
 	free(path);
-	if (o.t.lora_dropout > 0)
-		warn("lora_dropout > 0: a resumed run draws other dropout "
-		    "masks than an uninterrupted one");
 }
 
 /* the checkpoint to resume from, or NULL; refuses an output_dir with
@@ -829,6 +826,7 @@ resume_train(struct lmf_item *items)
 			    (unsigned long long)st.micro);
 		lmf_item_free(&items[0]);
 	}
+	lmf_llama_set_nsteps(model, st.micro);
 	if (lmf_verbose > 0)
 		fprintf(stderr, "resuming training from '%s' at step %ld\n",
 		    resume_dir, st.step);

@@ -123,6 +123,11 @@ uint64_t lmf_llama_trainable_numel(const struct lmf_llama *m);
 uint64_t lmf_llama_numel(const struct lmf_llama *m); /* all parameters */
 
 void lmf_llama_zero_grad(struct lmf_llama *m);
+/* micro-batch steps taken, which seed the LoRA dropout masks: a resumed
+ * run sets it to the micro-batches its checkpoint consumed, so that it
+ * draws the masks an uninterrupted run would */
+uint64_t lmf_llama_nsteps(const struct lmf_llama *m);
+void lmf_llama_set_nsteps(struct lmf_llama *m, uint64_t n);
 /* forward and backward of one micro-batch: gradients of
  * (sum of token cross-entropy) * scale are ADDED to the trainable
  * gradients (scale = 1 / label tokens of the whole optimizer step).
