@@ -268,9 +268,9 @@ encode_segment(struct tok *t, const char *s, size_t n, int first,
 		}
 	}
 	if (t->norm) {
+		/* nothing below writes nbuf */
 		tok_norm_apply(t->norm, s, n, &t->nbuf);
-		norm = xmalloc(t->nbuf.n + 1);
-		memcpy(norm, t->nbuf.p, t->nbuf.n);
+		norm = t->nbuf.p;
 		n = t->nbuf.n;
 	} else
 		norm = (char *)s;
@@ -282,8 +282,6 @@ encode_segment(struct tok *t, const char *s, size_t n, int first,
 	}
 	encode_piece(t, norm + pos, n - pos, pos == 0 ? span : 0, ids,
 	    nids, cap);
-	if (norm != s)
-		free(norm);
 }
 
 int

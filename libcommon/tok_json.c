@@ -170,9 +170,12 @@ skip_value(struct scan *s)
 			s->p++;
 			break;
 		default:
-			while (s->p < s->e && !strchr(",:]}\"{[ \t\r\n",
-			    *s->p))
+			/* a number or a literal; at least one byte, and a
+			 * NUL (which strchr would find) is not a delimiter */
+			do
 				s->p++;
+			while (s->p < s->e && (*s->p == 0 ||
+			    !strchr(",:]}\"{[ \t\r\n", *s->p)));
 		}
 	} while (depth > 0);
 	return 0;

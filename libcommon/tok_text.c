@@ -649,7 +649,8 @@ void
 tok_norm_apply(const struct tnorm *n, const char *s, size_t len,
     struct tbuf *out)
 {
-	struct tbuf a = {0}, t;
+	static _Thread_local struct tbuf scratch;
+	struct tbuf a, t;
 	size_t i;
 
 	if (n->kind != N_SEQ) {
@@ -658,13 +659,20 @@ tok_norm_apply(const struct tnorm *n, const char *s, size_t len,
 	}
 	out->n = 0;
 	tok_buf_put(out, s, len);
+	/* the scratch buffer is kept between calls; a nested sequence has
+	 * its own */
+	a = scratch;
+	memset(&scratch, 0, sizeof(scratch));
 	for (i = 0; i < n->nsub; i++) {
 		tok_norm_apply(n->sub[i], out->p, out->n, &a);
 		t = *out;
 		*out = a;
 		a = t;
 	}
-	free(a.p);
+	if (scratch.p)
+		free(a.p);
+	else
+		scratch = a;
 }
 
 /* ---- pre-tokenizers ---- */
@@ -1083,7 +1091,7 @@ tok_pre_apply(const struct tpre *p, const char *s, size_t len,
 {
 	static _Thread_local struct pieces pc;  /* scratch, reused */
 	static _Thread_local struct tbuf t;
-	struct tsplits cur = {0}, nxt = {0};
+	struct tsplits cur = *tmp, nxt;
 	size_t i, k;
 
 	tok_splits_clear(out);
@@ -1098,25 +1106,26 @@ tok_pre_apply(const struct tpre *p, const char *s, size_t len,
 		pre_one(p, s, len, 0, first_span, out, &pc, &t);
 		return;
 	}
-	/* a sequence: each stage splits every piece further */
-	(void)tmp;
+	/* a sequence: each stage splits every piece further, from cur into
+	 * nxt; the three lists' buffers are kept between calls */
+	tok_splits_clear(&cur);
 	cur.cs = s;
 	cur.cslen = len;
+	cur.cbase = 0;
 	tok_splits_add(&cur, s, len);
+	nxt = *out;
 	for (k = 0; k < p->nsub; k++) {
+		struct tsplits sw;
 		tok_splits_clear(&nxt);
 		for (i = 0; i < cur.n; i++)
 			pre_one(p->sub[k], cur.b.p + cur.off[i], cur.len[i],
 			    cur.src[i], first_span, &nxt, &pc, &t);
-		{
-			struct tsplits sw = cur;
-			cur = nxt;
-			nxt = sw;
-		}
+		sw = cur;
+		cur = nxt;
+		nxt = sw;
 	}
-	tok_splits_free(&nxt);
-	tok_splits_free(out);
 	*out = cur;
+	*tmp = nxt;
 }
 /* ---- decoders ---- */
 

@@ -312,6 +312,20 @@ api(void)
 	    "a merge outside the vocab is refused");
 	ok(refused("{\"model\": [1, 2", "tokenizer.json"),
 	    "truncated JSON is refused");
+	{
+		/* a NUL inside a number the scanner skips (it once hung) */
+		static const char nul[] = "{\"pad\": 7\0, \"model\": "
+		    "{\"type\": \"BPE\", \"vocab\": {\"a\": 0}, "
+		    "\"merges\": []}}";
+		struct lmf_tok *x;
+		*err = 0;
+		x = lmf_tok_load(nul, sizeof(nul) - 1, NULL, 0, err,
+		    sizeof(err));
+		ok(x || strstr(err, "tokenizer.json"), "a NUL after a number "
+		    "in the JSON: as jansson takes it (%s)", x ? "loads" :
+		    err);
+		lmf_tok_free(x);
+	}
 }
 
 /* cut and flipped tokenizer.json texts load or fail cleanly; odd ids
