@@ -36,13 +36,16 @@ echo "MB/s = 10^6 bytes of text encoded per second (no special tokens)," \
     "of a c4_demo.jsonl line), best of $reps, on core $cpu. Load s:" \
     "reading and parsing tokenizer.json. HF: the \`tokenizers\` library" \
     "0.23.2 through its Node binding, RAYON_NUM_THREADS=1, same" \
-    "documents; its token counts are printed to show both agree."
+    "documents; its token counts are printed to show both agree." \
+    "loadavg: the machine's 1-minute load average as the row began" \
+    "($(nproc 2>/dev/null || echo ?) cores; other work shares them)."
 echo
-echo "| tokenizer | file | load s | MB/s | tokens | HF load s | HF MB/s | HF tokens | speed-up |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| tokenizer | file | load s | MB/s | tokens | HF load s | HF MB/s | HF tokens | speed-up | loadavg |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for t in qwen3 llama3 mistral; do
 	for f in wiki_demo.txt c4_demo.jsonl; do
 		in=$shared/data/llamafactory/$f
+		la=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo -)
 		# shellcheck disable=SC2086
 		set -- $($pin "$out/bench-tok" -n "$reps" \
 		    "$shared/tokenizers/$t" "$in")
@@ -56,6 +59,10 @@ for t in qwen3 llama3 mistral; do
 		fi
 		echo "| $t | $f | $1 | $2 | $3 | $5 | $6 | $7 |" \
 		    "$(awk -v a="$2" -v b="$6" 'BEGIN {
-			if (b + 0 > 0) printf("%.1fx", a / b); else print "-" }') |"
+			if (b + 0 > 0) printf("%.1fx", a / b); else print "-" }') |" \
+		    "$la |"
 	done
 done
+echo
+echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC'); load average at the end:" \
+    "$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo -)."

@@ -1004,6 +1004,36 @@ char_pieces(const char *s, size_t n, int (*pred)(int32_t), int each,
 		pieces_add(pc, start, n, cur);
 }
 
+/* add s as one split, each byte as its ByteLevel character, written
+ * straight into out's buffer */
+static void
+bytelevel_add(struct tsplits *out, const char *s, size_t n)
+{
+	struct tbuf *b = &out->b;
+	size_t i, start = b->n;
+
+	if (n == 0)
+		return;
+	if (out->n == out->cap) {
+		out->cap = out->cap ? out->cap * 2 : 64;
+		out->off = xrealloc(out->off, out->cap * sizeof(size_t));
+		out->len = xrealloc(out->len, out->cap * sizeof(size_t));
+		out->src = xrealloc(out->src, out->cap * sizeof(size_t));
+	}
+	tok_buf_reserve(b, 2 * n);
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		b->p[b->n] = bl_enc[c][0];
+		b->p[b->n + 1] = bl_enc[c][1];
+		b->n += bl_enclen[c];
+	}
+	b->p[b->n] = 0;
+	out->src[out->n] = out->cbase;
+	out->off[out->n] = start;
+	out->len[out->n] = b->n - start;
+	out->n++;
+}
+
 static void
 pre_one(const struct tpre *p, const char *s, size_t n, size_t base,
     size_t first_span, struct tsplits *out, struct pieces *pc,
@@ -1030,6 +1060,10 @@ pre_one(const struct tpre *p, const char *s, size_t n, size_t base,
 		split_behave(pc, B_REMOVED, 0, s, out);
 		return;
 	case P_BYTELEVEL:
+		if (!p->re && !(p->prefix_space && (n == 0 || s[0] != ' '))) {
+			bytelevel_add(out, s, n);
+			return;
+		}
 		t->n = 0;
 		if (p->prefix_space && (n == 0 || s[0] != ' '))
 			tok_buf_putc(t, ' ');
