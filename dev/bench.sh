@@ -116,3 +116,4 @@ rm -f "$out/load.lmf" "$out/time.txt" "$out/times.txt" "$out/load.err" \
     "$out/size.txt"
 sh dev/bench-train.sh
 sh dev/bench-tok.sh
+sh dev/bench-gen.sh
