@@ -40,7 +40,8 @@ echo "MB/s = 10^6 bytes of text encoded per second (no special tokens)," \
     "loadavg: the machine's 1-minute load average as the row began" \
     "($(nproc 2>/dev/null || echo ?) cores; other work shares them)."
 echo
-echo "| tokenizer | file | load s | MB/s | tokens | HF load s | HF MB/s | HF tokens | speed-up | loadavg |"
+echo "| tokenizer | file | load s | MB/s | tokens | HF load s | HF MB/s |" \
+    "HF tokens | speed-up | loadavg |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for t in qwen3 llama3 mistral; do
 	for f in wiki_demo.txt c4_demo.jsonl; do
