@@ -445,15 +445,28 @@ push_id(int32_t **ids, size_t *n, size_t *cap, int32_t id)
 	(*ids)[(*n)++] = id;
 }
 
-/* the heap of candidate merges */
+/* the heap of candidate merges, lowest (rank, position) first; a
+ * candidate is stale once the symbol at pos or its right neighbour has
+ * changed: a symbol only grows, so its ids never come back */
 struct cand {
-	int32_t rank, pos, right, lid, rid, nid;
+	uint64_t key;   /* rank << 32 | pos */
+	int32_t lid, rid, nid;
 };
 
-static int
-cand_less(const struct cand *a, const struct cand *b)
+static void
+sift_down(struct cand *h, size_t n, size_t i, struct cand c)
 {
-	return a->rank < b->rank || (a->rank == b->rank && a->pos < b->pos);
+	for (;;) {
+		size_t l = 2 * i + 1, m;
+		if (l >= n)
+			break;
+		m = l + (l + 1 < n && h[l + 1].key < h[l].key);
+		if (h[m].key >= c.key)
+			break;
+		h[i] = h[m];
+		i = m;
+	}
+	h[i] = c;
 }
 
 static void
@@ -463,7 +476,7 @@ heap_push(struct cand *h, size_t *n, struct cand c)
 
 	while (i > 0) {
 		size_t p = (i - 1) / 2;
-		if (!cand_less(&c, &h[p]))
+		if (c.key >= h[p].key)
 			break;
 		h[i] = h[p];
 		i = p;
@@ -474,45 +487,40 @@ heap_push(struct cand *h, size_t *n, struct cand c)
 static struct cand
 heap_pop(struct cand *h, size_t *n)
 {
-	struct cand top = h[0], last = h[--*n];
-	size_t i = 0;
+	struct cand top = h[0];
 
-	for (;;) {
-		size_t l = 2 * i + 1, m;
-		if (l >= *n)
-			break;
-		m = l;
-		if (l + 1 < *n && cand_less(&h[l + 1], &h[l]))
-			m = l + 1;
-		if (!cand_less(&h[m], &last))
-			break;
-		h[i] = h[m];
-		i = m;
-	}
-	if (*n)
-		h[i] = last;
+	if (--*n)
+		sift_down(h, *n, 0, h[*n]);
 	return top;
+}
+
+/* the candidate for the pair (l, r): 1, or 0 when they do not merge */
+static int
+pair(const struct bpe *b, const int32_t *sid, int32_t l, int32_t r,
+    struct cand *c)
+{
+	const struct merge_slot *m;
+
+	if (l < 0 || r < 0)
+		return 0;
+	m = merge_get(b, sid[l], sid[r]);
+	if (!m)
+		return 0;
+	c->key = (uint64_t)(uint32_t)m->rank << 32 | (uint32_t)l;
+	c->lid = sid[l];
+	c->rid = sid[r];
+	c->nid = m->id;
+	return 1;
 }
 
 static void
 try_pair(const struct bpe *b, struct cand *h, size_t *nh, const int32_t *sid,
     int32_t l, int32_t r)
 {
-	const struct merge_slot *m;
 	struct cand c;
 
-	if (l < 0 || r < 0)
-		return;
-	m = merge_get(b, sid[l], sid[r]);
-	if (!m)
-		return;
-	c.rank = m->rank;
-	c.pos = l;
-	c.right = r;
-	c.lid = sid[l];
-	c.rid = sid[r];
-	c.nid = m->id;
-	heap_push(h, nh, c);
+	if (pair(b, sid, l, r, &c))
+		heap_push(h, nh, c);
 }
 
 /* merge the word w into ids appended to out */
@@ -562,26 +570,28 @@ bpe_merge(struct bpe *b, const char *w, size_t n, int32_t **out,
 	}
 	hcap = 2 * ns + 4;
 	h = xmallocarray(hcap * 2, sizeof(*h));
+	/* the first candidates in position order, made a heap at once */
 	for (k = 0; k + 1 < (int32_t)ns; k++)
-		try_pair(b, h, &nh, sid, k, k + 1);
+		nh += (size_t)pair(b, sid, k, k + 1, &h[nh]);
+	for (i = nh / 2; i-- > 0;)
+		sift_down(h, nh, i, h[i]);
 	while (nh) {
 		struct cand c = heap_pop(h, &nh);
-		int32_t r = c.right;
-		if (sid[c.pos] != c.lid || next[c.pos] != r || r < 0 ||
-		    sid[r] != c.rid)
+		int32_t pos = (int32_t)(uint32_t)c.key, r = next[pos];
+		if (sid[pos] != c.lid || r < 0 || sid[r] != c.rid)
 			continue;
-		sid[c.pos] = c.nid;
-		next[c.pos] = next[r];
+		sid[pos] = c.nid;
+		next[pos] = next[r];
 		if (next[r] >= 0)
-			prev[next[r]] = c.pos;
+			prev[next[r]] = pos;
 		sid[r] = -1;
 		next[r] = -2;
 		if (nh + 2 >= hcap * 2) {
 			hcap *= 2;
 			h = xrealloc(h, hcap * 2 * sizeof(*h));
 		}
-		try_pair(b, h, &nh, sid, prev[c.pos], c.pos);
-		try_pair(b, h, &nh, sid, c.pos, next[c.pos]);
+		try_pair(b, h, &nh, sid, prev[pos], pos);
+		try_pair(b, h, &nh, sid, pos, next[pos]);
 	}
 	for (k = ns ? 0 : -1; k >= 0; k = next[k])
 		push_id(out, nout, capout, sid[k]);
