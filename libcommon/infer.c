@@ -487,9 +487,9 @@ lmf_infer_forward(struct lmf_infer *m, int n, const int *row,
 
 		lmf_rmsnorm_forward(m->xn, m->rstd, m->x, w[W_LN1], eps, n,
 		    C);
-		lmf_matmul_forward(m->q, m->xn, w[W_Q], w[W_BQ], n, C, nq);
-		lmf_matmul_forward(m->k, m->xn, w[W_K], w[W_BK], n, C, nk);
-		lmf_matmul_forward(m->v, m->xn, w[W_V], w[W_BV], n, C, nk);
+		lmf_matvec_forward(m->q, m->xn, w[W_Q], w[W_BQ], n, C, nq);
+		lmf_matvec_forward(m->k, m->xn, w[W_K], w[W_BK], n, C, nk);
+		lmf_matvec_forward(m->v, m->xn, w[W_V], w[W_BV], n, C, nk);
 		lmf_rope_forward(m->q, m->q, m->cos, m->sin, n, NH, HS);
 		lmf_rope_forward(m->k, m->k, m->cos, m->sin, n, NKV, HS);
 		for (i = 0; i < n; i++) {
@@ -503,14 +503,14 @@ lmf_infer_forward(struct lmf_infer *m, int n, const int *row,
 		for (i = 0; i < n; i++)
 			attend(m, l, i, row[i], m->pos[i]);
 		/* the o projection into xn, then the residual */
-		lmf_matmul_forward(m->xn, m->att, w[W_O], w[W_BO], n, nq, C);
+		lmf_matvec_forward(m->xn, m->att, w[W_O], w[W_BO], n, nq, C);
 		for (j = 0; j < nc; j++)
 			m->x[j] += m->xn[j];
 		lmf_rmsnorm_forward(m->xn, m->rstd, m->x, w[W_LN2], eps, n, C);
-		lmf_matmul_forward(m->gate, m->xn, w[W_G], NULL, n, C, FF);
-		lmf_matmul_forward(m->up, m->xn, w[W_U], NULL, n, C, FF);
+		lmf_matvec_forward(m->gate, m->xn, w[W_G], NULL, n, C, FF);
+		lmf_matvec_forward(m->up, m->xn, w[W_U], NULL, n, C, FF);
 		lmf_swiglu_forward(m->gate, m->gate, m->up, (long)n * FF);
-		lmf_matmul_forward(m->xn, m->gate, w[W_D], NULL, n, FF, C);
+		lmf_matvec_forward(m->xn, m->gate, w[W_D], NULL, n, FF, C);
 		for (j = 0; j < nc; j++)
 			m->x[j] += m->xn[j];
 	}
@@ -521,6 +521,6 @@ lmf_infer_forward(struct lmf_infer *m, int n, const int *row,
 	first = n - nlast;
 	lmf_rmsnorm_forward(m->xn, m->rstd, m->x + (size_t)first * C, m->lnf,
 	    eps, nlast, C);
-	lmf_matmul_forward(logits, m->xn, m->lmw, NULL, nlast, C, V);
+	lmf_matvec_forward(logits, m->xn, m->lmw, NULL, nlast, C, V);
 	return 0;
 }

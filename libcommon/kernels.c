@@ -1219,3 +1219,81 @@ lmf_crossentropy_backward_ref(float *dlogits, float *losses,
 	}
 	return total;
 }
+
+/* ------------------------------------------------------------------ */
+/* matvec: the linear layer for a few rows (decoding) */
+
+/* For N <= LMF_MATVEC_MAX_N rows we skip sgemm, which packs the whole
+ * weight on every call: each thread takes a static range of output
+ * features and streams each weight row once for all N inputs, eight
+ * lanes at a time in two accumulators, summed in a fixed order (so the
+ * result does not depend on the thread count). */
+typedef float v8f __attribute__((vector_size(32)));
+
+static LMF_VEC void
+matvec_rows(float *out, const float *inp, const float *weight,
+    const float *bias, int N, int C, int OC, int o0, int o1)
+{
+	int o, n, c, k;
+
+	for (o = o0; o < o1; o++) {
+		const float *w = weight + (size_t)o * C;
+
+		for (n = 0; n < N; n++) {
+			const float *x = inp + (size_t)n * C;
+			v8f a0 = { 0 }, a1 = { 0 }, w0, w1, x0, x1;
+			float s = 0;
+
+			for (c = 0; c + 16 <= C; c += 16) {
+				memcpy(&w0, w + c, sizeof w0);
+				memcpy(&w1, w + c + 8, sizeof w1);
+				memcpy(&x0, x + c, sizeof x0);
+				memcpy(&x1, x + c + 8, sizeof x1);
+				a0 += w0 * x0;
+				a1 += w1 * x1;
+			}
+			a0 += a1;
+			for (k = 0; k < 8; k++)
+				s += a0[k];
+			for (; c < C; c++)
+				s += w[c] * x[c];
+			out[(size_t)n * OC + o] = s + (bias ? bias[o] : 0.0f);
+		}
+	}
+}
+
+void
+lmf_matvec_forward(float *out, const float *inp, const float *weight,
+    const float *bias, int N, int C, int OC)
+{
+	if (N > LMF_MATVEC_MAX_N) {
+		lmf_matmul_forward(out, inp, weight, bias, N, C, OC);
+		return;
+	}
+#ifdef _OPENMP
+	if ((long)N * C * OC >= OMP_MIN_WORK && !omp_in_parallel()) {
+#pragma omp parallel
+		{
+			int t = omp_get_thread_num(), nt = omp_get_num_threads();
+			/* ranges of whole 16-feature blocks */
+			int nb = (OC + 15) / 16;
+			int b0 = (int)((long)nb * t / nt);
+			int b1 = (int)((long)nb * (t + 1) / nt);
+			int o0 = b0 * 16, o1 = b1 * 16 < OC ? b1 * 16 : OC;
+
+			if (o0 < o1)
+				matvec_rows(out, inp, weight, bias, N, C, OC,
+				    o0, o1);
+		}
+		return;
+	}
+#endif
+	matvec_rows(out, inp, weight, bias, N, C, OC, 0, OC);
+}
+
+void
+lmf_matvec_forward_ref(float *out, const float *inp, const float *weight,
+    const float *bias, int N, int C, int OC)
+{
+	lmf_matmul_forward_ref(out, inp, weight, bias, N, C, OC);
+}

@@ -56,6 +56,15 @@ void lmf_matmul_forward(float *out, const float *inp, const float *weight,
 	/* out (N, OC), inp (N, C), weight (OC, C), bias (OC) or NULL */
 void lmf_matmul_forward_ref(float *out, const float *inp,
     const float *weight, const float *bias, int N, int C, int OC);
+/* the same product for a few rows (decoding): no sgemm, each weight row
+ * read once for all N rows, output features split over the threads; for
+ * N > LMF_MATVEC_MAX_N it calls lmf_matmul_forward */
+#define LMF_MATVEC_MAX_N 8
+void lmf_matvec_forward(float *out, const float *inp, const float *weight,
+    const float *bias, int N, int C, int OC);
+	/* out (N, OC), inp (N, C), weight (OC, C), bias (OC) or NULL */
+void lmf_matvec_forward_ref(float *out, const float *inp,
+    const float *weight, const float *bias, int N, int C, int OC);
 void lmf_matmul_backward(float *dinp, float *dweight, float *dbias,
     const float *dout, const float *inp, const float *weight, int N, int C,
     int OC);

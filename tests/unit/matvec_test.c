@@ -1,0 +1,96 @@
+/* matvec_test: lmf_matvec_forward (the linear layer for a few rows)
+ * against lmf_matvec_forward_ref over shapes with and without a tail of
+ * C % 16, with and without a bias, N from 1 to past LMF_MATVEC_MAX_N
+ * (where it hands over to sgemm), within 1e-4 of the largest output; and
+ * the same bits at 1 and 2 threads. TAP. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lmf/gemm.h"
+#include "lmf/kernels.h"
+#include "lmf/util.h"
+#include "lmf/banned.h"
+
+#define TOL 1e-4
+
+static int ntest, nfail;
+static struct lmf_rng rng;
+
+static void LMF_PRINTF(2, 3)
+ok(int cond, const char *fmt, ...)
+{
+	va_list ap;
+
+	ntest++;
+	nfail += !cond;
+	printf("%sok %d - ", cond ? "" : "not ", ntest);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+static float *
+rnd(size_t n)
+{
+	float *p = xmallocarray(n ? n : 1, sizeof *p);
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = lmf_rng_normal(&rng);
+	return p;
+}
+
+static void
+one(int N, int C, int OC, int withbias)
+{
+	float *x = rnd((size_t)N * C), *w = rnd((size_t)OC * C);
+	float *b = withbias ? rnd((size_t)OC) : NULL;
+	size_t n = (size_t)N * OC, i;
+	float *got = xmallocarray(n, sizeof *got);
+	float *got1 = xmallocarray(n, sizeof *got1);
+	float *want = xmallocarray(n, sizeof *want);
+	double mx = 0, d = 0;
+
+	lmf_gemm_init(2);
+	lmf_matvec_forward(got, x, w, b, N, C, OC);
+	lmf_gemm_init(1);
+	lmf_matvec_forward(got1, x, w, b, N, C, OC);
+	lmf_matvec_forward_ref(want, x, w, b, N, C, OC);
+	for (i = 0; i < n; i++) {
+		if (fabs(want[i]) > mx)
+			mx = fabs(want[i]);
+		if (fabs(got[i] - want[i]) > d)
+			d = fabs(got[i] - want[i]);
+	}
+	ok(d <= TOL * (mx > 1 ? mx : 1), "N %d C %d OC %d bias %d: "
+	    "max diff %.3g of %.3g", N, C, OC, withbias, d, mx);
+	if (N <= LMF_MATVEC_MAX_N)
+		ok(!memcmp(got, got1, n * sizeof *got),
+		    "N %d C %d OC %d: same bits at 1 and 2 threads", N, C,
+		    OC);
+	free(x);
+	free(w);
+	free(b);
+	free(got);
+	free(got1);
+	free(want);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const int shape[][2] = { { 1, 1 }, { 7, 5 }, { 16, 33 },
+		{ 33, 17 }, { 288, 768 }, { 768, 288 }, { 100, 1000 } };
+	int s, N;
+
+	lmf_init(argc, argv);
+	lmf_rng_seed(&rng, 42);
+	for (s = 0; s < (int)(sizeof shape / sizeof *shape); s++)
+		for (N = 1; N <= LMF_MATVEC_MAX_N + 2; N += 3)
+			one(N, shape[s][0], shape[s][1], N % 2);
+	printf("1..%d\n", ntest);
+	return nfail != 0;
+}
