@@ -66,7 +66,17 @@ static struct {
 	long saved;                /* the step of the last checkpoint */
 	int epoch_end;             /* the last step ended an epoch */
 	json_t *history;           /* trainer_state.json's log_history */
+	double start;              /* when main began */
+	long step0;                /* the step this run began at */
+	uint64_t tokens0;          /* and the tokens seen before it */
 } st = { .saved = -1 };
+
+/* the live progress line on a terminal */
+static struct {
+	int tty;                   /* stderr is a terminal */
+	int shown;                 /* a progress line is on the screen */
+	double last;               /* when it was last drawn */
+} prog;
 
 static volatile sig_atomic_t stop_signal;
 
@@ -367,6 +377,44 @@ tlog_line(const char *key, double loss, double lr)
 	json_decref(j);
 }
 
+/* wipe the progress line, so that a log line can take its place */
+static void
+prog_clear(void)
+{
+	if (!prog.shown)
+		return;
+	fputs("\r\033[K", stderr);
+	prog.shown = 0;
+}
+
+/* the progress line, rewritten in place: step/total, the last step's
+ * loss, the next lr, tokens/s and the time left of this run */
+static void
+prog_show(double loss, double lr)
+{
+	double now = lmf_now(), el = now - st.t0, eta = 0, tps = 0;
+	long done = st.step - st.step0;
+	int w = snprintf(NULL, 0, "%ld", st.total);
+	long s;
+
+	if (!prog.tty || lmf_verbose <= 0)
+		return;
+	/* ten times a second at most, but always the first and last */
+	if (prog.shown && now - prog.last < 0.1 && st.step < st.total)
+		return;
+	prog.last = now;
+	if (done > 0 && el > 0) {
+		eta = el / (double)done * (double)(st.total - st.step);
+		tps = (double)(st.tokens - st.tokens0) / el;
+	}
+	s = (long)(eta + 0.5);
+	fprintf(stderr, "\r[%*ld/%ld] loss %.4f lr %.1e %.0f tok/s ETA "
+	    "%ld:%02ld:%02ld\033[K", w, st.step, st.total, loss, lr, tps,
+	    s / 3600, s / 60 % 60, s % 60);
+	fflush(stderr);
+	prog.shown = 1;
+}
+
 /* one line to stderr, one to trainer_log.jsonl, one to log_history */
 static void
 log_step(double lr)
@@ -374,6 +422,7 @@ log_step(double lr)
 	double now = lmf_now(), dt = now - st.log_t;
 	double loss = round(st.loss_sum / (double)st.log_steps * 1e4) / 1e4;
 
+	prog_clear();
 	if (lmf_verbose > 0)
 		fprintf(stderr, "step %ld/%ld: loss %.4f grad_norm %.4g lr "
 		    "%.1e epoch %.2f tok/s %.0f\n", st.step, st.total, loss,
@@ -518,6 +567,7 @@ save_checkpoint(void)
 	if (lmf_ckpt_commit(tmp, fin) < 0)
 		die_errno("cannot rename '%s' to '%s'", tmp, fin);
 	st.saved = st.step;
+	prog_clear();
 	if (lmf_verbose > 0)
 		fprintf(stderr, "step %ld: saved '%s'\n", st.step, fin);
 	lmf_ckpt_prune(o.output_dir, o.save_limit);
@@ -561,6 +611,7 @@ evaluate(int final)
 		die("'%s': no eval batches", o.eval_data);
 	dt = lmf_now() - t0;
 	loss = sum / (double)rows;
+	prog_clear();
 	if (lmf_verbose > 0)
 		fprintf(stderr, "step %ld/%ld: eval_loss %.4f (%llu batches, "
 		    "%.0f ms)\n", st.step, st.total, loss,
@@ -797,8 +848,15 @@ train_step(struct lmf_item *items, struct lmf_batch *b)
 	st.loss_sum += loss;
 	st.train_loss_sum += loss;
 	st.log_steps++;
+	if (st.step == st.step0 + 1 && lmf_verbose > 0 &&
+	    (prog.tty || o.output_dir)) {
+		prog_clear();
+		fprintf(stderr, "first step after %.2f s\n",
+		    lmf_now() - st.start);
+	}
 	if (st.step % o.logging_steps == 0)
 		log_step(lmf_sched_lr(&sched, st.step));
+	prog_show(loss, lmf_sched_lr(&sched, st.step));
 	return 1;
 }
 
@@ -854,6 +912,9 @@ train(void)
 	if (o.output_dir && !o.dump_grads)
 		catch_signals();
 	st.t0 = st.log_t = lmf_now();
+	st.step0 = st.step;
+	st.tokens0 = st.tokens;
+	prog.tty = isatty(STDERR_FILENO) && !o.dump_grads;
 	while (st.step < st.total && train_step(items, b)) {
 		if (o.dump_grads)
 			continue;
@@ -866,12 +927,14 @@ train(void)
 		    (o.save_strategy == ST_EPOCH && st.epoch_end)))
 			save_checkpoint();
 		if (stop_signal && o.output_dir) {
+			prog_clear();
 			save_checkpoint();
 			warn("stopped by signal %d after step %ld: resume with "
 			    "the same command", (int)stop_signal, st.step);
 			exit(128 + stop_signal);
 		}
 	}
+	prog_clear();
 	if (st.step < st.total && !o.dump_grads)
 		warn("the batches ran out after step %ld of %ld", st.step,
 		    st.total);
@@ -1165,6 +1228,7 @@ main(int argc, char **argv)
 	int c;
 
 	lmf_init(argc, argv);
+	st.start = lmf_now();
 	o.t = lmf_train_opts_default();
 	o.wo = lmf_wropts_default;
 	while ((c = lmf_getopt(argc, argv, "o:l:qhV", lo)) != -1)
