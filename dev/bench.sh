@@ -117,3 +117,4 @@ rm -f "$out/load.lmf" "$out/time.txt" "$out/times.txt" "$out/load.err" \
 sh dev/bench-train.sh
 sh dev/bench-tok.sh
 sh dev/bench-gen.sh
+sh dev/bench-pipeline.sh
