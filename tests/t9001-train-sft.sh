@@ -5,7 +5,7 @@
 # and the tokenizer, and the --dry_run pipeline run by hand gives the same
 # losses.
 . "$(dirname "$0")/lib.sh"
-plan 11
+plan 14
 mkdir tiny
 sed 's/"vocab_size": 512/"vocab_size": 576/' \
 	"$TOP/data/models/tiny-llama/config.json" >tiny/config.json
@@ -76,4 +76,14 @@ check "lmf train --stage pt on text (packed blocks)" lmf train --stage pt \
 	--finetuning_type full
 check "  the loss falls" loss_falls pt/trainer_log.jsonl
 check "  a model stream" sh -c 'lmf-dump pt/model.lmf | grep -q "^kind: model"'
+
+# evaluation during training: val_size splits an eval stream off in
+# lmf-pack (per_device_eval_batch_size is its key), lmf-sft evaluates it
+check "lmf train with val_size, eval_strategy steps, plot_loss" lmf train \
+	sft.yaml output_dir=ev val_size=0.2 eval_strategy=steps eval_steps=2 \
+	per_device_eval_batch_size=2 plot_loss=true
+check "  eval_loss logged" sh -c 'grep -q eval_loss ev/trainer_log.jsonl &&
+	grep -q eval_loss ev/eval_results.json'
+check "  and plotted" test -s ev/training_eval_loss.png -a \
+	-s ev/training_loss.png
 done_testing
