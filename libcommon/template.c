@@ -171,6 +171,14 @@ lmf_ids_free(struct lmf_ids *a)
 }
 
 const char *
+lmf_template_stop_word(const struct lmf_template *t, int i)
+{
+	int n = (int)(sizeof t->d->stop / sizeof t->d->stop[0]);
+
+	return i >= 0 && i < n ? t->d->stop[i] : NULL;
+}
+
+const char *
 lmf_template_list(void)
 {
 	static char buf[512];

@@ -486,12 +486,22 @@ setup_stops(void)
 	const struct lmf_config *c = lmf_infer_config(model);
 	int i;
 
-	stop = xcalloc((size_t)c->n_eos + 1, sizeof *stop);
+	const char *w;
+
+	stop = xcalloc((size_t)c->n_eos + 8, sizeof *stop);
 	for (i = 0; i < c->n_eos; i++)
 		if (c->eos_token_ids[i] >= 0 && c->eos_token_ids[i] < V)
 			stop[nstop++] = (int32_t)c->eos_token_ids[i];
 	if (tok && lmf_tok_eos_id(tok) >= 0 && !is_stop(lmf_tok_eos_id(tok)))
 		stop[nstop++] = lmf_tok_eos_id(tok);
+	/* the template's stop words, each one token (spec 3.3 adds them as
+	 * special tokens) */
+	for (i = 0; tmpl && tok && (w = lmf_template_stop_word(tmpl, i)); i++) {
+		int32_t id = lmf_tok_token_to_id(tok, w);
+
+		if (id >= 0 && id < V && !is_stop(id) && nstop < c->n_eos + 8)
+			stop[nstop++] = id;
+	}
 }
 
 static void

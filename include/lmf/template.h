@@ -37,6 +37,9 @@ void lmf_template_free(struct lmf_template *t);
 const char *lmf_template_name(const struct lmf_template *t);
 int lmf_template_efficient_eos(const struct lmf_template *t);
 int lmf_template_preserve_thinking(const struct lmf_template *t);
+/* the template's stop words (generation ends at any of them): the i-th,
+ * or NULL past the last */
+const char *lmf_template_stop_word(const struct lmf_template *t, int i);
 const char *lmf_template_list(void); /* "default, empty, ..." */
 
 /* encode_multiturn: enc[2k] the source and enc[2k+1] the target of turn k
