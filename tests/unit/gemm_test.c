@@ -14,16 +14,8 @@
 #include "lmf/gemm.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
+#include "tap.h"
 
-static int ntest, nfail;
-
-static void
-ok(int cond, const char *what)
-{
-	ntest++;
-	nfail += !cond;
-	printf("%sok %d - %s\n", cond ? "" : "not ", ntest, what);
-}
 
 /* the real one, unless FAKE_CORE says otherwise */
 char *

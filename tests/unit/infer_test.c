@@ -20,25 +20,11 @@
 #include "lmf/stream.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
+#include "tap.h"
 
 #define TOL 1e-4
 
-static int ntest, nfail;
 static char tmpdir[] = "/tmp/infer_testXXXXXX";
-
-static void LMF_PRINTF(2, 3)
-ok(int cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	ntest++;
-	nfail += !cond;
-	printf("%sok %d - ", cond ? "" : "not ", ntest);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
 
 static void
 put_tensor(struct lmf_wr *w, const char *name, int ndim, const int64_t *sh,
@@ -382,6 +368,5 @@ main(int argc, char **argv)
 	free(m2);
 	free(a1);
 	free(a2);
-	printf("1..%d\n", ntest);
-	return nfail != 0;
+	return tap_done();
 }

@@ -13,28 +13,14 @@
 #include "lmf/stream.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
+#include "tap.h"
 
 #define TOL_FWD 1e-4
 #define TOL_GRAD 2e-3
 
-static int ntest, nfail;
 static struct lmf_rng rng;
 static struct lmf_item golden;
 static int have_golden;
-
-static void LMF_PRINTF(2, 3)
-ok(int cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	ntest++;
-	nfail += !cond;
-	printf("%sok %d - ", cond ? "" : "not ", ntest);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
 
 static float *
 rnd(size_t n, float scale)

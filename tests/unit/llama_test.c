@@ -16,26 +16,12 @@
 #include "lmf/stream.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
+#include "tap.h"
 
 #define TOL_LOSS 1e-5
 #define TOL_GRAD 2e-3
 
-static int ntest, nfail;
 static char *gdir;
-
-static void LMF_PRINTF(2, 3)
-ok(int cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	ntest++;
-	nfail += !cond;
-	printf("%sok %d - ", cond ? "" : "not ", ntest);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
 
 /* ---- raw streams in memory ---- */
 

@@ -12,25 +12,11 @@
 #include "lmf/kernels.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
+#include "tap.h"
 
 #define TOL 1e-4
 
-static int ntest, nfail;
 static struct lmf_rng rng;
-
-static void LMF_PRINTF(2, 3)
-ok(int cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	ntest++;
-	nfail += !cond;
-	printf("%sok %d - ", cond ? "" : "not ", ntest);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
 
 static float *
 rnd(size_t n)
@@ -91,6 +77,5 @@ main(int argc, char **argv)
 	for (s = 0; s < (int)(sizeof shape / sizeof *shape); s++)
 		for (N = 1; N <= LMF_MATVEC_MAX_N + 2; N += 3)
 			one(N, shape[s][0], shape[s][1], N % 2);
-	printf("1..%d\n", ntest);
-	return nfail != 0;
+	return tap_done();
 }

@@ -8,18 +8,8 @@
 #include "lmf/stream.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
+#include "tap.h"
 
-static int ntest;
-static int nfail;
-
-static void
-ok(int cond, const char *what)
-{
-	ntest++;
-	if (!cond)
-		nfail++;
-	printf("%sok %d - %s\n", cond ? "" : "not ", ntest, what);
-}
 
 static int
 parse(const char *json, struct lmf_config *c, char *msg, size_t n)
@@ -40,7 +30,7 @@ refused(const char *json, const char *want)
 
 	snprintf(what, sizeof what, "refused: %s", want);
 	ok(parse(json, &c, msg, sizeof msg) == LMF_E_FORMAT &&
-	    strstr(msg, want) != NULL, what);
+	    strstr(msg, want) != NULL, "%s", what);
 }
 
 #define BASE "\"hidden_size\": 16, \"intermediate_size\": 24, " \
@@ -118,6 +108,5 @@ main(void)
 	    "'rms_norm_eps' must be positive");
 	refused("{\"model_type\": \"llama\", " BASE ", \"vocab_size\": 1.5}",
 	    "'vocab_size' is not an integer");
-	printf("1..%d\n", ntest);
-	return nfail != 0;
+	return tap_done();
 }

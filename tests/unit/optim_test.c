@@ -15,25 +15,11 @@
 #include "lmf/stream.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
+#include "tap.h"
 
 #define TOL_ADAMW 1e-6
 #define TOL_LR 1e-7
 
-static int ntest, nfail;
-
-static void LMF_PRINTF(2, 3)
-ok(int cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	ntest++;
-	nfail += !cond;
-	printf("%sok %d - ", cond ? "" : "not ", ntest);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
 
 static struct lmf_tensor *
 need(struct lmf_item *it, const char *name, int dtype)
@@ -292,6 +278,5 @@ main(int argc, char **argv)
 	lmf_init(argc, argv);
 	golden(argv[0]);
 	misc();
-	printf("1..%d\n", ntest);
-	return nfail != 0;
+	return tap_done();
 }

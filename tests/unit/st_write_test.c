@@ -8,16 +8,8 @@
 #include "lmf/st_write.h"
 #include "lmf/stream.h"
 #include "lmf/util.h"
+#include "tap.h"
 
-static int ntest, nfail;
-
-static void
-ok(int cond, const char *what)
-{
-	ntest++;
-	nfail += !cond;
-	printf("%sok %d - %s\n", cond ? "" : "not ", ntest, what);
-}
 
 static char *
 slurp(const char *path, size_t *n)

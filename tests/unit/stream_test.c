@@ -7,18 +7,8 @@
 
 #include "lmf/stream.h"
 #include "lmf/util.h"
+#include "tap.h"
 
-static int ntest;
-static int nfail;
-
-static void
-ok(int cond, const char *what)
-{
-	ntest++;
-	if (!cond)
-		nfail++;
-	printf("%sok %d - %s\n", cond ? "" : "not ", ntest, what);
-}
 
 /* write a small stream into memory through a pipe-less temp file */
 static unsigned char *
@@ -100,7 +90,7 @@ main(int argc, char **argv)
 		char what[128];
 
 		snprintf(what, sizeof what, "level %d: stream reads back", level);
-		ok(read_all(s, len, 4) == 0, what);
+		ok(read_all(s, len, 4) == 0, "%s", what);
 		bad = 0;
 		for (i = 0; i < len; i++) {
 			int rc = read_all(s, i, 4);
@@ -113,7 +103,7 @@ main(int argc, char **argv)
 		}
 		snprintf(what, sizeof what, "level %d: truncation at each of %zu "
 		    "offsets is an error", level, len);
-		ok(bad == 0, what);
+		ok(bad == 0, "%s", what);
 		bad = 0;
 		for (i = 0; i < len; i++) {
 			int rc;
@@ -130,7 +120,7 @@ main(int argc, char **argv)
 		}
 		snprintf(what, sizeof what, "level %d: flipped bytes never crash%s",
 		    level, level ? " and never read wrong data" : "");
-		ok(bad == 0, what);
+		ok(bad == 0, "%s", what);
 		free(s);
 	}
 	{
@@ -158,6 +148,5 @@ main(int argc, char **argv)
 		free(b);
 		free(c);
 	}
-	printf("1..%d\n", ntest);
-	return nfail != 0;
+	return tap_done();
 }

@@ -7,16 +7,8 @@
 #include "lmf/template.h"
 #include "lmf/tok.h"
 #include "lmf/util.h"
+#include "tap.h"
 
-static int ntest, nfail;
-
-static void
-ok(int cond, const char *what)
-{
-	ntest++;
-	nfail += !cond;
-	printf("%sok %d - %s\n", cond ? "" : "not ", ntest, what);
-}
 
 static struct lmf_template *
 load(const char *name, struct lmf_tok **tok)
@@ -68,6 +60,5 @@ main(int argc, char **argv)
 		lmf_template_free(t);
 		lmf_tok_free(tok);
 	}
-	printf("1..%d\n", ntest);
-	return nfail != 0;
+	return tap_done();
 }

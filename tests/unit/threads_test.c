@@ -18,25 +18,11 @@
 #include "lmf/optim.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
+#include "tap.h"
 
 #define TOL 1e-5
 
-static int ntest, nfail;
 static struct lmf_rng rng;
-
-static void LMF_PRINTF(2, 3)
-ok(int cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	ntest++;
-	nfail += !cond;
-	printf("%sok %d - ", cond ? "" : "not ", ntest);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
 
 static float *
 randn(size_t n, float sd)

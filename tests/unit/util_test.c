@@ -7,16 +7,8 @@
 #include <unistd.h>
 
 #include "lmf/util.h"
+#include "tap.h"
 
-static int ntest, nfail;
-
-static void
-ok(int cond, const char *what)
-{
-	ntest++;
-	nfail += !cond;
-	printf("%sok %d - %s\n", cond ? "" : "not ", ntest, what);
-}
 
 static void
 test_parse(void)
@@ -139,6 +131,5 @@ main(int argc, char **argv)
 	test_half();
 	test_rng();
 	test_afile();
-	printf("1..%d\n", ntest);
-	return nfail != 0;
+	return tap_done();
 }
