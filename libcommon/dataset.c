@@ -42,16 +42,6 @@ struct attr {
 	const char *tag[NTAG];
 };
 
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 const char *
 lmf_role_name(int role)
 {
@@ -69,7 +59,7 @@ read_all(const char *path, size_t *len, char *err, size_t errlen)
 	char *buf;
 
 	if (!f) {
-		seterr(err, errlen, "cannot open '%s': %s", path,
+		lmf_seterr(err, errlen, "cannot open '%s': %s", path,
 		    strerror(errno));
 		return NULL;
 	}
@@ -77,7 +67,7 @@ read_all(const char *path, size_t *len, char *err, size_t errlen)
 	while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
 		n += got;
 		if (n > MAX_FILE) {
-			seterr(err, errlen, "'%s' is too large", path);
+			lmf_seterr(err, errlen, "'%s' is too large", path);
 			goto fail;
 		}
 		if (n == cap) {
@@ -86,7 +76,7 @@ read_all(const char *path, size_t *len, char *err, size_t errlen)
 		}
 	}
 	if (ferror(f)) {
-		seterr(err, errlen, "cannot read '%s': %s", path,
+		lmf_seterr(err, errlen, "cannot read '%s': %s", path,
 		    strerror(errno));
 		goto fail;
 	}
@@ -176,7 +166,8 @@ load_text(const char *path, const char *buf, size_t len, json_t *rows,
 
 		for (long long j = 0; j < bad; j++)
 			line += s[j] == '\n';
-		seterr(err, errlen, "'%s' line %zu: invalid UTF-8 at byte %lld",
+		lmf_seterr(err, errlen,
+		    "'%s' line %zu: invalid UTF-8 at byte %lld",
 		    path, line, bad);
 		return -1;
 	}
@@ -211,7 +202,8 @@ load_json(const char *path, const char *buf, size_t len, json_t *rows,
 		json_t *a = json_loadb(buf, len, 0, &je);
 
 		if (!a) {
-			seterr(err, errlen, "'%s' line %d: %s", path, je.line,
+			lmf_seterr(err, errlen,
+			    "'%s' line %d: %s", path, je.line,
 			    je.text);
 			return -1;
 		}
@@ -231,13 +223,15 @@ load_json(const char *path, const char *buf, size_t len, json_t *rows,
 		if (j < e) {
 			v = json_loadb(buf + i, e - i, 0, &je);
 			if (!v) {
-				seterr(err, errlen, "'%s' line %zu: %s", path,
+				lmf_seterr(err, errlen,
+				    "'%s' line %zu: %s", path,
 				    line, je.text);
 				return -1;
 			}
 			if (!json_is_object(v)) {
 				json_decref(v);
-				seterr(err, errlen, "'%s' line %zu: not a JSON "
+				lmf_seterr(err, errlen,
+				    "'%s' line %zu: not a JSON "
 				    "object", path, line);
 				return -1;
 			}
@@ -248,7 +242,7 @@ load_json(const char *path, const char *buf, size_t len, json_t *rows,
 check:
 	for (i = 0; i < json_array_size(rows); i++)
 		if (!json_is_object(json_array_get(rows, i))) {
-			seterr(err, errlen, "'%s': row %zu is not a JSON "
+			lmf_seterr(err, errlen, "'%s': row %zu is not a JSON "
 			    "object", path, i);
 			return -1;
 		}
@@ -264,7 +258,7 @@ load_file(const char *path, json_t *rows, char *err, size_t errlen)
 	int rc;
 
 	if (strcmp(ext, "json") && strcmp(ext, "jsonl") && strcmp(ext, "txt")) {
-		seterr(err, errlen, "'%s': file type '%s' is not supported "
+		lmf_seterr(err, errlen, "'%s': file type '%s' is not supported "
 		    "(json, jsonl, txt)", path, ext);
 		return -1;
 	}
@@ -295,14 +289,14 @@ load_path(const char *path, json_t *rows, char *err, size_t errlen)
 	int rc = 0;
 
 	if (stat(path, &sb) < 0) {
-		seterr(err, errlen, "cannot open '%s': %s", path,
+		lmf_seterr(err, errlen, "cannot open '%s': %s", path,
 		    strerror(errno));
 		return -1;
 	}
 	if (!S_ISDIR(sb.st_mode))
 		return load_file(path, rows, err, errlen);
 	if (!(d = opendir(path))) {
-		seterr(err, errlen, "cannot open '%s': %s", path,
+		lmf_seterr(err, errlen, "cannot open '%s': %s", path,
 		    strerror(errno));
 		return -1;
 	}
@@ -316,7 +310,8 @@ load_path(const char *path, json_t *rows, char *err, size_t errlen)
 	qsort(names, n, sizeof *names, cmpstr);
 	for (size_t i = 0; i < n; i++) {
 		if (!rc && i && strcmp(ext_of(names[i]), ext_of(names[0]))) {
-			seterr(err, errlen, "'%s': files of different types",
+			lmf_seterr(err, errlen,
+			    "'%s': files of different types",
 			    path);
 			rc = -1;
 		}
@@ -339,7 +334,8 @@ parse_attr(json_t *info, const char *name, struct attr *a, char *err,
 	a->name = name;
 	a->num_samples = -1;
 	if (!e) {
-		seterr(err, errlen, "dataset '%s' is not in dataset_info.json",
+		lmf_seterr(err, errlen,
+		    "dataset '%s' is not in dataset_info.json",
 		    name);
 		return -1;
 	}
@@ -347,7 +343,7 @@ parse_attr(json_t *info, const char *name, struct attr *a, char *err,
 		goto bad;
 	v = json_object_get(e, "file_name");
 	if (!json_is_string(v)) {
-		seterr(err, errlen, "dataset '%s': no file_name (hub and "
+		lmf_seterr(err, errlen, "dataset '%s': no file_name (hub and "
 		    "script datasets are not supported)", name);
 		return -1;
 	}
@@ -360,7 +356,7 @@ parse_attr(json_t *info, const char *name, struct attr *a, char *err,
 	if (!strcmp(fmt, "sharegpt"))
 		a->sharegpt = 1;
 	else if (strcmp(fmt, "alpaca")) {
-		seterr(err, errlen, "dataset '%s': formatting '%s' is not "
+		lmf_seterr(err, errlen, "dataset '%s': formatting '%s' is not "
 		    "supported (alpaca, sharegpt)", name, fmt);
 		return -1;
 	}
@@ -390,7 +386,7 @@ parse_attr(json_t *info, const char *name, struct attr *a, char *err,
 	}
 	return 0;
 bad:
-	seterr(err, errlen, "dataset '%s': malformed entry in "
+	lmf_seterr(err, errlen, "dataset '%s': malformed entry in "
 	    "dataset_info.json", name);
 	return -1;
 }
@@ -590,7 +586,8 @@ check_columns(const struct attr *a, json_t *rows, const char *path,
 			if (json_object_get(json_array_get(rows, i), a->col[c]))
 				break;
 		if (i == json_array_size(rows) && i > 0) {
-			seterr(err, errlen, "dataset '%s': no column '%s' in "
+			lmf_seterr(err, errlen,
+			    "dataset '%s': no column '%s' in "
 			    "'%s'", a->name, a->col[c], path);
 			return -1;
 		}
@@ -619,7 +616,7 @@ lmf_dataset_load(const char *dir, const char *name, long long max_samples,
 	info = json_loadb(buf, len, 0, &je);
 	free(buf);
 	if (!info || !json_is_object(info)) {
-		seterr(err, errlen, "'%s' line %d: %s", ipath, info ? 1 :
+		lmf_seterr(err, errlen, "'%s' line %d: %s", ipath, info ? 1 :
 		    je.line, info ? "not a JSON object" : je.text);
 		json_decref(info);
 		free(ipath);
@@ -755,7 +752,7 @@ lmf_dataset_mix(struct lmf_dataset *ds, int n, int strategy,
 		return 0;
 	}
 	if (minlen == 0) {
-		seterr(err, errlen, "cannot interleave an empty dataset");
+		lmf_seterr(err, errlen, "cannot interleave an empty dataset");
 		return -1;
 	}
 	if (!probs) {

@@ -351,18 +351,6 @@ b64_decode(const char *s, size_t n, unsigned char *out)
 	return (long long)o;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* ------------------------------------------------------------- parser */
 
 struct jp {
@@ -468,7 +456,8 @@ hex4(struct jp *j)
 	int i, d;
 
 	for (i = 0; i < 4; i++) {
-		if (j->p >= j->end || (d = hexval((unsigned char)*j->p)) < 0)
+		if (j->p >= j->end ||
+		    (d = lmf_hexval((unsigned char)*j->p)) < 0)
 			bad(j, "malformed JSON: bad \\u escape at "
 			    "column %ld", (long)(j->p - j->line) + 1);
 		v = v << 4 | (unsigned)d;
@@ -767,7 +756,7 @@ special(struct jp *j, int dtype, uint64_t *bits)
 		*bits = expo | (*s == '-' ? sign : 0);
 		return;
 	}
-	if (!strncmp(s, "nan:0x", 6) && hexval((unsigned char)s[6]) >= 0) {
+	if (!strncmp(s, "nan:0x", 6) && lmf_hexval((unsigned char)s[6]) >= 0) {
 		errno = 0;
 		*bits = strtoull(s + 6, &end, 16);
 		if (!errno && !*end && (w == 64 || *bits >> w == 0) &&
@@ -920,8 +909,8 @@ tensor(struct jp *j, struct field *f)
 		if (j->slen % 2 || j->slen > 2 * LMF_MAX_NAME)
 			bad(j, "\"namehex\" is not a name in hex");
 		for (k = 0; k < j->slen; k += 2) {
-			int hi = hexval(j->sbuf[k]);
-			int lo = hexval(j->sbuf[k + 1]);
+			int hi = lmf_hexval(j->sbuf[k]);
+			int lo = lmf_hexval(j->sbuf[k + 1]);
 
 			if (hi < 0 || lo < 0)
 				bad(j, "\"namehex\" is not hex");
@@ -1001,8 +990,8 @@ tensor(struct jp *j, struct field *f)
 			    "shape holds %llu bytes", j->slen,
 			    (unsigned long long)nbytes);
 		for (k = 0; k < j->slen; k += 2) {
-			int hi = hexval(j->sbuf[k]);
-			int lo = hexval(j->sbuf[k + 1]);
+			int hi = lmf_hexval(j->sbuf[k]);
+			int lo = lmf_hexval(j->sbuf[k + 1]);
 
 			if (hi < 0 || lo < 0)
 				bad(j, "\"hex\" holds a non-hex digit");

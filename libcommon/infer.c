@@ -52,16 +52,6 @@ struct lmf_infer {
 	 * gate, up (n, FF), sc (maxT) */
 };
 
-static void LMF_PRINTF(3, 4)
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 int
 lmf_infer_check_item(struct lmf_item *it, const struct lmf_config *c,
     char *err, size_t errlen)
@@ -74,12 +64,13 @@ lmf_infer_check_item(struct lmf_item *it, const struct lmf_config *c,
 	p = lmf_model_params(c, &np);
 	for (i = 0; i < np; i++) {
 		if (!(t = lmf_item_find(it, p[i].name))) {
-			seterr(err, errlen, "model tensor '%s' is missing",
+			lmf_seterr(err, errlen, "model tensor '%s' is missing",
 			    p[i].name);
 			goto fail;
 		}
 		if (lmf_tensor_to_f32(t) < 0) {
-			seterr(err, errlen, "model tensor '%s' has dtype %s, "
+			lmf_seterr(err, errlen,
+			    "model tensor '%s' has dtype %s, "
 			    "not a float", t->name,
 			    lmf_dtype_name(t->dtype) ? lmf_dtype_name(t->dtype)
 			    : "?");
@@ -90,7 +81,8 @@ lmf_infer_check_item(struct lmf_item *it, const struct lmf_config *c,
 			    t->shape[d] != p[i].shape[d])
 				break;
 		if (d < p[i].ndim || t->ndim != p[i].ndim) {
-			seterr(err, errlen, "model tensor '%s' has shape %s, "
+			lmf_seterr(err, errlen,
+			    "model tensor '%s' has shape %s, "
 			    "not the config's", t->name,
 			    lmf_shape_str(t, buf, sizeof buf));
 			goto fail;
@@ -146,20 +138,22 @@ lmf_infer_merge_lora(struct lmf_item *model, const struct lmf_config *c,
 	size_t k;
 
 	if (!json_is_object(ac)) {
-		seterr(err, errlen, "the adapter stream has no "
+		lmf_seterr(err, errlen, "the adapter stream has no "
 		    "'adapter_config'");
 		return -1;
 	}
 	v = json_object_get(ac, "r");
 	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 	    json_integer_value(v) > 65536) {
-		seterr(err, errlen, "adapter 'r' is not a positive integer");
+		lmf_seterr(err, errlen,
+		    "adapter 'r' is not a positive integer");
 		return -1;
 	}
 	r = (int)json_integer_value(v);
 	v = json_object_get(ac, "lora_alpha");
 	if (!json_is_number(v) || !(json_number_value(v) > 0)) {
-		seterr(err, errlen, "adapter 'lora_alpha' is not a positive "
+		lmf_seterr(err, errlen,
+		    "adapter 'lora_alpha' is not a positive "
 		    "number");
 		return -1;
 	}
@@ -174,27 +168,27 @@ lmf_infer_merge_lora(struct lmf_item *model, const struct lmf_config *c,
 		k = strlen(a->name) - strlen("A.weight");
 		snprintf(bn, sizeof bn, "%.*sB.weight", (int)k, a->name);
 		if (!(b = lmf_item_find(adapter, bn))) {
-			seterr(err, errlen, "adapter tensor '%s' has no "
+			lmf_seterr(err, errlen, "adapter tensor '%s' has no "
 			    "lora_B", a->name);
 			goto out;
 		}
 		pp = lmf_model_param_find(p, np, wn);
 		w = lmf_item_find(model, wn);
 		if (!pp || !w || pp->kind != LMF_PARAM_LINEAR) {
-			seterr(err, errlen, "adapter tensor '%s' adapts no "
+			lmf_seterr(err, errlen, "adapter tensor '%s' adapts no "
 			    "linear layer of the model", a->name);
 			goto out;
 		}
 		if (lmf_tensor_to_f32(a) < 0 || lmf_tensor_to_f32(b) < 0 ||
 		    lmf_tensor_to_f32(w) < 0) {
-			seterr(err, errlen, "adapter tensor '%s' is not a "
+			lmf_seterr(err, errlen, "adapter tensor '%s' is not a "
 			    "float tensor", a->name);
 			goto out;
 		}
 		if (a->ndim != 2 || b->ndim != 2 || a->shape[0] != r ||
 		    b->shape[1] != r || a->shape[1] != pp->shape[1] ||
 		    b->shape[0] != pp->shape[0]) {
-			seterr(err, errlen, "adapter tensors '%s' and its "
+			lmf_seterr(err, errlen, "adapter tensors '%s' and its "
 			    "lora_B do not fit rank %d and '%s'", a->name, r,
 			    wn);
 			goto out;
@@ -206,7 +200,7 @@ lmf_infer_merge_lora(struct lmf_item *model, const struct lmf_config *c,
 	}
 	for (i = 0; i < adapter->ntensors; i++)
 		if (lora_target(adapter->t[i].name, wn, sizeof wn) < 0) {
-			seterr(err, errlen, "adapter tensor '%s' is not a "
+			lmf_seterr(err, errlen, "adapter tensor '%s' is not a "
 			    "LoRA weight", adapter->t[i].name);
 			goto out;
 		}
@@ -225,17 +219,17 @@ read_item(struct lmf_rd *r, const char *kind, struct lmf_item *it, char *err,
 	int rc;
 
 	if (!k || strcmp(k, kind)) {
-		seterr(err, errlen, "'%s': stream kind '%s', not '%s'",
+		lmf_seterr(err, errlen, "'%s': stream kind '%s', not '%s'",
 		    lmf_rd_name(r), k ? k : "", kind);
 		return -1;
 	}
 	rc = lmf_rd_item(r, it);
 	if (rc < 0) {
-		seterr(err, errlen, "%s", lmf_rd_errmsg(r));
+		lmf_seterr(err, errlen, "%s", lmf_rd_errmsg(r));
 		return -1;
 	}
 	if (rc == 0) {
-		seterr(err, errlen, "'%s': the %s stream has no item",
+		lmf_seterr(err, errlen, "'%s': the %s stream has no item",
 		    lmf_rd_name(r), kind);
 		return -1;
 	}

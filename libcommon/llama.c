@@ -215,23 +215,6 @@ lmf_lora_target_parse(const char *s, char *bad, size_t badlen)
 }
 
 /* ------------------------------------------------------------------ */
-/* errors */
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...) LMF_PRINTF(3, 4);
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (err && errlen)
-		vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-/* ------------------------------------------------------------------ */
 /* batches */
 
 static struct lmf_tensor *
@@ -243,13 +226,14 @@ batch_tensor(struct lmf_item *it, const char *name, int need, int *B,
 
 	if (!t) {
 		if (need) {
-			seterr(err, errlen, "batch has no '%s'", name);
+			lmf_seterr(err, errlen, "batch has no '%s'", name);
 			*bad = 1;
 		}
 		return NULL;
 	}
 	if (t->dtype != LMF_I32 && t->dtype != LMF_I64) {
-		seterr(err, errlen, "batch tensor '%s' is %s, not i32 or i64",
+		lmf_seterr(err, errlen,
+		    "batch tensor '%s' is %s, not i32 or i64",
 		    name, lmf_dtype_name(t->dtype) ? lmf_dtype_name(t->dtype) :
 		    "unknown");
 		*bad = 1;
@@ -258,13 +242,14 @@ batch_tensor(struct lmf_item *it, const char *name, int need, int *B,
 	if (t->ndim != 2 || t->shape[0] < 1 || t->shape[1] < 1 ||
 	    t->shape[0] > 1 << 20 || t->shape[1] > 1 << 20 ||
 	    t->shape[0] * t->shape[1] > 1 << 28 || !t->data) {
-		seterr(err, errlen, "batch tensor '%s' is not a (B, T) matrix",
+		lmf_seterr(err, errlen,
+		    "batch tensor '%s' is not a (B, T) matrix",
 		    name);
 		*bad = 1;
 		return NULL;
 	}
 	if (*B && (t->shape[0] != *B || t->shape[1] != *T)) {
-		seterr(err, errlen, "batch tensor '%s' is [%lld, %lld], "
+		lmf_seterr(err, errlen, "batch tensor '%s' is [%lld, %lld], "
 		    "input_ids [%d, %d]", name, (long long)t->shape[0],
 		    (long long)t->shape[1], *B, *T);
 		*bad = 1;
@@ -281,7 +266,8 @@ batch_tensor(struct lmf_item *it, const char *name, int need, int *B,
 			    (unsigned char *)t->data + 8 * i);
 
 			if (v < INT32_MIN || v > INT32_MAX) {
-				seterr(err, errlen, "batch tensor '%s': value "
+				lmf_seterr(err, errlen,
+				    "batch tensor '%s': value "
 				    "%lld at %llu does not fit in 32 bits",
 				    name, (long long)v, (unsigned long long)i);
 				*bad = 1;
@@ -322,27 +308,30 @@ lmf_batch_from_item(struct lmf_batch *b, struct lmf_item *it, int V,
 	x = ids->data;
 	i = lmf_embedding_check(x, n, V);
 	if (i >= 0) {
-		seterr(err, errlen, "input_ids: token id %d at row %ld column "
+		lmf_seterr(err, errlen,
+		    "input_ids: token id %d at row %ld column "
 		    "%ld is outside [0, %d)", x[i], i / T, i % T, V);
 		return -1;
 	}
 	x = lab->data;
 	for (i = 0; i < n; i++)
 		if (x[i] != LMF_IGNORE_INDEX && (x[i] < 0 || x[i] >= V)) {
-			seterr(err, errlen, "labels: %d at row %ld column %ld "
+			lmf_seterr(err, errlen,
+			    "labels: %d at row %ld column %ld "
 			    "is neither -100 nor in [0, %d)", x[i], i / T,
 			    i % T, V);
 			return -1;
 		}
 	for (i = 0; mask && i < n; i++)
 		if (((int32_t *)mask->data)[i] < 0) {
-			seterr(err, errlen, "attention_mask: negative value "
+			lmf_seterr(err, errlen,
+			    "attention_mask: negative value "
 			    "at row %ld column %ld", i / T, i % T);
 			return -1;
 		}
 	for (i = 0; pos && i < n; i++)
 		if (((int32_t *)pos->data)[i] < 0) {
-			seterr(err, errlen, "position_ids: negative value "
+			lmf_seterr(err, errlen, "position_ids: negative value "
 			    "at row %ld column %ld", i / T, i % T);
 			return -1;
 		}
@@ -450,7 +439,7 @@ check_list(const char *list, const char *const *ok, int nok, int allow_all,
 	int i;
 
 	if (!list || !*list) {
-		seterr(err, errlen, "%s is empty", what);
+		lmf_seterr(err, errlen, "%s is empty", what);
 		return -1;
 	}
 	while (*list) {
@@ -460,7 +449,7 @@ check_list(const char *list, const char *const *ok, int nok, int allow_all,
 				break;
 		if (i == nok && !(allow_all && n == 3 &&
 		    !strncmp(list, "all", 3))) {
-			seterr(err, errlen, "%s: '%.*s' is not one of the "
+			lmf_seterr(err, errlen, "%s: '%.*s' is not one of the "
 			    "model's modules", what, (int)(n > 64 ? 64 : n),
 			    list);
 			return -1;
@@ -673,14 +662,14 @@ read_weights(struct lmf_llama *m, struct lmf_rd *r, char *err, size_t errlen)
 		if (rc < 0)
 			goto rderr;
 		if (rc == LMF_REC_EOF) {
-			seterr(err, errlen, "'%s': the model stream has no "
+			lmf_seterr(err, errlen, "'%s': the model stream has no "
 			    "item", lmf_rd_name(r));
 			goto out;
 		}
 		if (rc == LMF_REC_ITEM)
 			break;
 		if (rc == LMF_REC_TENSOR) {
-			seterr(err, errlen, "'%s': tensor outside an item",
+			lmf_seterr(err, errlen, "'%s': tensor outside an item",
 			    lmf_rd_name(r));
 			goto out;
 		}
@@ -693,7 +682,8 @@ read_weights(struct lmf_llama *m, struct lmf_rd *r, char *err, size_t errlen)
 				goto rderr;
 		} while (rc == LMF_REC_OTHER);
 		if (rc != LMF_REC_TENSOR) {
-			seterr(err, errlen, "'%s': item ends after %u of %u "
+			lmf_seterr(err, errlen,
+			    "'%s': item ends after %u of %u "
 			    "tensors", lmf_rd_name(r), k, n);
 			goto out;
 		}
@@ -704,7 +694,7 @@ read_weights(struct lmf_llama *m, struct lmf_rd *r, char *err, size_t errlen)
 			struct lmf_tensor *t;
 
 			if (m->nextra == MAX_EXTRA) {
-				seterr(err, errlen, "'%s': more than %d u8 "
+				lmf_seterr(err, errlen, "'%s': more than %d u8 "
 				    "tensors", lmf_rd_name(r), MAX_EXTRA);
 				goto out;
 			}
@@ -715,14 +705,16 @@ read_weights(struct lmf_llama *m, struct lmf_rd *r, char *err, size_t errlen)
 			continue;
 		}
 		if (!q) {
-			seterr(err, errlen, "'%s': unexpected tensor '%s' for "
+			lmf_seterr(err, errlen,
+			    "'%s': unexpected tensor '%s' for "
 			    "%s", lmf_rd_name(r), rec.t.name,
 			    m->c.model_type_name);
 			goto out;
 		}
 		i = (int)(q - m->p);
 		if (seen[i]) {
-			seterr(err, errlen, "'%s': tensor '%s' appears twice",
+			lmf_seterr(err, errlen,
+			    "'%s': tensor '%s' appears twice",
 			    lmf_rd_name(r), rec.t.name);
 			goto out;
 		}
@@ -731,13 +723,14 @@ read_weights(struct lmf_llama *m, struct lmf_rd *r, char *err, size_t errlen)
 		    (q->ndim == 2 && rec.t.shape[1] != q->shape[1])) {
 			char b1[96];
 
-			seterr(err, errlen, "'%s': tensor '%s' has shape %s, "
+			lmf_seterr(err, errlen,
+			    "'%s': tensor '%s' has shape %s, "
 			    "the config says [%lld%s%lld]", lmf_rd_name(r),
 			    rec.t.name, lmf_shape_str(&rec.t, b1, sizeof b1),
 			    (long long)q->shape[0], q->ndim == 2 ? ", " : "",
 			    q->ndim == 2 ? (long long)q->shape[1] : 0LL);
 			if (q->ndim == 1)
-				seterr(err, errlen, "'%s': tensor '%s' has "
+				lmf_seterr(err, errlen, "'%s': tensor '%s' has "
 				    "shape %s, the config says [%lld]",
 				    lmf_rd_name(r), rec.t.name,
 				    lmf_shape_str(&rec.t, b1, sizeof b1),
@@ -761,7 +754,8 @@ read_weights(struct lmf_llama *m, struct lmf_rd *r, char *err, size_t errlen)
 				    lmf_bf16_to_f32(h) : lmf_f16_to_f32(h);
 			}
 		} else {
-			seterr(err, errlen, "'%s': tensor '%s' is %s, not f32, "
+			lmf_seterr(err, errlen,
+			    "'%s': tensor '%s' is %s, not f32, "
 			    "bf16 or f16", lmf_rd_name(r), rec.t.name,
 			    lmf_dtype_name(rec.t.dtype) ?
 			    lmf_dtype_name(rec.t.dtype) : "unknown");
@@ -772,7 +766,7 @@ read_weights(struct lmf_llama *m, struct lmf_rd *r, char *err, size_t errlen)
 	}
 	for (i = 0; i < m->np; i++)
 		if (!seen[i]) {
-			seterr(err, errlen, "'%s': tensor '%s' is missing",
+			lmf_seterr(err, errlen, "'%s': tensor '%s' is missing",
 			    lmf_rd_name(r), m->p[i].name);
 			goto out;
 		}
@@ -783,14 +777,14 @@ read_weights(struct lmf_llama *m, struct lmf_rd *r, char *err, size_t errlen)
 	if (rc < 0)
 		goto rderr;
 	if (rc != LMF_REC_EOF) {
-		seterr(err, errlen, "'%s': a model stream holds one item",
+		lmf_seterr(err, errlen, "'%s': a model stream holds one item",
 		    lmf_rd_name(r));
 		goto out;
 	}
 	ret = 0;
 	goto out;
 rderr:
-	seterr(err, errlen, "%s", lmf_rd_errmsg(r));
+	lmf_seterr(err, errlen, "%s", lmf_rd_errmsg(r));
 out:
 	free(tmp);
 	free(seen);
@@ -810,12 +804,13 @@ lmf_llama_open(struct lmf_rd *r, const struct lmf_train_opts *o, char *err,
 
 	m->o = *o;
 	if (!kind || strcmp(kind, "model")) {
-		seterr(err, errlen, "'%s': kind is '%s', not 'model'",
+		lmf_seterr(err, errlen, "'%s': kind is '%s', not 'model'",
 		    lmf_rd_name(r), kind ? kind : "(none)");
 		goto fail;
 	}
 	if (!json_is_object(json_object_get(meta, "config"))) {
-		seterr(err, errlen, "'%s': the header has no 'config' object",
+		lmf_seterr(err, errlen,
+		    "'%s': the header has no 'config' object",
 		    lmf_rd_name(r));
 		goto fail;
 	}
@@ -829,7 +824,7 @@ lmf_llama_open(struct lmf_rd *r, const struct lmf_train_opts *o, char *err,
 		if (o->lora_rank < 1 || !(o->lora_target & LMF_PROJ_ALL) ||
 		    o->lora_dropout < 0 || o->lora_dropout >= 1 ||
 		    o->lora_alpha < 0) {
-			seterr(err, errlen, "bad LoRA options");
+			lmf_seterr(err, errlen, "bad LoRA options");
 			goto fail;
 		}
 	}
@@ -953,7 +948,8 @@ adapter_targets(const json_t *tm, char *err, size_t errlen)
 	const char *s;
 
 	if (!json_is_array(tm) || !json_array_size(tm)) {
-		seterr(err, errlen, "adapter 'target_modules' is not a list "
+		lmf_seterr(err, errlen,
+		    "adapter 'target_modules' is not a list "
 		    "of module names");
 		return -1;
 	}
@@ -961,7 +957,8 @@ adapter_targets(const json_t *tm, char *err, size_t errlen)
 		s = json_string_value(json_array_get(tm, i));
 		j = s ? proj_index(s, strlen(s)) : -1;
 		if (j < 0) {
-			seterr(err, errlen, "adapter target module '%s' is not "
+			lmf_seterr(err, errlen,
+			    "adapter target module '%s' is not "
 			    "one of q_proj ... down_proj", s ? s : "?");
 			return -1;
 		}
@@ -1023,25 +1020,26 @@ lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
 	uint32_t k, n;
 
 	if (!m->lora) {
-		seterr(err, errlen, "an adapter needs finetuning_type lora");
+		lmf_seterr(err, errlen,
+		    "an adapter needs finetuning_type lora");
 		return -1;
 	}
 	if (!kind || strcmp(kind, "adapter") || !json_is_object(ac)) {
-		seterr(err, errlen, "'%s': not an adapter stream",
+		lmf_seterr(err, errlen, "'%s': not an adapter stream",
 		    lmf_rd_name(r));
 		return -1;
 	}
 	v = json_object_get(ac, "r");
 	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 	    json_integer_value(v) > 65536) {
-		seterr(err, errlen, "'%s': adapter 'r' is not a positive "
+		lmf_seterr(err, errlen, "'%s': adapter 'r' is not a positive "
 		    "integer", lmf_rd_name(r));
 		return -1;
 	}
 	rank = (int)json_integer_value(v);
 	v = json_object_get(ac, "lora_alpha");
 	if (!json_is_number(v) || !(json_number_value(v) > 0)) {
-		seterr(err, errlen, "'%s': adapter 'lora_alpha' is not a "
+		lmf_seterr(err, errlen, "'%s': adapter 'lora_alpha' is not a "
 		    "positive number", lmf_rd_name(r));
 		return -1;
 	}
@@ -1064,9 +1062,10 @@ lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
 	} while (rc == LMF_REC_OTHER);
 	if (rc != LMF_REC_ITEM) {
 		if (rc < 0)
-			seterr(err, errlen, "%s", lmf_rd_errmsg(r));
+			lmf_seterr(err, errlen, "%s", lmf_rd_errmsg(r));
 		else
-			seterr(err, errlen, "'%s': the adapter stream has no "
+			lmf_seterr(err, errlen,
+			    "'%s': the adapter stream has no "
 			    "item", lmf_rd_name(r));
 		goto fail;
 	}
@@ -1079,23 +1078,25 @@ lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
 			rc = lmf_rd_next(r, &rec);
 		} while (rc == LMF_REC_OTHER);
 		if (rc < 0) {
-			seterr(err, errlen, "%s", lmf_rd_errmsg(r));
+			lmf_seterr(err, errlen, "%s", lmf_rd_errmsg(r));
 			goto fail;
 		}
 		if (rc != LMF_REC_TENSOR) {
-			seterr(err, errlen, "'%s': item ends early",
+			lmf_seterr(err, errlen, "'%s': item ends early",
 			    lmf_rd_name(r));
 			goto fail;
 		}
 		ab = lora_name(rec.t.name, L, &l, &j);
 		if (ab < 0 || !m->lo[l][j].A) {
-			seterr(err, errlen, "'%s': unexpected adapter tensor "
+			lmf_seterr(err, errlen,
+			    "'%s': unexpected adapter tensor "
 			    "'%s'", lmf_rd_name(r), rec.t.name);
 			goto fail;
 		}
 		lo = &m->lo[l][j];
 		if (seen[(l * NPROJ + j) * 2 + ab]++) {
-			seterr(err, errlen, "'%s': tensor '%s' appears twice",
+			lmf_seterr(err, errlen,
+			    "'%s': tensor '%s' appears twice",
 			    lmf_rd_name(r), rec.t.name);
 			goto fail;
 		}
@@ -1104,7 +1105,8 @@ lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
 		    rec.t.shape[1] != (ab ? rank : lo->in)) {
 			char b1[96];
 
-			seterr(err, errlen, "'%s': tensor '%s' has shape %s, "
+			lmf_seterr(err, errlen,
+			    "'%s': tensor '%s' has shape %s, "
 			    "not [%d, %d]", lmf_rd_name(r), rec.t.name,
 			    lmf_shape_str(&rec.t, b1, sizeof b1),
 			    ab ? lo->out : rank, ab ? rank : lo->in);
@@ -1112,7 +1114,7 @@ lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
 		}
 		if (rec.t.dtype != LMF_F32 && rec.t.dtype != LMF_BF16 &&
 		    rec.t.dtype != LMF_F16) {
-			seterr(err, errlen, "'%s': tensor '%s' is not f32, "
+			lmf_seterr(err, errlen, "'%s': tensor '%s' is not f32, "
 			    "bf16 or f16", lmf_rd_name(r), rec.t.name);
 			goto fail;
 		}
@@ -1120,7 +1122,7 @@ lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
 		if (rc >= 0)
 			rc = lmf_tensor_to_f32(&t);
 		if (rc < 0) {
-			seterr(err, errlen, "%s", lmf_rd_errmsg(r));
+			lmf_seterr(err, errlen, "%s", lmf_rd_errmsg(r));
 			lmf_tensor_free(&t);
 			goto fail;
 		}
@@ -1133,7 +1135,7 @@ lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
 		for (j = 0; j < NPROJ; j++)
 			for (ab = 0; ab < 2 && m->lo[l][j].A; ab++)
 				if (!seen[(l * NPROJ + j) * 2 + ab]) {
-					seterr(err, errlen, "'%s': tensor "
+					lmf_seterr(err, errlen, "'%s': tensor "
 					    "'base_model.model.model.layers.%d."
 					    "%s.lora_%c.weight' is missing",
 					    lmf_rd_name(r), l, pmodule[j],
@@ -1144,11 +1146,12 @@ lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
 		rc = lmf_rd_next(r, &rec);
 	} while (rc == LMF_REC_OTHER);
 	if (rc < 0) {
-		seterr(err, errlen, "%s", lmf_rd_errmsg(r));
+		lmf_seterr(err, errlen, "%s", lmf_rd_errmsg(r));
 		goto fail;
 	}
 	if (rc != LMF_REC_EOF) {
-		seterr(err, errlen, "'%s': an adapter stream holds one item",
+		lmf_seterr(err, errlen,
+		    "'%s': an adapter stream holds one item",
 		    lmf_rd_name(r));
 		goto fail;
 	}

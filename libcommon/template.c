@@ -134,16 +134,6 @@ struct lmf_template {
 	int enable_thinking, preserve_thinking;
 };
 
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 void
 lmf_ids_push(struct lmf_ids *a, int32_t id)
 {
@@ -212,7 +202,7 @@ lmf_template_new(const char *name, struct lmf_tok *tok,
 		if (!strcmp(tdefs[i].name, name))
 			d = &tdefs[i];
 	if (!d) {
-		seterr(err, errlen, "unknown template '%s' (%s)", name,
+		lmf_seterr(err, errlen, "unknown template '%s' (%s)", name,
 		    lmf_template_list());
 		return NULL;
 	}
@@ -232,7 +222,8 @@ lmf_template_new(const char *name, struct lmf_tok *tok,
 	if (strcmp(t->tool_format, "default") && strcmp(t->tool_format, "qwen")
 	    && strcmp(t->tool_format, "mistral") && strcmp(t->tool_format,
 	    "llama3")) {
-		seterr(err, errlen, "unknown tool_format '%s' (default, qwen, "
+		lmf_seterr(err, errlen,
+		    "unknown tool_format '%s' (default, qwen, "
 		    "mistral, llama3)", t->tool_format);
 		free(t);
 		return NULL;
@@ -241,14 +232,15 @@ lmf_template_new(const char *name, struct lmf_tok *tok,
 	t->preserve_thinking = o ? o->preserve_thinking : 0;
 	/* spec 3.3: the special-token fixes */
 	if (d->replace_eos && lmf_tok_set_special(tok, "eos", d->stop[0], 1)) {
-		seterr(err, errlen, "template '%s': cannot make '%s' the eos "
+		lmf_seterr(err, errlen,
+		    "template '%s': cannot make '%s' the eos "
 		    "token", name, d->stop[0]);
 		free(t);
 		return NULL;
 	}
 	if (lmf_tok_eos_id(tok) < 0 && lmf_tok_set_special(tok, "eos",
 	    "<|endoftext|>", 1)) {
-		seterr(err, errlen, "cannot add an eos token");
+		lmf_seterr(err, errlen, "cannot add an eos token");
 		free(t);
 		return NULL;
 	}
@@ -256,7 +248,7 @@ lmf_template_new(const char *name, struct lmf_tok *tok,
 		const char *eos = lmf_tok_id_to_token(tok, lmf_tok_eos_id(tok));
 
 		if (!eos || lmf_tok_set_special(tok, "pad", eos, 0)) {
-			seterr(err, errlen, "cannot set the pad token");
+			lmf_seterr(err, errlen, "cannot set the pad token");
 			free(t);
 			return NULL;
 		}
@@ -462,7 +454,7 @@ format_tools(struct lmf_template *t, const char *tools, struct lmf_buf *out,
 	json_t *v = json_loads(tools, JSON_DECODE_ANY, NULL);
 
 	if (!json_is_array(v)) {
-		seterr(err, errlen, "tools are not a JSON list");
+		lmf_seterr(err, errlen, "tools are not a JSON list");
 		json_decref(v);
 		return -1;
 	}
@@ -506,7 +498,8 @@ format_tools(struct lmf_template *t, const char *tools, struct lmf_buf *out,
 		free(s);
 		json_decref(a);
 	} else {
-		seterr(err, errlen, "the %s tool prompt (it holds today's date) "
+		lmf_seterr(err, errlen,
+		    "the %s tool prompt (it holds today's date) "
 		    "is not implemented", t->tool_format);
 		json_decref(v);
 		return -1;
@@ -544,7 +537,7 @@ format_function(struct lmf_template *t, const char *content, struct lmf_buf *out
 	calls = json_loads(body, JSON_DECODE_ANY, NULL);
 	free(body);
 	if (!calls) {
-		seterr(err, errlen, "a function message is not JSON");
+		lmf_seterr(err, errlen, "a function message is not JSON");
 		return -1;
 	}
 	if (!json_is_array(calls)) {
@@ -559,7 +552,8 @@ format_function(struct lmf_template *t, const char *content, struct lmf_buf *out
 
 		if (!json_is_string(json_object_get(c, "name")) ||
 		    !json_object_get(c, "arguments")) {
-			seterr(err, errlen, "a function call without name or "
+			lmf_seterr(err, errlen,
+			    "a function call without name or "
 			    "arguments");
 			json_decref(calls);
 			return -1;
@@ -695,7 +689,7 @@ encode_messages(struct lmf_template *t, const struct lmf_msg *m, int n,
 			break;
 		}
 		default:
-			seterr(err, errlen, "unexpected role '%s'",
+			lmf_seterr(err, errlen, "unexpected role '%s'",
 			    lmf_role_name(m[i].role));
 			rc = -1;
 		}

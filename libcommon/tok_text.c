@@ -1328,18 +1328,6 @@ flush_bytes(struct tlist *out, struct tbuf *bytes)
 	bytes->n = 0;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static void
 dec_chain(const struct tdec *d, struct tlist *in, struct tlist *out)
 {
@@ -1408,8 +1396,8 @@ dec_chain(const struct tdec *d, struct tlist *in, struct tlist *out)
 			const char *s = in->s[i];
 			int h1, h2;
 			if (in->l[i] == 6 && !memcmp(s, "<0x", 3) &&
-			    s[5] == '>' && (h1 = hexval(s[3])) >= 0 &&
-			    (h2 = hexval(s[4])) >= 0) {
+			    s[5] == '>' && (h1 = lmf_hexval(s[3])) >= 0 &&
+			    (h2 = lmf_hexval(s[4])) >= 0) {
 				tok_buf_putc(&bytes, h1 * 16 + h2);
 				continue;
 			}

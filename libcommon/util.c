@@ -148,6 +148,18 @@ die_usage(const char *fmt, ...)
 }
 
 void
+lmf_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+void
 lmf_bug(const char *file, int line, const char *fmt, ...)
 {
 	char buf[512];
@@ -348,6 +360,18 @@ lmf_parse_bool(const char *opt, const char *s)
 	if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "0"))
 		return 0;
 	die_usage("%s: not a boolean (true or false): '%s'", opt, s);
+}
+
+int
+lmf_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
 }
 
 int

@@ -29,6 +29,10 @@ void warn(const char *fmt, ...) LMF_PRINTF(1, 2);
 LMF_NORETURN void die(const char *fmt, ...) LMF_PRINTF(1, 2);       /* exit 1 */
 LMF_NORETURN void die_errno(const char *fmt, ...) LMF_PRINTF(1, 2); /* ": strerror", exit 1 */
 LMF_NORETURN void die_usage(const char *fmt, ...) LMF_PRINTF(1, 2); /* exit 2 */
+/* a one-line message into a caller's buffer, for library functions that
+ * report errors through (err, errlen); nothing when err is NULL */
+void lmf_seterr(char *err, size_t errlen, const char *fmt, ...)
+	LMF_PRINTF(3, 4);
 LMF_NORETURN void lmf_bug(const char *file, int line, const char *fmt, ...)
 	LMF_PRINTF(3, 4);
 #define BUG(...) lmf_bug(__FILE__, __LINE__, __VA_ARGS__)
@@ -60,6 +64,7 @@ char *xasprintf(const char *fmt, ...) LMF_PRINTF(1, 2);
 long long lmf_parse_int(const char *opt, const char *s, long long lo, long long hi);
 double lmf_parse_float(const char *opt, const char *s, double lo, double hi);
 int lmf_parse_bool(const char *opt, const char *s);
+int lmf_hexval(int c); /* 0..15 for a hex digit, else -1 */
 /* a boolean option with an optional value (getopt optional_argument):
  * --flag, --flag=X or --flag X where X is true/false/True/False */
 int lmf_opt_bool(const char *opt, int argc, char **argv);
