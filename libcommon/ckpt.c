@@ -3,9 +3,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -199,25 +202,143 @@ lmf_ckpt_rmtree(const char *dir)
 	return nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-void
+int
+lmf_ckpt_lock(const char *dir, long *holder)
+{
+	char *path = xasprintf("%s/.lmf-lock", dir), buf[32];
+	long long v;
+	ssize_t n;
+	int fd, e;
+
+	*holder = 0;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	free(path);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		e = errno;
+		n = pread(fd, buf, sizeof buf - 1, 0);
+		if (n > 0) {
+			buf[n] = '\0';
+			buf[strcspn(buf, "\n")] = '\0';
+			if (!lmf_strtoll(buf, &v) && v > 0 && v <= LONG_MAX)
+				*holder = (long)v;
+		}
+		close(fd);
+		errno = e == EAGAIN ? EWOULDBLOCK : e;
+		return -1;
+	}
+	n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* the PID of a temp name NAME.tmp-PID-XXXXXX (file, 1) or
+ * checkpoint-N.tmp-PID / checkpoint-N.old-PID (directory, 0), where the
+ * part before it is *stem long; -1 if name is none of these */
+static long
+tmp_pid(const char *name, int file, size_t *stem)
+{
+	const char *p, *q, *mark = file ? ".tmp-" : NULL;
+	long long v;
+	char buf[24];
+	size_t n;
+
+	if (!file) {
+		if (ckpt_num(name) >= 0 || strncmp(name, "checkpoint-", 11))
+			return -1;
+		if ((p = strstr(name, ".tmp-")) || (p = strstr(name, ".old-")))
+			mark = p;
+		else
+			return -1;
+		p = mark;
+		q = name + strlen(name);
+		n = (size_t)(p - name);
+		if (n >= sizeof buf)
+			return -1;
+		memcpy(buf, name, n);
+		buf[n] = '\0';
+		if (ckpt_num(buf) < 0)
+			return -1;
+	} else {
+		/* the last ".tmp-", then digits, '-', six characters */
+		for (p = NULL, q = name; (q = strstr(q, mark)); q++)
+			p = q;
+		if (!p || p == name)
+			return -1;
+		q = strrchr(p, '-');
+		if (strlen(q) != 7 || q <= p + 5 || strspn(q + 1,
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		    "0123456789") != 6)
+			return -1;
+	}
+	n = (size_t)(q - (p + 5));
+	if (n == 0 || n >= sizeof buf || strspn(p + 5, "0123456789") != n)
+		return -1;
+	memcpy(buf, p + 5, n);
+	buf[n] = '\0';
+	if (lmf_strtoll(buf, &v) || v <= 0 || v > LONG_MAX)
+		return -1;
+	*stem = (size_t)(p - name);
+	return (long)v;
+}
+
+/* 1 if pid is a process other than us that is still running */
+static int
+pid_alive(long pid)
+{
+	if (pid == (long)getpid())
+		return 0;
+	return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+}
+
+int
 lmf_ckpt_clean_tmp(const char *dir)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
-	char *p;
+	struct stat sb;
+	char *p, *fin;
+	size_t stem;
+	long pid;
+	int isdir, n = 0;
 
 	if (!d)
-		return;
+		return 0;
 	while ((de = readdir(d))) {
-		if (strncmp(de->d_name, "checkpoint-", 11) ||
-		    (!strstr(de->d_name, ".tmp-") &&
-		    !strstr(de->d_name, ".old-")))
-			continue;
 		p = xasprintf("%s/%s", dir, de->d_name);
-		lmf_ckpt_rmtree(p);
+		if (lstat(p, &sb) < 0 || !((isdir = S_ISDIR(sb.st_mode)) ||
+		    S_ISREG(sb.st_mode)) ||
+		    (pid = tmp_pid(de->d_name, !isdir, &stem)) < 0 ||
+		    pid_alive(pid)) {
+			free(p);
+			continue;
+		}
+		if (isdir && strstr(de->d_name + stem, ".old-") ==
+		    de->d_name + stem) {
+			/* a commit died between its two renames */
+			fin = xasprintf("%s/%.*s", dir, (int)stem,
+			    de->d_name);
+			if (lstat(fin, &sb) < 0 && errno == ENOENT &&
+			    rename(p, fin) == 0) {
+				n++;
+				free(fin);
+				free(p);
+				continue;
+			}
+			free(fin);
+		}
+		if ((isdir ? lmf_ckpt_rmtree(p) : unlink(p)) == 0)
+			n++;
 		free(p);
 	}
 	closedir(d);
+	return n;
 }
 
 static int

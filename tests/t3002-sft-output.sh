@@ -2,11 +2,12 @@
 # lmf-sft's output directory: LLaMA-Factory's layout, adapter files PEFT
 # reads (checked by an independent reader against the adapter stream),
 # the loss plots as valid PNG, checkpoint-N with save_total_limit,
-# resume after kill -9 ending bit-identical to an uninterrupted run,
-# SIGTERM writing a checkpoint, the refusal of an output_dir with weights
+# resume after kill -9 ending bit-identical to an uninterrupted run with
+# the same trainer_log.jsonl (also after SIGTERM, and when resumed from
+# the final checkpoint), SIGTERM writing a checkpoint, the refusal of an output_dir with weights
 # and no checkpoint, usage errors and a corrupt checkpoint.
 . "$(dirname "$0")/lib.sh"
-plan 21
+plan 26
 PY=python3
 cat >cfg.json <<'CFG'
 {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
@@ -31,6 +32,26 @@ while off < len(d):
         n += 1
     off += 12 + ln
 print(off)
+PYEOF
+}
+# the same trainer_log.jsonl but for the fields of wall time
+same_log() {
+	$PY - "$1" "$2" <<'PYEOF'
+import json, sys
+def rd(p):
+    out = []
+    for l in open(p):
+        j = json.loads(l)
+        for k in ('elapsed_time', 'remaining_time', 'throughput'):
+            j.pop(k)
+        out.append(j)
+    return out
+a, b = rd(sys.argv[1]), rd(sys.argv[2])
+if a != b:
+    print('%d lines against %d; steps %s against %s' % (len(a), len(b),
+        [x['current_steps'] for x in a], [x['current_steps'] for x in b]),
+        file=sys.stderr)
+sys.exit(a != b)
 PYEOF
 }
 sft() { lmf-sft --model ../m.lmf --threads 1 -l 0 --learning_rate 1e-3 "$@"; }
@@ -133,10 +154,12 @@ for f in sys.argv[1:]:
 PYEOF
 
 # an uninterrupted run, and one killed with -9 after checkpoint-4 then run
-# again with the same command: the same final stream, byte for byte
+# again with the same command: the same final stream, byte for byte, and
+# the same log (steps 5 and 6, logged before the kill, not twice)
 RUN="lmf-sft --model ../m.lmf --threads 1 -l 0 --learning_rate 1e-3 \
 --data data.lmf --max_steps 12 --save_steps 4 --output_dir out \
---finetuning_type full -q"
+--finetuning_type full --logging_steps 1 --eval_data ../e.lmf \
+--eval_strategy steps --eval_steps 4 -q"
 run() { $RUN; }
 mkdir ../u && cd ../u && cp ../b.lmf data.lmf
 check "uninterrupted full run" run
@@ -156,6 +179,15 @@ check "  and ends with the same model stream" cmp out/model.lmf \
 	../u/out/model.lmf
 check "  and the same model.safetensors" cmp out/model.safetensors \
 	../u/out/model.safetensors
+check "  and the same trainer_log.jsonl" same_log out/trainer_log.jsonl \
+	../u/out/trainer_log.jsonl
+# killed after the final checkpoint, before the end: run again, it
+# resumes from checkpoint-12 and logs the final evaluation once
+mkdir ../f && cd ../f && cp -r ../u/out out && cp ../b.lmf data.lmf
+rm out/model.lmf out/model.safetensors
+check "resumed from the final checkpoint" run
+check "  the same trainer_log.jsonl" same_log out/trainer_log.jsonl \
+	../u/out/trainer_log.jsonl
 
 # LoRA with dropout: a run resumed from the uninterrupted run's
 # checkpoint-4 draws the same masks and ends with the same adapter
@@ -181,6 +213,13 @@ kill -TERM $pid; sleep 0.3; touch go; wait $pid; rc=$?; wait
 check "SIGTERM: exit 143" test $rc = 143
 check "  checkpoint-4 written" test -f out/checkpoint-4/lmf_state.json
 check_grep "  and said so" "stopped by signal 15 after step 4" err
+check "  resumed" lmf-sft --model ../m.lmf --threads 1 -l 0 --data ../b.lmf \
+	--max_steps 12 --logging_steps 1 --output_dir out -q
+mkdir ../t2 && cd ../t2
+lmf-sft --model ../m.lmf --threads 1 -l 0 --data ../b.lmf --max_steps 12 \
+	--logging_steps 1 --output_dir out -q
+check "  the log of an uninterrupted run" same_log ../t/out/trainer_log.jsonl \
+	out/trainer_log.jsonl
 
 # an output_dir with weights and no checkpoint is refused
 cd ../a && rm -r out/checkpoint-*

@@ -30,7 +30,7 @@
 
 static struct opts {
 	const char *model, *data, *out, *output_dir, *adapter, *dump_grads;
-	const char *kwargs, *resume, *eval_data;
+	const char *kwargs, *resume, *eval_data, *tokenizer_dir;
 	struct lmf_train_opts t;
 	double lr, epochs, wd, beta1, beta2, eps, max_grad_norm, warmup_ratio;
 	long max_steps, warmup_steps, logging_steps, ga;
@@ -69,7 +69,9 @@ static struct {
 	double start;              /* when main began */
 	long step0;                /* the step this run began at */
 	uint64_t tokens0;          /* and the tokens seen before it */
-} st = { .saved = -1 };
+	long log_lines;            /* lines in trainer_log.jsonl */
+	long log_keep;             /* of them a resume keeps (-1: all) */
+} st = { .saved = -1, .log_keep = -1 };
 
 /* the live progress line on a terminal */
 static struct {
@@ -373,6 +375,7 @@ tlog_line(const char *key, double loss, double lr)
 	    JSON_REAL_PRECISION(10));
 	if (!line || fprintf(tlog, "%s\n", line) < 0 || fflush(tlog) == EOF)
 		die_errno("'%s/trainer_log.jsonl'", o.output_dir);
+	st.log_lines++;
 	free(line);
 	json_decref(j);
 }
@@ -438,14 +441,92 @@ log_step(double lr)
 	st.log_t = now;
 }
 
+/* output_dir created and locked for the whole run, before anything in
+ * it is read or written; then what a dead run left half-written goes */
 static void
-open_output_dir(void)
+lock_output_dir(void)
 {
-	char *path;
+	long pid;
 
 	if (mkdir(o.output_dir, 0777) < 0 && errno != EEXIST)
 		die_errno("cannot create '%s'", o.output_dir);
-	path = xasprintf("%s/trainer_log.jsonl", o.output_dir);
+	if (lmf_ckpt_lock(o.output_dir, &pid) < 0) {
+		if (errno != EWOULDBLOCK)
+			die_errno("cannot lock '%s/.lmf-lock'", o.output_dir);
+		if (pid > 0)
+			die("output_dir '%s' is in use by another run (pid "
+			    "%ld)", o.output_dir, pid);
+		die("output_dir '%s' is in use by another run", o.output_dir);
+	}
+	if (lmf_ckpt_clean_tmp(o.output_dir) > 0 && lmf_verbose > 0)
+		warn("removed what a dead run left half-written in '%s'",
+		    o.output_dir);
+}
+
+/* 1 if line is a log line of a step <= step */
+static int
+log_line_upto(const char *line, long step)
+{
+	json_t *j = json_loads(line, 0, NULL);
+	json_t *v = json_object_get(j, "current_steps");
+	int ok = json_is_integer(v) && json_integer_value(v) <= step;
+
+	json_decref(j);
+	return ok;
+}
+
+/* trainer_log.jsonl as it was when the checkpoint resumed from was
+ * saved (empty when no checkpoint is): its first log_keep lines, up to
+ * the first of a later step or a torn line, rewritten atomically;
+ * st.log_lines counts them */
+static void
+trim_log(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	struct lmf_buf keep = { 0 };
+	struct lmf_afile af;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int cut = 0;
+
+	st.log_lines = 0;
+	if (!f) {
+		if (errno != ENOENT)
+			die_errno("cannot open '%s'", path);
+		return;
+	}
+	while ((n = getline(&line, &cap, f)) > 0) {
+		if (line[n - 1] != '\n' || (st.log_keep >= 0 &&
+		    st.log_lines >= st.log_keep) ||
+		    !log_line_upto(line, st.step)) {
+			cut = 1;
+			break;
+		}
+		lmf_buf_add(&keep, line, (size_t)n);
+		st.log_lines++;
+	}
+	if (ferror(f))
+		die_errno("cannot read '%s'", path);
+	fclose(f);
+	free(line);
+	if (cut) {
+		if (lmf_afile_open(&af, path) < 0)
+			die_errno("cannot create '%s'", path);
+		if ((keep.n && fwrite(keep.s, 1, keep.n, af.f) != keep.n) ||
+		    lmf_afile_commit(&af) < 0)
+			die_errno("cannot write '%s'", path);
+	}
+	free(keep.s);
+}
+
+static void
+open_output_dir(void)
+{
+	char *path = xasprintf("%s/trainer_log.jsonl", o.output_dir);
+
+	if (!o.overwrite)
+		trim_log(path);
 	tlog = fopen(path, o.overwrite ? "w" : "a");
 	if (!tlog)
 		die_errno("cannot open '%s'", path);
@@ -507,8 +588,9 @@ trainer_state(void)
 static json_t *
 resume_state(void)
 {
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:I, s:f, "
-	    "s:I, s:I}", "global_step", (json_int_t)st.step, "total_steps",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:I, "
+	    "s:f, s:I, s:I}", "log_lines", (json_int_t)st.log_lines,
+	    "global_step", (json_int_t)st.step, "total_steps",
 	    (json_int_t)st.total, "micro_batches", (json_int_t)st.micro,
 	    "tokens", (json_int_t)st.tokens, "samples",
 	    (json_int_t)st.samples, "train_loss_sum", st.train_loss_sum,
@@ -675,6 +757,39 @@ plot_key(const char *key)
 	free(y);
 }
 
+/* the tokenizer files of o.tokenizer_dir beside the weights, as
+ * LLaMA-Factory saves the tokenizer with the model */
+static void
+copy_tokenizer(void)
+{
+	static const char *names[] = { "tokenizer.json",
+		"tokenizer_config.json", "special_tokens_map.json",
+		"chat_template.jinja", NULL };
+	struct lmf_afile af;
+	struct stat sb;
+	char *src, *dst, *buf;
+	size_t n;
+	int i;
+
+	for (i = 0; names[i]; i++) {
+		src = xasprintf("%s/%s", o.tokenizer_dir, names[i]);
+		if (stat(src, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+			free(src);
+			continue;
+		}
+		buf = lmf_read_file_or_die(src, &n, (size_t)1 << 31);
+		dst = xasprintf("%s/%s", o.output_dir, names[i]);
+		if (lmf_afile_open(&af, dst) < 0)
+			die_errno("cannot create '%s'", dst);
+		if ((n && fwrite(buf, 1, n, af.f) != n) ||
+		    lmf_afile_commit(&af) < 0)
+			die_errno("cannot write '%s'", dst);
+		free(buf);
+		free(src);
+		free(dst);
+	}
+}
+
 /* LLaMA-Factory's files at the end of training (its sft workflow's
  * order: model, train metrics, state, plots, then the final eval) */
 static void
@@ -684,6 +799,8 @@ finish_output_dir(void)
 	json_t *res, *all;
 
 	write_result_dir(o.output_dir);
+	if (o.tokenizer_dir)
+		copy_tokenizer();
 	res = json_pack("{s:f, s:i, s:f, s:f, s:f, s:f}", "epoch",
 	    epoch_now(), "total_flos", 0, "train_loss", st.step ?
 	    st.train_loss_sum / (double)st.step : 0.0, "train_runtime",
@@ -735,6 +852,9 @@ load_resume_state(const char *dir)
 	if (total != st.total)
 		warn("'%s': %lld total steps, this run has %ld", dir,
 		    (long long)total, st.total);
+	ts = json_object_get(j, "log_lines");
+	if (json_is_integer(ts) && json_integer_value(ts) >= 0)
+		st.log_keep = (long)json_integer_value(ts);
 	json_decref(j);
 	free(path);
 	path = xasprintf("%s/trainer_state.json", dir);
@@ -759,7 +879,6 @@ find_resume(void)
 		return xstrdup(o.resume);
 	if (o.overwrite || stat(o.output_dir, &sb) < 0)
 		return NULL;
-	lmf_ckpt_clean_tmp(o.output_dir);
 	if ((n = lmf_ckpt_last(o.output_dir)) >= 0)
 		return xasprintf("%s/checkpoint-%ld", o.output_dir, n);
 	if (lmf_ckpt_has_weights(o.output_dir))
@@ -1003,6 +1122,8 @@ usage(FILE *f)
 	    "checkpoint-N)\n"
 	    "  --eval_data FILE           eval batches, evaluated at the "
 	    "end\n"
+	    "  --tokenizer_dir DIR        copy its tokenizer files into "
+	    "output_dir\n"
 	    "  --eval_strategy no|steps|epoch (no)  --eval_steps N "
 	    "(logging_steps)\n"
 	    "  --seed N (42)              --threads N (0 = all cores)\n"
@@ -1020,7 +1141,7 @@ enum {
 	OPT_SCHED, OPT_KWARGS, OPT_WSTEPS, OPT_WRATIO, OPT_LOGSTEPS,
 	OPT_OVERWRITE, OPT_SEED, OPT_THREADS, OPT_SAVESTEPS, OPT_SAVESTRAT,
 	OPT_SAVELIMIT, OPT_RESUME, OPT_EVALDATA, OPT_EVALSTRAT, OPT_EVALSTEPS,
-	OPT_PLOT,
+	OPT_PLOT, OPT_TOKDIR,
 };
 
 static int
@@ -1173,6 +1294,7 @@ parse_opt(int c, int argc, char **argv)
 	case OPT_PLOT:
 		o.plot = lmf_opt_bool("--plot_loss", argc, argv);
 		break;
+	case OPT_TOKDIR: o.tokenizer_dir = optarg; break;
 	case 'l': o.wo.level = lmf_parse_level(optarg); break;
 	case 'q': lmf_verbose = 0; break;
 	case 'h': lmf_help_exit(usage);
@@ -1218,7 +1340,7 @@ main(int argc, char **argv)
 		REQ("eval_data", OPT_EVALDATA),
 		REQ("eval_strategy", OPT_EVALSTRAT),
 		REQ("eval_steps", OPT_EVALSTEPS),
-		OPT("plot_loss", OPT_PLOT),
+		OPT("plot_loss", OPT_PLOT), REQ("tokenizer_dir", OPT_TOKDIR),
 		REQ("level", 'l'),
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1250,6 +1372,8 @@ main(int argc, char **argv)
 	if (o.eval_data && !strcmp(o.eval_data, "-"))
 		die_usage("--eval_data must be a file: it is read at every "
 		    "evaluation");
+	if (o.tokenizer_dir && !o.output_dir)
+		die_usage("--tokenizer_dir goes with --output_dir");
 	if (o.adapter && o.t.finetuning_type != LMF_FT_LORA)
 		die_usage("--adapter_name_or_path goes with --finetuning_type "
 		    "lora");
@@ -1263,6 +1387,8 @@ main(int argc, char **argv)
 	}
 	lmf_gemm_init(o.threads);
 	st.history = json_array();
+	if (o.output_dir && !o.dump_grads)
+		lock_output_dir();
 	if (o.output_dir && !o.dump_grads)
 		resume_dir = find_resume();
 	else if (o.resume && !o.dump_grads)

@@ -26,8 +26,17 @@ long lmf_ckpt_last(const char *dir);
 int lmf_ckpt_has_weights(const char *dir);
 /* remove dir and what is in it; 0 or -1 (errno) */
 int lmf_ckpt_rmtree(const char *dir);
-/* remove leftover dir/checkpoint-*.tmp-* of a run that died saving */
-void lmf_ckpt_clean_tmp(const char *dir);
+/* lock dir for this process's lifetime: flock(2) on dir/.lmf-lock
+ * (created, left in place, our pid written in it; close-on-exec). The
+ * fd, or -1 with errno: EWOULDBLOCK when another process holds it, its
+ * pid in *holder (0 if it has not written it yet) */
+int lmf_ckpt_lock(const char *dir, long *holder);
+/* what a dead lmf process left in dir while writing: files
+ * NAME.tmp-PID-XXXXXX and directories checkpoint-N.tmp-PID removed,
+ * checkpoint-N.old-PID put back as checkpoint-N when that is missing
+ * (else removed); only where PID is not a live process or is ours. Call
+ * it holding the lock. The number of names removed or put back */
+int lmf_ckpt_clean_tmp(const char *dir);
 /* keep the newest limit checkpoints (limit <= 0: all), oldest removed */
 void lmf_ckpt_prune(const char *dir, long limit);
 /* rename tmp to final (replacing an old one), fsync'ing the parent */
