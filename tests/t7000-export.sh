@@ -5,7 +5,7 @@
 # shards with an index, bf16, tokenizer files; --adapter_only writes a PEFT
 # directory that lmf-load reads back to the same adapter; bad input.
 . "$(dirname "$0")/lib.sh"
-plan 37
+plan 39
 U="$TOP/tests/unit/infer_test"
 python3 - "$TOP" <<'PY'
 import json, random, struct, sys, os
@@ -157,6 +157,18 @@ tokenizer.json tokenizer_config.json "'
 check "shards over one file" lmf-export --model_name_or_path base.lmf \
     --adapter_name_or_path ad.lmf --export_dir re --export_size 0.0002
 check "  model.safetensors is gone" test ! -e re/model.safetensors
+lmf-load -q -o re.lmf re
+lmf-dump --json re.lmf | sed 1d >r.json
+check_same "  the directory reloads to the export" m.json r.json
+n1=$(ls re/model-*-of-*.safetensors | grep -vc 00009)
+lmf-export --model_name_or_path base.lmf --adapter_name_or_path ad.lmf \
+    --export_dir re --export_size 0.0002 &&
+    lmf-export --model_name_or_path base.lmf --adapter_name_or_path ad.lmf \
+    --export_dir re --export_size 0.0004 || exit 1
+n2=$(ls re/model-*-of-*.safetensors | grep -vc 00009)
+check "fewer shards over more: only the new ones are left" sh -c \
+    "test $n2 -lt $n1 && ls re/model-*-of-*.safetensors | grep -v 00009 |
+    grep -c -- -of-0000$n2.safetensors | grep -qx $n2"
 lmf-load -q -o re.lmf re
 lmf-dump --json re.lmf | sed 1d >r.json
 check_same "  the directory reloads to the export" m.json r.json

@@ -172,8 +172,9 @@ add_small_name(const char *name)
 	if (is_export_name(name))
 		die("'%s': tokenizer file '%s' is named twice or as a weight "
 		    "file", o.model, name);
-	if (nsmall == MAX_FILES)
-		die("'%s': more than %d tokenizer files", o.model, MAX_FILES);
+	if (nsmall == MAX_FILES - 1)   /* config.json comes last */
+		die("'%s': more than %d tokenizer files", o.model,
+		    MAX_FILES - 1);
 	smallname[nsmall++] = name;
 }
 
@@ -222,30 +223,38 @@ remove_stale(const char *name)
 	free(p);
 }
 
+/* whether this export wrote the shard name (nshards > 1: it wrote shards) */
+static int
+written_shard(const char *name, int nshards)
+{
+	char want[64];
+	int k;
+
+	for (k = 1; nshards > 1 && k <= nshards; k++) {
+		snprintf(want, sizeof want, "model-%05d-of-%05d.safetensors", k,
+		    nshards);
+		if (!strcmp(name, want))
+			return 1;
+	}
+	return 0;
+}
+
 /* the small files into place; then what the weights just written make
  * stale: the shards an older index named that this export did not write,
  * and the index (one file now) or model.safetensors (shards now) */
 static void
 commit(int nshards)
 {
-	char name[64];
-	int i, k;
+	int i;
 
 	for (i = 0; i < nsmall; i++)
 		if (small[i] && lmf_afile_commit(small[i]) < 0)
 			die_errno("cannot write '%s'", small[i]->path);
 	if (o.adapter_only)
 		return;
-	for (i = 0; i < noldshards; i++) {
-		for (k = 1; k <= nshards && nshards > 1; k++) {
-			snprintf(name, sizeof name,
-			    "model-%05d-of-%05d.safetensors", k, nshards);
-			if (!strcmp(name, oldshards[i]))
-				break;
-		}
-		if (nshards == 1 || k > nshards)
+	for (i = 0; i < noldshards; i++)
+		if (!written_shard(oldshards[i], nshards))
 			remove_stale(oldshards[i]);
-	}
 	remove_stale(nshards > 1 ? "model.safetensors" :
 	    "model.safetensors.index.json");
 }
