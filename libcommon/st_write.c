@@ -278,6 +278,14 @@ split(struct lmf_st_writer *w)
 	return nsh;
 }
 
+int
+lmf_st_write_nshards(struct lmf_st_writer *w)
+{
+	int n = split(w);
+
+	return n ? n : 1;
+}
+
 static int
 write_index(struct lmf_st_writer *w, struct lmf_afile *af, char **names,
     char *err, size_t errlen)

@@ -489,13 +489,62 @@ lmf_read_file_or_die(const char *path, size_t *len, size_t maxlen)
 	return buf;
 }
 
+/* where an atomic write of path goes: path, or for a symbolic link the
+ * name it points to, followed to the end (a relative target from the
+ * link's directory), so that the rename replaces the file and keeps the
+ * link; NULL (errno ELOOP) for a loop */
+static char *
+link_dest(const char *path)
+{
+	char *p = xstrdup(path), *q, *slash, t[4096];
+	struct stat sb;
+	ssize_t n;
+	int hops;
+
+	for (hops = 0;; hops++) {
+		if (lstat(p, &sb) < 0 || !S_ISLNK(sb.st_mode))
+			return p;
+		n = readlink(p, t, sizeof t - 1);
+		if (hops == 40 || n <= 0 || (size_t)n == sizeof t - 1) {
+			free(p);
+			errno = n < 0 ? errno : ELOOP;
+			return NULL;
+		}
+		t[n] = '\0';
+		slash = strrchr(p, '/');
+		if (t[0] == '/' || !slash)
+			q = xstrdup(t);
+		else
+			q = xasprintf("%.*s/%s", (int)(slash - p), p, t);
+		free(p);
+		p = q;
+	}
+}
+
 int
 lmf_afile_open(struct lmf_afile *a, const char *path)
 {
+	struct stat sb;
 	int fd, i;
 
-	a->path = xstrdup(path);
-	a->tmp = xasprintf("%s.tmp-%ld-XXXXXX", path, (long)getpid());
+	a->f = NULL;
+	a->tmp = NULL;
+	if (!stat(path, &sb) && !S_ISREG(sb.st_mode)) {
+		/* a device or a FIFO is written through, never replaced */
+		fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+		if (fd < 0)
+			return -1;
+		a->f = fdopen(fd, "wb");
+		if (!a->f) {
+			close(fd);
+			return -1;
+		}
+		a->path = xstrdup(path);
+		return 0;
+	}
+	if (!(a->path = link_dest(path)))
+		return -1;
+	a->tmp = xasprintf("%s.tmp-%ld-XXXXXX", a->path, (long)getpid());
 	fd = mkstemp(a->tmp);
 	if (fd < 0) {
 		free(a->path);
@@ -507,6 +556,8 @@ lmf_afile_open(struct lmf_afile *a, const char *path)
 	if (!a->f) {
 		close(fd);
 		unlink(a->tmp);
+		free(a->path);
+		free(a->tmp);
 		return -1;
 	}
 	for (i = 0; i < MAX_PENDING; i++)
@@ -533,6 +584,18 @@ lmf_afile_commit(struct lmf_afile *a)
 	int e;
 
 	unpend(a);
+	if (!a->tmp) {  /* written through: nothing to sync or rename */
+		e = fflush(a->f) || ferror(a->f) ? (errno ? errno : EIO) : 0;
+		if (fclose(a->f) && !e)
+			e = errno ? errno : EIO;
+		a->f = NULL;
+		if (e) {
+			errno = e;
+			return -1;
+		}
+		free(a->path);
+		return 0;
+	}
 	if (fflush(a->f) || ferror(a->f) || fsync(fileno(a->f))) {
 		e = errno;
 		fclose(a->f);
@@ -558,7 +621,8 @@ lmf_afile_abort(struct lmf_afile *a)
 	unpend(a);
 	if (a->f)
 		fclose(a->f);
-	unlink(a->tmp);
+	if (a->tmp)
+		unlink(a->tmp);
 	free(a->tmp);
 	free(a->path);
 	a->f = NULL;

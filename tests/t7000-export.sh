@@ -5,7 +5,7 @@
 # shards with an index, bf16, tokenizer files; --adapter_only writes a PEFT
 # directory that lmf-load reads back to the same adapter; bad input.
 . "$(dirname "$0")/lib.sh"
-plan 20
+plan 39
 U="$TOP/tests/unit/infer_test"
 python3 - "$TOP" <<'PY'
 import json, random, struct, sys, os
@@ -115,6 +115,86 @@ check "a second export replaces the first, nothing left over" \
 check_exit "no --export_dir: exit 2" 2 lmf-export --model_name_or_path base.lmf
 check_exit "bad --export_dtype: exit 2" 2 lmf-export --model_name_or_path \
     base.lmf --export_dir x --export_dtype f16
+echo keep >notdir
+check_exit "export_dir a regular file: exit 1" 1 lmf-export \
+    --model_name_or_path base.lmf --export_dir notdir
+check "  the file stays" test "$(cat notdir)" = keep
+
+# the export writes its own files only: foreign files, a sibling run and
+# the adapter's own folder (export_dir its parent) stay as they were
+mkdir -p home/run1 home/lora/sft
+echo keep >home/notes.txt
+echo keep >home/run1/config.json
+cp ad.lmf home/lora/sft/adapter.lmf
+cp peft/* home/lora/sft/
+cp -R home home.orig
+check "export into a directory holding other files" lmf-export \
+    --model_name_or_path base.lmf --adapter_name_or_path \
+    home/lora/sft/adapter.lmf --export_dir home/lora --threads 1
+check "  the adapter's folder is untouched" diff -r home.orig/lora/sft \
+    home/lora/sft
+lmf-load -q -o home.lmf home/lora
+lmf-dump --json home.lmf | sed 1d >h.json
+check_same "  the export is there: the merged weights" m.json h.json
+lmf-export --model_name_or_path base.lmf --export_dir home
+check "export into the parent: foreign files and the sibling run stay" \
+    sh -c 'diff -r home.orig/run1 home/run1 &&
+    diff home.orig/notes.txt home/notes.txt && test -f home/config.json'
+check "  no temporary file or directory left" sh -c \
+    '! ls -a . home home/lora | grep -q tmp'
+
+# a previous export in the directory: shards it listed and did not write
+# again go; a shard-like file no index names stays
+lmf-export --model_name_or_path base.lmf --export_dir re --export_size \
+    0.0002 && echo keep >re/model-00009-of-00009.safetensors &&
+    echo keep >re/notes.txt || exit 1
+check "one file over shards" lmf-export --model_name_or_path base.lmf \
+    --export_dir re
+check "  the old shards and index are gone, other files stay" sh -c \
+    'test "$(ls re | tr "\n" " ")" = "config.json \
+model-00009-of-00009.safetensors model.safetensors notes.txt \
+tokenizer.json tokenizer_config.json "'
+check "shards over one file" lmf-export --model_name_or_path base.lmf \
+    --adapter_name_or_path ad.lmf --export_dir re --export_size 0.0002
+check "  model.safetensors is gone" test ! -e re/model.safetensors
+lmf-load -q -o re.lmf re
+lmf-dump --json re.lmf | sed 1d >r.json
+check_same "  the directory reloads to the export" m.json r.json
+n1=$(ls re/model-*-of-*.safetensors | grep -vc 00009)
+lmf-export --model_name_or_path base.lmf --adapter_name_or_path ad.lmf \
+    --export_dir re --export_size 0.0002 &&
+    lmf-export --model_name_or_path base.lmf --adapter_name_or_path ad.lmf \
+    --export_dir re --export_size 0.0004 || exit 1
+n2=$(ls re/model-*-of-*.safetensors | grep -vc 00009)
+check "fewer shards over more: only the new ones are left" sh -c \
+    "test $n2 -lt $n1 && ls re/model-*-of-*.safetensors | grep -v 00009 |
+    grep -c -- -of-0000$n2.safetensors | grep -qx $n2"
+lmf-load -q -o re.lmf re
+lmf-dump --json re.lmf | sed 1d >r.json
+check_same "  the directory reloads to the export" m.json r.json
+
+# never an input
+mkdir same
+cp base.lmf same/model.safetensors
+check_exit "the model stream is a file the export writes: exit 2" 2 \
+    lmf-export --model_name_or_path same/model.safetensors --export_dir same
+ln -s ../ad.lmf same/adapter_config.json
+check_exit "a link to the adapter stream where the export writes: exit 2" \
+    2 lmf-export --adapter_only --adapter_name_or_path ad.lmf \
+    --export_dir same
+check "  both inputs are untouched" sh -c 'cmp base.lmf same/model.safetensors &&
+    test -L same/adapter_config.json && cmp ad.lmf same/adapter_config.json &&
+    test "$(ls same | wc -l)" = 2'
+
+# a tokenizer file named out of the directory is refused
+lmf-dump --json base.lmf |
+    sed 's|"name":"tokenizer.json"|"name":"tokenizer/../../evil"|' |
+    lmf-dump -r -o evil.lmf || exit 1
+mkdir -p ev/sub/tokenizer
+check_exit "a tokenizer file name with a slash: exit 1" 1 lmf-export \
+    --model_name_or_path evil.lmf --export_dir ev/sub
+check "  nothing written outside" test ! -e evil -a ! -e ev/evil
+
 head -c 500 base.lmf >cut.lmf
 check_exit "truncated model: exit 1, no directory" 1 sh -c \
     'lmf-export --model_name_or_path cut.lmf --export_dir cut && exit 0;

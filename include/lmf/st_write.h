@@ -43,6 +43,9 @@ int lmf_st_write_add_copy(struct lmf_st_writer *w, const char *name,
 /* write the files and free w. 0, or -1 with a one-line message in err
  * (nothing was renamed into place then) */
 int lmf_st_write_end(struct lmf_st_writer *w, char *err, size_t errlen);
+/* the number of safetensors files lmf_st_write_end will write for the
+ * tensors added so far: 1 (BASE.safetensors), or N shards plus the index */
+int lmf_st_write_nshards(struct lmf_st_writer *w);
 /* free w, writing nothing */
 void lmf_st_write_abort(struct lmf_st_writer *w);
 /* the safetensors name of an lmf dtype ("F32", "BF16", ...), or NULL */

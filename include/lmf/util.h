@@ -94,11 +94,14 @@ void lmf_buf_puts(struct lmf_buf *b, const char *s);
 FILE *xfopen(const char *path, const char *mode);  /* dies naming the path */
 /* read a whole (small) file; dies on error; NUL-terminated, *len set */
 char *lmf_read_file_or_die(const char *path, size_t *len, size_t maxlen);
-/* atomic writes: write to a temporary file beside path, then rename */
+/* atomic writes: write to a temporary file beside path, then rename.
+ * Only a regular file (or a name not there yet) is replaced so; a device
+ * or a FIFO is written through (tmp NULL), and a symbolic link keeps: the
+ * file it names is replaced (path is then that name). */
 struct lmf_afile {
 	FILE *f;
-	char *path;
-	char *tmp;
+	char *path;   /* the file written */
+	char *tmp;    /* the temporary name, or NULL when written through */
 };
 int lmf_afile_open(struct lmf_afile *a, const char *path); /* -1, errno */
 int lmf_afile_commit(struct lmf_afile *a);  /* flush, fsync, rename; -1 errno */
