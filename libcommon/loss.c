@@ -159,12 +159,17 @@ lmf_logps_backward_ref(float *dlogits, const float *dlp, const float *logits,
  * sends it back through the two products: dhidden += dlogits @ weight,
  * dweight += dlogits^T @ hidden. */
 static int
-block_trim(const int32_t *targets, int *lo, int *hi)
+block_logits(float *scratch, int *lo, int *hi, const float *hidden,
+    const float *weight, const int32_t *targets, int N, int C, int V, int BR)
 {
+	*hi = *lo + BR < N ? *lo + BR : N;
 	while (*lo < *hi && targets[*lo] == IGN)
 		++*lo;
 	while (*hi > *lo && targets[*hi - 1] == IGN)
 		--*hi;
+	if (*hi > *lo)
+		lmf_gemm(LMF_NOTRANS, LMF_TRANS, *hi - *lo, V, C, 1.0f,
+		    hidden + (size_t)*lo * C, C, weight, C, 0.0f, scratch, V);
 	return *hi > *lo;
 }
 
@@ -179,12 +184,11 @@ lmf_logps_fused_forward(float *lp, float *lse, float *scratch,
 	for (n = 0; n < N; n++)
 		lp[n] = lse[n] = 0;
 	for (n0 = 0; n0 < N; n0 += BR) {
-		int lo = n0, hi = n0 + BR < N ? n0 + BR : N;
+		int lo = n0, hi;
 
-		if (!block_trim(targets, &lo, &hi))
+		if (!block_logits(scratch, &lo, &hi, hidden, weight, targets,
+		    N, C, V, BR))
 			continue;
-		lmf_gemm(LMF_NOTRANS, LMF_TRANS, hi - lo, V, C, 1.0f,
-		    hidden + (size_t)lo * C, C, weight, C, 0.0f, scratch, V);
 		OMP_ROWS((long)(hi - lo) * V)
 		for (n = lo; n < hi; n++) {
 			const float *x = scratch + (size_t)(n - lo) * V;
@@ -207,12 +211,11 @@ lmf_logps_fused_backward(float *dhidden, float *dweight, float *scratch,
 
 	check_targets(targets, N, V);
 	for (n0 = 0; n0 < N; n0 += BR) {
-		int lo = n0, hi = n0 + BR < N ? n0 + BR : N;
+		int lo = n0, hi;
 
-		if (!block_trim(targets, &lo, &hi))
+		if (!block_logits(scratch, &lo, &hi, hidden, weight, targets,
+		    N, C, V, BR))
 			continue;
-		lmf_gemm(LMF_NOTRANS, LMF_TRANS, hi - lo, V, C, 1.0f,
-		    hidden + (size_t)lo * C, C, weight, C, 0.0f, scratch, V);
 		OMP_ROWS((long)(hi - lo) * V)
 		for (n = lo; n < hi; n++) {
 			float *d = scratch + (size_t)(n - lo) * V;
@@ -364,15 +367,22 @@ static const char *const pref_names[] = {
 	"sigmoid", "hinge", "ipo", "kto_pair", "orpo", "simpo",
 };
 
-int
-lmf_pref_loss_parse(const char *name)
+/* the index of name in names[n], or -1 */
+static int
+lookup(const char *const *names, int n, const char *name)
 {
 	int i;
 
-	for (i = 0; i < (int)(sizeof pref_names / sizeof *pref_names); i++)
-		if (!strcmp(name, pref_names[i]))
+	for (i = 0; i < n; i++)
+		if (!strcmp(name, names[i]))
 			return i;
 	return -1;
+}
+
+int
+lmf_pref_loss_parse(const char *name)
+{
+	return lookup(pref_names, 6, name);
 }
 
 static int
@@ -726,12 +736,7 @@ static const char *const kl_names[] = { "kl", "abs", "mse", "full" };
 int
 lmf_kl_penalty_parse(const char *name)
 {
-	int i;
-
-	for (i = 0; i < 4; i++)
-		if (!strcmp(name, kl_names[i]))
-			return i;
-	return -1;
+	return lookup(kl_names, 4, name);
 }
 
 void
