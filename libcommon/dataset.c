@@ -136,6 +136,16 @@ ext_of(const char *path)
 	return dot + 1;
 }
 
+/* the loader a file goes to, as datasets' FILEEXT2TYPE maps it */
+static const char *
+file_type(const char *path)
+{
+	const char *ext = ext_of(path);
+
+	return !strcmp(ext, "jsonl") ? "json" : !strcmp(ext, "txt") ? "text" :
+	    ext;
+}
+
 /* Python's str.splitlines() separators at s; their length, or 0 */
 static size_t
 linebreak(const unsigned char *s, size_t left)
@@ -308,17 +318,16 @@ load_path(const char *path, json_t *rows, char *err, size_t errlen)
 	}
 	closedir(d);
 	qsort(names, n, sizeof *names, cmpstr);
-	for (size_t i = 0; i < n; i++) {
-		if (!rc && i && strcmp(ext_of(names[i]), ext_of(names[0]))) {
-			lmf_seterr(err, errlen,
-			    "'%s': files of different types",
-			    path);
+	for (size_t i = 1; i < n && !rc; i++)
+		if (strcmp(file_type(names[i]), file_type(names[0]))) {
+			lmf_seterr(err, errlen, "'%s': files of different "
+			    "types ('%s', '%s')", path, names[0], names[i]);
 			rc = -1;
 		}
-		if (!rc)
-			rc = load_file(names[i], rows, err, errlen);
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = load_file(names[i], rows, err, errlen);
+	for (size_t i = 0; i < n; i++)
 		free(names[i]);
-	}
 	free(names);
 	return rc;
 }
