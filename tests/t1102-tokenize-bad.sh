@@ -1,9 +1,11 @@
 #!/bin/sh
 # t1102-tokenize-bad: lmf-tokenize on damaged or mistyped input: dataset
-# folders. Each is one line on stderr and exit 1; the legal variants next
-# to them still work.
+# folders, empty files, NUL bytes, dataset_info.json values of the wrong
+# type, numbers or objects where text is expected, a run that would write
+# no example. Each is one line on stderr and exit 1; the legal variants
+# next to them still work.
 . "$(dirname "$0")/lib.sh"
-plan 6
+plan 65
 
 TOK=$TOP/tests/data/tok-bytelevel
 mkdir ds
@@ -113,5 +115,105 @@ check_grep "  both files' rows" "end: 2 items" dirmix.txt
 check_exit "a folder of .json and .txt files" 1 tz --stage sft \
     --dataset dirbad -o x.lmf
 check_grep "  says so" "files of different types" check.err
+check_exit "an empty folder" 1 tz --stage sft --dataset dirnone -o x.lmf
+check_grep "  no rows" "no rows in 'ds/dirnone'" check.err
+
+# ---- empty files, NUL bytes, no rows ----
+check_exit "a 0-byte .json file" 1 tz --stage sft --dataset empty -o x.lmf
+check_grep "  is empty" "'ds/empty.json' is empty" check.err
+check_exit "a 0-byte .jsonl file" 1 tz --stage sft --dataset emptyl -o x.lmf
+check_grep "  is empty" "'ds/empty.jsonl' is empty" check.err
+check_exit "a 0-byte .txt file" 1 tz --stage pt --dataset emptyt -o x.lmf
+check_grep "  is empty" "'ds/empty.txt' is empty" check.err
+check_exit "a .jsonl file of blank lines" 1 tz --stage sft --dataset blank \
+    -o x.lmf
+check_exit "a line of NUL bytes in a .jsonl file" 1 tz --stage sft \
+    --dataset nul -o x.lmf
+check_grep "  file and line" "nul.jsonl' line 2: a NUL byte" check.err
+check_exit "a NUL byte in a string of a .jsonl line" 1 tz --stage sft \
+    --dataset nulstr -o x.lmf
+check_grep "  file and line" "nulstr.jsonl' line 2" check.err
+check_exit "a file holding []" 1 tz --stage sft --dataset arr -o x.lmf
+check_grep "  no rows" "dataset 'arr': no rows" check.err
+check "  no failing run left an output file" test ! -e x.lmf
+
+# ---- dataset_info.json values of the wrong type ----
+check_exit "ranking: \"yes\"" 1 tz --stage rm --dataset rankyes -o x.lmf
+check_grep "  names the key and the type" \
+    "'ranking' is a string, not true or false" check.err
+check_exit "ranking: 1" 1 tz --stage sft --dataset rank1 -o x.lmf
+check "ranking and num_samples null are their defaults" tz --stage sft \
+    --dataset ranknull -o null.lmf
+items null.lmf >null.txt
+check_grep "  every row" "end: 2 items" null.txt
+check_exit "num_samples: -1" 1 tz --stage sft --dataset nsneg -o x.lmf
+check_grep "  names the value" "'num_samples' is negative (-1)" check.err
+check_exit "num_samples: \"3\"" 1 tz --stage sft --dataset nsstr -o x.lmf
+check_grep "  names the type" "'num_samples' is a string" check.err
+check_exit "num_samples: 0 leaves no example" 1 tz --stage sft \
+    --dataset nszero -o x.lmf
+check_grep "  says so" "no examples" check.err
+check "num_samples above the row count draws with replacement" tz \
+    --stage sft --dataset nsthree -o three.lmf
+items three.lmf >three.txt
+check_grep "  three examples" "end: 3 items" three.txt
+check_exit "file_name: 7" 1 tz --stage sft --dataset fnint -o x.lmf
+check_grep "  names the key" "'file_name' is a number" check.err
+check_exit "columns.prompt: 1" 1 tz --stage sft --dataset colint -o x.lmf
+check_grep "  names the key" "'columns.prompt' is a number" check.err
+check_exit "split: a list" 1 tz --stage sft --dataset split -o x.lmf
+
+# ---- a number or an object where text is expected ----
+check_exit "an instruction that is a number" 1 tz --stage sft \
+    --dataset intins -o x.lmf
+check_grep "  dataset, row and column" \
+    "dataset 'intins' row 0: 'instruction' is a number, not a string" \
+    check.err
+check_exit "an input that is an object" 1 tz --stage sft --dataset objin \
+    -o x.lmf
+check_grep "  names the type" "'input' is an object" check.err
+check_exit "an output that is a number" 1 tz --stage sft --dataset intout \
+    -o x.lmf
+check_exit "a system prompt that is an object" 1 tz --stage sft \
+    --dataset sys -o x.lmf
+check_grep "  names the column" "'system' is an object" check.err
+check_exit "a history entry that is not two strings" 1 tz --stage sft \
+    --dataset hist -o x.lmf
+check_grep "  names the entry" "'history' entry 0 is not a pair" check.err
+check_exit "tools that are a number" 1 tz --stage sft --dataset tools \
+    -o x.lmf
+check_exit "a rejected answer that is a number" 1 tz --stage rm \
+    --dataset pick -o x.lmf
+check_grep "  names the column" "'rejected' is a number" check.err
+check_exit "a kto tag that is a string" 1 tz --stage kto --dataset kto \
+    -o x.lmf
+check_grep "  names the column" "'label' is a string, not true or false" \
+    check.err
+check_exit "a message content that is a number" 1 tz --stage sft \
+    --dataset msgint -o x.lmf
+check_grep "  names the message" "row 0: message 0: 'value' is a number" \
+    check.err
+check_exit "a system message whose content is a list" 1 tz --stage sft \
+    --dataset msgsys -o x.lmf
+check "null text, null tools, null history, and tools as a list" tz \
+    --stage sft --dataset nullok -o nullok.lmf
+items nullok.lmf >nullok.txt
+check_grep "  both rows" "end: 2 items" nullok.txt
+
+# ---- empty message lists: skipped with a warning, as LLaMA-Factory
+# does; a run left with no example at all fails ----
+check_exit "only an empty message list: no example" 1 tz --stage sft \
+    --dataset msgnone -o x.lmf
+check_grep "  says why" "no examples: 1 row, 1 skipped: 'msgnone' row 0" \
+    check.err
+lmf-tokenize -q --tokenizer "$TOK" --dataset_dir ds --template qwen \
+    --stage sft --dataset msgnone >x.out 2>/dev/null
+check "  nothing on stdout" test ! -s x.out
+check_exit "an empty message list beside a good row: warned, skipped" 0 tz \
+    --stage sft --dataset msgsome -o some.lmf
+check_grep "  the warning names the row" "skipped 1 invalid example: \
+'msgsome' row 0" check.err
+items some.lmf >some.txt
+check_grep "  the good row is kept" "end: 1 items" some.txt
 
 done_testing
