@@ -2,10 +2,10 @@
 # t1102-tokenize-bad: lmf-tokenize on damaged or mistyped input: dataset
 # folders, empty files, NUL bytes, dataset_info.json values of the wrong
 # type, numbers or objects where text is expected, a run that would write
-# no example. Each is one line on stderr and exit 1; the legal variants
-# next to them still work.
+# no example, and tokenizer_config.json special tokens. Each is one line
+# on stderr and exit 1; the legal variants next to them still work.
 . "$(dirname "$0")/lib.sh"
-plan 65
+plan 76
 
 TOK=$TOP/tests/data/tok-bytelevel
 mkdir ds
@@ -215,5 +215,43 @@ check_grep "  the warning names the row" "skipped 1 invalid example: \
 'msgsome' row 0" check.err
 items some.lmf >some.txt
 check_grep "  the good row is kept" "end: 1 items" some.txt
+
+# ---- tokenizer_config.json special tokens ----
+mk() {  # dir config-json
+	mkdir -p "$1" && cp "$TOK/tokenizer.json" "$1/" &&
+	printf '%s\n' "$2" >"$1/tokenizer_config.json"
+}
+enc() { echo '{"text": "hi"}' | lmf-tokenize --encode --tokenizer "$1"; }
+mk t-eosint '{"eos_token": 5, "pad_token": "<|endoftext|>"}'
+mk t-eosout '{"eos_token": "<|nope|>", "pad_token": "<|endoftext|>"}'
+mk t-padout '{"eos_token": "<|im_end|>", "pad_token": "</s>"}'
+mk t-bosobj '{"eos_token": "<|im_end|>", "bos_token": {"content": 3}}'
+mk t-addbos '{"eos_token": "<|im_end|>", "add_bos_token": "yes"}'
+mk t-eosnl '{"eos_token": "a\nb"}'
+mk t-added '{"eos_token": {"__type": "AddedToken", "content": "<|im_end|>",
+ "lstrip": false, "normalized": false, "rstrip": false, "single_word": false,
+ "special": true}, "pad_token": {"content": "<|endoftext|>"},
+ "bos_token": null, "unk_token": null, "add_bos_token": null}'
+check_exit "an eos_token that is a number" 1 enc t-eosint
+check_grep "  names the key" "eos_token is not a string" check.err
+check_exit "an eos_token not in the vocabulary" 1 enc t-eosout
+check_grep "  names the token" "eos_token '<|nope|>' is not in the \
+vocabulary" check.err
+check_exit "  the same through a dataset run" 1 lmf-tokenize -q \
+    --tokenizer t-eosout --dataset_dir ds --template qwen --stage sft \
+    --dataset ok -o x.lmf
+check_exit "a pad_token not in the vocabulary" 1 enc t-padout
+check_exit "a bos_token object without a content string" 1 enc t-bosobj
+check_exit "add_bos_token: \"yes\"" 1 enc t-addbos
+check_exit "an eos_token with a newline: still one line" 1 enc t-eosnl
+check "eos and pad as AddedToken objects, nulls unset" lmf-tokenize -q \
+    --tokenizer t-added --dataset_dir ds --template qwen --stage sft \
+    --dataset ok -o added.lmf
+tz --stage sft --dataset ok -o plain.lmf
+for f in added plain; do
+	lmf-dump --json $f.lmf 2>/dev/null | sed 's/"command":"[^"]*",//' \
+	    >$f.json
+done
+check_same "  the same stream as with plain strings" added.json plain.json
 
 done_testing
