@@ -340,7 +340,8 @@ load_path(const char *path, json_t *rows, char *err, size_t errlen)
 		names[n++] = xasprintf("%s/%s", path, de->d_name);
 	}
 	closedir(d);
-	qsort(names, n, sizeof *names, cmpstr);
+	if (n)
+		qsort(names, n, sizeof *names, cmpstr);
 	for (size_t i = 1; i < n && !rc; i++)
 		if (strcmp(file_type(names[i]), file_type(names[0]))) {
 			lmf_seterr(err, errlen, "'%s': files of different "
