@@ -136,6 +136,16 @@ ext_of(const char *path)
 	return dot + 1;
 }
 
+/* the loader a file goes to, as datasets' FILEEXT2TYPE maps it */
+static const char *
+file_type(const char *path)
+{
+	const char *ext = ext_of(path);
+
+	return !strcmp(ext, "jsonl") ? "json" : !strcmp(ext, "txt") ? "text" :
+	    ext;
+}
+
 /* Python's str.splitlines() separators at s; their length, or 0 */
 static size_t
 linebreak(const unsigned char *s, size_t left)
@@ -189,16 +199,36 @@ load_text(const char *path, const char *buf, size_t len, json_t *rows,
 	return 0;
 }
 
+/* JSON's whitespace (RFC 8259) */
+static int
+is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 static int
 load_json(const char *path, const char *buf, size_t len, json_t *rows,
     char *err, size_t errlen)
 {
 	json_error_t je;
 	size_t i = 0, line = 0;
+	const char *nul = memchr(buf, 0, len);
 
-	while (i < len && strchr(" \t\r\n", buf[i]))
+	if (nul) {
+		line = 1;
+		for (const char *c = buf; c < nul; c++)
+			line += *c == '\n';
+		lmf_seterr(err, errlen, "'%s' line %zu: a NUL byte", path,
+		    line);
+		return -1;
+	}
+	while (i < len && is_space(buf[i]))
 		i++;
-	if (i < len && buf[i] == '[') {
+	if (i == len) {
+		lmf_seterr(err, errlen, "'%s' is empty", path);
+		return -1;
+	}
+	if (buf[i] == '[') {
 		json_t *a = json_loadb(buf, len, 0, &je);
 
 		if (!a) {
@@ -218,7 +248,7 @@ load_json(const char *path, const char *buf, size_t len, json_t *rows,
 		json_t *v;
 
 		line++;
-		while (j < e && strchr(" \t\r", buf[j]))
+		while (j < e && is_space(buf[j]))
 			j++;
 		if (j < e) {
 			v = json_loadb(buf + i, e - i, 0, &je);
@@ -264,7 +294,10 @@ load_file(const char *path, json_t *rows, char *err, size_t errlen)
 	}
 	if (!(buf = read_all(path, &len, err, errlen)))
 		return -1;
-	if (!strcmp(ext, "txt"))
+	if (!len) {
+		lmf_seterr(err, errlen, "'%s' is empty", path);
+		rc = -1;
+	} else if (!strcmp(ext, "txt"))
 		rc = load_text(path, buf, len, rows, err, errlen);
 	else
 		rc = load_json(path, buf, len, rows, err, errlen);
@@ -307,28 +340,43 @@ load_path(const char *path, json_t *rows, char *err, size_t errlen)
 		names[n++] = xasprintf("%s/%s", path, de->d_name);
 	}
 	closedir(d);
-	qsort(names, n, sizeof *names, cmpstr);
-	for (size_t i = 0; i < n; i++) {
-		if (!rc && i && strcmp(ext_of(names[i]), ext_of(names[0]))) {
-			lmf_seterr(err, errlen,
-			    "'%s': files of different types",
-			    path);
+	if (n)
+		qsort(names, n, sizeof *names, cmpstr);
+	for (size_t i = 1; i < n && !rc; i++)
+		if (strcmp(file_type(names[i]), file_type(names[0]))) {
+			lmf_seterr(err, errlen, "'%s': files of different "
+			    "types ('%s', '%s')", path, names[0], names[i]);
 			rc = -1;
 		}
-		if (!rc)
-			rc = load_file(names[i], rows, err, errlen);
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = load_file(names[i], rows, err, errlen);
+	for (size_t i = 0; i < n; i++)
 		free(names[i]);
-	}
 	free(names);
 	return rc;
+}
+
+static const char *
+json_kind(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "a list";
+	case JSON_INTEGER: case JSON_REAL: return "a number";
+	case JSON_TRUE: case JSON_FALSE: return "a boolean";
+	case JSON_NULL: return "null";
+	default: return "a string";
+	}
 }
 
 static int
 parse_attr(json_t *info, const char *name, struct attr *a, char *err,
     size_t errlen)
 {
+	static const char *strkeys[] = { "subset", "split", "folder" };
 	json_t *e = json_object_get(info, name), *v, *cols, *tags;
-	const char *fmt = "alpaca";
+	const char *fmt = "alpaca", *key = NULL, *want = "a string";
+	char sub[64];
 
 	memset(a, 0, sizeof *a);
 	a->name = name;
@@ -339,16 +387,24 @@ parse_attr(json_t *info, const char *name, struct attr *a, char *err,
 		    name);
 		return -1;
 	}
-	if (!json_is_object(e))
-		goto bad;
+	if (!json_is_object(e)) {
+		lmf_seterr(err, errlen, "dataset '%s': its entry in "
+		    "dataset_info.json is %s, not an object", name,
+		    json_kind(e));
+		return -1;
+	}
 	v = json_object_get(e, "file_name");
-	if (!json_is_string(v)) {
+	if (!v || json_is_null(v)) {
 		lmf_seterr(err, errlen, "dataset '%s': no file_name (hub and "
 		    "script datasets are not supported)", name);
 		return -1;
 	}
+	key = "file_name";
+	if (!json_is_string(v))
+		goto bad;
 	a->file = json_string_value(v);
 	if ((v = json_object_get(e, "formatting")) && !json_is_null(v)) {
+		key = "formatting";
 		if (!json_is_string(v))
 			goto bad;
 		fmt = json_string_value(v);
@@ -360,17 +416,35 @@ parse_attr(json_t *info, const char *name, struct attr *a, char *err,
 		    "supported (alpaca, sharegpt)", name, fmt);
 		return -1;
 	}
-	if ((v = json_object_get(e, "ranking")))
+	if ((v = json_object_get(e, "ranking")) && !json_is_null(v)) {
+		key = "ranking", want = "true or false";
+		if (!json_is_boolean(v))
+			goto bad;
 		a->ranking = json_is_true(v);
-	if ((v = json_object_get(e, "num_samples")) && json_is_integer(v))
+	}
+	if ((v = json_object_get(e, "num_samples")) && !json_is_null(v)) {
+		key = "num_samples", want = "a count of rows";
+		if (!json_is_integer(v) || json_integer_value(v) < 0)
+			goto bad;
 		a->num_samples = json_integer_value(v);
-	cols = json_object_get(e, "columns");
-	tags = json_object_get(e, "tags");
-	if ((cols && !json_is_object(cols)) || (tags && !json_is_object(tags)))
+	}
+	want = "a string";
+	for (int i = 0; i < 3; i++)
+		if ((v = json_object_get(e, key = strkeys[i])) &&
+		    !json_is_null(v) && !json_is_string(v))
+			goto bad;
+	want = "an object";
+	if ((v = cols = json_object_get(e, key = "columns")) &&
+	    !json_is_object(v))
 		goto bad;
+	if ((v = tags = json_object_get(e, key = "tags")) && !json_is_object(v))
+		goto bad;
+	want = "a string";
 	for (int i = 0; i < NCOL; i++) {
 		a->col[i] = cols ? NULL : coldef[i];
 		if (cols && (v = json_object_get(cols, colkeys[i]))) {
+			snprintf(sub, sizeof sub, "columns.%s", colkeys[i]);
+			key = sub;
 			if (!json_is_string(v) && !json_is_null(v))
 				goto bad;
 			a->col[i] = json_string_value(v);
@@ -379,6 +453,8 @@ parse_attr(json_t *info, const char *name, struct attr *a, char *err,
 	for (int i = 0; i < NTAG; i++) {
 		a->tag[i] = tags ? NULL : tagdef[i];
 		if (tags && (v = json_object_get(tags, tagkeys[i]))) {
+			snprintf(sub, sizeof sub, "tags.%s", tagkeys[i]);
+			key = sub;
 			if (!json_is_string(v) && !json_is_null(v))
 				goto bad;
 			a->tag[i] = json_string_value(v);
@@ -386,8 +462,12 @@ parse_attr(json_t *info, const char *name, struct attr *a, char *err,
 	}
 	return 0;
 bad:
-	lmf_seterr(err, errlen, "dataset '%s': malformed entry in "
-	    "dataset_info.json", name);
+	if (json_is_integer(v) && !strcmp(key, "num_samples"))
+		lmf_seterr(err, errlen, "dataset '%s': 'num_samples' is "
+		    "negative (%lld)", name, (long long)json_integer_value(v));
+	else
+		lmf_seterr(err, errlen, "dataset '%s': '%s' is %s, not %s",
+		    name, key, json_kind(v), want);
 	return -1;
 }
 
@@ -568,6 +648,101 @@ out:
 	free(m);
 }
 
+/* key of obj, when present and not null, must be a string; the message
+ * says where: dataset, row and, for messages, "message N: " in pre */
+static int
+check_text(const struct attr *a, size_t rowno, const char *pre, json_t *obj,
+    const char *key, char *err, size_t errlen)
+{
+	json_t *v = key && json_is_object(obj) ? json_object_get(obj, key) :
+	    NULL;
+
+	if (!v || json_is_null(v) || json_is_string(v))
+		return 0;
+	lmf_seterr(err, errlen, "dataset '%s' row %zu: %s'%s' is %s, not a "
+	    "string", a->name, rowno, pre, key, json_kind(v));
+	return -1;
+}
+
+/* every value the converters read as text must be text: LLaMA-Factory
+ * fails on a number or an object there, and reading it as "" would train
+ * on something else than the data */
+static int
+check_row(const struct attr *a, json_t *row, size_t rowno, char *err,
+    size_t errlen)
+{
+	json_t *kto = a->col[COL_KTO_TAG] ? json_object_get(row,
+	    a->col[COL_KTO_TAG]) : NULL, *v, *m;
+	const char *ct = a->tag[TAG_CONTENT];
+	char pre[48];
+
+	if (kto && !json_is_null(kto) && !json_is_boolean(kto)) {
+		lmf_seterr(err, errlen, "dataset '%s' row %zu: '%s' is %s, "
+		    "not true or false", a->name, rowno, a->col[COL_KTO_TAG],
+		    json_kind(kto));
+		return -1;
+	}
+	if (check_text(a, rowno, "", row, a->col[COL_SYSTEM], err, errlen))
+		return -1;
+	v = a->col[COL_TOOLS] ? json_object_get(row, a->col[COL_TOOLS]) :
+	    NULL;
+	if (v && (json_is_number(v) || json_is_boolean(v))) {
+		lmf_seterr(err, errlen, "dataset '%s' row %zu: '%s' is %s, "
+		    "not a string or a list", a->name, rowno,
+		    a->col[COL_TOOLS], json_kind(v));
+		return -1;
+	}
+	if (!a->sharegpt) {
+		if (check_text(a, rowno, "", row, a->col[COL_PROMPT], err,
+		    errlen) || check_text(a, rowno, "", row, a->col[COL_QUERY],
+		    err, errlen))
+			return -1;
+		if ((!a->ranking || json_is_boolean(kto)) && check_text(a,
+		    rowno, "", row, a->col[COL_RESPONSE], err, errlen))
+			return -1;
+		if (a->ranking && (check_text(a, rowno, "", row,
+		    a->col[COL_CHOSEN], err, errlen) || check_text(a, rowno,
+		    "", row, a->col[COL_REJECTED], err, errlen)))
+			return -1;
+		v = a->col[COL_HISTORY] ? json_object_get(row,
+		    a->col[COL_HISTORY]) : NULL;
+		if (!v || json_is_null(v))
+			return 0;
+		for (size_t i = 0; i < json_array_size(v); i++) {
+			m = json_array_get(v, i);
+			if (json_array_size(m) != 2 || !json_is_string(
+			    json_array_get(m, 0)) || !json_is_string(
+			    json_array_get(m, 1))) {
+				lmf_seterr(err, errlen, "dataset '%s' row %zu: "
+				    "'%s' entry %zu is not a pair of strings",
+				    a->name, rowno, a->col[COL_HISTORY], i);
+				return -1;
+			}
+		}
+		if (!json_is_array(v)) {
+			lmf_seterr(err, errlen, "dataset '%s' row %zu: '%s' is "
+			    "%s, not a list", a->name, rowno,
+			    a->col[COL_HISTORY], json_kind(v));
+			return -1;
+		}
+		return 0;
+	}
+	v = json_object_get(row, a->col[COL_MESSAGES]);
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		snprintf(pre, sizeof pre, "message %zu: ", i);
+		if (check_text(a, rowno, pre, json_array_get(v, i), ct, err,
+		    errlen))
+			return -1;
+	}
+	if (a->ranking && (check_text(a, rowno, "chosen: ",
+	    a->col[COL_CHOSEN] ? json_object_get(row, a->col[COL_CHOSEN]) :
+	    NULL, ct, err, errlen) || check_text(a, rowno, "rejected: ",
+	    a->col[COL_REJECTED] ? json_object_get(row, a->col[COL_REJECTED]) :
+	    NULL, ct, err, errlen)))
+		return -1;
+	return 0;
+}
+
 /* a column the converter reads must exist in some row */
 static int
 check_columns(const struct attr *a, json_t *rows, const char *path,
@@ -633,6 +808,11 @@ lmf_dataset_load(const char *dir, const char *name, long long max_samples,
 	    check_columns(&a, rows, path, err, errlen) < 0)
 		goto out;
 	n = json_array_size(rows);
+	if (!n) {
+		lmf_seterr(err, errlen, "dataset '%s': no rows in '%s'", name,
+		    path);
+		goto out;
+	}
 	idx = xmallocarray(n ? n : 1, sizeof *idx);
 	for (size_t i = 0; i < n; i++)
 		idx[i] = i;
@@ -667,6 +847,11 @@ lmf_dataset_load(const char *dir, const char *name, long long max_samples,
 
 		ex->dataset = ds->name;
 		ex->row = idx[i];
+		if (check_row(&a, row, idx[i], err, errlen) < 0) {
+			free(idx);
+			lmf_dataset_free(ds);
+			goto out;
+		}
 		s = str_or_null(row, a.col[COL_SYSTEM]);
 		ex->system = xstrdup(s ? s : "");
 		s = str_or_null(row, a.col[COL_TOOLS]);

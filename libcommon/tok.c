@@ -475,16 +475,40 @@ load_post(struct tok *t, json_t *pp, char *err, size_t errlen)
 	return -1;
 }
 
-static int32_t
-cfg_token(const struct tok *t, json_t *cfg, const char *key)
+/* the special token key of tokenizer_config.json in *id: -1 when unset
+ * (absent or null); a string or an AddedToken object {"content": ...} of
+ * the vocabulary, or -1 with err, for another token would be used */
+static int
+cfg_token(const struct tok *t, json_t *cfg, const char *key, int32_t *id,
+    char *err, size_t errlen)
 {
 	json_t *v = json_object_get(cfg, key);
+	char shown[48];
+	size_t n, k = 0;
+	const char *s;
 
+	*id = -1;
+	if (!v || json_is_null(v))
+		return 0;
 	if (json_is_object(v))
 		v = json_object_get(v, "content");
-	if (!json_is_string(v))
+	if (!json_is_string(v)) {
+		snprintf(err, errlen, "tokenizer_config.json: %s is not a "
+		    "string or an object with a \"content\" string", key);
 		return -1;
-	return tok_id(t, json_string_value(v), json_string_length(v));
+	}
+	s = json_string_value(v);
+	n = json_string_length(v);
+	if ((*id = tok_id(t, s, n)) >= 0)
+		return 0;
+	for (size_t i = 0; i < n && k + 4 < sizeof shown; i++)
+		shown[k++] = (unsigned char)s[i] < 0x20 ? '?' : s[i];
+	if (k < n)
+		shown[k++] = '.', shown[k++] = '.', shown[k++] = '.';
+	shown[k] = 0;
+	snprintf(err, errlen, "tokenizer_config.json: %s '%s' is not in the "
+	    "vocabulary", key, shown);
+	return -1;
 }
 
 static void
@@ -599,10 +623,24 @@ lmf_tok_load(const char *json, size_t len, const char *cfg, size_t cfglen,
 			goto fail;
 		}
 	}
-	t->bos = cfg_token(t, c, "bos_token");
-	t->eos = cfg_token(t, c, "eos_token");
-	t->pad = cfg_token(t, c, "pad_token");
-	t->unk = cfg_token(t, c, "unk_token");
+	if (cfg_token(t, c, "bos_token", &t->bos, err, errlen) ||
+	    cfg_token(t, c, "eos_token", &t->eos, err, errlen) ||
+	    cfg_token(t, c, "pad_token", &t->pad, err, errlen) ||
+	    cfg_token(t, c, "unk_token", &t->unk, err, errlen)) {
+		json_decref(c);
+		goto fail;
+	}
+	for (int i = 0; i < 2; i++) {
+		const char *k = i ? "add_eos_token" : "add_bos_token";
+
+		v = json_object_get(c, k);
+		if (v && !json_is_null(v) && !json_is_boolean(v)) {
+			snprintf(err, errlen, "tokenizer_config.json: %s is "
+			    "not true or false", k);
+			json_decref(c);
+			goto fail;
+		}
+	}
 	t->add_bos = json_is_true(json_object_get(c, "add_bos_token"));
 	t->add_eos = json_is_true(json_object_get(c, "add_eos_token"));
 	json_decref(c);

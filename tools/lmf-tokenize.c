@@ -281,6 +281,12 @@ tokenize(struct lmf_tok *tok)
 		lmf_wr_abort(w);
 		die("%s", err);
 	}
+	if (!st.nout) {
+		lmf_wr_abort(w);
+		die("no examples: %zu row%s, %zu skipped%s%s", st.nin,
+		    st.nin == 1 ? "" : "s", st.nskipped, st.nreasons ? ": " :
+		    "", st.nreasons ? st.reason[0] : "");
+	}
 	lmf_wr_close_or_die(w);
 	if (st.nskipped)
 		warn("skipped %zu invalid example%s: %s%s%s%s%s%s", st.nskipped,
