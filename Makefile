@@ -20,8 +20,9 @@ override CFLAGS += -std=c11 -Wall -Wextra -Wno-unused-parameter -Iinclude \
 	-fno-math-errno -fno-trapping-math
 LDLIBS = $(PKG_LIBS) -lm -lpthread $(OMPFLAGS) $(OMPBLAS:%=-Wl,-rpath,%)
 ifdef DEBUG
-override CFLAGS += -O0 -fsanitize=address,undefined -fno-omit-frame-pointer
-LDFLAGS += -fsanitize=address,undefined
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer
+override CFLAGS += -O0 $(SANFLAGS)
+LDFLAGS += $(SANFLAGS)
 endif
 
 LIBSRC = $(wildcard libcommon/*.c)
@@ -58,7 +59,7 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory all
 	@mandoc -Tlint -Wwarning $(MAN1) $(MAN5) $(MAN7)
-	prove -j2 tests/t*.sh
+	LMF_SANFLAGS='$(SANFLAGS)' prove -j2 tests/t*.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -11,7 +11,8 @@
 plan 7
 libs=$(pkg-config --libs openblas jansson libzstd libpcre2-8 libutf8proc \
 	2>/dev/null || echo -lopenblas -ljansson -lzstd -lpcre2-8 -lutf8proc)
-check "tok_test builds" ${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE \
+# shellcheck disable=SC2086
+check "tok_test builds" ${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE ${LMF_SANFLAGS:-} \
 	-I"$TOP/include" -o tok_test "$TOP/tests/golden/tok/tok_test.c" \
 	"$TOP/libcommon.a" $libs -lm -lpthread
 TOP=$TOP ./tok_test >tap.out 2>&1

@@ -599,6 +599,7 @@ derive(const char *name, const char *s)
 static void
 resolve(void)
 {
+	char *alpha;
 	size_t i;
 	const char *stage = v("stage");
 	int sft = !strcmp(stage, "sft");
@@ -636,8 +637,9 @@ resolve(void)
 	if (truth("neat_packing"))
 		val[find("packing")] = xstrdup("true");
 	derive("packing", !strcmp(stage, "pt") ? "true" : "false");
-	derive("lora_alpha", xasprintf("%lld",
-	    2 * strtoll(v("lora_rank"), NULL, 10)));
+	alpha = xasprintf("%lld", 2 * strtoll(v("lora_rank"), NULL, 10));
+	derive("lora_alpha", alpha);
+	free(alpha);
 	derive("eval_steps", v("logging_steps"));
 	derive("generation_max_length", v("cutoff_len"));
 }

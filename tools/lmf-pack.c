@@ -715,6 +715,7 @@ main(int argc, char **argv)
 		    ndropped, ntest, (nunits - ntest + o.train_bs - 1) /
 		    o.train_bs, epochs);
 	}
+	free(perm);
 	lmf_rd_close(r);
 	lmf_close_out();
 	return 0;
