@@ -178,9 +178,11 @@ struct lmf_rd {
 	unsigned char *ibuf; /* compressed input (or raw input) */
 	size_t ibufcap;
 	ZSTD_inBuffer in;
-	size_t frame_left;   /* last ZSTD_decompressStream hint: 0 = frame done */
 	int src_eof;
-	unsigned char *obuf; /* decompressed bytes not yet consumed */
+	uint64_t zin;        /* compressed bytes consumed */
+	unsigned char *fbuf; /* zstd: the current frame, whole and verified */
+	size_t fcap, flen, fpos;
+	unsigned char *obuf; /* raw: bytes read ahead, not yet consumed */
 	size_t obufcap, opos, olen;
 	uint64_t offset;     /* decompressed bytes consumed */
 	json_t *meta;
@@ -248,65 +250,118 @@ src_read(struct lmf_rd *r, void *buf, size_t n)
 	return got;
 }
 
-/* decompressed (or raw) bytes into dst, up to n; returns the count, 0 at
- * the end of the input, <0 on error */
+/* decompress the next whole zstd frame into fbuf. Returns 1 when fbuf
+ * holds bytes, 0 at the end of the input, <0 on error. A frame's bytes
+ * are released only once ZSTD_decompressStream returned 0 for it, which
+ * it does after the frame's content checksum matched: no reader ever
+ * hands out a byte that was not verified. A frame of more than
+ * LMF_MAX_FRAME bytes cannot be held, so it is refused. */
+static int
+rd_frame(struct lmf_rd *r)
+{
+	for (;;) {
+		uint64_t start = r->zin;
+		size_t ret = 1;
+
+		r->flen = r->fpos = 0;
+		while (ret) {
+			ZSTD_outBuffer out;
+			size_t pos0;
+
+			if (r->in.pos == r->in.size && !r->src_eof) {
+				ssize_t got = 0;
+
+				if (r->fd >= 0 && (got = src_read(r, r->ibuf,
+				    r->ibufcap)) < 0)
+					return (int)got;
+				if (got == 0)
+					r->src_eof = 1;
+				else {
+					r->in.src = r->ibuf;
+					r->in.size = (size_t)got;
+					r->in.pos = 0;
+				}
+			}
+			if (r->in.pos == r->in.size && r->src_eof) {
+				if (r->zin == start)
+					return 0;
+				return rd_fail(r, LMF_E_TRUNCATED, "'%s' ends inside "
+				    "the zstd frame at byte %llu", r->name,
+				    (unsigned long long)start);
+			}
+			if (r->flen == r->fcap && r->fcap < LMF_MAX_FRAME) {
+				r->fcap = r->fcap ? r->fcap * 2 : 1u << 20;
+				if (r->fcap > LMF_MAX_FRAME)
+					r->fcap = LMF_MAX_FRAME;
+				r->fbuf = xrealloc(r->fbuf, r->fcap);
+			}
+			out.dst = r->fbuf;
+			out.size = r->fcap;
+			out.pos = r->flen;
+			pos0 = r->in.pos;
+			ret = ZSTD_decompressStream(r->dctx, &out, &r->in);
+			r->zin += r->in.pos - pos0;
+			if (ZSTD_isError(ret))
+				return rd_fail(r, LMF_E_CORRUPT, "'%s': zstd frame at "
+				    "byte %llu: %s", r->name,
+				    (unsigned long long)start, ZSTD_getErrorName(ret));
+			if (ret && out.pos == r->flen && r->in.pos == pos0 &&
+			    r->flen < r->fcap)
+				return rd_fail(r, LMF_E_CORRUPT, "'%s': zstd frame at "
+				    "byte %llu: the decoder is stuck", r->name,
+				    (unsigned long long)start);
+			if (ret && out.pos == r->flen && r->in.pos == pos0)
+				return rd_fail(r, LMF_E_LIMIT, "'%s': zstd frame at "
+				    "byte %llu holds more than %u MiB, too much to "
+				    "verify before use; decompress it (zstd -d) or "
+				    "write it again", r->name,
+				    (unsigned long long)start, LMF_MAX_FRAME >> 20);
+			r->flen = out.pos;
+		}
+		if (r->flen)
+			return 1;
+		/* an empty or skippable frame: on to the next */
+	}
+}
+
+/* bytes into dst, up to n, from the verified frame (zstd) or the source
+ * (raw); returns the count, 0 at the end of the input, <0 on error */
 static ssize_t
 rd_some(struct lmf_rd *r, unsigned char *dst, size_t n)
 {
-	if (r->opos < r->olen) {
-		size_t k = r->olen - r->opos;
+	size_t k;
 
+	if (r->zstd) {
+		if (r->fpos == r->flen) {
+			int rc = rd_frame(r);
+
+			if (rc <= 0)
+				return rc;
+		}
+		k = r->flen - r->fpos;
+		if (k > n)
+			k = n;
+		memcpy(dst, r->fbuf + r->fpos, k);
+		r->fpos += k;
+		return (ssize_t)k;
+	}
+	if (r->opos < r->olen) {
+		k = r->olen - r->opos;
 		if (k > n)
 			k = n;
 		memcpy(dst, r->obuf + r->opos, k);
 		r->opos += k;
 		return (ssize_t)k;
 	}
-	if (!r->zstd) {
-		if (r->in.pos < r->in.size) {
-			size_t k = r->in.size - r->in.pos;
-
-			if (k > n)
-				k = n;
-			memcpy(dst, (const char *)r->in.src + r->in.pos, k);
-			r->in.pos += k;
-			return (ssize_t)k;
-		}
-		return src_read(r, dst, n);
+	if (r->in.pos < r->in.size) {
+		k = r->in.size - r->in.pos;
+		if (k > n)
+			k = n;
+		memcpy(dst, (const char *)r->in.src + r->in.pos, k);
+		r->in.pos += k;
+		return (ssize_t)k;
 	}
-	for (;;) {
-		ZSTD_outBuffer out = { dst, n, 0 };
-		size_t ret;
-
-		if (r->in.pos == r->in.size && !r->src_eof) {
-			if (r->fd < 0) {
-				r->src_eof = 1;
-			} else {
-				ssize_t got = src_read(r, r->ibuf, r->ibufcap);
-
-				if (got < 0)
-					return got;
-				if (got == 0)
-					r->src_eof = 1;
-				r->in.src = r->ibuf;
-				r->in.size = (size_t)got;
-				r->in.pos = 0;
-			}
-		}
-		if (r->in.pos == r->in.size && r->src_eof) {
-			if (r->frame_left)
-				return rd_fail(r, LMF_E_TRUNCATED,
-				    "'%s' ends inside a zstd frame", r->name);
-			return 0;
-		}
-		ret = ZSTD_decompressStream(r->dctx, &out, &r->in);
-		if (ZSTD_isError(ret))
-			return rd_fail(r, LMF_E_CORRUPT, "'%s': zstd: %s", r->name,
-			    ZSTD_getErrorName(ret));
-		r->frame_left = ret;
-		if (out.pos)
-			return (ssize_t)out.pos;
-	}
+	return src_read(r, dst, n);
 }
 
 /* exactly n bytes; *eof_ok lets a clean end before the first byte be
@@ -320,8 +375,9 @@ rd_exact(struct lmf_rd *r, void *dst, size_t n, int eof_ok)
 		size_t want = n - got;
 		ssize_t k;
 
-		/* small reads go through obuf so the decoder runs in big steps */
-		if (want < 65536 && r->opos == r->olen) {
+		/* small raw reads go through obuf so that read(2) runs in big
+		 * steps */
+		if (!r->zstd && want < 65536 && r->opos == r->olen) {
 			k = rd_some(r, r->obuf, r->obufcap);
 			if (k > 0) {
 				r->olen = (size_t)k;
@@ -462,7 +518,6 @@ rd_start(struct lmf_rd *r, int *err)
 		r->dctx = ZSTD_createDCtx();
 		if (!r->dctx)
 			die("out of memory creating a zstd context");
-		r->frame_left = 1;
 	} else if (got < 4 || memcmp(m, TAG_HEADER, 4)) {
 		rd_fail(r, LMF_E_MAGIC, "'%s' is neither an lmf stream nor "
 		    "zstd-compressed", r->name);
@@ -536,6 +591,7 @@ lmf_rd_close(struct lmf_rd *r)
 	json_decref(r->meta);
 	free(r->ibuf);
 	free(r->obuf);
+	free(r->fbuf);
 	free(r->tname);
 	free(r->name);
 	free(r);
@@ -922,25 +978,12 @@ wr_flushbuf(struct lmf_wr *w)
 	return rc;
 }
 
-/* push bytes through the compressor (or the raw buffer) */
+/* compress n bytes into the current frame; ZSTD_e_end ends it */
 static int
-wr_bytes(struct lmf_wr *w, const void *p, size_t n, ZSTD_EndDirective end)
+wr_zstd(struct lmf_wr *w, const void *p, size_t n, ZSTD_EndDirective end)
 {
 	ZSTD_inBuffer in = { p, n, 0 };
 
-	if (w->failed)
-		return w->failed;
-	if (!w->zstd) {
-		if (w->buflen + n > w->bufcap) {
-			if (wr_flushbuf(w) < 0)
-				return w->failed;
-			if (n >= w->bufcap)
-				return fd_write(w, p, n);
-		}
-		memcpy(w->buf + w->buflen, p, n);
-		w->buflen += n;
-		return 0;
-	}
 	w->in_frame += n;
 	for (;;) {
 		ZSTD_outBuffer out = { w->buf, w->bufcap, w->buflen };
@@ -959,6 +1002,36 @@ wr_bytes(struct lmf_wr *w, const void *p, size_t n, ZSTD_EndDirective end)
 	if (end == ZSTD_e_end)
 		w->in_frame = 0;
 	return 0;
+}
+
+/* push bytes through the compressor (or the raw buffer) */
+static int
+wr_bytes(struct lmf_wr *w, const void *p, size_t n, ZSTD_EndDirective end)
+{
+	if (w->failed)
+		return w->failed;
+	if (!w->zstd) {
+		if (w->buflen + n > w->bufcap) {
+			if (wr_flushbuf(w) < 0)
+				return w->failed;
+			if (n >= w->bufcap)
+				return fd_write(w, p, n);
+		}
+		memcpy(w->buf + w->buflen, p, n);
+		w->buflen += n;
+		return 0;
+	}
+	/* no frame takes more than frame_bytes, even inside a tensor, so
+	 * that a reader can hold and verify each frame before using it */
+	while (end == ZSTD_e_continue && w->in_frame + n > w->frame_bytes) {
+		size_t k = (size_t)(w->frame_bytes - w->in_frame);
+
+		if (wr_zstd(w, p, k, ZSTD_e_end) < 0)
+			return w->failed;
+		p = (const char *)p + k;
+		n -= k;
+	}
+	return wr_zstd(w, p, n, end);
 }
 
 static int
@@ -980,14 +1053,6 @@ wr_check_payload_done(struct lmf_wr *w)
 	return 0;
 }
 
-static int
-wr_maybe_end_frame(struct lmf_wr *w)
-{
-	if (w->zstd && w->item_left == 0 && w->in_frame >= w->frame_bytes)
-		return wr_bytes(w, NULL, 0, ZSTD_e_end);
-	return 0;
-}
-
 static struct lmf_wr *
 wr_start(struct lmf_wr *w, json_t *meta, const struct lmf_wropts *o, int *err)
 {
@@ -998,7 +1063,13 @@ wr_start(struct lmf_wr *w, json_t *meta, const struct lmf_wropts *o, int *err)
 
 	if (!o)
 		o = &lmf_wropts_default;
-	w->frame_bytes = o->frame_bytes ? o->frame_bytes : 4u << 20;
+	w->frame_bytes = o->frame_bytes ? o->frame_bytes : LMF_FRAME_BYTES;
+	if (w->frame_bytes > LMF_MAX_FRAME) {
+		wr_fail(w, LMF_E_PARAM, "zstd frames of %llu bytes are past "
+		    "the %u MiB a reader holds",
+		    (unsigned long long)w->frame_bytes, LMF_MAX_FRAME >> 20);
+		goto fail;
+	}
 	if (o->level) {
 		w->zstd = 1;
 		w->cctx = ZSTD_createCCtx();
@@ -1097,8 +1168,6 @@ lmf_wr_item(struct lmf_wr *w, uint32_t ntensors)
 	wr_bytes(w, b, 4, ZSTD_e_continue);
 	w->items++;
 	w->item_left = ntensors;
-	if (!ntensors)
-		wr_maybe_end_frame(w);
 	return w->failed;
 }
 
@@ -1144,8 +1213,6 @@ lmf_wr_tensor_begin(struct lmf_wr *w, const char *name, int dtype, int ndim,
 	wr_bytes(w, b, 2 + 8 * (size_t)ndim, ZSTD_e_continue);
 	w->item_left--;
 	w->payload_left = numel * dsize;
-	if (!w->payload_left)
-		wr_maybe_end_frame(w);
 	return w->failed;
 }
 
@@ -1158,11 +1225,7 @@ lmf_wr_payload(struct lmf_wr *w, const void *buf, size_t n)
 		return wr_fail(w, LMF_E_PARAM, "%zu payload bytes where %llu are "
 		    "due", n, (unsigned long long)w->payload_left);
 	w->payload_left -= n;
-	if (wr_bytes(w, buf, n, ZSTD_e_continue) < 0)
-		return w->failed;
-	if (!w->payload_left)
-		return wr_maybe_end_frame(w);
-	return 0;
+	return wr_bytes(w, buf, n, ZSTD_e_continue);
 }
 
 int

@@ -4,9 +4,12 @@
  *
  * A stream is a header record (magic, version, JSON metadata), then items,
  * each a group of named tensors, then an end record with the item count.
- * The bytes are zstd-compressed (frame checksums on) or raw. Reading and
- * writing go record by record and payload chunk by chunk, so a stream of
- * any size needs only the memory of what the caller keeps.
+ * The bytes are zstd-compressed or raw. Compressed streams are frames of
+ * at most LMF_MAX_FRAME bytes of content, each with its checksum; a reader
+ * decompresses a whole frame and verifies it before it hands out any of
+ * its bytes. Reading and writing go record by record and payload chunk by
+ * chunk, so a stream of any size needs only the memory of one frame plus
+ * what the caller keeps.
  *
  * Functions return 0 (or a count) on success and a negative LMF_E_* on
  * failure; lmf_rd_errmsg()/lmf_wr_errmsg() then say exactly what, where. */
@@ -21,6 +24,9 @@
 #define LMF_MAX_ITEM_TENSORS 1000000u
 #define LMF_MAX_TENSOR_BYTES (1ull << 40)    /* 1 TiB: a claim past it is corrupt */
 #define LMF_MAX_RECORD_BYTES (LMF_MAX_TENSOR_BYTES + 4096)
+#define LMF_MAX_FRAME (64u << 20)            /* bytes of one zstd frame's
+                                                content a reader holds */
+#define LMF_FRAME_BYTES (4u << 20)           /* writers' default frame */
 
 /* error codes, grouped zstd-style: 1x format, 2x corruption, 4x parameter */
 enum {
@@ -142,8 +148,8 @@ struct lmf_wr;
 struct lmf_wropts {
 	int level;      /* zstd level; 0 = raw (uncompressed) stream */
 	int threads;    /* zstd worker threads; 0 = none */
-	uint64_t frame_bytes; /* end a zstd frame after an item once this much
-	                         was written into it (0: default, 4 MiB) */
+	uint64_t frame_bytes; /* bytes of content per zstd frame, at most
+	                         LMF_MAX_FRAME (0: LMF_FRAME_BYTES, 4 MiB) */
 };
 #define LMF_DEFAULT_LEVEL 1
 extern const struct lmf_wropts lmf_wropts_default;

@@ -1,9 +1,12 @@
 /* stream_test: write streams (raw and zstd), read them back; truncate a
  * small stream at every byte offset and flip bytes: every failure must be
- * an error code, never a crash or a wrong success. TAP output. */
+ * an error code, never a crash or a wrong success. Zstd frames are bounded
+ * and a damaged frame stops the reader before any of its items. TAP
+ * output. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "lmf/stream.h"
 #include "lmf/util.h"
@@ -78,6 +81,239 @@ read_all(const unsigned char *buf, size_t len, int nitems)
 	return items == nitems ? 0 : -998;
 }
 
+/* the bytes a writer with options o produced for nitems items of 16
+ * token ids, item 3 also carrying a u8 tensor of big noise bytes */
+static unsigned char *
+make_frames(const struct lmf_wropts *o, int nitems, size_t big, size_t *len)
+{
+	char path[] = "/tmp/lmf-stream-test-XXXXXX";
+	int fd = mkstemp(path), err, i, j;
+	json_t *meta = json_pack("{s:s}", "kind", "examples");
+	struct lmf_wr *w = lmf_wr_open_fd(fd, meta, o, &err);
+	unsigned char *buf, *noise = xmalloc(big ? big : 1);
+	uint32_t x = 2463534242u;
+	size_t k;
+
+	if (!w)
+		abort();
+	for (k = 0; k < big; k++) {
+		x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+		noise[k] = (unsigned char)x;
+	}
+	for (i = 0; i < nitems; i++) {
+		int32_t ids[16];
+		struct lmf_tensor t = { "input_ids", LMF_I32, 1, { 16 }, ids, 64 };
+		struct lmf_tensor n = { "noise", LMF_U8, 1, { (int64_t)big },
+			noise, big };
+
+		for (j = 0; j < 16; j++)
+			ids[j] = i * 31 + j;
+		lmf_wr_item(w, i == 3 && big ? 2 : 1);
+		lmf_wr_tensor(w, &t);
+		if (i == 3 && big)
+			lmf_wr_tensor(w, &n);
+	}
+	if (lmf_wr_close(w) < 0)
+		abort();
+	json_decref(meta);
+	free(noise);
+	*len = (size_t)lseek(fd, 0, SEEK_END);
+	buf = xmalloc(*len);
+	if (pread(fd, buf, *len, 0) != (ssize_t)*len)
+		abort();
+	close(fd);
+	unlink(path);
+	return buf;
+}
+
+#define MAXF 4096
+#define NITEMS 25000
+/* split s into its zstd frames: offsets, compressed and content sizes */
+static size_t
+split_frames(const unsigned char *s, size_t len, size_t *zoff, size_t *zlen,
+    size_t *clen)
+{
+	static unsigned char dst[LMF_MAX_FRAME];
+	size_t n = 0, off = 0;
+
+	while (off < len && n < MAXF) {
+		size_t z = ZSTD_findFrameCompressedSize(s + off, len - off);
+		size_t c = ZSTD_decompress(dst, sizeof dst, s + off, z);
+
+		if (ZSTD_isError(z) || ZSTD_isError(c))
+			abort();
+		zoff[n] = off;
+		zlen[n] = z;
+		clen[n++] = c;
+		off += z;
+	}
+	return n;
+}
+
+/* the decompressed offset at which each item's last record ends */
+static size_t
+item_ends(const unsigned char *s, size_t len, uint64_t *end, size_t max)
+{
+	size_t cap = 64u << 20, n = 0, off = 0;
+	unsigned char *raw = xmalloc(cap);
+	size_t rlen = ZSTD_decompress(raw, cap, s, len);
+	uint32_t due = 0;
+
+	if (ZSTD_isError(rlen))
+		abort();
+	while (off + 12 <= rlen && n < max) {
+		uint64_t l = lmf_get_u64(raw + off + 4);
+
+		if (!memcmp(raw + off, "ITEM", 4))
+			due = lmf_get_u32(raw + off + 12);
+		off += 12 + l;
+		if (!memcmp(raw + off - 12 - l, "TNSR", 4) && --due == 0)
+			end[n++] = off;
+	}
+	free(raw);
+	return n;
+}
+
+/* items lmf_rd_item returns before it fails (or the end) */
+static int
+items_before_failure(const unsigned char *s, size_t len, int *rc)
+{
+	int err, n = 0;
+	struct lmf_rd *r = lmf_rd_open_mem(s, len, &err);
+	struct lmf_item it;
+
+	if (!r) {
+		*rc = err;
+		return 0;
+	}
+	while ((*rc = lmf_rd_item(r, &it)) == 1) {
+		n++;
+		lmf_item_free(&it);
+	}
+	lmf_rd_close(r);
+	return n;
+}
+
+/* one zstd frame (checksummed) holding the raw stream of one u8 tensor of
+ * n zero bytes, as zstd(1) would write it: the frame bound of a reader */
+static unsigned char *
+one_big_frame(size_t n, size_t *len)
+{
+	size_t rawlen, cap;
+	unsigned char *raw, *z;
+	const char *js = "{\"kind\":\"x\"}";
+	size_t jl = strlen(js), o = 0;
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+
+	rawlen = 16 + jl + 16 + 12 + 2 + 5 + 2 + 8 + n + 20;
+	raw = xcalloc(1, rawlen);
+	memcpy(raw, "LMFS", 4), lmf_put_u64(raw + 4, 4 + jl);
+	lmf_put_u32(raw + 12, 1), memcpy(raw + 16, js, jl), o = 16 + jl;
+	memcpy(raw + o, "ITEM", 4), lmf_put_u64(raw + o + 4, 4);
+	lmf_put_u32(raw + o + 12, 1), o += 16;
+	memcpy(raw + o, "TNSR", 4), lmf_put_u64(raw + o + 4, 2 + 5 + 2 + 8 + n);
+	lmf_put_u16(raw + o + 12, 5), memcpy(raw + o + 14, "bytes", 5);
+	raw[o + 19] = LMF_U8, raw[o + 20] = 1;
+	lmf_put_u64(raw + o + 21, n), o += 29 + n;
+	memcpy(raw + o, "ENDS", 4), lmf_put_u64(raw + o + 4, 8);
+	lmf_put_u64(raw + o + 12, 1), o += 20;
+	if (o != rawlen)
+		abort();
+	cap = ZSTD_compressBound(rawlen);
+	z = xmalloc(cap);
+	ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+	*len = ZSTD_compress2(c, z, cap, raw, rawlen);
+	if (ZSTD_isError(*len))
+		abort();
+	ZSTD_freeCCtx(c);
+	free(raw);
+	return z;
+}
+
+static void
+test_frames(void)
+{
+	static size_t zoff[MAXF], zlen[MAXF], clen[MAXF];
+	static uint64_t iend[NITEMS];
+	/* frames far larger than the reader's decoding steps (128 KiB), as
+	 * the 4 MiB default is, with many small items in each */
+	struct lmf_wropts o = { 1, 0, 1u << 20 };
+	size_t len, nf, ni, f, i, maxc = 0, sum = 0, bad = 0, checked = 0;
+	unsigned char *s = make_frames(&o, NITEMS, 2500000, &len);
+	int rc, err;
+
+	/* the writer: no frame holds more than frame_bytes, even across the
+	 * 2.5 MB tensor */
+	nf = split_frames(s, len, zoff, zlen, clen);
+	for (f = 0; f < nf; f++) {
+		maxc = clen[f] > maxc ? clen[f] : maxc;
+		sum += clen[f];
+	}
+	ok(nf >= 5 && maxc <= 1u << 20, "frame_bytes 1 MiB: %zu frames, the "
+	    "largest of %zu bytes", nf, maxc);
+	/* the reader: with frame f's checksum damaged, every item that ends
+	 * before frame f is read, and none that ends inside it */
+	ni = item_ends(s, len, iend, NITEMS);
+	ok(ni == NITEMS && iend[ni - 1] <= sum, "%zu items end within the %zu "
+	    "bytes of content", ni, sum);
+	for (f = 0, sum = 0; f < nf; sum += clen[f], f++) {
+		size_t want = 0;
+		int got;
+
+		for (i = 0; i < ni; i++)
+			want += iend[i] <= sum;
+		s[zoff[f] + zlen[f] - 1] ^= 0x10; /* the frame's checksum */
+		got = items_before_failure(s, len, &rc);
+		s[zoff[f] + zlen[f] - 1] ^= 0x10;
+		if ((size_t)got != want || rc != LMF_E_CORRUPT) {
+			if (bad++ < 3)
+				printf("# frame %zu damaged: %d items read, want "
+				    "%zu; rc %d\n", f, got, want, rc);
+		}
+		checked++;
+	}
+	ok(bad == 0, "a damaged checksum in any of %zu frames stops the "
+	    "reader before the first item that needs the frame", checked);
+	free(s);
+
+	/* the reader's bound: a frame of exactly LMF_MAX_FRAME bytes of
+	 * content (another writer's) reads; one byte more is refused */
+	{
+		size_t over = LMF_MAX_FRAME - 93; /* less the records' bytes */
+		struct lmf_rd *r;
+		struct lmf_item it;
+
+		s = one_big_frame(over, &len);
+		r = lmf_rd_open_mem(s, len, &err);
+		rc = r ? lmf_rd_item(r, &it) : err;
+		ok(rc == 1 && it.t[0].nbytes == over, "a frame of %u bytes "
+		    "(the bound) reads", LMF_MAX_FRAME);
+		if (rc == 1)
+			lmf_item_free(&it);
+		lmf_rd_close(r);
+		free(s);
+		/* the header is in that frame: opening fails */
+		s = one_big_frame(over + 1, &len);
+		r = lmf_rd_open_mem(s, len, &err);
+		ok(!r && err == LMF_E_LIMIT &&
+		    strstr(lmf_rd_open_errmsg(), "zstd -d") &&
+		    !strchr(lmf_rd_open_errmsg(), '\n'), "a frame of one byte "
+		    "more is refused: %s", lmf_rd_open_errmsg());
+		lmf_rd_close(r);
+		free(s);
+	}
+	o.frame_bytes = (uint64_t)LMF_MAX_FRAME + 1;
+	{
+		json_t *meta = json_pack("{s:s}", "kind", "x");
+		struct lmf_wr *w = lmf_wr_open_fd(-1, meta, &o, &err);
+
+		ok(!w && err == LMF_E_PARAM, "a writer refuses frames past the "
+		    "reader's bound");
+		lmf_wr_abort(w);
+		json_decref(meta);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -148,5 +384,6 @@ main(int argc, char **argv)
 		free(b);
 		free(c);
 	}
+	test_frames();
 	return tap_done();
 }
