@@ -26,7 +26,7 @@ for src in $harnesses; do
 	rep=$TOP/tests/fuzz/${name}_replay
 	check "$name: harness builds" make -s --no-print-directory -C "$TOP" \
 	    "tests/fuzz/${name}_replay"
-	check "$name: seed corpus replays" "$rep" \
+	check "$name: seed corpus replays" timeout 120 "$rep" \
 	    "$TOP/tests/fuzz/corpus/$name"/*
 	mkdir "mut-$name"
 	/usr/bin/python3 - "$TOP/tests/fuzz/corpus/$name" "mut-$name" <<'PY'
@@ -45,7 +45,7 @@ for f in sorted(os.listdir(src)):
             b[i] ^= (1 << (k % 8)) | 0x10
         open(os.path.join(dst, '%s.flip%d' % (f, k)), 'wb').write(b)
 PY
-	check "$name: cuts and flips of the seeds replay" "$rep" \
+	check "$name: cuts and flips of the seeds replay" timeout 120 "$rep" \
 	    "mut-$name"/*
 done
 done_testing

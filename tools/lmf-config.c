@@ -329,6 +329,8 @@ in_choices(const char *choices, const char *s)
 	size_t n = strlen(s);
 	const char *p = choices;
 
+	if (!n)
+		return 0;   /* strstr would find "" everywhere, forever */
 	while ((p = strstr(p, s))) {
 		if ((p == choices || p[-1] == ' ') && (p[n] == ' ' || !p[n]))
 			return 1;
