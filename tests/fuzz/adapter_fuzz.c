@@ -1,14 +1,16 @@
 /* adapter_fuzz: libFuzzer harness for the reader of a PEFT adapter's
  * adapter_config.json (lmf-load's load_adapter, tools/lmf-load.c included,
  * with die turned into a jump back here by fuzz_die.h): the input is
- * adapter_config.json beside a fixed adapter_model.safetensors (LoRA rank
- * 2 on q_proj and v_proj of a one-layer model, hidden size 8) and that
- * model's config.json; the adapter is checked against the model and
- * written as an adapter stream. A refusal must be one line. */
+ * adapter_config.json, checked as load_adapter does (check_adapter_config)
+ * and then against a fixed adapter_model.safetensors (LoRA rank 2 on
+ * q_proj and v_proj of a one-layer model, hidden size 8) and, for inputs
+ * of odd size, that model (check_lora). A refusal must be one line. It
+ * does not write the adapter stream (the writer is not a reader). */
 #include "fuzz_die.h"
 #define main lmf_load_main
 #include "../../tools/lmf-load.c"
 #undef main
+#undef json_loadb    /* the harness's own documents are its to free */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -61,25 +63,45 @@ write_adapter(void)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char adir[128], mdir[128], out[128];
-	struct lmf_wr *w = NULL;
+	static struct lmf_safetensors *st;
+	static struct lmf_param *p;
+	static int np;
+	static const char *path = "adapter/adapter_config.json";
+	json_t *j;
+	volatile int64_t r = 0;
+	volatile int i;
 
-	if (!adir[0]) {
+	if (!st) {
+		struct lmf_config c;
+		json_t *mj = json_loadb(model_config, sizeof model_config - 1,
+		    0, NULL);
+		char err[256], *sp;
+
 		write_adapter();
-		snprintf(adir, sizeof adir, "%s/adapter", fuzz_tmpdir());
-		snprintf(mdir, sizeof mdir, "%s/model", fuzz_tmpdir());
-		snprintf(out, sizeof out, "%s/out.lmf", fuzz_tmpdir());
+		sp = xasprintf("%s/adapter/adapter_model.safetensors",
+		    fuzz_tmpdir());
+		if (!mj || lmf_config_parse(&c, mj, err, sizeof err) < 0 ||
+		    !(st = lmf_safetensors_open(sp, NULL, err, sizeof err)))
+			abort();
+		p = lmf_model_params(&c, &np);
+		json_decref(mj);
+		free(sp);
 		lmf_verbose = 0;
 	}
-	fuzz_write("adapter/adapter_config.json", data, size);
-	o.adapter = adir;
-	o.model = size % 2 ? mdir : NULL;
-	o.out = out;
-	o.dtype = LMF_F32;
-	o.wo = lmf_wropts_default;
-	o.wo.level = 0;
-	FUZZ_TRY(load_adapter(&w));
-	if (fuzz_ok && w)
-		lmf_wr_close(w);
+	/* as load_json_or_die reads it */
+	j = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return 0;
+	}
+	FUZZ_TRY(r = check_adapter_config(j, path));
+	for (i = 0; fuzz_ok && i < st->ntensors; i++) {
+		struct found f = { st, &st->t[i] };
+
+		/* odd sizes: checked against the model too */
+		FUZZ_TRY(check_lora(&f, st, r, json_object_get(j,
+		    "target_modules"), size % 2 ? p : NULL, np));
+	}
+	json_decref(j);
 	return 0;
 }
