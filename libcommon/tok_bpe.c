@@ -615,8 +615,9 @@ bpe_cached(struct bpe *b, const char *w, size_t n, int32_t **ids,
 				*cap = (*nids + cnt) * 2;
 				*ids = xrealloc(*ids, *cap * sizeof(**ids));
 			}
-			memcpy(*ids + *nids, b->cids + off + 1,
-			    cnt * sizeof(int32_t));
+			if (cnt)    /* *ids may still be NULL */
+				memcpy(*ids + *nids, b->cids + off + 1,
+				    cnt * sizeof(int32_t));
 			*nids += cnt;
 			return;
 		}
@@ -636,7 +637,9 @@ bpe_cached(struct bpe *b, const char *w, size_t n, int32_t **ids,
 	}
 	off = (int32_t)b->ncids;
 	b->cids[b->ncids++] = (int32_t)cnt;
-	memcpy(b->cids + b->ncids, *ids + before, cnt * sizeof(int32_t));
+	if (cnt)            /* a word of no ids: *ids may still be NULL */
+		memcpy(b->cids + b->ncids, *ids + before,
+		    cnt * sizeof(int32_t));
 	b->ncids += cnt;
 	tok_map_set(&b->cache, w, n, off);
 }
