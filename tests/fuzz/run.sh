@@ -1,11 +1,13 @@
 #!/bin/sh
-# run.sh [-bcn] [-j JOBS] [-w WORKERS] [-d DIR] [SECONDS [NAME...]]:
+# run.sh [-bcmn] [-j JOBS] [-w WORKERS] [-d DIR] [SECONDS [NAME...]]:
 # build every tests/fuzz/NAME_fuzz.c (or only the NAMEs given) with
 # libFuzzer, ASan and UBSan into tests/fuzz/build/, then run each for
 # SECONDS (default 60) and print one line per harness: execs, coverage
 # (cov: and ft: of the final stats), corpus size and findings.
 #   -b  build only (tests/fuzz/build/NAME_fuzz), run nothing
 #   -c  first rebuild the stream seeds with tests/fuzz/mkcorpus.c
+#   -m  after fuzzing, merge into tests/fuzz/corpus/NAME/ the inputs that
+#       add coverage to it (libFuzzer -merge=1; named by their SHA-1)
 #   -n  print the build commands instead of running them
 #   -j  libFuzzer -jobs=JOBS; -w  -workers=WORKERS (default: JOBS)
 #   -d  fuzz in DIR/NAME/ (made if missing, seeded from the committed
@@ -20,20 +22,21 @@
 set -eu
 prog=run.sh
 usage() {
-	echo "usage: $prog [-bcn] [-j jobs] [-w workers] [-d dir]" \
+	echo "usage: $prog [-bcmn] [-j jobs] [-w workers] [-d dir]" \
 	    "[seconds [name ...]]" >&2
 	exit 2
 }
-build_only=0 mkc=0 dry=0 jobs=0 workers=0 dir=
-while getopts bcnj:w:d:h o; do
+build_only=0 mkc=0 merge=0 dry=0 jobs=0 workers=0 dir=
+while getopts bcmnj:w:d:h o; do
 	case $o in
 	b) build_only=1 ;;
 	c) mkc=1 ;;
+	m) merge=1 ;;
 	n) dry=1 ;;
 	j) jobs=$OPTARG ;;
 	w) workers=$OPTARG ;;
 	d) dir=$OPTARG ;;
-	h) echo "usage: $prog [-bcn] [-j jobs] [-w workers] [-d dir]" \
+	h) echo "usage: $prog [-bcmn] [-j jobs] [-w workers] [-d dir]" \
 	    "[seconds [name ...]]"; exit 0 ;;
 	*) usage ;;
 	esac
@@ -165,6 +168,18 @@ for name in $names; do
 	    -name "$name-oom-*" \) | wc -l)
 	ninputs=$(find "$work" -type f | wc -l)
 	echo "$prog: $name: $stats corpus $ninputs findings $found"
+	if [ $merge -eq 1 ]; then
+		mkdir -p "tests/fuzz/corpus/$name"
+		before=$(find "tests/fuzz/corpus/$name" -type f | wc -l)
+		# shellcheck disable=SC2086
+		"$exe" -merge=1 -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+		    "tests/fuzz/corpus/$name" "$work" >"${log%.log}.merge.log" \
+		    2>&1 || echo "$prog: $name: merge failed (see" \
+		    "${log%.log}.merge.log)" >&2
+		after=$(find "tests/fuzz/corpus/$name" -type f | wc -l)
+		echo "$prog: $name: merged $((after - before)) inputs into" \
+		    "tests/fuzz/corpus/$name"
+	fi
 	if [ "$found" -gt 0 ]; then
 		status=1
 		grep -hE 'ERROR|SUMMARY|_fuzz:|Test unit written' "$log" \
