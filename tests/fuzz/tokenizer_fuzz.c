@@ -3,7 +3,7 @@
  * a load that fails must say why on one line. A tokenizer that loads
  * encodes fixed texts and the input itself (with and without special
  * tokens) and decodes the ids; every id must be in the vocabulary and
- * id_to_token / token_to_id must agree. It does not check that the
+ * token_to_id must give an id that has a token. It does not check that the
  * encoding is the one the tokenizers library would give (tok tests do). */
 #include <stdint.h>
 #include <stdlib.h>
@@ -73,10 +73,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (!s)
 			continue;
-		/* -1 only for a token with a NUL inside (JSON "\u0000") */
+		/* -1 for a token with a NUL inside (JSON "\u0000"); another
+		 * id when two tokens share a content or an id (an added token
+		 * wins over the vocabulary, as in the tokenizers library) */
 		back = lmf_tok_token_to_id(t, s);
 		if (back >= nv || (back >= 0 &&
-		    strcmp(lmf_tok_id_to_token(t, back), s))) {
+		    !lmf_tok_id_to_token(t, back))) {
 			fprintf(stderr, "tokenizer_fuzz: token %d '%s' -> %d\n",
 			    id, s, back);
 			abort();
