@@ -33,9 +33,12 @@ MAN1 = $(wildcard man/*.1)
 MAN5 = $(wildcard man/*.5)
 MAN7 = $(wildcard man/*.7)
 UNIT = $(patsubst tests/unit/%.c,tests/unit/%,$(wildcard tests/unit/*.c))
+# the fuzz harnesses linked with tests/fuzz/replay.c instead of libFuzzer
+# (t0190 replays the corpora with them; tests/fuzz/run.sh fuzzes)
+REPLAY = $(patsubst tests/fuzz/%_fuzz.c,tests/fuzz/%_replay,$(wildcard tests/fuzz/*_fuzz.c))
 HDR = $(wildcard include/lmf/*.h)
 
-all: $(BIN) $(UNIT)
+all: $(BIN) $(UNIT) $(REPLAY)
 
 libcommon/%.o: libcommon/%.c $(HDR)
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -52,6 +55,11 @@ $(BIN): %: tools/%.o libcommon.a
 
 $(UNIT): %: %.c libcommon.a $(HDR)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< libcommon.a $(LDLIBS)
+
+$(REPLAY): tests/fuzz/%_replay: tests/fuzz/%_fuzz.c tests/fuzz/replay.c \
+    libcommon.a $(HDR) $(wildcard tools/lmf-*.c)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/replay.c $< libcommon.a \
+		$(LDLIBS)
 
 deps:
 	@sh scripts/install-deps
@@ -73,6 +81,11 @@ fuzz:
 	@sh scripts/install-deps clang libclang-rt-14-dev
 	@sh tests/fuzz/run.sh $(FUZZTIME)
 
+# what tests/fuzz/run.sh compiles and links with: the same packages as here
+fuzz-flags:
+	@echo '$(PKG_CFLAGS)'
+	@echo '$(PKG_LIBS)'
+
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
@@ -86,8 +99,8 @@ README.md: man/lmf.7
 	sh scripts/mkreadme > $@
 
 clean:
-	rm -f $(BIN) $(UNIT) libcommon.a libcommon/*.o tools/*.o
+	rm -f $(BIN) $(UNIT) $(REPLAY) libcommon.a libcommon/*.o tools/*.o
 	rm -rf tests/scratch tests/fuzz/build dev/out demo-out
 
-.PHONY: all check demo bench fuzz install clean deps
+.PHONY: all check demo bench fuzz fuzz-flags install clean deps
 .SUFFIXES:

@@ -83,7 +83,7 @@ lmf_ckpt_hf_files(const char *stream, const char *dir, uint64_t shard_bytes,
 	kind = lmf_rd_kind(r);
 	adapter = kind && !strcmp(kind, "adapter");
 	if (!adapter && !(kind && !strcmp(kind, "model"))) {
-		snprintf(err, errlen, "'%s': not a model or adapter stream",
+		lmf_seterr(err, errlen, "'%s': not a model or adapter stream",
 		    stream);
 		lmf_rd_close(r);
 		return -1;
@@ -100,7 +100,7 @@ lmf_ckpt_hf_files(const char *stream, const char *dir, uint64_t shard_bytes,
 
 		if (!adapter && t->dtype == LMF_U8 && t->ndim == 1) {
 			if (strchr(t->name, '/') || t->name[0] == '.') {
-				snprintf(err, errlen, "'%s': bad file name "
+				lmf_seterr(err, errlen, "'%s': bad file name "
 				    "'%s'", stream, t->name);
 				rc = -1;
 				break;
@@ -112,7 +112,7 @@ lmf_ckpt_hf_files(const char *stream, const char *dir, uint64_t shard_bytes,
 		}
 		if (lmf_st_write_add(w, t->name, t->dtype, t->ndim, t->shape,
 		    t->data) < 0) {
-			snprintf(err, errlen, "'%s': tensor '%s' cannot go to "
+			lmf_seterr(err, errlen, "'%s': tensor '%s' cannot go to "
 			    "safetensors", stream, t->name);
 			rc = -1;
 		}

@@ -938,6 +938,7 @@ lmf_dataset_mix(struct lmf_dataset *ds, int n, int strategy,
 	}
 	if (minlen == 0) {
 		lmf_seterr(err, errlen, "cannot interleave an empty dataset");
+		lmf_dataset_free_shallow(out);
 		return -1;
 	}
 	if (!probs) {

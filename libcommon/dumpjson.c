@@ -381,7 +381,7 @@ vfail(struct jp *j, int err, const char *fmt, va_list ap)
 	n = j->lineno ? snprintf(errmsg, sizeof errmsg, "line %lu: %s%s",
 	    j->lineno, j->what ? j->what : "", j->what ? ": " : "") : 0;
 	if (n >= 0 && (size_t)n < sizeof errmsg)
-		vsnprintf(errmsg + n, sizeof errmsg - (size_t)n, fmt, ap);
+		lmf_vseterr(errmsg + n, sizeof errmsg - (size_t)n, fmt, ap);
 	j->err = err;
 	longjmp(j->jb, 1);
 }

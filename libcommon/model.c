@@ -27,7 +27,7 @@ fail(struct perr *e, const char *fmt, ...)
 
 	if (e->buf && e->len) {
 		va_start(ap, fmt);
-		vsnprintf(e->buf, e->len, fmt, ap);
+		lmf_vseterr(e->buf, e->len, fmt, ap);
 		va_end(ap);
 	}
 	return LMF_E_FORMAT;

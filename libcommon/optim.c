@@ -92,7 +92,7 @@ fail(char *err, size_t errlen, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
+	lmf_vseterr(err, errlen, fmt, ap);
 	va_end(ap);
 	return -1;
 }

@@ -53,7 +53,7 @@ st_fail(struct lmf_safetensors *st, int code, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(st->msg, sizeof st->msg, fmt, ap);
+	lmf_vseterr(st->msg, sizeof st->msg, fmt, ap);
 	va_end(ap);
 	return code;
 }

@@ -214,7 +214,7 @@ rd_fail(struct lmf_rd *r, int err, const char *fmt, ...)
 	n = snprintf(r->msg, sizeof r->msg, "%s: ", lmf_strerror(err));
 	va_start(ap, fmt);
 	if (n > 0 && (size_t)n < sizeof r->msg)
-		vsnprintf(r->msg + n, sizeof r->msg - (size_t)n, fmt, ap);
+		lmf_vseterr(r->msg + n, sizeof r->msg - (size_t)n, fmt, ap);
 	va_end(ap);
 	r->failed = err;
 	return err;
@@ -557,7 +557,7 @@ lmf_rd_open(const char *path, int *err)
 		return lmf_rd_open_fd(STDIN_FILENO, "<stdin>", err);
 	fd = open(path, O_RDONLY);
 	if (fd < 0) {
-		snprintf(open_msg, sizeof open_msg, "cannot open '%s': %s", path,
+		lmf_seterr(open_msg, sizeof open_msg, "cannot open '%s': %s", path,
 		    strerror(errno));
 		*err = LMF_E_IO;
 		return NULL;
@@ -931,7 +931,7 @@ wr_fail(struct lmf_wr *w, int err, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(w->msg, sizeof w->msg, fmt, ap);
+	lmf_vseterr(w->msg, sizeof w->msg, fmt, ap);
 	va_end(ap);
 	w->failed = err;
 	return err;

@@ -471,7 +471,7 @@ load_post(struct tok *t, json_t *pp, char *err, size_t errlen)
 		    json_array_get(sep, 1));
 		return 0;
 	}
-	snprintf(err, errlen, "post_processor %.40s not implemented", type);
+	lmf_seterr(err, errlen, "post_processor %.40s not implemented", type);
 	return -1;
 }
 
@@ -571,7 +571,7 @@ lmf_tok_load(const char *json, size_t len, const char *cfg, size_t cfglen,
 	if (!root || !json_is_object(root)) {
 		if (have_raw)
 			tok_raw_free(&raw);
-		snprintf(err, errlen, "tokenizer.json: %s (line %d)",
+		lmf_seterr(err, errlen, "tokenizer.json: %s (line %d)",
 		    root ? "not an object" : je.text, je.line);
 		json_decref(root);
 		return NULL;
@@ -585,7 +585,7 @@ lmf_tok_load(const char *json, size_t len, const char *cfg, size_t cfglen,
 	if (!type && json_object_get(model, "merges"))
 		type = "BPE";
 	if (!type || strcmp(type, "BPE")) {
-		snprintf(err, errlen, "model %.40s not implemented",
+		lmf_seterr(err, errlen, "model %.40s not implemented",
 		    type ? type : "(untyped)");
 		goto fail;
 	}
@@ -616,7 +616,7 @@ lmf_tok_load(const char *json, size_t len, const char *cfg, size_t cfglen,
 	if (cfg) {
 		c = json_loadb(cfg, cfglen, JSON_DECODE_INT_AS_REAL, &je);
 		if (!c || !json_is_object(c)) {
-			snprintf(err, errlen, "tokenizer_config.json: %s "
+			lmf_seterr(err, errlen, "tokenizer_config.json: %s "
 			    "(line %d)", c ? "not an object" : je.text,
 			    je.line);
 			json_decref(c);

@@ -204,7 +204,7 @@ vocab_add(struct bpe *b, const char *k, size_t n, int64_t id, int32_t *maxid,
     char *err, size_t errlen)
 {
 	if (id < 0 || id > 0x7fffffff - 1) {
-		snprintf(err, errlen, "vocab entry '%.40s' has a bad id", k);
+		lmf_seterr(err, errlen, "vocab entry '%.40s' has a bad id", k);
 		return -1;
 	}
 	tok_map_set(&b->vocab, k, n, (int32_t)id);
@@ -226,7 +226,7 @@ merge_add(struct bpe *b, size_t i, const char *l, size_t ll, const char *r,
 	tok_buf_put(cat, r, rl);
 	ni = tok_map_get(&b->vocab, cat->p, cat->n);
 	if (li < 0 || ri < 0 || ni < 0) {
-		snprintf(err, errlen, "merge %zu uses a token not in the vocab",
+		lmf_seterr(err, errlen, "merge %zu uses a token not in the vocab",
 		    i);
 		return -1;
 	}
@@ -252,7 +252,7 @@ merges_json(struct bpe *b, json_t *merges, struct tbuf *cat, int *nocut,
 			const char *s = json_string_value(m);
 			const char *sp = strchr(s, ' ');
 			if (!sp || strchr(sp + 1, ' ')) {
-				snprintf(err, errlen, "merge %zu is not 'a b'",
+				lmf_seterr(err, errlen, "merge %zu is not 'a b'",
 				    i);
 				return -1;
 			}
@@ -268,7 +268,7 @@ merges_json(struct bpe *b, json_t *merges, struct tbuf *cat, int *nocut,
 			r = json_string_value(json_array_get(m, 1));
 			rl = json_string_length(json_array_get(m, 1));
 		} else {
-			snprintf(err, errlen, "merge %zu is neither 'a b' nor "
+			lmf_seterr(err, errlen, "merge %zu is neither 'a b' nor "
 			    "a pair", i);
 			return -1;
 		}
@@ -304,19 +304,19 @@ tok_bpe_load(json_t *model, const struct tok_raw *raw, char *err,
 	int nocut = 0;
 
 	if (!json_is_object(vocab) || !json_is_array(merges)) {
-		snprintf(err, errlen, "BPE model without vocab or merges");
+		lmf_seterr(err, errlen, "BPE model without vocab or merges");
 		return NULL;
 	}
 	if (opt_nonempty_string(model, "continuing_subword_prefix") ||
 	    opt_nonempty_string(model, "end_of_word_suffix")) {
-		snprintf(err, errlen, "BPE continuing_subword_prefix or "
+		lmf_seterr(err, errlen, "BPE continuing_subword_prefix or "
 		    "end_of_word_suffix not implemented");
 		return NULL;
 	}
 	d = json_object_get(model, "dropout");
 	if (d && !json_is_null(d) && !(json_is_number(d) &&
 	    json_number_value(d) == 0)) {
-		snprintf(err, errlen, "BPE dropout not implemented");
+		lmf_seterr(err, errlen, "BPE dropout not implemented");
 		return NULL;
 	}
 	b = xcalloc(1, sizeof(*b));
@@ -330,7 +330,7 @@ tok_bpe_load(json_t *model, const struct tok_raw *raw, char *err,
 		tok_map_init(&b->vocab, json_object_size(vocab));
 		json_object_foreach(vocab, k, v) {
 			if (!json_is_integer(v)) {
-				snprintf(err, errlen, "vocab entry '%.40s' "
+				lmf_seterr(err, errlen, "vocab entry '%.40s' "
 				    "has a bad id", k);
 				goto fail;
 			}
@@ -345,7 +345,7 @@ tok_bpe_load(json_t *model, const struct tok_raw *raw, char *err,
 		if (b->vocab.val[i] > maxid)
 			maxid = b->vocab.val[i];
 	if (maxid >= (1 << 26)) {
-		snprintf(err, errlen, "vocab id %d too large", maxid);
+		lmf_seterr(err, errlen, "vocab id %d too large", maxid);
 		goto fail;
 	}
 	b->size = maxid + 1;
@@ -374,7 +374,7 @@ tok_bpe_load(json_t *model, const struct tok_raw *raw, char *err,
 		b->unk = tok_map_get(&b->vocab, json_string_value(v),
 		    json_string_length(v));
 		if (b->unk < 0) {
-			snprintf(err, errlen, "unk_token '%.40s' not in the "
+			lmf_seterr(err, errlen, "unk_token '%.40s' not in the "
 			    "vocab", json_string_value(v));
 			goto fail;
 		}
@@ -615,8 +615,9 @@ bpe_cached(struct bpe *b, const char *w, size_t n, int32_t **ids,
 				*cap = (*nids + cnt) * 2;
 				*ids = xrealloc(*ids, *cap * sizeof(**ids));
 			}
-			memcpy(*ids + *nids, b->cids + off + 1,
-			    cnt * sizeof(int32_t));
+			if (cnt)    /* *ids may still be NULL */
+				memcpy(*ids + *nids, b->cids + off + 1,
+				    cnt * sizeof(int32_t));
 			*nids += cnt;
 			return;
 		}
@@ -636,7 +637,9 @@ bpe_cached(struct bpe *b, const char *w, size_t n, int32_t **ids,
 	}
 	off = (int32_t)b->ncids;
 	b->cids[b->ncids++] = (int32_t)cnt;
-	memcpy(b->cids + b->ncids, *ids + before, cnt * sizeof(int32_t));
+	if (cnt)            /* a word of no ids: *ids may still be NULL */
+		memcpy(b->cids + b->ncids, *ids + before,
+		    cnt * sizeof(int32_t));
 	b->ncids += cnt;
 	tok_map_set(&b->cache, w, n, off);
 }

@@ -278,7 +278,7 @@ re_compile(const char *pat, size_t n, int literal, char *err, size_t errlen)
 		tok_buf_put(&b, pat, n);
 		opt = PCRE2_UTF | PCRE2_LITERAL;
 	} else if (rewrite_ws(pat, n, &b) < 0) {
-		snprintf(err, errlen, "regex '%.60s': \\S in a class not "
+		lmf_seterr(err, errlen, "regex '%.60s': \\S in a class not "
 		    "implemented", pat);
 		free(b.p);
 		return NULL;
@@ -290,7 +290,7 @@ re_compile(const char *pat, size_t n, int literal, char *err, size_t errlen)
 	if (!r->re) {
 		PCRE2_UCHAR msg[120];
 		pcre2_get_error_message(ec, msg, sizeof(msg));
-		snprintf(err, errlen, "regex '%.60s': %s", pat, (char *)msg);
+		lmf_seterr(err, errlen, "regex '%.60s': %s", pat, (char *)msg);
 		free(r);
 		return NULL;
 	}
@@ -343,7 +343,7 @@ pattern_load(json_t *p, const char *what, char *err, size_t errlen)
 	if (json_is_string(r))
 		return re_compile(json_string_value(r), json_string_length(r),
 		    0, err, errlen);
-	snprintf(err, errlen, "%s without a String or Regex pattern", what);
+	lmf_seterr(err, errlen, "%s without a String or Regex pattern", what);
 	return NULL;
 }
 
@@ -409,7 +409,7 @@ tok_norm_load(json_t *j, char *err, size_t errlen)
 	json_t *v;
 
 	if (!type) {
-		snprintf(err, errlen, "normalizer without a type");
+		lmf_seterr(err, errlen, "normalizer without a type");
 		return NULL;
 	}
 	n = xcalloc(1, sizeof(*n));
@@ -418,7 +418,7 @@ tok_norm_load(json_t *j, char *err, size_t errlen)
 		size_t i;
 		n->kind = N_SEQ;
 		if (!json_is_array(a)) {
-			snprintf(err, errlen, "normalizer Sequence without "
+			lmf_seterr(err, errlen, "normalizer Sequence without "
 			    "normalizers");
 			goto fail;
 		}
@@ -442,7 +442,7 @@ tok_norm_load(json_t *j, char *err, size_t errlen)
 		n->kind = N_PREPEND;
 		v = json_object_get(j, "prepend");
 		if (!json_is_string(v)) {
-			snprintf(err, errlen, "normalizer Prepend without "
+			lmf_seterr(err, errlen, "normalizer Prepend without "
 			    "prepend");
 			goto fail;
 		}
@@ -452,7 +452,7 @@ tok_norm_load(json_t *j, char *err, size_t errlen)
 		n->kind = N_REPLACE;
 		v = json_object_get(j, "content");
 		if (!json_is_string(v)) {
-			snprintf(err, errlen, "normalizer Replace without "
+			lmf_seterr(err, errlen, "normalizer Replace without "
 			    "content");
 			goto fail;
 		}
@@ -467,7 +467,7 @@ tok_norm_load(json_t *j, char *err, size_t errlen)
 		n->left = json_is_true(json_object_get(j, "strip_left"));
 		n->right = json_is_true(json_object_get(j, "strip_right"));
 	} else {
-		snprintf(err, errlen, "normalizer %.40s not implemented",
+		lmf_seterr(err, errlen, "normalizer %.40s not implemented",
 		    type);
 		goto fail;
 	}
@@ -757,7 +757,7 @@ prepend_scheme(json_t *j, int *out, char *err, size_t errlen)
 	else if (s && !strcmp(s, "never"))
 		*out = 0;
 	else {
-		snprintf(err, errlen, "Metaspace prepend_scheme not known");
+		lmf_seterr(err, errlen, "Metaspace prepend_scheme not known");
 		return -1;
 	}
 	return 0;
@@ -771,13 +771,13 @@ replacement(json_t *j, char *rep, size_t *replen, char *err, size_t errlen)
 
 	if (!json_is_string(r) || json_string_length(r) == 0 ||
 	    json_string_length(r) > 4) {
-		snprintf(err, errlen, "Metaspace without a one-character "
+		lmf_seterr(err, errlen, "Metaspace without a one-character "
 		    "replacement");
 		return -1;
 	}
 	utf8_decode(json_string_value(r), json_string_length(r), &l);
 	if (l != json_string_length(r)) {
-		snprintf(err, errlen, "Metaspace replacement is not one "
+		lmf_seterr(err, errlen, "Metaspace replacement is not one "
 		    "character");
 		return -1;
 	}
@@ -795,7 +795,7 @@ tok_pre_load(json_t *j, char *err, size_t errlen)
 
 	bytelevel_init();
 	if (!type) {
-		snprintf(err, errlen, "pre_tokenizer without a type");
+		lmf_seterr(err, errlen, "pre_tokenizer without a type");
 		return NULL;
 	}
 	p = xcalloc(1, sizeof(*p));
@@ -804,7 +804,7 @@ tok_pre_load(json_t *j, char *err, size_t errlen)
 		size_t i;
 		p->kind = P_SEQ;
 		if (!json_is_array(a)) {
-			snprintf(err, errlen, "pre_tokenizer Sequence without "
+			lmf_seterr(err, errlen, "pre_tokenizer Sequence without "
 			    "pretokenizers");
 			goto fail;
 		}
@@ -833,7 +833,7 @@ tok_pre_load(json_t *j, char *err, size_t errlen)
 		else if (!strcmp(b, "Contiguous"))
 			p->behavior = B_CONTIG;
 		else {
-			snprintf(err, errlen, "Split behavior '%.30s' not "
+			lmf_seterr(err, errlen, "Split behavior '%.30s' not "
 			    "known", b);
 			goto fail;
 		}
@@ -867,7 +867,7 @@ tok_pre_load(json_t *j, char *err, size_t errlen)
 	} else if (!strcmp(type, "WhitespaceSplit")) {
 		p->kind = P_WSPLIT;
 	} else {
-		snprintf(err, errlen, "pre_tokenizer %.40s not implemented",
+		lmf_seterr(err, errlen, "pre_tokenizer %.40s not implemented",
 		    type);
 		goto fail;
 	}
@@ -1204,7 +1204,7 @@ tok_dec_load(json_t *j, char *err, size_t errlen)
 
 	bytelevel_init();
 	if (!type) {
-		snprintf(err, errlen, "decoder without a type");
+		lmf_seterr(err, errlen, "decoder without a type");
 		return NULL;
 	}
 	d = xcalloc(1, sizeof(*d));
@@ -1213,7 +1213,7 @@ tok_dec_load(json_t *j, char *err, size_t errlen)
 		size_t i;
 		d->kind = D_SEQ;
 		if (!json_is_array(a)) {
-			snprintf(err, errlen, "decoder Sequence without "
+			lmf_seterr(err, errlen, "decoder Sequence without "
 			    "decoders");
 			goto fail;
 		}
@@ -1236,7 +1236,7 @@ tok_dec_load(json_t *j, char *err, size_t errlen)
 		d->kind = D_REPLACE;
 		v = json_object_get(j, "content");
 		if (!json_is_string(v)) {
-			snprintf(err, errlen, "decoder Replace without "
+			lmf_seterr(err, errlen, "decoder Replace without "
 			    "content");
 			goto fail;
 		}
@@ -1257,7 +1257,7 @@ tok_dec_load(json_t *j, char *err, size_t errlen)
 		v = json_object_get(j, "content");
 		c = json_string_value(v);
 		if (!c || !*c) {
-			snprintf(err, errlen, "decoder Strip without content");
+			lmf_seterr(err, errlen, "decoder Strip without content");
 			goto fail;
 		}
 		d->content = utf8_decode(c, json_string_length(v), &l);
@@ -1265,7 +1265,7 @@ tok_dec_load(json_t *j, char *err, size_t errlen)
 		    "start"));
 		d->stop = (long)json_integer_value(json_object_get(j, "stop"));
 	} else {
-		snprintf(err, errlen, "decoder %.40s not implemented", type);
+		lmf_seterr(err, errlen, "decoder %.40s not implemented", type);
 		goto fail;
 	}
 	return d;

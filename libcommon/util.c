@@ -89,13 +89,8 @@ static void
 vmsg(const char *fmt, va_list ap, const char *suffix)
 {
 	char buf[1024];
-	char *p;
 
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	/* messages are one line, whatever the data put into them */
-	for (p = buf; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
+	lmf_vseterr(buf, sizeof buf, fmt, ap);
 	fprintf(stderr, "%s: %s%s%s\n", progname, buf, suffix ? ": " : "",
 	    suffix ? suffix : "");
 }
@@ -148,14 +143,45 @@ die_usage(const char *fmt, ...)
 }
 
 void
+lmf_vseterr(char *err, size_t errlen, const char *fmt, va_list ap)
+{
+	char buf[2048], esc[8];
+	size_t i, o = 0, k;
+
+	if (!err || !errlen)
+		return;
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	/* messages are one line and plain text, whatever the data put into
+	 * them: control characters are written as C escapes */
+	for (i = 0; buf[i]; i++) {
+		unsigned char c = (unsigned char)buf[i];
+
+		if (c >= 0x20 && c != 0x7f) {
+			esc[0] = (char)c;
+			k = 1;
+		} else if (c == '\n' || c == '\r' || c == '\t') {
+			esc[0] = '\\';
+			esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+			k = 2;
+		} else {
+			snprintf(esc, sizeof esc, "\\x%02x", c);
+			k = 4;
+		}
+		if (o + k >= errlen)
+			break;
+		memcpy(err + o, esc, k);
+		o += k;
+	}
+	err[o] = 0;
+}
+
+void
 lmf_seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!err || !errlen)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
+	lmf_vseterr(err, errlen, fmt, ap);
 	va_end(ap);
 }
 

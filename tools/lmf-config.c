@@ -329,6 +329,8 @@ in_choices(const char *choices, const char *s)
 	size_t n = strlen(s);
 	const char *p = choices;
 
+	if (!n)
+		return 0;   /* strstr would find "" everywhere, forever */
 	while ((p = strstr(p, s))) {
 		if ((p == choices || p[-1] == ' ') && (p[n] == ' ' || !p[n]))
 			return 1;
@@ -356,6 +358,11 @@ set(const char *name, const char *s, int quoted, const char *src)
 	kp = &keys[k];
 	if (given[k] && where[k] == src && strcmp(src, "the arguments"))
 		die_usage("%s: given twice in %s", name, src);
+	/* only a key whose default is null can be null: the others are
+	 * needed, as their value, to resolve the configuration */
+	if ((!s || (!quoted && is_null(s))) && kp->def)
+		die_usage("%s: null is not a value it takes in %s (its "
+		    "default is %s)", name, src, kp->def);
 	given[k] = 1;
 	where[k] = src;
 	free(val[k]);
@@ -535,7 +542,7 @@ read_json(const char *path, const char *text, size_t len)
 				free(s);
 				continue;
 			}
-			if (i < 0 || json_is_object(v))
+			if (i < 0)
 				set(k, NULL, 0, path);
 			if (json_is_object(v))
 				die_usage("%s: an object is not a value lmf "

@@ -2,6 +2,7 @@
 #define LMF_UTIL_H
 /* util.h: program name, messages, exit codes, checked allocation, strict
  * number parsing, the one RNG, atomic file writes. */
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +34,10 @@ LMF_NORETURN void die_usage(const char *fmt, ...) LMF_PRINTF(1, 2); /* exit 2 */
  * report errors through (err, errlen); nothing when err is NULL */
 void lmf_seterr(char *err, size_t errlen, const char *fmt, ...)
 	LMF_PRINTF(3, 4);
+/* the same from a va_list; every message of the library is made by one of
+ * these two, which write control characters from the data as C escapes
+ * (\n, \x1b), so that a message is always one line */
+void lmf_vseterr(char *err, size_t errlen, const char *fmt, va_list ap);
 LMF_NORETURN void lmf_bug(const char *file, int line, const char *fmt, ...)
 	LMF_PRINTF(3, 4);
 #define BUG(...) lmf_bug(__FILE__, __LINE__, __VA_ARGS__)
