@@ -483,9 +483,8 @@ cfg_token(const struct tok *t, json_t *cfg, const char *key, int32_t *id,
     char *err, size_t errlen)
 {
 	json_t *v = json_object_get(cfg, key);
-	char shown[48];
-	size_t n, k = 0;
 	const char *s;
+	size_t n;
 
 	*id = -1;
 	if (!v || json_is_null(v))
@@ -501,13 +500,9 @@ cfg_token(const struct tok *t, json_t *cfg, const char *key, int32_t *id,
 	n = json_string_length(v);
 	if ((*id = tok_id(t, s, n)) >= 0)
 		return 0;
-	for (size_t i = 0; i < n && k + 4 < sizeof shown; i++)
-		shown[k++] = (unsigned char)s[i] < 0x20 ? '?' : s[i];
-	if (k < n)
-		shown[k++] = '.', shown[k++] = '.', shown[k++] = '.';
-	shown[k] = 0;
-	snprintf(err, errlen, "tokenizer_config.json: %s '%s' is not in the "
-	    "vocabulary", key, shown);
+	/* lmf_seterr escapes control characters */
+	lmf_seterr(err, errlen, "tokenizer_config.json: %s '%.*s%s' is not in "
+	    "the vocabulary", key, n > 40 ? 40 : (int)n, s, n > 40 ? "..." : "");
 	return -1;
 }
 
