@@ -301,3 +301,21 @@ lmf_opt_given(const struct lmf_opt *tab, const char *name)
 			return tab[i].given;
 	BUG("no option '%s'", name);
 }
+
+void
+lmf_opt_list_exit(const struct option *lo, const char *optstring)
+{
+	int i;
+
+	for (i = 0; lo && lo[i].name; i++) {
+		printf("%s\t", lo[i].name);
+		if (lo[i].val > 0 && lo[i].val < 128 &&
+		    strchr(optstring, lo[i].val))
+			putchar(lo[i].val);
+		printf("\t%s\t\n", lo[i].has_arg == optional_argument ?
+		    "bool" : lo[i].has_arg == required_argument ? "string" :
+		    "flag");
+	}
+	printf("list-options\t\tflag\t\n");
+	exit(fflush(stdout) || ferror(stdout) ? LMF_EXIT_FAIL : LMF_EXIT_OK);
+}

@@ -80,6 +80,26 @@ lmf_train_resume_rule(const char *dir, int overwrite, const char *resume,
 }
 
 void
+lmf_train_print_resume(const struct lmf_train_args *a)
+{
+	const char *w;
+	char *dir;
+
+	if (!a->output_dir)
+		die_usage("--print_resume needs --output_dir");
+	dir = lmf_train_resume_rule(a->output_dir, a->overwrite_output_dir,
+	    a->resume_from_checkpoint, &w);
+	if (w)
+		die_usage("output_dir '%s' already holds %s and no checkpoint; "
+		    "set overwrite_output_dir to train over it", a->output_dir,
+		    w);
+	if (dir)
+		printf("%s\n", dir);
+	free(dir);
+	exit(fflush(stdout) || ferror(stdout) ? LMF_EXIT_FAIL : LMF_EXIT_OK);
+}
+
+void
 lmf_train_begin(struct lmf_trainer *tr)
 {
 	const char *dir = tr->a.output_dir, *w;

@@ -338,6 +338,8 @@ main(int argc, char **argv)
 	lmf_train_args_default(&o.a);
 	if ((i = lmf_opt_parse(tab, &u, argc, argv)) < argc)
 		die_usage("unexpected argument '%s'", argv[i]);
+	if (o.a.print_resume)
+		lmf_train_print_resume(&o.a);
 	check_args(&o, tab);
 	t->gradient_checkpointing = !o.nockpt;
 	lmf_gemm_init(o.threads);

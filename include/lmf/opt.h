@@ -6,6 +6,8 @@
  * with one line on junk), prints the usage and --list-options. */
 #include <stdio.h>
 
+#include "lmf/util.h"
+
 enum lmf_opt_type {
 	LMF_OPT_END = 0,
 	LMF_OPT_INT,     /* int *, in [lo, hi] */
@@ -59,5 +61,11 @@ void lmf_opt_print_usage(FILE *f, const struct lmf_opt *tab,
  * (int, float, string, bool, choice:a|b|c, or flag when it takes no
  * value) and the default (empty if none) */
 void lmf_opt_print_list(FILE *f, const struct lmf_opt *tab);
+/* --list-options of a tool without a table (lmf_getopt calls it): the
+ * same four fields from its getopt_long array (string, bool or flag by
+ * has_arg, no default); exits 0 */
+struct option;
+LMF_NORETURN void lmf_opt_list_exit(const struct option *lo,
+    const char *optstring);
 
 #endif

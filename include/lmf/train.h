@@ -40,6 +40,7 @@ struct lmf_train_args {
 	int lr_scheduler_type;       /* enum lmf_sched_type */
 	int save_strategy, eval_strategy;   /* enum lmf_strategy */
 	int overwrite_output_dir, plot_loss;
+	int print_resume;            /* print the rule's answer, exit */
 	int epochs_given;            /* num_train_epochs was given */
 };
 void lmf_train_args_default(struct lmf_train_args *a);
@@ -96,7 +97,9 @@ void lmf_train_opt_sched(const struct lmf_opt *o, const char *v);
 	LMF_OPT_ROW("plot_loss", 0, LMF_OPT_BOOL, &(a)->plot_loss, NULL, 0, 0, \
 	    "write the loss plots"), \
 	LMF_OPT_ROW("tokenizer_dir", 0, LMF_OPT_STRING, &(a)->tokenizer_dir, \
-	    "DIR", 0, 0, "copy its tokenizer files into output_dir")
+	    "DIR", 0, 0, "copy its tokenizer files into output_dir"), \
+	LMF_OPT_ROW("print_resume", 0, LMF_OPT_BOOL, &(a)->print_resume, \
+	    NULL, 0, 0, "print the checkpoint a run would resume from")
 
 /* the trainer; fields the tool reads are above the line */
 struct lmf_trainer {
@@ -142,6 +145,10 @@ void lmf_train_init(struct lmf_trainer *tr, const struct lmf_train_args *a,
  * be trained over (then NULL is returned), else NULL. Reads only */
 char *lmf_train_resume_rule(const char *output_dir, int overwrite,
     const char *resume, const char **weights);
+/* --print_resume: the checkpoint lmf_train_resume_rule gives for
+ * output_dir on stdout (nothing to start afresh), exit 0; exit 2 with one
+ * line when the output_dir is a finished run */
+LMF_NORETURN void lmf_train_print_resume(const struct lmf_train_args *a);
 /* output_dir created and locked, a dead run's temp files cleaned, and
  * tr->resume_dir found (dies on a finished output_dir); without
  * output_dir resume_dir is resume_from_checkpoint */
