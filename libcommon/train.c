@@ -56,6 +56,7 @@ lmf_train_init(struct lmf_trainer *tr, const struct lmf_train_args *a,
 	tr->saved = -1;
 	tr->log_keep = -1;
 	tr->loader = -1;
+	tr->lock = -1;
 	tr->history = json_array();
 }
 
@@ -113,7 +114,7 @@ lmf_train_begin(struct lmf_trainer *tr)
 	/* locked for the whole run, before anything in it is read */
 	if (mkdir(dir, 0777) < 0 && errno != EEXIST)
 		die_errno("cannot create '%s'", dir);
-	if (lmf_ckpt_lock(dir, &pid) < 0) {
+	if ((tr->lock = lmf_ckpt_lock(dir, &pid)) < 0) {
 		if (errno != EWOULDBLOCK)
 			die_errno("cannot lock '%s/.lmf-lock'", dir);
 		if (pid > 0)
@@ -1003,4 +1004,6 @@ lmf_train_free(struct lmf_trainer *tr)
 	lmf_adamw_free(&tr->adam);
 	json_decref(tr->history);
 	free(tr->resume_dir);
+	if (tr->lock >= 0)
+		close(tr->lock);
 }

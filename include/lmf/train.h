@@ -134,6 +134,7 @@ struct lmf_trainer {
 	int tty, shown;              /* the progress line */
 	double shown_at;
 	pid_t loader;                /* lmf-load reading a PEFT directory */
+	int lock;                    /* the fd holding output_dir's lock */
 };
 
 /* zero tr, take a copy of a; start is when main began */
@@ -194,7 +195,8 @@ double lmf_train_loss(const struct lmf_trainer *tr);
 /* the end of training: the result, tokenizer, train_results.json,
  * all_results.json, trainer_state.json, the plots in output_dir */
 void lmf_train_end(struct lmf_trainer *tr);
-/* the rest of piped batches read, everything closed and freed */
+/* the rest of piped batches read, everything closed and freed, the
+ * output_dir lock released */
 void lmf_train_free(struct lmf_trainer *tr);
 
 #endif
