@@ -5,7 +5,7 @@
 # output_dir), --list-options of a tool without a table, and the driver
 # routing keys by --list-options.
 . "$(dirname "$0")/lib.sh"
-plan 20
+plan 22
 PY=python3
 
 # the flags of the man page's OPTIONS items: "-name" for --name, "c" for -c
@@ -33,7 +33,7 @@ check "lmf-sft(1) OPTIONS are lmf-sft --list-options" sh -c \
 	'cat diff.txt >&2; ! test -s diff.txt'
 lmf-sft --list-options >lo.txt
 check "four tab-separated fields on every line" awk -F '\t' \
-	'NF != 4 { exit 1 }' lo.txt
+	'NF != 4 { exit 1 } END { exit NR < 40 }' lo.txt
 check_grep "  a float with its default" "^learning_rate		float	5e-05$" lo.txt
 check_grep "  a choice with its words" \
 	"^finetuning_type		choice:lora|full|freeze	lora$" lo.txt
@@ -55,18 +55,19 @@ check "  nothing for a directory not there" sh -c \
 	'lmf-sft --output_dir none --print_resume >n.txt && ! test -s n.txt'
 check_exit "  a finished lmf output_dir: exit 2" 2 \
 	lmf-sft --output_dir done --print_resume
+check_grep "  naming what it holds" "'done' already holds adapter.lmf" check.err
 check "  overwrite_output_dir trains over it" \
 	lmf-sft --output_dir done --overwrite_output_dir --print_resume
-cat >cfg.json <<'CFG'
-{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
- "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
- "vocab_size": 64, "max_position_embeddings": 64, "rms_norm_eps": 1e-6,
- "tie_word_embeddings": false}
-CFG
+# one layer, the smallest model the checks need
+printf '{"model_type": "llama", "hidden_size": 16, "intermediate_size": 32, %s}\n' \
+	'"num_hidden_layers": 1, "num_attention_heads": 2, "vocab_size": 32' \
+	>cfg.json
 lmf-load -q --init --config cfg.json -o m.lmf
-$PY "$TOP/tests/mkbatches.py" -B 2 -T 16 -n 2 >b.lmf
+$PY "$TOP/tests/mkbatches.py" -V 32 -n 2 >b.lmf
 check_exit "a run into an output_dir holding adapter.lmf only: exit 1" 1 \
 	lmf-sft -q --model m.lmf --data b.lmf --max_steps 1 --output_dir done
+check_grep "  naming the file" "already holds adapter.lmf and no checkpoint" \
+	check.err
 
 # tools without a table, and the driver
 lmf-pack --list-options >pack.txt

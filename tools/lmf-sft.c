@@ -4,7 +4,6 @@
  * Trainer (AdamW, schedules, logs, checkpoints, resume, output directory)
  * is train.c's. It does not tokenize, pack or shuffle (lmf-pack does),
  * and it does not merge LoRA (lmf-export does). */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
