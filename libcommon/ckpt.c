@@ -169,23 +169,25 @@ lmf_ckpt_last(const char *dir)
 	return best;
 }
 
-int
-lmf_ckpt_has_weights(const char *dir)
+const char *
+lmf_ckpt_weights(const char *dir)
 {
-	static const char *names[] = { "adapter_model.safetensors",
+	static const char *const names[] = { "adapter_model.safetensors",
 		"adapter_model.bin", "model.safetensors.index.json",
 		"model.safetensors", "pytorch_model.bin.index.json",
-		"pytorch_model.bin", NULL };
+		"pytorch_model.bin", "adapter.lmf", "model.lmf", NULL };
 	struct stat sb;
 	int i, found = 0;
 	char *p;
 
-	for (i = 0; names[i] && !found; i++) {
+	for (i = 0; names[i]; i++) {
 		p = xasprintf("%s/%s", dir, names[i]);
 		found = !stat(p, &sb) && S_ISREG(sb.st_mode);
 		free(p);
+		if (found)
+			return names[i];
 	}
-	return found;
+	return NULL;
 }
 
 static int

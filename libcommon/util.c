@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lmf/opt.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
 
@@ -233,6 +234,8 @@ lmf_getopt(int argc, char **argv, const char *optstring,
 	if (c != '?' && c != ':')
 		return c;
 	arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+	if (c == '?' && !strcmp(arg, "--list-options"))
+		lmf_opt_list_exit(longopts, optstring);
 	if (c == ':')
 		die_usage("option '%s' needs a value", arg);
 	if (optopt > 0 && optopt < 256 && arg[0] == '-' && arg[1] != '-')

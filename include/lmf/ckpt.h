@@ -22,8 +22,9 @@ int lmf_ckpt_write_json(const char *path, json_t *j, size_t flags,
     char *err, size_t errlen);
 /* the N of the highest dir/checkpoint-N, or -1 */
 long lmf_ckpt_last(const char *dir);
-/* 1 if dir holds weight files (LLaMA-Factory's CHECKPOINT_NAMES) */
-int lmf_ckpt_has_weights(const char *dir);
+/* the first weight file dir holds (LLaMA-Factory's CHECKPOINT_NAMES,
+ * then lmf's adapter.lmf and model.lmf), or NULL */
+const char *lmf_ckpt_weights(const char *dir);
 /* remove dir and what is in it; 0 or -1 (errno) */
 int lmf_ckpt_rmtree(const char *dir);
 /* lock dir for this process's lifetime: flock(2) on dir/.lmf-lock

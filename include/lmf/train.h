@@ -1,0 +1,202 @@
+#ifndef LMF_TRAIN_H
+#define LMF_TRAIN_H
+/* train.h: the Trainer every trainer tool shares (Hugging Face's Trainer
+ * as LLaMA-Factory runs it): the output directory (lock, dead temp files,
+ * the resume rule), the batches and the step plan, AdamW and the lr
+ * schedule, logs (stderr, trainer_log.jsonl, log_history), checkpoints,
+ * resume, the final files and plots, SIGINT/SIGTERM. The tool keeps the
+ * model: its main is a loop of verbs,
+ *
+ *	while (tr.step < tr.total && read micro-batches with
+ *	    lmf_train_next/lmf_train_micro) {
+ *		forward; backward; lmf_train_update(&tr, loss);
+ *		if (lmf_train_should_eval(&tr)) evaluate, lmf_train_log_eval;
+ *		if (lmf_train_should_save(&tr)) lmf_train_save(&tr);
+ *		lmf_train_check_signal(&tr);
+ *	}
+ *	lmf_train_end(&tr);
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <jansson.h>
+
+#include "lmf/llama.h"
+#include "lmf/optim.h"
+#include "lmf/opt.h"
+#include "lmf/stream.h"
+
+enum lmf_strategy { LMF_ST_NO, LMF_ST_STEPS, LMF_ST_EPOCH };
+
+/* the TrainingArguments a trainer takes, LLaMA-Factory's names */
+struct lmf_train_args {
+	const char *output_dir, *resume_from_checkpoint, *tokenizer_dir;
+	const char *lr_scheduler_kwargs;
+	double learning_rate, num_train_epochs, weight_decay;
+	double adam_beta1, adam_beta2, adam_epsilon, max_grad_norm;
+	double warmup_ratio;
+	long max_steps, gradient_accumulation_steps, warmup_steps;
+	long logging_steps, save_steps, save_total_limit, eval_steps;
+	int lr_scheduler_type;       /* enum lmf_sched_type */
+	int save_strategy, eval_strategy;   /* enum lmf_strategy */
+	int overwrite_output_dir, plot_loss;
+	int print_resume;            /* print the rule's answer, exit */
+	int epochs_given;            /* num_train_epochs was given */
+};
+void lmf_train_args_default(struct lmf_train_args *a);
+
+void lmf_train_opt_sched(const struct lmf_opt *o, const char *v);
+/* the rows of the option table for struct lmf_train_args *a */
+#define LMF_TRAIN_OPTIONS(a) \
+	LMF_OPT_ROW("learning_rate", 0, LMF_OPT_FLOAT, &(a)->learning_rate, \
+	    "X", 0, 1e30, "the peak learning rate"), \
+	{ "num_train_epochs", 0, LMF_OPT_FLOAT, &(a)->num_train_epochs, "X", \
+	    1e-9, 1e9, "epochs", "3.0, or the header's", NULL, 0 }, \
+	LMF_OPT_ROW("max_steps", 0, LMF_OPT_LONG, &(a)->max_steps, "N", -1, \
+	    9.3e18, "steps; -1 counts them from the epochs"), \
+	LMF_OPT_ROW("gradient_accumulation_steps", 0, LMF_OPT_LONG, \
+	    &(a)->gradient_accumulation_steps, "N", 1, 1000000, \
+	    "micro-batches per optimizer step"), \
+	LMF_OPT_ROW("weight_decay", 0, LMF_OPT_FLOAT, &(a)->weight_decay, "X", \
+	    0, 1e6, "decoupled weight decay"), \
+	LMF_OPT_ROW("adam_beta1", 0, LMF_OPT_FLOAT, &(a)->adam_beta1, "X", 0, \
+	    0.999999, "AdamW beta1"), \
+	LMF_OPT_ROW("adam_beta2", 0, LMF_OPT_FLOAT, &(a)->adam_beta2, "X", 0, \
+	    0.999999, "AdamW beta2"), \
+	LMF_OPT_ROW("adam_epsilon", 0, LMF_OPT_FLOAT, &(a)->adam_epsilon, "X", \
+	    0, 1, "AdamW epsilon"), \
+	LMF_OPT_ROW("max_grad_norm", 0, LMF_OPT_FLOAT, &(a)->max_grad_norm, \
+	    "X", 0, 1e30, "clip the gradient norm; 0 = off"), \
+	{ "lr_scheduler_type", 0, LMF_OPT_FUNC, &(a)->lr_scheduler_type, "T", \
+	    0, 0, "linear, cosine, constant, ...", "linear", \
+	    lmf_train_opt_sched, 0 }, \
+	LMF_OPT_ROW("lr_scheduler_kwargs", 0, LMF_OPT_STRING, \
+	    &(a)->lr_scheduler_kwargs, "JSON", 0, 0, "the schedule's arguments"), \
+	LMF_OPT_ROW("warmup_steps", 0, LMF_OPT_LONG, &(a)->warmup_steps, "N", \
+	    0, 9.3e18, "warmup steps"), \
+	LMF_OPT_ROW("warmup_ratio", 0, LMF_OPT_FLOAT, &(a)->warmup_ratio, "X", \
+	    0, 1, "warmup as a share of the steps"), \
+	LMF_OPT_ROW("logging_steps", 0, LMF_OPT_LONG, &(a)->logging_steps, \
+	    "N", 1, 9.3e18, "log every N steps"), \
+	LMF_OPT_ROW("overwrite_output_dir", 0, LMF_OPT_BOOL, \
+	    &(a)->overwrite_output_dir, NULL, 0, 0, \
+	    "train over output_dir, a new log"), \
+	LMF_OPT_ROW("save_strategy", 0, LMF_OPT_CHOICE, &(a)->save_strategy, \
+	    "no|steps|epoch", 0, 0, "when to write checkpoints"), \
+	LMF_OPT_ROW("save_steps", 0, LMF_OPT_LONG, &(a)->save_steps, "N", 1, \
+	    9.3e18, "a checkpoint every N steps"), \
+	{ "save_total_limit", 0, LMF_OPT_LONG, &(a)->save_total_limit, "N", 0, \
+	    9.3e18, "keep the newest N checkpoints", "0 = all", NULL, 0 }, \
+	{ "resume_from_checkpoint", 0, LMF_OPT_STRING, \
+	    &(a)->resume_from_checkpoint, "DIR", 0, 0, \
+	    "resume from this checkpoint", "the last checkpoint-N", NULL, 0 }, \
+	LMF_OPT_ROW("eval_strategy", 0, LMF_OPT_CHOICE, &(a)->eval_strategy, \
+	    "no|steps|epoch", 0, 0, "when to evaluate"), \
+	{ "eval_steps", 0, LMF_OPT_LONG, &(a)->eval_steps, "N", 1, 9.3e18, \
+	    "evaluate every N steps", "logging_steps", NULL, 0 }, \
+	LMF_OPT_ROW("plot_loss", 0, LMF_OPT_BOOL, &(a)->plot_loss, NULL, 0, 0, \
+	    "write the loss plots"), \
+	LMF_OPT_ROW("tokenizer_dir", 0, LMF_OPT_STRING, &(a)->tokenizer_dir, \
+	    "DIR", 0, 0, "copy its tokenizer files into output_dir"), \
+	LMF_OPT_ROW("print_resume", 0, LMF_OPT_BOOL, &(a)->print_resume, \
+	    NULL, 0, 0, "print the checkpoint a run would resume from")
+
+/* the trainer; fields the tool reads are above the line */
+struct lmf_trainer {
+	struct lmf_train_args a;
+	const char *data_path;       /* the batches, "-" for stdin */
+	const char *out;             /* -o: the result also here, or NULL */
+	const struct lmf_wropts *wo;
+	const char *result_name;     /* "adapter.lmf" or "model.lmf" */
+	/* the tool writes its result stream to path */
+	void (*write_result)(struct lmf_trainer *tr, const char *path);
+	void *ctx;                   /* the tool's, for write_result */
+	const char *const *plot_keys; /* NULL-terminated; NULL: "loss" */
+	uint64_t seed;               /* recorded in lmf_state.json */
+	char *resume_dir;            /* the checkpoint resumed from, or NULL */
+	struct lmf_rd *data;
+	long step, total;            /* optimizer steps done, T */
+	uint64_t micro, bpe;         /* micro-batches read; per epoch (0: ?) */
+	int epoch_end;               /* the last micro-batch ended an epoch */
+	/* ---- */
+	struct lmf_tparam *tp;
+	int ntp;
+	struct lmf_adamw adam;
+	struct lmf_sched sched;
+	uint64_t tokens, tokens0, log_tokens, samples;
+	double train_loss_sum, loss_sum, last_norm, t0, log_t, start;
+	long log_steps, batch_size, saved, step0, log_lines, log_keep;
+	int nmetric;
+	char *mname[16];             /* extra metrics of the log window */
+	double msum[16];
+	json_t *history;             /* trainer_state.json's log_history */
+	FILE *log;                   /* trainer_log.jsonl */
+	int tty, shown;              /* the progress line */
+	double shown_at;
+	pid_t loader;                /* lmf-load reading a PEFT directory */
+	int lock;                    /* the fd holding output_dir's lock */
+};
+
+/* zero tr, take a copy of a; start is when main began */
+void lmf_train_init(struct lmf_trainer *tr, const struct lmf_train_args *a,
+    double start);
+/* the output_dir rule (LLaMA-Factory's, spec 1.2), the one place it is:
+ * the checkpoint to resume from (new string), or NULL to start afresh;
+ * *weights set to the weight file of a finished output_dir that must not
+ * be trained over (then NULL is returned), else NULL. Reads only */
+char *lmf_train_resume_rule(const char *output_dir, int overwrite,
+    const char *resume, const char **weights);
+/* --print_resume: the checkpoint lmf_train_resume_rule gives for
+ * output_dir on stdout (nothing to start afresh), exit 0; exit 2 with one
+ * line when the output_dir is a finished run */
+LMF_NORETURN void lmf_train_print_resume(const struct lmf_train_args *a);
+/* output_dir created and locked, a dead run's temp files cleaned, and
+ * tr->resume_dir found (dies on a finished output_dir); without
+ * output_dir resume_dir is resume_from_checkpoint */
+void lmf_train_begin(struct lmf_trainer *tr);
+/* an adapter stream, or a PEFT directory read through lmf-load; close it
+ * with lmf_train_adapter_close (1 if the loader failed and said why) */
+struct lmf_rd *lmf_train_adapter_open(struct lmf_trainer *tr,
+    const char *path);
+int lmf_train_adapter_close(struct lmf_trainer *tr, struct lmf_rd *r);
+/* open the batches (tr->data_path) and plan T from their header; then
+ * the resumed counters and log history, trainer_log.jsonl opened */
+void lmf_train_open(struct lmf_trainer *tr);
+/* the trainable tensors: AdamW and the schedule set up; on resume the
+ * optimizer state read and the batches consumed skipped; signals
+ * caught; the clock started */
+void lmf_train_start(struct lmf_trainer *tr, struct lmf_tparam *tp,
+    int ntp, uint64_t numel);
+/* the next micro-batch: 1, or 0 at the end (a file is read again from
+ * its start once when it ends) */
+int lmf_train_next(struct lmf_trainer *tr, struct lmf_item *it);
+/* count a micro-batch of B rows of T tokens read; 1 if it ended an epoch
+ * (the step's accumulation ends there) */
+int lmf_train_micro(struct lmf_trainer *tr, long B, long T);
+/* a metric of this step for the log (mean over the log window), before
+ * lmf_train_update */
+void lmf_train_metric(struct lmf_trainer *tr, const char *name, double v);
+/* the gradients are in tp: clip, AdamW with the step's lr, count, log,
+ * progress. A loss or norm not finite writes the state and dies */
+void lmf_train_update(struct lmf_trainer *tr, double loss);
+int lmf_train_should_eval(const struct lmf_trainer *tr);
+int lmf_train_should_save(const struct lmf_trainer *tr);
+/* checkpoint-N: result, HF files, optimizer, states; atomic; pruned */
+void lmf_train_save(struct lmf_trainer *tr);
+/* after SIGINT/SIGTERM: a checkpoint, then exit 128 + signal */
+void lmf_train_check_signal(struct lmf_trainer *tr);
+/* an evaluation's metrics (names[0] is the one trainer_log.jsonl gets):
+ * logged; final: eval_results.json and all_results.json too */
+void lmf_train_log_eval(struct lmf_trainer *tr, const char *const *names,
+    const double *v, int n, uint64_t rows, uint64_t batches, double dt,
+    int final);
+/* mean loss of the steps done */
+double lmf_train_loss(const struct lmf_trainer *tr);
+/* the end of training: the result, tokenizer, train_results.json,
+ * all_results.json, trainer_state.json, the plots in output_dir */
+void lmf_train_end(struct lmf_trainer *tr);
+/* the rest of piped batches read, everything closed and freed, the
+ * output_dir lock released */
+void lmf_train_free(struct lmf_trainer *tr);
+
+#endif

@@ -1,0 +1,1009 @@
+/* train.c: the Trainer every trainer tool shares (train.h). */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lmf/ckpt.h"
+#include "lmf/plot.h"
+#include "lmf/st_write.h"
+#include "lmf/train.h"
+#include "lmf/util.h"
+#include "lmf/banned.h"
+
+/* the one static: what a signal handler may set */
+static volatile sig_atomic_t stop_signal;
+
+void
+lmf_train_args_default(struct lmf_train_args *a)
+{
+	memset(a, 0, sizeof *a);
+	a->learning_rate = 5e-5;
+	a->num_train_epochs = 3.0;
+	a->adam_beta1 = 0.9;
+	a->adam_beta2 = 0.999;
+	a->adam_epsilon = 1e-8;
+	a->max_grad_norm = 1.0;
+	a->max_steps = -1;
+	a->gradient_accumulation_steps = 1;
+	a->logging_steps = 500;
+	a->save_steps = 500;
+	a->save_strategy = LMF_ST_STEPS;
+	a->lr_scheduler_type = LMF_SCHED_LINEAR;
+}
+
+void
+lmf_train_opt_sched(const struct lmf_opt *o, const char *v)
+{
+	if ((*(int *)o->p = lmf_sched_parse(v)) < 0)
+		die_usage("--%s: unknown schedule '%s'", o->name, v);
+}
+
+void
+lmf_train_init(struct lmf_trainer *tr, const struct lmf_train_args *a,
+    double start)
+{
+	memset(tr, 0, sizeof *tr);
+	tr->a = *a;
+	tr->data_path = "-";
+	tr->start = start;
+	tr->saved = -1;
+	tr->log_keep = -1;
+	tr->loader = -1;
+	tr->lock = -1;
+	tr->history = json_array();
+}
+
+/* ---- the output directory ---- */
+
+char *
+lmf_train_resume_rule(const char *dir, int overwrite, const char *resume,
+    const char **weights)
+{
+	struct stat sb;
+	long n;
+
+	*weights = NULL;
+	if (resume)
+		return xstrdup(resume);
+	if (overwrite || stat(dir, &sb) < 0)
+		return NULL;
+	if ((n = lmf_ckpt_last(dir)) >= 0)
+		return xasprintf("%s/checkpoint-%ld", dir, n);
+	*weights = lmf_ckpt_weights(dir);
+	return NULL;
+}
+
+void
+lmf_train_print_resume(const struct lmf_train_args *a)
+{
+	const char *w;
+	char *dir;
+
+	if (!a->output_dir)
+		die_usage("--print_resume needs --output_dir");
+	dir = lmf_train_resume_rule(a->output_dir, a->overwrite_output_dir,
+	    a->resume_from_checkpoint, &w);
+	if (w)
+		die_usage("output_dir '%s' already holds %s and no checkpoint; "
+		    "set overwrite_output_dir to train over it", a->output_dir,
+		    w);
+	if (dir)
+		printf("%s\n", dir);
+	free(dir);
+	exit(fflush(stdout) || ferror(stdout) ? LMF_EXIT_FAIL : LMF_EXIT_OK);
+}
+
+void
+lmf_train_begin(struct lmf_trainer *tr)
+{
+	const char *dir = tr->a.output_dir, *w;
+	long pid;
+
+	if (!dir) {
+		if (tr->a.resume_from_checkpoint)
+			tr->resume_dir = xstrdup(tr->a.resume_from_checkpoint);
+		return;
+	}
+	/* locked for the whole run, before anything in it is read */
+	if (mkdir(dir, 0777) < 0 && errno != EEXIST)
+		die_errno("cannot create '%s'", dir);
+	if ((tr->lock = lmf_ckpt_lock(dir, &pid)) < 0) {
+		if (errno != EWOULDBLOCK)
+			die_errno("cannot lock '%s/.lmf-lock'", dir);
+		if (pid > 0)
+			die("output_dir '%s' is in use by another run (pid "
+			    "%ld)", dir, pid);
+		die("output_dir '%s' is in use by another run", dir);
+	}
+	if (lmf_ckpt_clean_tmp(dir) > 0 && lmf_verbose > 0)
+		warn("removed what a dead run left half-written in '%s'", dir);
+	tr->resume_dir = lmf_train_resume_rule(dir,
+	    tr->a.overwrite_output_dir, tr->a.resume_from_checkpoint, &w);
+	if (w)
+		die("output_dir '%s' already holds %s and no checkpoint; set "
+		    "overwrite_output_dir to train over it", dir, w);
+}
+
+/* ---- a PEFT directory through lmf-load ---- */
+
+static char *
+loader_path(void)
+{
+	char buf[PATH_MAX], *slash;
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 16);
+
+	if (n > 0) {
+		buf[n] = '\0';
+		if ((slash = strrchr(buf, '/'))) {
+			snprintf(slash + 1, sizeof buf - (size_t)(slash + 1 -
+			    buf), "lmf-load");
+			if (!access(buf, X_OK))
+				return xstrdup(buf);
+		}
+	}
+	return xstrdup("lmf-load");
+}
+
+struct lmf_rd *
+lmf_train_adapter_open(struct lmf_trainer *tr, const char *path)
+{
+	struct stat sb;
+	struct lmf_rd *r;
+	char *prog;
+	int fd[2], e;
+
+	if (stat(path, &sb) < 0 || !S_ISDIR(sb.st_mode))
+		return lmf_rd_open(path, &e);
+	prog = loader_path();
+	if (pipe(fd) < 0)
+		die_errno("pipe");
+	if ((tr->loader = fork()) < 0)
+		die_errno("fork");
+	if (tr->loader == 0) {
+		dup2(fd[1], 1);
+		close(fd[0]);
+		close(fd[1]);
+		execlp(prog, "lmf-load", "-q", "-l", "0",
+		    "--adapter_name_or_path", path, (char *)NULL);
+		fprintf(stderr, "%s: cannot run '%s': %s\n", lmf_progname(),
+		    prog, strerror(errno));
+		_exit(1);
+	}
+	close(fd[1]);
+	free(prog);
+	r = lmf_rd_open_fd(fd[0], path, &e);
+	return r;
+}
+
+int
+lmf_train_adapter_close(struct lmf_trainer *tr, struct lmf_rd *r)
+{
+	int status;
+
+	if (r)
+		lmf_rd_close(r);
+	if (tr->loader < 0)
+		return 0;
+	while (waitpid(tr->loader, &status, 0) < 0)
+		if (errno != EINTR)
+			return 0;
+	tr->loader = -1;
+	return !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+}
+
+/* ---- the batches and the plan ---- */
+
+static int64_t
+meta_int(struct lmf_trainer *tr, const char *key)
+{
+	json_t *v = json_object_get(lmf_rd_meta(tr->data), key);
+
+	if (json_is_integer(v) && json_integer_value(v) >= 0)
+		return json_integer_value(v);
+	if (v)
+		die("'%s': header field '%s' is not a count", tr->data_path,
+		    key);
+	return -1;
+}
+
+/* T, and micro-batches per epoch, from the options and the header */
+static void
+plan_steps(struct lmf_trainer *tr)
+{
+	struct lmf_train_args *a = &tr->a;
+	int64_t bpe = meta_int(tr, "batches_per_epoch");
+	int64_t nb = meta_int(tr, "num_batches");
+	json_t *ne = json_object_get(lmf_rd_meta(tr->data), "num_epochs");
+	json_t *nt = json_object_get(lmf_rd_meta(tr->data),
+	    "num_train_epochs");
+	double epochs_in = json_is_number(ne) ? json_number_value(ne) : 0;
+	uint64_t spe, ga = (uint64_t)a->gradient_accumulation_steps;
+
+	if (ne && !(epochs_in >= 1 && epochs_in < 1e9))
+		die("'%s': header field 'num_epochs' is not positive",
+		    tr->data_path);
+	if (bpe < 0 && nb >= 0)
+		bpe = epochs_in >= 1 ? (int64_t)(nb / epochs_in) : nb;
+	if (json_is_number(nt)) {
+		epochs_in = json_number_value(nt);
+		if (!(epochs_in > 0 && epochs_in < 1e9))
+			die("'%s': header field 'num_train_epochs' is not "
+			    "positive", tr->data_path);
+	}
+	tr->bpe = bpe > 0 ? (uint64_t)bpe : 0;
+	if (!a->epochs_given && epochs_in > 0)
+		a->num_train_epochs = epochs_in;
+	if (a->max_steps > 0) {
+		tr->total = a->max_steps;
+		return;
+	}
+	if (!tr->bpe)
+		die("'%s': the header gives no batches_per_epoch; give "
+		    "--max_steps", tr->data_path);
+	spe = (tr->bpe + ga - 1) / ga;
+	tr->total = (long)ceil(a->num_train_epochs * (double)spe);
+	if (tr->total < 1)
+		die("no steps to train: %g epochs of %llu steps",
+		    a->num_train_epochs, (unsigned long long)spe);
+}
+
+int
+lmf_train_next(struct lmf_trainer *tr, struct lmf_item *it)
+{
+	int rc = lmf_rd_item_or_die(tr->data, it), again = 0;
+
+	while (rc == 0 && strcmp(tr->data_path, "-") && !again++) {
+		lmf_rd_close(tr->data);
+		tr->data = lmf_rd_open_or_die(tr->data_path);
+		rc = lmf_rd_item_or_die(tr->data, it);
+	}
+	return rc;
+}
+
+int
+lmf_train_micro(struct lmf_trainer *tr, long B, long T)
+{
+	tr->micro++;
+	tr->samples += (uint64_t)B;
+	tr->tokens += (uint64_t)B * (uint64_t)T;
+	tr->log_tokens += (uint64_t)B * (uint64_t)T;
+	if (!tr->batch_size)
+		tr->batch_size = B;
+	tr->epoch_end = tr->bpe && tr->micro % tr->bpe == 0;
+	return tr->epoch_end;
+}
+
+/* ---- the logs ---- */
+
+static char *
+hms(double s, char *buf, size_t n)
+{
+	long x = s > 0 && s < 1e12 ? (long)s : 0;
+
+	snprintf(buf, n, "%ld:%02ld:%02ld", x / 3600, x / 60 % 60, x % 60);
+	return buf;
+}
+
+static double
+epoch_now(const struct lmf_trainer *tr)
+{
+	if (tr->bpe)
+		return (double)tr->micro / (double)tr->bpe;
+	return tr->a.num_train_epochs * (double)tr->step / (double)tr->total;
+}
+
+/* a line of trainer_log.jsonl: LLaMA-Factory's keys, the loss key named
+ * key (loss or eval_loss), lr only when lr >= 0 */
+static void
+tlog_line(struct lmf_trainer *tr, const char *key, double loss, double lr)
+{
+	double el = lmf_now() - tr->t0;
+	char e[32], r[32], *line;
+	json_t *j;
+	int i;
+
+	if (!tr->log)
+		return;
+	j = json_pack("{s:I, s:I, s:f}", "current_steps", (json_int_t)tr->step,
+	    "total_steps", (json_int_t)tr->total, key, loss);
+	for (i = 0; lr >= 0 && i < tr->nmetric; i++)
+		if (!strcmp(tr->mname[i], "rewards/accuracies"))
+			json_object_set_new(j, "accuracy", json_real(
+			    tr->msum[i] / (double)tr->log_steps));
+	if (lr >= 0)
+		json_object_set_new(j, "lr", json_real(lr));
+	json_object_set_new(j, "epoch", json_real(round(epoch_now(tr) * 100) /
+	    100));
+	json_object_set_new(j, "percentage", json_real(round((double)tr->step
+	    * 1e4 / (double)tr->total) / 100));
+	json_object_set_new(j, "elapsed_time", json_string(hms(el, e,
+	    sizeof e)));
+	json_object_set_new(j, "remaining_time", json_string(hms((double)
+	    (tr->total - tr->step) * el / (double)(tr->step ? tr->step : 1),
+	    r, sizeof r)));
+	json_object_set_new(j, "throughput", json_real(el > 0 ?
+	    round((double)tr->tokens / el * 100) / 100 : 0.0));
+	json_object_set_new(j, "total_tokens", json_integer((json_int_t)
+	    tr->tokens));
+	line = json_dumps(j, JSON_PRESERVE_ORDER | JSON_COMPACT |
+	    JSON_REAL_PRECISION(10));
+	if (!line || fprintf(tr->log, "%s\n", line) < 0 ||
+	    fflush(tr->log) == EOF)
+		die_errno("'%s/trainer_log.jsonl'", tr->a.output_dir);
+	tr->log_lines++;
+	free(line);
+	json_decref(j);
+}
+
+/* wipe the progress line, so that a log line can take its place */
+static void
+prog_clear(struct lmf_trainer *tr)
+{
+	if (!tr->shown)
+		return;
+	fputs("\r\033[K", stderr);
+	tr->shown = 0;
+}
+
+/* the progress line, rewritten in place: step/total, the last step's
+ * loss, the next lr, tokens/s and the time left of this run */
+static void
+prog_show(struct lmf_trainer *tr, double loss, double lr)
+{
+	double now = lmf_now(), el = now - tr->t0, eta = 0, tps = 0;
+	long done = tr->step - tr->step0;
+	int w = snprintf(NULL, 0, "%ld", tr->total);
+	long s;
+
+	if (!tr->tty || lmf_verbose <= 0)
+		return;
+	/* ten times a second at most, but always the first and last */
+	if (tr->shown && now - tr->shown_at < 0.1 && tr->step < tr->total)
+		return;
+	tr->shown_at = now;
+	if (done > 0 && el > 0) {
+		eta = el / (double)done * (double)(tr->total - tr->step);
+		tps = (double)(tr->tokens - tr->tokens0) / el;
+	}
+	s = (long)(eta + 0.5);
+	fprintf(stderr, "\r[%*ld/%ld] loss %.4f lr %.1e %.0f tok/s ETA "
+	    "%ld:%02ld:%02ld\033[K", w, tr->step, tr->total, loss, lr, tps,
+	    s / 3600, s / 60 % 60, s % 60);
+	fflush(stderr);
+	tr->shown = 1;
+}
+
+/* one line to stderr, one to trainer_log.jsonl, one to log_history */
+static void
+log_step(struct lmf_trainer *tr, double lr)
+{
+	double now = lmf_now(), dt = now - tr->log_t;
+	double loss = round(tr->loss_sum / (double)tr->log_steps * 1e4) / 1e4;
+	json_t *h;
+	int i;
+
+	prog_clear(tr);
+	if (lmf_verbose > 0) {
+		fprintf(stderr, "step %ld/%ld: loss %.4f", tr->step, tr->total,
+		    loss);
+		for (i = 0; i < tr->nmetric; i++)
+			fprintf(stderr, " %s %.4f", tr->mname[i], tr->msum[i] /
+			    (double)tr->log_steps);
+		fprintf(stderr, " grad_norm %.4g lr %.1e epoch %.2f tok/s "
+		    "%.0f\n", tr->last_norm, lr, epoch_now(tr), dt > 0 ?
+		    (double)tr->log_tokens / dt : 0.0);
+	}
+	tlog_line(tr, "loss", loss, lr);
+	h = json_pack("{s:f, s:f, s:f, s:f, s:I}", "epoch", epoch_now(tr),
+	    "grad_norm", tr->last_norm, "learning_rate", lr, "loss", loss,
+	    "step", (json_int_t)tr->step);
+	for (i = 0; i < tr->nmetric; i++) {
+		json_object_set_new(h, tr->mname[i], json_real(tr->msum[i] /
+		    (double)tr->log_steps));
+		tr->msum[i] = 0;
+	}
+	json_array_append_new(tr->history, h);
+	tr->loss_sum = 0;
+	tr->log_steps = 0;
+	tr->log_tokens = 0;
+	tr->log_t = now;
+}
+
+/* 1 if line is a log line of a step <= step */
+static int
+log_line_upto(const char *line, long step)
+{
+	json_t *j = json_loads(line, 0, NULL);
+	json_t *v = json_object_get(j, "current_steps");
+	int ok = json_is_integer(v) && json_integer_value(v) <= step;
+
+	json_decref(j);
+	return ok;
+}
+
+/* trainer_log.jsonl as it was when the checkpoint resumed from was
+ * saved (empty when no checkpoint is): its first log_keep lines, up to
+ * the first of a later step or a torn line, rewritten atomically;
+ * log_lines counts them */
+static void
+trim_log(struct lmf_trainer *tr, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	struct lmf_buf keep = { 0 };
+	struct lmf_afile af;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int cut = 0;
+
+	tr->log_lines = 0;
+	if (!f) {
+		if (errno != ENOENT)
+			die_errno("cannot open '%s'", path);
+		return;
+	}
+	while ((n = getline(&line, &cap, f)) > 0) {
+		if (line[n - 1] != '\n' || (tr->log_keep >= 0 &&
+		    tr->log_lines >= tr->log_keep) ||
+		    !log_line_upto(line, tr->step)) {
+			cut = 1;
+			break;
+		}
+		lmf_buf_add(&keep, line, (size_t)n);
+		tr->log_lines++;
+	}
+	if (ferror(f))
+		die_errno("cannot read '%s'", path);
+	fclose(f);
+	free(line);
+	if (cut) {
+		if (lmf_afile_open(&af, path) < 0)
+			die_errno("cannot create '%s'", path);
+		if ((keep.n && fwrite(keep.s, 1, keep.n, af.f) != keep.n) ||
+		    lmf_afile_commit(&af) < 0)
+			die_errno("cannot write '%s'", path);
+	}
+	free(keep.s);
+}
+
+/* ---- state files ---- */
+
+static void
+json_or_die(const char *dir, const char *name, json_t *j, int indent)
+{
+	char *path = xasprintf("%s/%s", dir, name), err[512];
+
+	/* 17 digits where the value must come back exact */
+	if (lmf_ckpt_write_json(path, j, JSON_INDENT(indent) | JSON_SORT_KEYS |
+	    JSON_REAL_PRECISION(indent == 1 ? 17 : 15), err, sizeof err) < 0)
+		die("%s", err);
+	free(path);
+}
+
+/* Hugging Face's TrainerState */
+static json_t *
+trainer_state(struct lmf_trainer *tr)
+{
+	const struct lmf_train_args *a = &tr->a;
+	json_t *j = json_object();
+	json_t *args = json_pack("{s:b, s:b, s:b, s:b, s:b}",
+	    "should_epoch_stop", 0, "should_evaluate", 0, "should_log", 0,
+	    "should_save", tr->step < tr->total, "should_training_stop",
+	    tr->step >= tr->total);
+
+	json_object_set_new(j, "best_global_step", json_null());
+	json_object_set_new(j, "best_metric", json_null());
+	json_object_set_new(j, "best_model_checkpoint", json_null());
+	json_object_set_new(j, "epoch", json_real(epoch_now(tr)));
+	json_object_set_new(j, "eval_steps", json_integer(a->eval_steps ?
+	    a->eval_steps : a->logging_steps));
+	json_object_set_new(j, "global_step", json_integer(tr->step));
+	json_object_set_new(j, "is_hyper_param_search", json_false());
+	json_object_set_new(j, "is_local_process_zero", json_true());
+	json_object_set_new(j, "is_world_process_zero", json_true());
+	json_object_set(j, "log_history", tr->history);
+	json_object_set_new(j, "logging_steps", json_integer(a->logging_steps));
+	json_object_set_new(j, "max_steps", json_integer(tr->total));
+	json_object_set_new(j, "num_input_tokens_seen",
+	    json_integer((json_int_t)tr->tokens));
+	json_object_set_new(j, "num_train_epochs",
+	    json_integer((json_int_t)ceil(a->num_train_epochs)));
+	json_object_set_new(j, "save_steps", json_integer(a->save_steps));
+	json_object_set_new(j, "stateful_callbacks", json_pack("{s:{s:o, "
+	    "s:{}}}", "TrainerControl", "args", args, "attributes"));
+	json_object_set_new(j, "total_flos", json_integer(0));
+	json_object_set_new(j, "train_batch_size",
+	    json_integer(tr->batch_size));
+	json_object_set_new(j, "trial_name", json_null());
+	json_object_set_new(j, "trial_params", json_null());
+	return j;
+}
+
+/* what a resume needs beyond the weights and the optimizer */
+static json_t *
+resume_state(struct lmf_trainer *tr, uint64_t seed)
+{
+	json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:I, "
+	    "s:f, s:I, s:I}", "log_lines", (json_int_t)tr->log_lines,
+	    "global_step", (json_int_t)tr->step, "total_steps",
+	    (json_int_t)tr->total, "micro_batches", (json_int_t)tr->micro,
+	    "tokens", (json_int_t)tr->tokens, "samples",
+	    (json_int_t)tr->samples, "train_loss_sum", tr->train_loss_sum,
+	    "loss_sum", tr->loss_sum, "log_steps", (json_int_t)tr->log_steps,
+	    "last_norm", tr->last_norm, "batch_size",
+	    (json_int_t)tr->batch_size, "seed", (json_int_t)seed);
+	json_t *m;
+	int i;
+
+	if (tr->nmetric) {
+		m = json_object();
+		for (i = 0; i < tr->nmetric; i++)
+			json_object_set_new(m, tr->mname[i],
+			    json_real(tr->msum[i]));
+		json_object_set_new(j, "metric_sums", m);
+	}
+	return j;
+}
+
+/* the state of the checkpoint resumed from: the counters, the extra
+ * metrics and the log history */
+static void
+load_state(struct lmf_trainer *tr, const char *dir)
+{
+	char *path = xasprintf("%s/lmf_state.json", dir);
+	json_error_t je;
+	json_t *j = json_load_file(path, 0, &je), *ts, *v;
+	json_int_t step, total, micro, tokens, samples, ls, bs;
+	const char *k;
+
+	if (!j || json_unpack_ex(j, &je, 0, "{s:I, s:I, s:I, s:I, s:I, s:F, "
+	    "s:F, s:I, s:F, s:I}", "global_step", &step, "total_steps",
+	    &total, "micro_batches", &micro, "tokens", &tokens, "samples",
+	    &samples, "train_loss_sum", &tr->train_loss_sum, "loss_sum",
+	    &tr->loss_sum, "log_steps", &ls, "last_norm", &tr->last_norm,
+	    "batch_size", &bs) < 0 || step < 0 || micro < step || tokens < 0)
+		die("'%s': not a checkpoint's state: %s", path, je.text);
+	tr->step = tr->saved = (long)step;
+	tr->micro = (uint64_t)micro;
+	tr->tokens = (uint64_t)tokens;
+	tr->samples = (uint64_t)samples;
+	tr->log_steps = (long)ls;
+	tr->batch_size = (long)bs;
+	if (total != tr->total)
+		warn("'%s': %lld total steps, this run has %ld", dir,
+		    (long long)total, tr->total);
+	ts = json_object_get(j, "log_lines");
+	if (json_is_integer(ts) && json_integer_value(ts) >= 0)
+		tr->log_keep = (long)json_integer_value(ts);
+	json_object_foreach(json_object_get(j, "metric_sums"), k, v)
+		if (json_is_number(v))
+			lmf_train_metric(tr, k, json_number_value(v));
+	json_decref(j);
+	free(path);
+	path = xasprintf("%s/trainer_state.json", dir);
+	ts = json_load_file(path, 0, &je);
+	if (!ts || !json_is_array(json_object_get(ts, "log_history")))
+		die("'%s': no log_history", path);
+	json_decref(tr->history);
+	tr->history = json_incref(json_object_get(ts, "log_history"));
+	json_decref(ts);
+	free(path);
+}
+
+void
+lmf_train_open(struct lmf_trainer *tr)
+{
+	char *path;
+
+	tr->data = lmf_rd_open_or_die(tr->data_path);
+	lmf_rd_check_kind_or_die(tr->data, "batches");
+	plan_steps(tr);
+	if (tr->resume_dir)
+		load_state(tr, tr->resume_dir);
+	if (!tr->a.output_dir)
+		return;
+	path = xasprintf("%s/trainer_log.jsonl", tr->a.output_dir);
+	if (!tr->a.overwrite_output_dir)
+		trim_log(tr, path);
+	tr->log = fopen(path, tr->a.overwrite_output_dir ? "w" : "a");
+	if (!tr->log)
+		die_errno("cannot open '%s'", path);
+	free(path);
+}
+
+/* ---- the steps ---- */
+
+static void
+on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+void
+lmf_train_start(struct lmf_trainer *tr, struct lmf_tparam *tp, int ntp,
+    uint64_t numel)
+{
+	const struct lmf_train_args *a = &tr->a;
+	struct lmf_item it;
+	struct sigaction sa;
+	struct lmf_rd *r;
+	char err[512], *path;
+	uint64_t i;
+
+	tr->tp = tp;
+	tr->ntp = ntp;
+	lmf_adamw_init(&tr->adam, numel);
+	tr->adam.beta1 = a->adam_beta1;
+	tr->adam.beta2 = a->adam_beta2;
+	tr->adam.eps = a->adam_epsilon;
+	tr->adam.weight_decay = a->weight_decay;
+	lmf_sched_init(&tr->sched, a->lr_scheduler_type, a->learning_rate,
+	    tr->total, a->warmup_steps, a->warmup_ratio);
+	if (a->lr_scheduler_kwargs && lmf_sched_kwargs(&tr->sched,
+	    a->lr_scheduler_kwargs, err, sizeof err) < 0)
+		die_usage("%s", err);
+	if (tr->resume_dir) {
+		/* the optimizer state, and the batches consumed read past */
+		path = xasprintf("%s/optimizer.lmf", tr->resume_dir);
+		r = lmf_rd_open_or_die(path);
+		lmf_rd_check_kind_or_die(r, "optimizer");
+		if (lmf_adamw_read(&tr->adam, tp, ntp, r, err, sizeof err) < 0)
+			die("%s", err);
+		lmf_rd_close(r);
+		free(path);
+		if (tr->adam.step != tr->step)
+			die("'%s': optimizer step %ld, trainer step %ld",
+			    tr->resume_dir, tr->adam.step, tr->step);
+		for (i = 0; i < tr->micro; i++) {
+			if (lmf_train_next(tr, &it) != 1)
+				die("'%s': the batches end before the %llu the "
+				    "checkpoint consumed", tr->data_path,
+				    (unsigned long long)tr->micro);
+			lmf_item_free(&it);
+		}
+		if (lmf_verbose > 0)
+			fprintf(stderr, "resuming training from '%s' at step "
+			    "%ld\n", tr->resume_dir, tr->step);
+	}
+	if (a->output_dir) {
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_signal;
+		sa.sa_flags = SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+	}
+	tr->t0 = tr->log_t = lmf_now();
+	tr->step0 = tr->step;
+	tr->tokens0 = tr->tokens;
+	tr->tty = isatty(STDERR_FILENO);
+}
+
+void
+lmf_train_metric(struct lmf_trainer *tr, const char *name, double v)
+{
+	int i;
+
+	for (i = 0; i < tr->nmetric && strcmp(tr->mname[i], name); i++)
+		;
+	if (i == tr->nmetric) {
+		if (i == (int)(sizeof tr->msum / sizeof tr->msum[0]))
+			BUG("too many metrics");
+		tr->mname[tr->nmetric++] = xstrdup(name);
+	}
+	tr->msum[i] += v;
+}
+
+/* the result stream in dir and the Hugging Face files made from it */
+static void
+write_result_dir(struct lmf_trainer *tr, const char *dir)
+{
+	char *path = xasprintf("%s/%s", dir, tr->result_name), err[512];
+
+	tr->write_result(tr, path);
+	if (lmf_ckpt_hf_files(path, dir, LMF_ST_SHARD_DEFAULT, err,
+	    sizeof err) < 0)
+		die("%s", err);
+	free(path);
+}
+
+void
+lmf_train_update(struct lmf_trainer *tr, double loss)
+{
+	double norm = lmf_grad_clip(tr->tp, tr->ntp, tr->a.max_grad_norm);
+	double lr, x;
+	char *path;
+
+	if (!isfinite(loss) || !isfinite(norm)) {
+		x = isfinite(loss) ? norm : loss;
+		if (tr->a.output_dir) {
+			path = xasprintf("%s/%s", tr->a.output_dir,
+			    tr->result_name);
+			tr->write_result(tr, path);
+			free(path);
+		}
+		if (tr->out)
+			tr->write_result(tr, tr->out);
+		die("step %ld: the %s is %s; wrote the state after step %ld",
+		    tr->step + 1, isfinite(loss) ? "grad norm" : "loss",
+		    isnan(x) ? "nan" : x > 0 ? "inf" : "-inf", tr->step);
+	}
+	lr = lmf_sched_lr(&tr->sched, tr->step);
+	lmf_adamw_step(&tr->adam, tr->tp, tr->ntp, lr);
+	tr->step++;
+	tr->last_norm = norm;
+	tr->loss_sum += loss;
+	tr->train_loss_sum += loss;
+	tr->log_steps++;
+	if (tr->step == tr->step0 + 1 && lmf_verbose > 0 &&
+	    (tr->tty || tr->a.output_dir)) {
+		prog_clear(tr);
+		fprintf(stderr, "first step after %.2f s\n",
+		    lmf_now() - tr->start);
+	}
+	if (tr->step % tr->a.logging_steps == 0)
+		log_step(tr, lmf_sched_lr(&tr->sched, tr->step));
+	prog_show(tr, loss, lmf_sched_lr(&tr->sched, tr->step));
+}
+
+static int
+due(const struct lmf_trainer *tr, int strategy, long every)
+{
+	return (strategy == LMF_ST_STEPS && tr->step % every == 0) ||
+	    (strategy == LMF_ST_EPOCH && tr->epoch_end);
+}
+
+int
+lmf_train_should_eval(const struct lmf_trainer *tr)
+{
+	return due(tr, tr->a.eval_strategy, tr->a.eval_steps ?
+	    tr->a.eval_steps : tr->a.logging_steps);
+}
+
+int
+lmf_train_should_save(const struct lmf_trainer *tr)
+{
+	return tr->a.output_dir && (due(tr, tr->a.save_strategy,
+	    tr->a.save_steps) || (tr->a.save_strategy == LMF_ST_STEPS &&
+	    tr->step == tr->total));
+}
+
+void
+lmf_train_save(struct lmf_trainer *tr)
+{
+	char *fin = xasprintf("%s/checkpoint-%ld", tr->a.output_dir, tr->step);
+	char *tmp = xasprintf("%s.tmp-%ld", fin, (long)getpid()), *path;
+	json_t *meta, *j;
+	struct lmf_wr *w;
+
+	if (tr->saved == tr->step)
+		goto out;
+	if (mkdir(tmp, 0777) < 0)
+		die_errno("cannot create '%s'", tmp);
+	write_result_dir(tr, tmp);
+	path = xasprintf("%s/optimizer.lmf", tmp);
+	meta = json_pack("{s:s, s:I}", "kind", "optimizer", "step",
+	    (json_int_t)tr->step);
+	w = lmf_wr_open_or_die(path, meta, tr->wo);
+	json_decref(meta);
+	if (lmf_adamw_write(&tr->adam, tr->tp, tr->ntp, w) < 0)
+		die("'%s': %s", path, lmf_wr_errmsg(w));
+	lmf_wr_close_or_die(w);
+	free(path);
+	json_or_die(tmp, "trainer_state.json", j = trainer_state(tr), 2);
+	json_decref(j);
+	json_or_die(tmp, "lmf_state.json", j = resume_state(tr, tr->seed), 1);
+	json_decref(j);
+	if (lmf_ckpt_commit(tmp, fin) < 0)
+		die_errno("cannot rename '%s' to '%s'", tmp, fin);
+	tr->saved = tr->step;
+	prog_clear(tr);
+	if (lmf_verbose > 0)
+		fprintf(stderr, "step %ld: saved '%s'\n", tr->step, fin);
+	lmf_ckpt_prune(tr->a.output_dir, tr->a.save_total_limit);
+out:
+	free(fin);
+	free(tmp);
+}
+
+void
+lmf_train_check_signal(struct lmf_trainer *tr)
+{
+	if (!stop_signal || !tr->a.output_dir)
+		return;
+	prog_clear(tr);
+	lmf_train_save(tr);
+	warn("stopped by signal %d after step %ld: resume with the same "
+	    "command", (int)stop_signal, tr->step);
+	exit(128 + stop_signal);
+}
+
+double
+lmf_train_loss(const struct lmf_trainer *tr)
+{
+	return tr->step ? tr->train_loss_sum / (double)tr->step : 0.0;
+}
+
+/* ---- evaluation and the end ---- */
+
+void
+lmf_train_log_eval(struct lmf_trainer *tr, const char *const *names,
+    const double *v, int n, uint64_t rows, uint64_t nb, double dt,
+    int final)
+{
+	json_t *j, *res, *all;
+	char *path;
+	int i;
+
+	prog_clear(tr);
+	if (lmf_verbose > 0) {
+		fprintf(stderr, "step %ld/%ld:", tr->step, tr->total);
+		for (i = 0; i < n; i++)
+			fprintf(stderr, " %s %.4f", names[i], v[i]);
+		fprintf(stderr, " (%llu batches, %.0f ms)\n",
+		    (unsigned long long)nb, dt * 1e3);
+	}
+	tlog_line(tr, names[0], v[0], -1);
+	j = json_pack("{s:f, s:f, s:f, s:f, s:I}", "epoch", epoch_now(tr),
+	    "eval_runtime", round(dt * 1e4) / 1e4,
+	    "eval_samples_per_second", dt > 0 ? round((double)rows / dt *
+	    1e3) / 1e3 : 0.0, "eval_steps_per_second", dt > 0 ?
+	    round((double)nb / dt * 1e3) / 1e3 : 0.0, "step",
+	    (json_int_t)tr->step);
+	for (i = 0; i < n; i++)
+		json_object_set_new(j, names[i], json_real(v[i]));
+	if (final && tr->a.output_dir) {
+		res = json_deep_copy(j);
+		path = xasprintf("%s/all_results.json", tr->a.output_dir);
+		json_object_del(res, "step");
+		json_or_die(tr->a.output_dir, "eval_results.json", res, 4);
+		all = json_load_file(path, 0, NULL);
+		if (!json_is_object(all)) {
+			json_decref(all);
+			all = json_object();
+		}
+		json_object_update(all, res);
+		json_or_die(tr->a.output_dir, "all_results.json", all, 4);
+		json_decref(all);
+		json_decref(res);
+		free(path);
+	}
+	json_array_append_new(tr->history, j);
+}
+
+static void
+plot_key(struct lmf_trainer *tr, const char *key)
+{
+	size_t i, n = json_array_size(tr->history), k = 0;
+	double *x = xmallocarray(n + 1, sizeof *x);
+	double *y = xmallocarray(n + 1, sizeof *y);
+	char *path, *title, *p, err[512];
+	json_t *e, *v;
+
+	json_array_foreach(tr->history, i, e)
+		if (json_is_number(v = json_object_get(e, key))) {
+			x[k] = (double)json_integer_value(json_object_get(e,
+			    "step"));
+			y[k++] = json_number_value(v);
+		}
+	if (k) {
+		path = xasprintf("%s/training_%s.png", tr->a.output_dir, key);
+		for (p = path + strlen(tr->a.output_dir) + 1; *p; p++)
+			if (*p == '/')
+				*p = '_';
+		title = xasprintf("training %s of %s", key, tr->a.output_dir);
+		if (lmf_plot_png(path, title, "step", key, x, y, (int)k, err,
+		    sizeof err) < 0)
+			die("%s", err);
+		if (lmf_verbose > 0)
+			fprintf(stderr, "figure saved at: %s\n", path);
+		free(path);
+		free(title);
+	} else {
+		warn("no metric %s to plot", key);
+	}
+	free(x);
+	free(y);
+}
+
+/* the tokenizer files of tokenizer_dir beside the weights, as
+ * LLaMA-Factory saves the tokenizer with the model */
+static void
+copy_tokenizer(struct lmf_trainer *tr)
+{
+	static const char *const names[] = { "tokenizer.json",
+		"tokenizer_config.json", "special_tokens_map.json",
+		"chat_template.jinja", NULL };
+	struct lmf_afile af;
+	struct stat sb;
+	char *src, *dst, *buf;
+	size_t n;
+	int i;
+
+	for (i = 0; names[i]; i++) {
+		src = xasprintf("%s/%s", tr->a.tokenizer_dir, names[i]);
+		if (stat(src, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+			free(src);
+			continue;
+		}
+		buf = lmf_read_file_or_die(src, &n, (size_t)1 << 31);
+		dst = xasprintf("%s/%s", tr->a.output_dir, names[i]);
+		if (lmf_afile_open(&af, dst) < 0)
+			die_errno("cannot create '%s'", dst);
+		if ((n && fwrite(buf, 1, n, af.f) != n) ||
+		    lmf_afile_commit(&af) < 0)
+			die_errno("cannot write '%s'", dst);
+		free(buf);
+		free(src);
+		free(dst);
+	}
+}
+
+void
+lmf_train_end(struct lmf_trainer *tr)
+{
+	static const char *const loss_only[] = { "loss", NULL };
+	const char *const *k = tr->plot_keys ? tr->plot_keys : loss_only;
+	const char *dir = tr->a.output_dir;
+	double rt = lmf_now() - tr->t0;
+	json_t *res, *all;
+
+	prog_clear(tr);
+	if (tr->step < tr->total)
+		warn("the batches ran out after step %ld of %ld", tr->step,
+		    tr->total);
+	if (!dir)
+		return;
+	/* LLaMA-Factory's order: model, train metrics, state, plots */
+	write_result_dir(tr, dir);
+	if (tr->a.tokenizer_dir)
+		copy_tokenizer(tr);
+	res = json_pack("{s:f, s:i, s:f, s:f, s:f, s:f}", "epoch",
+	    epoch_now(tr), "total_flos", 0, "train_loss", lmf_train_loss(tr),
+	    "train_runtime", round(rt * 1e4) / 1e4,
+	    "train_samples_per_second", rt > 0 ? round((double)tr->samples /
+	    rt * 1e3) / 1e3 : 0.0, "train_steps_per_second", rt > 0 ?
+	    round((double)tr->step / rt * 1e3) / 1e3 : 0.0);
+	all = json_deep_copy(res);
+	json_object_set_new(all, "step", json_integer(tr->step));
+	json_array_append_new(tr->history, all);
+	json_or_die(dir, "train_results.json", res, 4);
+	json_or_die(dir, "all_results.json", res, 4);
+	json_decref(res);
+	res = trainer_state(tr);
+	json_or_die(dir, "trainer_state.json", res, 2);
+	json_decref(res);
+	for (; tr->a.plot_loss && *k; k++)
+		plot_key(tr, *k);
+}
+
+void
+lmf_train_free(struct lmf_trainer *tr)
+{
+	struct lmf_recinfo rec;
+	int i;
+
+	/* what is left of piped batches (an epoch past T) is read, so that
+	 * the writer of the pipe ends well */
+	if (tr->data && !strcmp(tr->data_path, "-"))
+		while (lmf_rd_next(tr->data, &rec) > LMF_REC_EOF)
+			;
+	if (tr->data)
+		lmf_rd_close(tr->data);
+	if (tr->log && fclose(tr->log) == EOF)
+		die_errno("'%s/trainer_log.jsonl'", tr->a.output_dir);
+	for (i = 0; i < tr->nmetric; i++)
+		free(tr->mname[i]);
+	lmf_adamw_free(&tr->adam);
+	json_decref(tr->history);
+	free(tr->resume_dir);
+	if (tr->lock >= 0)
+		close(tr->lock);
+}

@@ -1,0 +1,85 @@
+#!/bin/sh
+# lmf-sft's option table: the man page's OPTIONS are the options
+# --list-options prints, its format, values checked by the table (exit 2),
+# the output_dir rule (--print_resume, and a run refusing a finished lmf
+# output_dir), --list-options of a tool without a table, and the driver
+# routing keys by --list-options.
+. "$(dirname "$0")/lib.sh"
+plan 22
+PY=python3
+
+# the flags of the man page's OPTIONS items: "-name" for --name, "c" for -c
+man_flags() {
+	sed -n '/^\.Sh OPTIONS/,/^\.Sh /p' "$TOP/man/$1.1" | grep '^\.It' |
+		grep -o 'Fl -\{0,1\}[A-Za-z_0-9-]*' | sed 's/^Fl //' | sort -u
+}
+# the options of --list-options the man page misses (both flags
+# missing) and the man page's flags --list-options does not have
+options_diff() {
+	"$1" --list-options | awk -F '\t' -v man="$2" '
+	BEGIN { while ((getline f <man) > 0) inman[f] = 1 }
+	{
+		if ($1 != "") { known["-" $1] = 1 }
+		if ($2 != "") { known[$2] = 1 }
+		if (!(($1 != "" && ("-" $1) in inman) || ($2 != "" && $2 in inman)))
+			print "not in the man page: " ($1 != "" ? $1 : $2)
+	}
+	END { for (f in inman) if (!(f in known)) print "not an option: " f }'
+}
+man_flags lmf-sft >man.txt
+options_diff lmf-sft man.txt >diff.txt
+check "the man page lists options" test -s man.txt
+check "lmf-sft(1) OPTIONS are lmf-sft --list-options" sh -c \
+	'cat diff.txt >&2; ! test -s diff.txt'
+lmf-sft --list-options >lo.txt
+check "four tab-separated fields on every line" awk -F '\t' \
+	'NF != 4 { exit 1 } END { exit NR < 40 }' lo.txt
+check_grep "  a float with its default" "^learning_rate		float	5e-05$" lo.txt
+check_grep "  a choice with its words" \
+	"^finetuning_type		choice:lora|full|freeze	lora$" lo.txt
+check_grep "  a short flag" "^level	l	" lo.txt
+check_exit "a value out of range: exit 2" 2 lmf-sft --lora_rank 0
+check_grep "  naming the option and the range" \
+	"lmf-sft: --lora_rank: 0 is out of range \[1, 65536\]" check.err
+check_exit "a word not in a choice: exit 2" 2 lmf-sft --save_strategy often
+check_grep "  listing the words" "'often' is not no, steps or epoch" check.err
+check_exit "junk for a bool: exit 2" 2 lmf-sft --plot_loss=maybe
+check_exit "junk for a float: exit 2" 2 lmf-sft --learning_rate 1e-4x
+
+# the output_dir rule
+mkdir -p ck/checkpoint-3 ck/checkpoint-12 done
+: >done/adapter.lmf
+lmf-sft --output_dir ck --print_resume >r.txt
+check_grep "--print_resume: the last checkpoint" '^ck/checkpoint-12$' r.txt
+check "  nothing for a directory not there" sh -c \
+	'lmf-sft --output_dir none --print_resume >n.txt && ! test -s n.txt'
+check_exit "  a finished lmf output_dir: exit 2" 2 \
+	lmf-sft --output_dir done --print_resume
+check_grep "  naming what it holds" "'done' already holds adapter.lmf" check.err
+check "  overwrite_output_dir trains over it" \
+	lmf-sft --output_dir done --overwrite_output_dir --print_resume
+# one layer, the smallest model the checks need
+printf '{"model_type": "llama", "hidden_size": 16, "intermediate_size": 32, %s}\n' \
+	'"num_hidden_layers": 1, "num_attention_heads": 2, "vocab_size": 32' \
+	>cfg.json
+lmf-load -q --init --config cfg.json -o m.lmf
+$PY "$TOP/tests/mkbatches.py" -V 32 -n 2 >b.lmf
+check_exit "a run into an output_dir holding adapter.lmf only: exit 1" 1 \
+	lmf-sft -q --model m.lmf --data b.lmf --max_steps 1 --output_dir done
+check_grep "  naming the file" "already holds adapter.lmf and no checkpoint" \
+	check.err
+
+# tools without a table, and the driver
+lmf-pack --list-options >pack.txt
+check_grep "lmf-pack --list-options (no table)" \
+	"^per_device_train_batch_size		string	$" pack.txt
+mkdir tiny
+cp cfg.json tiny/config.json
+check_exit "a key lmf-sft does not list is refused by lmf train" 2 \
+	lmf train --stage sft --do_train true --model_name_or_path tiny \
+	--train_from_scratch true \
+	--dataset alpaca_demo --dataset_dir "$TOP/data" --template llama3 \
+	--output_dir out --save_only_model true --dry_run
+check_grep "  naming the key" "save_only_model: lmf-sft does not take it" \
+	check.err
+done_testing
