@@ -15,6 +15,13 @@
 #include "lmf/util.h"
 #include "lmf/banned.h"
 
+/* num_samples past a dataset's rows draws with replacement; each draw is
+ * an example in memory, so past MAX_OVERSAMPLE it may draw at most
+ * OVERSAMPLE_RATIO times the rows (a typo of a few digits is refused
+ * instead of exhausting memory) */
+#define MAX_OVERSAMPLE (1 << 20)
+#define OVERSAMPLE_RATIO 64
+
 #define MAX_FILE (4ull << 30)
 
 enum { COL_PROMPT, COL_QUERY, COL_RESPONSE, COL_HISTORY, COL_MESSAGES,
@@ -811,6 +818,14 @@ lmf_dataset_load(const char *dir, const char *name, long long max_samples,
 	if (!n) {
 		lmf_seterr(err, errlen, "dataset '%s': no rows in '%s'", name,
 		    path);
+		goto out;
+	}
+	if (a.num_samples > (long long)MAX_OVERSAMPLE &&
+	    (unsigned long long)a.num_samples / OVERSAMPLE_RATIO >= n) {
+		lmf_seterr(err, errlen, "dataset '%s': 'num_samples' %lld "
+		    "draws more than %d times its %zu rows and more than %d "
+		    "examples", name, a.num_samples, OVERSAMPLE_RATIO, n,
+		    MAX_OVERSAMPLE);
 		goto out;
 	}
 	idx = xmallocarray(n ? n : 1, sizeof *idx);

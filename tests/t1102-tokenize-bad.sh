@@ -5,7 +5,7 @@
 # no example, and tokenizer_config.json special tokens. Each is one line
 # on stderr and exit 1; the legal variants next to them still work.
 . "$(dirname "$0")/lib.sh"
-plan 76
+plan 78
 
 TOK=$TOP/tests/data/tok-bytelevel
 mkdir ds
@@ -33,6 +33,7 @@ cat >ds/dataset_info.json <<'EOF'
  "nsstr": {"file_name": "ok.json", "num_samples": "3"},
  "nszero": {"file_name": "ok.json", "num_samples": 0},
  "nsthree": {"file_name": "ok.json", "num_samples": 3},
+ "nshuge": {"file_name": "ok.json", "num_samples": 94444444444444444},
  "fnint": {"file_name": 7},
  "colint": {"file_name": "ok.json", "columns": {"prompt": 1}},
  "split": {"file_name": "ok.json", "split": ["train"]},
@@ -157,6 +158,9 @@ check "num_samples above the row count draws with replacement" tz \
     --stage sft --dataset nsthree -o three.lmf
 items three.lmf >three.txt
 check_grep "  three examples" "end: 3 items" three.txt
+check_exit "num_samples: 94444444444444444 is refused, not allocated" 1 tz \
+    --stage sft --dataset nshuge -o x.lmf
+check_grep "  names the limit" "more than 64 times its" check.err
 check_exit "file_name: 7" 1 tz --stage sft --dataset fnint -o x.lmf
 check_grep "  names the key" "'file_name' is a number" check.err
 check_exit "columns.prompt: 1" 1 tz --stage sft --dataset colint -o x.lmf
