@@ -38,21 +38,11 @@ static const char *wname[NW] = {
 	"mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight",
 };
 
-/* the seven projections, in PEFT's module order (bit j is 1 << j) */
-#define NPROJ 7
+/* the seven projections, in PEFT's module order (lora.h) */
+#define NPROJ LMF_LORA_NPROJ
 enum { P_Q, P_K, P_V, P_O, P_G, P_U, P_D };
-static const char *pname[NPROJ] = {
-	"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-	"down_proj",
-};
-static const char *pmodule[NPROJ] = {
-	"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
-	"self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj",
-};
 static const int pweight[NPROJ] = { W_Q, W_K, W_V, W_O, W_G, W_U, W_D };
 static const int pbias[NPROJ] = { W_BQ, W_BK, W_BV, W_BO, -1, -1, -1 };
-/* the order lmf-load writes adapter tensors in (by name, naturally) */
-static const int pwrite[NPROJ] = { P_D, P_G, P_U, P_K, P_O, P_Q, P_V };
 
 #define MAX_EXTRA 16
 
@@ -170,48 +160,6 @@ lmf_train_opts_default(void)
 		.seed = 42,
 	};
 	return o;
-}
-
-static int
-proj_index(const char *s, size_t n)
-{
-	int j;
-
-	for (j = 0; j < NPROJ; j++)
-		if (strlen(pname[j]) == n && !strncmp(s, pname[j], n))
-			return j;
-	return -1;
-}
-
-int
-lmf_lora_target_parse(const char *s, char *bad, size_t badlen)
-{
-	int bits = 0, j;
-	size_t n;
-
-	if (!strcmp(s, "all"))
-		return LMF_PROJ_ALL;
-	for (;;) {
-		n = strcspn(s, ",");
-		while (n && (*s == ' ')) {
-			s++;
-			n--;
-		}
-		while (n && s[n - 1] == ' ')
-			n--;
-		j = proj_index(s, n);
-		if (j < 0) {
-			snprintf(bad, badlen, "%.*s", (int)(n > 64 ? 64 : n),
-			    s);
-			return -1;
-		}
-		bits |= 1 << j;
-		s += strcspn(s, ",");
-		if (!*s)
-			break;
-		s++;
-	}
-	return bits;
 }
 
 /* ------------------------------------------------------------------ */
@@ -502,6 +450,16 @@ choose_trainable(struct lmf_llama *m, char *trainable, char *err,
 	return 0;
 }
 
+/* what the adapter is, as lora.h has it */
+static struct lmf_lora_config
+lora_config(const struct lmf_llama *m)
+{
+	struct lmf_lora_config lc = { m->rank, m->alpha, m->dropout,
+		m->rslora };
+
+	return lc;
+}
+
 /* (re)build the LoRA block for rank, targets; A uniform when init */
 static void
 lora_setup(struct lmf_llama *m, int init)
@@ -514,6 +472,7 @@ lora_setup(struct lmf_llama *m, int init)
 	int64_t in[NPROJ] = { C, C, C, QD, C, C, FF };
 	int64_t out[NPROJ] = { QD, KD, KD, C, FF, FF, C };
 	uint64_t n = 0, off = 0, i;
+	struct lmf_lora_config lc;
 	struct lmf_rng rng;
 	float bound;
 
@@ -553,8 +512,8 @@ lora_setup(struct lmf_llama *m, int init)
 				lo->A[i] = (2 * lmf_rng_uniform(&rng) - 1) *
 				    bound;
 		}
-	m->scaling = m->rslora ? m->alpha / sqrt((double)r) :
-	    m->alpha / r;
+	lc = lora_config(m);
+	m->scaling = lmf_lora_scaling(&lc);
 }
 
 /* the trainer's list, the gradient pointers, where backward may stop */
@@ -612,10 +571,8 @@ build_trainable(struct lmf_llama *m, const char *trainable)
 			for (ab = 0; ab < 2; ab++) {
 				struct lmf_tparam *t = &m->tp[k++];
 
-				snprintf(t->name, sizeof t->name,
-				    "base_model.model.model.layers.%d.%s."
-				    "lora_%c.weight", l, pmodule[j],
-				    ab ? 'B' : 'A');
+				lmf_lora_tensor_name(t->name, sizeof t->name,
+				    l, j, ab);
 				t->ndim = 2;
 				t->shape[0] = ab ? lo->out : m->rank;
 				t->shape[1] = ab ? m->rank : lo->in;
@@ -940,83 +897,18 @@ lmf_llama_zero_grad(struct lmf_llama *m)
 /* ------------------------------------------------------------------ */
 /* adapters */
 
-static int
-adapter_targets(const json_t *tm, char *err, size_t errlen)
-{
-	size_t i;
-	int bits = 0, j;
-	const char *s;
-
-	if (!json_is_array(tm) || !json_array_size(tm)) {
-		lmf_seterr(err, errlen,
-		    "adapter 'target_modules' is not a list "
-		    "of module names");
-		return -1;
-	}
-	for (i = 0; i < json_array_size(tm); i++) {
-		s = json_string_value(json_array_get(tm, i));
-		j = s ? proj_index(s, strlen(s)) : -1;
-		if (j < 0) {
-			lmf_seterr(err, errlen,
-			    "adapter target module '%s' is not "
-			    "one of q_proj ... down_proj", s ? s : "?");
-			return -1;
-		}
-		bits |= 1 << j;
-	}
-	return bits;
-}
-
-/* the layer and projection a PEFT name adapts, and A (0) or B (1) */
-static int
-lora_name(const char *name, int L, int *layer, int *proj)
-{
-	static const char pre[] = "base_model.model.model.layers.";
-	const char *s = name;
-	char *end;
-	long l;
-	int j, ab;
-	size_t n;
-
-	if (strncmp(s, pre, sizeof pre - 1))
-		return -1;
-	s += sizeof pre - 1;
-	if (*s < '0' || *s > '9')
-		return -1;
-	l = strtol(s, &end, 10);
-	if (l < 0 || l >= L || *end != '.')
-		return -1;
-	s = end + 1;
-	for (j = 0; j < NPROJ; j++) {
-		n = strlen(pmodule[j]);
-		if (!strncmp(s, pmodule[j], n) && s[n] == '.')
-			break;
-	}
-	if (j == NPROJ)
-		return -1;
-	s += strlen(pmodule[j]);
-	if (!strcmp(s, ".lora_A.weight"))
-		ab = 0;
-	else if (!strcmp(s, ".lora_B.weight"))
-		ab = 1;
-	else
-		return -1;
-	*layer = (int)l;
-	*proj = j;
-	return ab;
-}
-
 int
 lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
     size_t errlen)
 {
 	json_t *meta = lmf_rd_meta(r), *ac = json_object_get(meta,
-	    "adapter_config"), *v;
+	    "adapter_config");
 	const char *kind = lmf_rd_kind(r);
 	struct lmf_recinfo rec;
 	struct lmf_tensor t = { 0 };
+	struct lmf_lora_config lc;
 	int L = (int)m->c.num_hidden_layers, rank, targets, rc, l, j, ab;
-	char *seen = NULL;
+	char *seen = NULL, name[160];
 	uint32_t k, n;
 
 	if (!m->lora) {
@@ -1029,32 +921,21 @@ lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
 		    lmf_rd_name(r));
 		return -1;
 	}
-	v = json_object_get(ac, "r");
-	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-	    json_integer_value(v) > 65536) {
-		lmf_seterr(err, errlen, "'%s': adapter 'r' is not a positive "
-		    "integer", lmf_rd_name(r));
+	if (lmf_lora_config_parse(&lc, ac, name, sizeof name)) {
+		lmf_seterr(err, errlen, "'%s': %s", lmf_rd_name(r), name);
 		return -1;
 	}
-	rank = (int)json_integer_value(v);
-	v = json_object_get(ac, "lora_alpha");
-	if (!json_is_number(v) || !(json_number_value(v) > 0)) {
-		lmf_seterr(err, errlen, "'%s': adapter 'lora_alpha' is not a "
-		    "positive number", lmf_rd_name(r));
-		return -1;
-	}
-	targets = adapter_targets(json_object_get(ac, "target_modules"), err,
-	    errlen);
+	rank = lc.r;
+	targets = lmf_lora_targets_parse(json_object_get(ac,
+	    "target_modules"), err, errlen);
 	if (targets < 0)
 		return -1;
 	m->rank = rank;
-	m->alpha = json_number_value(v);
+	m->alpha = lc.alpha;
 	m->targets = targets;
-	m->rslora = json_is_true(json_object_get(ac, "use_rslora"));
-	v = json_object_get(ac, "lora_dropout");
-	if (json_is_number(v) && json_number_value(v) >= 0 &&
-	    json_number_value(v) < 1)
-		m->dropout = json_number_value(v);
+	m->rslora = lc.rslora;
+	if (lc.dropout >= 0)
+		m->dropout = lc.dropout;
 	lora_setup(m, 0);
 	seen = xcalloc((size_t)L * NPROJ * 2, 1);
 	do {
@@ -1086,7 +967,7 @@ lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
 			    lmf_rd_name(r));
 			goto fail;
 		}
-		ab = lora_name(rec.t.name, L, &l, &j);
+		ab = lmf_lora_parse_name(rec.t.name, L, &l, &j);
 		if (ab < 0 || !m->lo[l][j].A) {
 			lmf_seterr(err, errlen,
 			    "'%s': unexpected adapter tensor "
@@ -1135,11 +1016,11 @@ lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
 		for (j = 0; j < NPROJ; j++)
 			for (ab = 0; ab < 2 && m->lo[l][j].A; ab++)
 				if (!seen[(l * NPROJ + j) * 2 + ab]) {
+					lmf_lora_tensor_name(name, sizeof name,
+					    l, j, ab);
 					lmf_seterr(err, errlen, "'%s': tensor "
-					    "'base_model.model.model.layers.%d."
-					    "%s.lora_%c.weight' is missing",
-					    lmf_rd_name(r), l, pmodule[j],
-					    ab ? 'B' : 'A');
+					    "'%s' is missing", lmf_rd_name(r),
+					    name);
 					goto fail;
 				}
 	do {
@@ -1580,71 +1461,18 @@ lmf_llama_logits(struct lmf_llama *m, const struct lmf_batch *b,
 /* ------------------------------------------------------------------ */
 /* the result */
 
-static json_t *
-adapter_config(struct lmf_llama *m)
-{
-	json_t *ac = json_object(), *tm = json_array(), *src;
-	const char *sorted[NPROJ] = { "down_proj", "gate_proj", "k_proj",
-		"o_proj", "q_proj", "up_proj", "v_proj" };
-	int j;
-
-	for (j = 0; j < NPROJ; j++)
-		if (m->targets & 1 << proj_index(sorted[j], strlen(sorted[j])))
-			json_array_append_new(tm, json_string(sorted[j]));
-	src = json_object_get(m->meta, "source");
-	json_object_set_new(ac, "alora_invocation_tokens", json_null());
-	json_object_set_new(ac, "alpha_pattern", json_object());
-	json_object_set_new(ac, "arrow_config", json_null());
-	json_object_set_new(ac, "auto_mapping", json_null());
-	json_object_set_new(ac, "base_model_name_or_path",
-	    json_is_string(src) ? json_copy(src) : json_null());
-	json_object_set_new(ac, "bias", json_string("none"));
-	json_object_set_new(ac, "corda_config", json_null());
-	json_object_set_new(ac, "ensure_weight_tying", json_false());
-	json_object_set_new(ac, "eva_config", json_null());
-	json_object_set_new(ac, "exclude_modules", json_null());
-	json_object_set_new(ac, "fan_in_fan_out", json_false());
-	json_object_set_new(ac, "inference_mode", json_true());
-	json_object_set_new(ac, "init_lora_weights", json_true());
-	json_object_set_new(ac, "layer_replication", json_null());
-	json_object_set_new(ac, "layers_pattern", json_null());
-	json_object_set_new(ac, "layers_to_transform", json_null());
-	json_object_set_new(ac, "loftq_config", json_object());
-	if (m->alpha == floor(m->alpha) && m->alpha < 1e15)
-		json_object_set_new(ac, "lora_alpha",
-		    json_integer((json_int_t)m->alpha));
-	else
-		json_object_set_new(ac, "lora_alpha", json_real(m->alpha));
-	json_object_set_new(ac, "lora_bias", json_false());
-	json_object_set_new(ac, "lora_dropout", json_real(m->dropout));
-	json_object_set_new(ac, "megatron_config", json_null());
-	json_object_set_new(ac, "megatron_core",
-	    json_string("megatron.core"));
-	json_object_set_new(ac, "modules_to_save", json_null());
-	json_object_set_new(ac, "peft_type", json_string("LORA"));
-	json_object_set_new(ac, "peft_version", json_string("0.18.1"));
-	json_object_set_new(ac, "qalora_group_size", json_integer(16));
-	json_object_set_new(ac, "r", json_integer(m->rank));
-	json_object_set_new(ac, "rank_pattern", json_object());
-	json_object_set_new(ac, "revision", json_null());
-	json_object_set_new(ac, "target_modules", tm);
-	json_object_set_new(ac, "target_parameters", json_null());
-	json_object_set_new(ac, "task_type", json_string("CAUSAL_LM"));
-	json_object_set_new(ac, "trainable_token_indices", json_null());
-	json_object_set_new(ac, "use_dora", json_false());
-	json_object_set_new(ac, "use_qalora", json_false());
-	json_object_set_new(ac, "use_rslora", json_boolean(m->rslora));
-	return ac;
-}
-
 json_t *
 lmf_llama_result_meta(struct lmf_llama *m)
 {
 	json_t *meta = json_object(), *v;
+	struct lmf_lora_config lc;
 
 	if (m->lora) {
 		json_object_set_new(meta, "kind", json_string("adapter"));
-		json_object_set_new(meta, "adapter_config", adapter_config(m));
+		lc = lora_config(m);
+		json_object_set_new(meta, "adapter_config",
+		    lmf_lora_config_json(&lc, m->targets,
+		    json_object_get(m->meta, "source")));
 		json_object_set_new(meta, "dtype", json_string("f32"));
 		v = json_object_get(m->meta, "source");
 		if (json_is_string(v))
@@ -1687,13 +1515,12 @@ lmf_llama_write(struct lmf_llama *m, struct lmf_wr *w)
 		rc = lmf_wr_item(w, (uint32_t)cnt);
 		for (l = 0; rc >= 0 && l < L; l++)
 			for (k = 0; rc >= 0 && k < NPROJ; k++) {
-				struct lora *lo = &m->lo[l][pwrite[k]];
+				j = lmf_lora_sorted(k);
+				struct lora *lo = &m->lo[l][j];
 
 				for (ab = 0; lo->A && rc >= 0 && ab < 2; ab++) {
-					snprintf(name, sizeof name,
-					    "base_model.model.model.layers.%d."
-					    "%s.lora_%c.weight", l,
-					    pmodule[pwrite[k]], ab ? 'B' : 'A');
+					lmf_lora_tensor_name(name, sizeof name,
+					    l, j, ab);
 					shape[0] = ab ? lo->out : m->rank;
 					shape[1] = ab ? m->rank : lo->in;
 					rc = write_f32(w, name, 2, shape,

@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "lmf/lora.h"
 #include "lmf/model.h"
 #include "lmf/stream.h"
 
@@ -34,21 +35,6 @@ enum lmf_finetuning_type {
 	LMF_FT_FULL = 1,
 	LMF_FT_FREEZE = 2,
 };
-
-/* the seven projections LoRA may target, as a bit set */
-enum {
-	LMF_PROJ_Q = 1 << 0,
-	LMF_PROJ_K = 1 << 1,
-	LMF_PROJ_V = 1 << 2,
-	LMF_PROJ_O = 1 << 3,
-	LMF_PROJ_GATE = 1 << 4,
-	LMF_PROJ_UP = 1 << 5,
-	LMF_PROJ_DOWN = 1 << 6,
-	LMF_PROJ_ALL = 0x7f,
-};
-/* "all" or a comma list of q_proj,...,down_proj: the bit set, or -1 with
- * the offending name in bad (size badlen) */
-int lmf_lora_target_parse(const char *s, char *bad, size_t badlen);
 
 /* what to train and how; lmf_train_opts_default() gives LLaMA-Factory's
  * defaults */
