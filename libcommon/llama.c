@@ -21,6 +21,7 @@
 #include "lmf/gemm.h"
 #include "lmf/kernels.h"
 #include "lmf/llama.h"
+#include "lmf/loss.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
 
@@ -133,12 +134,25 @@ struct lmf_llama {
 	struct bscratch s;
 	float **res;           /* (L + 1) residual stream, each (N, C) */
 	float *xf, *rstdf;     /* (N, C), (N) final norm */
-	float *logits;         /* (N, V) */
+	float *lscr;           /* (min(N, LOGIT_ROWS), V) a block of logits */
+	float *lse;            /* (N) logsumexp of each row's logits */
 	float *cosb, *sinb;    /* (N, HS / 2) */
 	int32_t *pos, *targ;   /* (N) */
 	double *inv_freq;      /* (HS / 2) */
 	uint64_t nsteps;       /* steps taken: seeds dropout */
+	int fflags, fB, fT;    /* the last forward: LMF_FWD_*, its batch */
+	char *trainable;       /* (np) which base weights train */
+	/* the value head (TRL's v_head.summary), when there is one */
+	int vhead;
+	double vdrop;          /* summary_dropout_prob */
+	float *vh;             /* (C + 1) weight (1, C), then bias (1) */
+	float *dvh;            /* (C + 1) their gradients */
+	int vseen;             /* bits 1, 2: weight, bias read from a stream */
 };
+
+/* rows of logits the fused lm_head holds at once: the (N, V) logits are
+ * never materialised in training */
+#define LOGIT_ROWS 256
 
 /* ------------------------------------------------------------------ */
 /* options */
@@ -518,8 +532,9 @@ lora_setup(struct lmf_llama *m, int init)
 
 /* the trainer's list, the gradient pointers, where backward may stop */
 static void
-build_trainable(struct lmf_llama *m, const char *trainable)
+build_trainable(struct lmf_llama *m)
 {
+	const char *trainable = m->trainable;
 	int L = (int)m->c.num_hidden_layers, i, l, j, k = 0;
 	uint64_t off = 0;
 	int *has = xcalloc((size_t)L + 1, sizeof *has);
@@ -535,7 +550,7 @@ build_trainable(struct lmf_llama *m, const char *trainable)
 			m->ngrads += m->p[i].numel;
 	if (m->ngrads)
 		m->grads = xcalloc(m->ngrads, sizeof(float));
-	m->tp = xcalloc((size_t)m->np + 2 * NPROJ * (size_t)L + 1,
+	m->tp = xcalloc((size_t)m->np + 2 * NPROJ * (size_t)L + 3,
 	    sizeof *m->tp);
 	m->embed_trainable = 0;
 	for (i = 0; i < m->np; i++) {
@@ -584,6 +599,20 @@ build_trainable(struct lmf_llama *m, const char *trainable)
 				t->decay = 1;
 			}
 		}
+	for (j = 0; m->vhead && j < 2; j++) {
+		struct lmf_tparam *t = &m->tp[k++];
+		int64_t C = m->c.hidden_size;
+
+		snprintf(t->name, sizeof t->name, "v_head.summary.%s",
+		    j ? "bias" : "weight");
+		t->ndim = 2 - j;
+		t->shape[0] = 1;
+		t->shape[1] = j ? 0 : C;
+		t->numel = j ? 1 : (uint64_t)C;
+		t->w = m->vh + (j ? C : 0);
+		t->g = m->dvh + (j ? C : 0);
+		t->decay = !j;
+	}
 	m->ntp = k;
 	for (i = 0; i < k; i++)
 		m->tnumel += m->tp[i].numel;
@@ -600,6 +629,63 @@ static int
 is_extra(const struct lmf_recinfo *rec)
 {
 	return rec->t.dtype == LMF_U8 && rec->t.ndim == 1;
+}
+
+/* a v_head.summary tensor of a model or adapter stream into m->vh: 1 when
+ * rec was one (read), 0 when not, -1 with err on a bad one */
+static int
+read_vhead(struct lmf_llama *m, struct lmf_rd *r,
+    const struct lmf_recinfo *rec, char *err, size_t errlen)
+{
+	int64_t C = m->c.hidden_size;
+	int j;
+	struct lmf_tensor t = { 0 };
+
+	if (!strcmp(rec->t.name, "v_head.summary.weight"))
+		j = 0;
+	else if (!strcmp(rec->t.name, "v_head.summary.bias"))
+		j = 1;
+	else
+		return 0;
+	if (m->vseen & (1 << j)) {
+		lmf_seterr(err, errlen, "'%s': tensor '%s' appears twice",
+		    lmf_rd_name(r), rec->t.name);
+		return -1;
+	}
+	if (rec->t.ndim != 2 - j || rec->t.shape[0] != 1 ||
+	    (!j && rec->t.shape[1] != C)) {
+		char b1[96];
+
+		lmf_seterr(err, errlen, "'%s': tensor '%s' has shape %s, not "
+		    "[1%s%lld]", lmf_rd_name(r), rec->t.name,
+		    lmf_shape_str(&rec->t, b1, sizeof b1), j ? "" : ", ",
+		    j ? 0LL : (long long)C);
+		if (j)
+			lmf_seterr(err, errlen, "'%s': tensor '%s' has shape "
+			    "%s, not [1]", lmf_rd_name(r), rec->t.name,
+			    lmf_shape_str(&rec->t, b1, sizeof b1));
+		return -1;
+	}
+	if (rec->t.dtype != LMF_F32 && rec->t.dtype != LMF_BF16 &&
+	    rec->t.dtype != LMF_F16) {
+		lmf_seterr(err, errlen, "'%s': tensor '%s' is not f32, bf16 "
+		    "or f16", lmf_rd_name(r), rec->t.name);
+		return -1;
+	}
+	if (lmf_rd_tensor_data(r, rec, &t) < 0 || lmf_tensor_to_f32(&t) < 0) {
+		lmf_seterr(err, errlen, "%s", lmf_rd_errmsg(r));
+		lmf_tensor_free(&t);
+		return -1;
+	}
+	if (!m->vh) {
+		m->vh = xcalloc((size_t)C + 1, sizeof(float));
+		m->dvh = xcalloc((size_t)C + 1, sizeof(float));
+	}
+	memcpy(m->vh + (j ? C : 0), t.data, (size_t)(j ? 1 : C) *
+	    sizeof(float));
+	lmf_tensor_free(&t);
+	m->vseen |= 1 << j;
+	return 1;
 }
 
 /* read the one item of a model stream into the parameter block */
@@ -659,6 +745,11 @@ read_weights(struct lmf_llama *m, struct lmf_rd *r, char *err, size_t errlen)
 			rc = lmf_rd_tensor_data(r, &rec, t);
 			if (rc < 0)
 				goto rderr;
+			continue;
+		}
+		if (!q && (rc = read_vhead(m, r, &rec, err, errlen)) != 0) {
+			if (rc < 0)
+				goto out;
 			continue;
 		}
 		if (!q) {
@@ -727,6 +818,12 @@ read_weights(struct lmf_llama *m, struct lmf_rd *r, char *err, size_t errlen)
 			    lmf_rd_name(r), m->p[i].name);
 			goto out;
 		}
+	if (m->vseen && m->vseen != 3) {
+		lmf_seterr(err, errlen, "'%s': tensor 'v_head.summary.%s' is "
+		    "missing", lmf_rd_name(r), m->vseen & 1 ? "bias" :
+		    "weight");
+		goto out;
+	}
 	/* the end record, so that a cut or corrupt stream is noticed */
 	do {
 		rc = lmf_rd_next(r, &rec);
@@ -803,7 +900,7 @@ lmf_llama_open(struct lmf_rd *r, const struct lmf_train_opts *o, char *err,
 	lmf_rope_inv_freq(m->inv_freq, HS, m->c.rope_theta);
 	if (read_weights(m, r, err, errlen))
 		goto fail;
-	trainable = xmalloc((size_t)m->np);
+	m->trainable = trainable = xmalloc((size_t)m->np);
 	if (choose_trainable(m, trainable, err, errlen))
 		goto fail;
 	if (o->finetuning_type == LMF_FT_LORA) {
@@ -816,11 +913,11 @@ lmf_llama_open(struct lmf_rd *r, const struct lmf_train_opts *o, char *err,
 		m->rslora = o->use_rslora;
 		lora_setup(m, 1);
 	}
-	build_trainable(m, trainable);
-	free(trainable);
+	if (m->vseen)
+		lmf_llama_value_head(m, -1);
+	build_trainable(m);
 	return m;
 fail:
-	free(trainable);
 	lmf_llama_free(m);
 	return NULL;
 }
@@ -845,6 +942,9 @@ lmf_llama_free(struct lmf_llama *m)
 	free(m->lo);
 	free(m->tp);
 	free(m->cont);
+	free(m->trainable);
+	free(m->vh);
+	free(m->dvh);
 	for (i = 0; i < m->nextra; i++)
 		lmf_tensor_free(&m->extra[i]);
 	free(m->acts);
@@ -882,7 +982,8 @@ lmf_llama_trainable_numel(const struct lmf_llama *m)
 uint64_t
 lmf_llama_numel(const struct lmf_llama *m)
 {
-	return lmf_model_numel(m->p, m->np) + m->nlora;
+	return lmf_model_numel(m->p, m->np) + m->nlora +
+	    (m->vhead ? (uint64_t)m->c.hidden_size + 1 : 0);
 }
 
 void
@@ -892,6 +993,9 @@ lmf_llama_zero_grad(struct lmf_llama *m)
 		memset(m->grads, 0, m->ngrads * sizeof(float));
 	if (m->lgrad)
 		memset(m->lgrad, 0, m->nlora * sizeof(float));
+	if (m->dvh)
+		memset(m->dvh, 0, ((size_t)m->c.hidden_size + 1) *
+		    sizeof(float));
 }
 
 /* ------------------------------------------------------------------ */
@@ -938,6 +1042,7 @@ lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
 		m->dropout = lc.dropout;
 	lora_setup(m, 0);
 	seen = xcalloc((size_t)L * NPROJ * 2, 1);
+	m->vseen = 0;
 	do {
 		rc = lmf_rd_next(r, &rec);
 	} while (rc == LMF_REC_OTHER);
@@ -967,6 +1072,11 @@ lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
 			    lmf_rd_name(r));
 			goto fail;
 		}
+		rc = read_vhead(m, r, &rec, err, errlen);
+		if (rc < 0)
+			goto fail;
+		if (rc)
+			continue;
 		ab = lmf_lora_parse_name(rec.t.name, L, &l, &j);
 		if (ab < 0 || !m->lo[l][j].A) {
 			lmf_seterr(err, errlen,
@@ -1036,14 +1146,22 @@ lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
 		    lmf_rd_name(r));
 		goto fail;
 	}
+	if (m->vseen && m->vseen != 3) {
+		lmf_seterr(err, errlen, "'%s': tensor 'v_head.summary.%s' is "
+		    "missing", lmf_rd_name(r), m->vseen & 1 ? "bias" :
+		    "weight");
+		goto fail;
+	}
 	free(seen);
-	build_trainable(m, NULL);
+	if (m->vseen)
+		lmf_llama_value_head(m, -1);
+	build_trainable(m);
 	return 0;
 fail:
 	free(seen);
 	/* leave a consistent (fresh) adapter behind */
 	lora_setup(m, 1);
-	build_trainable(m, NULL);
+	build_trainable(m);
 	return -1;
 }
 
@@ -1099,7 +1217,8 @@ layout(struct lmf_llama *m, float *base, int B, int T, int train)
 	}
 	TAKE(m->xf, N * C);
 	TAKE(m->rstdf, N);
-	TAKE(m->logits, N * V);
+	TAKE(m->lscr, (N < LOGIT_ROWS ? N : LOGIT_ROWS) * V);
+	TAKE(m->lse, N);
 	TAKE(m->cosb, N * (HS / 2));
 	TAKE(m->sinb, N * (HS / 2));
 	if (train) {
@@ -1190,7 +1309,7 @@ proj_forward(struct lmf_llama *m, struct lacts *a, int l, int j,
 
 	lmf_matmul_forward(out, inp, m->lw[l][pweight[j]], bias, N, in[j],
 	    out_[j]);
-	if (!m->lora || !lo->A)
+	if (!m->lora || !lo->A || (m->fflags & LMF_FWD_NO_ADAPTER))
 		return;
 	if (train && m->dropout > 0) {
 		/* inverted dropout: kept inputs scaled by 1 / (1 - p) */
@@ -1349,20 +1468,32 @@ check_window(const struct lmf_llama *m, const struct lmf_batch *b)
 		    (long long)m->c.sliding_window);
 }
 
-/* embedding, the blocks, the final norm and the logits */
+/* embedding, the blocks and the final norm: m->xf holds the hidden
+ * states, m->targ the shifted labels */
 static void
-forward(struct lmf_llama *m, const struct lmf_batch *b, int train)
+forward(struct lmf_llama *m, const struct lmf_batch *b, int flags)
 {
 	const struct lmf_config *c = &m->c;
 	int N = b->B * b->T, C = (int)c->hidden_size, L, l, t, i;
+	int train = (flags & LMF_FWD_TRAIN) != 0;
 
+	if (train && (flags & LMF_FWD_NO_ADAPTER))
+		BUG("a forward without the adapter has no gradients");
 	check_window(m, b);
 	acts_fit(m, b->B, b->T, train);
+	m->fflags = flags;
+	m->fB = b->B;
+	m->fT = b->T;
 	L = (int)c->num_hidden_layers;
 	for (i = 0; i < b->B; i++)
 		for (t = 0; t < b->T; t++)
 			m->pos[i * b->T + t] = b->position_ids ?
 			    b->position_ids[i * b->T + t] : t;
+	if (b->labels)
+		lmf_labels_shift(m->targ, b->labels, b->B, b->T);
+	else
+		for (i = 0; i < N; i++)
+			m->targ[i] = LMF_IGNORE_INDEX;
 	lmf_rope_cache(m->cosb, m->sinb, m->pos, m->inv_freq, N,
 	    (int)c->head_dim);
 	lmf_embedding_forward(m->res[0], b->input_ids, m->wte, N, C);
@@ -1371,8 +1502,85 @@ forward(struct lmf_llama *m, const struct lmf_batch *b, int train)
 		    m->res[l + 1], b, train);
 	lmf_rmsnorm_forward(m->xf, m->rstdf, m->res[L], m->lnf,
 	    (float)c->rms_norm_eps, N, C);
-	lmf_matmul_forward(m->logits, m->xf, m->lmw, NULL, N, C,
-	    (int)c->vocab_size);
+	if (train)
+		memset(m->s.dln, 0, (size_t)N * C * sizeof(float));
+}
+
+/* from d(hidden) in s.dln down through the blocks into the trainable
+ * gradients; the step is then taken (nsteps, the dropout seed, moves) */
+static void
+backward(struct lmf_llama *m, const struct lmf_batch *b)
+{
+	const struct lmf_config *c = &m->c;
+	int N = b->B * b->T, C = (int)c->hidden_size;
+	int L = (int)c->num_hidden_layers, l;
+	struct bscratch *s = &m->s;
+
+	if (!(m->fflags & LMF_FWD_TRAIN) || b->B != m->fB || b->T != m->fT)
+		BUG("backward without the training forward of its batch");
+	memset(s->dres, 0, (size_t)N * C * sizeof(float));
+	lmf_rmsnorm_backward(s->dres, m->dlnf, s->dln, m->res[L], m->lnf,
+	    m->rstdf, N, C);
+	for (l = L - 1; l >= 0 && m->cont[l]; l--) {
+		struct lacts *a = &m->la[m->nsets > 1 ? l : 0];
+
+		/* recompute the block, except the last one, whose
+		 * activations are still there from the forward */
+		if (m->nsets == 1 && l != L - 1)
+			layer_forward(m, l, a, m->res[l], s->xscr, b, 1);
+		layer_backward(m, l, a, m->res[l], b);
+	}
+	if (m->dwte && m->embed_trainable)
+		lmf_embedding_backward(m->dwte, s->dres, b->input_ids, N, C);
+	m->fflags = 0;
+	m->nsteps++;
+}
+
+/* the rows [*lo, hi) of the block from *lo that hold targets (ignored
+ * rows trimmed off both ends); 0 when none */
+static int
+logit_block(const struct lmf_llama *m, int *lo, int *hi, int N)
+{
+	*hi = *lo + LOGIT_ROWS < N ? *lo + LOGIT_ROWS : N;
+	while (*lo < *hi && m->targ[*lo] == LMF_IGNORE_INDEX)
+		++*lo;
+	while (*hi > *lo && m->targ[*hi - 1] == LMF_IGNORE_INDEX)
+		--*hi;
+	return *hi > *lo;
+}
+
+/* the summed token cross-entropy of the last forward, block by block of
+ * rows: we take a block's logits (one sgemm), and with dhid turn them in
+ * place into dlogits = scale (softmax - onehot) and send them back
+ * through lm_head at once (dhid += dlogits W, dW += dlogits^T xf): the
+ * three products of the unfused head, without the (N, V) logits */
+static double
+ce_fused(struct lmf_llama *m, float *dhid, float scale)
+{
+	int N = m->fB * m->fT, C = (int)m->c.hidden_size;
+	int V = (int)m->c.vocab_size, n0, lo, hi;
+	double loss = 0;
+
+	for (n0 = 0; n0 < N; n0 += LOGIT_ROWS) {
+		const float *x;
+
+		lo = n0;
+		if (!logit_block(m, &lo, &hi, N))
+			continue;
+		x = m->xf + (size_t)lo * C;
+		lmf_gemm(LMF_NOTRANS, LMF_TRANS, hi - lo, V, C, 1.0f, x, C,
+		    m->lmw, C, 0.0f, m->lscr, V);
+		if (!dhid) {
+			loss += lmf_crossentropy_forward(NULL, m->lscr,
+			    m->targ + lo, hi - lo, V);
+			continue;
+		}
+		loss += lmf_crossentropy_backward(m->lscr, NULL, m->lscr,
+		    m->targ + lo, scale, hi - lo, V);
+		lmf_matmul_backward(dhid + (size_t)lo * C, m->dlmw, NULL,
+		    m->lscr, x, m->lmw, hi - lo, C, V);
+	}
+	return loss;
 }
 
 static long
@@ -1389,38 +1597,13 @@ double
 lmf_llama_step(struct lmf_llama *m, const struct lmf_batch *b, float scale,
     long *npred)
 {
-	const struct lmf_config *c = &m->c;
-	int N = b->B * b->T, C = (int)c->hidden_size, V = (int)c->vocab_size;
-	int L = (int)c->num_hidden_layers, l;
-	struct bscratch *s;
 	double loss;
 
-	forward(m, b, 1);
-	s = &m->s;
-	lmf_labels_shift(m->targ, b->labels, b->B, b->T);
+	forward(m, b, LMF_FWD_TRAIN);
 	if (npred)
-		*npred = count_pred(m->targ, N);
-	/* dlogits over the logits */
-	loss = lmf_crossentropy_backward(m->logits, NULL, m->logits, m->targ,
-	    scale, N, V);
-	memset(s->dln, 0, (size_t)N * C * sizeof(float));
-	lmf_matmul_backward(s->dln, m->dlmw, NULL, m->logits, m->xf, m->lmw,
-	    N, C, V);
-	memset(s->dres, 0, (size_t)N * C * sizeof(float));
-	lmf_rmsnorm_backward(s->dres, m->dlnf, s->dln, m->res[L], m->lnf,
-	    m->rstdf, N, C);
-	for (l = L - 1; l >= 0 && m->cont[l]; l--) {
-		struct lacts *a = &m->la[m->nsets > 1 ? l : 0];
-
-		/* recompute the block, except the last one, whose
-		 * activations are still there from the forward */
-		if (m->nsets == 1 && l != L - 1)
-			layer_forward(m, l, a, m->res[l], s->xscr, b, 1);
-		layer_backward(m, l, a, m->res[l], b);
-	}
-	if (m->dwte && m->embed_trainable)
-		lmf_embedding_backward(m->dwte, s->dres, b->input_ids, N, C);
-	m->nsteps++;
+		*npred = count_pred(m->targ, (long)b->B * b->T);
+	loss = ce_fused(m, m->s.dln, scale);
+	backward(m, b);
 	return loss;
 }
 
@@ -1439,14 +1622,10 @@ lmf_llama_set_nsteps(struct lmf_llama *m, uint64_t n)
 double
 lmf_llama_eval(struct lmf_llama *m, const struct lmf_batch *b, long *npred)
 {
-	int N = b->B * b->T;
-
 	forward(m, b, 0);
-	lmf_labels_shift(m->targ, b->labels, b->B, b->T);
 	if (npred)
-		*npred = count_pred(m->targ, N);
-	return lmf_crossentropy_forward(NULL, m->logits, m->targ, N,
-	    (int)m->c.vocab_size);
+		*npred = count_pred(m->targ, (long)b->B * b->T);
+	return ce_fused(m, NULL, 0);
 }
 
 void
@@ -1454,8 +1633,170 @@ lmf_llama_logits(struct lmf_llama *m, const struct lmf_batch *b,
     float *out)
 {
 	forward(m, b, 0);
-	memcpy(out, m->logits, (size_t)b->B * b->T * m->c.vocab_size *
-	    sizeof(float));
+	lmf_llama_head_logits(m, out);
+}
+
+/* ------------------------------------------------------------------ */
+/* the model API: hidden states, heads, backward */
+
+const float *
+lmf_llama_forward(struct lmf_llama *m, const struct lmf_batch *b, int flags)
+{
+	forward(m, b, flags);
+	return m->xf;
+}
+
+float *
+lmf_llama_dhidden(struct lmf_llama *m)
+{
+	if (!(m->fflags & LMF_FWD_TRAIN))
+		BUG("d(hidden) without a training forward");
+	return m->s.dln;
+}
+
+void
+lmf_llama_backward(struct lmf_llama *m, const struct lmf_batch *b)
+{
+	backward(m, b);
+}
+
+void
+lmf_llama_head_logits(struct lmf_llama *m, float *logits)
+{
+	int N = m->fB * m->fT;
+
+	lmf_matmul_forward(logits, m->xf, m->lmw, NULL, N,
+	    (int)m->c.hidden_size, (int)m->c.vocab_size);
+}
+
+void
+lmf_llama_logits_backward(struct lmf_llama *m, const float *dlogits)
+{
+	int N = m->fB * m->fT;
+
+	lmf_matmul_backward(lmf_llama_dhidden(m), m->dlmw, NULL, dlogits,
+	    m->xf, m->lmw, N, (int)m->c.hidden_size, (int)m->c.vocab_size);
+}
+
+void
+lmf_llama_logps(struct lmf_llama *m, float *lp)
+{
+	lmf_logps_fused_forward(lp, m->lse, m->lscr, m->xf, m->lmw, m->targ,
+	    m->fB * m->fT, (int)m->c.hidden_size, (int)m->c.vocab_size,
+	    LOGIT_ROWS);
+}
+
+void
+lmf_llama_logps_backward(struct lmf_llama *m, const float *dlp)
+{
+	lmf_logps_fused_backward(lmf_llama_dhidden(m), m->dlmw, m->lscr, dlp,
+	    m->lse, m->xf, m->lmw, m->targ, m->fB * m->fT,
+	    (int)m->c.hidden_size, (int)m->c.vocab_size, LOGIT_ROWS);
+}
+
+const int32_t *
+lmf_llama_targets(const struct lmf_llama *m)
+{
+	return m->targ;
+}
+
+/* ---- the value head ---- */
+
+/* the dropout stream of the value head in the current step (below the
+ * layers' streams as long as L < 146) */
+static void
+vdrop_rng(struct lmf_llama *m, struct lmf_rng *rng)
+{
+	lmf_rng_seed(rng, mix64(m->o.seed ^ mix64(m->nsteps * 1024 + 1023)));
+}
+
+void
+lmf_llama_value_head(struct lmf_llama *m, double dropout)
+{
+	json_t *v = json_object_get(json_object_get(m->meta, "config"),
+	    "summary_dropout_prob");
+	int64_t C = m->c.hidden_size, i;
+	struct lmf_rng rng;
+	float bound;
+
+	if (dropout < 0)
+		dropout = json_is_number(v) && json_number_value(v) >= 0 &&
+		    json_number_value(v) < 1 ? json_number_value(v) : 0.1;
+	if (dropout >= 1)
+		BUG("value head dropout %g", dropout);
+	m->vdrop = dropout;
+	if (m->vhead)
+		return;
+	if (!m->vh) {
+		m->vh = xcalloc((size_t)C + 1, sizeof(float));
+		m->dvh = xcalloc((size_t)C + 1, sizeof(float));
+	}
+	if (m->vseen != 3) {
+		/* nn.Linear's default, which TRL keeps: weight and bias
+		 * U(-1/sqrt(C), 1/sqrt(C)) */
+		lmf_rng_seed(&rng, mix64(m->o.seed ^ 0x765f68656164ull));
+		bound = (float)(1.0 / sqrt((double)C));
+		for (i = 0; i <= C; i++)
+			m->vh[i] = (2 * lmf_rng_uniform(&rng) - 1) * bound;
+	}
+	m->vhead = 1;
+	if (m->tp)
+		build_trainable(m);
+}
+
+int
+lmf_llama_has_value_head(const struct lmf_llama *m)
+{
+	return m->vhead;
+}
+
+/* values (N) = dropout(xf) w + b; the mask is drawn again in backward */
+void
+lmf_llama_values(struct lmf_llama *m, float *values)
+{
+	int N = m->fB * m->fT, C = (int)m->c.hidden_size, n, c;
+	int drop = (m->fflags & LMF_FWD_TRAIN) && m->vdrop > 0;
+	float keep = (float)(1.0 / (1.0 - m->vdrop));
+	struct lmf_rng rng;
+
+	if (!m->vhead)
+		BUG("values without a value head");
+	vdrop_rng(m, &rng);
+	for (n = 0; n < N; n++) {
+		const float *x = m->xf + (size_t)n * C;
+		double sum = m->vh[C];
+
+		for (c = 0; c < C; c++)
+			if (!drop)
+				sum += (double)x[c] * m->vh[c];
+			else if (!(lmf_rng_uniform(&rng) < m->vdrop))
+				sum += (double)x[c] * keep * m->vh[c];
+		values[n] = (float)sum;
+	}
+}
+
+void
+lmf_llama_values_backward(struct lmf_llama *m, const float *dvalues)
+{
+	int N = m->fB * m->fT, C = (int)m->c.hidden_size, n, c;
+	int drop = m->vdrop > 0;
+	float keep = (float)(1.0 / (1.0 - m->vdrop)), k;
+	float *dhid = lmf_llama_dhidden(m);
+	struct lmf_rng rng;
+
+	vdrop_rng(m, &rng);
+	for (n = 0; n < N; n++) {
+		const float *x = m->xf + (size_t)n * C;
+		float *dx = dhid + (size_t)n * C, g = dvalues[n];
+
+		m->dvh[C] += g;
+		for (c = 0; c < C; c++) {
+			k = !drop ? 1.0f : lmf_rng_uniform(&rng) < m->vdrop ?
+			    0.0f : keep;
+			m->dvh[c] += g * x[c] * k;
+			dx[c] += g * m->vh[c] * k;
+		}
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -1501,6 +1842,24 @@ write_f32(struct lmf_wr *w, const char *name, int ndim, const int64_t *shape,
 	return lmf_wr_payload(w, x, n * sizeof(float));
 }
 
+/* v_head.summary.weight (1, C) and .bias (1), after everything else, when
+ * there is a value head */
+static int
+write_vhead(struct lmf_llama *m, struct lmf_wr *w)
+{
+	int64_t shape[2] = { 1, m->c.hidden_size };
+	int rc;
+
+	if (!m->vhead)
+		return 0;
+	rc = write_f32(w, "v_head.summary.weight", 2, shape, m->vh,
+	    (uint64_t)shape[1]);
+	if (rc >= 0)
+		rc = write_f32(w, "v_head.summary.bias", 1, shape, m->vh +
+		    shape[1], 1);
+	return rc;
+}
+
 int
 lmf_llama_write(struct lmf_llama *m, struct lmf_wr *w)
 {
@@ -1512,7 +1871,7 @@ lmf_llama_write(struct lmf_llama *m, struct lmf_wr *w)
 		for (l = 0; l < L; l++)
 			for (j = 0; j < NPROJ; j++)
 				cnt += m->lo[l][j].A ? 2 : 0;
-		rc = lmf_wr_item(w, (uint32_t)cnt);
+		rc = lmf_wr_item(w, (uint32_t)(cnt + 2 * m->vhead));
 		for (l = 0; rc >= 0 && l < L; l++)
 			for (k = 0; rc >= 0 && k < NPROJ; k++) {
 				j = lmf_lora_sorted(k);
@@ -1528,13 +1887,17 @@ lmf_llama_write(struct lmf_llama *m, struct lmf_wr *w)
 					    (uint64_t)(shape[0] * shape[1]));
 				}
 			}
+		if (rc >= 0)
+			rc = write_vhead(m, w);
 		return rc < 0 ? rc : 0;
 	}
-	rc = lmf_wr_item(w, (uint32_t)(m->nextra + m->np));
+	rc = lmf_wr_item(w, (uint32_t)(m->nextra + m->np + 2 * m->vhead));
 	for (k = 0; rc >= 0 && k < m->nextra; k++)
 		rc = lmf_wr_tensor(w, &m->extra[k]);
 	for (k = 0; rc >= 0 && k < m->np; k++)
 		rc = write_f32(w, m->p[k].name, m->p[k].ndim, m->p[k].shape,
 		    m->pw[k], m->p[k].numel);
+	if (rc >= 0)
+		rc = write_vhead(m, w);
 	return rc < 0 ? rc : 0;
 }
