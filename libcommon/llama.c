@@ -1,7 +1,9 @@
 /* llama.c: a LLaMA-family causal LM in training (llama.h): parameters read
  * from a model stream, what is trainable (full, freeze, LoRA), the forward
- * and backward of the token cross-entropy with optional per-layer
- * recomputation, and the result as a model or adapter stream.
+ * to hidden states and the backward from them with optional per-layer
+ * recomputation, the heads on the hidden states (token cross-entropy and
+ * log-probs through lm_head in blocks of rows, TRL's value head), and the
+ * result as a model or adapter stream.
  *
  * Not done: Mistral's sliding window. A batch longer than sliding_window
  * (where the window would change the result) is refused: the step dies

@@ -2,8 +2,12 @@
 #define LMF_LLAMA_H
 /* llama.h: a LLaMA-family causal LM (llama, mistral, qwen2) in training:
  * its parameters, what is trainable (full, freeze, LoRA), gradients,
- * activations, and the forward and backward of the token cross-entropy,
- * with Hugging Face's semantics in fp32.
+ * activations, the forward and backward of the token cross-entropy
+ * (lmf_llama_step), and for other objectives the forward to hidden
+ * states, per-token log-probs, a value head, the base model without the
+ * adapter, and the backward from any of them, with Hugging Face's
+ * semantics in fp32. The (N, V) logits are never held in training: the
+ * lm_head products run in blocks of rows.
  *
  * Memory follows llm.c: one block for the base weights, one for the LoRA
  * weights, one gradient block holding only trainable tensors (frozen ones
