@@ -15,6 +15,7 @@
 #include "lmf/gemm.h"
 #include "lmf/infer.h"
 #include "lmf/kernels.h"
+#include "lmf/lora.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
 
@@ -95,121 +96,6 @@ fail:
 	return -1;
 }
 
-/* the model weight name a PEFT tensor adapts ("model.layers.0.self_attn.
- * q_proj.weight"), and whether it is lora_A (0) or lora_B (1); -1 if the
- * name is not a LoRA weight */
-static int
-lora_target(const char *name, char *out, size_t outlen)
-{
-	static const char pre[] = "base_model.model.";
-	size_t n = strlen(name), k;
-	int ab;
-
-	if (strncmp(name, pre, sizeof pre - 1))
-		return -1;
-	k = strlen(".lora_A.weight");
-	if (n < sizeof pre - 1 + k)
-		return -1;
-	if (!strcmp(name + n - k, ".lora_A.weight"))
-		ab = 0;
-	else if (!strcmp(name + n - k, ".lora_B.weight"))
-		ab = 1;
-	else
-		return -1;
-	if (n - k - (sizeof pre - 1) + 8 > outlen)
-		return -1;
-	snprintf(out, outlen, "%.*s.weight", (int)(n - k - (sizeof pre - 1)),
-	    name + sizeof pre - 1);
-	return ab;
-}
-
-int
-lmf_infer_merge_lora(struct lmf_item *model, const struct lmf_config *c,
-    json_t *adapter_meta, struct lmf_item *adapter, char *err,
-    size_t errlen)
-{
-	json_t *ac = json_object_get(adapter_meta, "adapter_config"), *v;
-	struct lmf_param *p;
-	const struct lmf_param *pp;
-	struct lmf_tensor *a, *b, *w;
-	char wn[LMF_PARAM_NAME + 8], bn[LMF_MAX_NAME + 1];
-	double alpha, scaling;
-	int np, i, r, rc = -1;
-	size_t k;
-
-	if (!json_is_object(ac)) {
-		lmf_seterr(err, errlen, "the adapter stream has no "
-		    "'adapter_config'");
-		return -1;
-	}
-	v = json_object_get(ac, "r");
-	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-	    json_integer_value(v) > 65536) {
-		lmf_seterr(err, errlen,
-		    "adapter 'r' is not a positive integer");
-		return -1;
-	}
-	r = (int)json_integer_value(v);
-	v = json_object_get(ac, "lora_alpha");
-	if (!json_is_number(v) || !(json_number_value(v) > 0)) {
-		lmf_seterr(err, errlen,
-		    "adapter 'lora_alpha' is not a positive "
-		    "number");
-		return -1;
-	}
-	alpha = json_number_value(v);
-	scaling = json_is_true(json_object_get(ac, "use_rslora")) ?
-	    alpha / sqrt((double)r) : alpha / r;
-	p = lmf_model_params(c, &np);
-	for (i = 0; i < adapter->ntensors; i++) {
-		a = &adapter->t[i];
-		if (lora_target(a->name, wn, sizeof wn) != 0)
-			continue;
-		k = strlen(a->name) - strlen("A.weight");
-		snprintf(bn, sizeof bn, "%.*sB.weight", (int)k, a->name);
-		if (!(b = lmf_item_find(adapter, bn))) {
-			lmf_seterr(err, errlen, "adapter tensor '%s' has no "
-			    "lora_B", a->name);
-			goto out;
-		}
-		pp = lmf_model_param_find(p, np, wn);
-		w = lmf_item_find(model, wn);
-		if (!pp || !w || pp->kind != LMF_PARAM_LINEAR) {
-			lmf_seterr(err, errlen, "adapter tensor '%s' adapts no "
-			    "linear layer of the model", a->name);
-			goto out;
-		}
-		if (lmf_tensor_to_f32(a) < 0 || lmf_tensor_to_f32(b) < 0 ||
-		    lmf_tensor_to_f32(w) < 0) {
-			lmf_seterr(err, errlen, "adapter tensor '%s' is not a "
-			    "float tensor", a->name);
-			goto out;
-		}
-		if (a->ndim != 2 || b->ndim != 2 || a->shape[0] != r ||
-		    b->shape[1] != r || a->shape[1] != pp->shape[1] ||
-		    b->shape[0] != pp->shape[0]) {
-			lmf_seterr(err, errlen, "adapter tensors '%s' and its "
-			    "lora_B do not fit rank %d and '%s'", a->name, r,
-			    wn);
-			goto out;
-		}
-		/* W (out, in) += scaling * B (out, r) @ A (r, in) */
-		lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, (int)pp->shape[0],
-		    (int)pp->shape[1], r, (float)scaling, b->data, r, a->data,
-		    (int)pp->shape[1], 1.0f, w->data, (int)pp->shape[1]);
-	}
-	for (i = 0; i < adapter->ntensors; i++)
-		if (lora_target(adapter->t[i].name, wn, sizeof wn) < 0) {
-			lmf_seterr(err, errlen, "adapter tensor '%s' is not a "
-			    "LoRA weight", adapter->t[i].name);
-			goto out;
-		}
-	rc = 0;
-out:
-	free(p);
-	return rc;
-}
-
 /* read the one item of a stream */
 static int
 read_item(struct lmf_rd *r, const char *kind, struct lmf_item *it, char *err,
@@ -264,8 +150,8 @@ lmf_infer_open(struct lmf_rd *model, struct lmf_rd *adapter, char *err,
 	if (adapter) {
 		if (read_item(adapter, "adapter", &ad, err, errlen))
 			goto fail;
-		if (lmf_infer_merge_lora(&m->it, &m->c, lmf_rd_meta(adapter),
-		    &ad, err, errlen))
+		if (lmf_lora_merge(&m->it, &m->c, lmf_rd_meta(adapter), &ad,
+		    err, errlen))
 			goto fail;
 		lmf_item_free(&ad);
 	}

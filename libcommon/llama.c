@@ -1,7 +1,9 @@
 /* llama.c: a LLaMA-family causal LM in training (llama.h): parameters read
  * from a model stream, what is trainable (full, freeze, LoRA), the forward
- * and backward of the token cross-entropy with optional per-layer
- * recomputation, and the result as a model or adapter stream.
+ * to hidden states and the backward from them with optional per-layer
+ * recomputation, the heads on the hidden states (token cross-entropy and
+ * log-probs through lm_head in blocks of rows, TRL's value head), and the
+ * result as a model or adapter stream.
  *
  * Not done: Mistral's sliding window. A batch longer than sliding_window
  * (where the window would change the result) is refused: the step dies
@@ -21,6 +23,7 @@
 #include "lmf/gemm.h"
 #include "lmf/kernels.h"
 #include "lmf/llama.h"
+#include "lmf/loss.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
 
@@ -38,21 +41,11 @@ static const char *wname[NW] = {
 	"mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight",
 };
 
-/* the seven projections, in PEFT's module order (bit j is 1 << j) */
-#define NPROJ 7
+/* the seven projections, in PEFT's module order (lora.h) */
+#define NPROJ LMF_LORA_NPROJ
 enum { P_Q, P_K, P_V, P_O, P_G, P_U, P_D };
-static const char *pname[NPROJ] = {
-	"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-	"down_proj",
-};
-static const char *pmodule[NPROJ] = {
-	"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
-	"self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj",
-};
 static const int pweight[NPROJ] = { W_Q, W_K, W_V, W_O, W_G, W_U, W_D };
 static const int pbias[NPROJ] = { W_BQ, W_BK, W_BV, W_BO, -1, -1, -1 };
-/* the order lmf-load writes adapter tensors in (by name, naturally) */
-static const int pwrite[NPROJ] = { P_D, P_G, P_U, P_K, P_O, P_Q, P_V };
 
 #define MAX_EXTRA 16
 
@@ -143,12 +136,25 @@ struct lmf_llama {
 	struct bscratch s;
 	float **res;           /* (L + 1) residual stream, each (N, C) */
 	float *xf, *rstdf;     /* (N, C), (N) final norm */
-	float *logits;         /* (N, V) */
+	float *lscr;           /* (min(N, LOGIT_ROWS), V) a block of logits */
+	float *lse;            /* (N) logsumexp of each row's logits */
 	float *cosb, *sinb;    /* (N, HS / 2) */
 	int32_t *pos, *targ;   /* (N) */
 	double *inv_freq;      /* (HS / 2) */
 	uint64_t nsteps;       /* steps taken: seeds dropout */
+	int fflags, fB, fT;    /* the last forward: LMF_FWD_*, its batch */
+	char *trainable;       /* (np) which base weights train */
+	/* the value head (TRL's v_head.summary), when there is one */
+	int vhead;
+	double vdrop;          /* summary_dropout_prob */
+	float *vh;             /* (C + 1) weight (1, C), then bias (1) */
+	float *dvh;            /* (C + 1) their gradients */
+	int vseen;             /* bits 1, 2: weight, bias read from a stream */
 };
+
+/* rows of logits the fused lm_head holds at once: the (N, V) logits are
+ * never materialised in training */
+#define LOGIT_ROWS 256
 
 /* ------------------------------------------------------------------ */
 /* options */
@@ -170,48 +176,6 @@ lmf_train_opts_default(void)
 		.seed = 42,
 	};
 	return o;
-}
-
-static int
-proj_index(const char *s, size_t n)
-{
-	int j;
-
-	for (j = 0; j < NPROJ; j++)
-		if (strlen(pname[j]) == n && !strncmp(s, pname[j], n))
-			return j;
-	return -1;
-}
-
-int
-lmf_lora_target_parse(const char *s, char *bad, size_t badlen)
-{
-	int bits = 0, j;
-	size_t n;
-
-	if (!strcmp(s, "all"))
-		return LMF_PROJ_ALL;
-	for (;;) {
-		n = strcspn(s, ",");
-		while (n && (*s == ' ')) {
-			s++;
-			n--;
-		}
-		while (n && s[n - 1] == ' ')
-			n--;
-		j = proj_index(s, n);
-		if (j < 0) {
-			snprintf(bad, badlen, "%.*s", (int)(n > 64 ? 64 : n),
-			    s);
-			return -1;
-		}
-		bits |= 1 << j;
-		s += strcspn(s, ",");
-		if (!*s)
-			break;
-		s++;
-	}
-	return bits;
 }
 
 /* ------------------------------------------------------------------ */
@@ -502,6 +466,16 @@ choose_trainable(struct lmf_llama *m, char *trainable, char *err,
 	return 0;
 }
 
+/* what the adapter is, as lora.h has it */
+static struct lmf_lora_config
+lora_config(const struct lmf_llama *m)
+{
+	struct lmf_lora_config lc = { m->rank, m->alpha, m->dropout,
+		m->rslora };
+
+	return lc;
+}
+
 /* (re)build the LoRA block for rank, targets; A uniform when init */
 static void
 lora_setup(struct lmf_llama *m, int init)
@@ -514,6 +488,7 @@ lora_setup(struct lmf_llama *m, int init)
 	int64_t in[NPROJ] = { C, C, C, QD, C, C, FF };
 	int64_t out[NPROJ] = { QD, KD, KD, C, FF, FF, C };
 	uint64_t n = 0, off = 0, i;
+	struct lmf_lora_config lc;
 	struct lmf_rng rng;
 	float bound;
 
@@ -553,14 +528,15 @@ lora_setup(struct lmf_llama *m, int init)
 				lo->A[i] = (2 * lmf_rng_uniform(&rng) - 1) *
 				    bound;
 		}
-	m->scaling = m->rslora ? m->alpha / sqrt((double)r) :
-	    m->alpha / r;
+	lc = lora_config(m);
+	m->scaling = lmf_lora_scaling(&lc);
 }
 
 /* the trainer's list, the gradient pointers, where backward may stop */
 static void
-build_trainable(struct lmf_llama *m, const char *trainable)
+build_trainable(struct lmf_llama *m)
 {
+	const char *trainable = m->trainable;
 	int L = (int)m->c.num_hidden_layers, i, l, j, k = 0;
 	uint64_t off = 0;
 	int *has = xcalloc((size_t)L + 1, sizeof *has);
@@ -576,7 +552,7 @@ build_trainable(struct lmf_llama *m, const char *trainable)
 			m->ngrads += m->p[i].numel;
 	if (m->ngrads)
 		m->grads = xcalloc(m->ngrads, sizeof(float));
-	m->tp = xcalloc((size_t)m->np + 2 * NPROJ * (size_t)L + 1,
+	m->tp = xcalloc((size_t)m->np + 2 * NPROJ * (size_t)L + 3,
 	    sizeof *m->tp);
 	m->embed_trainable = 0;
 	for (i = 0; i < m->np; i++) {
@@ -612,10 +588,8 @@ build_trainable(struct lmf_llama *m, const char *trainable)
 			for (ab = 0; ab < 2; ab++) {
 				struct lmf_tparam *t = &m->tp[k++];
 
-				snprintf(t->name, sizeof t->name,
-				    "base_model.model.model.layers.%d.%s."
-				    "lora_%c.weight", l, pmodule[j],
-				    ab ? 'B' : 'A');
+				lmf_lora_tensor_name(t->name, sizeof t->name,
+				    l, j, ab);
 				t->ndim = 2;
 				t->shape[0] = ab ? lo->out : m->rank;
 				t->shape[1] = ab ? m->rank : lo->in;
@@ -627,6 +601,20 @@ build_trainable(struct lmf_llama *m, const char *trainable)
 				t->decay = 1;
 			}
 		}
+	for (j = 0; m->vhead && j < 2; j++) {
+		struct lmf_tparam *t = &m->tp[k++];
+		int64_t C = m->c.hidden_size;
+
+		snprintf(t->name, sizeof t->name, "v_head.summary.%s",
+		    j ? "bias" : "weight");
+		t->ndim = 2 - j;
+		t->shape[0] = 1;
+		t->shape[1] = j ? 0 : C;
+		t->numel = j ? 1 : (uint64_t)C;
+		t->w = m->vh + (j ? C : 0);
+		t->g = m->dvh + (j ? C : 0);
+		t->decay = !j;
+	}
 	m->ntp = k;
 	for (i = 0; i < k; i++)
 		m->tnumel += m->tp[i].numel;
@@ -643,6 +631,63 @@ static int
 is_extra(const struct lmf_recinfo *rec)
 {
 	return rec->t.dtype == LMF_U8 && rec->t.ndim == 1;
+}
+
+/* a v_head.summary tensor of a model or adapter stream into m->vh: 1 when
+ * rec was one (read), 0 when not, -1 with err on a bad one */
+static int
+read_vhead(struct lmf_llama *m, struct lmf_rd *r,
+    const struct lmf_recinfo *rec, char *err, size_t errlen)
+{
+	int64_t C = m->c.hidden_size;
+	int j;
+	struct lmf_tensor t = { 0 };
+
+	if (!strcmp(rec->t.name, "v_head.summary.weight"))
+		j = 0;
+	else if (!strcmp(rec->t.name, "v_head.summary.bias"))
+		j = 1;
+	else
+		return 0;
+	if (m->vseen & (1 << j)) {
+		lmf_seterr(err, errlen, "'%s': tensor '%s' appears twice",
+		    lmf_rd_name(r), rec->t.name);
+		return -1;
+	}
+	if (rec->t.ndim != 2 - j || rec->t.shape[0] != 1 ||
+	    (!j && rec->t.shape[1] != C)) {
+		char b1[96];
+
+		lmf_seterr(err, errlen, "'%s': tensor '%s' has shape %s, not "
+		    "[1%s%lld]", lmf_rd_name(r), rec->t.name,
+		    lmf_shape_str(&rec->t, b1, sizeof b1), j ? "" : ", ",
+		    j ? 0LL : (long long)C);
+		if (j)
+			lmf_seterr(err, errlen, "'%s': tensor '%s' has shape "
+			    "%s, not [1]", lmf_rd_name(r), rec->t.name,
+			    lmf_shape_str(&rec->t, b1, sizeof b1));
+		return -1;
+	}
+	if (rec->t.dtype != LMF_F32 && rec->t.dtype != LMF_BF16 &&
+	    rec->t.dtype != LMF_F16) {
+		lmf_seterr(err, errlen, "'%s': tensor '%s' is not f32, bf16 "
+		    "or f16", lmf_rd_name(r), rec->t.name);
+		return -1;
+	}
+	if (lmf_rd_tensor_data(r, rec, &t) < 0 || lmf_tensor_to_f32(&t) < 0) {
+		lmf_seterr(err, errlen, "%s", lmf_rd_errmsg(r));
+		lmf_tensor_free(&t);
+		return -1;
+	}
+	if (!m->vh) {
+		m->vh = xcalloc((size_t)C + 1, sizeof(float));
+		m->dvh = xcalloc((size_t)C + 1, sizeof(float));
+	}
+	memcpy(m->vh + (j ? C : 0), t.data, (size_t)(j ? 1 : C) *
+	    sizeof(float));
+	lmf_tensor_free(&t);
+	m->vseen |= 1 << j;
+	return 1;
 }
 
 /* read the one item of a model stream into the parameter block */
@@ -702,6 +747,11 @@ read_weights(struct lmf_llama *m, struct lmf_rd *r, char *err, size_t errlen)
 			rc = lmf_rd_tensor_data(r, &rec, t);
 			if (rc < 0)
 				goto rderr;
+			continue;
+		}
+		if (!q && (rc = read_vhead(m, r, &rec, err, errlen)) != 0) {
+			if (rc < 0)
+				goto out;
 			continue;
 		}
 		if (!q) {
@@ -770,6 +820,12 @@ read_weights(struct lmf_llama *m, struct lmf_rd *r, char *err, size_t errlen)
 			    lmf_rd_name(r), m->p[i].name);
 			goto out;
 		}
+	if (m->vseen && m->vseen != 3) {
+		lmf_seterr(err, errlen, "'%s': tensor 'v_head.summary.%s' is "
+		    "missing", lmf_rd_name(r), m->vseen & 1 ? "bias" :
+		    "weight");
+		goto out;
+	}
 	/* the end record, so that a cut or corrupt stream is noticed */
 	do {
 		rc = lmf_rd_next(r, &rec);
@@ -846,7 +902,7 @@ lmf_llama_open(struct lmf_rd *r, const struct lmf_train_opts *o, char *err,
 	lmf_rope_inv_freq(m->inv_freq, HS, m->c.rope_theta);
 	if (read_weights(m, r, err, errlen))
 		goto fail;
-	trainable = xmalloc((size_t)m->np);
+	m->trainable = trainable = xmalloc((size_t)m->np);
 	if (choose_trainable(m, trainable, err, errlen))
 		goto fail;
 	if (o->finetuning_type == LMF_FT_LORA) {
@@ -859,11 +915,11 @@ lmf_llama_open(struct lmf_rd *r, const struct lmf_train_opts *o, char *err,
 		m->rslora = o->use_rslora;
 		lora_setup(m, 1);
 	}
-	build_trainable(m, trainable);
-	free(trainable);
+	if (m->vseen)
+		lmf_llama_value_head(m, -1);
+	build_trainable(m);
 	return m;
 fail:
-	free(trainable);
 	lmf_llama_free(m);
 	return NULL;
 }
@@ -888,6 +944,9 @@ lmf_llama_free(struct lmf_llama *m)
 	free(m->lo);
 	free(m->tp);
 	free(m->cont);
+	free(m->trainable);
+	free(m->vh);
+	free(m->dvh);
 	for (i = 0; i < m->nextra; i++)
 		lmf_tensor_free(&m->extra[i]);
 	free(m->acts);
@@ -925,7 +984,8 @@ lmf_llama_trainable_numel(const struct lmf_llama *m)
 uint64_t
 lmf_llama_numel(const struct lmf_llama *m)
 {
-	return lmf_model_numel(m->p, m->np) + m->nlora;
+	return lmf_model_numel(m->p, m->np) + m->nlora +
+	    (m->vhead ? (uint64_t)m->c.hidden_size + 1 : 0);
 }
 
 void
@@ -935,88 +995,26 @@ lmf_llama_zero_grad(struct lmf_llama *m)
 		memset(m->grads, 0, m->ngrads * sizeof(float));
 	if (m->lgrad)
 		memset(m->lgrad, 0, m->nlora * sizeof(float));
+	if (m->dvh)
+		memset(m->dvh, 0, ((size_t)m->c.hidden_size + 1) *
+		    sizeof(float));
 }
 
 /* ------------------------------------------------------------------ */
 /* adapters */
-
-static int
-adapter_targets(const json_t *tm, char *err, size_t errlen)
-{
-	size_t i;
-	int bits = 0, j;
-	const char *s;
-
-	if (!json_is_array(tm) || !json_array_size(tm)) {
-		lmf_seterr(err, errlen,
-		    "adapter 'target_modules' is not a list "
-		    "of module names");
-		return -1;
-	}
-	for (i = 0; i < json_array_size(tm); i++) {
-		s = json_string_value(json_array_get(tm, i));
-		j = s ? proj_index(s, strlen(s)) : -1;
-		if (j < 0) {
-			lmf_seterr(err, errlen,
-			    "adapter target module '%s' is not "
-			    "one of q_proj ... down_proj", s ? s : "?");
-			return -1;
-		}
-		bits |= 1 << j;
-	}
-	return bits;
-}
-
-/* the layer and projection a PEFT name adapts, and A (0) or B (1) */
-static int
-lora_name(const char *name, int L, int *layer, int *proj)
-{
-	static const char pre[] = "base_model.model.model.layers.";
-	const char *s = name;
-	char *end;
-	long l;
-	int j, ab;
-	size_t n;
-
-	if (strncmp(s, pre, sizeof pre - 1))
-		return -1;
-	s += sizeof pre - 1;
-	if (*s < '0' || *s > '9')
-		return -1;
-	l = strtol(s, &end, 10);
-	if (l < 0 || l >= L || *end != '.')
-		return -1;
-	s = end + 1;
-	for (j = 0; j < NPROJ; j++) {
-		n = strlen(pmodule[j]);
-		if (!strncmp(s, pmodule[j], n) && s[n] == '.')
-			break;
-	}
-	if (j == NPROJ)
-		return -1;
-	s += strlen(pmodule[j]);
-	if (!strcmp(s, ".lora_A.weight"))
-		ab = 0;
-	else if (!strcmp(s, ".lora_B.weight"))
-		ab = 1;
-	else
-		return -1;
-	*layer = (int)l;
-	*proj = j;
-	return ab;
-}
 
 int
 lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
     size_t errlen)
 {
 	json_t *meta = lmf_rd_meta(r), *ac = json_object_get(meta,
-	    "adapter_config"), *v;
+	    "adapter_config");
 	const char *kind = lmf_rd_kind(r);
 	struct lmf_recinfo rec;
 	struct lmf_tensor t = { 0 };
+	struct lmf_lora_config lc;
 	int L = (int)m->c.num_hidden_layers, rank, targets, rc, l, j, ab;
-	char *seen = NULL;
+	char *seen = NULL, name[160];
 	uint32_t k, n;
 
 	if (!m->lora) {
@@ -1029,34 +1027,24 @@ lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
 		    lmf_rd_name(r));
 		return -1;
 	}
-	v = json_object_get(ac, "r");
-	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-	    json_integer_value(v) > 65536) {
-		lmf_seterr(err, errlen, "'%s': adapter 'r' is not a positive "
-		    "integer", lmf_rd_name(r));
+	if (lmf_lora_config_parse(&lc, ac, name, sizeof name)) {
+		lmf_seterr(err, errlen, "'%s': %s", lmf_rd_name(r), name);
 		return -1;
 	}
-	rank = (int)json_integer_value(v);
-	v = json_object_get(ac, "lora_alpha");
-	if (!json_is_number(v) || !(json_number_value(v) > 0)) {
-		lmf_seterr(err, errlen, "'%s': adapter 'lora_alpha' is not a "
-		    "positive number", lmf_rd_name(r));
-		return -1;
-	}
-	targets = adapter_targets(json_object_get(ac, "target_modules"), err,
-	    errlen);
+	rank = lc.r;
+	targets = lmf_lora_targets_parse(json_object_get(ac,
+	    "target_modules"), err, errlen);
 	if (targets < 0)
 		return -1;
 	m->rank = rank;
-	m->alpha = json_number_value(v);
+	m->alpha = lc.alpha;
 	m->targets = targets;
-	m->rslora = json_is_true(json_object_get(ac, "use_rslora"));
-	v = json_object_get(ac, "lora_dropout");
-	if (json_is_number(v) && json_number_value(v) >= 0 &&
-	    json_number_value(v) < 1)
-		m->dropout = json_number_value(v);
+	m->rslora = lc.rslora;
+	if (lc.dropout >= 0)
+		m->dropout = lc.dropout;
 	lora_setup(m, 0);
 	seen = xcalloc((size_t)L * NPROJ * 2, 1);
+	m->vseen = 0;
 	do {
 		rc = lmf_rd_next(r, &rec);
 	} while (rc == LMF_REC_OTHER);
@@ -1086,7 +1074,12 @@ lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
 			    lmf_rd_name(r));
 			goto fail;
 		}
-		ab = lora_name(rec.t.name, L, &l, &j);
+		rc = read_vhead(m, r, &rec, err, errlen);
+		if (rc < 0)
+			goto fail;
+		if (rc)
+			continue;
+		ab = lmf_lora_parse_name(rec.t.name, L, &l, &j);
 		if (ab < 0 || !m->lo[l][j].A) {
 			lmf_seterr(err, errlen,
 			    "'%s': unexpected adapter tensor "
@@ -1135,11 +1128,11 @@ lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
 		for (j = 0; j < NPROJ; j++)
 			for (ab = 0; ab < 2 && m->lo[l][j].A; ab++)
 				if (!seen[(l * NPROJ + j) * 2 + ab]) {
+					lmf_lora_tensor_name(name, sizeof name,
+					    l, j, ab);
 					lmf_seterr(err, errlen, "'%s': tensor "
-					    "'base_model.model.model.layers.%d."
-					    "%s.lora_%c.weight' is missing",
-					    lmf_rd_name(r), l, pmodule[j],
-					    ab ? 'B' : 'A');
+					    "'%s' is missing", lmf_rd_name(r),
+					    name);
 					goto fail;
 				}
 	do {
@@ -1155,14 +1148,22 @@ lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
 		    lmf_rd_name(r));
 		goto fail;
 	}
+	if (m->vseen && m->vseen != 3) {
+		lmf_seterr(err, errlen, "'%s': tensor 'v_head.summary.%s' is "
+		    "missing", lmf_rd_name(r), m->vseen & 1 ? "bias" :
+		    "weight");
+		goto fail;
+	}
 	free(seen);
-	build_trainable(m, NULL);
+	if (m->vseen)
+		lmf_llama_value_head(m, -1);
+	build_trainable(m);
 	return 0;
 fail:
 	free(seen);
 	/* leave a consistent (fresh) adapter behind */
 	lora_setup(m, 1);
-	build_trainable(m, NULL);
+	build_trainable(m);
 	return -1;
 }
 
@@ -1218,7 +1219,8 @@ layout(struct lmf_llama *m, float *base, int B, int T, int train)
 	}
 	TAKE(m->xf, N * C);
 	TAKE(m->rstdf, N);
-	TAKE(m->logits, N * V);
+	TAKE(m->lscr, (N < LOGIT_ROWS ? N : LOGIT_ROWS) * V);
+	TAKE(m->lse, N);
 	TAKE(m->cosb, N * (HS / 2));
 	TAKE(m->sinb, N * (HS / 2));
 	if (train) {
@@ -1309,7 +1311,7 @@ proj_forward(struct lmf_llama *m, struct lacts *a, int l, int j,
 
 	lmf_matmul_forward(out, inp, m->lw[l][pweight[j]], bias, N, in[j],
 	    out_[j]);
-	if (!m->lora || !lo->A)
+	if (!m->lora || !lo->A || (m->fflags & LMF_FWD_NO_ADAPTER))
 		return;
 	if (train && m->dropout > 0) {
 		/* inverted dropout: kept inputs scaled by 1 / (1 - p) */
@@ -1468,20 +1470,32 @@ check_window(const struct lmf_llama *m, const struct lmf_batch *b)
 		    (long long)m->c.sliding_window);
 }
 
-/* embedding, the blocks, the final norm and the logits */
+/* embedding, the blocks and the final norm: m->xf holds the hidden
+ * states, m->targ the shifted labels */
 static void
-forward(struct lmf_llama *m, const struct lmf_batch *b, int train)
+forward(struct lmf_llama *m, const struct lmf_batch *b, int flags)
 {
 	const struct lmf_config *c = &m->c;
 	int N = b->B * b->T, C = (int)c->hidden_size, L, l, t, i;
+	int train = (flags & LMF_FWD_TRAIN) != 0;
 
+	if (train && (flags & LMF_FWD_NO_ADAPTER))
+		BUG("a forward without the adapter has no gradients");
 	check_window(m, b);
 	acts_fit(m, b->B, b->T, train);
+	m->fflags = flags;
+	m->fB = b->B;
+	m->fT = b->T;
 	L = (int)c->num_hidden_layers;
 	for (i = 0; i < b->B; i++)
 		for (t = 0; t < b->T; t++)
 			m->pos[i * b->T + t] = b->position_ids ?
 			    b->position_ids[i * b->T + t] : t;
+	if (b->labels)
+		lmf_labels_shift(m->targ, b->labels, b->B, b->T);
+	else
+		for (i = 0; i < N; i++)
+			m->targ[i] = LMF_IGNORE_INDEX;
 	lmf_rope_cache(m->cosb, m->sinb, m->pos, m->inv_freq, N,
 	    (int)c->head_dim);
 	lmf_embedding_forward(m->res[0], b->input_ids, m->wte, N, C);
@@ -1490,8 +1504,85 @@ forward(struct lmf_llama *m, const struct lmf_batch *b, int train)
 		    m->res[l + 1], b, train);
 	lmf_rmsnorm_forward(m->xf, m->rstdf, m->res[L], m->lnf,
 	    (float)c->rms_norm_eps, N, C);
-	lmf_matmul_forward(m->logits, m->xf, m->lmw, NULL, N, C,
-	    (int)c->vocab_size);
+	if (train)
+		memset(m->s.dln, 0, (size_t)N * C * sizeof(float));
+}
+
+/* from d(hidden) in s.dln down through the blocks into the trainable
+ * gradients; the step is then taken (nsteps, the dropout seed, moves) */
+static void
+backward(struct lmf_llama *m, const struct lmf_batch *b)
+{
+	const struct lmf_config *c = &m->c;
+	int N = b->B * b->T, C = (int)c->hidden_size;
+	int L = (int)c->num_hidden_layers, l;
+	struct bscratch *s = &m->s;
+
+	if (!(m->fflags & LMF_FWD_TRAIN) || b->B != m->fB || b->T != m->fT)
+		BUG("backward without the training forward of its batch");
+	memset(s->dres, 0, (size_t)N * C * sizeof(float));
+	lmf_rmsnorm_backward(s->dres, m->dlnf, s->dln, m->res[L], m->lnf,
+	    m->rstdf, N, C);
+	for (l = L - 1; l >= 0 && m->cont[l]; l--) {
+		struct lacts *a = &m->la[m->nsets > 1 ? l : 0];
+
+		/* recompute the block, except the last one, whose
+		 * activations are still there from the forward */
+		if (m->nsets == 1 && l != L - 1)
+			layer_forward(m, l, a, m->res[l], s->xscr, b, 1);
+		layer_backward(m, l, a, m->res[l], b);
+	}
+	if (m->dwte && m->embed_trainable)
+		lmf_embedding_backward(m->dwte, s->dres, b->input_ids, N, C);
+	m->fflags = 0;
+	m->nsteps++;
+}
+
+/* the rows [*lo, hi) of the block from *lo that hold targets (ignored
+ * rows trimmed off both ends); 0 when none */
+static int
+logit_block(const struct lmf_llama *m, int *lo, int *hi, int N)
+{
+	*hi = *lo + LOGIT_ROWS < N ? *lo + LOGIT_ROWS : N;
+	while (*lo < *hi && m->targ[*lo] == LMF_IGNORE_INDEX)
+		++*lo;
+	while (*hi > *lo && m->targ[*hi - 1] == LMF_IGNORE_INDEX)
+		--*hi;
+	return *hi > *lo;
+}
+
+/* the summed token cross-entropy of the last forward, block by block of
+ * rows: we take a block's logits (one sgemm), and with dhid turn them in
+ * place into dlogits = scale (softmax - onehot) and send them back
+ * through lm_head at once (dhid += dlogits W, dW += dlogits^T xf): the
+ * three products of the unfused head, without the (N, V) logits */
+static double
+ce_fused(struct lmf_llama *m, float *dhid, float scale)
+{
+	int N = m->fB * m->fT, C = (int)m->c.hidden_size;
+	int V = (int)m->c.vocab_size, n0, lo, hi;
+	double loss = 0;
+
+	for (n0 = 0; n0 < N; n0 += LOGIT_ROWS) {
+		const float *x;
+
+		lo = n0;
+		if (!logit_block(m, &lo, &hi, N))
+			continue;
+		x = m->xf + (size_t)lo * C;
+		lmf_gemm(LMF_NOTRANS, LMF_TRANS, hi - lo, V, C, 1.0f, x, C,
+		    m->lmw, C, 0.0f, m->lscr, V);
+		if (!dhid) {
+			loss += lmf_crossentropy_forward(NULL, m->lscr,
+			    m->targ + lo, hi - lo, V);
+			continue;
+		}
+		loss += lmf_crossentropy_backward(m->lscr, NULL, m->lscr,
+		    m->targ + lo, scale, hi - lo, V);
+		lmf_matmul_backward(dhid + (size_t)lo * C, m->dlmw, NULL,
+		    m->lscr, x, m->lmw, hi - lo, C, V);
+	}
+	return loss;
 }
 
 static long
@@ -1508,38 +1599,13 @@ double
 lmf_llama_step(struct lmf_llama *m, const struct lmf_batch *b, float scale,
     long *npred)
 {
-	const struct lmf_config *c = &m->c;
-	int N = b->B * b->T, C = (int)c->hidden_size, V = (int)c->vocab_size;
-	int L = (int)c->num_hidden_layers, l;
-	struct bscratch *s;
 	double loss;
 
-	forward(m, b, 1);
-	s = &m->s;
-	lmf_labels_shift(m->targ, b->labels, b->B, b->T);
+	forward(m, b, LMF_FWD_TRAIN);
 	if (npred)
-		*npred = count_pred(m->targ, N);
-	/* dlogits over the logits */
-	loss = lmf_crossentropy_backward(m->logits, NULL, m->logits, m->targ,
-	    scale, N, V);
-	memset(s->dln, 0, (size_t)N * C * sizeof(float));
-	lmf_matmul_backward(s->dln, m->dlmw, NULL, m->logits, m->xf, m->lmw,
-	    N, C, V);
-	memset(s->dres, 0, (size_t)N * C * sizeof(float));
-	lmf_rmsnorm_backward(s->dres, m->dlnf, s->dln, m->res[L], m->lnf,
-	    m->rstdf, N, C);
-	for (l = L - 1; l >= 0 && m->cont[l]; l--) {
-		struct lacts *a = &m->la[m->nsets > 1 ? l : 0];
-
-		/* recompute the block, except the last one, whose
-		 * activations are still there from the forward */
-		if (m->nsets == 1 && l != L - 1)
-			layer_forward(m, l, a, m->res[l], s->xscr, b, 1);
-		layer_backward(m, l, a, m->res[l], b);
-	}
-	if (m->dwte && m->embed_trainable)
-		lmf_embedding_backward(m->dwte, s->dres, b->input_ids, N, C);
-	m->nsteps++;
+		*npred = count_pred(m->targ, (long)b->B * b->T);
+	loss = ce_fused(m, m->s.dln, scale);
+	backward(m, b);
 	return loss;
 }
 
@@ -1558,14 +1624,10 @@ lmf_llama_set_nsteps(struct lmf_llama *m, uint64_t n)
 double
 lmf_llama_eval(struct lmf_llama *m, const struct lmf_batch *b, long *npred)
 {
-	int N = b->B * b->T;
-
 	forward(m, b, 0);
-	lmf_labels_shift(m->targ, b->labels, b->B, b->T);
 	if (npred)
-		*npred = count_pred(m->targ, N);
-	return lmf_crossentropy_forward(NULL, m->logits, m->targ, N,
-	    (int)m->c.vocab_size);
+		*npred = count_pred(m->targ, (long)b->B * b->T);
+	return ce_fused(m, NULL, 0);
 }
 
 void
@@ -1573,78 +1635,187 @@ lmf_llama_logits(struct lmf_llama *m, const struct lmf_batch *b,
     float *out)
 {
 	forward(m, b, 0);
-	memcpy(out, m->logits, (size_t)b->B * b->T * m->c.vocab_size *
-	    sizeof(float));
+	lmf_llama_head_logits(m, out);
+}
+
+/* ------------------------------------------------------------------ */
+/* the model API: hidden states, heads, backward */
+
+const float *
+lmf_llama_forward(struct lmf_llama *m, const struct lmf_batch *b, int flags)
+{
+	forward(m, b, flags);
+	return m->xf;
+}
+
+float *
+lmf_llama_dhidden(struct lmf_llama *m)
+{
+	if (!(m->fflags & LMF_FWD_TRAIN))
+		BUG("d(hidden) without a training forward");
+	return m->s.dln;
+}
+
+void
+lmf_llama_backward(struct lmf_llama *m, const struct lmf_batch *b)
+{
+	backward(m, b);
+}
+
+void
+lmf_llama_head_logits(struct lmf_llama *m, float *logits)
+{
+	int N = m->fB * m->fT;
+
+	lmf_matmul_forward(logits, m->xf, m->lmw, NULL, N,
+	    (int)m->c.hidden_size, (int)m->c.vocab_size);
+}
+
+void
+lmf_llama_logits_backward(struct lmf_llama *m, const float *dlogits)
+{
+	int N = m->fB * m->fT;
+
+	lmf_matmul_backward(lmf_llama_dhidden(m), m->dlmw, NULL, dlogits,
+	    m->xf, m->lmw, N, (int)m->c.hidden_size, (int)m->c.vocab_size);
+}
+
+void
+lmf_llama_logps(struct lmf_llama *m, float *lp)
+{
+	lmf_logps_fused_forward(lp, m->lse, m->lscr, m->xf, m->lmw, m->targ,
+	    m->fB * m->fT, (int)m->c.hidden_size, (int)m->c.vocab_size,
+	    LOGIT_ROWS);
+}
+
+void
+lmf_llama_logps_backward(struct lmf_llama *m, const float *dlp)
+{
+	lmf_logps_fused_backward(lmf_llama_dhidden(m), m->dlmw, m->lscr, dlp,
+	    m->lse, m->xf, m->lmw, m->targ, m->fB * m->fT,
+	    (int)m->c.hidden_size, (int)m->c.vocab_size, LOGIT_ROWS);
+}
+
+const int32_t *
+lmf_llama_targets(const struct lmf_llama *m)
+{
+	return m->targ;
+}
+
+/* ---- the value head ---- */
+
+/* the dropout stream of the value head in the current step (below the
+ * layers' streams as long as L < 146) */
+static void
+vdrop_rng(struct lmf_llama *m, struct lmf_rng *rng)
+{
+	lmf_rng_seed(rng, mix64(m->o.seed ^ mix64(m->nsteps * 1024 + 1023)));
+}
+
+void
+lmf_llama_value_head(struct lmf_llama *m, double dropout)
+{
+	json_t *v = json_object_get(json_object_get(m->meta, "config"),
+	    "summary_dropout_prob");
+	int64_t C = m->c.hidden_size, i;
+	struct lmf_rng rng;
+	float bound;
+
+	if (dropout < 0)
+		dropout = json_is_number(v) && json_number_value(v) >= 0 &&
+		    json_number_value(v) < 1 ? json_number_value(v) : 0.1;
+	if (dropout >= 1)
+		BUG("value head dropout %g", dropout);
+	m->vdrop = dropout;
+	if (m->vhead)
+		return;
+	if (!m->vh) {
+		m->vh = xcalloc((size_t)C + 1, sizeof(float));
+		m->dvh = xcalloc((size_t)C + 1, sizeof(float));
+	}
+	if (m->vseen != 3) {
+		/* nn.Linear's default, which TRL keeps: weight and bias
+		 * U(-1/sqrt(C), 1/sqrt(C)) */
+		lmf_rng_seed(&rng, mix64(m->o.seed ^ 0x765f68656164ull));
+		bound = (float)(1.0 / sqrt((double)C));
+		for (i = 0; i <= C; i++)
+			m->vh[i] = (2 * lmf_rng_uniform(&rng) - 1) * bound;
+	}
+	m->vhead = 1;
+	if (m->tp)
+		build_trainable(m);
+}
+
+int
+lmf_llama_has_value_head(const struct lmf_llama *m)
+{
+	return m->vhead;
+}
+
+/* values (N) = dropout(xf) w + b; the mask is drawn again in backward */
+void
+lmf_llama_values(struct lmf_llama *m, float *values)
+{
+	int N = m->fB * m->fT, C = (int)m->c.hidden_size, n, c;
+	int drop = (m->fflags & LMF_FWD_TRAIN) && m->vdrop > 0;
+	float keep = (float)(1.0 / (1.0 - m->vdrop));
+	struct lmf_rng rng;
+
+	if (!m->vhead)
+		BUG("values without a value head");
+	vdrop_rng(m, &rng);
+	for (n = 0; n < N; n++) {
+		const float *x = m->xf + (size_t)n * C;
+		double sum = m->vh[C];
+
+		for (c = 0; c < C; c++)
+			if (!drop)
+				sum += (double)x[c] * m->vh[c];
+			else if (!(lmf_rng_uniform(&rng) < m->vdrop))
+				sum += (double)x[c] * keep * m->vh[c];
+		values[n] = (float)sum;
+	}
+}
+
+void
+lmf_llama_values_backward(struct lmf_llama *m, const float *dvalues)
+{
+	int N = m->fB * m->fT, C = (int)m->c.hidden_size, n, c;
+	int drop = m->vdrop > 0;
+	float keep = (float)(1.0 / (1.0 - m->vdrop)), k;
+	float *dhid = lmf_llama_dhidden(m);
+	struct lmf_rng rng;
+
+	vdrop_rng(m, &rng);
+	for (n = 0; n < N; n++) {
+		const float *x = m->xf + (size_t)n * C;
+		float *dx = dhid + (size_t)n * C, g = dvalues[n];
+
+		m->dvh[C] += g;
+		for (c = 0; c < C; c++) {
+			k = !drop ? 1.0f : lmf_rng_uniform(&rng) < m->vdrop ?
+			    0.0f : keep;
+			m->dvh[c] += g * x[c] * k;
+			dx[c] += g * m->vh[c] * k;
+		}
+	}
 }
 
 /* ------------------------------------------------------------------ */
 /* the result */
 
-static json_t *
-adapter_config(struct lmf_llama *m)
-{
-	json_t *ac = json_object(), *tm = json_array(), *src;
-	const char *sorted[NPROJ] = { "down_proj", "gate_proj", "k_proj",
-		"o_proj", "q_proj", "up_proj", "v_proj" };
-	int j;
-
-	for (j = 0; j < NPROJ; j++)
-		if (m->targets & 1 << proj_index(sorted[j], strlen(sorted[j])))
-			json_array_append_new(tm, json_string(sorted[j]));
-	src = json_object_get(m->meta, "source");
-	json_object_set_new(ac, "alora_invocation_tokens", json_null());
-	json_object_set_new(ac, "alpha_pattern", json_object());
-	json_object_set_new(ac, "arrow_config", json_null());
-	json_object_set_new(ac, "auto_mapping", json_null());
-	json_object_set_new(ac, "base_model_name_or_path",
-	    json_is_string(src) ? json_copy(src) : json_null());
-	json_object_set_new(ac, "bias", json_string("none"));
-	json_object_set_new(ac, "corda_config", json_null());
-	json_object_set_new(ac, "ensure_weight_tying", json_false());
-	json_object_set_new(ac, "eva_config", json_null());
-	json_object_set_new(ac, "exclude_modules", json_null());
-	json_object_set_new(ac, "fan_in_fan_out", json_false());
-	json_object_set_new(ac, "inference_mode", json_true());
-	json_object_set_new(ac, "init_lora_weights", json_true());
-	json_object_set_new(ac, "layer_replication", json_null());
-	json_object_set_new(ac, "layers_pattern", json_null());
-	json_object_set_new(ac, "layers_to_transform", json_null());
-	json_object_set_new(ac, "loftq_config", json_object());
-	if (m->alpha == floor(m->alpha) && m->alpha < 1e15)
-		json_object_set_new(ac, "lora_alpha",
-		    json_integer((json_int_t)m->alpha));
-	else
-		json_object_set_new(ac, "lora_alpha", json_real(m->alpha));
-	json_object_set_new(ac, "lora_bias", json_false());
-	json_object_set_new(ac, "lora_dropout", json_real(m->dropout));
-	json_object_set_new(ac, "megatron_config", json_null());
-	json_object_set_new(ac, "megatron_core",
-	    json_string("megatron.core"));
-	json_object_set_new(ac, "modules_to_save", json_null());
-	json_object_set_new(ac, "peft_type", json_string("LORA"));
-	json_object_set_new(ac, "peft_version", json_string("0.18.1"));
-	json_object_set_new(ac, "qalora_group_size", json_integer(16));
-	json_object_set_new(ac, "r", json_integer(m->rank));
-	json_object_set_new(ac, "rank_pattern", json_object());
-	json_object_set_new(ac, "revision", json_null());
-	json_object_set_new(ac, "target_modules", tm);
-	json_object_set_new(ac, "target_parameters", json_null());
-	json_object_set_new(ac, "task_type", json_string("CAUSAL_LM"));
-	json_object_set_new(ac, "trainable_token_indices", json_null());
-	json_object_set_new(ac, "use_dora", json_false());
-	json_object_set_new(ac, "use_qalora", json_false());
-	json_object_set_new(ac, "use_rslora", json_boolean(m->rslora));
-	return ac;
-}
-
 json_t *
 lmf_llama_result_meta(struct lmf_llama *m)
 {
 	json_t *meta = json_object(), *v;
+	struct lmf_lora_config lc;
 
 	if (m->lora) {
 		json_object_set_new(meta, "kind", json_string("adapter"));
-		json_object_set_new(meta, "adapter_config", adapter_config(m));
+		lc = lora_config(m);
+		json_object_set_new(meta, "adapter_config",
+		    lmf_lora_config_json(&lc, m->targets,
+		    json_object_get(m->meta, "source")));
 		json_object_set_new(meta, "dtype", json_string("f32"));
 		v = json_object_get(m->meta, "source");
 		if (json_is_string(v))
@@ -1673,6 +1844,24 @@ write_f32(struct lmf_wr *w, const char *name, int ndim, const int64_t *shape,
 	return lmf_wr_payload(w, x, n * sizeof(float));
 }
 
+/* v_head.summary.weight (1, C) and .bias (1), after everything else, when
+ * there is a value head */
+static int
+write_vhead(struct lmf_llama *m, struct lmf_wr *w)
+{
+	int64_t shape[2] = { 1, m->c.hidden_size };
+	int rc;
+
+	if (!m->vhead)
+		return 0;
+	rc = write_f32(w, "v_head.summary.weight", 2, shape, m->vh,
+	    (uint64_t)shape[1]);
+	if (rc >= 0)
+		rc = write_f32(w, "v_head.summary.bias", 1, shape, m->vh +
+		    shape[1], 1);
+	return rc;
+}
+
 int
 lmf_llama_write(struct lmf_llama *m, struct lmf_wr *w)
 {
@@ -1684,16 +1873,15 @@ lmf_llama_write(struct lmf_llama *m, struct lmf_wr *w)
 		for (l = 0; l < L; l++)
 			for (j = 0; j < NPROJ; j++)
 				cnt += m->lo[l][j].A ? 2 : 0;
-		rc = lmf_wr_item(w, (uint32_t)cnt);
+		rc = lmf_wr_item(w, (uint32_t)(cnt + 2 * m->vhead));
 		for (l = 0; rc >= 0 && l < L; l++)
 			for (k = 0; rc >= 0 && k < NPROJ; k++) {
-				struct lora *lo = &m->lo[l][pwrite[k]];
+				j = lmf_lora_sorted(k);
+				struct lora *lo = &m->lo[l][j];
 
 				for (ab = 0; lo->A && rc >= 0 && ab < 2; ab++) {
-					snprintf(name, sizeof name,
-					    "base_model.model.model.layers.%d."
-					    "%s.lora_%c.weight", l,
-					    pmodule[pwrite[k]], ab ? 'B' : 'A');
+					lmf_lora_tensor_name(name, sizeof name,
+					    l, j, ab);
 					shape[0] = ab ? lo->out : m->rank;
 					shape[1] = ab ? m->rank : lo->in;
 					rc = write_f32(w, name, 2, shape,
@@ -1701,13 +1889,17 @@ lmf_llama_write(struct lmf_llama *m, struct lmf_wr *w)
 					    (uint64_t)(shape[0] * shape[1]));
 				}
 			}
+		if (rc >= 0)
+			rc = write_vhead(m, w);
 		return rc < 0 ? rc : 0;
 	}
-	rc = lmf_wr_item(w, (uint32_t)(m->nextra + m->np));
+	rc = lmf_wr_item(w, (uint32_t)(m->nextra + m->np + 2 * m->vhead));
 	for (k = 0; rc >= 0 && k < m->nextra; k++)
 		rc = lmf_wr_tensor(w, &m->extra[k]);
 	for (k = 0; rc >= 0 && k < m->np; k++)
 		rc = write_f32(w, m->p[k].name, m->p[k].ndim, m->p[k].shape,
 		    m->pw[k], m->p[k].numel);
+	if (rc >= 0)
+		rc = write_vhead(m, w);
 	return rc < 0 ? rc : 0;
 }

@@ -13,17 +13,18 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "lmf/lora.h"
 #include "lmf/model.h"
 #include "lmf/stream.h"
 
-/* merge a LoRA adapter (an adapter stream's header and item, lmf-load(1))
- * into the f32 weights of a model item: for each adapted module W (out,
- * in) += scaling * B (out, r) @ A (r, in), scaling = lora_alpha / r (or /
- * sqrt(r) with use_rslora), in f32. Checks names and shapes against c.
- * 0, or -1 with a one-line message in err */
-int lmf_infer_merge_lora(struct lmf_item *model, const struct lmf_config *c,
+/* the merge is lmf_lora_merge (lora.h); this name stays for its callers */
+static inline int
+lmf_infer_merge_lora(struct lmf_item *model, const struct lmf_config *c,
     json_t *adapter_meta, struct lmf_item *adapter, char *err,
-    size_t errlen);
+    size_t errlen)
+{
+	return lmf_lora_merge(model, c, adapter_meta, adapter, err, errlen);
+}
 
 /* read a model item in place: check every weight of c's parameter table
  * is there with its shape, convert float tensors to f32. 0, or -1 with

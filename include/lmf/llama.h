@@ -2,8 +2,12 @@
 #define LMF_LLAMA_H
 /* llama.h: a LLaMA-family causal LM (llama, mistral, qwen2) in training:
  * its parameters, what is trainable (full, freeze, LoRA), gradients,
- * activations, and the forward and backward of the token cross-entropy,
- * with Hugging Face's semantics in fp32.
+ * activations, the forward and backward of the token cross-entropy
+ * (lmf_llama_step), and for other objectives the forward to hidden
+ * states, per-token log-probs, a value head, the base model without the
+ * adapter, and the backward from any of them, with Hugging Face's
+ * semantics in fp32. The (N, V) logits are never held in training: the
+ * lm_head products run in blocks of rows.
  *
  * Memory follows llm.c: one block for the base weights, one for the LoRA
  * weights, one gradient block holding only trainable tensors (frozen ones
@@ -26,6 +30,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "lmf/lora.h"
 #include "lmf/model.h"
 #include "lmf/stream.h"
 
@@ -34,21 +39,6 @@ enum lmf_finetuning_type {
 	LMF_FT_FULL = 1,
 	LMF_FT_FREEZE = 2,
 };
-
-/* the seven projections LoRA may target, as a bit set */
-enum {
-	LMF_PROJ_Q = 1 << 0,
-	LMF_PROJ_K = 1 << 1,
-	LMF_PROJ_V = 1 << 2,
-	LMF_PROJ_O = 1 << 3,
-	LMF_PROJ_GATE = 1 << 4,
-	LMF_PROJ_UP = 1 << 5,
-	LMF_PROJ_DOWN = 1 << 6,
-	LMF_PROJ_ALL = 0x7f,
-};
-/* "all" or a comma list of q_proj,...,down_proj: the bit set, or -1 with
- * the offending name in bad (size badlen) */
-int lmf_lora_target_parse(const char *s, char *bad, size_t badlen);
 
 /* what to train and how; lmf_train_opts_default() gives LLaMA-Factory's
  * defaults */
@@ -139,9 +129,64 @@ double lmf_llama_step(struct lmf_llama *m, const struct lmf_batch *b,
 /* the same without gradients (evaluation; no dropout) */
 double lmf_llama_eval(struct lmf_llama *m, const struct lmf_batch *b,
     long *npred);
-/* the logits of a batch, (B, T, V) into out (tests, generation) */
+/* the logits of a batch, (B, T, V) into out (tests, generation); eval
+ * mode */
 void lmf_llama_logits(struct lmf_llama *m, const struct lmf_batch *b,
     float *out);
+
+/* ---- the model API, for trainers with their own objective ----
+ * A step of such a trainer:
+ *   h = lmf_llama_forward(m, b, LMF_FWD_TRAIN);   hidden states
+ *   lmf_llama_logps(m, lp); lmf_llama_values(m, v);   heads on h
+ *   (the loss, giving dlp, dv)
+ *   lmf_llama_logps_backward(m, dlp); lmf_llama_values_backward(m, dv);
+ *   lmf_llama_backward(m, b);                     into the gradients
+ * The heads work on the LAST forward; between a training forward and its
+ * backward only head calls may come (another forward overwrites the
+ * activations). N = B * T; row n of a batch is position n % T of row
+ * n / T. */
+enum {
+	LMF_FWD_TRAIN = 1,      /* LoRA (and value head) dropout; keep what
+	                           the backward needs */
+	LMF_FWD_NO_ADAPTER = 2, /* the base model: LoRA terms skipped (the
+	                           reference model of LoRA runs); no
+	                           gradients, so not with LMF_FWD_TRAIN */
+};
+/* the final hidden states (after the final norm, HF's hidden_states[-1]),
+ * (N, C), valid until the next forward */
+const float *lmf_llama_forward(struct lmf_llama *m, const struct lmf_batch *b,
+    int flags);
+/* d(hidden) (N, C), zeroed by a training forward: heads add into it */
+float *lmf_llama_dhidden(struct lmf_llama *m);
+/* from d(hidden) down through the model: the gradients of the trainable
+ * tensors are ADDED to; one micro-batch step is counted (nsteps) */
+void lmf_llama_backward(struct lmf_llama *m, const struct lmf_batch *b);
+/* logits (N, V) of the last forward; and d(logits) (N, V) back through
+ * lm_head into d(hidden) and lm_head's gradient (when it trains) */
+void lmf_llama_head_logits(struct lmf_llama *m, float *logits);
+void lmf_llama_logits_backward(struct lmf_llama *m, const float *dlogits);
+/* lp (N): log-prob of each row's target (the label of the next position,
+ * lmf_llama_targets), 0 where ignored, through lm_head in blocks of rows
+ * (lmf_logps_fused_forward), never the (N, V) logits; and its backward
+ * from dlp (N) into d(hidden) and lm_head's gradient */
+void lmf_llama_logps(struct lmf_llama *m, float *lp);
+void lmf_llama_logps_backward(struct lmf_llama *m, const float *dlp);
+const int32_t *lmf_llama_targets(const struct lmf_llama *m);
+	/* (N) the last forward's labels shifted left (-100 ignored) */
+
+/* the value head of TRL's AutoModelForCausalLMWithValueHead: values (N) =
+ * v_head.summary (Linear(C, 1)) of dropout(hidden), dropout active after
+ * a training forward. lmf_llama_value_head adds it (trainable, listed
+ * after every other tensor as v_head.summary.weight (1, C) and .bias (1))
+ * with dropout p (< 0: the config's summary_dropout_prob, else 0.1),
+ * initialised as nn.Linear: U(-1/sqrt(C), 1/sqrt(C)) from the seed, or
+ * with the values of the model or adapter stream read, which then has it
+ * already. lmf_llama_write writes it after every other tensor. */
+void lmf_llama_value_head(struct lmf_llama *m, double dropout);
+int lmf_llama_has_value_head(const struct lmf_llama *m);
+void lmf_llama_values(struct lmf_llama *m, float *values);
+void lmf_llama_values_backward(struct lmf_llama *m, const float *dvalues);
+	/* d(hidden) and the head's gradients += from dvalues (N) */
 
 /* the result: for LoRA an adapter stream (kind "adapter", PEFT names,
  * "adapter_config" in the header as PEFT writes it, lmf-load(1)'s adapter

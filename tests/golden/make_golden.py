@@ -128,8 +128,8 @@ def linear(x, W, b, lora, name):
         y = y + lora['scaling'] * ((x @ A.t()) @ B.t())
     return y
 
-def forward(cfg, w, lora, ids, mask, pos):
-    """logits (B, T, V)"""
+def forward(cfg, w, lora, ids, mask, pos, hidden=False):
+    """logits (B, T, V), or with hidden the final hidden states (B, T, C)"""
     C, NH = cfg['hidden_size'], cfg['num_attention_heads']
     NKV, HS = cfg['num_key_value_heads'], C // NH
     eps, theta = cfg['rms_norm_eps'], cfg.get('rope_theta', 10000.0)
@@ -162,6 +162,8 @@ def forward(cfg, w, lora, ids, mask, pos):
         u = lin('mlp.up_proj', h)
         x = x + lin('mlp.down_proj', torch.nn.functional.silu(g) * u)
     x = rmsnorm(x, w['model.norm.weight'], eps)
+    if hidden:
+        return x
     lm = w['model.embed_tokens.weight'] if cfg.get('tie_word_embeddings') \
         else w['lm_head.weight']
     return x @ lm.t()

@@ -12,6 +12,7 @@
 
 #include "lmf/gemm.h"
 #include "lmf/llama.h"
+#include "lmf/loss.h"
 #include "lmf/safetensors.h"
 #include "lmf/stream.h"
 #include "lmf/util.h"
@@ -571,7 +572,7 @@ check_fd(const char *name)
 /* ---- write and read back ---- */
 
 static void
-check_roundtrip(const char *name)
+check_roundtrip(const char *name, int vhead)
 {
 	struct gcase c;
 	struct lmf_llama *m, *m2;
@@ -583,6 +584,8 @@ check_roundtrip(const char *name)
 
 	case_load(&c, name);
 	m = open_model(&c, &c.o);
+	if (vhead)
+		lmf_llama_value_head(m, 0);
 	for (i = 0; i < lmf_llama_ntrainable(m); i++) {
 		struct lmf_tparam *p = lmf_llama_trainable(m, i);
 
@@ -624,8 +627,266 @@ check_roundtrip(const char *name)
 		same = !strcmp(a->name, b->name) && a->numel == b->numel &&
 		    !memcmp(a->w, b->w, a->numel * sizeof(float));
 	}
-	ok(same, "%s: the written %s reads back equal", name,
-	    c.o.finetuning_type == LMF_FT_LORA ? "adapter" : "model");
+	same = same && lmf_llama_has_value_head(m2) == vhead;
+	ok(same, "%s: the written %s reads back equal%s", name,
+	    c.o.finetuning_type == LMF_FT_LORA ? "adapter" : "model",
+	    vhead ? ", value head too" : "");
+	lmf_llama_free(m2);
+	lmf_llama_free(m);
+	case_free(&c);
+}
+
+/* ---- the model API against tests/golden/model.lmf ---- */
+
+/* max |x - ref| / max(max |ref|, floor) of n floats against f64 ref */
+static double
+reldiff_floor(const float *x, const struct lmf_tensor *ref, uint64_t n,
+    double floor)
+{
+	double mx = 0, md = 0;
+	uint64_t i;
+
+	if (!ref || lmf_tensor_numel(ref) != n)
+		return INFINITY;
+	for (i = 0; i < n; i++) {
+		mx = fmax(mx, fabs(gval(ref, i)));
+		md = fmax(md, fabs(gval(ref, i) - x[i]));
+	}
+	return md / fmax(mx, floor);
+}
+
+static double
+reldiff(const float *x, const struct lmf_tensor *ref, uint64_t n)
+{
+	return reldiff_floor(x, ref, n, 1);
+}
+
+static float *
+f32of(const struct lmf_tensor *t)
+{
+	uint64_t i, n = lmf_tensor_numel(t);
+	float *x = xmallocarray(n, sizeof *x);
+
+	for (i = 0; i < n; i++)
+		x[i] = (float)gval(t, i);
+	return x;
+}
+
+/* a golden item (make_model_golden.py): the hidden states and log-probs
+ * of the case's first batch, the gradient of sum(lp * a) (+ sum(values *
+ * c) with a value head), through lmf_llama_forward / logps / values and
+ * their backwards; the log-probs with the adapter disabled */
+static void
+check_api(const char *name, struct lmf_item *g)
+{
+	struct gcase c;
+	struct lmf_llama *m;
+	struct lmf_tensor *vw = lmf_item_find(g, "vw"), *t;
+	const struct lmf_batch *b;
+	const float *h;
+	float *lp, *dlp, *v = NULL, *dv = NULL;
+	double loss = 0, ref, worst = 0, e;
+	int i, n, N, C, bad = 0;
+	char worstname[160] = "";
+
+	case_load(&c, name);
+	m = open_model(&c, &c.o);
+	b = &c.b[0];
+	N = b->B * b->T;
+	C = (int)lmf_llama_config(m)->hidden_size;
+	if (vw) {
+		float *x = f32of(vw);
+
+		lmf_llama_value_head(m, 0);
+		n = lmf_llama_ntrainable(m);
+		memcpy(lmf_llama_trainable(m, n - 2)->w, x,
+		    (size_t)C * sizeof(float));
+		free(x);
+		lmf_llama_trainable(m, n - 1)->w[0] =
+		    (float)gval(lmf_item_find(g, "vb"), 0);
+	}
+	lp = xcalloc((size_t)N, sizeof *lp);
+	lmf_llama_zero_grad(m);
+	h = lmf_llama_forward(m, b, LMF_FWD_TRAIN);
+	e = reldiff(h, lmf_item_find(g, "hidden"), (uint64_t)N * C);
+	ok(e <= 1e-4, "%s: hidden states (%d, %d) within %.1e", name, N, C, e);
+	lmf_llama_logps(m, lp);
+	e = reldiff(lp, lmf_item_find(g, "logps"), (uint64_t)N);
+	ok(e <= 1e-4, "%s: per-token log-probs within %.1e", name, e);
+	dlp = f32of(lmf_item_find(g, "a"));
+	for (i = 0; i < N; i++)
+		loss += (double)lp[i] * dlp[i];
+	if (vw) {
+		v = xcalloc((size_t)N, sizeof *v);
+		dv = f32of(lmf_item_find(g, "c"));
+		lmf_llama_values(m, v);
+		e = reldiff(v, lmf_item_find(g, "values"), (uint64_t)N);
+		ok(e <= 1e-4, "%s: value head values within %.1e", name, e);
+		for (i = 0; i < N; i++)
+			loss += (double)v[i] * dv[i];
+		lmf_llama_values_backward(m, dv);
+	}
+	lmf_llama_logps_backward(m, dlp);
+	lmf_llama_backward(m, b);
+	ref = gval(lmf_item_find(g, "loss"), 0);
+	ok(fabs(loss - ref) <= 1e-5 * fabs(ref), "%s: loss %.8f, torch %.8f",
+	    name, loss, ref);
+	n = lmf_llama_ntrainable(m);
+	for (i = 0; i < n; i++) {
+		struct lmf_tparam *p = lmf_llama_trainable(m, i);
+		char key[170];
+
+		snprintf(key, sizeof key, "d:%s", p->name);
+		t = lmf_item_find(g, key);
+		if (!t) {
+			bad = -1000;
+			continue;
+		}
+		e = reldiff_floor(p->g, t, p->numel, 1e-30);
+		if (!(e <= worst)) {
+			worst = e;
+			snprintf(worstname, sizeof worstname, "%s", p->name);
+		}
+	}
+	for (i = 0; i < g->ntensors; i++)
+		bad += !strncmp(g->t[i].name, "d:", 2);
+	ok(bad == n && worst <= TOL_GRAD, "%s: %d gradients of the log-prob%s "
+	    "loss, worst %.2e (%s)", name, n, vw ? " and value" : "", worst,
+	    worstname);
+	if ((t = lmf_item_find(g, "ref_logps"))) {
+		lmf_llama_forward(m, b, LMF_FWD_NO_ADAPTER);
+		lmf_llama_logps(m, lp);
+		e = reldiff(lp, t, (uint64_t)N);
+		ok(e <= 1e-4, "%s: log-probs with the adapter disabled within "
+		    "%.1e", name, e);
+		/* and the adapter is back for the next forward */
+		lmf_llama_forward(m, b, 0);
+		lmf_llama_logps(m, lp);
+		e = reldiff(lp, lmf_item_find(g, "logps"), (uint64_t)N);
+		ok(e <= 1e-4, "%s: the adapter is on again after (%.1e)", name,
+		    e);
+	}
+	free(v);
+	free(dv);
+	free(dlp);
+	free(lp);
+	lmf_llama_free(m);
+	case_free(&c);
+}
+
+static void
+check_model_api(void)
+{
+	char *p = xasprintf("%s/../model.lmf", gdir);
+	json_t *cases;
+	struct lmf_item it;
+	struct lmf_rd *r;
+	int err;
+	size_t i;
+
+	r = lmf_rd_open(p, &err);
+	if (!r) {
+		printf("# cannot read '%s'\n", p);
+		exit(1);
+	}
+	cases = json_object_get(lmf_rd_meta(r), "cases");
+	for (i = 0; i < json_array_size(cases); i++) {
+		if (lmf_rd_item(r, &it) != 1) {
+			printf("# '%s': too few items\n", p);
+			exit(1);
+		}
+		check_api(json_string_value(json_array_get(cases, i)), &it);
+		lmf_item_free(&it);
+	}
+	ok(i == 4, "model.lmf: %zu cases", i);
+	lmf_rd_close(r);
+	free(p);
+}
+
+/* the value head's dropout: the backward draws the forward's mask, so
+ * with dvalues = 1 the head's gradients give back the values (sum_c dw_c
+ * w_c + N b = sum_n v_n); and the logits path (head logits, d(logits)
+ * through lm_head) gives the fused log-prob path's gradients */
+static void
+check_heads(void)
+{
+	struct gcase c;
+	struct lmf_llama *m, *m2;
+	const struct lmf_batch *b;
+	float *v, *v0, *dv, *lp, *dlp, *logits, *dlogits;
+	double sv = 0, sg, worst = 0;
+	int i, n, N, C, V, differ = 0;
+
+	case_load(&c, "lora_all");
+	m = open_model(&c, &c.o);
+	b = &c.b[0];
+	N = b->B * b->T;
+	C = (int)lmf_llama_config(m)->hidden_size;
+	V = (int)lmf_llama_config(m)->vocab_size;
+	lmf_llama_value_head(m, 0.5);
+	n = lmf_llama_ntrainable(m);
+	v = xcalloc((size_t)N, sizeof *v);
+	v0 = xcalloc((size_t)N, sizeof *v);
+	dv = xcalloc((size_t)N, sizeof *v);
+	lmf_llama_forward(m, b, 0);
+	lmf_llama_values(m, v0);
+	lmf_llama_zero_grad(m);
+	lmf_llama_forward(m, b, LMF_FWD_TRAIN);
+	lmf_llama_values(m, v);
+	for (i = 0; i < N; i++) {
+		dv[i] = 1;
+		sv += v[i];
+		differ += v[i] != v0[i];
+	}
+	lmf_llama_values_backward(m, dv);
+	lmf_llama_backward(m, b);
+	sg = N * (double)lmf_llama_trainable(m, n - 1)->w[0];
+	for (i = 0; i < C; i++)
+		sg += (double)lmf_llama_trainable(m, n - 2)->g[i] *
+		    lmf_llama_trainable(m, n - 2)->w[i];
+	ok(differ == N && fabs(sg - sv) <= 1e-4 * fmax(fabs(sv), 1),
+	    "value head dropout: the backward's mask is the forward's (%.6f, "
+	    "%.6f)", sg, sv);
+	/* the logits path against the fused one, on a second model */
+	m2 = open_model(&c, &c.o);
+	lp = xcalloc((size_t)N, sizeof *lp);
+	dlp = xcalloc((size_t)N, sizeof *lp);
+	logits = xcalloc((size_t)N * V, sizeof *logits);
+	dlogits = xcalloc((size_t)N * V, sizeof *logits);
+	for (i = 0; i < N; i++)
+		dlp[i] = (float)((i * 5) % 7) - 3.0f;
+	lmf_llama_zero_grad(m);
+	lmf_llama_zero_grad(m2);
+	lmf_llama_forward(m, b, LMF_FWD_TRAIN);
+	lmf_llama_logps(m, lp);
+	lmf_llama_logps_backward(m, dlp);
+	lmf_llama_backward(m, b);
+	lmf_llama_forward(m2, b, LMF_FWD_TRAIN);
+	lmf_llama_head_logits(m2, logits);
+	lmf_logps_backward(dlogits, dlp, logits, lmf_llama_targets(m2), N, V);
+	lmf_llama_logits_backward(m2, dlogits);
+	lmf_llama_backward(m2, b);
+	for (i = 0; i < lmf_llama_ntrainable(m2); i++) {
+		struct lmf_tparam *p = lmf_llama_trainable(m, i);
+		struct lmf_tparam *q = lmf_llama_trainable(m2, i);
+		double mx = 0, md = 0;
+		uint64_t j;
+
+		for (j = 0; j < p->numel; j++) {
+			mx = fmax(mx, fabs(q->g[j]));
+			md = fmax(md, fabs(q->g[j] - p->g[j]));
+		}
+		worst = fmax(worst, md / fmax(mx, 1e-30));
+	}
+	ok(worst <= 1e-4, "d(logits) through lm_head gives the fused "
+	    "log-probs' gradients (worst %.1e)", worst);
+	free(v);
+	free(v0);
+	free(dv);
+	free(lp);
+	free(dlp);
+	free(logits);
+	free(dlogits);
 	lmf_llama_free(m2);
 	lmf_llama_free(m);
 	case_free(&c);
@@ -827,11 +1088,15 @@ main(int argc, char **argv)
 		check_case(cases[i]);
 	check_lora_dropout();
 	check_lora_merge();
+	check_model_api();
+	check_heads();
 	check_fd("llama_gqa_full");
 	check_fd("tied_full");
 	check_fd("lora_all");
-	check_roundtrip("llama_gqa_full");
-	check_roundtrip("lora_all");
+	check_roundtrip("llama_gqa_full", 0);
+	check_roundtrip("lora_all", 0);
+	check_roundtrip("llama_gqa_full", 1);
+	check_roundtrip("lora_all", 1);
 	check_stories();
 	check_bad();
 	printf("1..%d\n", ntest);
