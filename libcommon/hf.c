@@ -69,6 +69,16 @@ is_file(const struct hfdir *h, const struct lmf_tensor *t)
 	return !h->o->adapter && t->dtype == LMF_U8 && t->ndim == 1;
 }
 
+/* "cannot <what> 'p': <errno>"; p freed */
+static int
+io_error(struct hfdir *h, const char *what, char *p)
+{
+	lmf_seterr(h->err, h->errlen, "cannot %s '%s': %s", what, p,
+	    strerror(errno));
+	free(p);
+	return LMF_E_IO;
+}
+
 static void
 add_name(struct hfdir *h, const char *name)
 {
@@ -119,10 +129,9 @@ mkdir_p(struct hfdir *h)
 	if (!rc && mkdir(p, 0777) < 0 && errno != EEXIST)
 		rc = -1;
 	if (rc)
-		lmf_seterr(h->err, h->errlen, "cannot create '%s': %s", p,
-		    strerror(errno));
+		return io_error(h, "create", p);
 	free(p);
-	return rc ? LMF_E_IO : 0;
+	return 0;
 }
 
 /* a file of the directory that would be written and is (or links to) an
@@ -205,18 +214,11 @@ put_file(struct hfdir *h, const char *name, const void *buf, size_t n)
 		add_name(h, name);
 	a = &h->af[i];
 	if (lmf_afile_open(a, p) < 0) {
-		lmf_seterr(h->err, h->errlen, "cannot create '%s': %s", p,
-		    strerror(errno));
 		a->f = NULL;
-		free(p);
-		return LMF_E_IO;
+		return io_error(h, "create", p);
 	}
-	if ((n && fwrite(buf, 1, n, a->f) != n) || fflush(a->f)) {
-		lmf_seterr(h->err, h->errlen, "cannot write '%s': %s", p,
-		    strerror(errno));
-		free(p);
-		return LMF_E_IO;
-	}
+	if ((n && fwrite(buf, 1, n, a->f) != n) || fflush(a->f))
+		return io_error(h, "write", p);
 	free(p);
 	return 0;
 }
@@ -246,12 +248,8 @@ remove_stale(struct hfdir *h, const char *name)
 {
 	char *p = xasprintf("%s/%s", h->dir, name);
 
-	if (unlink(p) < 0 && errno != ENOENT) {
-		lmf_seterr(h->err, h->errlen, "cannot remove '%s': %s", p,
-		    strerror(errno));
-		free(p);
-		return LMF_E_IO;
-	}
+	if (unlink(p) < 0 && errno != ENOENT)
+		return io_error(h, "remove", p);
 	free(p);
 	return 0;
 }

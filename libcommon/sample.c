@@ -77,35 +77,34 @@ kth_largest(float *v, int n, int k)
 	}
 }
 
-void
-lmf_sample_top_k(float *lg, int V, int k, float *tmp)
+/* top-k's cut: every logit below the k-th largest goes */
+static void
+drop_below(float *lg, int V, float kth)
 {
-	float kth;
 	int i;
 
-	if (k <= 0 || k >= V)
-		return;
-	memcpy(tmp, lg, (size_t)V * sizeof *tmp);
-	kth = kth_largest(tmp, V, k);
 	for (i = 0; i < V; i++)
 		if (lg[i] < kth)
 			lg[i] = -INFINITY;
 }
 
 void
+lmf_sample_top_k(float *lg, int V, int k, float *tmp)
+{
+	if (k <= 0 || k >= V)
+		return;
+	memcpy(tmp, lg, (size_t)V * sizeof *tmp);
+	drop_below(lg, V, kth_largest(tmp, V, k));
+}
+
+void
 lmf_sample_top_k_ref(float *lg, int V, int k, float *tmp)
 {
-	float kth;
-	int i;
-
 	if (k <= 0 || k >= V)
 		return;
 	memcpy(tmp, lg, (size_t)V * sizeof *tmp);
 	qsort(tmp, (size_t)V, sizeof *tmp, cmp_desc);
-	kth = tmp[k - 1];
-	for (i = 0; i < V; i++)
-		if (lg[i] < kth)
-			lg[i] = -INFINITY;
+	drop_below(lg, V, tmp[k - 1]);
 }
 
 static int
@@ -139,6 +138,19 @@ row_max(const float *lg, int V)
 	return mx;
 }
 
+/* e (V) = exp(lg - max lg), the softmax's numerators; their sum, in id
+ * order */
+static float
+exp_row(float *e, const float *lg, int V)
+{
+	float mx = row_max(lg, V), sum = 0;
+	int i;
+
+	for (i = 0; i < V; i++)
+		sum += e[i] = expf(lg[i] - mx);
+	return sum;
+}
+
 /* the top-p cut over keys (n, ascending) of unnormalised probabilities
  * summing to sum: we remove tokens from the least likely up while the
  * cumulative probability stays <= 1 - p, never the last one */
@@ -162,7 +174,7 @@ void
 lmf_sample_top_p(float *lg, int V, float p, float *tmp)
 {
 	uint64_t *key = (uint64_t *)(void *)(tmp + V + (V & 1));
-	float mx, sum = 0;
+	float sum;
 	int i, n = 0;
 
 	if (!(p < 1.0f))
@@ -170,9 +182,7 @@ lmf_sample_top_p(float *lg, int V, float p, float *tmp)
 	/* a token of probability 0 always goes (its cumulative probability
 	 * is 0 <= 1 - p), and the sum is that of the others in id order, so
 	 * only the tokens left (top_k's k, often) need sorting */
-	mx = row_max(lg, V);
-	for (i = 0; i < V; i++)
-		sum += tmp[i] = expf(lg[i] - mx);
+	sum = exp_row(tmp, lg, V);
 	for (i = 0; i < V; i++)
 		if (tmp[i] > 0)
 			key[n++] = pkey(tmp[i], i);
@@ -186,14 +196,12 @@ void
 lmf_sample_top_p_ref(float *lg, int V, float p, float *tmp)
 {
 	uint64_t *key = (uint64_t *)(void *)(tmp + V + (V & 1));
-	float mx, sum = 0;
+	float sum;
 	int i;
 
 	if (!(p < 1.0f))
 		return;
-	mx = row_max(lg, V);
-	for (i = 0; i < V; i++)
-		sum += tmp[i] = expf(lg[i] - mx);
+	sum = exp_row(tmp, lg, V);
 	for (i = 0; i < V; i++)
 		key[i] = pkey(tmp[i], i);
 	qsort(key, (size_t)V, sizeof *key, cmp_u64);
@@ -214,11 +222,9 @@ lmf_sample_argmax(const float *lg, int V)
 int
 lmf_sample_draw(const float *lg, int V, struct lmf_rng *rng, float *tmp)
 {
-	float mx = row_max(lg, V), sum = 0, u, acc = 0;
+	float sum = exp_row(tmp, lg, V), u, acc = 0;
 	int i, best = 0;
 
-	for (i = 0; i < V; i++)
-		sum += tmp[i] = expf(lg[i] - mx);
 	u = lmf_rng_uniform(rng) * sum;
 	for (i = 0; i < V; i++) {
 		acc += tmp[i];

@@ -180,22 +180,12 @@ maxabs(const float *a, long n)
 	return mx;
 }
 
-/* the cached forward against the reference: row 0 prefilled with 3
- * tokens, row 1 with 1; then one token per unfinished row per call */
-static void
-check_cached(const char *what, const char *model, const char *adapter)
+static struct lmf_infer *
+open_infer(const char *model, const char *adapter)
 {
-	enum { B = 3, T = 9 };
-	static const int len[B] = { 9, 6, 4 };
-	struct lmf_llama *lm = open_llama(model, adapter);
 	struct lmf_rd *r = lmf_rd_open_or_die(model), *ra = NULL;
 	struct lmf_infer *m;
-	int32_t ids[B * T], tok[B];
-	int V, i, t, n, rows[B], fed[B] = { 0 }, pre[B] = { 3, 1, 0 };
-	float *ref, *lg, *got;
-	double diff = 0, mx;
 	char err[256];
-	struct lmf_rng rng;
 
 	if (adapter)
 		ra = lmf_rd_open_or_die(adapter);
@@ -204,6 +194,24 @@ check_cached(const char *what, const char *model, const char *adapter)
 	lmf_rd_close(r);
 	if (ra)
 		lmf_rd_close(ra);
+	return m;
+}
+
+/* the cached forward against the reference: row 0 prefilled with 3
+ * tokens, row 1 with 1; then one token per unfinished row per call */
+static void
+check_cached(const char *what, const char *model, const char *adapter)
+{
+	enum { B = 3, T = 9 };
+	static const int len[B] = { 9, 6, 4 };
+	struct lmf_llama *lm = open_llama(model, adapter);
+	struct lmf_infer *m = open_infer(model, adapter);
+	int32_t ids[B * T], tok[B];
+	int V, i, t, n, rows[B], fed[B] = { 0 }, pre[B] = { 3, 1, 0 };
+	float *ref, *lg, *got;
+	double diff = 0, mx;
+	struct lmf_rng rng;
+
 	V = (int)lmf_infer_config(m)->vocab_size;
 	lmf_rng_seed(&rng, 3);
 	for (i = 0; i < B * T; i++)
@@ -299,23 +307,6 @@ borrow(const struct lmf_config *c, struct finder *f, int r, float scaling,
 	w.lora_scaling = scaling;
 	if (!(m = lmf_infer_borrow(c, &w, err, sizeof err)))
 		die("%s", err);
-	return m;
-}
-
-static struct lmf_infer *
-open_infer(const char *model, const char *adapter)
-{
-	struct lmf_rd *r = lmf_rd_open_or_die(model), *ra = NULL;
-	struct lmf_infer *m;
-	char err[256];
-
-	if (adapter)
-		ra = lmf_rd_open_or_die(adapter);
-	if (!(m = lmf_infer_open(r, ra, err, sizeof err)))
-		die("%s", err);
-	lmf_rd_close(r);
-	if (ra)
-		lmf_rd_close(ra);
 	return m;
 }
 
