@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "lmf/ckpt.h"
-#include "lmf/st_write.h"
+#include "lmf/hf.h"
 #include "lmf/stream.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
@@ -43,96 +43,12 @@ lmf_ckpt_write_json(const char *path, json_t *j, size_t flags, char *err,
 	return 0;
 }
 
-static int
-write_raw(const char *path, const void *p, size_t n, char *err,
-    size_t errlen)
-{
-	struct lmf_afile af;
-
-	if (lmf_afile_open(&af, path) < 0) {
-		snprintf(err, errlen, "cannot create '%s': %s", path,
-		    strerror(errno));
-		return -1;
-	}
-	if ((n && fwrite(p, 1, n, af.f) != n) || lmf_afile_commit(&af) < 0) {
-		snprintf(err, errlen, "cannot write '%s': %s", path,
-		    strerror(errno));
-		if (af.f)
-			lmf_afile_abort(&af);
-		return -1;
-	}
-	return 0;
-}
-
 int
 lmf_ckpt_hf_files(const char *stream, const char *dir, uint64_t shard_bytes,
     char *err, size_t errlen)
 {
-	struct lmf_st_writer *w;
-	struct lmf_item it = { 0 };
-	struct lmf_rd *r;
-	const char *kind;
-	json_t *cfg;
-	char *path;
-	int e, i, rc = 0, adapter;
-
-	if (!(r = lmf_rd_open(stream, &e))) {
-		snprintf(err, errlen, "%s", lmf_rd_open_errmsg());
-		return -1;
-	}
-	kind = lmf_rd_kind(r);
-	adapter = kind && !strcmp(kind, "adapter");
-	if (!adapter && !(kind && !strcmp(kind, "model"))) {
-		lmf_seterr(err, errlen, "'%s': not a model or adapter stream",
-		    stream);
-		lmf_rd_close(r);
-		return -1;
-	}
-	if ((e = lmf_rd_item(r, &it)) < 0) {
-		snprintf(err, errlen, "%s", lmf_rd_errmsg(r));
-		lmf_rd_close(r);
-		return -1;
-	}
-	w = lmf_st_write_begin(dir, adapter ? "adapter_model" : "model",
-	    adapter ? 0 : shard_bytes);
-	for (i = 0; i < it.ntensors && !rc; i++) {
-		struct lmf_tensor *t = &it.t[i];
-
-		if (!adapter && t->dtype == LMF_U8 && t->ndim == 1) {
-			if (strchr(t->name, '/') || t->name[0] == '.') {
-				lmf_seterr(err, errlen, "'%s': bad file name "
-				    "'%s'", stream, t->name);
-				rc = -1;
-				break;
-			}
-			path = xasprintf("%s/%s", dir, t->name);
-			rc = write_raw(path, t->data, t->nbytes, err, errlen);
-			free(path);
-			continue;
-		}
-		if (lmf_st_write_add(w, t->name, t->dtype, t->ndim, t->shape,
-		    t->data) < 0) {
-			lmf_seterr(err, errlen, "'%s': tensor '%s' cannot go to "
-			    "safetensors", stream, t->name);
-			rc = -1;
-		}
-	}
-	if (rc)
-		lmf_st_write_abort(w);
-	else
-		rc = lmf_st_write_end(w, err, errlen);
-	cfg = json_object_get(lmf_rd_meta(r), adapter ? "adapter_config" :
-	    "config");
-	if (!rc && json_is_object(cfg)) {
-		path = xasprintf("%s/%s", dir, adapter ? "adapter_config.json" :
-		    "config.json");
-		rc = lmf_ckpt_write_json(path, cfg, JSON_INDENT(2) |
-		    JSON_SORT_KEYS, err, errlen);
-		free(path);
-	}
-	lmf_item_free(&it);
-	lmf_rd_close(r);
-	return rc;
+	return lmf_hf_write_stream(stream, dir, shard_bytes, err, errlen) < 0 ?
+	    -1 : 0;
 }
 
 static long

@@ -1,7 +1,8 @@
 /* infer.c: inference with a key/value cache (infer.h).
  *
  * We keep the weights as the model item holds them (f32, Hugging Face
- * names) and point a table at them. The cache holds, per layer and row,
+ * names) and point a table at them, or point the table at weights we
+ * borrow (lmf_infer_borrow), with their LoRA pairs beside. The cache holds, per layer and row,
  * the keys (after rope) and values of every token seen: (L, B, maxT, NKV,
  * HS) each. A call runs its n tokens through the blocks together (one
  * matrix product per projection, N = n), so a prompt is one pass and a
@@ -30,6 +31,11 @@ static const char *wname[NW] = {
 	"self_attn.o_proj.bias", "post_attention_layernorm.weight",
 	"mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight",
 };
+/* the projections (LMF_INFER_Q...) in that table */
+static const int pw[LMF_INFER_NPROJ] = { W_Q, W_K, W_V, W_O, W_G, W_U,
+	W_D };
+static const int pb[LMF_INFER_NPROJ] = { W_BQ, W_BK, W_BV, W_BO, -1, -1,
+	-1 };
 
 struct lmf_infer {
 	struct lmf_config c;
@@ -39,6 +45,11 @@ struct lmf_infer {
 	const float *lnf;       /* (C) */
 	const float *lmw;       /* (V, C), wte when tied */
 	const float *(*lw)[NW]; /* (L) tables; NULL for an absent bias */
+	const float *(*la)[LMF_INFER_NPROJ]; /* (L) LoRA A (r, in) or NULL;
+	                           la, lb NULL without LoRA */
+	const float *(*lb)[LMF_INFER_NPROJ]; /* (L) LoRA B (out, r) */
+	int r;                  /* LoRA rank */
+	float scaling;
 	double *inv_freq;       /* (HS / 2) */
 	int B, maxT;
 	int *len;               /* (B) tokens cached per row */
@@ -48,9 +59,9 @@ struct lmf_infer {
 	int32_t *pos;           /* (n) */
 	float *rstd;            /* (n) */
 	float *cos, *sin;       /* (n, HS / 2) */
-	float *x, *xn, *q, *k, *v, *att, *gate, *up, *sc;
+	float *x, *xn, *q, *k, *v, *att, *gate, *up, *sc, *t;
 	/* x, xn (n, C), q, att (n, NH * HS), k, v (n, NKV * HS),
-	 * gate, up (n, FF), sc (maxT) */
+	 * gate, up (n, FF), sc (maxT), t (n, r) */
 };
 
 int
@@ -123,11 +134,145 @@ read_item(struct lmf_rd *r, const char *kind, struct lmf_item *it, char *err,
 }
 
 static const float *
-wt(struct lmf_infer *m, const char *name)
+find_item(void *ctx, const char *name)
 {
-	struct lmf_tensor *t = lmf_item_find(&m->it, name);
+	struct lmf_tensor *t = lmf_item_find(ctx, name);
 
 	return t ? t->data : NULL;
+}
+
+/* whether the config gives projection j a bias */
+static int
+has_bias(const struct lmf_config *c, int j)
+{
+	return pb[j] >= 0 && (j == LMF_INFER_O ? c->o_bias : c->qkv_bias);
+}
+
+int
+lmf_infer_weights_by_name(struct lmf_infer_weights *w,
+    struct lmf_infer_layer *layer, const struct lmf_config *c,
+    const float *(*find)(void *ctx, const char *name), void *ctx,
+    char *err, size_t errlen)
+{
+	int L = (int)c->num_hidden_layers, l, j, n;
+	char name[200];
+
+#define GET(to, ...) do { \
+	snprintf(name, sizeof name, __VA_ARGS__); \
+	if (!((to) = find(ctx, name))) \
+		goto missing; \
+} while (0)
+	memset(w, 0, sizeof *w);
+	memset(layer, 0, (size_t)L * sizeof *layer);
+	w->layer = layer;
+	GET(w->wte, "model.embed_tokens.weight");
+	GET(w->lnf, "model.norm.weight");
+	if (c->tie_word_embeddings)
+		w->lmw = w->wte;
+	else
+		GET(w->lmw, "lm_head.weight");
+	for (l = 0; l < L; l++) {
+		struct lmf_infer_layer *y = &layer[l];
+
+		GET(y->ln1, "model.layers.%d.%s", l, wname[W_LN1]);
+		GET(y->ln2, "model.layers.%d.%s", l, wname[W_LN2]);
+		for (j = 0; j < LMF_INFER_NPROJ; j++) {
+			GET(y->w[j], "model.layers.%d.%s", l, wname[pw[j]]);
+			if (has_bias(c, j))
+				GET(y->b[j], "model.layers.%d.%s", l,
+				    wname[pb[j]]);
+			/* PEFT's names: the module without ".weight" */
+			n = (int)(strlen(wname[pw[j]]) - strlen(".weight"));
+			snprintf(name, sizeof name, "base_model.model.model."
+			    "layers.%d.%.*s.lora_A.weight", l, n,
+			    wname[pw[j]]);
+			y->lora_a[j] = find(ctx, name);
+			name[strlen(name) - strlen("A.weight")] = 'B';
+			y->lora_b[j] = find(ctx, name);
+		}
+	}
+#undef GET
+	return 0;
+missing:
+	lmf_seterr(err, errlen, "model tensor '%s' is missing", name);
+	return -1;
+}
+
+/* point m's tables at w */
+static int
+setup(struct lmf_infer *m, const struct lmf_infer_weights *w, char *err,
+    size_t errlen)
+{
+	const struct lmf_config *c = &m->c;
+	int L = (int)c->num_hidden_layers, l, j, nlora = 0;
+
+	if (!w->wte || !w->lnf || !w->lmw) {
+		lmf_seterr(err, errlen, "no embedding, final norm or lm_head "
+		    "weights");
+		return -1;
+	}
+	m->wte = w->wte;
+	m->lnf = w->lnf;
+	m->lmw = w->lmw;
+	m->lw = xcalloc((size_t)L, sizeof *m->lw);
+	m->la = xcalloc((size_t)L, sizeof *m->la);
+	m->lb = xcalloc((size_t)L, sizeof *m->lb);
+	for (l = 0; l < L; l++) {
+		const struct lmf_infer_layer *y = &w->layer[l];
+
+		m->lw[l][W_LN1] = y->ln1;
+		m->lw[l][W_LN2] = y->ln2;
+		for (j = 0; j < LMF_INFER_NPROJ; j++) {
+			m->lw[l][pw[j]] = y->w[j];
+			if (pb[j] >= 0)
+				m->lw[l][pb[j]] = y->b[j];
+			if (!y->w[j] || !y->ln1 || !y->ln2 || (has_bias(c, j) &&
+			    !y->b[j])) {
+				lmf_seterr(err, errlen, "layer %d: a weight "
+				    "the config needs is missing", l);
+				return -1;
+			}
+			if (!y->lora_a[j] != !y->lora_b[j]) {
+				lmf_seterr(err, errlen, "layer %d: a LoRA "
+				    "pair without its A or B", l);
+				return -1;
+			}
+			m->la[l][j] = y->lora_a[j];
+			m->lb[l][j] = y->lora_b[j];
+			nlora += y->lora_a[j] != NULL;
+		}
+	}
+	if (nlora && w->lora_rank < 1) {
+		lmf_seterr(err, errlen, "LoRA weights and rank %d",
+		    w->lora_rank);
+		return -1;
+	}
+	if (!nlora) {
+		free(m->la);
+		free(m->lb);
+		m->la = NULL;
+		m->lb = NULL;
+	}
+	m->r = nlora ? w->lora_rank : 0;
+	m->scaling = w->lora_scaling;
+	m->inv_freq = xcalloc((size_t)m->c.head_dim / 2 + 1,
+	    sizeof *m->inv_freq);
+	lmf_rope_inv_freq(m->inv_freq, (int)m->c.head_dim, m->c.rope_theta);
+	return 0;
+}
+
+struct lmf_infer *
+lmf_infer_borrow(const struct lmf_config *c,
+    const struct lmf_infer_weights *w, char *err, size_t errlen)
+{
+	struct lmf_infer *m = xcalloc(1, sizeof *m);
+
+	m->c = *c;
+	if (setup(m, w, err, errlen)) {
+		lmf_infer_free(m);
+		return NULL;
+	}
+	return m;
 }
 
 struct lmf_infer *
@@ -136,8 +281,8 @@ lmf_infer_open(struct lmf_rd *model, struct lmf_rd *adapter, char *err,
 {
 	struct lmf_infer *m = xcalloc(1, sizeof *m);
 	struct lmf_item ad = { 0 };
-	char name[160];
-	int L, l, j;
+	struct lmf_infer_weights w;
+	struct lmf_infer_layer *layer = NULL;
 
 	m->meta = json_incref(lmf_rd_meta(model));
 	if (read_item(model, "model", &m->it, err, errlen))
@@ -155,22 +300,14 @@ lmf_infer_open(struct lmf_rd *model, struct lmf_rd *adapter, char *err,
 			goto fail;
 		lmf_item_free(&ad);
 	}
-	L = (int)m->c.num_hidden_layers;
-	m->wte = wt(m, "model.embed_tokens.weight");
-	m->lnf = wt(m, "model.norm.weight");
-	m->lmw = m->c.tie_word_embeddings ? m->wte : wt(m, "lm_head.weight");
-	m->lw = xcalloc((size_t)L, sizeof *m->lw);
-	for (l = 0; l < L; l++)
-		for (j = 0; j < NW; j++) {
-			snprintf(name, sizeof name, "model.layers.%d.%s", l,
-			    wname[j]);
-			m->lw[l][j] = wt(m, name);
-		}
-	m->inv_freq = xcalloc((size_t)m->c.head_dim / 2 + 1,
-	    sizeof *m->inv_freq);
-	lmf_rope_inv_freq(m->inv_freq, (int)m->c.head_dim, m->c.rope_theta);
+	layer = xcalloc((size_t)m->c.num_hidden_layers, sizeof *layer);
+	if (lmf_infer_weights_by_name(&w, layer, &m->c, find_item, &m->it,
+	    err, errlen) || setup(m, &w, err, errlen))
+		goto fail;
+	free(layer);
 	return m;
 fail:
+	free(layer);
 	lmf_item_free(&ad);
 	lmf_infer_free(m);
 	return NULL;
@@ -184,6 +321,8 @@ lmf_infer_free(struct lmf_infer *m)
 	json_decref(m->meta);
 	lmf_item_free(&m->it);
 	free(m->lw);
+	free(m->la);
+	free(m->lb);
 	free(m->inv_freq);
 	free(m->len);
 	free(m->kc);
@@ -201,6 +340,7 @@ lmf_infer_free(struct lmf_infer *m)
 	free(m->gate);
 	free(m->up);
 	free(m->sc);
+	free(m->t);
 	free(m);
 }
 
@@ -277,6 +417,26 @@ fit(struct lmf_infer *m, int n)
 	m->v = xrealloc(m->v, N * nk * sizeof(float));
 	m->gate = xrealloc(m->gate, N * FF * sizeof(float));
 	m->up = xrealloc(m->up, N * FF * sizeof(float));
+	if (m->r)
+		m->t = xrealloc(m->t, N * (size_t)m->r * sizeof(float));
+}
+
+/* out (n, on) = inp (n, in) W^T + b, plus scaling (inp A^T) B^T when the
+ * projection has a LoRA pair */
+static void
+proj(struct lmf_infer *m, int l, int j, float *out, const float *inp,
+    int n, int in, int on)
+{
+	const float *a = m->la ? m->la[l][j] : NULL;
+
+	lmf_matvec_forward(out, inp, m->lw[l][pw[j]], pb[j] >= 0 ?
+	    m->lw[l][pb[j]] : NULL, n, in, on);
+	if (!a)
+		return;
+	lmf_gemm(LMF_NOTRANS, LMF_TRANS, n, m->r, in, 1.0f, inp, in, a, in,
+	    0.0f, m->t, m->r);
+	lmf_gemm(LMF_NOTRANS, LMF_TRANS, n, on, m->r, m->scaling, m->t, m->r,
+	    m->lb[l][j], m->r, 1.0f, out, on);
 }
 
 /* attention of token i (row r, position p) over its row's cache 0..p:
@@ -367,9 +527,9 @@ lmf_infer_forward(struct lmf_infer *m, int n, const int *row,
 
 		lmf_rmsnorm_forward(m->xn, m->rstd, m->x, w[W_LN1], eps, n,
 		    C);
-		lmf_matvec_forward(m->q, m->xn, w[W_Q], w[W_BQ], n, C, nq);
-		lmf_matvec_forward(m->k, m->xn, w[W_K], w[W_BK], n, C, nk);
-		lmf_matvec_forward(m->v, m->xn, w[W_V], w[W_BV], n, C, nk);
+		proj(m, l, LMF_INFER_Q, m->q, m->xn, n, C, nq);
+		proj(m, l, LMF_INFER_K, m->k, m->xn, n, C, nk);
+		proj(m, l, LMF_INFER_V, m->v, m->xn, n, C, nk);
 		lmf_rope_forward(m->q, m->q, m->cos, m->sin, n, NH, HS);
 		lmf_rope_forward(m->k, m->k, m->cos, m->sin, n, NKV, HS);
 		for (i = 0; i < n; i++) {
@@ -383,14 +543,14 @@ lmf_infer_forward(struct lmf_infer *m, int n, const int *row,
 		for (i = 0; i < n; i++)
 			attend(m, l, i, row[i], m->pos[i]);
 		/* the o projection into xn, then the residual */
-		lmf_matvec_forward(m->xn, m->att, w[W_O], w[W_BO], n, nq, C);
+		proj(m, l, LMF_INFER_O, m->xn, m->att, n, nq, C);
 		for (j = 0; j < nc; j++)
 			m->x[j] += m->xn[j];
 		lmf_rmsnorm_forward(m->xn, m->rstd, m->x, w[W_LN2], eps, n, C);
-		lmf_matvec_forward(m->gate, m->xn, w[W_G], NULL, n, C, FF);
-		lmf_matvec_forward(m->up, m->xn, w[W_U], NULL, n, C, FF);
+		proj(m, l, LMF_INFER_GATE, m->gate, m->xn, n, C, FF);
+		proj(m, l, LMF_INFER_UP, m->up, m->xn, n, C, FF);
 		lmf_swiglu_forward(m->gate, m->gate, m->up, (long)n * FF);
-		lmf_matvec_forward(m->xn, m->gate, w[W_D], NULL, n, FF, C);
+		proj(m, l, LMF_INFER_DOWN, m->xn, m->gate, n, FF, C);
 		for (j = 0; j < nc; j++)
 			m->x[j] += m->xn[j];
 	}

@@ -1,11 +1,12 @@
 #!/bin/sh
 # lmf-generate: greedy output equals argmax decoding without a cache
 # (tests/unit/infer_test --greedy, through lmf_llama_logits), the same every
-# run; batch 8 equals batch 1; sampling with a seed is reproducible; text,
+# run; batch 8 equals batch 1; sampling with a seed is reproducible, top_p
+# over tied logits as Hugging Face cuts them; text,
 # chat templates, JSON Lines, multi-turn; stories260K when the shared
 # models exist; usage errors and bad input.
 . "$(dirname "$0")/lib.sh"
-plan 26
+plan 29
 U="$TOP/tests/unit/infer_test"
 python3 -c "
 import json
@@ -60,6 +61,27 @@ $G --model bare.lmf --prompt_ids 1 --seed 7 --max_new_tokens 30 \
     --repetition_penalty 1.3 --do_sample false >r1.txt
 check "repetition_penalty changes greedy output" \
     test "$(cat r1.txt)" != "$(cat k2.txt)"
+# top_p over tied logits (lm_head all zero: 512 equal logits) keeps the
+# smallest set reaching top_p, as Hugging Face's TopPLogitsWarper does:
+# 36 of the 512 (HF's count, from torch 1.13), not all 512 tied with the
+# most likely; which 36 is up to the sort: lmf's are ids 476..511 (ties
+# split by id, lower ones dropped first)
+lmf-dump --json bare.lmf | python3 -c "
+import json, sys
+for line in sys.stdin:
+    o = json.loads(line)
+    for t in o.get('tensors', []):
+        if t['name'] == 'lm_head.weight':
+            t['data'] = [0.0] * len(t['data'])
+    print(json.dumps(o))" | lmf-dump -r -o flat.lmf || exit 1
+$G --model flat.lmf --prompt_ids 1 --seed 7 --max_new_tokens 200 \
+    --top_k 0 --top_p 0.07 --temperature 1 --output_format ids >tp.txt
+check "top_p over ties: 200 tokens" \
+    test "$(tr ',' '\n' <tp.txt | grep -c .)" -eq 200
+check "  at most 36 distinct tokens" test \
+    "$(tr ',' '\n' <tp.txt | sort -u | grep -c .)" -le 36
+check "  all of ids 476..511" sh -c \
+    "tr ',' '\n' <tp.txt | awk '\$1 < 476 { bad = 1 } END { exit bad }'"
 
 # text and chat
 echo "Hello there" | $G --model tm.lmf --max_new_tokens 8 --seed 1 \

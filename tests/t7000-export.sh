@@ -5,7 +5,7 @@
 # shards with an index, bf16, tokenizer files; --adapter_only writes a PEFT
 # directory that lmf-load reads back to the same adapter; bad input.
 . "$(dirname "$0")/lib.sh"
-plan 39
+plan 41
 U="$TOP/tests/unit/infer_test"
 python3 - "$TOP" <<'PY'
 import json, random, struct, sys, os
@@ -194,6 +194,16 @@ mkdir -p ev/sub/tokenizer
 check_exit "a tokenizer file name with a slash: exit 1" 1 lmf-export \
     --model_name_or_path evil.lmf --export_dir ev/sub
 check "  nothing written outside" test ! -e evil -a ! -e ev/evil
+
+# every u8 vector of the stream is a file of the directory, whatever its
+# name (the one writer of hf.h, as lmf-sft's results have it)
+lmf-dump --json base.lmf |
+    sed 's|"name":"tokenizer_config.json"|"name":"special_tokens_map.json"|' |
+    lmf-dump -r -o stm.lmf || exit 1
+check "a u8 tensor not named tokenizer*" lmf-export --model_name_or_path \
+    stm.lmf --export_dir stm
+check_same "  travels as a file of its name" stm/special_tokens_map.json \
+    "$TOP/tests/data/tok-bytelevel/tokenizer_config.json"
 
 head -c 500 base.lmf >cut.lmf
 check_exit "truncated model: exit 1, no directory" 1 sh -c \

@@ -5,7 +5,6 @@
  * template, or token ids. It prints text, JSON Lines or ids; it does not
  * beam-search and does not score (lmf-eval does). */
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 
 #include "lmf/gemm.h"
 #include "lmf/infer.h"
+#include "lmf/sample.h"
 #include "lmf/stream.h"
 #include "lmf/template.h"
 #include "lmf/tok.h"
@@ -45,7 +45,6 @@ static int nstop;
 struct job {
 	struct lmf_ids prompt, out;
 	char *text;              /* the prompt as given, for jsonl */
-	int done;
 };
 
 /* ---- prompts ---- */
@@ -173,100 +172,6 @@ encode_line(char *line, struct lmf_ids *p, size_t lineno)
 	json_decref(j);
 }
 
-/* ---- sampling: HF's order of processors ---- */
-
-static int
-cmp_desc(const void *a, const void *b)
-{
-	float x = *(const float *)a, y = *(const float *)b;
-
-	return x < y ? 1 : x > y ? -1 : 0;
-}
-
-static int32_t
-pick(float *lg, struct job *j, float *tmp, unsigned char *seen)
-{
-	int i, best = 0;
-	size_t k;
-	float kth, mx, sum, u, acc;
-
-	if (o.rep != 1.0) {
-		/* RepetitionPenaltyLogitsProcessor: every token of the
-		 * prompt and the answer so far, once */
-		memset(seen, 0, (size_t)V);
-		for (k = 0; k < j->prompt.n + j->out.n; k++) {
-			int32_t t = k < j->prompt.n ? j->prompt.v[k] :
-			    j->out.v[k - j->prompt.n];
-
-			if (seen[t])
-				continue;
-			seen[t] = 1;
-			lg[t] = lg[t] < 0 ? lg[t] * (float)o.rep :
-			    lg[t] / (float)o.rep;
-		}
-	}
-	if (!o.do_sample) {
-		for (i = 1; i < V; i++)
-			if (lg[i] > lg[best])
-				best = i;
-		return best;
-	}
-	for (i = 0; i < V; i++)
-		lg[i] /= (float)o.temperature;
-	if (o.top_k > 0 && o.top_k < V) {
-		memcpy(tmp, lg, (size_t)V * sizeof *tmp);
-		qsort(tmp, (size_t)V, sizeof *tmp, cmp_desc);
-		kth = tmp[o.top_k - 1];
-		for (i = 0; i < V; i++)
-			if (lg[i] < kth)
-				lg[i] = -INFINITY;
-	}
-	mx = -INFINITY;
-	for (i = 0; i < V; i++)
-		if (lg[i] > mx)
-			mx = lg[i];
-	if (o.top_p < 1.0) {
-		/* TopPLogitsWarper: drop the tokens whose ascending
-		 * cumulative probability stays <= 1 - top_p, keeping the
-		 * most likely one */
-		sum = 0;
-		for (i = 0; i < V; i++)
-			sum += tmp[i] = expf(lg[i] - mx);
-		{
-			float *srt = tmp + V;
-			float cut = 0;
-
-			memcpy(srt, tmp, (size_t)V * sizeof *srt);
-			qsort(srt, (size_t)V, sizeof *srt, cmp_desc);
-			acc = 0;
-			for (i = V - 1; i > 0; i--) {
-				if ((acc + srt[i]) / sum > 1.0f -
-				    (float)o.top_p)
-					break;
-				acc += srt[i];
-				cut = srt[i];
-			}
-			if (i < V - 1)
-				for (k = 0; k < (size_t)V; k++)
-					if (tmp[k] <= cut && lg[k] != mx)
-						lg[k] = -INFINITY;
-		}
-	}
-	sum = 0;
-	for (i = 0; i < V; i++)
-		sum += tmp[i] = expf(lg[i] - mx);
-	u = lmf_rng_uniform(&rng) * sum;
-	acc = 0;
-	for (i = 0; i < V; i++) {
-		acc += tmp[i];
-		if (tmp[i] > 0)
-			best = i;
-		if (u < acc && tmp[i] > 0)
-			return i;
-	}
-	return best;
-}
-
 static int
 is_stop(int32_t t)
 {
@@ -283,64 +188,30 @@ is_stop(int32_t t)
 static void
 generate(struct job *jobs, int n)
 {
-	int i, k, left, maxT = 0, *rows = xcalloc((size_t)n, sizeof *rows);
-	int32_t *tk = xcalloc((size_t)n, sizeof *tk);
-	float *lg = xmallocarray((size_t)n * V, sizeof *lg);
-	float *lg2 = xmallocarray((size_t)n * V, sizeof *lg2);
-	float *tmp = xmallocarray(2 * (size_t)V, sizeof *tmp);
-	unsigned char *seen = xmalloc((size_t)V);
-	int *rr;
+	struct lmf_gen_opts go = { .s = { .do_sample = o.do_sample,
+		.temperature = o.temperature, .top_k = o.top_k,
+		.top_p = o.top_p, .repetition_penalty = o.rep },
+		.max_new_tokens = o.max_new_tokens, .stop = stop,
+		.nstop = nstop };
+	const int32_t **p = xcalloc((size_t)n, sizeof *p);
+	int *plen = xcalloc((size_t)n, sizeof *plen);
+	int *nout = xcalloc((size_t)n, sizeof *nout);
+	int32_t *out = xmallocarray((size_t)n * o.max_new_tokens + 1,
+	    sizeof *out);
+	int i;
 
-	for (i = 0; i < n; i++)
-		if ((int)jobs[i].prompt.n > maxT)
-			maxT = (int)jobs[i].prompt.n;
-	lmf_infer_reset(model, n, maxT + o.max_new_tokens + 1);
-	rr = xcalloc((size_t)maxT + 1, sizeof *rr);
-	left = 0;
 	for (i = 0; i < n; i++) {
-		for (k = 0; k < (int)jobs[i].prompt.n; k++)
-			rr[k] = i;
-		lmf_infer_forward(model, (int)jobs[i].prompt.n, rr,
-		    jobs[i].prompt.v, lg + (size_t)i * V, 1);
-		jobs[i].done = o.max_new_tokens == 0;
-		left += !jobs[i].done;
+		p[i] = jobs[i].prompt.v;
+		plen[i] = (int)jobs[i].prompt.n;
 	}
-	while (left) {
-		for (i = k = 0; i < n; i++) {
-			int32_t t;
-
-			if (jobs[i].done)
-				continue;
-			t = pick(lg + (size_t)i * V, &jobs[i], tmp, seen);
-			if (is_stop(t)) {
-				jobs[i].done = 1;
-				left--;
-				continue;
-			}
-			lmf_ids_push(&jobs[i].out, t);
-			if ((int)jobs[i].out.n >= o.max_new_tokens) {
-				jobs[i].done = 1;
-				left--;
-				continue;
-			}
-			rows[k] = i;
-			tk[k++] = t;
-		}
-		if (!k)
-			break;
-		if (lmf_infer_forward(model, k, rows, tk, lg2, k))
-			BUG("cache full");
-		for (i = 0; i < k; i++)
-			memcpy(lg + (size_t)rows[i] * V, lg2 + (size_t)i * V,
-			    (size_t)V * sizeof *lg);
-	}
-	free(rows);
-	free(rr);
-	free(tk);
-	free(lg);
-	free(lg2);
-	free(tmp);
-	free(seen);
+	lmf_sample_generate(model, n, p, plen, &go, &rng, out, nout);
+	for (i = 0; i < n; i++)
+		lmf_ids_append(&jobs[i].out, out + (size_t)i *
+		    o.max_new_tokens, (size_t)nout[i]);
+	free(p);
+	free(plen);
+	free(nout);
+	free(out);
 }
 
 static char *

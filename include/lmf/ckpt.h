@@ -8,12 +8,8 @@
 #include <stdint.h>
 #include <jansson.h>
 
-/* the Hugging Face files of an adapter or model stream into dir: for
- * kind "adapter" adapter_model.safetensors and adapter_config.json (the
- * header's "adapter_config", indent 2, sorted keys); for kind "model"
- * model.safetensors (sharded past shard_bytes, with the index),
- * config.json and the tokenizer files (the u8 tensors). 0, or -1 with a
- * one-line message in err */
+/* the Hugging Face files of an adapter or model stream into dir:
+ * lmf_hf_write_stream (hf.h). 0, or -1 with a one-line message in err */
 int lmf_ckpt_hf_files(const char *stream, const char *dir,
     uint64_t shard_bytes, char *err, size_t errlen);
 /* j as JSON into path atomically with jansson's flags (JSON_INDENT(2) |

@@ -1,7 +1,8 @@
 #ifndef LMF_INFER_H
 #define LMF_INFER_H
 /* infer.h: a LLaMA-family model for inference: the weights of a model
- * stream in f32, LoRA adapters merged into them (W += scaling * B A), and
+ * stream in f32, LoRA adapters merged into them (W += scaling * B A), or
+ * the weights of a model held elsewhere, borrowed (LoRA unmerged); and
  * a forward pass with a key/value cache per row, so that generating a
  * token costs one token's work. Rows are independent: each has its own
  * length and positions (0, 1, 2, ... from its first token), which is what
@@ -34,13 +35,55 @@ int lmf_infer_check_item(struct lmf_item *it, const struct lmf_config *c,
 
 struct lmf_infer;
 
+/* the weights of a model held elsewhere, e.g. a model in training
+ * (llama.h): an inference model borrows them, never copies or frees them,
+ * so it computes with their values at the time of each forward (a PPO
+ * rollout from the policy being trained). LoRA pairs are applied unmerged:
+ * y = x W^T + b + scaling (x A^T) B^T. The lender keeps every pointer
+ * valid until lmf_infer_free. */
+enum { LMF_INFER_Q, LMF_INFER_K, LMF_INFER_V, LMF_INFER_O, LMF_INFER_GATE,
+	LMF_INFER_UP, LMF_INFER_DOWN, LMF_INFER_NPROJ }; /* PEFT's order */
+struct lmf_infer_layer {
+	const float *ln1;             /* (C) input_layernorm */
+	const float *w[LMF_INFER_NPROJ];
+	/* q (NH * HS, C), k, v (NKV * HS, C), o (C, NH * HS),
+	 * gate, up (FF, C), down (C, FF) */
+	const float *b[4];            /* q, k, v, o biases, or NULL */
+	const float *ln2;             /* (C) post_attention_layernorm */
+	const float *lora_a[LMF_INFER_NPROJ]; /* (r, in), NULL: none */
+	const float *lora_b[LMF_INFER_NPROJ]; /* (out, r) */
+};
+struct lmf_infer_weights {
+	const float *wte;             /* (V, C) */
+	const float *lnf;             /* (C) */
+	const float *lmw;             /* (V, C); wte when tied */
+	const struct lmf_infer_layer *layer; /* (L) */
+	int lora_rank;                /* r; 0: no LoRA */
+	float lora_scaling;           /* alpha / r, or alpha / sqrt(r) */
+};
+/* fill w and layer (L entries) by name: find(ctx, name) gives the f32
+ * values of a Hugging Face weight ("model.layers.0.self_attn.q_proj.
+ * weight") or of a PEFT LoRA one ("base_model.model.model.layers.0.
+ * self_attn.q_proj.lora_A.weight"), or NULL. The LoRA rank and scaling are
+ * left to the caller. 0, or -1 with the missing name in err */
+int lmf_infer_weights_by_name(struct lmf_infer_weights *w,
+    struct lmf_infer_layer *layer, const struct lmf_config *c,
+    const float *(*find)(void *ctx, const char *name), void *ctx,
+    char *err, size_t errlen);
+/* an inference model over borrowed weights (the pointers are copied, the
+ * arrays they point at are not). NULL with err when a weight the config
+ * needs is missing or a LoRA pair is half there */
+struct lmf_infer *lmf_infer_borrow(const struct lmf_config *c,
+    const struct lmf_infer_weights *w, char *err, size_t errlen);
+
 /* read a model stream (and, when adapter is not NULL, an adapter stream to
  * merge). NULL with a one-line message in err on failure */
 struct lmf_infer *lmf_infer_open(struct lmf_rd *model, struct lmf_rd *adapter,
     char *err, size_t errlen);
 void lmf_infer_free(struct lmf_infer *m);
 const struct lmf_config *lmf_infer_config(const struct lmf_infer *m);
-json_t *lmf_infer_meta(struct lmf_infer *m);        /* header (borrowed) */
+json_t *lmf_infer_meta(struct lmf_infer *m);        /* header (borrowed;
+                                    NULL for lmf_infer_borrow's) */
 struct lmf_item *lmf_infer_item(struct lmf_infer *m); /* the tensors,
                                     tokenizer files included (borrowed) */
 

@@ -2,7 +2,10 @@
  * (llama.h, no cache): random models (llama with grouped-query attention,
  * qwen2 with biases and tied embeddings), rows of different lengths fed as
  * a prompt and then token by token in mixed batches, with and without a
- * LoRA adapter (merged by infer, unmerged by llama). TAP.
+ * LoRA adapter (merged by infer, unmerged by llama). An inference model
+ * over borrowed weights (lmf_infer_borrow): a training model's live
+ * weights, with LoRA pairs unmerged, against the stream's own path, in
+ * logits and in the greedy tokens of a batched generate. TAP.
  *
  * With arguments, MODEL ADAPTER MERGED (stream files): the logits of
  * MODEL + ADAPTER (llama, unmerged) against MERGED's, within 1e-4 of the
@@ -17,6 +20,7 @@
 #include "lmf/gemm.h"
 #include "lmf/infer.h"
 #include "lmf/llama.h"
+#include "lmf/sample.h"
 #include "lmf/stream.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
@@ -176,22 +180,12 @@ maxabs(const float *a, long n)
 	return mx;
 }
 
-/* the cached forward against the reference: row 0 prefilled with 3
- * tokens, row 1 with 1; then one token per unfinished row per call */
-static void
-check_cached(const char *what, const char *model, const char *adapter)
+static struct lmf_infer *
+open_infer(const char *model, const char *adapter)
 {
-	enum { B = 3, T = 9 };
-	static const int len[B] = { 9, 6, 4 };
-	struct lmf_llama *lm = open_llama(model, adapter);
 	struct lmf_rd *r = lmf_rd_open_or_die(model), *ra = NULL;
 	struct lmf_infer *m;
-	int32_t ids[B * T], tok[B];
-	int V, i, t, n, rows[B], fed[B] = { 0 }, pre[B] = { 3, 1, 0 };
-	float *ref, *lg, *got;
-	double diff = 0, mx;
 	char err[256];
-	struct lmf_rng rng;
 
 	if (adapter)
 		ra = lmf_rd_open_or_die(adapter);
@@ -200,6 +194,24 @@ check_cached(const char *what, const char *model, const char *adapter)
 	lmf_rd_close(r);
 	if (ra)
 		lmf_rd_close(ra);
+	return m;
+}
+
+/* the cached forward against the reference: row 0 prefilled with 3
+ * tokens, row 1 with 1; then one token per unfinished row per call */
+static void
+check_cached(const char *what, const char *model, const char *adapter)
+{
+	enum { B = 3, T = 9 };
+	static const int len[B] = { 9, 6, 4 };
+	struct lmf_llama *lm = open_llama(model, adapter);
+	struct lmf_infer *m = open_infer(model, adapter);
+	int32_t ids[B * T], tok[B];
+	int V, i, t, n, rows[B], fed[B] = { 0 }, pre[B] = { 3, 1, 0 };
+	float *ref, *lg, *got;
+	double diff = 0, mx;
+	struct lmf_rng rng;
+
 	V = (int)lmf_infer_config(m)->vocab_size;
 	lmf_rng_seed(&rng, 3);
 	for (i = 0; i < B * T; i++)
@@ -252,6 +264,230 @@ check_cached(const char *what, const char *model, const char *adapter)
 	free(got);
 	free(lg);
 	lmf_infer_free(m);
+	lmf_llama_free(lm);
+}
+
+/* names to f32 values: tensors of items, then a training model's
+ * trainable tensors (its live values) */
+struct finder {
+	struct lmf_item *it[2];
+	struct lmf_llama *lm;
+};
+
+static const float *
+find_any(void *ctx, const char *name)
+{
+	struct finder *f = ctx;
+	struct lmf_tensor *t;
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (f->it[i] && (t = lmf_item_find(f->it[i], name)) &&
+		    t->dtype == LMF_F32)
+			return t->data;
+	for (i = 0; f->lm && i < lmf_llama_ntrainable(f->lm); i++)
+		if (!strcmp(lmf_llama_trainable(f->lm, i)->name, name))
+			return lmf_llama_trainable(f->lm, i)->w;
+	return NULL;
+}
+
+static struct lmf_infer *
+borrow(const struct lmf_config *c, struct finder *f, int r, float scaling,
+    struct lmf_infer_layer **layer)
+{
+	struct lmf_infer_weights w;
+	struct lmf_infer *m;
+	char err[256];
+
+	*layer = xcalloc((size_t)c->num_hidden_layers, sizeof **layer);
+	if (lmf_infer_weights_by_name(&w, *layer, c, find_any, f, err,
+	    sizeof err))
+		die("%s", err);
+	w.lora_rank = r;
+	w.lora_scaling = scaling;
+	if (!(m = lmf_infer_borrow(c, &w, err, sizeof err)))
+		die("%s", err);
+	return m;
+}
+
+enum { GB = 3, GT = 7, GNEW = 10 };
+static const int32_t gids[GB][GT] = { { 1, 5, 9, 2, 7, 3, 4 }, { 8 },
+	{ 6, 6, 1 } };
+static const int glen[GB] = { 7, 1, 3 };
+
+/* the last-token logits (GB, V) of the prompts, through a cache */
+static float *
+last_logits(struct lmf_infer *m, int V)
+{
+	float *lg = xmallocarray((size_t)GB * V, sizeof *lg);
+	int rr[GT], i, t;
+
+	lmf_infer_reset(m, GB, GT);
+	for (i = 0; i < GB; i++) {
+		for (t = 0; t < glen[i]; t++)
+			rr[t] = i;
+		lmf_infer_forward(m, glen[i], rr, gids[i], lg + (size_t)i * V,
+		    1);
+	}
+	return lg;
+}
+
+/* greedy tokens (GB, GNEW) of a batched generate */
+static void
+gen_greedy(struct lmf_infer *m, int32_t *out, int *nout)
+{
+	const int32_t *p[GB] = { gids[0], gids[1], gids[2] };
+	struct lmf_gen_opts o = { .s = { .do_sample = 0, .temperature = 1,
+		.top_p = 1, .repetition_penalty = 1 }, .max_new_tokens = GNEW };
+	struct lmf_rng rng;
+
+	lmf_rng_seed(&rng, 1);
+	memset(out, 0, GB * GNEW * sizeof *out);
+	lmf_sample_generate(m, GB, p, glen, &o, &rng, out, nout);
+}
+
+static double
+maxdiff(const float *a, const float *b, long n)
+{
+	double d = 0;
+	long i;
+
+	for (i = 0; i < n; i++)
+		if (fabs(a[i] - b[i]) > d)
+			d = fabs(a[i] - b[i]);
+	return d;
+}
+
+/* logits (GB, V) of the prompts' last tokens without a cache */
+static float *
+llama_last(struct lmf_llama *lm, int V)
+{
+	int32_t ids[GB * GT] = { 0 };
+	float *all, *lg = xmallocarray((size_t)GB * V, sizeof *lg);
+	int i;
+
+	for (i = 0; i < GB; i++)
+		memcpy(ids + i * GT, gids[i], (size_t)glen[i] * sizeof *ids);
+	all = ref_logits(lm, ids, glen, GB, GT, V);
+	for (i = 0; i < GB; i++)
+		memcpy(lg + (size_t)i * V, all + ((size_t)i * GT + glen[i] - 1) *
+		    V, (size_t)V * sizeof *lg);
+	free(all);
+	return lg;
+}
+
+/* a training model's weights borrowed, no copy: the stream's numbers and
+ * tokens, and after the trainer changes its weights, the new numbers */
+static void
+check_borrowed(const char *what, const char *model)
+{
+	struct lmf_llama *lm = open_llama(model, NULL);
+	struct lmf_infer *own = open_infer(model, NULL), *b;
+	const struct lmf_config *c = lmf_infer_config(own);
+	struct finder f = { { NULL, NULL }, lm };
+	struct lmf_infer_layer *layer;
+	int V = (int)c->vocab_size, n1[GB], n2[GB], i;
+	int32_t t1[GB * GNEW], t2[GB * GNEW];
+	float *l1, *l2, *l3;
+	uint64_t k;
+
+	b = borrow(c, &f, 0, 0, &layer);
+	l1 = last_logits(own, V);
+	l2 = last_logits(b, V);
+	ok(maxdiff(l1, l2, (long)GB * V) <= TOL, "%s: borrowed from a "
+	    "training model, the logits of the stream's path (maxdiff %.3g)",
+	    what, maxdiff(l1, l2, (long)GB * V));
+	gen_greedy(own, t1, n1);
+	gen_greedy(b, t2, n2);
+	ok(!memcmp(t1, t2, sizeof t1) && !memcmp(n1, n2, sizeof n1) &&
+	    n1[0] == GNEW, "%s: and its greedy tokens, batch of %d", what,
+	    GB);
+	/* the trainer moves every weight a little */
+	for (i = 0; i < lmf_llama_ntrainable(lm); i++) {
+		struct lmf_tparam *tp = lmf_llama_trainable(lm, i);
+
+		for (k = 0; k < tp->numel; k++)
+			tp->w[k] += 0.05f * sinf((float)(k % 97));
+	}
+	free(l2);
+	l2 = last_logits(b, V);
+	l3 = llama_last(lm, V);
+	ok(maxdiff(l2, l3, (long)GB * V) <= TOL * (maxabs(l3, (long)GB * V)
+	    + 1) && maxdiff(l1, l2, (long)GB * V) > 1e-3, "%s: after an "
+	    "update, the live weights' logits (maxdiff %.3g, moved %.3g)",
+	    what, maxdiff(l2, l3, (long)GB * V),
+	    maxdiff(l1, l2, (long)GB * V));
+	free(l1);
+	free(l2);
+	free(l3);
+	free(layer);
+	lmf_infer_free(b);
+	lmf_infer_free(own);
+	lmf_llama_free(lm);
+}
+
+/* base weights from a stream, LoRA pairs from a LoRA training model,
+ * applied unmerged: the merged path's logits and tokens; the trainer's
+ * update of B is seen; half a pair is refused */
+static void
+check_borrowed_lora(const char *what, const char *model, const char *adapter)
+{
+	struct lmf_llama *lm = open_llama(model, adapter);
+	struct lmf_infer *base = open_infer(model, NULL);
+	struct lmf_infer *merged = open_infer(model, adapter), *b;
+	const struct lmf_config *c = lmf_infer_config(base);
+	struct finder f = { { lmf_infer_item(base), NULL }, lm };
+	struct lmf_infer_layer *layer;
+	struct lmf_infer_weights w;
+	int V = (int)c->vocab_size, n1[GB], n2[GB], i, nb = 0;
+	int32_t t1[GB * GNEW], t2[GB * GNEW];
+	float *l1, *l2, *l3;
+	char err[256];
+	uint64_t k;
+
+	/* make_adapter: r 4, lora_alpha 8 */
+	b = borrow(c, &f, 4, 2.0f, &layer);
+	l1 = last_logits(merged, V);
+	l2 = last_logits(b, V);
+	ok(maxdiff(l1, l2, (long)GB * V) <= TOL * (maxabs(l1, (long)GB * V)
+	    + 1), "%s: LoRA unmerged over borrowed weights, the merged "
+	    "logits (maxdiff %.3g)", what, maxdiff(l1, l2, (long)GB * V));
+	gen_greedy(merged, t1, n1);
+	gen_greedy(b, t2, n2);
+	ok(!memcmp(t1, t2, sizeof t1) && !memcmp(n1, n2, sizeof n1),
+	    "%s: and the merged greedy tokens", what);
+	for (i = 0; i < lmf_llama_ntrainable(lm); i++) {
+		struct lmf_tparam *tp = lmf_llama_trainable(lm, i);
+
+		if (!strstr(tp->name, "lora_B"))
+			continue;
+		nb++;
+		for (k = 0; k < tp->numel; k++)
+			tp->w[k] *= 1.5f;
+	}
+	free(l2);
+	l2 = last_logits(b, V);
+	l3 = llama_last(lm, V);
+	ok(nb > 0 && maxdiff(l2, l3, (long)GB * V) <= TOL *
+	    (maxabs(l3, (long)GB * V) + 1) && maxdiff(l1, l2, (long)GB * V) >
+	    1e-3, "%s: the trainer's new lora_B is used (maxdiff %.3g)", what,
+	    maxdiff(l2, l3, (long)GB * V));
+	free(layer);
+	layer = xcalloc((size_t)c->num_hidden_layers, sizeof *layer);
+	if (lmf_infer_weights_by_name(&w, layer, c, find_any, &f, err,
+	    sizeof err))
+		die("%s", err);
+	w.lora_rank = 4;
+	layer[1].lora_b[LMF_INFER_Q] = NULL;
+	ok(!lmf_infer_borrow(c, &w, err, sizeof err) && strstr(err, "LoRA"),
+	    "%s: half a LoRA pair is refused (%s)", what, err);
+	free(layer);
+	free(l1);
+	free(l2);
+	free(l3);
+	lmf_infer_free(b);
+	lmf_infer_free(base);
+	lmf_infer_free(merged);
 	lmf_llama_free(lm);
 }
 
@@ -359,6 +595,10 @@ main(int argc, char **argv)
 	check_cached("qwen2", m2, NULL);
 	check_cached("llama+lora", m1, a1);
 	check_cached("qwen2+lora", m2, a2);
+	check_borrowed("llama", m1);
+	check_borrowed("qwen2", m2);
+	check_borrowed_lora("llama", m1, a1);
+	check_borrowed_lora("qwen2", m2, a2);
 	unlink(m1);
 	unlink(m2);
 	unlink(a1);

@@ -1,0 +1,52 @@
+#ifndef LMF_HF_H
+#define LMF_HF_H
+/* hf.h: the one writer of Hugging Face and PEFT directories, for every
+ * tool that leaves one (lmf-sft's results and checkpoints, lmf-export).
+ *
+ * A model item becomes what transformers' save_pretrained writes:
+ * model.safetensors, or shards model-0000k-of-0000n.safetensors with
+ * model.safetensors.index.json past shard_bytes (st_write.h); config.json;
+ * and the stream's u8 tensors, its tokenizer files, as files of their
+ * names. An adapter item becomes PEFT's adapter_model.safetensors and
+ * adapter_config.json. JSON files are written with indent 2, sorted keys
+ * and a final newline.
+ *
+ * Only the directory's own files are written; every other file stays. Each
+ * file goes to a temporary name beside it; the weights are renamed into
+ * place first, then the small files, so a failure leaves each file the old
+ * one or the new one. After that, what the new weights make stale goes: the
+ * shards an older model.safetensors.index.json named that were not written
+ * again, and the index under one file or model.safetensors under shards. A
+ * file that is, or links to, one of the inputs is never replaced: nothing
+ * is written then. */
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "lmf/stream.h"
+
+struct lmf_hf_opts {
+	int adapter;                /* a PEFT directory */
+	uint64_t shard_bytes;       /* model: the largest shard; 0: one file */
+	int dtype;                  /* weights written as LMF_F32 or LMF_BF16,
+	                               converted from any float dtype in place
+	                               in the item; -1: as stored */
+	const char *src;            /* the item's stream, for messages */
+	const char *input[2];       /* paths never to replace, or NULL */
+};
+
+/* write it (tensors converted in place per o->dtype) and config (the
+ * config.json or adapter_config.json object; NULL: none) into dir, made
+ * with its parents when missing. 0; LMF_E_PARAM when a file to write is
+ * an input (nothing written); LMF_E_FORMAT for a tensor that cannot be
+ * written (a file name that is not a plain name or is taken, a weight of
+ * another dtype); LMF_E_IO for a failed write. A one-line message in err */
+int lmf_hf_write(const char *dir, json_t *config, struct lmf_item *it,
+    const struct lmf_hf_opts *o, char *err, size_t errlen);
+
+/* the same for a stream file holding a model or an adapter (its kind),
+ * with its header's "config" or "adapter_config", weights as stored */
+int lmf_hf_write_stream(const char *stream, const char *dir,
+    uint64_t shard_bytes, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,427 @@
+/* hf.c: Hugging Face and PEFT directories from model and adapter items
+ * (hf.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lmf/hf.h"
+#include "lmf/st_write.h"
+#include "lmf/util.h"
+#include "lmf/banned.h"
+
+/* a directory being written */
+struct hfdir {
+	const char *dir;
+	const struct lmf_hf_opts *o;
+	char **name;              /* the small files, written or to be */
+	struct lmf_afile *af;     /* their temporary files (f NULL: none) */
+	int n, cap;
+	char **old;               /* the shards an older index names */
+	int nold;
+	char *err;
+	size_t errlen;
+};
+
+/* model-00001-of-00002.safetensors: a shard name a model directory has */
+static int
+is_shard_name(const char *name)
+{
+	static const char pat[] = "model-#####-of-#####.safetensors";
+	size_t i;
+
+	if (strlen(name) != sizeof pat - 1)
+		return 0;
+	for (i = 0; pat[i]; i++)
+		if (pat[i] == '#' ? name[i] < '0' || name[i] > '9' :
+		    name[i] != pat[i])
+			return 0;
+	return 1;
+}
+
+/* the names the directory's writer owns */
+static int
+is_own_name(struct hfdir *h, const char *name)
+{
+	static const char *const model[] = { "model.safetensors",
+		"model.safetensors.index.json", "config.json", NULL };
+	static const char *const adapter[] = { "adapter_model.safetensors",
+		"adapter_config.json", NULL };
+	const char *const *v = h->o->adapter ? adapter : model;
+	int i;
+
+	for (i = 0; v[i]; i++)
+		if (!strcmp(name, v[i]))
+			return 1;
+	for (i = 0; i < h->n; i++)
+		if (!strcmp(name, h->name[i]))
+			return 1;
+	return !h->o->adapter && is_shard_name(name);
+}
+
+/* a u8 vector of a model item is a file of the directory */
+static int
+is_file(const struct hfdir *h, const struct lmf_tensor *t)
+{
+	return !h->o->adapter && t->dtype == LMF_U8 && t->ndim == 1;
+}
+
+/* "cannot <what> 'p': <errno>"; p freed */
+static int
+io_error(struct hfdir *h, const char *what, char *p)
+{
+	lmf_seterr(h->err, h->errlen, "cannot %s '%s': %s", what, p,
+	    strerror(errno));
+	free(p);
+	return LMF_E_IO;
+}
+
+static void
+add_name(struct hfdir *h, const char *name)
+{
+	if (h->n == h->cap) {
+		h->cap = h->cap ? 2 * h->cap : 8;
+		h->name = xrealloc(h->name, (size_t)h->cap * sizeof *h->name);
+		h->af = xrealloc(h->af, (size_t)h->cap * sizeof *h->af);
+	}
+	h->name[h->n] = xstrdup(name);
+	memset(&h->af[h->n], 0, sizeof h->af[h->n]);
+	h->n++;
+}
+
+/* a file of the item: a plain name, not one the directory has already */
+static int
+add_file_name(struct hfdir *h, const char *name)
+{
+	if (!*name || name[0] == '.' || strchr(name, '/') ||
+	    strlen(name) > 255) {
+		lmf_seterr(h->err, h->errlen, "'%s': tokenizer file name '%s' "
+		    "is not a plain file name", h->o->src, name);
+		return LMF_E_FORMAT;
+	}
+	if (is_own_name(h, name)) {
+		lmf_seterr(h->err, h->errlen, "'%s': tokenizer file '%s' is "
+		    "named twice or as a weight file", h->o->src, name);
+		return LMF_E_FORMAT;
+	}
+	add_name(h, name);
+	return 0;
+}
+
+static int
+mkdir_p(struct hfdir *h)
+{
+	char *p = xstrdup(h->dir), *s;
+	int rc = 0;
+
+	for (s = p + 1; *s && !rc; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0777) < 0 && errno != EEXIST)
+			rc = -1;
+		else
+			*s = '/';
+	}
+	if (!rc && mkdir(p, 0777) < 0 && errno != EEXIST)
+		rc = -1;
+	if (rc)
+		return io_error(h, "create", p);
+	free(p);
+	return 0;
+}
+
+/* a file of the directory that would be written and is (or links to) an
+ * input */
+static int
+check_inputs(struct hfdir *h)
+{
+	const char *in[2] = { h->o->input[0], h->o->input[1] };
+	struct stat sin[2], sb;
+	struct dirent *d;
+	DIR *dp;
+	char *p;
+	int i, rc = 0;
+
+	for (i = 0; i < 2; i++)
+		if (!in[i] || !strcmp(in[i], "-") || stat(in[i], &sin[i]) < 0)
+			in[i] = NULL;
+	if (!in[0] && !in[1])
+		return 0;
+	if (!(dp = opendir(h->dir))) {
+		lmf_seterr(h->err, h->errlen, "cannot read '%s': %s", h->dir,
+		    strerror(errno));
+		return LMF_E_IO;
+	}
+	while (!rc && (d = readdir(dp))) {
+		if (!is_own_name(h, d->d_name))
+			continue;
+		p = xasprintf("%s/%s", h->dir, d->d_name);
+		for (i = 0; i < 2 && !rc; i++)
+			if (in[i] && !stat(p, &sb) && sb.st_dev ==
+			    sin[i].st_dev && sb.st_ino == sin[i].st_ino) {
+				lmf_seterr(h->err, h->errlen, "'%s': writing "
+				    "'%s' would replace the input '%s'",
+				    h->dir, d->d_name, in[i]);
+				rc = LMF_E_PARAM;
+			}
+		free(p);
+	}
+	closedir(dp);
+	return rc;
+}
+
+/* the shards the directory's model.safetensors.index.json names */
+static void
+read_old_index(struct hfdir *h)
+{
+	char *p = xasprintf("%s/model.safetensors.index.json", h->dir);
+	json_t *j = json_load_file(p, 0, NULL), *v;
+	const char *k;
+	int i;
+
+	json_object_foreach(json_object_get(j, "weight_map"), k, v) {
+		const char *name = json_string_value(v);
+
+		if (!name || !is_shard_name(name))
+			continue;
+		for (i = 0; i < h->nold && strcmp(h->old[i], name); i++)
+			;
+		if (i < h->nold)
+			continue;
+		h->old = xrealloc(h->old, (size_t)(h->nold + 1) *
+		    sizeof *h->old);
+		h->old[h->nold++] = xstrdup(name);
+	}
+	json_decref(j);
+	free(p);
+}
+
+/* a small file to its temporary name, renamed into place by commit() */
+static int
+put_file(struct hfdir *h, const char *name, const void *buf, size_t n)
+{
+	char *p = xasprintf("%s/%s", h->dir, name);
+	struct lmf_afile *a;
+	int i;
+
+	for (i = 0; i < h->n && strcmp(h->name[i], name); i++)
+		;
+	if (i == h->n)
+		add_name(h, name);
+	a = &h->af[i];
+	if (lmf_afile_open(a, p) < 0) {
+		a->f = NULL;
+		return io_error(h, "create", p);
+	}
+	if ((n && fwrite(buf, 1, n, a->f) != n) || fflush(a->f))
+		return io_error(h, "write", p);
+	free(p);
+	return 0;
+}
+
+static int
+put_json(struct hfdir *h, const char *name, json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	size_t n;
+	int rc;
+
+	if (!s) {
+		lmf_seterr(h->err, h->errlen, "'%s': cannot write '%s' as "
+		    "JSON", h->o->src, name);
+		return LMF_E_FORMAT;
+	}
+	n = strlen(s);
+	s = xrealloc(s, n + 2);
+	s[n++] = '\n';
+	rc = put_file(h, name, s, n);
+	free(s);
+	return rc;
+}
+
+static int
+remove_stale(struct hfdir *h, const char *name)
+{
+	char *p = xasprintf("%s/%s", h->dir, name);
+
+	if (unlink(p) < 0 && errno != ENOENT)
+		return io_error(h, "remove", p);
+	free(p);
+	return 0;
+}
+
+/* whether this write made the shard name (nshards > 1: it made shards) */
+static int
+written_shard(const char *name, int nshards)
+{
+	char want[64];
+	int k;
+
+	for (k = 1; nshards > 1 && k <= nshards; k++) {
+		snprintf(want, sizeof want, "model-%05d-of-%05d.safetensors", k,
+		    nshards);
+		if (!strcmp(name, want))
+			return 1;
+	}
+	return 0;
+}
+
+/* the small files into place; then what the weights just written make
+ * stale: the shards an older index named that were not written again,
+ * and the index (one file now) or model.safetensors (shards now) */
+static int
+commit(struct hfdir *h, int nshards)
+{
+	int i, rc = 0;
+
+	for (i = 0; i < h->n && !rc; i++)
+		if (h->af[i].f && lmf_afile_commit(&h->af[i]) < 0) {
+			lmf_seterr(h->err, h->errlen, "cannot write '%s': %s",
+			    h->af[i].path, strerror(errno));
+			rc = LMF_E_IO;
+		}
+	if (rc || h->o->adapter)
+		return rc;
+	for (i = 0; i < h->nold && !rc; i++)
+		if (!written_shard(h->old[i], nshards))
+			rc = remove_stale(h, h->old[i]);
+	return rc ? rc : remove_stale(h, nshards > 1 ? "model.safetensors" :
+	    "model.safetensors.index.json");
+}
+
+static void
+hfdir_free(struct hfdir *h)
+{
+	int i;
+
+	for (i = 0; i < h->n; i++) {
+		if (h->af[i].f)
+			lmf_afile_abort(&h->af[i]);
+		free(h->name[i]);
+	}
+	for (i = 0; i < h->nold; i++)
+		free(h->old[i]);
+	free(h->name);
+	free(h->af);
+	free(h->old);
+}
+
+/* t as o->dtype, converted in place */
+static int
+convert(struct hfdir *h, struct lmf_tensor *t)
+{
+	uint16_t *b = t->data;
+	float *f = t->data;
+	uint64_t k, n;
+
+	if (h->o->dtype < 0)
+		return 0;
+	if (lmf_tensor_to_f32(t) < 0) {
+		lmf_seterr(h->err, h->errlen, "'%s': tensor '%s' is not a "
+		    "model weight", h->o->src, t->name);
+		return LMF_E_FORMAT;
+	}
+	if (h->o->dtype == LMF_BF16) {
+		n = lmf_tensor_numel(t);
+		for (k = 0; k < n; k++)
+			b[k] = lmf_f32_to_bf16(f[k]);
+		t->dtype = LMF_BF16;
+		t->nbytes = n * 2;
+	}
+	return 0;
+}
+
+int
+lmf_hf_write(const char *dir, json_t *config, struct lmf_item *it,
+    const struct lmf_hf_opts *o, char *err, size_t errlen)
+{
+	struct hfdir h = { .dir = dir, .o = o, .err = err, .errlen = errlen };
+	struct lmf_st_writer *w = NULL;
+	int i, rc = 0, nshards = 1;
+
+	for (i = 0; i < it->ntensors && !rc; i++)
+		if (is_file(&h, &it->t[i]))
+			rc = add_file_name(&h, it->t[i].name);
+	if (!rc)
+		rc = mkdir_p(&h);
+	if (!rc)
+		rc = check_inputs(&h);
+	if (rc)
+		goto out;
+	if (!o->adapter)
+		read_old_index(&h);
+	w = lmf_st_write_begin(dir, o->adapter ? "adapter_model" : "model",
+	    o->adapter ? 0 : o->shard_bytes);
+	for (i = 0; i < it->ntensors && !rc; i++) {
+		struct lmf_tensor *t = &it->t[i];
+
+		if (is_file(&h, t)) {
+			rc = put_file(&h, t->name, t->data, t->nbytes);
+			continue;
+		}
+		if ((rc = convert(&h, t)))
+			break;
+		if (lmf_st_write_add(w, t->name, t->dtype, t->ndim, t->shape,
+		    t->data) < 0) {
+			lmf_seterr(err, errlen, "'%s': tensor '%s' cannot go "
+			    "to safetensors", o->src, t->name);
+			rc = LMF_E_FORMAT;
+		}
+	}
+	if (!rc && config)
+		rc = put_json(&h, o->adapter ? "adapter_config.json" :
+		    "config.json", config);
+	if (rc)
+		goto out;
+	nshards = lmf_st_write_nshards(w);
+	rc = lmf_st_write_end(w, err, errlen) ? LMF_E_IO : 0;
+	w = NULL;
+	if (!rc)
+		rc = commit(&h, nshards);
+out:
+	lmf_st_write_abort(w);
+	hfdir_free(&h);
+	return rc;
+}
+
+int
+lmf_hf_write_stream(const char *stream, const char *dir,
+    uint64_t shard_bytes, char *err, size_t errlen)
+{
+	struct lmf_hf_opts o = { .shard_bytes = shard_bytes, .dtype = -1,
+		.src = stream };
+	struct lmf_item it = { 0 };
+	struct lmf_rd *r;
+	const char *kind;
+	json_t *cfg;
+	int e, rc;
+
+	if (!(r = lmf_rd_open(stream, &e))) {
+		lmf_seterr(err, errlen, "%s", lmf_rd_open_errmsg());
+		return e < 0 ? e : LMF_E_IO;
+	}
+	kind = lmf_rd_kind(r);
+	o.adapter = kind && !strcmp(kind, "adapter");
+	if (!o.adapter && !(kind && !strcmp(kind, "model"))) {
+		lmf_seterr(err, errlen, "'%s': not a model or adapter stream",
+		    stream);
+		lmf_rd_close(r);
+		return LMF_E_FORMAT;
+	}
+	if ((rc = lmf_rd_item(r, &it)) < 0) {
+		lmf_seterr(err, errlen, "%s", lmf_rd_errmsg(r));
+		lmf_rd_close(r);
+		return rc;
+	}
+	cfg = json_object_get(lmf_rd_meta(r), o.adapter ? "adapter_config" :
+	    "config");
+	rc = lmf_hf_write(dir, json_is_object(cfg) ? cfg : NULL, &it, &o,
+	    err, errlen);
+	lmf_item_free(&it);
+	lmf_rd_close(r);
+	return rc;
+}
