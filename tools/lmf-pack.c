@@ -354,6 +354,8 @@ read_examples(struct lmf_rd *r)
 	for (i = 0; i < nitems; i += o.chunk)
 		pack_chunk(ex + i, nitems - i < o.chunk ? nitems - i : o.chunk,
 		    o.cutoff - 1);
+	for (i = 0; i < nitems; i++)
+		free(ex[i].extra);
 	free(ex);
 }
 
