@@ -77,7 +77,10 @@ vexpf(float x)
 	p = p * r + 1.6666665459e-1f;
 	p = p * r + 5.0000001201e-1f;
 	p = p * r * r + r + 1.0f;
-	u.i = ((int32_t)kf + 127) << 23;
+	/* kf is in [-126, 128] here; a NaN (whose conversion to int is
+	 * undefined) takes 0, and p is NaN already */
+	u.i = (int32_t)((uint32_t)((int32_t)(kf == kf ? kf : 0.0f) + 127)
+	    << 23);
 	two_k = u.f;
 	p *= two_k;
 	p = x < lo ? 0.0f : p;

@@ -180,6 +180,7 @@ set_choice(const struct lmf_opt *o, const char *v, const char *flag)
 		len = e ? (size_t)(e - s) : strlen(s);
 		if (strlen(v) == len && !strncmp(s, v, len)) {
 			*(int *)o->p = i;
+			free(words.s);
 			return;
 		}
 		if (i > 0)
