@@ -58,6 +58,18 @@ check_grep() {
 		_result 1 "$1"; echo "# no '$2' in $3:"; head -5 "$3" | sed 's/^/# /'; fi
 }
 
+# tiny_model: cfg.json, a 2-layer LLaMA of vocabulary 64, and m.lmf, the
+# model initialised from it (the trainer tests' model)
+tiny_model() {
+	cat >cfg.json <<'CFG'
+{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
+ "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+ "vocab_size": 64, "max_position_embeddings": 64, "rms_norm_eps": 1e-6,
+ "tie_word_embeddings": false}
+CFG
+	lmf-load -q --init --config cfg.json -o m.lmf
+}
+
 skip() { _n=$((_n + 1)); echo "ok $_n # skip $1"; }
 
 done_testing() {

@@ -84,13 +84,7 @@ check "two such streams concatenated read as one" \
     sh -c 'cat big.lmf big.lmf | lmf-dump -q'
 
 # lmf-sft: no step and no checkpoint on a damaged batches stream
-cat >cfg.json <<'CFG'
-{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
- "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
- "vocab_size": 64, "max_position_embeddings": 64, "rms_norm_eps": 1e-6,
- "tie_word_embeddings": false}
-CFG
-lmf-load -q --init --config cfg.json -o m.lmf
+tiny_model
 # 100 batches of 3 x (4, 64) i32, 300 KiB: one frame, past the 128 KiB a
 # streaming decoder hands out before it reaches the checksum
 $PY "$TOP/tests/mkbatches.py" -B 4 -T 64 -n 100 | lmf-dump -j - |

@@ -6,13 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 plan 37
 PY=python3
-cat >cfg.json <<'CFG'
-{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
- "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
- "vocab_size": 64, "max_position_embeddings": 64, "rms_norm_eps": 1e-6,
- "tie_word_embeddings": false}
-CFG
-lmf-load -q --init --config cfg.json -o m.lmf
+tiny_model
 $PY "$TOP/tests/mkbatches.py" -B 2 -T 16 >one.lmf
 sft() { lmf-sft --model m.lmf --threads 1 "$@"; }
 
