@@ -55,7 +55,6 @@ static struct unit *units;
 static long nitems, nunits, ndropped;
 static char **extra_names;   /* tensors carried through, as example 0 */
 static int nextra;
-static struct lmf_item *extra_proto;
 
 static const char *names[2][2][2] = {   /* [stage kind][seq][ids|labels] */
 	{ { "input_ids", "labels" }, { "kl_input_ids", "kl_labels" } },
@@ -125,8 +124,7 @@ check_extra(struct lmf_item *it, struct unit *u)
 
 	for (i = 0; i < it->ntensors; i++)
 		n += !known(it->t[i].name);
-	if (!extra_proto) {
-		extra_proto = it;
+	if (!extra_names) {
 		extra_names = xmallocarray(n ? n : 1, sizeof *extra_names);
 		for (i = 0; i < it->ntensors; i++)
 			if (!known(it->t[i].name))
@@ -138,7 +136,7 @@ check_extra(struct lmf_item *it, struct unit *u)
 	u->extra = xcalloc(nextra + 1, sizeof *u->extra);
 	for (k = 0; k < nextra; k++) {
 		const char *nm = extra_names[k];
-		struct lmf_tensor *p = lmf_item_find(extra_proto, nm);
+		struct lmf_tensor *p = lmf_item_find(&items[0], nm);
 		struct lmf_tensor *t = lmf_item_find(it, nm);
 
 		if (!t)
