@@ -61,6 +61,8 @@ value_text(const struct lmf_opt *o)
 		s = *(const char **)o->p;
 		return s ? xstrdup(s) : NULL;
 	case LMF_OPT_BOOL:
+		if (*(int *)o->p < 0)
+			return NULL;    /* not given: the tool decides */
 		return xstrdup(*(int *)o->p ? "true" : "false");
 	case LMF_OPT_CHOICE:
 		for (s = o->arg, i = *(int *)o->p; i > 0 && s; i--)

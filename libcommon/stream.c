@@ -165,6 +165,26 @@ lmf_item_find(struct lmf_item *it, const char *name)
 	return NULL;
 }
 
+struct lmf_tensor *
+lmf_item_add_tensor(struct lmf_item *it, const char *name, int dtype,
+    int ndim, const int64_t *shape)
+{
+	struct lmf_tensor *t;
+	int i;
+
+	it->t = xrealloc(it->t, ((size_t)it->ntensors + 1) * sizeof *it->t);
+	t = &it->t[it->ntensors++];
+	memset(t, 0, sizeof *t);
+	t->name = xstrdup(name);
+	t->dtype = dtype;
+	t->ndim = ndim;
+	for (i = 0; i < ndim; i++)
+		t->shape[i] = shape[i];
+	t->nbytes = lmf_tensor_numel(t) * lmf_dtype_size(dtype);
+	t->data = xmalloc(t->nbytes);
+	return t;
+}
+
 /* ---------------------------------------------------------------- reader */
 
 struct lmf_rd {

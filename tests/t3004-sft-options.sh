@@ -70,9 +70,8 @@ check_grep "  naming the file" "already holds adapter.lmf and no checkpoint" \
 	check.err
 
 # tools without a table, and the driver
-lmf-pack --list-options >pack.txt
-check_grep "lmf-pack --list-options (no table)" \
-	"^per_device_train_batch_size		string	$" pack.txt
+lmf-load --list-options >load.txt
+check_grep "lmf-load --list-options (no table)" "^config		string	$" load.txt
 mkdir tiny
 cp cfg.json tiny/config.json
 check_exit "a key lmf-sft does not list is refused by lmf train" 2 \

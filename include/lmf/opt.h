@@ -15,7 +15,8 @@ enum lmf_opt_type {
 	LMF_OPT_U64,     /* uint64_t *, in [lo, hi] (hi at most INT64_MAX) */
 	LMF_OPT_FLOAT,   /* double *, in [lo, hi] */
 	LMF_OPT_STRING,  /* const char ** (argv's string) */
-	LMF_OPT_BOOL,    /* int *: --x, --x=B or --x B, B true or false */
+	LMF_OPT_BOOL,    /* int *: --x, --x=B or --x B, B true or false;
+	                    below 0 before parsing: no default shown */
 	LMF_OPT_CHOICE,  /* int *: the index of the word in arg "a|b|c" */
 	LMF_OPT_FUNC,    /* fn(opt, value) parses; no value when arg is NULL */
 	LMF_OPT_HELP,    /* -h: the usage to stdout, exit 0 */

@@ -84,6 +84,10 @@ struct lmf_item {
 };
 void lmf_item_free(struct lmf_item *it);
 struct lmf_tensor *lmf_item_find(struct lmf_item *it, const char *name);
+/* append a tensor of that name, dtype and shape with its data allocated
+ * (uninitialised); pointers to it->t[] taken before are then stale */
+struct lmf_tensor *lmf_item_add_tensor(struct lmf_item *it, const char *name,
+    int dtype, int ndim, const int64_t *shape);
 
 /* ---- reading ---- */
 

@@ -65,6 +65,12 @@ main(int argc, char **argv)
 	char *av[] = { "opt_test", "--int", "9", "--long=-1", "--u64",
 		"9223372036854775807", "-f", "0.25", "--bool", "false",
 		"--bool2", "--choice", "epoch", "--func", "v", "operand", NULL };
+	int t = -1;
+	struct lmf_opt tri[] = {
+		{ "tri", 0, LMF_OPT_BOOL, &t, NULL, 0, 0, "a tri-state",
+		    "header", NULL, 0 },
+		{ 0 },
+	};
 	struct lmf_opt_usage us = { "[options]", "Test." };
 	struct option lo[] = { { "alpha", required_argument, NULL, 'a' },
 		{ "beta", optional_argument, NULL, 300 },
@@ -117,5 +123,16 @@ main(int argc, char **argv)
 	    "gamma\tg\tflag\t\nlist-options\t\tflag\t\n"),
 	    "a getopt array's list: names, shorts, string/bool/flag");
 	free(out);
+	f = tmpfile();
+	lmf_opt_print_list(f, tri);
+	lmf_opt_print_usage(f, tri, &us);
+	out = captured(f);
+	ok(strstr(out, "tri\t\tbool\t\n") == out &&
+	    strstr(out, "--tri [BOOL]") && strstr(out, "(default header)"),
+	    "a bool below 0: no default listed, the usage's def");
+	free(out);
+	optind = 0;
+	k = lmf_opt_parse(tri, &us, 2, (char *[]){ "opt_test", "--tri", NULL });
+	ok(t == 1 && k == 2, "  and a bare --tri sets it");
 	return tap_done();
 }
