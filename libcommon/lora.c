@@ -354,3 +354,152 @@ out:
 	free(p);
 	return rc;
 }
+
+static int
+has_suffix(const char *s, const char *suf)
+{
+	size_t a = strlen(s), b = strlen(suf);
+
+	return a >= b && !strcmp(s + a - b, suf);
+}
+
+int64_t
+lmf_lora_peft_check_config(const json_t *j, char *err, size_t errlen)
+{
+	static const char *refused[] = { "rank_pattern", "alpha_pattern",
+		"modules_to_save", "layers_to_transform" };
+	json_t *v = json_object_get(j, "peft_type"), *x;
+	size_t i;
+
+	if (!v)
+		return lmf_seterr(err, errlen, "'peft_type' is missing"), -1;
+	if (!json_is_string(v) || strcmp(json_string_value(v), "LORA"))
+		return lmf_seterr(err, errlen, "'peft_type' is not LORA"), -1;
+	v = json_object_get(j, "r");
+	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+	    json_integer_value(v) > 65536)
+		return lmf_seterr(err, errlen, "'r' is missing or not a "
+		    "positive integer"), -1;
+	x = json_object_get(j, "lora_alpha");
+	if (!json_is_number(x) || !(json_number_value(x) > 0) ||
+	    json_number_value(x) > 1e30)
+		return lmf_seterr(err, errlen, "'lora_alpha' is missing or "
+		    "not a positive number"), -1;
+	x = json_object_get(j, "target_modules");
+	if (!json_is_string(x) && !(json_is_array(x) && json_array_size(x)))
+		return lmf_seterr(err, errlen, "'target_modules' is missing "
+		    "or empty"), -1;
+	for (i = 0; json_is_array(x) && i < json_array_size(x); i++)
+		if (!json_is_string(json_array_get(x, i)))
+			return lmf_seterr(err, errlen, "'target_modules' holds "
+			    "a non-string"), -1;
+	if (json_is_true(json_object_get(j, "use_dora")))
+		return lmf_seterr(err, errlen, "'use_dora' true is not "
+		    "supported"), -1;
+	for (i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		x = json_object_get(j, refused[i]);
+		if (x && !json_is_null(x) && !(json_is_object(x) &&
+		    !json_object_size(x)) && !(json_is_array(x) &&
+		    !json_array_size(x)))
+			return lmf_seterr(err, errlen, "'%s' is not supported",
+			    refused[i]), -1;
+	}
+	return json_integer_value(v);
+}
+
+/* module is one of the target_modules (a list; a string is a regex, and
+ * is not checked) */
+static int
+targeted(const json_t *tm, const char *module)
+{
+	size_t i, n = strlen(module), k;
+	const char *s;
+
+	if (!json_is_array(tm))
+		return 1;
+	for (i = 0; i < json_array_size(tm); i++) {
+		s = json_string_value(json_array_get(tm, i));
+		k = strlen(s);
+		if (!strcmp(module, s) || (n > k && module[n - k - 1] == '.' &&
+		    !strcmp(module + n - k, s)))
+			return 1;
+	}
+	return 0;
+}
+
+static const char *
+st_shape_str(const struct lmf_st_tensor *t, char *buf, size_t len)
+{
+	struct lmf_tensor x = { .ndim = t->ndim };
+
+	memcpy(x.shape, t->shape, sizeof x.shape);
+	return lmf_shape_str(&x, buf, len);
+}
+
+/* the checks of lmf_lora_peft_check_tensor; module is the name without
+ * ".lora_A.weight" */
+static int
+check_tensor(const struct lmf_safetensors *st, const struct lmf_st_tensor *t,
+    int64_t r, const json_t *tm, const struct lmf_param *p, int np,
+    const char *module, char *err, size_t errlen)
+{
+	const char *name = t->name;
+	int isa = has_suffix(name, ".lora_A.weight"), rc = -1;
+	char *partner = NULL, *base = NULL, b1[128];
+	const struct lmf_param *q;
+
+	if (t->dtype != LMF_F32 && t->dtype != LMF_F16 && t->dtype != LMF_BF16)
+		lmf_seterr(err, errlen, "tensor '%s': dtype %s is not F32, F16 "
+		    "or BF16", name, lmf_safetensors_dtype_name(t->dtype));
+	else if (t->ndim != 2 || t->shape[isa ? 0 : 1] != r)
+		lmf_seterr(err, errlen, "tensor '%s' has shape %s, not rank "
+		    "%lld", name, st_shape_str(t, b1, sizeof b1), (long long)r);
+	else if (!targeted(tm, module))
+		lmf_seterr(err, errlen, "tensor '%s' is not in target_modules",
+		    name);
+	else if (!lmf_safetensors_find(st, partner = xasprintf(
+	    "%s.lora_%c.weight", module, isa ? 'B' : 'A')))
+		lmf_seterr(err, errlen, "tensor '%s' has no '%s'", name,
+		    partner);
+	else if (p && (!(q = lmf_model_param_find(p, np, base = xasprintf(
+	    "%s.weight", module + (strncmp(module, "base_model.model.", 17) ?
+	    0 : 17)))) || q->kind != LMF_PARAM_LINEAR))
+		lmf_seterr(err, errlen, "tensor '%s' adapts '%s', not a linear "
+		    "layer of the model", name, base);
+	else if (p && t->shape[isa ? 1 : 0] != q->shape[isa ? 1 : 0])
+		lmf_seterr(err, errlen, "tensor '%s' has shape %s, the model's "
+		    "'%s' is [%lld, %lld]", name, st_shape_str(t, b1, sizeof b1),
+		    base, (long long)q->shape[0], (long long)q->shape[1]);
+	else
+		rc = 0;
+	free(partner);
+	free(base);
+	return rc;
+}
+
+int
+lmf_lora_peft_check_tensor(const struct lmf_safetensors *st,
+    const struct lmf_st_tensor *t, int64_t r, const json_t *tm,
+    const struct lmf_param *p, int np, char *err, size_t errlen)
+{
+	char *module;
+	int rc;
+
+	if (!has_suffix(t->name, ".lora_A.weight") &&
+	    !has_suffix(t->name, ".lora_B.weight")) {
+		lmf_seterr(err, errlen, "unexpected tensor '%s', not lora_A or "
+		    "lora_B", t->name);
+		return -1;
+	}
+	module = xstrndup(t->name, strlen(t->name) - strlen(".lora_A.weight"));
+	rc = check_tensor(st, t, r, tm, p, np, module, err, errlen);
+	free(module);
+	return rc;
+}
+
+int
+lmf_lora_peft_cmp(const void *a, const void *b)
+{
+	return lmf_natcmp((*(const struct lmf_st_tensor *const *)a)->name,
+	    (*(const struct lmf_st_tensor *const *)b)->name);
+}

@@ -95,6 +95,35 @@ lmf_tensor_free(struct lmf_tensor *t)
 	t->data = NULL;
 }
 
+size_t
+lmf_dtype_convert(int dst, void *out, int src, const void *in, size_t n)
+{
+	const unsigned char *ib = in;
+	unsigned char *ob = out;
+	size_t i;
+	uint32_t u;
+	float f;
+
+	for (i = 0; i < n; i++) {
+		if (src == LMF_F32) {
+			u = lmf_get_u32(ib + 4 * i);
+		} else if (src == LMF_BF16) {
+			u = (uint32_t)lmf_get_u16(ib + 2 * i) << 16;
+		} else {
+			f = lmf_f16_to_f32(lmf_get_u16(ib + 2 * i));
+			memcpy(&u, &f, 4);
+		}
+		if (dst == LMF_F32) {
+			lmf_put_u32(ob + 4 * i, u);
+		} else {
+			memcpy(&f, &u, 4);
+			lmf_put_u16(ob + 2 * i, src == LMF_BF16 ?
+			    (uint16_t)(u >> 16) : lmf_f32_to_bf16(f));
+		}
+	}
+	return n * lmf_dtype_size(dst);
+}
+
 int
 lmf_tensor_to_f32(struct lmf_tensor *t)
 {

@@ -1,4 +1,5 @@
 /* util.c: messages, exit codes, allocation, parsing, RNG, atomic files. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -401,6 +402,41 @@ lmf_hexval(int c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
+}
+
+int
+lmf_natcmp(const char *a, const char *b)
+{
+	const char *a0 = a, *b0 = b;
+	size_t la, lb;
+	int d;
+
+	while (*a && *b) {
+		if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+			while (*a == '0')
+				a++;
+			while (*b == '0')
+				b++;
+			for (la = 0; isdigit((unsigned char)a[la]); la++)
+				;
+			for (lb = 0; isdigit((unsigned char)b[lb]); lb++)
+				;
+			if (la != lb)
+				return la < lb ? -1 : 1;
+			if ((d = strncmp(a, b, la)))
+				return d;
+			a += la;
+			b += lb;
+			continue;
+		}
+		if (*a != *b)
+			break;
+		a++;
+		b++;
+	}
+	if (*a != *b)
+		return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+	return strcmp(a0, b0);
 }
 
 int

@@ -6,12 +6,13 @@
  * pytorch_model.bin, GGUF or quantized checkpoints. */
 #include <ctype.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "lmf/lora.h"
 #include "lmf/model.h"
+#include "lmf/opt.h"
 #include "lmf/safetensors.h"
 #include "lmf/stream.h"
 #include "lmf/util.h"
@@ -21,16 +22,17 @@
 #define MAX_JSON (64u << 20)        /* bytes of config/index JSON */
 #define MAX_TOKFILE (1ull << 30)    /* bytes of a tokenizer file */
 
-static struct opts {
+struct opts {
 	const char *model;    /* --model_name_or_path or the positional DIR */
 	const char *adapter;  /* --adapter_name_or_path */
 	const char *config;   /* --config */
 	const char *out;      /* -o, "-" for stdout */
 	int dtype;            /* LMF_F32 or LMF_BF16 */
+	int dtype_word;       /* --dtype: 0 f32, 1 bf16 */
 	int init;             /* --init */
 	uint64_t seed;
 	struct lmf_wropts wo;
-} o = { .out = "-", .dtype = LMF_F32, .seed = 42 };
+};
 
 /* a tensor found in the checkpoint: which file, which entry */
 struct found {
@@ -92,35 +94,6 @@ st_open_or_die(const char *path)
 	return st;
 }
 
-/* convert n elements of dtype src in `in` to o.dtype in `out`; returns
- * the bytes written */
-static size_t
-convert(int src, const unsigned char *in, unsigned char *out, size_t n)
-{
-	size_t i;
-	uint32_t u;
-	float f;
-
-	for (i = 0; i < n; i++) {
-		if (src == LMF_F32) {
-			u = lmf_get_u32(in + 4 * i);
-		} else if (src == LMF_BF16) {
-			u = (uint32_t)lmf_get_u16(in + 2 * i) << 16;
-		} else {
-			f = lmf_f16_to_f32(lmf_get_u16(in + 2 * i));
-			memcpy(&u, &f, 4);
-		}
-		if (o.dtype == LMF_F32) {
-			lmf_put_u32(out + 4 * i, u);
-		} else {
-			memcpy(&f, &u, 4);
-			lmf_put_u16(out + 2 * i, src == LMF_BF16 ?
-			    (uint16_t)(u >> 16) : lmf_f32_to_bf16(f));
-		}
-	}
-	return n * lmf_dtype_size(o.dtype);
-}
-
 static void
 wr_check(struct lmf_wr *w, int rc)
 {
@@ -130,13 +103,14 @@ wr_check(struct lmf_wr *w, int rc)
 
 /* copy one checkpoint tensor into the stream under name, chunk by chunk */
 static void
-emit_tensor(struct lmf_wr *w, const char *name, const struct found *f)
+emit_tensor(const struct opts *o, struct lmf_wr *w, const char *name,
+    const struct found *f)
 {
-	static unsigned char in[CHUNK * 4], out[CHUNK * 4];
+	unsigned char *in = xmalloc(CHUNK * 4), *out = xmalloc(CHUNK * 4);
 	size_t es = lmf_dtype_size(f->t->dtype), n;
 	uint64_t off;
 
-	wr_check(w, lmf_wr_tensor_begin(w, name, o.dtype, f->t->ndim,
+	wr_check(w, lmf_wr_tensor_begin(w, name, o->dtype, f->t->ndim,
 	    f->t->shape));
 	for (off = 0; off < f->t->nbytes; off += n * es) {
 		n = (f->t->nbytes - off) / es;
@@ -145,21 +119,23 @@ emit_tensor(struct lmf_wr *w, const char *name, const struct found *f)
 		if (lmf_safetensors_read(f->st, f->t, off, in, n * es) < 0)
 			die("'%s': %s", f->st->path,
 			    lmf_safetensors_errmsg(f->st));
-		wr_check(w, lmf_wr_payload(w, out, convert(f->t->dtype, in, out,
-		    n)));
+		wr_check(w, lmf_wr_payload(w, out, lmf_dtype_convert(o->dtype,
+		    out, f->t->dtype, in, n)));
 	}
+	free(in);
+	free(out);
 }
 
 /* a parameter freshly initialised: normal(0, range), ones or zeros */
 static void
-emit_init(struct lmf_wr *w, const struct lmf_param *p, double range,
-    struct lmf_rng *rng)
+emit_init(const struct opts *o, struct lmf_wr *w, const struct lmf_param *p,
+    double range, struct lmf_rng *rng)
 {
-	static unsigned char out[CHUNK * 4];
+	unsigned char *out = xmalloc(CHUNK * 4);
 	uint64_t left, n, i;
 	float v;
 
-	wr_check(w, lmf_wr_tensor_begin(w, p->name, o.dtype, p->ndim,
+	wr_check(w, lmf_wr_tensor_begin(w, p->name, o->dtype, p->ndim,
 	    p->shape));
 	for (left = p->numel; left > 0; left -= n) {
 		n = left < CHUNK ? left : CHUNK;
@@ -170,13 +146,14 @@ emit_init(struct lmf_wr *w, const struct lmf_param *p, double range,
 				v = 0.0f;
 			else
 				v = (float)(lmf_rng_normal(rng) * range);
-			if (o.dtype == LMF_F32)
+			if (o->dtype == LMF_F32)
 				memcpy(out + 4 * i, &v, 4); /* host is LE */
 			else
 				lmf_put_u16(out + 2 * i, lmf_f32_to_bf16(v));
 		}
-		wr_check(w, lmf_wr_payload(w, out, n * lmf_dtype_size(o.dtype)));
+		wr_check(w, lmf_wr_payload(w, out, n * lmf_dtype_size(o->dtype)));
 	}
+	free(out);
 }
 
 /* the tokenizer files present in dir, as u8 tensors */
@@ -197,7 +174,7 @@ count_tokfiles(const char *dir)
 static void
 emit_tokfiles(struct lmf_wr *w, const char *dir)
 {
-	static unsigned char buf[CHUNK];
+	unsigned char *buf = xmalloc(CHUNK);
 	struct stat sb;
 	int64_t len;
 	size_t got;
@@ -217,7 +194,7 @@ emit_tokfiles(struct lmf_wr *w, const char *dir)
 			die("'%s': not a regular file of at most 1 GiB", p);
 		len = sb.st_size;
 		wr_check(w, lmf_wr_tensor_begin(w, tokfiles[i], LMF_U8, 1, &len));
-		while (len > 0 && (got = fread(buf, 1, sizeof buf, f)) > 0) {
+		while (len > 0 && (got = fread(buf, 1, CHUNK, f)) > 0) {
 			if ((int64_t)got > len)
 				got = (size_t)len;
 			wr_check(w, lmf_wr_payload(w, buf, got));
@@ -230,6 +207,7 @@ emit_tokfiles(struct lmf_wr *w, const char *dir)
 		fclose(f);
 		free(p);
 	}
+	free(buf);
 }
 
 static int
@@ -315,18 +293,19 @@ done:
 }
 
 static void
-load_model(struct lmf_wr **wp, json_t *meta, const struct lmf_config *c)
+load_model(const struct opts *o, struct lmf_wr **wp, json_t *meta,
+    const struct lmf_config *c)
 {
 	struct lmf_param *p;
 	struct found *f;
 	struct lmf_safetensors **sh;
 	char b1[128], b2[128];
-	int np, ns, i, j, k, ntok = count_tokfiles(o.model);
+	int np, ns, i, j, k, ntok = count_tokfiles(o->model);
 	struct lmf_wr *w;
 
 	p = lmf_model_params(c, &np);
 	f = xcalloc((size_t)np, sizeof *f);
-	sh = open_shards(o.model, &ns);
+	sh = open_shards(o->model, &ns);
 	for (i = 0; i < ns; i++) {
 		for (j = 0; j < sh[i]->ntensors; j++) {
 			const struct lmf_st_tensor *t = &sh[i]->t[j];
@@ -368,17 +347,17 @@ load_model(struct lmf_wr **wp, json_t *meta, const struct lmf_config *c)
 	for (k = 0; k < np; k++)
 		if (!f[k].t)
 			die("'%s': tensor '%s' is missing from the checkpoint",
-			    o.model, p[k].name);
-	*wp = w = lmf_wr_open_or_die(o.out, meta, &o.wo);
+			    o->model, p[k].name);
+	*wp = w = lmf_wr_open_or_die(o->out, meta, &o->wo);
 	wr_check(w, lmf_wr_item(w, (uint32_t)(ntok + np)));
-	emit_tokfiles(w, o.model);
+	emit_tokfiles(w, o->model);
 	for (k = 0; k < np; k++)
-		emit_tensor(w, p[k].name, &f[k]);
+		emit_tensor(o, w, p[k].name, &f[k]);
 	if (lmf_verbose)
 		warn("%s: %lld layers, %llu parameters in %d tensors (%s)",
 		    c->model_type_name, (long long)c->num_hidden_layers,
 		    (unsigned long long)lmf_model_numel(p, np), np,
-		    lmf_dtype_name(o.dtype));
+		    lmf_dtype_name(o->dtype));
 	for (i = 0; i < ns; i++)
 		lmf_safetensors_close(sh[i]);
 	free(sh);
@@ -387,344 +366,202 @@ load_model(struct lmf_wr **wp, json_t *meta, const struct lmf_config *c)
 }
 
 static void
-init_model(struct lmf_wr **wp, json_t *meta, const struct lmf_config *c)
+init_model(const struct opts *o, struct lmf_wr **wp, json_t *meta,
+    const struct lmf_config *c)
 {
 	struct lmf_rng rng;
 	struct lmf_param *p;
 	int np, k;
 
 	p = lmf_model_params(c, &np);
-	lmf_rng_seed(&rng, o.seed);
-	*wp = lmf_wr_open_or_die(o.out, meta, &o.wo);
-	wr_check(*wp, lmf_wr_item(*wp, (uint32_t)(count_tokfiles(o.model) +
+	lmf_rng_seed(&rng, o->seed);
+	*wp = lmf_wr_open_or_die(o->out, meta, &o->wo);
+	wr_check(*wp, lmf_wr_item(*wp, (uint32_t)(count_tokfiles(o->model) +
 	    np)));
-	emit_tokfiles(*wp, o.model);
+	emit_tokfiles(*wp, o->model);
 	for (k = 0; k < np; k++)
-		emit_init(*wp, &p[k], c->initializer_range, &rng);
+		emit_init(o, *wp, &p[k], c->initializer_range, &rng);
 	if (lmf_verbose)
 		warn("%s: %lld layers, %llu parameters initialised with seed "
 		    "%llu (%s)", c->model_type_name,
 		    (long long)c->num_hidden_layers,
 		    (unsigned long long)lmf_model_numel(p, np),
-		    (unsigned long long)o.seed, lmf_dtype_name(o.dtype));
+		    (unsigned long long)o->seed, lmf_dtype_name(o->dtype));
 	free(p);
 }
 
-/* natural order: digit runs compare as numbers, so layers.2 < layers.10 */
-static int
-natcmp(const char *a, const char *b)
-{
-	const char *a0 = a, *b0 = b;
-	size_t la, lb;
-	int d;
-
-	while (*a && *b) {
-		if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
-			while (*a == '0')
-				a++;
-			while (*b == '0')
-				b++;
-			for (la = 0; isdigit((unsigned char)a[la]); la++)
-				;
-			for (lb = 0; isdigit((unsigned char)b[lb]); lb++)
-				;
-			if (la != lb)
-				return la < lb ? -1 : 1;
-			if ((d = strncmp(a, b, la)))
-				return d;
-			a += la;
-			b += lb;
-			continue;
-		}
-		if (*a != *b)
-			break;
-		a++;
-		b++;
-	}
-	if (*a != *b)
-		return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
-	return strcmp(a0, b0);
-}
-
-static int
-cmp_found(const void *x, const void *y)
-{
-	return natcmp(((const struct found *)x)->t->name,
-	    ((const struct found *)y)->t->name);
-}
-
-/* peft_type LORA, r, lora_alpha, target_modules; refuse what we lack */
-static int64_t
-check_adapter_config(const json_t *j, const char *path)
-{
-	static const char *refused[] = { "rank_pattern", "alpha_pattern",
-		"modules_to_save", "layers_to_transform" };
-	json_t *v = json_object_get(j, "peft_type"), *x;
-	size_t i;
-
-	if (!v)
-		die("'%s': 'peft_type' is missing", path);
-	if (!json_is_string(v) || strcmp(json_string_value(v), "LORA"))
-		die("'%s': 'peft_type' is not LORA", path);
-	v = json_object_get(j, "r");
-	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-	    json_integer_value(v) > 65536)
-		die("'%s': 'r' is missing or not a positive integer", path);
-	x = json_object_get(j, "lora_alpha");
-	if (!json_is_number(x) || !(json_number_value(x) > 0) ||
-	    json_number_value(x) > 1e30)
-		die("'%s': 'lora_alpha' is missing or not a positive number",
-		    path);
-	x = json_object_get(j, "target_modules");
-	if (!json_is_string(x) && !(json_is_array(x) && json_array_size(x)))
-		die("'%s': 'target_modules' is missing or empty", path);
-	for (i = 0; json_is_array(x) && i < json_array_size(x); i++)
-		if (!json_is_string(json_array_get(x, i)))
-			die("'%s': 'target_modules' holds a non-string", path);
-	if (json_is_true(json_object_get(j, "use_dora")))
-		die("'%s': 'use_dora' true is not supported", path);
-	for (i = 0; i < sizeof refused / sizeof refused[0]; i++) {
-		x = json_object_get(j, refused[i]);
-		if (x && !json_is_null(x) && !(json_is_object(x) &&
-		    !json_object_size(x)) && !(json_is_array(x) &&
-		    !json_array_size(x)))
-			die("'%s': '%s' is not supported", path, refused[i]);
-	}
-	return json_integer_value(v);
-}
-
-/* module is one of the target_modules (a list; a string is a regex, and
- * is not checked) */
-static int
-targeted(const json_t *tm, const char *module)
-{
-	size_t i, n = strlen(module), k;
-	const char *s;
-
-	if (!json_is_array(tm))
-		return 1;
-	for (i = 0; i < json_array_size(tm); i++) {
-		s = json_string_value(json_array_get(tm, i));
-		k = strlen(s);
-		if (!strcmp(module, s) || (n > k && module[n - k - 1] == '.' &&
-		    !strcmp(module + n - k, s)))
-			return 1;
-	}
-	return 0;
-}
-
-/* check one lora_A/lora_B tensor against r, its partner and the model */
 static void
-check_lora(const struct found *f, const struct lmf_safetensors *st,
-    int64_t r, const json_t *tm, const struct lmf_param *p, int np)
+load_adapter(const struct opts *o, struct lmf_wr **wp)
 {
-	const char *name = f->t->name, *path = st->path;
-	int isa = has_suffix(name, ".lora_A.weight");
-	size_t mlen = strlen(name) - strlen(".lora_A.weight");
-	char *module = xstrndup(name, mlen), *partner, *base;
-	const struct lmf_param *q;
-	char b1[128];
-
-	if (!float_dtype(f->t->dtype))
-		die("'%s': tensor '%s': dtype %s is not F32, F16 or BF16", path,
-		    name, lmf_safetensors_dtype_name(f->t->dtype));
-	if (f->t->ndim != 2 || f->t->shape[isa ? 0 : 1] != r)
-		die("'%s': tensor '%s' has shape %s, not rank %lld", path, name,
-		    shape_str(f->t, b1, sizeof b1), (long long)r);
-	if (!targeted(tm, module))
-		die("'%s': tensor '%s' is not in target_modules", path, name);
-	partner = xasprintf("%s.lora_%c.weight", module, isa ? 'B' : 'A');
-	if (!lmf_safetensors_find(st, partner))
-		die("'%s': tensor '%s' has no '%s'", path, name, partner);
-	if (p) {
-		base = xasprintf("%s.weight", module +
-		    (strncmp(module, "base_model.model.", 17) ? 0 : 17));
-		q = lmf_model_param_find(p, np, base);
-		if (!q || q->kind != LMF_PARAM_LINEAR)
-			die("'%s': tensor '%s' adapts '%s', not a linear layer "
-			    "of the model", path, name, base);
-		if (f->t->shape[isa ? 1 : 0] != q->shape[isa ? 1 : 0])
-			die("'%s': tensor '%s' has shape %s, the model's '%s' "
-			    "is [%lld, %lld]", path, name,
-			    shape_str(f->t, b1, sizeof b1), base,
-			    (long long)q->shape[0], (long long)q->shape[1]);
-		free(base);
-	}
-	free(partner);
-	free(module);
-}
-
-static void
-load_adapter(struct lmf_wr **wp)
-{
-	char *cpath = path_join(o.adapter, "adapter_config.json");
-	char *wpath = path_join(o.adapter, "adapter_model.safetensors");
+	char *cpath = path_join(o->adapter, "adapter_config.json");
+	char *wpath = path_join(o->adapter, "adapter_model.safetensors");
 	json_t *j = load_json_or_die(cpath), *mj = NULL, *meta;
+	const struct lmf_st_tensor **t;
 	struct lmf_safetensors *st;
 	struct lmf_param *p = NULL;
 	struct lmf_config c;
-	struct found *f;
-	int64_t r = check_adapter_config(j, cpath);
+	struct found f;
+	char *mpath, err[600];
+	int64_t r;
 	int np = 0, i;
-	char *mpath;
 
-	if (o.model) {
-		mpath = path_join(o.model, "config.json");
+	if ((r = lmf_lora_peft_check_config(j, err, sizeof err)) < 0)
+		die("'%s': %s", cpath, err);
+	if (o->model) {
+		mpath = path_join(o->model, "config.json");
 		mj = load_json_or_die(mpath);
 		config_or_die(&c, mj, mpath);
 		p = lmf_model_params(&c, &np);
 		free(mpath);
 	}
 	if (!exists(wpath))
-		die("'%s': no adapter_model.safetensors", o.adapter);
+		die("'%s': no adapter_model.safetensors", o->adapter);
 	st = st_open_or_die(wpath);
 	if (!st->ntensors)
 		die("'%s': no tensors", wpath);
-	f = xcalloc((size_t)st->ntensors, sizeof *f);
+	t = xmallocarray((size_t)st->ntensors, sizeof *t);
 	for (i = 0; i < st->ntensors; i++) {
-		f[i].st = st;
-		f[i].t = &st->t[i];
-		if (!has_suffix(st->t[i].name, ".lora_A.weight") &&
-		    !has_suffix(st->t[i].name, ".lora_B.weight"))
-			die("'%s': unexpected tensor '%s', not lora_A or lora_B",
-			    wpath, st->t[i].name);
-		check_lora(&f[i], st, r, json_object_get(j, "target_modules"),
-		    p, np);
+		t[i] = &st->t[i];
+		if (lmf_lora_peft_check_tensor(st, t[i], r, json_object_get(j,
+		    "target_modules"), p, np, err, sizeof err) < 0)
+			die("'%s': %s", wpath, err);
 	}
-	qsort(f, (size_t)st->ntensors, sizeof *f, cmp_found);
+	qsort(t, (size_t)st->ntensors, sizeof *t, lmf_lora_peft_cmp);
 	meta = json_pack("{s:s, s:O, s:s, s:s}", "kind", "adapter",
-	    "adapter_config", j, "dtype", lmf_dtype_name(o.dtype), "source",
-	    o.adapter);
-	if (o.model)
-		json_object_set_new(meta, "base_model", json_string(o.model));
-	*wp = lmf_wr_open_or_die(o.out, meta, &o.wo);
+	    "adapter_config", j, "dtype", lmf_dtype_name(o->dtype), "source",
+	    o->adapter);
+	if (o->model)
+		json_object_set_new(meta, "base_model", json_string(o->model));
+	*wp = lmf_wr_open_or_die(o->out, meta, &o->wo);
 	wr_check(*wp, lmf_wr_item(*wp, (uint32_t)st->ntensors));
-	for (i = 0; i < st->ntensors; i++)
-		emit_tensor(*wp, f[i].t->name, &f[i]);
+	for (i = 0; i < st->ntensors; i++) {
+		f.st = st;
+		f.t = t[i];
+		emit_tensor(o, *wp, t[i]->name, &f);
+	}
 	if (lmf_verbose)
 		warn("adapter: %d LoRA tensors of rank %lld (%s)",
-		    st->ntensors, (long long)r, lmf_dtype_name(o.dtype));
+		    st->ntensors, (long long)r, lmf_dtype_name(o->dtype));
 	json_decref(meta);
 	json_decref(mj);
 	json_decref(j);
 	lmf_safetensors_close(st);
-	free(f);
+	free(t);
 	free(p);
 	free(cpath);
 	free(wpath);
 }
 
 static void
-usage(FILE *f)
+opt_init(const struct lmf_opt *op, const char *v)
 {
-	fprintf(f,
-	    "usage: lmf-load [--dtype f32|bf16] [-l level] [-q] [-o file] "
-	    "[--model_name_or_path] dir\n"
-	    "       lmf-load --init [--seed n] [--config file] [options] [dir]\n"
-	    "       lmf-load --adapter_name_or_path dir [--model_name_or_path "
-	    "dir] [options]\n"
-	    "  --model_name_or_path dir    Hugging Face model directory\n"
-	    "  --adapter_name_or_path dir  PEFT LoRA adapter directory\n"
-	    "  --dtype f32|bf16            tensor dtype written (default f32)\n"
-	    "  --init                      random weights from a config\n"
-	    "  --config file               the config.json for --init\n"
-	    "  --seed n                    seed of --init (default 42)\n"
-	    "  -l, --level n               zstd level, 0 for raw (default 1)\n"
-	    "  -o file                     write to file (default stdout)\n"
-	    "  -q                          no summary or warnings\n"
-	    "  -h, -V                      help, version\n");
+	*(int *)op->p = 1;
 }
 
-enum { OPT_MODEL = 256, OPT_ADAPTER, OPT_DTYPE, OPT_INIT, OPT_CONFIG,
-	OPT_SEED };
+static void
+opt_level(const struct lmf_opt *op, const char *v)
+{
+	*(int *)op->p = lmf_parse_level(v);
+}
+
+static void
+opt_quiet(const struct lmf_opt *op, const char *v)
+{
+	lmf_verbose = 0;
+}
+
+/* the model stream of a checkpoint or of --init */
+static void
+write_model(const struct opts *o, struct lmf_wr **w)
+{
+	const char *cpath = o->config;
+	char *cfree = NULL;
+	struct lmf_config c;
+	json_t *cj, *meta;
+
+	if (!cpath)
+		cpath = cfree = path_join(o->model, "config.json");
+	cj = load_json_or_die(cpath);
+	config_or_die(&c, cj, cpath);
+	meta = json_pack("{s:s, s:O, s:s, s:s, s:s}", "kind", "model",
+	    "config", cj, "dtype", lmf_dtype_name(o->dtype), "source",
+	    o->model ? o->model : cpath, "model_type", c.model_type_name);
+	if (o->init) {
+		json_object_set_new(meta, "init", json_true());
+		json_object_set_new(meta, "seed",
+		    json_integer((json_int_t)o->seed));
+		init_model(o, w, meta, &c);
+	} else {
+		load_model(o, w, meta, &c);
+	}
+	json_decref(meta);
+	json_decref(cj);
+	free(cfree);
+}
 
 int
 main(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{ "model_name_or_path", required_argument, NULL, OPT_MODEL },
-		{ "adapter_name_or_path", required_argument, NULL, OPT_ADAPTER },
-		{ "dtype", required_argument, NULL, OPT_DTYPE },
-		{ "init", no_argument, NULL, OPT_INIT },
-		{ "config", required_argument, NULL, OPT_CONFIG },
-		{ "seed", required_argument, NULL, OPT_SEED },
-		{ "level", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+	static const struct lmf_opt_usage u = { "[--dtype f32|bf16] [-l N] "
+	    "[-q] [-o FILE] [--model_name_or_path] DIR\n"
+	    "       lmf-load --init [--seed N] [--config FILE] [options] "
+	    "[DIR]\n"
+	    "       lmf-load --adapter_name_or_path DIR "
+	    "[--model_name_or_path DIR] [options]",
+	    "Read a Hugging Face model or PEFT adapter directory into a "
+	    "stream." };
+	struct opts o = { .out = "-", .seed = 42 };
+#define S LMF_OPT_STRING
+	struct lmf_opt tab[] = {
+		LMF_OPT_ROW("model_name_or_path", 0, S, &o.model, "DIR", 0, 0,
+		    "Hugging Face model directory"),
+		LMF_OPT_ROW("adapter_name_or_path", 0, S, &o.adapter, "DIR", 0,
+		    0, "PEFT LoRA adapter directory"),
+		LMF_OPT_ROW("dtype", 0, LMF_OPT_CHOICE, &o.dtype_word,
+		    "f32|bf16", 0, 0, "tensor dtype written"),
+		{ "init", 0, LMF_OPT_FUNC, &o.init, NULL, 0, 0,
+		    "random weights from a config", NULL, opt_init, 0 },
+		LMF_OPT_ROW("config", 0, S, &o.config, "FILE", 0, 0,
+		    "the config.json for --init"),
+		LMF_OPT_ROW("seed", 0, LMF_OPT_U64, &o.seed, "N", 0, 9.3e18,
+		    "seed of --init"),
+		{ "level", 'l', LMF_OPT_FUNC, &o.wo.level, "N", 0, 0,
+		    "zstd level, 0 for raw", "1", opt_level, 0 },
+		LMF_OPT_ROW(NULL, 'o', S, &o.out, "FILE", 0, 0,
+		    "write the stream to FILE"),
+		{ NULL, 'q', LMF_OPT_FUNC, NULL, NULL, 0, 0,
+		    "no summary or warnings", NULL, opt_quiet, 0 },
+		LMF_OPT_ROW("help", 'h', LMF_OPT_HELP, NULL, NULL, 0, 0,
+		    "this help"),
+		LMF_OPT_ROW("version", 'V', LMF_OPT_VERSION, NULL, NULL, 0, 0,
+		    "the version"),
+		{ 0 },
 	};
-	struct lmf_config c;
+#undef S
 	struct lmf_wr *w = NULL;
-	json_t *cj, *meta;
-	const char *cpath;
-	char *cfree = NULL;
-	int ch;
+	int i;
 
 	lmf_init(argc, argv);
 	o.wo = lmf_wropts_default;
-	while ((ch = lmf_getopt(argc, argv, "hVqo:l:", lo)) != -1) {
-		switch (ch) {
-		case OPT_MODEL: o.model = optarg; break;
-		case OPT_ADAPTER: o.adapter = optarg; break;
-		case OPT_DTYPE:
-			if (!strcmp(optarg, "f32"))
-				o.dtype = LMF_F32;
-			else if (!strcmp(optarg, "bf16"))
-				o.dtype = LMF_BF16;
-			else
-				die_usage("--dtype: '%s' is not f32 or bf16",
-				    optarg);
-			break;
-		case OPT_INIT: o.init = 1; break;
-		case OPT_CONFIG: o.config = optarg; break;
-		case OPT_SEED:
-			o.seed = (uint64_t)lmf_parse_int("--seed", optarg, 0,
-			    INT64_MAX);
-			break;
-		case 'l': o.wo.level = lmf_parse_level(optarg); break;
-		case 'o': o.out = optarg; break;
-		case 'q': lmf_verbose = 0; break;
-		case 'h': lmf_help_exit(usage);
-		case 'V': lmf_version_exit();
-		default: BUG("option %d", ch);
-		}
-	}
-	if (optind < argc && o.model)
+	i = lmf_opt_parse(tab, &u, argc, argv);
+	o.dtype = o.dtype_word ? LMF_BF16 : LMF_F32;
+	if (i < argc && o.model)
 		die_usage("give the model directory once, not also as '%s'",
-		    argv[optind]);
-	if (optind < argc)
-		o.model = argv[optind++];
-	if (optind < argc)
-		die_usage("unexpected argument '%s'", argv[optind]);
+		    argv[i]);
+	if (i < argc)
+		o.model = argv[i++];
+	if (i < argc)
+		die_usage("unexpected argument '%s'", argv[i]);
 	if (o.init && o.adapter)
 		die_usage("--init and --adapter_name_or_path exclude each other");
 	if (o.config && !o.init)
 		die_usage("--config goes with --init");
 	if (!o.model && !o.adapter && !o.config)
 		die_usage("no model directory given");
-
-	if (o.adapter) {
-		load_adapter(&w);
-	} else {
-		cpath = o.config ? o.config : (cfree = path_join(o.model,
-		    "config.json"));
-		cj = load_json_or_die(cpath);
-		config_or_die(&c, cj, cpath);
-		meta = json_pack("{s:s, s:O, s:s, s:s, s:s}", "kind", "model",
-		    "config", cj, "dtype", lmf_dtype_name(o.dtype), "source",
-		    o.model ? o.model : cpath, "model_type", c.model_type_name);
-		if (o.init) {
-			json_object_set_new(meta, "init", json_true());
-			json_object_set_new(meta, "seed",
-			    json_integer((json_int_t)o.seed));
-			init_model(&w, meta, &c);
-		} else {
-			load_model(&w, meta, &c);
-		}
-		json_decref(meta);
-		json_decref(cj);
-		free(cfree);
-	}
+	if (o.adapter)
+		load_adapter(&o, &w);
+	else
+		write_model(&o, &w);
 	lmf_wr_close_or_die(w);
 	return 0;
 }

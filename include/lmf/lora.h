@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "lmf/model.h"
+#include "lmf/safetensors.h"
 #include "lmf/stream.h"
 
 /* the seven projections LoRA may target, in PEFT's module order, as a
@@ -60,6 +61,25 @@ json_t *lmf_lora_config_json(const struct lmf_lora_config *lc, int targets,
     const json_t *base_model);
 	/* adapter_config.json as PEFT 0.18 writes it (new reference);
 	 * base_model a string or NULL */
+
+/* a PEFT adapter directory as lmf-load(1) reads it. The config:
+ * peft_type LORA, r and lora_alpha positive, target_modules a string (a
+ * regex) or a list of strings, and none of use_dora, rank_pattern,
+ * alpha_pattern, modules_to_save or layers_to_transform. r, or -1 with a
+ * one-line message in err ("'peft_type' is not LORA") */
+int64_t lmf_lora_peft_check_config(const json_t *ac, char *err,
+    size_t errlen);
+/* one tensor t of st, adapter_model.safetensors: a float lora_A [r, in]
+ * or lora_B [out, r] of a module of target_modules (a string is a regex,
+ * not checked) whose partner st holds; with p (np parameters), of a
+ * linear layer of that model with its shape. 0, or -1 with a one-line
+ * message in err ("tensor '...' has no '...'") */
+int lmf_lora_peft_check_tensor(const struct lmf_safetensors *st,
+    const struct lmf_st_tensor *t, int64_t r, const json_t *target_modules,
+    const struct lmf_param *p, int np, char *err, size_t errlen);
+/* the order lmf-load writes adapter tensors in: natural order of names
+ * (lmf_natcmp), for qsort over const struct lmf_st_tensor * */
+int lmf_lora_peft_cmp(const void *a, const void *b);
 
 /* merge a LoRA adapter (an adapter stream's header and item, lmf-load(1))
  * into the f32 weights of a model item: for each adapted module W (out,

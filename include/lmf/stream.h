@@ -74,6 +74,11 @@ uint64_t lmf_tensor_numel(const struct lmf_tensor *t);
 void lmf_tensor_free(struct lmf_tensor *t);  /* frees name and data */
 /* convert any float dtype to f32 in place of data (dtype becomes f32) */
 int lmf_tensor_to_f32(struct lmf_tensor *t);
+/* n little-endian values of dtype src (F32, F16 or BF16) in in, as dst
+ * (F32 or BF16) in out: f16 and bf16 widen exactly, bf16 is copied, the
+ * rest rounds to nearest even. Returns the bytes written */
+size_t lmf_dtype_convert(int dst, void *out, int src, const void *in,
+    size_t n);
 /* "[2, 3]" into buf */
 const char *lmf_shape_str(const struct lmf_tensor *t, char *buf, size_t len);
 

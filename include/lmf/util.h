@@ -70,6 +70,9 @@ long long lmf_parse_int(const char *opt, const char *s, long long lo, long long 
 double lmf_parse_float(const char *opt, const char *s, double lo, double hi);
 int lmf_parse_bool(const char *opt, const char *s);
 int lmf_hexval(int c); /* 0..15 for a hex digit, else -1 */
+/* natural order: digit runs compare as numbers (layers.2 < layers.10),
+ * ties broken by strcmp */
+int lmf_natcmp(const char *a, const char *b);
 /* a boolean option with an optional value (getopt optional_argument):
  * --flag, --flag=X or --flag X where X is true/false/True/False */
 int lmf_opt_bool(const char *opt, int argc, char **argv);

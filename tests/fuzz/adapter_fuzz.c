@@ -1,16 +1,20 @@
 /* adapter_fuzz: libFuzzer harness for the reader of a PEFT adapter's
- * adapter_config.json (lmf-load's load_adapter, tools/lmf-load.c included,
- * with die turned into a jump back here by fuzz_die.h): the input is
- * adapter_config.json, checked as load_adapter does (check_adapter_config)
- * and then against a fixed adapter_model.safetensors (LoRA rank 2 on
- * q_proj and v_proj of a one-layer model, hidden size 8) and, for inputs
- * of odd size, that model (check_lora). A refusal must be one line. It
- * does not write the adapter stream (the writer is not a reader). */
-#include "fuzz_die.h"
-#define main lmf_load_main
-#include "../../tools/lmf-load.c"
-#undef main
-#undef json_loadb    /* the harness's own documents are its to free */
+ * adapter_config.json (lora.c's lmf_lora_peft_check_config, as lmf-load's
+ * load_adapter calls it): the input is adapter_config.json, checked, and
+ * then each tensor of a fixed adapter_model.safetensors (LoRA rank 2 on
+ * q_proj and v_proj of a one-layer model, hidden size 8) against it
+ * (lmf_lora_peft_check_tensor) and, for inputs of odd size, against that
+ * model. A refusal must be one line. It does not write the adapter stream
+ * (the writer is not a reader). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lmf/lora.h"
+#include "lmf/model.h"
+#include "lmf/safetensors.h"
+#include "lmf/util.h"
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -66,16 +70,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct lmf_safetensors *st;
 	static struct lmf_param *p;
 	static int np;
-	static const char *path = "adapter/adapter_config.json";
+	char err[600];
 	json_t *j;
-	volatile int64_t r = 0;
-	volatile int i;
+	int64_t r;
+	int i;
 
 	if (!st) {
 		struct lmf_config c;
 		json_t *mj = json_loadb(model_config, sizeof model_config - 1,
 		    0, NULL);
-		char err[256], *sp;
+		char *sp;
 
 		write_adapter();
 		sp = xasprintf("%s/adapter/adapter_model.safetensors",
@@ -94,14 +98,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		json_decref(j);
 		return 0;
 	}
-	FUZZ_TRY(r = check_adapter_config(j, path));
-	for (i = 0; fuzz_ok && i < st->ntensors; i++) {
-		struct found f = { st, &st->t[i] };
-
+	if ((r = lmf_lora_peft_check_config(j, err, sizeof err)) < 0)
+		fuzz_check_msg("config", err);
+	for (i = 0; r > 0 && i < st->ntensors; i++)
 		/* odd sizes: checked against the model too */
-		FUZZ_TRY(check_lora(&f, st, r, json_object_get(j,
-		    "target_modules"), size % 2 ? p : NULL, np));
-	}
+		if (lmf_lora_peft_check_tensor(st, &st->t[i], r,
+		    json_object_get(j, "target_modules"), size % 2 ? p : NULL,
+		    np, err, sizeof err) < 0)
+			fuzz_check_msg("tensor", err);
 	json_decref(j);
 	return 0;
 }

@@ -1,5 +1,5 @@
 /* fuzz_die.h: for harnesses that include a tool's source to reach its
- * static readers (lmf-config, lmf-load): the tool's die, die_usage and
+ * static readers (lmf-config): the tool's die, die_usage and
  * die_errno become fuzz_die, which checks the message and jumps back to
  * the harness (FUZZ_TRY) instead of exiting. Include it before the tool.
  * The tool's libyaml parser and event and its last jansson document are

@@ -1,0 +1,47 @@
+#!/bin/sh
+# lmf-load's option table: the man page's OPTIONS are the options
+# --list-options prints, with their types and defaults; values checked by
+# the table (exit 2, one line); the usage it makes.
+. "$(dirname "$0")/lib.sh"
+plan 16
+
+# the flags of the man page's OPTIONS items: "-name" for --name, "c" for -c
+sed -n '/^\.Sh OPTIONS/,/^\.Sh /p' "$TOP/man/lmf-load.1" | grep '^\.It' |
+	grep -o 'Fl -\{0,1\}[A-Za-z_0-9-]*' | sed 's/^Fl //' | sort -u >man.txt
+lmf-load --list-options >lo.txt
+# an option neither of whose flags the man page has, and a man page flag
+# that is no option
+awk -F '\t' -v man=man.txt '
+BEGIN { while ((getline f <man) > 0) inman[f] = 1 }
+{
+	if ($1 != "") known["-" $1] = 1
+	if ($2 != "") known[$2] = 1
+	if (!(($1 != "" && ("-" $1) in inman) || ($2 != "" && $2 in inman)))
+		print "not in the man page: " ($1 != "" ? $1 : $2)
+}
+END { for (f in inman) if (!(f in known)) print "not an option: " f }' \
+	lo.txt >diff.txt
+check "the man page lists options" test -s man.txt
+check "lmf-load(1) OPTIONS are lmf-load --list-options" sh -c \
+	'cat diff.txt >&2; ! test -s diff.txt'
+check "four tab-separated fields on every line" awk -F '\t' \
+	'NF != 4 { exit 1 } END { exit NR < 12 }' lo.txt
+check_grep "  --dtype: a choice, default f32" "^dtype		choice:f32|bf16	f32$" lo.txt
+check_grep "  --seed: an int, default 42" "^seed		int	42$" lo.txt
+check_grep "  --init takes no value" "^init		flag	$" lo.txt
+check_grep "  -l is --level" "^level	l	" lo.txt
+check_grep "  -o has no long name, default stdout" "^	o	string	-$" lo.txt
+
+check_exit "a word not in a choice: exit 2" 2 lmf-load --dtype f8 d
+check_grep "  listing the words" \
+	"^lmf-load: --dtype: 'f8' is not f32 or bf16$" check.err
+check_exit "a seed out of range: exit 2" 2 lmf-load --init --seed -1 d
+check_grep "  naming the option and the range" \
+	"lmf-load: --seed: -1 is out of range \[0, " check.err
+check_exit "a value given to --init: exit 2" 2 lmf-load --init=yes d
+check_exit "junk for a level: exit 2" 2 lmf-load -l 3x d
+lmf-load -h >h.txt
+check_grep "-h: the usage, to stdout" "^usage: lmf-load .*--model_name_or_path" \
+	h.txt
+check_grep "  with the defaults" "--seed N .*(default 42)" h.txt
+done_testing
