@@ -58,6 +58,17 @@ lmf_role_name(int role)
 	return role >= 0 && role < 5 ? n[role] : "?";
 }
 
+int
+lmf_role_parse(const char *s)
+{
+	int i;
+
+	for (i = 0; i < 5; i++)
+		if (!strcmp(s, lmf_role_name(i)))
+			return i;
+	return -1;
+}
+
 static char *
 read_all(const char *path, size_t *len, char *err, size_t errlen)
 {

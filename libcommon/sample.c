@@ -6,6 +6,8 @@
 
 #include "lmf/infer.h"
 #include "lmf/sample.h"
+#include "lmf/template.h"
+#include "lmf/tok.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
 
@@ -362,4 +364,42 @@ lmf_sample_generate(struct lmf_infer *m, int B,
 	free(hist);
 	free(lg);
 	free(lg2);
+}
+
+static int
+add_stop(int32_t *stop, int n, int64_t id, int64_t V)
+{
+	int i;
+
+	if (id < 0 || id >= V)
+		return n;
+	for (i = 0; i < n; i++)
+		if (stop[i] == id)
+			return n;
+	stop[n] = (int32_t)id;
+	return n + 1;
+}
+
+int
+lmf_sample_stop_ids(const struct lmf_config *c, const struct lmf_tok *tok,
+    const struct lmf_template *t, int32_t **stop)
+{
+	int64_t V = (int64_t)c->vocab_size;
+	const char *w;
+	int i, n = 0, nw = 0;
+
+	while (t && lmf_template_stop_word(t, nw))
+		nw++;
+	*stop = xcalloc((size_t)(c->n_eos + 1 + nw), sizeof **stop);
+	for (i = 0; i < c->n_eos; i++)
+		n = add_stop(*stop, n, c->eos_token_ids[i], V);
+	if (tok)
+		n = add_stop(*stop, n, lmf_tok_eos_id(tok), V);
+	/* the template's stop words, each one token (spec 3.3 adds them as
+	 * special tokens) */
+	for (i = 0; tok && i < nw; i++) {
+		w = lmf_template_stop_word(t, i);
+		n = add_stop(*stop, n, lmf_tok_token_to_id(tok, w), V);
+	}
+	return n;
 }

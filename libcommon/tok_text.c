@@ -726,6 +726,13 @@ bytelevel_init(void)
 }
 
 void
+lmf_tok_byte_symbol(int b, char out[3])
+{
+	bytelevel_init();
+	memcpy(out, bl_enc[b & 0xff], 3);
+}
+
+void
 tok_pre_free(struct tpre *p)
 {
 	size_t i;

@@ -10,7 +10,6 @@
  * input always gives the same files. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <pcre2.h>
 #include <stdint.h>
@@ -19,6 +18,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "lmf/opt.h"
+#include "lmf/tok.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
 
@@ -41,10 +42,11 @@ static const char chatml[] =
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
     "{% endif %}";
 
-static struct opts {
+struct opts {
 	const char *dir;
-	long long vocab_size, min_freq;
-} o = { .vocab_size = 1024, .min_freq = 2 };
+	int vocab_size;
+	long min_freq;
+};
 
 /* the distinct words: bytes, count, and their current symbols */
 struct word {
@@ -55,17 +57,18 @@ struct word {
 	size_t nsym;
 };
 
-static struct word *words;
-static size_t nwords, capwords;
-static size_t *wslot;           /* open addressing: index + 1, 0 empty */
-static size_t wcap;             /* slots, a power of two */
-
-static pcre2_code *re;
-static pcre2_match_data *md;
-
-/* the vocabulary being built: token strings in byte-level symbols */
-static char **tok;
-static size_t ntok;
+/* the run: the words counted, the pre-tokenizer, the vocabulary built */
+struct bpe {
+	struct opts o;
+	struct word *words;
+	size_t nwords, capwords;
+	size_t *wslot;          /* open addressing: index + 1, 0 empty */
+	size_t wcap;            /* slots, a power of two */
+	pcre2_code *re;
+	pcre2_match_data *md;
+	char **tok;             /* token strings in byte-level symbols */
+	size_t ntok;
+};
 
 static uint64_t
 hash_bytes(const char *s, size_t n)
@@ -80,67 +83,68 @@ hash_bytes(const char *s, size_t n)
 }
 
 static void
-word_grow(void)
+word_grow(struct bpe *bp)
 {
-	size_t ncap = wcap ? wcap * 2 : 4096, i, j;
+	size_t ncap = bp->wcap ? bp->wcap * 2 : 4096, i, j;
 	size_t *ns = xcalloc(ncap, sizeof *ns);
 
-	for (i = 0; i < nwords; i++) {
-		j = hash_bytes(words[i].s, words[i].n) & (ncap - 1);
+	for (i = 0; i < bp->nwords; i++) {
+		j = hash_bytes(bp->words[i].s, bp->words[i].n) & (ncap - 1);
 		while (ns[j])
 			j = (j + 1) & (ncap - 1);
 		ns[j] = i + 1;
 	}
-	free(wslot);
-	wslot = ns;
-	wcap = ncap;
+	free(bp->wslot);
+	bp->wslot = ns;
+	bp->wcap = ncap;
 }
 
 static void
-word_add(const char *s, size_t n)
+word_add(struct bpe *bp, const char *s, size_t n)
 {
 	size_t j;
 	struct word *w;
 
 	if (n == 0)
 		return;
-	if (2 * (nwords + 1) > wcap)
-		word_grow();
-	j = hash_bytes(s, n) & (wcap - 1);
-	while (wslot[j]) {
-		w = &words[wslot[j] - 1];
+	if (2 * (bp->nwords + 1) > bp->wcap)
+		word_grow(bp);
+	j = hash_bytes(s, n) & (bp->wcap - 1);
+	while (bp->wslot[j]) {
+		w = &bp->words[bp->wslot[j] - 1];
 		if (w->n == n && !memcmp(w->s, s, n)) {
 			w->count++;
 			return;
 		}
-		j = (j + 1) & (wcap - 1);
+		j = (j + 1) & (bp->wcap - 1);
 	}
-	if (nwords == capwords) {
-		capwords = capwords ? capwords * 2 : 1024;
-		words = xrealloc(words, capwords * sizeof *words);
+	if (bp->nwords == bp->capwords) {
+		bp->capwords = bp->capwords ? bp->capwords * 2 : 1024;
+		bp->words = xrealloc(bp->words, bp->capwords *
+		    sizeof *bp->words);
 	}
-	w = &words[nwords];
+	w = &bp->words[bp->nwords];
 	w->s = xmalloc(n);
 	memcpy(w->s, s, n);
 	w->n = n;
 	w->count = 1;
 	w->sym = NULL;
 	w->nsym = 0;
-	wslot[j] = ++nwords;
+	bp->wslot[j] = ++bp->nwords;
 }
 
 /* pre-tokenize text as the Split(Isolated) step does: matches and the
  * gaps between them are words */
 static void
-add_text(const char *name, const char *s, size_t n)
+add_text(struct bpe *bp, const char *name, const char *s, size_t n)
 {
 	size_t at = 0, *ov;
 	int rc;
 
 	while (at < n) {
-		rc = pcre2_match(re, (PCRE2_SPTR)s, n, at, 0, md, NULL);
+		rc = pcre2_match(bp->re, (PCRE2_SPTR)s, n, at, 0, bp->md, NULL);
 		if (rc == PCRE2_ERROR_NOMATCH) {
-			word_add(s + at, n - at);
+			word_add(bp, s + at, n - at);
 			return;
 		}
 		if (rc < 0) {
@@ -149,33 +153,33 @@ add_text(const char *name, const char *s, size_t n)
 				die("%s: invalid UTF-8", name);
 			die("%s: regex match failed (%d)", name, rc);
 		}
-		ov = pcre2_get_ovector_pointer(md);
+		ov = pcre2_get_ovector_pointer(bp->md);
 		if (ov[0] > at)
-			word_add(s + at, ov[0] - at);
+			word_add(bp, s + at, ov[0] - at);
 		if (ov[1] == ov[0]) {   /* an empty match: step one byte */
 			at = ov[0] + 1;
 			continue;
 		}
-		word_add(s + ov[0], ov[1] - ov[0]);
+		word_add(bp, s + ov[0], ov[1] - ov[0]);
 		at = ov[1];
 	}
 }
 
 static void
-add_json(const char *name, json_t *j)
+add_json(struct bpe *bp, const char *name, json_t *j)
 {
 	size_t i;
 	const char *k;
 	json_t *v;
 
 	if (json_is_string(j)) {
-		add_text(name, json_string_value(j), json_string_length(j));
+		add_text(bp, name, json_string_value(j), json_string_length(j));
 	} else if (json_is_array(j)) {
 		json_array_foreach(j, i, v)
-			add_json(name, v);
+			add_json(bp, name, v);
 	} else if (json_is_object(j)) {
 		json_object_foreach(j, k, v)
-			add_json(name, v);
+			add_json(bp, name, v);
 	}
 }
 
@@ -209,7 +213,7 @@ read_stdin(size_t *len)
 }
 
 static void
-add_file(const char *path)
+add_file(struct bpe *bp, const char *path)
 {
 	json_error_t e;
 	json_t *j;
@@ -230,47 +234,18 @@ add_file(const char *path)
 			if (!(j = json_loadb(p, (size_t)(nl - p), 0, &e)))
 				die("%s:%zu: bad JSON: %s", path, lineno,
 				    e.text);
-			add_json(path, j);
+			add_json(bp, path, j);
 			json_decref(j);
 		}
 	} else if (ends_with(path, ".json")) {
 		if (!(j = json_loadb(buf, len, 0, &e)))
 			die("%s:%d: bad JSON: %s", path, e.line, e.text);
-		add_json(path, j);
+		add_json(bp, path, j);
 		json_decref(j);
 	} else {
-		add_text(strcmp(path, "-") ? path : "stdin", buf, len);
+		add_text(bp, strcmp(path, "-") ? path : "stdin", buf, len);
 	}
 	free(buf);
-}
-
-/* the byte-level alphabet: printable bytes stand for themselves, the rest
- * for U+0100 onwards in byte order */
-static void
-byte_symbol(int b, char out[3])
-{
-	static int map[256], done;
-	int i, n = 0, c;
-
-	if (!done) {
-		for (i = 0; i < 256; i++) {
-			if ((i >= 33 && i <= 126) || (i >= 161 && i <= 172) ||
-			    (i >= 174 && i <= 255))
-				map[i] = i;
-			else
-				map[i] = 256 + n++;
-		}
-		done = 1;
-	}
-	c = map[b];
-	if (c < 0x80) {
-		out[0] = (char)c;
-		out[1] = 0;
-	} else {
-		out[0] = (char)(0xc0 | (c >> 6));
-		out[1] = (char)(0x80 | (c & 0x3f));
-		out[2] = 0;
-	}
 }
 
 struct pair {
@@ -280,16 +255,16 @@ struct pair {
 
 /* the most frequent adjacent pair; ties to the smaller (a, b) */
 static int
-best_pair(struct pair **tab, size_t *cap, int32_t *a, int32_t *b,
-    uint64_t *count)
+best_pair(const struct bpe *bp, struct pair **tab, size_t *cap, int32_t *a,
+    int32_t *b, uint64_t *count)
 {
 	size_t i, k, used = 0, need = 16;
 	uint64_t key, bestc = 0, bestk = UINT64_MAX;
 	struct word *w;
 
-	for (i = 0; i < nwords; i++)
-		if (words[i].nsym > 1)
-			need += words[i].nsym - 1;
+	for (i = 0; i < bp->nwords; i++)
+		if (bp->words[i].nsym > 1)
+			need += bp->words[i].nsym - 1;
 	if (*cap < 2 * need) {
 		while (*cap < 2 * need)
 			*cap = *cap ? *cap * 2 : 4096;
@@ -298,8 +273,8 @@ best_pair(struct pair **tab, size_t *cap, int32_t *a, int32_t *b,
 	}
 	for (i = 0; i < *cap; i++)
 		(*tab)[i].key = UINT64_MAX;
-	for (i = 0; i < nwords; i++) {
-		w = &words[i];
+	for (i = 0; i < bp->nwords; i++) {
+		w = &bp->words[i];
 		for (k = 0; k + 1 < w->nsym; k++) {
 			size_t j;
 
@@ -336,13 +311,13 @@ best_pair(struct pair **tab, size_t *cap, int32_t *a, int32_t *b,
 }
 
 static void
-apply_merge(int32_t a, int32_t b, int32_t id)
+apply_merge(struct bpe *bp, int32_t a, int32_t b, int32_t id)
 {
 	size_t i, k, m;
 	struct word *w;
 
-	for (i = 0; i < nwords; i++) {
-		w = &words[i];
+	for (i = 0; i < bp->nwords; i++) {
+		w = &bp->words[i];
 		if (w->nsym < 2)
 			continue;
 		for (k = m = 0; k < w->nsym; m++) {
@@ -359,50 +334,51 @@ apply_merge(int32_t a, int32_t b, int32_t id)
 }
 
 static int32_t
-tok_find(const char *s)
+tok_find(const struct bpe *bp, const char *s)
 {
 	size_t i;
 
-	for (i = 0; i < ntok; i++)
-		if (!strcmp(tok[i], s))
+	for (i = 0; i < bp->ntok; i++)
+		if (!strcmp(bp->tok[i], s))
 			return (int32_t)i;
 	return -1;
 }
 
 static json_t *
-learn(void)
+learn(struct bpe *bp)
 {
 	json_t *merges = json_array();
 	struct pair *tab = NULL;
-	size_t cap = 0, i, k, nbpe = (size_t)o.vocab_size - NSPECIAL;
+	size_t cap = 0, i, k, nbpe = (size_t)bp->o.vocab_size - NSPECIAL;
 	int32_t a, b, id;
 	uint64_t count;
 	char sym[3], *m;
 
-	tok = xmallocarray(nbpe, sizeof *tok);
+	bp->tok = xmallocarray(nbpe, sizeof *bp->tok);
 	for (i = 0; i < 256; i++) {
-		byte_symbol((int)i, sym);
-		tok[ntok++] = xstrdup(sym);
+		lmf_tok_byte_symbol((int)i, sym);
+		bp->tok[bp->ntok++] = xstrdup(sym);
 	}
-	for (i = 0; i < nwords; i++) {
-		words[i].sym = xmallocarray(words[i].n, sizeof(int32_t));
-		for (k = 0; k < words[i].n; k++)
-			words[i].sym[k] = (unsigned char)words[i].s[k];
-		words[i].nsym = words[i].n;
+	for (i = 0; i < bp->nwords; i++) {
+		bp->words[i].sym = xmallocarray(bp->words[i].n,
+		    sizeof(int32_t));
+		for (k = 0; k < bp->words[i].n; k++)
+			bp->words[i].sym[k] = (unsigned char)bp->words[i].s[k];
+		bp->words[i].nsym = bp->words[i].n;
 	}
-	while (ntok < nbpe && best_pair(&tab, &cap, &a, &b, &count)) {
-		if (count < (uint64_t)o.min_freq)
+	while (bp->ntok < nbpe && best_pair(bp, &tab, &cap, &a, &b, &count)) {
+		if (count < (uint64_t)bp->o.min_freq)
 			break;
-		m = xasprintf("%s%s", tok[a], tok[b]);
-		if ((id = tok_find(m)) < 0) {
-			id = (int32_t)ntok;
-			tok[ntok++] = m;
+		m = xasprintf("%s%s", bp->tok[a], bp->tok[b]);
+		if ((id = tok_find(bp, m)) < 0) {
+			id = (int32_t)bp->ntok;
+			bp->tok[bp->ntok++] = m;
 		} else {
 			free(m);
 		}
-		json_array_append_new(merges, json_sprintf("%s %s", tok[a],
-		    tok[b]));
-		apply_merge(a, b, id);
+		json_array_append_new(merges, json_sprintf("%s %s", bp->tok[a],
+		    bp->tok[b]));
+		apply_merge(bp, a, b, id);
 	}
 	free(tab);
 	return merges;
@@ -424,15 +400,16 @@ added_token(size_t id, const char *content)
 }
 
 static json_t *
-tokenizer_json(json_t *merges)
+tokenizer_json(const struct bpe *bp, json_t *merges)
 {
 	json_t *vocab = json_object(), *added = json_array(), *model, *pre;
 	size_t i;
 
-	for (i = 0; i < ntok; i++)
-		json_object_set_new(vocab, tok[i], json_integer((json_int_t)i));
+	for (i = 0; i < bp->ntok; i++)
+		json_object_set_new(vocab, bp->tok[i],
+		    json_integer((json_int_t)i));
 	for (i = 0; i < NSPECIAL; i++)
-		json_array_append_new(added, added_token(ntok + i,
+		json_array_append_new(added, added_token(bp->ntok + i,
 		    specials[i]));
 	pre = json_pack("{s:s, s:[{s:s, s:{s:s}, s:s, s:b}, o]}",
 	    "type", "Sequence", "pretokenizers", "type", "Split", "pattern",
@@ -451,17 +428,17 @@ tokenizer_json(json_t *merges)
 }
 
 static json_t *
-config_json(void)
+config_json(const struct bpe *bp)
 {
 	json_t *dec = json_object(), *c;
 	size_t i;
 	char key[32];
 
 	for (i = 0; i < NSPECIAL; i++) {
-		json_t *t = added_token(ntok + i, specials[i]);
+		json_t *t = added_token(bp->ntok + i, specials[i]);
 
 		json_object_del(t, "id");
-		snprintf(key, sizeof key, "%zu", ntok + i);
+		snprintf(key, sizeof key, "%zu", bp->ntok + i);
 		json_object_set_new(dec, key, t);
 	}
 	c = json_pack("{s:b, s:b, s:o, s:n, s:s, s:b, s:s, s:s, s:I, s:s, "
@@ -478,10 +455,10 @@ config_json(void)
 }
 
 static void
-write_json(const char *name, json_t *j)
+write_json(const struct bpe *bp, const char *name, json_t *j)
 {
 	struct lmf_afile a;
-	char *p = xasprintf("%s/%s", o.dir, name);
+	char *p = xasprintf("%s/%s", bp->o.dir, name);
 
 	if (lmf_afile_open(&a, p) < 0)
 		die_errno("cannot create '%s'", p);
@@ -495,76 +472,60 @@ write_json(const char *name, json_t *j)
 	free(p);
 }
 
-static void
-usage(FILE *f)
-{
-	fputs(
-"usage: lmf-bpe-train -o DIR [--vocab_size N] [--min_frequency N] [FILE...]\n"
-"Learn a byte-level BPE tokenizer (Qwen style) from text; write\n"
-"DIR/tokenizer.json and DIR/tokenizer_config.json.\n"
-"  FILE                 .json / .jsonl: every string value; else the text\n"
-"                       as it is; '-' or none: stdin\n"
-"  -o, --output_dir DIR the directory written (made if missing)\n"
-"  --vocab_size N       tokens in all, 3 special ones included (1024)\n"
-"  --min_frequency N    stop when the best pair is rarer (2)\n"
-"  -h                   this help\n"
-"  -V                   version\n", f);
-}
-
 int
 main(int argc, char **argv)
 {
-	enum { O_VOCAB = 256, O_MINF };
-	static const struct option lo[] = {
-		{ "output_dir", required_argument, NULL, 'o' },
-		{ "vocab_size", required_argument, NULL, O_VOCAB },
-		{ "min_frequency", required_argument, NULL, O_MINF },
-		{ NULL, 0, NULL, 0 },
+	static const struct lmf_opt_usage u = { "-o DIR [--vocab_size N] "
+	    "[--min_frequency N] [FILE...]",
+	    "Learn a byte-level BPE tokenizer (Qwen style) from text, each "
+	    "FILE a .json or\n.jsonl (every string value) or plain text ('-' "
+	    "or none: stdin); write\nDIR/tokenizer.json and "
+	    "DIR/tokenizer_config.json." };
+	struct bpe bp = { .o = { .vocab_size = 1024, .min_freq = 2 } };
+	struct lmf_opt tab[] = {
+		LMF_OPT_ROW("output_dir", 'o', LMF_OPT_STRING, &bp.o.dir, "DIR",
+		    0, 0, "the directory written (made if missing)"),
+		LMF_OPT_ROW("vocab_size", 0, LMF_OPT_INT, &bp.o.vocab_size, "N",
+		    256 + NSPECIAL, 1000000,
+		    "tokens in all, 3 special ones included"),
+		LMF_OPT_ROW("min_frequency", 0, LMF_OPT_LONG, &bp.o.min_freq,
+		    "N", 1, (double)(1LL << 40),
+		    "stop when the best pair is rarer"),
+		LMF_OPT_ROW(NULL, 'h', LMF_OPT_HELP, NULL, NULL, 0, 0,
+		    "this help"),
+		LMF_OPT_ROW(NULL, 'V', LMF_OPT_VERSION, NULL, NULL, 0, 0,
+		    "the version"),
+		{ 0 },
 	};
 	json_t *merges, *tj, *cj;
-	int c, i, err;
+	int i, err;
 	PCRE2_SIZE eoff;
 
 	lmf_init(argc, argv);
-	while ((c = lmf_getopt(argc, argv, "ho:V", lo)) != -1) {
-		switch (c) {
-		case 'o': o.dir = optarg; break;
-		case O_VOCAB:
-			o.vocab_size = lmf_parse_int("--vocab_size", optarg,
-			    256 + NSPECIAL, 1000000);
-			break;
-		case O_MINF:
-			o.min_freq = lmf_parse_int("--min_frequency", optarg,
-			    1, 1LL << 40);
-			break;
-		case 'h': lmf_help_exit(usage);
-		case 'V': lmf_version_exit();
-		default: lmf_usage_exit(usage);
-		}
-	}
-	if (!o.dir)
+	i = lmf_opt_parse(tab, &u, argc, argv);
+	if (!bp.o.dir)
 		die_usage("no --output_dir given");
-	if (mkdir(o.dir, 0777) < 0 && errno != EEXIST)
-		die_errno("cannot make '%s'", o.dir);
-	re = pcre2_compile((PCRE2_SPTR)qwen_regex, PCRE2_ZERO_TERMINATED,
+	if (mkdir(bp.o.dir, 0777) < 0 && errno != EEXIST)
+		die_errno("cannot make '%s'", bp.o.dir);
+	bp.re = pcre2_compile((PCRE2_SPTR)qwen_regex, PCRE2_ZERO_TERMINATED,
 	    PCRE2_UTF | PCRE2_UCP, &err, &eoff, NULL);
-	if (!re)
+	if (!bp.re)
 		die("cannot compile the pre-tokenizer regex (%d)", err);
-	md = pcre2_match_data_create_from_pattern(re, NULL);
-	if (optind == argc)
-		add_file("-");
-	for (i = optind; i < argc; i++)
-		add_file(argv[i]);
-	merges = learn();
-	tj = tokenizer_json(merges);
-	cj = config_json();
+	bp.md = pcre2_match_data_create_from_pattern(bp.re, NULL);
+	if (i == argc)
+		add_file(&bp, "-");
+	for (; i < argc; i++)
+		add_file(&bp, argv[i]);
+	merges = learn(&bp);
+	tj = tokenizer_json(&bp, merges);
+	cj = config_json(&bp);
 	if (!tj || !cj)
 		die("cannot build the tokenizer files");
-	write_json("tokenizer.json", tj);
-	write_json("tokenizer_config.json", cj);
+	write_json(&bp, "tokenizer.json", tj);
+	write_json(&bp, "tokenizer_config.json", cj);
 	json_decref(tj);
 	json_decref(cj);
-	pcre2_match_data_free(md);
-	pcre2_code_free(re);
+	pcre2_match_data_free(bp.md);
+	pcre2_code_free(bp.re);
 	return 0;
 }

@@ -4,7 +4,6 @@
  * prompts at a time. Prompts are raw text, chat messages through a
  * template, or token ids. It prints text, JSON Lines or ids; it does not
  * beam-search and does not score (lmf-eval does). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 
 #include "lmf/gemm.h"
 #include "lmf/infer.h"
+#include "lmf/opt.h"
 #include "lmf/sample.h"
 #include "lmf/stream.h"
 #include "lmf/template.h"
@@ -21,7 +21,7 @@
 
 enum { OUT_TEXT, OUT_JSONL, OUT_IDS };
 
-static struct opts {
+struct opts {
 	const char *model, *adapter, *template, *input, *system;
 	char **prompt_ids;
 	int nprompt_ids;
@@ -29,17 +29,19 @@ static struct opts {
 	int multiturn, out;
 	double temperature, top_p, rep;
 	uint64_t seed;
-} o = { .model = NULL, .input = "-", .do_sample = 1, .top_k = 50,
-	.max_new_tokens = 1024, .batch = 1, .skip_special = 1,
-	.temperature = 0.95, .top_p = 0.7, .rep = 1.0, .seed = 42 };
+};
 
-static struct lmf_infer *model;
-static struct lmf_tok *tok;
-static struct lmf_template *tmpl;
-static struct lmf_rng rng;
-static int V;
-static int32_t *stop;        /* ids that end a response */
-static int nstop;
+/* the run: the options, the model and what goes with it */
+struct gen {
+	struct opts o;
+	struct lmf_infer *model;
+	struct lmf_tok *tok;
+	struct lmf_template *tmpl;
+	struct lmf_rng rng;
+	int V;
+	int32_t *stop;           /* ids that end a response */
+	int nstop;
+};
 
 /* one prompt and what was generated for it */
 struct job {
@@ -50,7 +52,7 @@ struct job {
 /* ---- prompts ---- */
 
 static void
-parse_ids(const char *s, struct lmf_ids *ids)
+parse_ids(const char *s, int V, struct lmf_ids *ids)
 {
 	const char *p = s;
 	char *end;
@@ -68,22 +70,10 @@ parse_ids(const char *s, struct lmf_ids *ids)
 		die_usage("--prompt_ids '%s': no ids", s);
 }
 
-static int
-role_of(const char *s)
-{
-	if (!strcmp(s, "user"))
-		return LMF_ROLE_USER;
-	if (!strcmp(s, "assistant"))
-		return LMF_ROLE_ASSISTANT;
-	if (!strcmp(s, "system"))
-		return LMF_ROLE_SYSTEM;
-	return -1;
-}
-
 /* encode messages (user, assistant, ..., user) + an empty answer */
 static void
-encode_chat(struct lmf_msg *m, int n, const char *system, struct lmf_ids *p,
-    size_t lineno)
+encode_chat(struct gen *g, struct lmf_msg *m, int n, const char *system,
+    struct lmf_ids *p, size_t lineno)
 {
 	struct lmf_ids resp = { 0 };
 	char err[256];
@@ -98,20 +88,20 @@ encode_chat(struct lmf_msg *m, int n, const char *system, struct lmf_ids *p,
 		    lineno);
 	m[n].role = LMF_ROLE_ASSISTANT;
 	m[n].content = "";
-	if (lmf_template_encode_oneturn(tmpl, m, n + 1, system, "", p, &resp,
+	if (lmf_template_encode_oneturn(g->tmpl, m, n + 1, system, "", p, &resp,
 	    err, sizeof err))
 		die("prompt line %zu: %s", lineno, err);
 	lmf_ids_free(&resp);
 }
 
 static void
-encode_text(const char *s, struct lmf_ids *p, size_t lineno)
+encode_text(struct gen *g, const char *s, struct lmf_ids *p, size_t lineno)
 {
 	int32_t *ids;
 	size_t n;
 	char err[256];
 
-	if (lmf_tok_encode(tok, s, strlen(s), 1, &ids, &n, err, sizeof err))
+	if (lmf_tok_encode(g->tok, s, strlen(s), 1, &ids, &n, err, sizeof err))
 		die("prompt line %zu: %s", lineno, err);
 	lmf_ids_append(p, ids, n);
 	free(ids);
@@ -120,23 +110,24 @@ encode_text(const char *s, struct lmf_ids *p, size_t lineno)
 /* a line of input: JSON {"messages": [...], "system": ...} or {"prompt":
  * ...}, or plain text */
 static void
-encode_line(char *line, struct lmf_ids *p, size_t lineno)
+encode_line(struct gen *g, char *line, struct lmf_ids *p, size_t lineno)
 {
 	json_t *j = NULL, *msgs, *e;
 	json_error_t je;
 	struct lmf_msg *m;
-	const char *system = o.system ? o.system : "", *s;
+	const char *system = g->o.system ? g->o.system : "", *s;
 	size_t i, k = 0;
+	int r;
 
 	if (line[0] == '{' && !(j = json_loads(line, 0, &je)))
 		die("prompt line %zu: %s", lineno, je.text);
 	if (j && (s = json_string_value(json_object_get(j, "system"))))
 		system = s;
-	if (!tmpl) {
+	if (!g->tmpl) {
 		s = j ? json_string_value(json_object_get(j, "prompt")) : line;
 		if (!s)
 			die("prompt line %zu: no \"prompt\" string", lineno);
-		encode_text(s, p, lineno);
+		encode_text(g, s, p, lineno);
 		json_decref(j);
 		return;
 	}
@@ -152,51 +143,43 @@ encode_line(char *line, struct lmf_ids *p, size_t lineno)
 	for (i = 0; msgs && i < json_array_size(msgs); i++) {
 		e = json_array_get(msgs, i);
 		s = json_string_value(json_object_get(e, "role"));
+		r = s ? lmf_role_parse(s) : -1;
 		m[k].content = (char *)json_string_value(json_object_get(e,
 		    "content"));
-		if (!s || role_of(s) < 0 || !m[k].content)
+		if ((r != LMF_ROLE_USER && r != LMF_ROLE_ASSISTANT &&
+		    r != LMF_ROLE_SYSTEM) || !m[k].content)
 			die("prompt line %zu: message %zu is not {\"role\": "
 			    "user|assistant|system, \"content\": string}",
 			    lineno, i + 1);
-		if (role_of(s) == LMF_ROLE_SYSTEM) {
+		if (r == LMF_ROLE_SYSTEM) {
 			if (k)
 				die("prompt line %zu: a system message after "
 				    "the first", lineno);
 			system = m[k].content;
 			continue;
 		}
-		m[k++].role = role_of(s);
+		m[k++].role = r;
 	}
-	encode_chat(m, (int)k, system, p, lineno);
+	encode_chat(g, m, (int)k, system, p, lineno);
 	free(m);
 	json_decref(j);
-}
-
-static int
-is_stop(int32_t t)
-{
-	int i;
-
-	for (i = 0; i < nstop; i++)
-		if (stop[i] == t)
-			return 1;
-	return 0;
 }
 
 /* ---- generation ---- */
 
 static void
-generate(struct job *jobs, int n)
+generate(struct gen *g, struct job *jobs, int n)
 {
-	struct lmf_gen_opts go = { .s = { .do_sample = o.do_sample,
-		.temperature = o.temperature, .top_k = o.top_k,
-		.top_p = o.top_p, .repetition_penalty = o.rep },
-		.max_new_tokens = o.max_new_tokens, .stop = stop,
-		.nstop = nstop };
+	const struct opts *o = &g->o;
+	struct lmf_gen_opts go = { .s = { .do_sample = o->do_sample,
+		.temperature = o->temperature, .top_k = o->top_k,
+		.top_p = o->top_p, .repetition_penalty = o->rep },
+		.max_new_tokens = o->max_new_tokens, .stop = g->stop,
+		.nstop = g->nstop };
 	const int32_t **p = xcalloc((size_t)n, sizeof *p);
 	int *plen = xcalloc((size_t)n, sizeof *plen);
 	int *nout = xcalloc((size_t)n, sizeof *nout);
-	int32_t *out = xmallocarray((size_t)n * o.max_new_tokens + 1,
+	int32_t *out = xmallocarray((size_t)n * o->max_new_tokens + 1,
 	    sizeof *out);
 	int i;
 
@@ -204,10 +187,10 @@ generate(struct job *jobs, int n)
 		p[i] = jobs[i].prompt.v;
 		plen[i] = (int)jobs[i].prompt.n;
 	}
-	lmf_sample_generate(model, n, p, plen, &go, &rng, out, nout);
+	lmf_sample_generate(g->model, n, p, plen, &go, &g->rng, out, nout);
 	for (i = 0; i < n; i++)
 		lmf_ids_append(&jobs[i].out, out + (size_t)i *
-		    o.max_new_tokens, (size_t)nout[i]);
+		    o->max_new_tokens, (size_t)nout[i]);
 	free(p);
 	free(plen);
 	free(nout);
@@ -215,32 +198,32 @@ generate(struct job *jobs, int n)
 }
 
 static char *
-decode(const struct lmf_ids *ids)
+decode(const struct gen *g, const struct lmf_ids *ids)
 {
-	return lmf_tok_decode(tok, ids->v, ids->n, o.skip_special);
+	return lmf_tok_decode(g->tok, ids->v, ids->n, g->o.skip_special);
 }
 
 static void
-print_job(struct job *j)
+print_job(const struct gen *g, struct job *j)
 {
 	json_t *out, *a;
 	char *s;
 	size_t k;
 
-	if (o.out == OUT_IDS || !tok) {
+	if (g->o.out == OUT_IDS || !g->tok) {
 		for (k = 0; k < j->out.n; k++)
 			printf("%s%d", k ? "," : "", (int)j->out.v[k]);
 		putchar('\n');
-	} else if (o.out == OUT_TEXT) {
-		s = decode(&j->out);
-		printf("%s%s\n", o.multiturn && isatty(1) ? "Assistant: " : "",
-		    s);
+	} else if (g->o.out == OUT_TEXT) {
+		s = decode(g, &j->out);
+		printf("%s%s\n", g->o.multiturn && isatty(1) ?
+		    "Assistant: " : "", s);
 		free(s);
 	} else {
 		a = json_array();
 		for (k = 0; k < j->out.n; k++)
 			json_array_append_new(a, json_integer(j->out.v[k]));
-		s = decode(&j->out);
+		s = decode(g, &j->out);
 		out = json_pack("{s:s, s:s, s:o}", "prompt", j->text ?
 		    j->text : "", "predict", s, "ids", a);
 		free(s);
@@ -253,15 +236,15 @@ print_job(struct job *j)
 }
 
 static void
-run_batch(struct job *jobs, int n)
+run_batch(struct gen *g, struct job *jobs, int n)
 {
 	int i;
 
 	if (!n)
 		return;
-	generate(jobs, n);
+	generate(g, jobs, n);
 	for (i = 0; i < n; i++) {
-		print_job(&jobs[i]);
+		print_job(g, &jobs[i]);
 		lmf_ids_free(&jobs[i].prompt);
 		lmf_ids_free(&jobs[i].out);
 		free(jobs[i].text);
@@ -280,7 +263,7 @@ chomp(char *s)
 
 /* one conversation, a user turn per line; "clear" and "exit" */
 static void
-run_multiturn(FILE *in)
+run_multiturn(struct gen *g, FILE *in)
 {
 	struct lmf_msg *m = NULL;
 	struct job j = { 0 };
@@ -308,13 +291,13 @@ run_multiturn(FILE *in)
 		m = xrealloc(m, (size_t)(n + 3) * sizeof *m);
 		m[n].role = LMF_ROLE_USER;
 		m[n++].content = xstrdup(line);
-		encode_chat(m, n, o.system ? o.system : "", &j.prompt,
-		    lineno);
-		generate(&j, 1);
-		s = decode(&j.out);
+		encode_chat(g, m, n, g->o.system ? g->o.system : "",
+		    &j.prompt, lineno);
+		generate(g, &j, 1);
+		s = decode(g, &j.out);
 		m[n].role = LMF_ROLE_ASSISTANT;
 		m[n++].content = s;
-		print_job(&j);
+		print_job(g, &j);
 		lmf_ids_free(&j.prompt);
 		lmf_ids_free(&j.out);
 	}
@@ -325,9 +308,9 @@ run_multiturn(FILE *in)
 }
 
 static void
-run_lines(FILE *in)
+run_lines(struct gen *g, FILE *in)
 {
-	struct job *jobs = xcalloc((size_t)o.batch, sizeof *jobs);
+	struct job *jobs = xcalloc((size_t)g->o.batch, sizeof *jobs);
 	char *line = NULL;
 	size_t cap = 0, lineno = 0;
 	int n = 0;
@@ -335,247 +318,198 @@ run_lines(FILE *in)
 	while (getline(&line, &cap, in) >= 0) {
 		lineno++;
 		chomp(line);
-		encode_line(line, &jobs[n].prompt, lineno);
+		encode_line(g, line, &jobs[n].prompt, lineno);
 		if (!jobs[n].prompt.n)
 			die("prompt line %zu: no tokens", lineno);
 		jobs[n++].text = xstrdup(line);
-		if (n == o.batch) {
-			run_batch(jobs, n);
+		if (n == g->o.batch) {
+			run_batch(g, jobs, n);
 			n = 0;
 		}
 	}
 	if (ferror(in))
-		die_errno("cannot read '%s'", o.input);
-	run_batch(jobs, n);
+		die_errno("cannot read '%s'", g->o.input);
+	run_batch(g, jobs, n);
 	free(jobs);
 	free(line);
 }
 
 static void
-setup_stops(void)
+load(struct gen *g)
 {
-	const struct lmf_config *c = lmf_infer_config(model);
-	int i;
-
-	const char *w;
-
-	stop = xcalloc((size_t)c->n_eos + 8, sizeof *stop);
-	for (i = 0; i < c->n_eos; i++)
-		if (c->eos_token_ids[i] >= 0 && c->eos_token_ids[i] < V)
-			stop[nstop++] = (int32_t)c->eos_token_ids[i];
-	if (tok && lmf_tok_eos_id(tok) >= 0 && !is_stop(lmf_tok_eos_id(tok)))
-		stop[nstop++] = lmf_tok_eos_id(tok);
-	/* the template's stop words, each one token (spec 3.3 adds them as
-	 * special tokens) */
-	for (i = 0; tmpl && tok && (w = lmf_template_stop_word(tmpl, i)); i++) {
-		int32_t id = lmf_tok_token_to_id(tok, w);
-
-		if (id >= 0 && id < V && !is_stop(id) && nstop < c->n_eos + 8)
-			stop[nstop++] = id;
-	}
-}
-
-static void
-load(void)
-{
-	struct lmf_rd *r = lmf_rd_open_or_die(o.model), *ra = NULL;
+	const struct opts *o = &g->o;
+	struct lmf_rd *r = lmf_rd_open_or_die(o->model), *ra = NULL;
 	struct lmf_template_opts to = { .enable_thinking = 1 };
 	char err[256];
 
-	if (o.adapter)
-		ra = lmf_rd_open_or_die(o.adapter);
-	if (!(model = lmf_infer_open(r, ra, err, sizeof err)))
+	if (o->adapter)
+		ra = lmf_rd_open_or_die(o->adapter);
+	if (!(g->model = lmf_infer_open(r, ra, err, sizeof err)))
 		die("%s", err);
 	lmf_rd_close(r);
 	if (ra)
 		lmf_rd_close(ra);
-	V = (int)lmf_infer_config(model)->vocab_size;
-	if (lmf_item_find(lmf_infer_item(model), "tokenizer.json") &&
-	    !(tok = lmf_tok_load_item(lmf_infer_item(model), err, sizeof err)))
-		die("%s", err);
-	if (!tok && !o.nprompt_ids)
-		die("'%s' holds no tokenizer: give --prompt_ids", o.model);
-	if (o.template && !(tmpl = lmf_template_new(o.template, tok, &to, err,
+	g->V = (int)lmf_infer_config(g->model)->vocab_size;
+	if (lmf_item_find(lmf_infer_item(g->model), "tokenizer.json") &&
+	    !(g->tok = lmf_tok_load_item(lmf_infer_item(g->model), err,
 	    sizeof err)))
 		die("%s", err);
-	setup_stops();
+	if (!g->tok && !o->nprompt_ids)
+		die("'%s' holds no tokenizer: give --prompt_ids", o->model);
+	if (o->template && !(g->tmpl = lmf_template_new(o->template, g->tok,
+	    &to, err, sizeof err)))
+		die("%s", err);
+	g->nstop = lmf_sample_stop_ids(lmf_infer_config(g->model), g->tok,
+	    g->tmpl, &g->stop);
 }
 
 static void
-usage(FILE *f)
+run_ids(struct gen *g)
 {
-	fputs(
-"usage: lmf-generate --model FILE [--adapter_name_or_path FILE]\n"
-"                    [--template NAME [--multiturn]] [--prompt_ids IDS]\n"
-"                    [--output_format text|jsonl|ids] [options] [FILE]\n"
-"Continue each prompt of FILE (default stdin; a line each) with a model.\n"
-"  --model FILE               model stream (lmf-load)\n"
-"  --adapter_name_or_path F   adapter stream, merged at load\n"
-"  --template NAME            lines are chat messages: plain text (one\n"
-"                             user turn) or {\"messages\": [...]}; without\n"
-"                             it, plain text or {\"prompt\": \"...\"}\n"
-"  --multiturn                lines are turns of one conversation;\n"
-"                             'clear' forgets it, 'exit' ends\n"
-"  --default_system TEXT      system prompt for the template\n"
-"  --prompt_ids IDS           one prompt of ids '1,2,3' (repeatable);\n"
-"                             FILE is not read\n"
-"  --output_format F          text (default), jsonl or ids\n"
-"  --do_sample BOOL (true)    --temperature X (0.95; 0 = greedy)\n"
-"  --top_k N (50; 0 = off)    --top_p X (0.7)\n"
-"  --repetition_penalty X (1.0)  --max_new_tokens N (1024)\n"
-"  --skip_special_tokens BOOL (true)\n"
-"  --batch_size N (1)         prompts generated together\n"
-"  --seed N (42)              --threads N (0 = all cores)\n"
-"  -h                         this help\n"
-"  -V                         version\n", f);
+	struct job *jobs = xcalloc((size_t)g->o.batch, sizeof *jobs);
+	int i, n = 0;
+
+	for (i = 0; i < g->o.nprompt_ids; i++) {
+		parse_ids(g->o.prompt_ids[i], g->V, &jobs[n].prompt);
+		jobs[n++].text = xstrdup(g->o.prompt_ids[i]);
+		if (n == g->o.batch) {
+			run_batch(g, jobs, n);
+			n = 0;
+		}
+	}
+	run_batch(g, jobs, n);
+	free(jobs);
+}
+
+static void
+opt_flag(const struct lmf_opt *op, const char *v)
+{
+	*(int *)op->p = 1;
+}
+
+static void
+opt_ids(const struct lmf_opt *op, const char *v)
+{
+	struct opts *o = op->p;
+
+	o->prompt_ids = xrealloc(o->prompt_ids, (size_t)(o->nprompt_ids + 1) *
+	    sizeof *o->prompt_ids);
+	o->prompt_ids[o->nprompt_ids++] = (char *)v;
+}
+
+static void
+check_args(struct opts *o)
+{
+	if (!o->model)
+		die_usage("no --model given");
+	if (!(o->top_p > 0))
+		die_usage("--top_p: %g is out of range (0, 1]", o->top_p);
+	if (!(o->rep > 0))
+		die_usage("--repetition_penalty: %g is not above 0", o->rep);
+	if (o->nprompt_ids && (o->template || o->multiturn))
+		die_usage("--prompt_ids does not go with --template");
+	if (o->multiturn && !o->template)
+		die_usage("--multiturn needs --template");
+	if (!strcmp(o->model, "-") && !o->nprompt_ids &&
+	    !strcmp(o->input, "-"))
+		die_usage("the model and the prompts cannot both be stdin");
+	if (o->temperature == 0)
+		o->do_sample = 0;
 }
 
 int
 main(int argc, char **argv)
 {
-	enum { O_MODEL = 256, O_ADAPTER, O_TEMPLATE, O_MULTI, O_SYSTEM,
-		O_IDS, O_OUT, O_SAMPLE, O_TEMP, O_TOPK, O_TOPP, O_REP, O_MAX,
-		O_SKIP, O_BATCH, O_SEED, O_THREADS };
-	static const struct option lo[] = {
-		{ "model", required_argument, NULL, O_MODEL },
-		{ "adapter_name_or_path", required_argument, NULL, O_ADAPTER },
-		{ "template", required_argument, NULL, O_TEMPLATE },
-		{ "multiturn", no_argument, NULL, O_MULTI },
-		{ "default_system", required_argument, NULL, O_SYSTEM },
-		{ "prompt_ids", required_argument, NULL, O_IDS },
-		{ "output_format", required_argument, NULL, O_OUT },
-		{ "do_sample", optional_argument, NULL, O_SAMPLE },
-		{ "temperature", required_argument, NULL, O_TEMP },
-		{ "top_k", required_argument, NULL, O_TOPK },
-		{ "top_p", required_argument, NULL, O_TOPP },
-		{ "repetition_penalty", required_argument, NULL, O_REP },
-		{ "max_new_tokens", required_argument, NULL, O_MAX },
-		{ "skip_special_tokens", optional_argument, NULL, O_SKIP },
-		{ "batch_size", required_argument, NULL, O_BATCH },
-		{ "seed", required_argument, NULL, O_SEED },
-		{ "threads", required_argument, NULL, O_THREADS },
-		{ NULL, 0, NULL, 0 },
+	static const struct lmf_opt_usage u = { "--model FILE "
+	    "[--adapter_name_or_path FILE]\n"
+	    "                    [--template NAME [--multiturn]] "
+	    "[--prompt_ids IDS]\n"
+	    "                    [--output_format text|jsonl|ids] [options] "
+	    "[FILE]",
+	    "Continue each prompt of FILE (default stdin; a line each) with a "
+	    "model." };
+	struct gen g = { .o = { .input = "-", .do_sample = 1, .top_k = 50,
+		.max_new_tokens = 1024, .batch = 1, .skip_special = 1,
+		.temperature = 0.95, .top_p = 0.7, .rep = 1.0, .seed = 42 } };
+	struct opts *o = &g.o;
+#define S LMF_OPT_STRING
+#define F LMF_OPT_FLOAT
+	struct lmf_opt tab[] = {
+		LMF_OPT_ROW("model", 0, S, &o->model, "FILE", 0, 0,
+		    "model stream (lmf-load)"),
+		LMF_OPT_ROW("adapter_name_or_path", 0, S, &o->adapter, "FILE",
+		    0, 0, "adapter stream, merged at load"),
+		LMF_OPT_ROW("template", 0, S, &o->template, "NAME", 0, 0,
+		    "lines are chat messages for the template"),
+		{ "multiturn", 0, LMF_OPT_FUNC, &o->multiturn, NULL, 0, 0,
+		    "lines are the turns of one conversation",
+		    NULL, opt_flag, 0 },
+		LMF_OPT_ROW("default_system", 0, S, &o->system, "TEXT", 0, 0,
+		    "system prompt for the template"),
+		{ "prompt_ids", 0, LMF_OPT_FUNC, o, "IDS", 0, 0,
+		    "a prompt of ids '1,2,3' (repeatable)",
+		    NULL, opt_ids, 0 },
+		LMF_OPT_ROW("output_format", 0, LMF_OPT_CHOICE, &o->out,
+		    "text|jsonl|ids", 0, 0, "how each answer is printed"),
+		LMF_OPT_ROW("do_sample", 0, LMF_OPT_BOOL, &o->do_sample, NULL,
+		    0, 0, "sample, or decode greedily"),
+		LMF_OPT_ROW("temperature", 0, F, &o->temperature, "X", 0, 1e6,
+		    "0 = greedy"),
+		LMF_OPT_ROW("top_k", 0, LMF_OPT_INT, &o->top_k, "N", 0,
+		    1 << 30, "keep the N most likely; 0 = all"),
+		LMF_OPT_ROW("top_p", 0, F, &o->top_p, "X", 0, 1,
+		    "nucleus sampling, in (0, 1]"),
+		LMF_OPT_ROW("repetition_penalty", 0, F, &o->rep, "X", 0, 1e6,
+		    "above 0; 1 = none"),
+		LMF_OPT_ROW("max_new_tokens", 0, LMF_OPT_INT,
+		    &o->max_new_tokens, "N", 0, 1 << 20,
+		    "the most new tokens per prompt"),
+		LMF_OPT_ROW("skip_special_tokens", 0, LMF_OPT_BOOL,
+		    &o->skip_special, NULL, 0, 0,
+		    "leave special tokens out of text"),
+		LMF_OPT_ROW("batch_size", 0, LMF_OPT_INT, &o->batch, "N", 1,
+		    4096, "prompts generated together"),
+		LMF_OPT_ROW("seed", 0, LMF_OPT_U64, &o->seed, "N", 0,
+		    (double)INT64_MAX, "seed of the sampling RNG"),
+		{ "threads", 0, LMF_OPT_INT, &o->threads, "N", 0, 4096,
+		    "threads for matrix products", "0 = all cores", NULL, 0 },
+		LMF_OPT_ROW(NULL, 'h', LMF_OPT_HELP, NULL, NULL, 0, 0,
+		    "this help"),
+		LMF_OPT_ROW(NULL, 'V', LMF_OPT_VERSION, NULL, NULL, 0, 0,
+		    "the version"),
+		{ 0 },
 	};
+#undef S
+#undef F
 	FILE *in;
-	int c, i;
+	int i;
 
 	lmf_init(argc, argv);
-	while ((c = lmf_getopt(argc, argv, "hV", lo)) != -1) {
-		switch (c) {
-		case O_MODEL: o.model = optarg; break;
-		case O_ADAPTER: o.adapter = optarg; break;
-		case O_TEMPLATE: o.template = optarg; break;
-		case O_MULTI: o.multiturn = 1; break;
-		case O_SYSTEM: o.system = optarg; break;
-		case O_IDS:
-			o.prompt_ids = xrealloc(o.prompt_ids, (size_t)
-			    (o.nprompt_ids + 1) * sizeof *o.prompt_ids);
-			o.prompt_ids[o.nprompt_ids++] = optarg;
-			break;
-		case O_OUT:
-			if (!strcmp(optarg, "text"))
-				o.out = OUT_TEXT;
-			else if (!strcmp(optarg, "jsonl"))
-				o.out = OUT_JSONL;
-			else if (!strcmp(optarg, "ids"))
-				o.out = OUT_IDS;
-			else
-				die_usage("--output_format '%s': not text, "
-				    "jsonl or ids", optarg);
-			break;
-		case O_SAMPLE:
-			o.do_sample = lmf_opt_bool("--do_sample", argc, argv);
-			break;
-		case O_TEMP:
-			o.temperature = lmf_parse_float("--temperature",
-			    optarg, 0, 1e6);
-			break;
-		case O_TOPK:
-			o.top_k = (int)lmf_parse_int("--top_k", optarg, 0,
-			    1 << 30);
-			break;
-		case O_TOPP:
-			o.top_p = lmf_parse_float("--top_p", optarg, 0, 1);
-			if (!(o.top_p > 0))
-				die_usage("--top_p '%s': not above 0", optarg);
-			break;
-		case O_REP:
-			o.rep = lmf_parse_float("--repetition_penalty", optarg,
-			    0, 1e6);
-			if (!(o.rep > 0))
-				die_usage("--repetition_penalty '%s': not "
-				    "above 0", optarg);
-			break;
-		case O_MAX:
-			o.max_new_tokens = (int)lmf_parse_int(
-			    "--max_new_tokens", optarg, 0, 1 << 20);
-			break;
-		case O_SKIP:
-			o.skip_special = lmf_opt_bool("--skip_special_tokens",
-			    argc, argv);
-			break;
-		case O_BATCH:
-			o.batch = (int)lmf_parse_int("--batch_size", optarg, 1,
-			    4096);
-			break;
-		case O_SEED:
-			o.seed = (uint64_t)lmf_parse_int("--seed", optarg, 0,
-			    INT64_MAX);
-			break;
-		case O_THREADS:
-			o.threads = (int)lmf_parse_int("--threads", optarg, 0,
-			    4096);
-			break;
-		case 'h': lmf_help_exit(usage);
-		case 'V': lmf_version_exit();
-		default: lmf_usage_exit(usage);
-		}
-	}
-	if (optind < argc)
-		o.input = argv[optind++];
-	if (optind < argc)
-		die_usage("unexpected argument '%s'", argv[optind]);
-	if (!o.model)
-		die_usage("no --model given");
-	if (o.nprompt_ids && (o.template || o.multiturn))
-		die_usage("--prompt_ids does not go with --template");
-	if (o.multiturn && !o.template)
-		die_usage("--multiturn needs --template");
-	if (!strcmp(o.model, "-") && !o.nprompt_ids && !strcmp(o.input, "-"))
-		die_usage("the model and the prompts cannot both be stdin");
-	if (o.temperature == 0)
-		o.do_sample = 0;
-	lmf_gemm_init(o.threads);
-	lmf_rng_seed(&rng, o.seed);
-	load();
-	if (o.nprompt_ids) {
-		struct job *jobs = xcalloc((size_t)o.batch, sizeof *jobs);
-		int n = 0;
-
-		for (i = 0; i < o.nprompt_ids; i++) {
-			parse_ids(o.prompt_ids[i], &jobs[n].prompt);
-			jobs[n++].text = xstrdup(o.prompt_ids[i]);
-			if (n == o.batch) {
-				run_batch(jobs, n);
-				n = 0;
-			}
-		}
-		run_batch(jobs, n);
-		free(jobs);
+	i = lmf_opt_parse(tab, &u, argc, argv);
+	if (i < argc)
+		o->input = argv[i++];
+	if (i < argc)
+		die_usage("unexpected argument '%s'", argv[i]);
+	check_args(o);
+	lmf_gemm_init(o->threads);
+	lmf_rng_seed(&g.rng, o->seed);
+	load(&g);
+	if (o->nprompt_ids) {
+		run_ids(&g);
 	} else {
-		in = strcmp(o.input, "-") ? xfopen(o.input, "r") : stdin;
-		if (o.multiturn)
-			run_multiturn(in);
+		in = strcmp(o->input, "-") ? xfopen(o->input, "r") : stdin;
+		if (o->multiturn)
+			run_multiturn(&g, in);
 		else
-			run_lines(in);
+			run_lines(&g, in);
 		if (in != stdin)
 			fclose(in);
 	}
-	lmf_infer_free(model);
-	lmf_template_free(tmpl);
-	lmf_tok_free(tok);
-	free(stop);
-	free(o.prompt_ids);
+	lmf_infer_free(g.model);
+	lmf_template_free(g.tmpl);
+	lmf_tok_free(g.tok);
+	free(g.stop);
+	free(o->prompt_ids);
 	lmf_close_out();
 	return 0;
 }

@@ -58,6 +58,7 @@ int lmf_dataset_mix(struct lmf_dataset *ds, int n, int strategy,
 void lmf_dataset_free(struct lmf_dataset *ds);
 void lmf_dataset_free_shallow(struct lmf_dataset *ds);
 const char *lmf_role_name(int role);  /* "user", ... */
+int lmf_role_parse(const char *s);     /* its inverse; -1: not a role */
 
 /* Python's json.dumps(v, ensure_ascii=False) of a jansson value, as the
  * templates' tool formatters need it (allocated) */

@@ -77,6 +77,16 @@ struct lmf_gen_opts {
 	int nstop;
 };
 
+struct lmf_config;
+struct lmf_tok;
+struct lmf_template;
+/* the ids that end a generated row, each once: the config's eos_token_id
+ * (those below vocab_size), the tokenizer's eos, and each stop word of
+ * the template that is one token of tok (tok and t may be NULL). *stop is
+ * allocated (free it); returns the count */
+int lmf_sample_stop_ids(const struct lmf_config *c, const struct lmf_tok *tok,
+    const struct lmf_template *t, int32_t **stop);
+
 /* continue B prompts together: prompt[i] (plen[i] >= 1 ids in [0, V)) is
  * row i of m's cache (reset here to B rows), at positions 0, 1, ... of its
  * own, as Hugging Face's left padding computes them. Each step draws a

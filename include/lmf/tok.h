@@ -56,5 +56,9 @@ int lmf_tok_add_eos(const struct lmf_tok *t);  /* add_eos_token */
  * add is set). 0, or -1 */
 int lmf_tok_set_special(struct lmf_tok *t, const char *which,
     const char *token, int add);
+/* the ByteLevel alphabet (GPT-2's bytes_to_unicode): byte b's character,
+ * UTF-8 and NUL-terminated in out; printable bytes stand for themselves,
+ * the others for U+0100 onwards in byte order */
+void lmf_tok_byte_symbol(int b, char out[3]);
 
 #endif
