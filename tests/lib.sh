@@ -70,6 +70,28 @@ CFG
 	lmf-load -q --init --config cfg.json -o m.lmf
 }
 
+# man_flags TOOL: the flags of man/TOOL.1's OPTIONS items, "-name" for
+# --name, "c" for -c, one a line
+man_flags() {
+	sed -n '/^\.Sh OPTIONS/,/^\.Sh /p' "$TOP/man/$1.1" | grep '^\.It' |
+		grep -o 'Fl -\{0,1\}[A-Za-z_0-9-]*' | sed 's/^Fl //' | sort -u
+}
+
+# options_diff TOOL MANFLAGS: the options TOOL --list-options prints that
+# the man page (man_flags's list in the file MANFLAGS) misses (both flags
+# missing), and the man page's flags that are no option
+options_diff() {
+	"$1" --list-options | awk -F '\t' -v man="$2" '
+	BEGIN { while ((getline f <man) > 0) inman[f] = 1 }
+	{
+		if ($1 != "") { known["-" $1] = 1 }
+		if ($2 != "") { known[$2] = 1 }
+		if (!(($1 != "" && ("-" $1) in inman) || ($2 != "" && $2 in inman)))
+			print "not in the man page: " ($1 != "" ? $1 : $2)
+	}
+	END { for (f in inman) if (!(f in known)) print "not an option: " f }'
+}
+
 skip() { _n=$((_n + 1)); echo "ok $_n # skip $1"; }
 
 done_testing() {

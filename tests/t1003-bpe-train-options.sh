@@ -4,24 +4,6 @@
 # one line.
 . "$(dirname "$0")/lib.sh"
 plan 9
-# the flags of the man page's OPTIONS items: "-name" for --name, "c" for -c
-man_flags() {
-	sed -n '/^\.Sh OPTIONS/,/^\.Sh /p' "$TOP/man/$1.1" | grep '^\.It' |
-		grep -o 'Fl -\{0,1\}[A-Za-z_0-9-]*' | sed 's/^Fl //' | sort -u
-}
-# the options --list-options prints that the man page misses, and the man
-# page's flags --list-options does not print
-options_diff() {
-	"$1" --list-options | awk -F '\t' -v man="$2" '
-	BEGIN { while ((getline f <man) > 0) inman[f] = 1 }
-	{
-		if ($1 != "") { known["-" $1] = 1 }
-		if ($2 != "") { known[$2] = 1 }
-		if (!(($1 != "" && ("-" $1) in inman) || ($2 != "" && $2 in inman)))
-			print "not in the man page: " ($1 != "" ? $1 : $2)
-	}
-	END { for (f in inman) if (!(f in known)) print "not an option: " f }'
-}
 man_flags lmf-bpe-train >man.txt
 options_diff lmf-bpe-train man.txt >diff.txt
 check "the man page lists options" test "$(wc -l <man.txt)" -ge 5

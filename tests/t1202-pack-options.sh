@@ -27,20 +27,9 @@ check "520 kto examples, carried tensors, a split" sh -c "lmf-pack -q \
 	lmf-dump --json out.lmf >out.jsonl && lmf-dump --json ev.lmf >ev.jsonl &&
 	$PY '$T/packref.py' check kto.jsonl out.jsonl ev.jsonl val=0.1"
 
-# the man page's OPTIONS items: "-name" for --name, "c" for -c
-sed -n '/^\.Sh OPTIONS/,/^\.Sh /p' "$TOP/man/lmf-pack.1" | grep '^\.It' |
-	grep -o 'Fl -\{0,1\}[A-Za-z_0-9-]*' | sed 's/^Fl //' | sort -u >man.txt
+man_flags lmf-pack >man.txt
 lmf-pack --list-options >lo.txt
-awk -F '\t' -v man=man.txt '
-BEGIN { while ((getline f <man) > 0) inman[f] = 1 }
-{
-	if ($1 != "") known["-" $1] = 1
-	if ($2 != "") known[$2] = 1
-	if (!(($1 != "" && ("-" $1) in inman) || ($2 != "" && $2 in inman)))
-		print "not in the man page: " ($1 != "" ? $1 : $2)
-}
-END { for (f in inman) if (!(f in known)) print "not an option: " f }' \
-	lo.txt >diff.txt
+options_diff lmf-pack man.txt >diff.txt
 check "lmf-pack(1) OPTIONS are lmf-pack --list-options" sh -c \
 	'test -s man.txt && cat diff.txt >&2 && ! test -s diff.txt'
 check_grep "  an int with its default" \

@@ -5,22 +5,9 @@
 . "$(dirname "$0")/lib.sh"
 plan 16
 
-# the flags of the man page's OPTIONS items: "-name" for --name, "c" for -c
-sed -n '/^\.Sh OPTIONS/,/^\.Sh /p' "$TOP/man/lmf-load.1" | grep '^\.It' |
-	grep -o 'Fl -\{0,1\}[A-Za-z_0-9-]*' | sed 's/^Fl //' | sort -u >man.txt
+man_flags lmf-load >man.txt
 lmf-load --list-options >lo.txt
-# an option neither of whose flags the man page has, and a man page flag
-# that is no option
-awk -F '\t' -v man=man.txt '
-BEGIN { while ((getline f <man) > 0) inman[f] = 1 }
-{
-	if ($1 != "") known["-" $1] = 1
-	if ($2 != "") known[$2] = 1
-	if (!(($1 != "" && ("-" $1) in inman) || ($2 != "" && $2 in inman)))
-		print "not in the man page: " ($1 != "" ? $1 : $2)
-}
-END { for (f in inman) if (!(f in known)) print "not an option: " f }' \
-	lo.txt >diff.txt
+options_diff lmf-load man.txt >diff.txt
 check "the man page lists options" test -s man.txt
 check "lmf-load(1) OPTIONS are lmf-load --list-options" sh -c \
 	'cat diff.txt >&2; ! test -s diff.txt'

@@ -8,24 +8,6 @@
 plan 22
 PY=python3
 
-# the flags of the man page's OPTIONS items: "-name" for --name, "c" for -c
-man_flags() {
-	sed -n '/^\.Sh OPTIONS/,/^\.Sh /p' "$TOP/man/$1.1" | grep '^\.It' |
-		grep -o 'Fl -\{0,1\}[A-Za-z_0-9-]*' | sed 's/^Fl //' | sort -u
-}
-# the options of --list-options the man page misses (both flags
-# missing) and the man page's flags --list-options does not have
-options_diff() {
-	"$1" --list-options | awk -F '\t' -v man="$2" '
-	BEGIN { while ((getline f <man) > 0) inman[f] = 1 }
-	{
-		if ($1 != "") { known["-" $1] = 1 }
-		if ($2 != "") { known[$2] = 1 }
-		if (!(($1 != "" && ("-" $1) in inman) || ($2 != "" && $2 in inman)))
-			print "not in the man page: " ($1 != "" ? $1 : $2)
-	}
-	END { for (f in inman) if (!(f in known)) print "not an option: " f }'
-}
 man_flags lmf-sft >man.txt
 options_diff lmf-sft man.txt >diff.txt
 check "the man page lists options" test -s man.txt
