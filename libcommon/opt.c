@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lmf/opt.h"
+#include "lmf/stream.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
 
@@ -321,4 +322,16 @@ lmf_opt_list_exit(const struct option *lo, const char *optstring)
 	}
 	printf("list-options\t\tflag\t\n");
 	exit(fflush(stdout) || ferror(stdout) ? LMF_EXIT_FAIL : LMF_EXIT_OK);
+}
+
+void
+lmf_opt_level(const struct lmf_opt *o, const char *value)
+{
+	*(int *)o->p = lmf_parse_level(value);
+}
+
+void
+lmf_opt_quiet(const struct lmf_opt *o, const char *value)
+{
+	lmf_verbose = 0;
 }

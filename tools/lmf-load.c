@@ -458,18 +458,6 @@ opt_init(const struct lmf_opt *op, const char *v)
 	*(int *)op->p = 1;
 }
 
-static void
-opt_level(const struct lmf_opt *op, const char *v)
-{
-	*(int *)op->p = lmf_parse_level(v);
-}
-
-static void
-opt_quiet(const struct lmf_opt *op, const char *v)
-{
-	lmf_verbose = 0;
-}
-
 /* the model stream of a checkpoint or of --init */
 static void
 write_model(const struct opts *o, struct lmf_wr **w)
@@ -526,11 +514,11 @@ main(int argc, char **argv)
 		LMF_OPT_ROW("seed", 0, LMF_OPT_U64, &o.seed, "N", 0, 9.3e18,
 		    "seed of --init"),
 		{ "level", 'l', LMF_OPT_FUNC, &o.wo.level, "N", 0, 0,
-		    "zstd level, 0 for raw", "1", opt_level, 0 },
+		    "zstd level, 0 for raw", "1", lmf_opt_level, 0 },
 		LMF_OPT_ROW(NULL, 'o', S, &o.out, "FILE", 0, 0,
 		    "write the stream to FILE"),
 		{ NULL, 'q', LMF_OPT_FUNC, NULL, NULL, 0, 0,
-		    "no summary or warnings", NULL, opt_quiet, 0 },
+		    "no summary or warnings", NULL, lmf_opt_quiet, 0 },
 		LMF_OPT_ROW("help", 'h', LMF_OPT_HELP, NULL, NULL, 0, 0,
 		    "this help"),
 		LMF_OPT_ROW("version", 'V', LMF_OPT_VERSION, NULL, NULL, 0, 0,

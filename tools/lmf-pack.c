@@ -343,18 +343,6 @@ write_split(const struct pack *p, const char *path, json_t *in,
 }
 
 static void
-opt_level(const struct lmf_opt *op, const char *v)
-{
-	*(int *)op->p = lmf_parse_level(v);
-}
-
-static void
-opt_quiet(const struct lmf_opt *op, const char *v)
-{
-	lmf_verbose = 0;
-}
-
-static void
 check_args(const struct opts *o)
 {
 	if (o->neat > 0 && o->packing == 0)
@@ -418,11 +406,11 @@ main(int argc, char **argv)
 		LMF_OPT_ROW("preprocessing_batch_size", 0, L, &o->chunk, "N", 1,
 		    INT32_MAX, "examples per packing group"),
 		{ "level", 'l', LMF_OPT_FUNC, &o->wo.level, "N", 0, 0,
-		    "zstd level, 0 for raw", "1", opt_level, 0 },
+		    "zstd level, 0 for raw", "1", lmf_opt_level, 0 },
 		{ NULL, 'o', LMF_OPT_STRING, &o->out, "FILE", 0, 0,
 		    "write to FILE", "stdout", NULL, 0 },
 		{ NULL, 'q', LMF_OPT_FUNC, NULL, NULL, 0, 0,
-		    "no summary line", NULL, opt_quiet, 0 },
+		    "no summary line", NULL, lmf_opt_quiet, 0 },
 		LMF_OPT_ROW("help", 'h', LMF_OPT_HELP, NULL, NULL, 0, 0,
 		    "this help"),
 		LMF_OPT_ROW("version", 'V', LMF_OPT_VERSION, NULL, NULL, 0, 0,

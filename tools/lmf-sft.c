@@ -42,18 +42,6 @@ opt_target(const struct lmf_opt *op, const char *v)
 }
 
 static void
-opt_level(const struct lmf_opt *op, const char *v)
-{
-	*(int *)op->p = lmf_parse_level(v);
-}
-
-static void
-opt_quiet(const struct lmf_opt *op, const char *v)
-{
-	lmf_verbose = 0;
-}
-
-static void
 open_model(struct run *r, struct lmf_trainer *tr)
 {
 	struct opts *o = r->o;
@@ -319,9 +307,9 @@ main(int argc, char **argv)
 		{ "threads", 0, LMF_OPT_INT, &o.threads, "N", 0, 4096,
 		    "threads for matrix products", "0 = all cores", NULL, 0 },
 		{ "level", 'l', LMF_OPT_FUNC, &o.wo.level, "N", 0, 0,
-		    "zstd level of the output", "1", opt_level, 0 },
+		    "zstd level of the output", "1", lmf_opt_level, 0 },
 		{ "quiet", 'q', LMF_OPT_FUNC, NULL, NULL, 0, 0,
-		    "no progress lines", NULL, opt_quiet, 0 },
+		    "no progress lines", NULL, lmf_opt_quiet, 0 },
 		LMF_OPT_ROW("help", 'h', LMF_OPT_HELP, NULL, NULL, 0, 0,
 		    "this help"),
 		LMF_OPT_ROW("version", 'V', LMF_OPT_VERSION, NULL, NULL, 0, 0,

@@ -69,4 +69,9 @@ struct option;
 LMF_NORETURN void lmf_opt_list_exit(const struct option *lo,
     const char *optstring);
 
+/* LMF_OPT_FUNC parsers every tool shares: -l N (a zstd level, 0 raw,
+ * into the int field; lmf_parse_level's rules) and -q (lmf_verbose 0) */
+void lmf_opt_level(const struct lmf_opt *o, const char *value);
+void lmf_opt_quiet(const struct lmf_opt *o, const char *value);
+
 #endif
