@@ -519,11 +519,7 @@ main(int argc, char **argv)
 		    "write the stream to FILE"),
 		{ NULL, 'q', LMF_OPT_FUNC, NULL, NULL, 0, 0,
 		    "no summary or warnings", NULL, lmf_opt_quiet, 0 },
-		LMF_OPT_ROW("help", 'h', LMF_OPT_HELP, NULL, NULL, 0, 0,
-		    "this help"),
-		LMF_OPT_ROW("version", 'V', LMF_OPT_VERSION, NULL, NULL, 0, 0,
-		    "the version"),
-		{ 0 },
+		LMF_OPT_LAST_ROWS,
 	};
 #undef S
 	struct lmf_wr *w = NULL;

@@ -411,11 +411,7 @@ main(int argc, char **argv)
 		    "write to FILE", "stdout", NULL, 0 },
 		{ NULL, 'q', LMF_OPT_FUNC, NULL, NULL, 0, 0,
 		    "no summary line", NULL, lmf_opt_quiet, 0 },
-		LMF_OPT_ROW("help", 'h', LMF_OPT_HELP, NULL, NULL, 0, 0,
-		    "this help"),
-		LMF_OPT_ROW("version", 'V', LMF_OPT_VERSION, NULL, NULL, 0, 0,
-		    "the version"),
-		{ 0 },
+		LMF_OPT_LAST_ROWS,
 	};
 #undef L
 #undef B

@@ -310,11 +310,7 @@ main(int argc, char **argv)
 		    "zstd level of the output", "1", lmf_opt_level, 0 },
 		{ "quiet", 'q', LMF_OPT_FUNC, NULL, NULL, 0, 0,
 		    "no progress lines", NULL, lmf_opt_quiet, 0 },
-		LMF_OPT_ROW("help", 'h', LMF_OPT_HELP, NULL, NULL, 0, 0,
-		    "this help"),
-		LMF_OPT_ROW("version", 'V', LMF_OPT_VERSION, NULL, NULL, 0, 0,
-		    "the version"),
-		{ 0 },
+		LMF_OPT_LAST_ROWS,
 	};
 #undef S
 	int i;

@@ -69,6 +69,14 @@ struct option;
 LMF_NORETURN void lmf_opt_list_exit(const struct option *lo,
     const char *optstring);
 
+/* the rows that end every table: -h, -V and the end */
+#define LMF_OPT_LAST_ROWS \
+	LMF_OPT_ROW("help", 'h', LMF_OPT_HELP, NULL, NULL, 0, 0, \
+	    "this help"), \
+	LMF_OPT_ROW("version", 'V', LMF_OPT_VERSION, NULL, NULL, 0, 0, \
+	    "the version"), \
+	{ 0 }
+
 /* LMF_OPT_FUNC parsers every tool shares: -l N (a zstd level, 0 raw,
  * into the int field; lmf_parse_level's rules) and -q (lmf_verbose 0) */
 void lmf_opt_level(const struct lmf_opt *o, const char *value);
