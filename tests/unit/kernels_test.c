@@ -14,6 +14,7 @@
 #include "lmf/util.h"
 #include "lmf/banned.h"
 #include "tap.h"
+#include "golden.h"
 
 #define TOL_FWD 1e-4
 #define TOL_GRAD 2e-3
@@ -48,47 +49,16 @@ copy(const float *a, size_t n)
 	return p;
 }
 
-/* max|got - want| / max|want|, printed as a TAP comment, checked */
-static int
-cmp(const char *what, const float *got, const float *want, size_t n,
-    double tol)
-{
-	double md = 0, mr = 0, rel;
-	size_t i;
-	int bad = 0;
-
-	for (i = 0; i < n; i++) {
-		double d = fabs((double)got[i] - want[i]);
-
-		if (isnan(got[i]) != isnan(want[i]))
-			bad = 1;
-		md = d > md ? d : md;
-		mr = fabs(want[i]) > mr ? fabs(want[i]) : mr;
-	}
-	rel = md / (mr > 1e-30 ? mr : 1);
-	printf("# maxdiff %s %.3g (rel %.3g)\n", what, md, rel);
-	ok(!bad && rel <= tol, "%s", what);
-	return !bad && rel <= tol;
-}
-
 /* ---- goldens ---- */
 
 static void
 golden_open(const char *argv0)
 {
-	const char *top = getenv("TOP");
-	const char *slash = strrchr(argv0, '/');
 	char *path;
 	struct lmf_rd *r;
 	int err;
 
-	if (top)
-		path = xasprintf("%s/tests/golden/kernels.lmf", top);
-	else if (slash)
-		path = xasprintf("%.*s/../golden/kernels.lmf",
-		    (int)(slash - argv0), argv0);
-	else
-		path = xstrdup("../golden/kernels.lmf");
+	path = golden_path(argv0, "kernels.lmf");
 	r = lmf_rd_open(path, &err);
 	if (r && lmf_rd_item(r, &golden) == 1)
 		have_golden = 1;

@@ -18,6 +18,7 @@
 #include "lmf/util.h"
 #include "lmf/banned.h"
 #include "tap.h"
+#include "golden.h"
 
 #define TOL_LOSS 1e-5
 #define TOL_GRAD 2e-3
@@ -1071,19 +1072,11 @@ static const char *cases[] = {
 int
 main(int argc, char **argv)
 {
-	const char *top = getenv("TOP");
-	const char *slash = strrchr(argv[0], '/');
 	size_t i;
 
 	lmf_init(argc, argv);
 	lmf_gemm_init(1);
-	if (top)
-		gdir = xasprintf("%s/tests/golden/sft", top);
-	else if (slash)
-		gdir = xasprintf("%.*s/../golden/sft", (int)(slash - argv[0]),
-		    argv[0]);
-	else
-		gdir = xstrdup("../golden/sft");
+	gdir = golden_path(argv[0], "sft");
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		check_case(cases[i]);
 	check_lora_dropout();

@@ -15,6 +15,7 @@
 #include "lmf/util.h"
 #include "lmf/banned.h"
 #include "tap.h"
+#include "golden.h"
 
 #define TOL_OUT 1e-5
 #define TOL_GRAD 2e-3
@@ -27,27 +28,6 @@ static float *
 zeros(size_t n)
 {
 	return xcalloc(n ? n : 1, sizeof(float));
-}
-
-/* max|got - want| / max|want|, printed as a TAP comment, checked */
-static void
-cmp(const char *what, const float *got, const float *want, size_t n,
-    double tol)
-{
-	double md = 0, mr = 0, rel;
-	size_t i;
-	int bad = 0;
-
-	for (i = 0; i < n; i++) {
-		double d = fabs((double)got[i] - want[i]);
-
-		bad |= isnan(got[i]) != isnan(want[i]);
-		md = d > md ? d : md;
-		mr = fabs(want[i]) > mr ? fabs(want[i]) : mr;
-	}
-	rel = md / (mr > 1e-30 ? mr : 1);
-	printf("# maxdiff %s %.3g (rel %.3g)\n", what, md, rel);
-	ok(!bad && rel <= tol, "%s", what);
 }
 
 static void
@@ -64,18 +44,11 @@ cmp1(const char *what, double got, double want, double tol)
 static int
 golden_open(const char *argv0)
 {
-	const char *top = getenv("TOP"), *slash = strrchr(argv0, '/');
 	char *path;
 	struct lmf_rd *r;
 	int err, have = 0;
 
-	if (top)
-		path = xasprintf("%s/tests/golden/loss.lmf", top);
-	else if (slash)
-		path = xasprintf("%.*s/../golden/loss.lmf",
-		    (int)(slash - argv0), argv0);
-	else
-		path = xstrdup("../golden/loss.lmf");
+	path = golden_path(argv0, "loss.lmf");
 	r = lmf_rd_open(path, &err);
 	if (r && lmf_rd_item(r, &golden) == 1)
 		have = 1;

@@ -16,6 +16,7 @@
 #include "lmf/util.h"
 #include "lmf/banned.h"
 #include "tap.h"
+#include "golden.h"
 
 #define TOL_ADAMW 1e-6
 #define TOL_LR 1e-7
@@ -196,20 +197,12 @@ out:
 static void
 golden(const char *argv0)
 {
-	const char *top = getenv("TOP");
-	const char *slash = strrchr(argv0, '/');
 	struct lmf_item it = { 0 };
 	struct lmf_rd *r;
 	char *path;
 	int err, k = 0, rc;
 
-	if (top)
-		path = xasprintf("%s/tests/golden/optim.lmf", top);
-	else if (slash)
-		path = xasprintf("%.*s/../golden/optim.lmf",
-		    (int)(slash - argv0), argv0);
-	else
-		path = xstrdup("../golden/optim.lmf");
+	path = golden_path(argv0, "optim.lmf");
 	r = lmf_rd_open(path, &err);
 	ok(r != NULL, "golden file '%s' opens", path);
 	if (!r) {
