@@ -1007,3 +1007,144 @@ lmf_train_free(struct lmf_trainer *tr)
 	if (tr->lock >= 0)
 		close(tr->lock);
 }
+
+/* ------------------------------------------------------------------ */
+/* the model side every trainer tool shares */
+
+void
+lmf_train_opt_target(const struct lmf_opt *op, const char *v)
+{
+	char bad[64];
+
+	if ((*(int *)op->p = lmf_lora_target_parse(v, bad, sizeof bad)) < 0)
+		die_usage("--lora_target: unknown module '%s'", bad);
+}
+
+void
+lmf_train_check_paths(struct lmf_train_args *a, struct lmf_opt *tab,
+    const struct lmf_train_paths *p, const struct lmf_train_opts *t)
+{
+	struct lmf_sched s;
+	char err[512];
+
+	if (!strcmp(p->model, "-") && !strcmp(p->data, "-"))
+		die_usage("the model and the batches cannot both come from "
+		    "stdin: give --model or --data");
+	if (!a->output_dir && !p->out && !p->dump_grads)
+		die_usage("nowhere to write the result: give --output_dir or "
+		    "-o");
+	if (p->out && !strcmp(p->out, "-") && p->dump_grads &&
+	    !strcmp(p->dump_grads, "-"))
+		die_usage("-o and --dump_grads cannot both be stdout");
+	if (a->eval_strategy != LMF_ST_NO && !p->eval_data)
+		die_usage("--eval_strategy %s needs --eval_data",
+		    a->eval_strategy == LMF_ST_STEPS ? "steps" : "epoch");
+	if (p->eval_data && !strcmp(p->eval_data, "-"))
+		die_usage("--eval_data must be a file: it is read at every "
+		    "evaluation");
+	if (a->tokenizer_dir && !a->output_dir)
+		die_usage("--tokenizer_dir goes with --output_dir");
+	if (p->adapter && t->finetuning_type != LMF_FT_LORA)
+		die_usage("--adapter_name_or_path goes with --finetuning_type "
+		    "lora");
+	if (a->lr_scheduler_kwargs) {
+		lmf_sched_init(&s, a->lr_scheduler_type, a->learning_rate,
+		    1, 0, 0);
+		if (lmf_sched_kwargs(&s, a->lr_scheduler_kwargs, err,
+		    sizeof err) < 0)
+			die_usage("%s", err);
+	}
+	a->epochs_given = lmf_opt_given(tab, "num_train_epochs");
+	if (p->dump_grads)   /* one step's gradients, nothing else */
+		a->output_dir = a->resume_from_checkpoint = NULL;
+}
+
+struct lmf_llama *
+lmf_train_open_model(struct lmf_trainer *tr, const char *model,
+    const char *adapter, const struct lmf_train_opts *o,
+    struct lmf_tparam **tp, int *ntp)
+{
+	int lora = o->finetuning_type == LMF_FT_LORA, i;
+	char *ck = tr->resume_dir && !lora ?
+	    xasprintf("%s/model.lmf", tr->resume_dir) : NULL;
+	struct lmf_rd *rd = lmf_rd_open_or_die(ck ? ck : model);
+	struct lmf_llama *m;
+	char err[512];
+
+	lmf_rd_check_kind_or_die(rd, "model");
+	if (!(m = lmf_llama_open(rd, o, err, sizeof err)))
+		die("'%s': %s", lmf_rd_name(rd), err);
+	lmf_rd_close(rd);
+	free(ck);
+	ck = NULL;
+	if (tr->resume_dir && lora)
+		adapter = ck = xasprintf("%s/adapter.lmf", tr->resume_dir);
+	if (adapter) {
+		if (!(rd = lmf_train_adapter_open(tr, adapter))) {
+			if (lmf_train_adapter_close(tr, NULL))
+				exit(LMF_EXIT_FAIL);
+			die("%s", lmf_rd_open_errmsg());
+		}
+		i = lmf_llama_load_adapter(m, rd, err, sizeof err);
+		if (lmf_train_adapter_close(tr, rd))
+			exit(LMF_EXIT_FAIL);
+		if (i < 0)
+			die("'%s': %s", adapter, err);
+		free(ck);
+	}
+	if ((*ntp = lmf_llama_ntrainable(m)) == 0)
+		die("nothing to train: no trainable tensors");
+	*tp = xmallocarray((size_t)*ntp, sizeof **tp);
+	for (i = 0; i < *ntp; i++)
+		(*tp)[i] = *lmf_llama_trainable(m, i);
+	return m;
+}
+
+void
+lmf_train_write_model(struct lmf_trainer *tr, struct lmf_llama *m,
+    const char *path)
+{
+	json_t *meta = lmf_llama_result_meta(m);
+	struct lmf_wr *w;
+
+	json_object_set_new(meta, "global_step", json_integer(tr->step));
+	if (tr->step > 0)
+		json_object_set_new(meta, "train_loss",
+		    json_real(lmf_train_loss(tr)));
+	if (!strcmp(path, "-"))
+		lmf_stdout_binary_or_die();
+	w = lmf_wr_open_or_die(path, meta, tr->wo);
+	json_decref(meta);
+	if (lmf_llama_write(m, w) < 0)
+		die("'%s': %s", path, lmf_wr_errmsg(w));
+	lmf_wr_close_or_die(w);
+}
+
+void
+lmf_train_dump_grads(const char *path, const struct lmf_wropts *wo,
+    json_t *meta, const char *const *names, const double *v, int n,
+    const struct lmf_tparam *tp, int ntp)
+{
+	struct lmf_wr *w;
+	int i;
+
+	if (!strcmp(path, "-"))
+		lmf_stdout_binary_or_die();
+	w = lmf_wr_open_or_die(path, meta, wo);
+	json_decref(meta);
+	if (lmf_wr_item(w, (uint32_t)(ntp + n)) < 0)
+		die("'%s': %s", path, lmf_wr_errmsg(w));
+	for (i = 0; i < n; i++) {
+		struct lmf_tensor t = { .name = (char *)names[i],
+			.dtype = LMF_F64, .ndim = 0, .nbytes = 8,
+			.data = (void *)&v[i] };
+
+		lmf_wr_tensor_or_die(w, &t);
+	}
+	for (i = 0; i < ntp; i++)
+		if (lmf_wr_tensor_begin(w, tp[i].name, LMF_F32, tp[i].ndim,
+		    tp[i].shape) < 0 || lmf_wr_payload(w, tp[i].g,
+		    tp[i].numel * sizeof(float)) < 0)
+			die("'%s': %s", path, lmf_wr_errmsg(w));
+	lmf_wr_close_or_die(w);
+}

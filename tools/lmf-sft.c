@@ -17,7 +17,7 @@
 #include "lmf/banned.h"
 
 struct opts {
-	const char *model, *data, *out, *adapter, *dump_grads, *eval_data;
+	struct lmf_train_paths p;
 	int threads, nockpt;
 	struct lmf_train_opts t;
 	struct lmf_train_args a;
@@ -32,98 +32,11 @@ struct run {
 	int ntp;
 };
 
-static void
-opt_target(const struct lmf_opt *op, const char *v)
-{
-	char bad[64];
-
-	if ((*(int *)op->p = lmf_lora_target_parse(v, bad, sizeof bad)) < 0)
-		die_usage("--lora_target: unknown module '%s'", bad);
-}
-
-static void
-open_model(struct run *r, struct lmf_trainer *tr)
-{
-	struct opts *o = r->o;
-	int lora = o->t.finetuning_type == LMF_FT_LORA, i;
-	char *ck = tr->resume_dir && !lora ?
-	    xasprintf("%s/model.lmf", tr->resume_dir) : NULL;
-	struct lmf_rd *rd = lmf_rd_open_or_die(ck ? ck : o->model);
-	char err[512];
-
-	lmf_rd_check_kind_or_die(rd, "model");
-	if (!(r->model = lmf_llama_open(rd, &o->t, err, sizeof err)))
-		die("'%s': %s", lmf_rd_name(rd), err);
-	lmf_rd_close(rd);
-	free(ck);
-	ck = NULL;
-	if (tr->resume_dir && lora)
-		o->adapter = ck = xasprintf("%s/adapter.lmf", tr->resume_dir);
-	if (o->adapter) {
-		if (!(rd = lmf_train_adapter_open(tr, o->adapter))) {
-			if (lmf_train_adapter_close(tr, NULL))
-				exit(LMF_EXIT_FAIL);
-			die("%s", lmf_rd_open_errmsg());
-		}
-		i = lmf_llama_load_adapter(r->model, rd, err, sizeof err);
-		if (lmf_train_adapter_close(tr, rd))
-			exit(LMF_EXIT_FAIL);
-		if (i < 0)
-			die("'%s': %s", o->adapter, err);
-		free(ck);
-	}
-	if ((r->ntp = lmf_llama_ntrainable(r->model)) == 0)
-		die("nothing to train: no trainable tensors");
-	r->tp = xmallocarray((size_t)r->ntp, sizeof *r->tp);
-	for (i = 0; i < r->ntp; i++)
-		r->tp[i] = *lmf_llama_trainable(r->model, i);
-}
-
 /* the trainer's write_result: the adapter or model stream to path */
 static void
 write_result(struct lmf_trainer *tr, const char *path)
 {
-	struct run *r = tr->ctx;
-	json_t *meta = lmf_llama_result_meta(r->model);
-	struct lmf_wr *w;
-
-	json_object_set_new(meta, "global_step", json_integer(tr->step));
-	if (tr->step > 0)
-		json_object_set_new(meta, "train_loss",
-		    json_real(lmf_train_loss(tr)));
-	if (!strcmp(path, "-"))
-		lmf_stdout_binary_or_die();
-	w = lmf_wr_open_or_die(path, meta, &r->o->wo);
-	json_decref(meta);
-	if (lmf_llama_write(r->model, w) < 0)
-		die("'%s': %s", path, lmf_wr_errmsg(w));
-	lmf_wr_close_or_die(w);
-}
-
-static void
-dump_grads(struct run *r, double loss, long count)
-{
-	const char *path = r->o->dump_grads;
-	json_t *meta = json_pack("{s:s, s:i, s:f, s:I}", "kind", "grads",
-	    "step", 1, "loss", loss, "label_tokens", (json_int_t)count);
-	struct lmf_tensor t = { .name = "loss", .dtype = LMF_F64,
-		.ndim = 0, .nbytes = 8, .data = &loss };
-	struct lmf_wr *w;
-	int i;
-
-	if (!strcmp(path, "-"))
-		lmf_stdout_binary_or_die();
-	w = lmf_wr_open_or_die(path, meta, &r->o->wo);
-	json_decref(meta);
-	if (lmf_wr_item(w, (uint32_t)(r->ntp + 1)) < 0)
-		die("'%s': %s", path, lmf_wr_errmsg(w));
-	lmf_wr_tensor_or_die(w, &t);
-	for (i = 0; i < r->ntp; i++)
-		if (lmf_wr_tensor_begin(w, r->tp[i].name, LMF_F32,
-		    r->tp[i].ndim, r->tp[i].shape) < 0 || lmf_wr_payload(w,
-		    r->tp[i].g, r->tp[i].numel * sizeof(float)) < 0)
-			die("'%s': %s", path, lmf_wr_errmsg(w));
-	lmf_wr_close_or_die(w);
+	lmf_train_write_model(tr, ((struct run *)tr->ctx)->model, path);
 }
 
 /* the loss on the eval batches: the mean over rows of each batch's mean
@@ -133,7 +46,7 @@ evaluate(struct run *r, struct lmf_trainer *tr, int final)
 {
 	static const char *const names[] = { "eval_loss" };
 	const struct lmf_config *c = lmf_llama_config(r->model);
-	struct lmf_rd *rd = lmf_rd_open_or_die(r->o->eval_data);
+	struct lmf_rd *rd = lmf_rd_open_or_die(r->o->p.eval_data);
 	double t0 = lmf_now(), sum = 0, l;
 	struct lmf_item it;
 	struct lmf_batch b;
@@ -145,7 +58,7 @@ evaluate(struct run *r, struct lmf_trainer *tr, int final)
 	while (lmf_rd_item_or_die(rd, &it) == 1) {
 		if (lmf_batch_from_item(&b, &it, (int)c->vocab_size, err,
 		    sizeof err) < 0)
-			die("'%s': batch %llu: %s", r->o->eval_data,
+			die("'%s': batch %llu: %s", r->o->p.eval_data,
 			    (unsigned long long)nb, err);
 		l = lmf_llama_eval(r->model, &b, &npred);
 		if (npred > 0)
@@ -156,7 +69,7 @@ evaluate(struct run *r, struct lmf_trainer *tr, int final)
 	}
 	lmf_rd_close(rd);
 	if (!rows)
-		die("'%s': no eval batches", r->o->eval_data);
+		die("'%s': no eval batches", r->o->p.eval_data);
 	l = sum / (double)rows;
 	lmf_train_log_eval(tr, names, &l, 1, rows, nb, lmf_now() - t0, final);
 }
@@ -196,50 +109,15 @@ step(struct run *r, struct lmf_trainer *tr, struct lmf_item *items,
 		lmf_item_free(&items[i]);
 	}
 	loss /= (double)count;
-	if (r->o->dump_grads) {
-		dump_grads(r, loss, count);
+	if (r->o->p.dump_grads) {
+		lmf_train_dump_grads(r->o->p.dump_grads, &r->o->wo,
+		    json_pack("{s:s, s:i, s:f, s:I}", "kind", "grads", "step",
+		    1, "loss", loss, "label_tokens", (json_int_t)count),
+		    (const char *[]){ "loss" }, &loss, 1, r->tp, r->ntp);
 		return 0;
 	}
 	lmf_train_update(tr, loss);
 	return 1;
-}
-
-static void
-check_args(struct opts *o, struct lmf_opt *tab)
-{
-	struct lmf_sched s;
-	char err[512];
-
-	if (!strcmp(o->model, "-") && !strcmp(o->data, "-"))
-		die_usage("the model and the batches cannot both come from "
-		    "stdin: give --model or --data");
-	if (!o->a.output_dir && !o->out && !o->dump_grads)
-		die_usage("nowhere to write the result: give --output_dir or "
-		    "-o");
-	if (o->out && !strcmp(o->out, "-") && o->dump_grads &&
-	    !strcmp(o->dump_grads, "-"))
-		die_usage("-o and --dump_grads cannot both be stdout");
-	if (o->a.eval_strategy != LMF_ST_NO && !o->eval_data)
-		die_usage("--eval_strategy %s needs --eval_data",
-		    o->a.eval_strategy == LMF_ST_STEPS ? "steps" : "epoch");
-	if (o->eval_data && !strcmp(o->eval_data, "-"))
-		die_usage("--eval_data must be a file: it is read at every "
-		    "evaluation");
-	if (o->a.tokenizer_dir && !o->a.output_dir)
-		die_usage("--tokenizer_dir goes with --output_dir");
-	if (o->adapter && o->t.finetuning_type != LMF_FT_LORA)
-		die_usage("--adapter_name_or_path goes with --finetuning_type "
-		    "lora");
-	if (o->a.lr_scheduler_kwargs) {
-		lmf_sched_init(&s, o->a.lr_scheduler_type, o->a.learning_rate,
-		    1, 0, 0);
-		if (lmf_sched_kwargs(&s, o->a.lr_scheduler_kwargs, err,
-		    sizeof err) < 0)
-			die_usage("%s", err);
-	}
-	o->a.epochs_given = lmf_opt_given(tab, "num_train_epochs");
-	if (o->dump_grads)   /* one step's gradients, nothing else */
-		o->a.output_dir = o->a.resume_from_checkpoint = NULL;
 }
 
 int
@@ -254,7 +132,7 @@ main(int argc, char **argv)
 	    "Train a model stream on a batches stream; write the adapter or "
 	    "model." };
 	static const char *const plots[] = { "loss", "eval_loss", NULL };
-	struct opts o = { .model = "-", .data = "-" };
+	struct opts o = { .p = { .model = "-", .data = "-" } };
 	struct lmf_trainer tr;
 	struct run r = { .o = &o };
 	struct lmf_train_opts *t = &o.t;
@@ -262,45 +140,19 @@ main(int argc, char **argv)
 	struct lmf_batch *b;
 #define S LMF_OPT_STRING
 	struct lmf_opt tab[] = {
-		LMF_OPT_ROW("model", 0, S, &o.model, "FILE", 0, 0,
+		LMF_OPT_ROW("model", 0, S, &o.p.model, "FILE", 0, 0,
 		    "the model stream"),
-		LMF_OPT_ROW("data", 0, S, &o.data, "FILE", 0, 0,
+		LMF_OPT_ROW("data", 0, S, &o.p.data, "FILE", 0, 0,
 		    "the batches stream (not both stdin)"),
 		LMF_OPT_ROW("output_dir", 0, S, &o.a.output_dir, "DIR", 0, 0,
 		    "logs, checkpoints and the result"),
-		LMF_OPT_ROW(NULL, 'o', S, &o.out, "FILE", 0, 0,
+		LMF_OPT_ROW(NULL, 'o', S, &o.p.out, "FILE", 0, 0,
 		    "also write the result to FILE or '-'"),
-		LMF_OPT_ROW("dump_grads", 0, S, &o.dump_grads, "FILE", 0, 0,
+		LMF_OPT_ROW("dump_grads", 0, S, &o.p.dump_grads, "FILE", 0, 0,
 		    "write the first step's gradients, then stop"),
-		LMF_OPT_ROW("finetuning_type", 0, LMF_OPT_CHOICE,
-		    &t->finetuning_type, "lora|full|freeze", 0, 0,
-		    "what to train"),
-		LMF_OPT_ROW("lora_rank", 0, LMF_OPT_INT, &t->lora_rank, "N", 1,
-		    65536, "LoRA rank"),
-		{ "lora_alpha", 0, LMF_OPT_FLOAT, &t->lora_alpha, "X", 0, 1e9,
-		    "LoRA alpha", "2 rank", NULL, 0 },
-		LMF_OPT_ROW("lora_dropout", 0, LMF_OPT_FLOAT, &t->lora_dropout,
-		    "X", 0, 0.999, "LoRA dropout"),
-		{ "lora_target", 0, LMF_OPT_FUNC, &t->lora_target,
-		    "all|q_proj,...", 0, 0, "the modules LoRA adapts", "all",
-		    opt_target, 0 },
-		LMF_OPT_ROW("use_rslora", 0, LMF_OPT_BOOL, &t->use_rslora,
-		    NULL, 0, 0, "scale LoRA by alpha / sqrt(rank)"),
-		LMF_OPT_ROW("adapter_name_or_path", 0, S, &o.adapter, "PATH",
-		    0, 0, "adapter stream or PEFT directory to continue"),
-		LMF_OPT_ROW("freeze_trainable_layers", 0, LMF_OPT_INT,
-		    &t->freeze_trainable_layers, "N", -100000, 100000,
-		    "freeze: the last N layers train (-N: first)"),
-		LMF_OPT_ROW("freeze_trainable_modules", 0, S,
-		    &t->freeze_trainable_modules, "M", 0, 0,
-		    "freeze: the modules that train"),
-		LMF_OPT_ROW("freeze_extra_modules", 0, S,
-		    &t->freeze_extra_modules, "M", 0, 0,
-		    "freeze: also train these"),
-		LMF_OPT_ROW("disable_gradient_checkpointing", 0, LMF_OPT_BOOL,
-		    &o.nockpt, NULL, 0, 0, "keep every activation"),
+		LMF_TRAIN_MODEL_OPTIONS(t, &o.p.adapter, &o.nockpt),
 		LMF_TRAIN_OPTIONS(&o.a),
-		LMF_OPT_ROW("eval_data", 0, S, &o.eval_data, "FILE", 0, 0,
+		LMF_OPT_ROW("eval_data", 0, S, &o.p.eval_data, "FILE", 0, 0,
 		    "eval batches, evaluated at the end"),
 		LMF_OPT_ROW("seed", 0, LMF_OPT_U64, &t->seed, "N", 0, 9.3e18,
 		    "seed of LoRA's init and dropout"),
@@ -323,28 +175,29 @@ main(int argc, char **argv)
 		die_usage("unexpected argument '%s'", argv[i]);
 	if (o.a.print_resume)
 		lmf_train_print_resume(&o.a);
-	check_args(&o, tab);
+	lmf_train_check_paths(&o.a, tab, &o.p, t);
 	t->gradient_checkpointing = !o.nockpt;
 	lmf_gemm_init(o.threads);
 	lmf_train_init(&tr, &o.a, lmf_now());
-	tr.data_path = o.data;
-	tr.out = o.out;
+	tr.data_path = o.p.data;
+	tr.out = o.p.out;
 	tr.wo = &o.wo;
 	tr.seed = t->seed;
 	tr.result_name = t->finetuning_type == LMF_FT_LORA ? "adapter.lmf" :
 	    "model.lmf";
 	tr.write_result = write_result;
 	tr.ctx = &r;
-	tr.plot_keys = o.eval_data ? plots : NULL;
+	tr.plot_keys = o.p.eval_data ? plots : NULL;
 	lmf_train_begin(&tr);
-	open_model(&r, &tr);
+	r.model = lmf_train_open_model(&tr, o.p.model, o.p.adapter, t, &r.tp,
+	    &r.ntp);
 	lmf_train_open(&tr);
 	lmf_train_start(&tr, r.tp, r.ntp, lmf_llama_trainable_numel(r.model));
 	lmf_llama_set_nsteps(r.model, tr.micro);
 	items = xcalloc((size_t)o.a.gradient_accumulation_steps, sizeof *items);
 	b = xcalloc((size_t)o.a.gradient_accumulation_steps, sizeof *b);
 	while (tr.step < tr.total && step(&r, &tr, items, b)) {
-		if (o.eval_data && lmf_train_should_eval(&tr))
+		if (o.p.eval_data && lmf_train_should_eval(&tr))
 			evaluate(&r, &tr, 0);
 		if (lmf_train_should_save(&tr))
 			lmf_train_save(&tr);
@@ -352,12 +205,12 @@ main(int argc, char **argv)
 	}
 	free(items);
 	free(b);
-	if (!o.dump_grads) {
+	if (!o.p.dump_grads) {
 		lmf_train_end(&tr);
-		if (o.eval_data && o.a.output_dir)
+		if (o.p.eval_data && o.a.output_dir)
 			evaluate(&r, &tr, 1);
-		if (o.out)
-			write_result(&tr, o.out);
+		if (o.p.out)
+			write_result(&tr, o.p.out);
 	}
 	lmf_train_free(&tr);
 	lmf_llama_free(r.model);
