@@ -196,6 +196,7 @@ static const struct key keys[] = {
 	{ "use_dft_loss", B, "false", NO, NULL, 0 },
 	{ "pref_beta", F, "0.1", USE, NULL, 0 },
 	{ "pref_ftx", F, "0.0", USE, NULL, 0 },
+	{ "pref_bco_weight", F, "0.0", USE, NULL, 0 },
 	{ "pref_loss", S, "sigmoid", USE,
 	    "sigmoid hinge ipo kto_pair orpo simpo", 0 },
 	{ "dpo_label_smoothing", F, "0.0", USE, NULL, 0 },

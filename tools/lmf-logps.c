@@ -84,9 +84,10 @@ read_header(struct score *s, struct lmf_rd *r)
 		die("'%s': stage '%s' has no reference log-probs (dpo or "
 		    "kto)", lmf_rd_name(r), json_string_value(st));
 	s->vocab = meta_long(m, "vocab_size");
-	if (s->vocab > 0 && s->vocab != V)
-		die("'%s': the examples' vocabulary has %ld tokens, the "
-		    "reference model's %ld", lmf_rd_name(r), s->vocab, V);
+	if (s->vocab > V)
+		die("'%s': the examples' tokenizer has %ld tokens, more than "
+		    "the reference model's vocabulary of %ld", lmf_rd_name(r),
+		    s->vocab, V);
 	s->vocab = V;
 	pad = meta_long(m, "pad_token_id");
 	s->pad = pad >= 0 && pad < V ? (int32_t)pad : 0;
