@@ -206,8 +206,10 @@ evaluate(struct run *r, struct lmf_trainer *tr, int final)
 	    lmf_now() - t0, final);
 }
 
-/* one optimizer step over GA micro-batches (fewer at an epoch's end): 0
- * when the batches ran out before it began, or after a gradient dump */
+/* one optimizer step over GA micro-batches (fewer at an epoch's end),
+ * each one's loss divided by their number, as Hugging Face's Trainer does
+ * (current_gradient_accumulation_steps) for a loss without token counts:
+ * 0 when the batches ran out before it began, or after a gradient dump */
 static int
 step(struct run *r, struct lmf_trainer *tr, struct lmf_item *items)
 {
@@ -230,7 +232,7 @@ step(struct run *r, struct lmf_trainer *tr, struct lmf_item *items)
 	lmf_llama_zero_grad(r->model);
 	for (i = 0; i < n; i++) {
 		v[0] += pairs(r, &items[i], tr->data_path, tr->micro - n + i,
-		    1.0 / (double)ga, v + 1) / (double)ga;
+		    1.0 / n, v + 1) / n;
 		lmf_item_free(&items[i]);
 	}
 	for (i = 1; i <= NMETRIC; i++)
