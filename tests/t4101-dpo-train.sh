@@ -5,7 +5,7 @@
 # rewards/margins grows (full and LoRA, sigmoid and simpo); the log, the
 # eval metrics with LLaMA-Factory's eval_ prefix, resume.
 . "$(dirname "$0")/lib.sh"
-plan 13
+plan 14
 python3 - <<'PY'
 import json, random
 rnd = random.Random(7)
@@ -78,6 +78,8 @@ check "simpo needs no reference log-probs" dpo --data nb.lmf \
 	--finetuning_type full --pref_loss simpo --pref_beta 2 \
 	--learning_rate 1e-3 --output_dir simpo
 check "  accuracies climb past 0.9, margins grow" learns simpo
+check "freeze: the last layer trains" dpo --data b.lmf --finetuning_type \
+	freeze --freeze_trainable_layers 1 --max_steps 2 -o fz.lmf
 check "orpo logs sft_loss and odds_ratio_loss" sh -c \
 	'lmf-dpo --model m.lmf --threads 1 --data nb.lmf --finetuning_type full \
 	--pref_loss orpo --max_steps 2 --logging_steps 1 -o /dev/null 2>&1 |

@@ -6,7 +6,7 @@
 # of another vocabulary; and lmf-logps's stream: reference tensors added,
 # everything else passed through, rescoring replaces them.
 . "$(dirname "$0")/lib.sh"
-plan 22
+plan 24
 tiny_model
 sed 's/"vocab_size": 64/"vocab_size": 80/' cfg.json >cfg80.json
 lmf-load -q --init --config cfg80.json -o m80.lmf
@@ -70,6 +70,25 @@ check "  rescoring replaces the values, adds nothing" sh -c '
 	lmf-logps -q --threads 1 --model m.lmf -o s2.lmf s.lmf &&
 	lmf-dump s2.lmf | grep -c ref_logps >n2 &&
 	lmf-dump s.lmf | grep -c ref_logps >n1 && cmp n1 n2'
+# the pairs as kto examples: chosen the target, rejected the KL sequence
+lmf-dump --json ex.lmf | python3 -c '
+import json, sys
+ren = {"chosen_input_ids": "input_ids", "chosen_labels": "labels",
+       "rejected_input_ids": "kl_input_ids", "rejected_labels": "kl_labels"}
+for line in sys.stdin:
+    o = json.loads(line)
+    if "meta" in o:
+        o["meta"]["stage"] = "kto"
+    if "tensors" in o:
+        for t in o["tensors"]:
+            t["name"] = ren[t["name"]]
+        o["tensors"].append({"name": "kto_tags", "dtype": "i32",
+                             "shape": [1], "data": [1]})
+    print(json.dumps(o))' >k.json
+lmf-dump -r k.json >k.lmf
+lmf-logps -q --threads 1 --model m.lmf k.lmf | lmf-dump >k.txt 2>&1
+check_grep "kto examples: ref_logps" "^  ref_logps f32 \[\]" k.txt
+check_grep "  and kl_ref_logps_avg" "^  kl_ref_logps_avg f32 \[\]" k.txt
 lmf-pack -q --disable_shuffling --per_device_train_batch_size 3 -o b.lmf \
 	s.lmf
 lmf-pack -q --disable_shuffling --per_device_train_batch_size 3 -o nb.lmf \
