@@ -102,15 +102,15 @@ ref_name(const char *ids, const char *suffix)
 	return xasprintf("%.*sref_%s", (int)n, ids, suffix);
 }
 
-/* set (or add) a f32 scalar */
+/* set (or add) a f32 scalar of example k */
 static void
-put_scalar(struct lmf_item *it, const char *name, float v)
+put_scalar(struct lmf_item *it, uint64_t k, const char *name, float v)
 {
 	struct lmf_tensor *t = lmf_item_find(it, name);
 
 	if (t && (t->dtype != LMF_F32 || lmf_tensor_numel(t) != 1))
 		die("example %llu: tensor '%s' is not a f32 scalar",
-		    (unsigned long long)0, name);
+		    (unsigned long long)k, name);
 	if (!t)
 		t = lmf_item_add_tensor(it, name, LMF_F32, 0, NULL);
 	*(float *)t->data = v;
@@ -152,10 +152,10 @@ score_item(struct score *s, struct lmf_item *it, uint64_t k)
 	    b.B, b.T);
 	for (i = 0; i < n; i++) {
 		nm = ref_name(ids[s->stage == LMF_STAGE_DPO][i], "logps");
-		put_scalar(it, nm, sum[i]);
+		put_scalar(it, k, nm, sum[i]);
 		free(nm);
 		nm = ref_name(ids[s->stage == LMF_STAGE_DPO][i], "logps_avg");
-		put_scalar(it, nm, avg[i]);
+		put_scalar(it, k, nm, avg[i]);
 		free(nm);
 	}
 	s->rows += (uint64_t)n;
