@@ -6,7 +6,7 @@
 # of another vocabulary; and lmf-logps's stream: reference tensors added,
 # everything else passed through, rescoring replaces them.
 . "$(dirname "$0")/lib.sh"
-plan 24
+plan 27
 tiny_model
 sed 's/"vocab_size": 64/"vocab_size": 80/' cfg.json >cfg80.json
 lmf-load -q --init --config cfg80.json -o m80.lmf
@@ -95,7 +95,33 @@ lmf-pack -q --disable_shuffling --per_device_train_batch_size 3 -o nb.lmf \
 	ex.lmf
 dpo() { lmf-dpo -q --model m.lmf --threads 1 --max_steps 1 -o out.lmf "$@"; }
 
+# dumped, edited (the reference's chosen log-probs raised by 5, so every
+# reward of chosen drops by beta 5 = 0.5) and fed back
+lmf-dump --json s.lmf | python3 -c '
+import json, sys
+for line in sys.stdin:
+    o = json.loads(line)
+    for t in o.get("tensors", []):
+        if t["name"] == "chosen_ref_logps":
+            t["data"] = [x + 5 for x in t["data"]]
+    print(json.dumps(o))' >e.json
+lmf-dump -r e.json | lmf-pack -q --disable_shuffling \
+	--per_device_train_batch_size 3 -o eb.lmf
+reward() {
+	lmf-dpo -q --model m.lmf --threads 1 --data "$1" --dump_grads - |
+	    lmf-dump - | sed -n 's/^  rewards\/chosen f64 \[\] \[\([^]]*\)\].*/\1/p'
+}
+check "an edited reference moves the rewards by beta times the edit" \
+	python3 -c 'import sys; a, b = map(float, sys.argv[1:]); \
+	sys.exit(not abs((a - b) - 0.5) < 1e-4)' "$(reward b.lmf)" \
+	"$(reward eb.lmf)"
+
 check_exit "lmf-logps without --model: exit 2" 2 lmf-logps ex.lmf
+check_exit "lmf-logps with a stray argument: exit 2" 2 lmf-logps \
+	--model m.lmf ex.lmf ex.lmf
+check_exit "lmf-logps on a corrupt examples stream: exit 1" 1 sh -c \
+	'head -c 200 ex.lmf >cutex.lmf; lmf-logps -q --model m.lmf cutex.lmf \
+	>/dev/null'
 sed 's/"vocab_size": 64/"vocab_size": 48/' cfg.json >cfg48.json
 lmf-load -q --init --config cfg48.json -o m48.lmf
 check_exit "lmf-logps: a reference vocabulary too small: exit 1" 1 lmf-logps -q --model m48.lmf ex.lmf
