@@ -105,6 +105,32 @@ mean(const float *x, long n)
 	return n ? s / n : 0;
 }
 
+/* a micro-batch's metrics added into m (LLaMA-Factory's: the logps
+ * averaged for ipo, orpo and simpo; logits the mean of all, padding too;
+ * sft_loss the chosen per-token NLL; odds_ratio_loss (l - sft) / beta) */
+static void
+add_metrics(struct run *r, double *m, double l, const float *lg,
+    const float *avg, const float *rc, const float *rr, long n, long T)
+{
+	int av = r->d.loss == LMF_PREF_IPO || r->d.loss >= LMF_PREF_ORPO;
+	double sft = 0;
+	long i;
+
+	for (i = 0; i < n; i++) {
+		m[M_ACC] += (rc[i] > rr[i]) / (double)n;
+		m[M_MARGIN] += ((double)rc[i] - rr[i]) / n;
+		sft -= avg[i];
+	}
+	m[M_RC] += mean(rc, n);
+	m[M_RR] += mean(rr, n);
+	m[M_LPC] += mean(av ? avg : lg, n);
+	m[M_LPR] += mean(av ? avg + n : lg + n, n);
+	m[M_LGC] += mean(r->mlog, n * T);
+	m[M_LGR] += mean(r->mlog + n * T, n * T);
+	m[M_SFT] += sft / n;
+	m[M_OR] += (l - sft / n) / r->d.beta;
+}
+
 /* one micro-batch: forward, the loss (its value returned, metrics added
  * into m), and with scale > 0 the backward of loss * scale */
 static double
@@ -115,7 +141,7 @@ pairs(struct run *r, struct lmf_item *it, const char *path, uint64_t k,
 	struct lmf_batch b;
 	const float *refc, *refr;
 	float *lg, *avg, *len, *dlg, *loss, *rc, *rr;
-	double l, sft = 0;
+	double l;
 	long n, i, N;
 	char err[512];
 
@@ -140,22 +166,7 @@ pairs(struct run *r, struct lmf_item *it, const char *path, uint64_t k,
 	memset(dlg, 0, (size_t)b.B * sizeof *dlg);
 	l = lmf_dpo_loss(loss, rc, rr, dlg, dlg + n, lg, lg + n, refc, refr,
 	    len, len + n, (int)n, &r->d);
-	if (r->d.loss == LMF_PREF_IPO || r->d.loss >= LMF_PREF_ORPO)
-		for (i = 0; i < b.B; i++)   /* the metrics' logps: averaged */
-			lg[i] = avg[i];
-	for (i = 0; i < n; i++) {
-		m[M_ACC] += (rc[i] > rr[i]) / (double)n;
-		m[M_MARGIN] += ((double)rc[i] - rr[i]) / n;
-		sft -= avg[i];
-	}
-	m[M_RC] += mean(rc, n);
-	m[M_RR] += mean(rr, n);
-	m[M_LPC] += mean(lg, n);
-	m[M_LPR] += mean(lg + n, n);
-	m[M_LGC] += mean(r->mlog, n * b.T);
-	m[M_LGR] += mean(r->mlog + n * b.T, n * b.T);
-	m[M_SFT] += sft / n;
-	m[M_OR] += (l - sft / n) / r->d.beta;
+	add_metrics(r, m, l, lg, avg, rc, rr, n, b.T);
 	if (scale > 0) {
 		for (i = 0; i < b.B; i++)
 			dlg[i] *= (float)scale;
