@@ -6,7 +6,7 @@
 # of another vocabulary; and lmf-logps's stream: reference tensors added,
 # everything else passed through, rescoring replaces them.
 . "$(dirname "$0")/lib.sh"
-plan 27
+plan 28
 tiny_model
 sed 's/"vocab_size": 64/"vocab_size": 80/' cfg.json >cfg80.json
 lmf-load -q --init --config cfg80.json -o m80.lmf
@@ -66,6 +66,19 @@ import json, sys
 a = [json.loads(l) for l in open(\"a.json\")]
 b = [json.loads(l) for l in open(\"b.json\")]
 sys.exit(a != b)"'
+check "  --batch_size 4: the same values, to float32 rounding" sh -c '
+	lmf-logps -q --threads 1 --batch_size 4 --model m.lmf -o s4.lmf ex.lmf &&
+	lmf-dump --json s.lmf >j1 && lmf-dump --json s4.lmf >j4 &&
+	python3 -c "
+import json, sys
+def vals(p):
+    return [(t[\"name\"], t[\"data\"][0]) for l in open(p)
+            for t in json.loads(l).get(\"tensors\", [])
+            if \"ref_logps\" in t[\"name\"]]
+a, b = vals(\"j1\"), vals(\"j4\")
+sys.exit(not (len(a) == 24 and [x[0] for x in a] == [x[0] for x in b] and
+              all(abs(x[1] - y[1]) <= 1e-5 * max(1, abs(x[1]))
+                  for x, y in zip(a, b))))"'
 check "  rescoring replaces the values, adds nothing" sh -c '
 	lmf-logps -q --threads 1 --model m.lmf -o s2.lmf s.lmf &&
 	lmf-dump s2.lmf | grep -c ref_logps >n2 &&

@@ -2,7 +2,7 @@
  * each sequence's log-probability of its response tokens, summed and
  * per-token averaged (spec 5.1, get_batch_logps), appended to its example
  * as PFXref_logps and PFXref_logps_avg; everything else passes through.
- * One forward per example (its sequences padded together). It does not
+ * One forward per row (--batch_size examples padded together). It does not
  * train, pack or choose the reference: the driver gives the model. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +18,11 @@
 #include "lmf/util.h"
 #include "lmf/banned.h"
 
+#define LOGPS_MAX_BATCH 64
+
 struct opts {
 	const char *model, *adapter, *in, *out;
-	int threads;
+	int threads, batch;
 	struct lmf_wropts wo;
 };
 
@@ -116,28 +118,36 @@ put_scalar(struct lmf_item *it, uint64_t k, const char *name, float v)
 	*(float *)t->data = v;
 }
 
-/* forward the example's sequences as one batch; their log-probs into it */
+/* forward the sequences of examples it[0..n) as one batch (each example's
+ * chosen and rejected, or target and KL, rows padded together); their
+ * log-probs into the examples; k the index of it[0] */
 static void
-score_item(struct score *s, struct lmf_item *it, uint64_t k)
+score_items(struct score *s, struct lmf_item *it, int n, uint64_t k)
 {
 	static const char *const ids[2][2] = {
 		{ "input_ids", "kl_input_ids" },
 		{ "chosen_input_ids", "rejected_input_ids" } };
-	struct lmf_pack_seq seq[2];
-	const struct lmf_pack_seq *rows[2] = { &seq[0], &seq[1] };
+	struct lmf_pack_seq seq[2 * LOGPS_MAX_BATCH];
+	const struct lmf_pack_seq *rows[2 * LOGPS_MAX_BATCH];
 	struct lmf_item bi = { 0, NULL };
 	struct lmf_batch b;
-	float sum[2], avg[2];
+	float sum[2 * LOGPS_MAX_BATCH], avg[2 * LOGPS_MAX_BATCH];
 	int32_t tag;
 	char err[512], *nm;
-	int n, i;
+	int ns = 0, e, i, c;
 	long N;
 
-	n = lmf_pack_example(it, s->stage, s->vocab, 1, seq, &tag, err,
-	    sizeof err);
-	if (n < 0)
-		die("example %llu: %s", (unsigned long long)k, err);
-	lmf_pack_collate(&bi, "", rows, n, 1, 1, s->pad);
+	for (e = 0; e < n; e++) {
+		c = lmf_pack_example(&it[e], s->stage, s->vocab, 1, seq + ns,
+		    &tag, err, sizeof err);
+		if (c < 0)
+			die("example %llu: %s", (unsigned long long)(k + e),
+			    err);
+		ns += c;
+	}
+	for (i = 0; i < ns; i++)
+		rows[i] = &seq[i];
+	lmf_pack_collate(&bi, "", rows, ns, 1, 1, s->pad);
 	if (lmf_batch_from_item(&b, &bi, (int)s->vocab, err, sizeof err) < 0)
 		die("example %llu: %s", (unsigned long long)k, err);
 	N = (long)b.B * b.T;
@@ -150,15 +160,18 @@ score_item(struct score *s, struct lmf_item *it, uint64_t k)
 	lmf_llama_logps(s->model, s->lp);
 	lmf_seqlogps_forward(sum, avg, NULL, s->lp, lmf_llama_targets(s->model),
 	    b.B, b.T);
-	for (i = 0; i < n; i++) {
-		nm = ref_name(ids[s->stage == LMF_STAGE_DPO][i], "logps");
-		put_scalar(it, k, nm, sum[i]);
-		free(nm);
-		nm = ref_name(ids[s->stage == LMF_STAGE_DPO][i], "logps_avg");
-		put_scalar(it, k, nm, avg[i]);
-		free(nm);
-	}
-	s->rows += (uint64_t)n;
+	for (e = 0; e < n; e++)
+		for (i = 0; i < 2; i++) {
+			c = 2 * e + i;
+			nm = ref_name(ids[s->stage == LMF_STAGE_DPO][i], "logps");
+			put_scalar(&it[e], k + e, nm, sum[c]);
+			free(nm);
+			nm = ref_name(ids[s->stage == LMF_STAGE_DPO][i],
+			    "logps_avg");
+			put_scalar(&it[e], k + e, nm, avg[c]);
+			free(nm);
+		}
+	s->rows += (uint64_t)ns;
 	lmf_item_free(&bi);
 }
 
@@ -169,7 +182,7 @@ main(int argc, char **argv)
 	    "[--adapter_name_or_path FILE] [-o FILE]\n"
 	    "                 [--threads N] [-l N] [-q] [examples]",
 	    "Append a reference model's log-probs to an examples stream." };
-	struct opts o = { .in = "-", .out = "-" };
+	struct opts o = { .in = "-", .out = "-", .batch = 1 };
 	struct score s = { 0 };
 	struct lmf_opt tab[] = {
 		LMF_OPT_ROW("model", 0, LMF_OPT_STRING, &o.model, "FILE", 0,
@@ -179,6 +192,8 @@ main(int argc, char **argv)
 		    "an adapter stream on the reference"),
 		LMF_OPT_ROW(NULL, 'o', LMF_OPT_STRING, &o.out, "FILE", 0, 0,
 		    "the output examples stream"),
+		LMF_OPT_ROW("batch_size", 0, LMF_OPT_INT, &o.batch, "N", 1,
+		    LOGPS_MAX_BATCH, "examples per forward"),
 		{ "threads", 0, LMF_OPT_INT, &o.threads, "N", 0, 4096,
 		    "threads for matrix products", "0 = all cores", NULL, 0 },
 		{ "level", 'l', LMF_OPT_FUNC, &o.wo.level, "N", 0, 0,
@@ -189,10 +204,10 @@ main(int argc, char **argv)
 	};
 	struct lmf_rd *r;
 	struct lmf_wr *w;
-	struct lmf_item it;
+	struct lmf_item it[LOGPS_MAX_BATCH];
 	json_t *meta;
 	double t0 = lmf_now();
-	int i;
+	int i, n;
 
 	lmf_init(argc, argv);
 	o.wo = lmf_wropts_default;
@@ -217,10 +232,18 @@ main(int argc, char **argv)
 		lmf_stdout_binary_or_die();
 	w = lmf_wr_open_or_die(o.out, meta, &o.wo);
 	json_decref(meta);
-	while (lmf_rd_item_or_die(r, &it) == 1) {
-		score_item(&s, &it, lmf_rd_items(r) - 1);
-		lmf_wr_item_or_die(w, &it);
-		lmf_item_free(&it);
+	for (;;) {
+		for (n = 0; n < o.batch && lmf_rd_item_or_die(r, &it[n]) == 1;
+		    n++)
+			;
+		if (n > 0)
+			score_items(&s, it, n, lmf_rd_items(r) - n);
+		for (i = 0; i < n; i++) {
+			lmf_wr_item_or_die(w, &it[i]);
+			lmf_item_free(&it[i]);
+		}
+		if (n < o.batch)
+			break;
 	}
 	lmf_wr_close_or_die(w);
 	if (lmf_verbose > 0)
