@@ -176,7 +176,7 @@ static const struct key keys[] = {
 	{ "pissa_init", B, "false", NO, NULL, 0 },
 	{ "pissa_iter", I, "16", IGN, NULL, ANY },
 	{ "pissa_convert", B, "false", NO, NULL, 0 },
-	{ "create_new_adapter", B, "false", NO, NULL, 0 },
+	{ "create_new_adapter", B, "false", USE, NULL, 0 },
 	{ "freeze_trainable_layers", I, "2", USE, NULL, ANY },
 	{ "freeze_trainable_modules", S, "all", USE, NULL, 0 },
 	{ "freeze_extra_modules", S, NULL, USE, NULL, 0 },
