@@ -80,8 +80,7 @@ struct pair {
 /* the most frequent adjacent pair; ties to the smaller (a, b) */
 static int
 best_pair(const struct lmf_bpe_train *bp, struct pair **tab, size_t *cap,
-    int32_t *a,
-    int32_t *b, uint64_t *count)
+    int32_t *a, int32_t *b, uint64_t *count)
 {
 	size_t i, k, used = 0, need = 16;
 	uint64_t key, bestc = 0, bestk = UINT64_MAX;

@@ -638,8 +638,9 @@ lmf_safetensors_dir_find(const struct lmf_safetensors_dir *sd,
 		rc = find_in(&d, sd->sh[i], p, np, what, f);
 	for (i = 0; i < np && !rc; i++)
 		if (!f[i].t)
-			rc = stdir_fail(&d, LMF_E_FORMAT, "'%s': tensor '%s' is "
-			    "missing from the checkpoint", sd->dir, p[i].name);
+			rc = stdir_fail(&d, LMF_E_FORMAT, "'%s': tensor "
+			    "'%s' is missing from the checkpoint", sd->dir,
+			    p[i].name);
 	if (rc < 0)
 		set_err(rc, NULL, errbuf, errlen, d.msg);
 	return rc;

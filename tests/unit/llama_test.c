@@ -561,7 +561,8 @@ check_infer_weights(const char *name)
 	struct lmf_infer_layer *layer;
 	struct lmf_infer *inf;
 	struct lmf_gen_opts go = { .s = { .do_sample = 0, .temperature = 1,
-		.top_p = 1, .repetition_penalty = 1 }, .max_new_tokens = GEN_NEW };
+		.top_p = 1, .repetition_penalty = 1 },
+		.max_new_tokens = GEN_NEW };
 	struct lmf_rng rng;
 	int32_t seq[4 + GEN_NEW], out[GEN_NEW];
 	const int32_t *pp = seq;
