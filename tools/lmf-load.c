@@ -34,12 +34,6 @@ struct opts {
 	struct lmf_wropts wo;
 };
 
-/* a tensor found in the checkpoint: which file, which entry */
-struct found {
-	struct lmf_safetensors *st;
-	const struct lmf_st_tensor *t;
-};
-
 static const char *tokfiles[] = { "tokenizer.json", "tokenizer_config.json" };
 
 static char *
@@ -104,7 +98,7 @@ wr_check(struct lmf_wr *w, int rc)
 /* copy one checkpoint tensor into the stream under name, chunk by chunk */
 static void
 emit_tensor(const struct opts *o, struct lmf_wr *w, const char *name,
-    const struct found *f)
+    const struct lmf_st_found *f)
 {
 	unsigned char *in = xmalloc(CHUNK * 4), *out = xmalloc(CHUNK * 4);
 	size_t es = lmf_dtype_size(f->t->dtype), n;
@@ -210,86 +204,25 @@ emit_tokfiles(struct lmf_wr *w, const char *dir)
 	free(buf);
 }
 
-static int
-float_dtype(int d)
+/* the checkpoint of dir, every parameter of p found in it */
+static struct lmf_safetensors_dir *
+open_checkpoint(const char *dir, const struct lmf_config *c,
+    const struct lmf_param *p, int np, struct lmf_st_found *f)
 {
-	return d == LMF_F32 || d == LMF_F16 || d == LMF_BF16;
-}
+	char msg[700];
+	int err, i;
+	struct lmf_safetensors_dir *sd = lmf_safetensors_dir_open(dir, &err,
+	    msg, sizeof msg);
 
-static int
-same_shape(const struct lmf_st_tensor *t, int ndim, const int64_t *shape)
-{
-	return t->ndim == ndim && !memcmp(t->shape, shape, sizeof *shape *
-	    (size_t)ndim);
-}
-
-static const char *
-shape_str(const struct lmf_st_tensor *t, char *buf, size_t len)
-{
-	struct lmf_tensor x = { .ndim = t->ndim };
-
-	memcpy(x.shape, t->shape, sizeof x.shape);
-	return lmf_shape_str(&x, buf, len);
-}
-
-static int
-has_suffix(const char *s, const char *suf)
-{
-	size_t a = strlen(s), b = strlen(suf);
-
-	return a >= b && !strcmp(s + a - b, suf);
-}
-
-/* open the checkpoint of dir: one file, or the shards of the index */
-static struct lmf_safetensors **
-open_shards(const char *dir, int *nshards)
-{
-	char *one = path_join(dir, "model.safetensors");
-	char *ix = path_join(dir, "model.safetensors.index.json");
-	struct lmf_safetensors **sh = NULL;
-	json_t *j, *map, *v;
-	const char *name;
-	int n = 0, i;
-
-	if (exists(one) || !exists(ix)) {
-		if (!exists(one))
-			die("'%s': no model.safetensors or "
-			    "model.safetensors.index.json", dir);
-		sh = xmalloc(sizeof *sh);
-		sh[n++] = st_open_or_die(one);
-		goto done;
-	}
-	j = load_json_or_die(ix);
-	map = json_object_get(j, "weight_map");
-	if (!json_is_object(map) || !json_object_size(map))
-		die("'%s': no weight_map object", ix);
-	sh = xmallocarray(json_object_size(map), sizeof *sh);
-	json_object_foreach(map, name, v) {
-		const char *file = json_string_value(v);
-		const struct lmf_st_tensor *t = NULL;
-		char *p;
-
-		if (!file || !*file || strchr(file, '/') || !strcmp(file, "..") ||
-		    !strcmp(file, "."))
-			die("'%s': tensor '%s': bad shard file name", ix, name);
-		for (i = 0; i < n; i++)
-			if (!strcmp(strrchr(sh[i]->path, '/') + 1, file))
-				break;
-		if (i == n) {
-			p = path_join(dir, file);
-			sh[n++] = st_open_or_die(p);
-			free(p);
-		}
-		t = lmf_safetensors_find(sh[i], name);
-		if (!t)
-			die("'%s': tensor '%s' is not in '%s'", ix, name, file);
-	}
-	json_decref(j);
-done:
-	free(one);
-	free(ix);
-	*nshards = n;
-	return sh;
+	if (!sd || lmf_safetensors_dir_find(sd, p, np, c->model_type_name, f,
+	    msg, sizeof msg) < 0)
+		die("%s", msg);
+	for (i = 0; lmf_verbose && i < sd->nshards; i++)
+		if (lmf_safetensors_find(sd->sh[i], "lm_head.weight") &&
+		    !lmf_model_param_find(p, np, "lm_head.weight"))
+			warn("'%s': dropping lm_head.weight, the embeddings "
+			    "are tied", sd->sh[i]->path);
+	return sd;
 }
 
 static void
@@ -297,57 +230,14 @@ load_model(const struct opts *o, struct lmf_wr **wp, json_t *meta,
     const struct lmf_config *c)
 {
 	struct lmf_param *p;
-	struct found *f;
-	struct lmf_safetensors **sh;
-	char b1[128], b2[128];
-	int np, ns, i, j, k, ntok = count_tokfiles(o->model);
+	struct lmf_st_found *f;
+	struct lmf_safetensors_dir *sd;
+	int np, k, ntok = count_tokfiles(o->model);
 	struct lmf_wr *w;
 
 	p = lmf_model_params(c, &np);
 	f = xcalloc((size_t)np, sizeof *f);
-	sh = open_shards(o->model, &ns);
-	for (i = 0; i < ns; i++) {
-		for (j = 0; j < sh[i]->ntensors; j++) {
-			const struct lmf_st_tensor *t = &sh[i]->t[j];
-			const struct lmf_param *q = lmf_model_param_find(p, np,
-			    t->name);
-
-			if (!q && !strcmp(t->name, "lm_head.weight")) {
-				if (lmf_verbose)
-					warn("'%s': dropping lm_head.weight, the "
-					    "embeddings are tied", sh[i]->path);
-				continue;
-			}
-			if (!q && has_suffix(t->name, ".rotary_emb.inv_freq"))
-				continue;
-			if (!q)
-				die("'%s': unexpected tensor '%s' for %s",
-				    sh[i]->path, t->name, c->model_type_name);
-			k = (int)(q - p);
-			if (f[k].t)
-				die("'%s': tensor '%s' is also in '%s'",
-				    sh[i]->path, t->name, f[k].st->path);
-			if (!float_dtype(t->dtype))
-				die("'%s': tensor '%s': dtype %s is not F32, F16 "
-				    "or BF16", sh[i]->path, t->name,
-				    lmf_safetensors_dtype_name(t->dtype));
-			if (!same_shape(t, q->ndim, q->shape)) {
-				struct lmf_st_tensor x = { .ndim = q->ndim };
-
-				memcpy(x.shape, q->shape, sizeof q->shape);
-				die("'%s': tensor '%s' has shape %s, the config "
-				    "says %s", sh[i]->path, t->name,
-				    shape_str(t, b1, sizeof b1),
-				    shape_str(&x, b2, sizeof b2));
-			}
-			f[k].st = sh[i];
-			f[k].t = t;
-		}
-	}
-	for (k = 0; k < np; k++)
-		if (!f[k].t)
-			die("'%s': tensor '%s' is missing from the checkpoint",
-			    o->model, p[k].name);
+	sd = open_checkpoint(o->model, c, p, np, f);
 	*wp = w = lmf_wr_open_or_die(o->out, meta, &o->wo);
 	wr_check(w, lmf_wr_item(w, (uint32_t)(ntok + np)));
 	emit_tokfiles(w, o->model);
@@ -358,9 +248,7 @@ load_model(const struct opts *o, struct lmf_wr **wp, json_t *meta,
 		    c->model_type_name, (long long)c->num_hidden_layers,
 		    (unsigned long long)lmf_model_numel(p, np), np,
 		    lmf_dtype_name(o->dtype));
-	for (i = 0; i < ns; i++)
-		lmf_safetensors_close(sh[i]);
-	free(sh);
+	lmf_safetensors_dir_close(sd);
 	free(f);
 	free(p);
 }
@@ -400,7 +288,7 @@ load_adapter(const struct opts *o, struct lmf_wr **wp)
 	struct lmf_safetensors *st;
 	struct lmf_param *p = NULL;
 	struct lmf_config c;
-	struct found f;
+	struct lmf_st_found f;
 	char *mpath, err[600];
 	int64_t r;
 	int np = 0, i;
