@@ -377,7 +377,7 @@ main(int argc, char **argv)
 		    "sft: labels on the last turn only"),
 		{ "packing", 0, B, &o.packing, NULL, 0, 0,
 		    "pt: blocks; sft: budget cutoff_len - 1",
-		    "true for pt", NULL, 0 },
+		    "true for pt, else false", NULL, 0 },
 		LMF_OPT_ROW("neat_packing", 0, B, &o.neat_packing, NULL, 0, 0,
 		    "sft: packing without cross-attention (lmf-pack)"),
 		LMF_OPT_ROW("predict_with_generate", 0, B, &o.predict, NULL, 0,
