@@ -1,6 +1,6 @@
 /* dumpjson.c: the JSON Lines form of an lmf stream (lmf-dump(1)): each
  * element as text and back, the codecs, and the reader from the form to a
- * stream. The reader is a small JSON parser of its own, so that numbers
+ * stream; at the end, the pieces of the text form. The reader is a small JSON parser of its own, so that numbers
  * keep every bit (-0, big i64) and a tensor's data goes to the writer in
  * chunks instead of as a tree of JSON values. */
 #include <errno.h>
@@ -1262,7 +1262,8 @@ dump_is_float(int dtype)
 }
 
 void
-lmf_dumpjson_stat_add(struct lmf_dumpjson_stats *s, int dtype, const unsigned char *p)
+lmf_dumpjson_stat_add(struct lmf_dumpjson_stats *s, int dtype,
+    const unsigned char *p)
 {
 	double v;
 	int64_t iv;
