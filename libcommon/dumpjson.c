@@ -1,8 +1,9 @@
 /* dumpjson.c: the JSON Lines form of an lmf stream (lmf-dump(1)): each
  * element as text and back, the codecs, and the reader from the form to a
- * stream; at the end, the pieces of the text form. The reader is a small JSON parser of its own, so that numbers
- * keep every bit (-0, big i64) and a tensor's data goes to the writer in
- * chunks instead of as a tree of JSON values. */
+ * stream; at the end, the pieces of the text form. The reader is a small
+ * JSON parser of its own, so that numbers keep every bit (-0, big i64) and
+ * a tensor's data goes to the writer in chunks instead of as a tree of
+ * JSON values. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
