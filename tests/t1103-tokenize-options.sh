@@ -25,7 +25,8 @@ lmf-tokenize -h >usage.txt
 awk -F '\t' '{ print $1 != "" ? "--" $1 : "-" $2 }' lo.txt >flags.txt
 check "-h shows every listed option" sh -c '
 	while read -r f; do
-		grep -qE -e "^  (-[A-Za-z], )?$f( |$)" usage.txt || { echo "no $f" >&2; exit 1; }
+		grep -qE -e "^  (-[A-Za-z], )?$f( |$)" usage.txt ||
+			{ echo "no $f" >&2; exit 1; }
 	done <flags.txt'
 check_grep "  an int with its default" "^cutoff_len		int	2048$" lo.txt
 check_grep "  packing: the stage's, no default listed" "^packing		bool	$" \
