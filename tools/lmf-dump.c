@@ -313,18 +313,6 @@ opt_items(const struct lmf_opt *op, const char *s)
 		die_usage("--items %s: the range ends before it starts", s);
 }
 
-static void
-opt_set(const struct lmf_opt *op, const char *v)
-{
-	*(int *)op->p = 1;
-}
-
-static void
-opt_level(const struct lmf_opt *op, const char *v)
-{
-	*(int *)op->p = lmf_parse_level(v);
-}
-
 /* 1 if any of the options of these long names or short flags was given */
 static int
 given(const struct lmf_opt *tab, const char *names, const char *flags)
@@ -372,29 +360,25 @@ main(int argc, char **argv)
 #define F LMF_OPT_FUNC
 	struct lmf_opt tab[] = {
 		{ "json", 'j', F, &o.json, NULL, 0, 0,
-		    "the complete JSON Lines form", NULL, opt_set, 0 },
+		    "the complete JSON Lines form", NULL, lmf_opt_set, 0 },
 		{ "hex", 0, F, &o.hex, NULL, 0, 0,
-		    "with --json: every tensor as hex bytes", NULL, opt_set, 0 },
+		    "with --json: every tensor as hex bytes", NULL, lmf_opt_set, 0 },
 		LMF_OPT_ROW(NULL, 'n', LMF_OPT_INT, &o.nvals, "N", 0, 1000000,
 		    "first values shown per tensor"),
 		{ "items", 0, F, &o.items, "A[-B]", 0, 0,
 		    "only items A to B (from 0; no B: to the end)", "all",
 		    opt_items, 0 },
 		{ "meta", 0, F, &o.meta, NULL, 0, 0,
-		    "only the header, meta in full", NULL, opt_set, 0 },
+		    "only the header, meta in full", NULL, lmf_opt_set, 0 },
 		{ "quiet", 'q', F, &o.quiet, NULL, 0, 0,
-		    "print nothing: only check the stream", NULL, opt_set, 0 },
+		    "print nothing: only check the stream", NULL, lmf_opt_set, 0 },
 		{ NULL, 'r', F, &o.undump, NULL, 0, 0,
-		    "read the JSON form, write the stream", NULL, opt_set, 0 },
+		    "read the JSON form, write the stream", NULL, lmf_opt_set, 0 },
 		{ NULL, 'o', LMF_OPT_STRING, &o.out, "FILE", 0, 0,
 		    "with -r: write FILE", "stdout", NULL, 0 },
 		{ "level", 'l', F, &o.level, "N", 0, 0,
-		    "with -r: zstd level, 0 for raw", "1", opt_level, 0 },
-		LMF_OPT_ROW("help", 'h', LMF_OPT_HELP, NULL, NULL, 0, 0,
-		    "this help"),
-		LMF_OPT_ROW("version", 'V', LMF_OPT_VERSION, NULL, NULL, 0, 0,
-		    "the version"),
-		{ 0 },
+		    "with -r: zstd level, 0 for raw", "1", lmf_opt_level, 0 },
+		LMF_OPT_LAST_ROWS,
 	};
 #undef F
 	int i;

@@ -340,12 +340,6 @@ load_adapter(const struct opts *o, struct lmf_wr **wp)
 	free(wpath);
 }
 
-static void
-opt_init(const struct lmf_opt *op, const char *v)
-{
-	*(int *)op->p = 1;
-}
-
 /* the model stream of a checkpoint or of --init */
 static void
 write_model(const struct opts *o, struct lmf_wr **w)
@@ -396,7 +390,7 @@ main(int argc, char **argv)
 		LMF_OPT_ROW("dtype", 0, LMF_OPT_CHOICE, &o.dtype_word,
 		    "f32|bf16", 0, 0, "tensor dtype written"),
 		{ "init", 0, LMF_OPT_FUNC, &o.init, NULL, 0, 0,
-		    "random weights from a config", NULL, opt_init, 0 },
+		    "random weights from a config", NULL, lmf_opt_set, 0 },
 		LMF_OPT_ROW("config", 0, S, &o.config, "FILE", 0, 0,
 		    "the config.json for --init"),
 		LMF_OPT_ROW("seed", 0, LMF_OPT_U64, &o.seed, "N", 0, 9.3e18,

@@ -271,24 +271,6 @@ opt_thinking(const struct lmf_opt *op, const char *v)
 	*(int *)op->p = lmf_parse_bool("--enable_thinking", v);
 }
 
-static void
-opt_set(const struct lmf_opt *op, const char *v)
-{
-	*(int *)op->p = 1;
-}
-
-static void
-opt_level(const struct lmf_opt *op, const char *v)
-{
-	*(int *)op->p = lmf_parse_level(v);
-}
-
-static void
-opt_quiet(const struct lmf_opt *op, const char *v)
-{
-	lmf_verbose = 0;
-}
-
 /* the checks across options, and the defaults that depend on the stage */
 static void
 check_args(struct opts *o)
@@ -401,20 +383,16 @@ main(int argc, char **argv)
 		LMF_OPT_ROW("tool_format", 0, S, &o.tool_format, "NAME", 0, 0,
 		    "default, qwen, mistral or llama3"),
 		{ "encode", 0, F, &o.encode, NULL, 0, 0,
-		    "JSON Lines {\"text\"} to {\"ids\"}", NULL, opt_set, 0 },
+		    "JSON Lines {\"text\"} to {\"ids\"}", NULL, lmf_opt_set, 0 },
 		{ "decode", 0, F, &o.decode, NULL, 0, 0,
-		    "JSON Lines {\"ids\"} to {\"text\"}", NULL, opt_set, 0 },
+		    "JSON Lines {\"ids\"} to {\"text\"}", NULL, lmf_opt_set, 0 },
 		{ NULL, 'o', S, &o.out, "FILE", 0, 0, "write to FILE",
 		    "stdout", NULL, 0 },
 		{ "level", 'l', F, &o.wo.level, "N", 0, 0,
-		    "zstd level, 0 for raw", "1", opt_level, 0 },
+		    "zstd level, 0 for raw", "1", lmf_opt_level, 0 },
 		{ NULL, 'q', F, NULL, NULL, 0, 0, "no progress line", NULL,
-		    opt_quiet, 0 },
-		LMF_OPT_ROW("help", 'h', LMF_OPT_HELP, NULL, NULL, 0, 0,
-		    "this help"),
-		LMF_OPT_ROW("version", 'V', LMF_OPT_VERSION, NULL, NULL, 0, 0,
-		    "the version"),
-		{ 0 },
+		    lmf_opt_quiet, 0 },
+		LMF_OPT_LAST_ROWS,
 	};
 #undef S
 #undef B
