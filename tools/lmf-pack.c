@@ -237,6 +237,30 @@ read_examples(struct pack *p, struct lmf_rd *r)
 }
 
 static void
+pack_free(struct pack *p)
+{
+	int packed = p->stage == SFT && p->o.packing;
+	long i;
+
+	for (i = 0; i < p->nunits; i++) {
+		struct lmf_pack_seq *s = &p->units[i].s[0];
+
+		if (packed) {
+			free(s->ids);
+			free(s->labels);
+			free(s->pos);
+			free(s->seg);
+		}
+		free(p->units[i].extra);
+	}
+	for (i = 0; i < p->nitems; i++)
+		lmf_item_free(&p->items[i]);
+	free(p->units);
+	free(p->items);
+	free(p->extra_names);
+}
+
+static void
 shuffle(long *a, long n, struct lmf_rng *rng)
 {
 	long i;
@@ -470,6 +494,7 @@ main(int argc, char **argv)
 		    1) / o->train_bs, epochs);
 	}
 	free(perm);
+	pack_free(&p);
 	lmf_rd_close(r);
 	lmf_close_out();
 	return 0;
