@@ -243,14 +243,8 @@ pack_free(struct pack *p)
 	long i;
 
 	for (i = 0; i < p->nunits; i++) {
-		struct lmf_pack_seq *s = &p->units[i].s[0];
-
-		if (packed) {
-			free(s->ids);
-			free(s->labels);
-			free(s->pos);
-			free(s->seg);
-		}
+		if (packed)
+			lmf_pack_seq_free(&p->units[i].s[0]);
 		free(p->units[i].extra);
 	}
 	for (i = 0; i < p->nitems; i++)
