@@ -33,57 +33,12 @@ struct run {
 };
 
 static void
-opt_target(const struct lmf_opt *op, const char *v)
-{
-	char bad[64];
-
-	if ((*(int *)op->p = lmf_lora_target_parse(v, bad, sizeof bad)) < 0)
-		die_usage("--lora_target: unknown module '%s'", bad);
-}
-
-static void
-opt_level(const struct lmf_opt *op, const char *v)
-{
-	*(int *)op->p = lmf_parse_level(v);
-}
-
-static void
-opt_quiet(const struct lmf_opt *op, const char *v)
-{
-	lmf_verbose = 0;
-}
-
-static void
 open_model(struct run *r, struct lmf_trainer *tr)
 {
-	struct opts *o = r->o;
-	int lora = o->t.finetuning_type == LMF_FT_LORA, i;
-	char *ck = tr->resume_dir && !lora ?
-	    xasprintf("%s/model.lmf", tr->resume_dir) : NULL;
-	struct lmf_rd *rd = lmf_rd_open_or_die(ck ? ck : o->model);
-	char err[512];
+	int i;
 
-	lmf_rd_check_kind_or_die(rd, "model");
-	if (!(r->model = lmf_llama_open(rd, &o->t, err, sizeof err)))
-		die("'%s': %s", lmf_rd_name(rd), err);
-	lmf_rd_close(rd);
-	free(ck);
-	ck = NULL;
-	if (tr->resume_dir && lora)
-		o->adapter = ck = xasprintf("%s/adapter.lmf", tr->resume_dir);
-	if (o->adapter) {
-		if (!(rd = lmf_train_adapter_open(tr, o->adapter))) {
-			if (lmf_train_adapter_close(tr, NULL))
-				exit(LMF_EXIT_FAIL);
-			die("%s", lmf_rd_open_errmsg());
-		}
-		i = lmf_llama_load_adapter(r->model, rd, err, sizeof err);
-		if (lmf_train_adapter_close(tr, rd))
-			exit(LMF_EXIT_FAIL);
-		if (i < 0)
-			die("'%s': %s", o->adapter, err);
-		free(ck);
-	}
+	r->model = lmf_train_model_open(tr, r->o->model, r->o->adapter,
+	    &r->o->t);
 	if ((r->ntp = lmf_llama_ntrainable(r->model)) == 0)
 		die("nothing to train: no trainable tensors");
 	r->tp = xmallocarray((size_t)r->ntp, sizeof *r->tp);
@@ -96,46 +51,20 @@ static void
 write_result(struct lmf_trainer *tr, const char *path)
 {
 	struct run *r = tr->ctx;
-	json_t *meta = lmf_llama_result_meta(r->model);
-	struct lmf_wr *w;
 
-	json_object_set_new(meta, "global_step", json_integer(tr->step));
-	if (tr->step > 0)
-		json_object_set_new(meta, "train_loss",
-		    json_real(lmf_train_loss(tr)));
-	if (!strcmp(path, "-"))
-		lmf_stdout_binary_or_die();
-	w = lmf_wr_open_or_die(path, meta, &r->o->wo);
-	json_decref(meta);
-	if (lmf_llama_write(r->model, w) < 0)
-		die("'%s': %s", path, lmf_wr_errmsg(w));
-	lmf_wr_close_or_die(w);
+	lmf_train_model_write(tr, r->model, path);
 }
 
 static void
 dump_grads(struct run *r, double loss, long count)
 {
-	const char *path = r->o->dump_grads;
+	static const char *const names[] = { "loss" };
 	json_t *meta = json_pack("{s:s, s:i, s:f, s:I}", "kind", "grads",
 	    "step", 1, "loss", loss, "label_tokens", (json_int_t)count);
-	struct lmf_tensor t = { .name = "loss", .dtype = LMF_F64,
-		.ndim = 0, .nbytes = 8, .data = &loss };
-	struct lmf_wr *w;
-	int i;
 
-	if (!strcmp(path, "-"))
-		lmf_stdout_binary_or_die();
-	w = lmf_wr_open_or_die(path, meta, &r->o->wo);
+	lmf_train_dump_grads(r->o->dump_grads, &r->o->wo, meta, names, &loss,
+	    1, r->tp, r->ntp);
 	json_decref(meta);
-	if (lmf_wr_item(w, (uint32_t)(r->ntp + 1)) < 0)
-		die("'%s': %s", path, lmf_wr_errmsg(w));
-	lmf_wr_tensor_or_die(w, &t);
-	for (i = 0; i < r->ntp; i++)
-		if (lmf_wr_tensor_begin(w, r->tp[i].name, LMF_F32,
-		    r->tp[i].ndim, r->tp[i].shape) < 0 || lmf_wr_payload(w,
-		    r->tp[i].g, r->tp[i].numel * sizeof(float)) < 0)
-			die("'%s': %s", path, lmf_wr_errmsg(w));
-	lmf_wr_close_or_die(w);
 }
 
 /* the loss on the eval batches: the mean over rows of each batch's mean
@@ -295,7 +224,7 @@ main(int argc, char **argv)
 		    "X", 0, 0.999, "LoRA dropout"),
 		{ "lora_target", 0, LMF_OPT_FUNC, &t->lora_target,
 		    "all|q_proj,...", 0, 0, "the modules LoRA adapts", "all",
-		    opt_target, 0 },
+		    lmf_train_opt_target, 0 },
 		LMF_OPT_ROW("use_rslora", 0, LMF_OPT_BOOL, &t->use_rslora,
 		    NULL, 0, 0, "scale LoRA by alpha / sqrt(rank)"),
 		LMF_OPT_ROW("adapter_name_or_path", 0, S, &o.adapter, "PATH",
@@ -319,9 +248,9 @@ main(int argc, char **argv)
 		{ "threads", 0, LMF_OPT_INT, &o.threads, "N", 0, 4096,
 		    "threads for matrix products", "0 = all cores", NULL, 0 },
 		{ "level", 'l', LMF_OPT_FUNC, &o.wo.level, "N", 0, 0,
-		    "zstd level of the output", "1", opt_level, 0 },
+		    "zstd level of the output", "1", lmf_train_opt_level, 0 },
 		{ "quiet", 'q', LMF_OPT_FUNC, NULL, NULL, 0, 0,
-		    "no progress lines", NULL, opt_quiet, 0 },
+		    "no progress lines", NULL, lmf_train_opt_quiet, 0 },
 		LMF_OPT_ROW("help", 'h', LMF_OPT_HELP, NULL, NULL, 0, 0,
 		    "this help"),
 		LMF_OPT_ROW("version", 'V', LMF_OPT_VERSION, NULL, NULL, 0, 0,

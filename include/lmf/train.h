@@ -199,4 +199,26 @@ void lmf_train_end(struct lmf_trainer *tr);
  * output_dir lock released */
 void lmf_train_free(struct lmf_trainer *tr);
 
+/* ---- what every trainer tool does around its model ---- */
+/* option functions: --lora_target, -l (zstd level), -q */
+void lmf_train_opt_target(const struct lmf_opt *o, const char *v);
+void lmf_train_opt_level(const struct lmf_opt *o, const char *v);
+void lmf_train_opt_quiet(const struct lmf_opt *o, const char *v);
+/* the model stream (or on resume the checkpoint's model.lmf) opened for
+ * training per t, with the adapter (a stream or a PEFT directory; on a
+ * LoRA resume the checkpoint's adapter.lmf) when there is one; dies with
+ * one line on failure. Call after lmf_train_begin */
+struct lmf_llama *lmf_train_model_open(struct lmf_trainer *tr,
+    const char *model, const char *adapter, const struct lmf_train_opts *t);
+/* m's result stream (adapter or model, global_step and train_loss in
+ * its header) to path or "-", written with tr->wo */
+void lmf_train_model_write(struct lmf_trainer *tr, struct lmf_llama *m,
+    const char *path);
+/* --dump_grads: a "grads" stream of one item to path or "-" with header
+ * meta: the n f64 scalars names[i] = v[i] (the loss first), then the f32
+ * gradient of each trainable tensor under its name */
+void lmf_train_dump_grads(const char *path, const struct lmf_wropts *wo,
+    json_t *meta, const char *const *names, double *v, int n,
+    const struct lmf_tparam *tp, int ntp);
+
 #endif
