@@ -284,7 +284,6 @@ step(struct run *r, struct lmf_trainer *tr, struct lmf_item *items,
 		dump_grads(r, &s);
 		return 0;
 	}
-	lmf_train_metric(tr, "accuracy", s.acc / (double)s.pairs);
 	lmf_train_update(tr, s.loss);
 	return 1;
 }
