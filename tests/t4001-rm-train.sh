@@ -7,7 +7,7 @@
 # format; --score agrees with the value head read back by lmf-load;
 # usage errors.
 . "$(dirname "$0")/lib.sh"
-plan 26
+plan 27
 cat >cfg.json <<'CFG'
 {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
  "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
@@ -22,6 +22,10 @@ lmf-pack -q --per_device_train_batch_size 8 --per_device_eval_batch_size 8 \
 	--val_size 0.25 --eval_output ev.lmf -o tr.lmf ex.lmf
 rm_() { lmf-rm --model m.lmf --data tr.lmf --threads 1 "$@"; }
 
+man_flags lmf-rm >man.txt
+options_diff lmf-rm man.txt >diff.txt
+check "lmf-rm(1) OPTIONS are lmf-rm --list-options" sh -c \
+	'test -s man.txt && cat diff.txt >&2 && ! test -s diff.txt'
 check "-h prints usage" sh -c 'lmf-rm -h | grep -q "^usage: lmf-rm"'
 check_exit "unknown option" 2 rm_ -o x --bogus
 check_exit "model and batches both stdin" 2 lmf-rm -o x
