@@ -4,10 +4,10 @@
 # rises above 0.5; the output directory holds LLaMA-Factory's rm files
 # (value_head.safetensors with TRL's names and shapes, read with plain
 # json, and no v_head in the weights); predictions in LLaMA-Factory's
-# format; --score agrees with the value head read back by lmf-load;
-# usage errors.
+# format; --score agrees with the value head read back by lmf-load and
+# with lmf-export's merge of a LoRA reward model; usage errors.
 . "$(dirname "$0")/lib.sh"
-plan 27
+plan 30
 cat >cfg.json <<'CFG'
 {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
  "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
@@ -90,6 +90,17 @@ check "--score from the Hugging Face directory agrees" sh -c '
 lmf-rm --score --model back.lmf --data ex.lmf >s2.txt && cmp s1.txt s2.txt'
 check "--score: chosen above rejected after training" sh -c '
 test "$(awk "\$1 > \$2" s1.txt | wc -l)" -gt 80'
+# lmf-export merges an rm adapter and writes the value head beside it
+check "lmf-export of the LoRA reward model" lmf-export --model_name_or_path \
+	m.lmf --adapter_name_or_path lora/adapter.lmf --export_dir merged
+check "the export has value_head.safetensors, no v_head in the weights" \
+	python3 sthead.py merged model.safetensors
+check "scores of the export agree with model + adapter" sh -c '
+lmf-load -q merged -o mm.lmf &&
+lmf-rm --score --model mm.lmf --data ex.lmf >s3.txt &&
+lmf-rm --score --model m.lmf --adapter_name_or_path lora --data ex.lmf \
+    >s4.txt && paste s3.txt s4.txt | awk "{ d = \$1 - \$3; e = \$2 - \$4;
+    if (d * d > 1e-8 || e * e > 1e-8) exit 1 }"'
 check_exit "--score of a model without a value head" 1 \
 	lmf-rm --score --model m.lmf --data ex.lmf
 done_testing
