@@ -7,7 +7,7 @@
 # format; --score agrees with the value head read back by lmf-load and
 # with lmf-export's merge of a LoRA reward model; usage errors.
 . "$(dirname "$0")/lib.sh"
-plan 30
+plan 32
 cat >cfg.json <<'CFG'
 {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
  "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
@@ -79,6 +79,19 @@ sys.exit(not (len(ls) == 24 and not s.endswith("\n") and
 check "LoRA training" rm_ --output_dir lora --max_steps 3 --lora_rank 4
 check "LoRA: value_head.safetensors beside the adapter, none in it" \
 	python3 sthead.py lora adapter_model.safetensors
+
+# resume from a checkpoint: the same weights and value head as a run
+# without a break (value-head dropout masks included)
+for ft in full lora; do
+	rm_ -q --output_dir r1$ft --finetuning_type $ft --max_steps 4 \
+		--save_steps 2
+	mkdir r2$ft && cp -r r1$ft/checkpoint-2 r2$ft/
+	check "$ft: a resumed run ends as an unbroken one" sh -c "
+	lmf-rm -q --model m.lmf --data tr.lmf --threads 1 --output_dir r2$ft \
+	    --finetuning_type $ft --max_steps 4 --save_steps 2 &&
+	cmp r1$ft/value_head.safetensors r2$ft/value_head.safetensors &&
+	cmp r1$ft/*model.safetensors r2$ft/*model.safetensors"
+done
 
 # --score: the trained model's own stream, and the model read back from
 # the Hugging Face directory with its value_head.safetensors
