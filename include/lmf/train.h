@@ -101,6 +101,33 @@ void lmf_train_opt_sched(const struct lmf_opt *o, const char *v);
 	LMF_OPT_ROW("print_resume", 0, LMF_OPT_BOOL, &(a)->print_resume, \
 	    NULL, 0, 0, "print the checkpoint a run would resume from")
 
+/* the rows for what to train, struct lmf_train_opts *t: the type and
+ * LoRA's; then freeze's */
+#define LMF_FT_OPTIONS(t) \
+	LMF_OPT_ROW("finetuning_type", 0, LMF_OPT_CHOICE, \
+	    &(t)->finetuning_type, "lora|full|freeze", 0, 0, "what to train"), \
+	LMF_OPT_ROW("lora_rank", 0, LMF_OPT_INT, &(t)->lora_rank, "N", 1, \
+	    65536, "LoRA rank"), \
+	{ "lora_alpha", 0, LMF_OPT_FLOAT, &(t)->lora_alpha, "X", 0, 1e9, \
+	    "LoRA alpha", "2 rank", NULL, 0 }, \
+	LMF_OPT_ROW("lora_dropout", 0, LMF_OPT_FLOAT, &(t)->lora_dropout, \
+	    "X", 0, 0.999, "LoRA dropout"), \
+	{ "lora_target", 0, LMF_OPT_FUNC, &(t)->lora_target, \
+	    "all|q_proj,...", 0, 0, "the modules LoRA adapts", "all", \
+	    lmf_train_opt_target, 0 }, \
+	LMF_OPT_ROW("use_rslora", 0, LMF_OPT_BOOL, &(t)->use_rslora, NULL, 0, \
+	    0, "scale LoRA by alpha / sqrt(rank)")
+#define LMF_FREEZE_OPTIONS(t) \
+	LMF_OPT_ROW("freeze_trainable_layers", 0, LMF_OPT_INT, \
+	    &(t)->freeze_trainable_layers, "N", -100000, 100000, \
+	    "freeze: the last N layers train (-N: first)"), \
+	LMF_OPT_ROW("freeze_trainable_modules", 0, LMF_OPT_STRING, \
+	    &(t)->freeze_trainable_modules, "M", 0, 0, \
+	    "freeze: the modules that train"), \
+	LMF_OPT_ROW("freeze_extra_modules", 0, LMF_OPT_STRING, \
+	    &(t)->freeze_extra_modules, "M", 0, 0, "freeze: also train these")
+void lmf_train_opt_target(const struct lmf_opt *o, const char *v);
+
 /* the trainer; fields the tool reads are above the line */
 struct lmf_trainer {
 	struct lmf_train_args a;
