@@ -41,6 +41,7 @@ float_bits(int dtype, int *ebits, int *mbits)
 	case LMF_F16: *ebits = 5; *mbits = 10; return 16;
 	case LMF_BF16: *ebits = 8; *mbits = 7; return 16;
 	}
+	*ebits = *mbits = 0;
 	return 0;
 }
 
@@ -1334,4 +1335,18 @@ lmf_dumpjson_stat_print(FILE *f, const struct lmf_dumpjson_stats *s,
 		fprintf(f, " min - max - mean -");
 	fprintf(f, " nan %llu inf %llu", (unsigned long long)s->nan,
 	    (unsigned long long)s->inf);
+}
+
+void
+lmf_dumpjson_put_round(FILE *f, double x, int digits)
+{
+	char buf[LMF_DUMPJSON_VALMAX];
+	double d;
+
+	snprintf(buf, sizeof buf, "%.*f", digits, x);
+	d = strtod(buf, NULL);
+	lmf_dumpjson_fmt(buf, LMF_F64, &d, 1);
+	fputs(buf, f);
+	if (!strpbrk(buf, ".en"))
+		fputs(".0", f);
 }

@@ -319,6 +319,17 @@ lmf_batch_label_tokens(const struct lmf_batch *b)
 	return k;
 }
 
+long
+lmf_batch_last(const struct lmf_batch *b, int row)
+{
+	long n = 0, t;
+
+	for (t = 0; t < b->T; t++)
+		n += !b->attention_mask || b->attention_mask[(long)row * b->T +
+		    t] != 0;
+	return n ? (long)row * b->T + n - 1 : -1;
+}
+
 /* ------------------------------------------------------------------ */
 /* set-up */
 

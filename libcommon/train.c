@@ -1007,3 +1007,108 @@ lmf_train_free(struct lmf_trainer *tr)
 	if (tr->lock >= 0)
 		close(tr->lock);
 }
+
+/* ---- what every trainer tool does around its model ---- */
+
+void
+lmf_train_opt_target(const struct lmf_opt *op, const char *v)
+{
+	char bad[64];
+
+	if ((*(int *)op->p = lmf_lora_target_parse(v, bad, sizeof bad)) < 0)
+		die_usage("--lora_target: unknown module '%s'", bad);
+}
+
+
+struct lmf_llama *
+lmf_train_model_open(struct lmf_trainer *tr, const char *model,
+    const char *adapter, const struct lmf_train_opts *t)
+{
+	int lora = t->finetuning_type == LMF_FT_LORA, rc;
+	char *ck = tr->resume_dir && !lora ?
+	    xasprintf("%s/model.lmf", tr->resume_dir) : NULL;
+	struct lmf_rd *rd = lmf_rd_open_or_die(ck ? ck : model);
+	struct lmf_llama *m;
+	char err[512];
+
+	lmf_rd_check_kind_or_die(rd, "model");
+	if (!(m = lmf_llama_open(rd, t, err, sizeof err)))
+		die("'%s': %s", lmf_rd_name(rd), err);
+	lmf_rd_close(rd);
+	free(ck);
+	ck = NULL;
+	if (tr->resume_dir && lora)
+		adapter = ck = xasprintf("%s/adapter.lmf", tr->resume_dir);
+	if (adapter) {
+		if (!(rd = lmf_train_adapter_open(tr, adapter))) {
+			if (lmf_train_adapter_close(tr, NULL))
+				exit(LMF_EXIT_FAIL);
+			die("%s", lmf_rd_open_errmsg());
+		}
+		rc = lmf_llama_load_adapter(m, rd, err, sizeof err);
+		if (lmf_train_adapter_close(tr, rd))
+			exit(LMF_EXIT_FAIL);
+		if (rc < 0)
+			die("'%s': %s", adapter, err);
+		free(ck);
+	}
+	return m;
+}
+
+void
+lmf_train_batch_or_die(struct lmf_llama *m, struct lmf_batch *b,
+    struct lmf_item *it, const char *path, uint64_t k)
+{
+	const struct lmf_config *c = lmf_llama_config(m);
+	char err[512];
+
+	if (lmf_batch_from_item(b, it, (int)c->vocab_size, err, sizeof err))
+		die("'%s': batch %llu: %s", path, (unsigned long long)k, err);
+}
+
+void
+lmf_train_model_write(struct lmf_trainer *tr, struct lmf_llama *m,
+    const char *path)
+{
+	json_t *meta = lmf_llama_result_meta(m);
+	struct lmf_wr *w;
+
+	json_object_set_new(meta, "global_step", json_integer(tr->step));
+	if (tr->step > 0)
+		json_object_set_new(meta, "train_loss",
+		    json_real(lmf_train_loss(tr)));
+	if (!strcmp(path, "-"))
+		lmf_stdout_binary_or_die();
+	w = lmf_wr_open_or_die(path, meta, tr->wo);
+	json_decref(meta);
+	if (lmf_llama_write(m, w) < 0)
+		die("'%s': %s", path, lmf_wr_errmsg(w));
+	lmf_wr_close_or_die(w);
+}
+
+void
+lmf_train_dump_grads(const char *path, const struct lmf_wropts *wo,
+    json_t *meta, const char *const *names, double *v, int n,
+    const struct lmf_tparam *tp, int ntp)
+{
+	struct lmf_wr *w;
+	int i;
+
+	if (!strcmp(path, "-"))
+		lmf_stdout_binary_or_die();
+	w = lmf_wr_open_or_die(path, meta, wo);
+	if (lmf_wr_item(w, (uint32_t)(n + ntp)) < 0)
+		die("'%s': %s", path, lmf_wr_errmsg(w));
+	for (i = 0; i < n; i++) {
+		struct lmf_tensor t = { .name = (char *)names[i],
+			.dtype = LMF_F64, .ndim = 0, .nbytes = 8, .data = &v[i] };
+
+		lmf_wr_tensor_or_die(w, &t);
+	}
+	for (i = 0; i < ntp; i++)
+		if (lmf_wr_tensor_begin(w, tp[i].name, LMF_F32, tp[i].ndim,
+		    tp[i].shape) < 0 || lmf_wr_payload(w, tp[i].g,
+		    tp[i].numel * sizeof(float)) < 0)
+			die("'%s': %s", path, lmf_wr_errmsg(w));
+	lmf_wr_close_or_die(w);
+}

@@ -73,6 +73,24 @@ export_adapter(const struct opts *o)
 	json_decref(meta);
 }
 
+/* a reward model's value head, in the adapter, goes with the merged model
+ * (to value_head.safetensors, as LLaMA-Factory's export of an rm model) */
+static void
+take_vhead(struct lmf_item *it, struct lmf_item *ad)
+{
+	struct lmf_tensor *t;
+	int i;
+
+	for (i = 0; i < ad->ntensors; i++) {
+		if (strncmp(ad->t[i].name, "v_head.", 7) ||
+		    lmf_item_find(it, ad->t[i].name))
+			continue;
+		t = lmf_item_add_tensor(it, ad->t[i].name, ad->t[i].dtype,
+		    ad->t[i].ndim, ad->t[i].shape);
+		memcpy(t->data, ad->t[i].data, ad->t[i].nbytes);
+	}
+}
+
 static void
 export_model(struct opts *o)
 {
@@ -93,6 +111,7 @@ export_model(struct opts *o)
 		read_one(o->adapter, "adapter", &ameta, &ad);
 		if (lmf_infer_merge_lora(&it, &c, ameta, &ad, err, sizeof err))
 			die("'%s': %s", o->adapter, err);
+		take_vhead(&it, &ad);
 		lmf_item_free(&ad);
 		json_decref(ameta);
 	}

@@ -225,24 +225,79 @@ open_checkpoint(const char *dir, const struct lmf_config *c,
 	return sd;
 }
 
+/* dir's value_head.safetensors (LLaMA-Factory's rm and ppo results), its
+ * v_head.summary.weight [1, C] and .bias [1] into f[2] (C < 0: any C);
+ * NULL when there is none */
+static struct lmf_safetensors *
+open_vhead(const char *dir, int64_t C, struct lmf_st_found *f)
+{
+	static const char *const nm[2] = { "v_head.summary.weight",
+		"v_head.summary.bias" };
+	char *p = path_join(dir, "value_head.safetensors"), b[128];
+	struct lmf_safetensors *st;
+	struct lmf_tensor x;
+	int j;
+
+	if (!exists(p)) {
+		free(p);
+		return NULL;
+	}
+	st = st_open_or_die(p);
+	for (j = 0; j < 2; j++) {
+		const struct lmf_st_tensor *t = lmf_safetensors_find(st, nm[j]);
+
+		if (!t)
+			die("'%s': no tensor '%s'", p, nm[j]);
+		if ((t->dtype != LMF_F32 && t->dtype != LMF_F16 &&
+		    t->dtype != LMF_BF16) || t->ndim != 2 - j ||
+		    t->shape[0] != 1 || (!j && C >= 0 && t->shape[1] != C)) {
+			x.ndim = t->ndim;
+			memcpy(x.shape, t->shape, sizeof *t->shape * t->ndim);
+			die("'%s': tensor '%s' has shape %s, not [1%s]", p,
+			    nm[j], lmf_shape_str(&x, b, sizeof b), j ? "" :
+			    ", hidden_size");
+		}
+		f[j].st = st;
+		f[j].t = t;
+	}
+	free(p);
+	return st;
+}
+
+/* the value head's two tensors after the others, when there is one */
+static void
+emit_vhead(const struct opts *o, struct lmf_wr *w,
+    struct lmf_safetensors *vst, const struct lmf_st_found *vf)
+{
+	int k;
+
+	for (k = 0; vst && k < 2; k++)
+		emit_tensor(o, w, vf[k].t->name, &vf[k]);
+	if (vst)
+		lmf_safetensors_close(vst);
+}
+
 static void
 load_model(const struct opts *o, struct lmf_wr **wp, json_t *meta,
     const struct lmf_config *c)
 {
 	struct lmf_param *p;
-	struct lmf_st_found *f;
+	struct lmf_st_found *f, vf[2];
 	struct lmf_safetensors_dir *sd;
+	struct lmf_safetensors *vst;
 	int np, k, ntok = count_tokfiles(o->model);
 	struct lmf_wr *w;
 
 	p = lmf_model_params(c, &np);
 	f = xcalloc((size_t)np, sizeof *f);
 	sd = open_checkpoint(o->model, c, p, np, f);
+	vst = open_vhead(o->model, c->hidden_size, vf);
 	*wp = w = lmf_wr_open_or_die(o->out, meta, &o->wo);
-	wr_check(w, lmf_wr_item(w, (uint32_t)(ntok + np)));
+	wr_check(w, lmf_wr_item(w, (uint32_t)(ntok + np + (vst ? 2 : 0))));
 	emit_tokfiles(w, o->model);
 	for (k = 0; k < np; k++)
 		emit_tensor(o, w, p[k].name, &f[k]);
+	emit_vhead(o, w, vst, vf);
 	if (lmf_verbose)
 		warn("%s: %lld layers, %llu parameters in %d tensors (%s)",
 		    c->model_type_name, (long long)c->num_hidden_layers,
@@ -285,10 +340,10 @@ load_adapter(const struct opts *o, struct lmf_wr **wp)
 	char *wpath = path_join(o->adapter, "adapter_model.safetensors");
 	json_t *j = load_json_or_die(cpath), *mj = NULL, *meta;
 	const struct lmf_st_tensor **t;
-	struct lmf_safetensors *st;
+	struct lmf_safetensors *st, *vst;
 	struct lmf_param *p = NULL;
 	struct lmf_config c;
-	struct lmf_st_found f;
+	struct lmf_st_found f, vf[2];
 	char *mpath, err[600];
 	int64_t r;
 	int np = 0, i;
@@ -320,13 +375,16 @@ load_adapter(const struct opts *o, struct lmf_wr **wp)
 	    o->adapter);
 	if (o->model)
 		json_object_set_new(meta, "base_model", json_string(o->model));
+	vst = open_vhead(o->adapter, o->model ? c.hidden_size : -1, vf);
 	*wp = lmf_wr_open_or_die(o->out, meta, &o->wo);
-	wr_check(*wp, lmf_wr_item(*wp, (uint32_t)st->ntensors));
+	wr_check(*wp, lmf_wr_item(*wp, (uint32_t)(st->ntensors + (vst ? 2 :
+	    0))));
 	for (i = 0; i < st->ntensors; i++) {
 		f.st = st;
 		f.t = t[i];
 		emit_tensor(o, *wp, t[i]->name, &f);
 	}
+	emit_vhead(o, *wp, vst, vf);
 	if (lmf_verbose)
 		warn("adapter: %d LoRA tensors of rank %lld (%s)",
 		    st->ntensors, (long long)r, lmf_dtype_name(o->dtype));

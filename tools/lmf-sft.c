@@ -33,45 +33,12 @@ struct run {
 };
 
 static void
-opt_target(const struct lmf_opt *op, const char *v)
-{
-	char bad[64];
-
-	if ((*(int *)op->p = lmf_lora_target_parse(v, bad, sizeof bad)) < 0)
-		die_usage("--lora_target: unknown module '%s'", bad);
-}
-
-static void
 open_model(struct run *r, struct lmf_trainer *tr)
 {
-	struct opts *o = r->o;
-	int lora = o->t.finetuning_type == LMF_FT_LORA, i;
-	char *ck = tr->resume_dir && !lora ?
-	    xasprintf("%s/model.lmf", tr->resume_dir) : NULL;
-	struct lmf_rd *rd = lmf_rd_open_or_die(ck ? ck : o->model);
-	char err[512];
+	int i;
 
-	lmf_rd_check_kind_or_die(rd, "model");
-	if (!(r->model = lmf_llama_open(rd, &o->t, err, sizeof err)))
-		die("'%s': %s", lmf_rd_name(rd), err);
-	lmf_rd_close(rd);
-	free(ck);
-	ck = NULL;
-	if (tr->resume_dir && lora)
-		o->adapter = ck = xasprintf("%s/adapter.lmf", tr->resume_dir);
-	if (o->adapter) {
-		if (!(rd = lmf_train_adapter_open(tr, o->adapter))) {
-			if (lmf_train_adapter_close(tr, NULL))
-				exit(LMF_EXIT_FAIL);
-			die("%s", lmf_rd_open_errmsg());
-		}
-		i = lmf_llama_load_adapter(r->model, rd, err, sizeof err);
-		if (lmf_train_adapter_close(tr, rd))
-			exit(LMF_EXIT_FAIL);
-		if (i < 0)
-			die("'%s': %s", o->adapter, err);
-		free(ck);
-	}
+	r->model = lmf_train_model_open(tr, r->o->model, r->o->adapter,
+	    &r->o->t);
 	if ((r->ntp = lmf_llama_ntrainable(r->model)) == 0)
 		die("nothing to train: no trainable tensors");
 	r->tp = xmallocarray((size_t)r->ntp, sizeof *r->tp);
@@ -84,46 +51,20 @@ static void
 write_result(struct lmf_trainer *tr, const char *path)
 {
 	struct run *r = tr->ctx;
-	json_t *meta = lmf_llama_result_meta(r->model);
-	struct lmf_wr *w;
 
-	json_object_set_new(meta, "global_step", json_integer(tr->step));
-	if (tr->step > 0)
-		json_object_set_new(meta, "train_loss",
-		    json_real(lmf_train_loss(tr)));
-	if (!strcmp(path, "-"))
-		lmf_stdout_binary_or_die();
-	w = lmf_wr_open_or_die(path, meta, &r->o->wo);
-	json_decref(meta);
-	if (lmf_llama_write(r->model, w) < 0)
-		die("'%s': %s", path, lmf_wr_errmsg(w));
-	lmf_wr_close_or_die(w);
+	lmf_train_model_write(tr, r->model, path);
 }
 
 static void
 dump_grads(struct run *r, double loss, long count)
 {
-	const char *path = r->o->dump_grads;
+	static const char *const names[] = { "loss" };
 	json_t *meta = json_pack("{s:s, s:i, s:f, s:I}", "kind", "grads",
 	    "step", 1, "loss", loss, "label_tokens", (json_int_t)count);
-	struct lmf_tensor t = { .name = "loss", .dtype = LMF_F64,
-		.ndim = 0, .nbytes = 8, .data = &loss };
-	struct lmf_wr *w;
-	int i;
 
-	if (!strcmp(path, "-"))
-		lmf_stdout_binary_or_die();
-	w = lmf_wr_open_or_die(path, meta, &r->o->wo);
+	lmf_train_dump_grads(r->o->dump_grads, &r->o->wo, meta, names, &loss,
+	    1, r->tp, r->ntp);
 	json_decref(meta);
-	if (lmf_wr_item(w, (uint32_t)(r->ntp + 1)) < 0)
-		die("'%s': %s", path, lmf_wr_errmsg(w));
-	lmf_wr_tensor_or_die(w, &t);
-	for (i = 0; i < r->ntp; i++)
-		if (lmf_wr_tensor_begin(w, r->tp[i].name, LMF_F32,
-		    r->tp[i].ndim, r->tp[i].shape) < 0 || lmf_wr_payload(w,
-		    r->tp[i].g, r->tp[i].numel * sizeof(float)) < 0)
-			die("'%s': %s", path, lmf_wr_errmsg(w));
-	lmf_wr_close_or_die(w);
 }
 
 /* the loss on the eval batches: the mean over rows of each batch's mean
@@ -132,21 +73,16 @@ static void
 evaluate(struct run *r, struct lmf_trainer *tr, int final)
 {
 	static const char *const names[] = { "eval_loss" };
-	const struct lmf_config *c = lmf_llama_config(r->model);
 	struct lmf_rd *rd = lmf_rd_open_or_die(r->o->eval_data);
 	double t0 = lmf_now(), sum = 0, l;
 	struct lmf_item it;
 	struct lmf_batch b;
 	uint64_t rows = 0, nb = 0;
-	char err[512];
 	long npred;
 
 	lmf_rd_check_kind_or_die(rd, "batches");
 	while (lmf_rd_item_or_die(rd, &it) == 1) {
-		if (lmf_batch_from_item(&b, &it, (int)c->vocab_size, err,
-		    sizeof err) < 0)
-			die("'%s': batch %llu: %s", r->o->eval_data,
-			    (unsigned long long)nb, err);
+		lmf_train_batch_or_die(r->model, &b, &it, r->o->eval_data, nb);
 		l = lmf_llama_eval(r->model, &b, &npred);
 		if (npred > 0)
 			sum += l / (double)npred * b.B;
@@ -167,17 +103,13 @@ static int
 step(struct run *r, struct lmf_trainer *tr, struct lmf_item *items,
     struct lmf_batch *b)
 {
-	const struct lmf_config *c = lmf_llama_config(r->model);
 	long ga = tr->a.gradient_accumulation_steps, count = 0, npred;
 	double loss = 0;
-	char err[512];
 	int n = 0, i;
 
 	while (n < ga && lmf_train_next(tr, &items[n]) == 1) {
-		if (lmf_batch_from_item(&b[n], &items[n], (int)c->vocab_size,
-		    err, sizeof err) < 0)
-			die("'%s': batch %llu: %s", tr->data_path,
-			    (unsigned long long)tr->micro, err);
+		lmf_train_batch_or_die(r->model, &b[n], &items[n],
+		    tr->data_path, tr->micro);
 		count += lmf_batch_label_tokens(&b[n]);
 		i = lmf_train_micro(tr, b[n].B, b[n].T);
 		n++;
@@ -272,31 +204,10 @@ main(int argc, char **argv)
 		    "also write the result to FILE or '-'"),
 		LMF_OPT_ROW("dump_grads", 0, S, &o.dump_grads, "FILE", 0, 0,
 		    "write the first step's gradients, then stop"),
-		LMF_OPT_ROW("finetuning_type", 0, LMF_OPT_CHOICE,
-		    &t->finetuning_type, "lora|full|freeze", 0, 0,
-		    "what to train"),
-		LMF_OPT_ROW("lora_rank", 0, LMF_OPT_INT, &t->lora_rank, "N", 1,
-		    65536, "LoRA rank"),
-		{ "lora_alpha", 0, LMF_OPT_FLOAT, &t->lora_alpha, "X", 0, 1e9,
-		    "LoRA alpha", "2 rank", NULL, 0 },
-		LMF_OPT_ROW("lora_dropout", 0, LMF_OPT_FLOAT, &t->lora_dropout,
-		    "X", 0, 0.999, "LoRA dropout"),
-		{ "lora_target", 0, LMF_OPT_FUNC, &t->lora_target,
-		    "all|q_proj,...", 0, 0, "the modules LoRA adapts", "all",
-		    opt_target, 0 },
-		LMF_OPT_ROW("use_rslora", 0, LMF_OPT_BOOL, &t->use_rslora,
-		    NULL, 0, 0, "scale LoRA by alpha / sqrt(rank)"),
+		LMF_FT_OPTIONS(t),
 		LMF_OPT_ROW("adapter_name_or_path", 0, S, &o.adapter, "PATH",
 		    0, 0, "adapter stream or PEFT directory to continue"),
-		LMF_OPT_ROW("freeze_trainable_layers", 0, LMF_OPT_INT,
-		    &t->freeze_trainable_layers, "N", -100000, 100000,
-		    "freeze: the last N layers train (-N: first)"),
-		LMF_OPT_ROW("freeze_trainable_modules", 0, S,
-		    &t->freeze_trainable_modules, "M", 0, 0,
-		    "freeze: the modules that train"),
-		LMF_OPT_ROW("freeze_extra_modules", 0, S,
-		    &t->freeze_extra_modules, "M", 0, 0,
-		    "freeze: also train these"),
+		LMF_FREEZE_OPTIONS(t),
 		LMF_OPT_ROW("disable_gradient_checkpointing", 0, LMF_OPT_BOOL,
 		    &o.nockpt, NULL, 0, 0, "keep every activation"),
 		LMF_TRAIN_OPTIONS(&o.a),

@@ -24,6 +24,9 @@ int lmf_dumpjson_utf8_ok(const void *s, size_t n);
 void lmf_dumpjson_put_string(FILE *f, const void *s, size_t n);
 /* a record tag as a JSON string: 4 bytes as code points U+0000..U+00FF */
 void lmf_dumpjson_put_tag(FILE *f, const char *tag);
+/* x as Python 3 prints round(x, digits) of a float: the shortest repr
+ * of the rounded double, ".0" added to a whole number */
+void lmf_dumpjson_put_round(FILE *f, double x, int digits);
 /* raw bytes as lowercase hex, no quotes */
 void lmf_dumpjson_put_hex(FILE *f, const void *p, size_t n);
 /* base64 of n bytes, no quotes; n must be a multiple of 3 except in the

@@ -89,6 +89,11 @@ int lmf_batch_from_item(struct lmf_batch *b, struct lmf_item *it, int V,
     char *err, size_t errlen);
 /* tokens with labels != -100 (unshifted, as HF counts num_items_in_batch) */
 long lmf_batch_label_tokens(const struct lmf_batch *b);
+/* the row's last non-padding position as an index into (B * T) per-token
+ * values: attention_mask.sum() - 1 of the right-padded row, as
+ * LLaMA-Factory takes a reward model's score (spec 5.3); -1 if the row is
+ * all padding */
+long lmf_batch_last(const struct lmf_batch *b, int row);
 
 struct lmf_llama;
 

@@ -101,6 +101,33 @@ void lmf_train_opt_sched(const struct lmf_opt *o, const char *v);
 	LMF_OPT_ROW("print_resume", 0, LMF_OPT_BOOL, &(a)->print_resume, \
 	    NULL, 0, 0, "print the checkpoint a run would resume from")
 
+/* the rows for what to train, struct lmf_train_opts *t: the type and
+ * LoRA's; then freeze's */
+#define LMF_FT_OPTIONS(t) \
+	LMF_OPT_ROW("finetuning_type", 0, LMF_OPT_CHOICE, \
+	    &(t)->finetuning_type, "lora|full|freeze", 0, 0, "what to train"), \
+	LMF_OPT_ROW("lora_rank", 0, LMF_OPT_INT, &(t)->lora_rank, "N", 1, \
+	    65536, "LoRA rank"), \
+	{ "lora_alpha", 0, LMF_OPT_FLOAT, &(t)->lora_alpha, "X", 0, 1e9, \
+	    "LoRA alpha", "2 rank", NULL, 0 }, \
+	LMF_OPT_ROW("lora_dropout", 0, LMF_OPT_FLOAT, &(t)->lora_dropout, \
+	    "X", 0, 0.999, "LoRA dropout"), \
+	{ "lora_target", 0, LMF_OPT_FUNC, &(t)->lora_target, \
+	    "all|q_proj,...", 0, 0, "the modules LoRA adapts", "all", \
+	    lmf_train_opt_target, 0 }, \
+	LMF_OPT_ROW("use_rslora", 0, LMF_OPT_BOOL, &(t)->use_rslora, NULL, 0, \
+	    0, "scale LoRA by alpha / sqrt(rank)")
+#define LMF_FREEZE_OPTIONS(t) \
+	LMF_OPT_ROW("freeze_trainable_layers", 0, LMF_OPT_INT, \
+	    &(t)->freeze_trainable_layers, "N", -100000, 100000, \
+	    "freeze: the last N layers train (-N: first)"), \
+	LMF_OPT_ROW("freeze_trainable_modules", 0, LMF_OPT_STRING, \
+	    &(t)->freeze_trainable_modules, "M", 0, 0, \
+	    "freeze: the modules that train"), \
+	LMF_OPT_ROW("freeze_extra_modules", 0, LMF_OPT_STRING, \
+	    &(t)->freeze_extra_modules, "M", 0, 0, "freeze: also train these")
+void lmf_train_opt_target(const struct lmf_opt *o, const char *v);
+
 /* the trainer; fields the tool reads are above the line */
 struct lmf_trainer {
 	struct lmf_train_args a;
@@ -198,5 +225,30 @@ void lmf_train_end(struct lmf_trainer *tr);
 /* the rest of piped batches read, everything closed and freed, the
  * output_dir lock released */
 void lmf_train_free(struct lmf_trainer *tr);
+
+/* ---- what every trainer tool does around its model ---- */
+/* the option function of --lora_target (lmf_opt_level and lmf_opt_quiet
+ * of opt.h serve -l and -q) */
+void lmf_train_opt_target(const struct lmf_opt *o, const char *v);
+/* the model stream (or on resume the checkpoint's model.lmf) opened for
+ * training per t, with the adapter (a stream or a PEFT directory; on a
+ * LoRA resume the checkpoint's adapter.lmf) when there is one; dies with
+ * one line on failure. Call after lmf_train_begin */
+struct lmf_llama *lmf_train_model_open(struct lmf_trainer *tr,
+    const char *model, const char *adapter, const struct lmf_train_opts *t);
+/* point b at batch item it of m's vocabulary (lmf_batch_from_item), or
+ * die with one line naming path and batch k */
+void lmf_train_batch_or_die(struct lmf_llama *m, struct lmf_batch *b,
+    struct lmf_item *it, const char *path, uint64_t k);
+/* m's result stream (adapter or model, global_step and train_loss in
+ * its header) to path or "-", written with tr->wo */
+void lmf_train_model_write(struct lmf_trainer *tr, struct lmf_llama *m,
+    const char *path);
+/* --dump_grads: a "grads" stream of one item to path or "-" with header
+ * meta: the n f64 scalars names[i] = v[i] (the loss first), then the f32
+ * gradient of each trainable tensor under its name */
+void lmf_train_dump_grads(const char *path, const struct lmf_wropts *wo,
+    json_t *meta, const char *const *names, double *v, int n,
+    const struct lmf_tparam *tp, int ntp);
 
 #endif
