@@ -96,7 +96,7 @@ static const struct lmf_args_key keys[] = {
 	{ "overwrite_output_dir", B, "false", USE, NULL, 0 },
 	{ "do_train", B, "false", USE, NULL, 0 },
 	{ "do_eval", B, "false", USE, NULL, 0 },
-	{ "do_predict", B, "false", NO, NULL, 0 },
+	{ "do_predict", B, "false", USE, NULL, 0 },
 	{ "eval_strategy", S, "no", USE, "no steps epoch", 0 },
 	{ "eval_steps", I, NULL, USE, NULL, 1 },
 	{ "eval_delay", F, "0", IGN, NULL, 0 },

@@ -833,13 +833,34 @@ lmf_train_loss(const struct lmf_trainer *tr)
 
 /* ---- evaluation and the end ---- */
 
+/* res into output_dir's SPLIT_results.json and all_results.json */
+static void
+save_results(struct lmf_trainer *tr, const char *split, json_t *res)
+{
+	char *name = xasprintf("%s_results.json", split);
+	char *path = xasprintf("%s/all_results.json", tr->a.output_dir);
+	json_t *all = json_load_file(path, 0, NULL);
+
+	json_or_die(tr->a.output_dir, name, res, 4);
+	if (!json_is_object(all)) {
+		json_decref(all);
+		all = json_object();
+	}
+	json_object_update(all, res);
+	json_or_die(tr->a.output_dir, "all_results.json", all, 4);
+	json_decref(all);
+	free(path);
+	free(name);
+}
+
 void
 lmf_train_log_eval(struct lmf_trainer *tr, const char *const *names,
     const double *v, int n, uint64_t rows, uint64_t nb, double dt,
     int final)
 {
-	json_t *j, *res, *all;
-	char *path;
+	const char *split = final == LMF_EVAL_PREDICT ? "predict" : "eval";
+	char k[3][64];
+	json_t *j;
 	int i;
 
 	prog_clear(tr);
@@ -850,31 +871,30 @@ lmf_train_log_eval(struct lmf_trainer *tr, const char *const *names,
 		fprintf(stderr, " (%llu batches, %.0f ms)\n",
 		    (unsigned long long)nb, dt * 1e3);
 	}
-	tlog_line(tr, names[0], v[0], -1);
+	snprintf(k[0], sizeof k[0], "%s_runtime", split);
+	snprintf(k[1], sizeof k[1], "%s_samples_per_second", split);
+	snprintf(k[2], sizeof k[2], "%s_steps_per_second", split);
 	j = json_pack("{s:f, s:f, s:f, s:f, s:I}", "epoch", epoch_now(tr),
-	    "eval_runtime", round(dt * 1e4) / 1e4,
-	    "eval_samples_per_second", dt > 0 ? round((double)rows / dt *
-	    1e3) / 1e3 : 0.0, "eval_steps_per_second", dt > 0 ?
+	    k[0], round(dt * 1e4) / 1e4, k[1], dt > 0 ?
+	    round((double)rows / dt * 1e3) / 1e3 : 0.0, k[2], dt > 0 ?
 	    round((double)nb / dt * 1e3) / 1e3 : 0.0, "step",
 	    (json_int_t)tr->step);
 	for (i = 0; i < n; i++)
 		json_object_set_new(j, names[i], json_real(v[i]));
-	if (final && tr->a.output_dir) {
-		res = json_deep_copy(j);
-		path = xasprintf("%s/all_results.json", tr->a.output_dir);
+	if (final != LMF_EVAL_STEP && tr->a.output_dir) {
+		json_t *res = json_deep_copy(j);
+
 		json_object_del(res, "step");
-		json_or_die(tr->a.output_dir, "eval_results.json", res, 4);
-		all = json_load_file(path, 0, NULL);
-		if (!json_is_object(all)) {
-			json_decref(all);
-			all = json_object();
-		}
-		json_object_update(all, res);
-		json_or_die(tr->a.output_dir, "all_results.json", all, 4);
-		json_decref(all);
+		if (final == LMF_EVAL_PREDICT)
+			json_object_del(res, "epoch");
+		save_results(tr, split, res);
 		json_decref(res);
-		free(path);
 	}
+	if (final == LMF_EVAL_PREDICT) {
+		json_decref(j);
+		return;
+	}
+	tlog_line(tr, names[0], v[0], -1);
 	json_array_append_new(tr->history, j);
 }
 

@@ -208,7 +208,7 @@ evaluate(struct run *r, struct lmf_trainer *tr, int final, int predict)
 	v[0] = sum / (double)rows;
 	v[1] = (double)correct / (double)pairs;
 	lmf_train_log_eval(tr, predict ? pn : en, v, 2, rows, nb,
-	    lmf_now() - t0, final && !predict);
+	    lmf_now() - t0, predict ? LMF_EVAL_PREDICT : final);
 }
 
 /* one optimizer step over GA micro-batches, each micro-batch's mean pair

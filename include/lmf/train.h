@@ -213,7 +213,12 @@ void lmf_train_save(struct lmf_trainer *tr);
 /* after SIGINT/SIGTERM: a checkpoint, then exit 128 + signal */
 void lmf_train_check_signal(struct lmf_trainer *tr);
 /* an evaluation's metrics (names[0] is the one trainer_log.jsonl gets):
- * logged; final: eval_results.json and all_results.json too */
+ * final LMF_EVAL_STEP logs them; LMF_EVAL_FINAL also writes
+ * eval_results.json and all_results.json; LMF_EVAL_PREDICT (names
+ * predict_*, as Trainer.predict) only writes predict_results.json with
+ * predict_runtime, predict_samples_per_second, predict_steps_per_second
+ * and merges them into all_results.json, nothing logged */
+enum { LMF_EVAL_STEP, LMF_EVAL_FINAL, LMF_EVAL_PREDICT };
 void lmf_train_log_eval(struct lmf_trainer *tr, const char *const *names,
     const double *v, int n, uint64_t rows, uint64_t batches, double dt,
     int final);
