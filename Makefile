@@ -57,7 +57,7 @@ $(UNIT): %: %.c libcommon.a $(HDR)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< libcommon.a $(LDLIBS)
 
 $(REPLAY): tests/fuzz/%_replay: tests/fuzz/%_fuzz.c tests/fuzz/replay.c \
-    libcommon.a $(HDR) $(wildcard tools/lmf-*.c)
+    libcommon.a $(HDR)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/replay.c $< libcommon.a \
 		$(LDLIBS)
 

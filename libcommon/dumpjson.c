@@ -1,8 +1,9 @@
 /* dumpjson.c: the JSON Lines form of an lmf stream (lmf-dump(1)): each
  * element as text and back, the codecs, and the reader from the form to a
- * stream. The reader is a small JSON parser of its own, so that numbers
- * keep every bit (-0, big i64) and a tensor's data goes to the writer in
- * chunks instead of as a tree of JSON values. */
+ * stream; at the end, the pieces of the text form. The reader is a small
+ * JSON parser of its own, so that numbers keep every bit (-0, big i64) and
+ * a tensor's data goes to the writer in chunks instead of as a tree of
+ * JSON values. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -40,6 +41,7 @@ float_bits(int dtype, int *ebits, int *mbits)
 	case LMF_F16: *ebits = 5; *mbits = 10; return 16;
 	case LMF_BF16: *ebits = 8; *mbits = 7; return 16;
 	}
+	*ebits = *mbits = 0;
 	return 0;
 }
 
@@ -1174,4 +1176,177 @@ out:
 	free(j->rbuf);
 	free(j);
 	return rc;
+}
+
+/* ---- the text form ---- */
+
+void
+lmf_dumpjson_put_name(FILE *f, const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n = strlen(s), i;
+	int plain = lmf_dumpjson_utf8_ok(s, n);
+
+	for (i = 0; i < n && plain; i++)
+		plain = u[i] > 0x20 && u[i] != 0x7f && u[i] != '"' &&
+		    u[i] != '\\';
+	if (plain) {
+		fputs(s, f);
+		return;
+	}
+	putc('"', f);
+	for (i = 0; i < n; i++) {
+		size_t k = 0;
+
+		if (u[i] >= 0x80)
+			for (k = 4; k > 1; k--)
+				if (i + k <= n &&
+				    lmf_dumpjson_utf8_ok(u + i, k))
+					break;
+		if (k > 1) {
+			fwrite(u + i, 1, k, f);
+			i += k - 1;
+		} else if (u[i] == '"' || u[i] == '\\') {
+			fprintf(f, "\\%c", u[i]);
+		} else if (u[i] < 0x20 || u[i] >= 0x7f) {
+			fprintf(f, "\\x%02x", u[i]);
+		} else {
+			putc(u[i], f);
+		}
+	}
+	putc('"', f);
+}
+
+void
+lmf_dumpjson_put_meta(FILE *f, json_t *meta, size_t abbrev)
+{
+	const char **keys = xmallocarray(json_object_size(meta) + 1,
+	    sizeof *keys);
+	const char *k;
+	json_t *v;
+	size_t n = 0, i, j;
+
+	json_object_foreach(meta, k, v)
+		keys[n++] = k;
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
+			k = keys[j];
+			keys[j] = keys[j - 1];
+			keys[j - 1] = k;
+		}
+	fputs("meta:\n", f);
+	for (i = 0; i < n; i++) {
+		char *js = json_dumps(json_object_get(meta, keys[i]),
+		    JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+		size_t len = js ? strlen(js) : 0, cut = len;
+
+		if (!js)
+			die("out of memory printing the meta");
+		if (abbrev && len > abbrev) {
+			cut = abbrev;
+			while (cut && ((unsigned char)js[cut] & 0xc0) == 0x80)
+				cut--;
+		}
+		fprintf(f, "  %s: %.*s", keys[i], (int)cut, js);
+		if (cut < len)
+			fprintf(f, "... (%zu bytes)", len);
+		putc('\n', f);
+		free(js);
+	}
+	free(keys);
+}
+
+static int
+dump_is_float(int dtype)
+{
+	return dtype == LMF_F32 || dtype == LMF_F64 || dtype == LMF_F16 ||
+	    dtype == LMF_BF16;
+}
+
+void
+lmf_dumpjson_stat_add(struct lmf_dumpjson_stats *s, int dtype,
+    const unsigned char *p)
+{
+	double v;
+	int64_t iv;
+
+	switch (dtype) {
+	case LMF_F32: {
+		uint32_t u = lmf_get_u32(p);
+		float f;
+
+		memcpy(&f, &u, 4);
+		v = f;
+		break;
+	}
+	case LMF_F64: {
+		uint64_t u = lmf_get_u64(p);
+
+		memcpy(&v, &u, 8);
+		break;
+	}
+	case LMF_F16: v = lmf_f16_to_f32(lmf_get_u16(p)); break;
+	case LMF_BF16: v = lmf_bf16_to_f32(lmf_get_u16(p)); break;
+	case LMF_I8: iv = (int8_t)p[0]; goto integer;
+	case LMF_I16: iv = (int16_t)lmf_get_u16(p); goto integer;
+	case LMF_I32: iv = (int32_t)lmf_get_u32(p); goto integer;
+	case LMF_I64: iv = (int64_t)lmf_get_u64(p); goto integer;
+	default: iv = p[0]; goto integer;
+	}
+	if (isnan(v)) {
+		s->nan++;
+		return;
+	}
+	if (isinf(v)) {
+		s->inf++;
+		return;
+	}
+	if (!s->finite || v < s->min)
+		s->min = v;
+	if (!s->finite || v > s->max)
+		s->max = v;
+	s->finite++;
+	s->sum += v;
+	return;
+integer:
+	if (!s->finite || iv < s->imin)
+		s->imin = iv;
+	if (!s->finite || iv > s->imax)
+		s->imax = iv;
+	s->finite++;
+	s->sum += (double)iv;
+}
+
+void
+lmf_dumpjson_stat_print(FILE *f, const struct lmf_dumpjson_stats *s,
+    int dtype)
+{
+	if (!dump_is_float(dtype)) {
+		if (s->finite)
+			fprintf(f, " min %lld max %lld mean %.6g",
+			    (long long)s->imin, (long long)s->imax,
+			    s->sum / (double)s->finite);
+		return;
+	}
+	if (s->finite)
+		fprintf(f, " min %.6g max %.6g mean %.6g", s->min, s->max,
+		    s->sum / (double)s->finite);
+	else
+		fprintf(f, " min - max - mean -");
+	fprintf(f, " nan %llu inf %llu", (unsigned long long)s->nan,
+	    (unsigned long long)s->inf);
+}
+
+void
+lmf_dumpjson_put_round(FILE *f, double x, int digits)
+{
+	char buf[LMF_DUMPJSON_VALMAX];
+	double d;
+
+	snprintf(buf, sizeof buf, "%.*f", digits, x);
+	d = strtod(buf, NULL);
+	lmf_dumpjson_fmt(buf, LMF_F64, &d, 1);
+	fputs(buf, f);
+	if (!strpbrk(buf, ".en"))
+		fputs(".0", f);
 }

@@ -47,9 +47,10 @@ static int
 is_own_name(struct hfdir *h, const char *name)
 {
 	static const char *const model[] = { "model.safetensors",
-		"model.safetensors.index.json", "config.json", NULL };
+		"model.safetensors.index.json", "config.json",
+		"value_head.safetensors", NULL };
 	static const char *const adapter[] = { "adapter_model.safetensors",
-		"adapter_config.json", NULL };
+		"adapter_config.json", "value_head.safetensors", NULL };
 	const char *const *v = h->o->adapter ? adapter : model;
 	int i;
 
@@ -67,6 +68,15 @@ static int
 is_file(const struct hfdir *h, const struct lmf_tensor *t)
 {
 	return !h->o->adapter && t->dtype == LMF_U8 && t->ndim == 1;
+}
+
+/* TRL's value head (v_head.summary.weight, .bias) goes to
+ * value_head.safetensors, as LLaMA-Factory's fix_valuehead_checkpoint
+ * leaves it, always f32 */
+static int
+is_vhead(const struct lmf_tensor *t)
+{
+	return !strncmp(t->name, "v_head.", 7);
 }
 
 /* "cannot <what> 'p': <errno>"; p freed */
@@ -340,7 +350,7 @@ lmf_hf_write(const char *dir, json_t *config, struct lmf_item *it,
     const struct lmf_hf_opts *o, char *err, size_t errlen)
 {
 	struct hfdir h = { .dir = dir, .o = o, .err = err, .errlen = errlen };
-	struct lmf_st_writer *w = NULL;
+	struct lmf_st_writer *w = NULL, *vw = NULL;
 	int i, rc = 0, nshards = 1;
 
 	for (i = 0; i < it->ntensors && !rc; i++)
@@ -363,6 +373,18 @@ lmf_hf_write(const char *dir, json_t *config, struct lmf_item *it,
 			rc = put_file(&h, t->name, t->data, t->nbytes);
 			continue;
 		}
+		if (is_vhead(t)) {
+			if (!vw)
+				vw = lmf_st_write_begin(dir, "value_head", 0);
+			if (lmf_tensor_to_f32(t) < 0 || lmf_st_write_add(vw,
+			    t->name, t->dtype, t->ndim, t->shape, t->data) < 0) {
+				lmf_seterr(err, errlen, "'%s': tensor '%s' "
+				    "cannot go to safetensors", o->src,
+				    t->name);
+				rc = LMF_E_FORMAT;
+			}
+			continue;
+		}
 		if ((rc = convert(&h, t)))
 			break;
 		if (lmf_st_write_add(w, t->name, t->dtype, t->ndim, t->shape,
@@ -380,10 +402,14 @@ lmf_hf_write(const char *dir, json_t *config, struct lmf_item *it,
 	nshards = lmf_st_write_nshards(w);
 	rc = lmf_st_write_end(w, err, errlen) ? LMF_E_IO : 0;
 	w = NULL;
+	if (!rc && vw)
+		rc = lmf_st_write_end(vw, err, errlen) ? LMF_E_IO : 0;
+	vw = NULL;
 	if (!rc)
 		rc = commit(&h, nshards);
 out:
 	lmf_st_write_abort(w);
+	lmf_st_write_abort(vw);
 	hfdir_free(&h);
 	return rc;
 }

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "lmf/gemm.h"
+#include "lmf/infer.h"
 #include "lmf/kernels.h"
 #include "lmf/llama.h"
 #include "lmf/loss.h"
@@ -316,6 +317,17 @@ lmf_batch_label_tokens(const struct lmf_batch *b)
 	for (i = 0; i < n; i++)
 		k += b->labels[i] != LMF_IGNORE_INDEX;
 	return k;
+}
+
+long
+lmf_batch_last(const struct lmf_batch *b, int row)
+{
+	long n = 0, t;
+
+	for (t = 0; t < b->T; t++)
+		n += !b->attention_mask || b->attention_mask[(long)row * b->T +
+		    t] != 0;
+	return n ? (long)row * b->T + n - 1 : -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -961,6 +973,34 @@ const struct lmf_config *
 lmf_llama_config(const struct lmf_llama *m)
 {
 	return &m->c;
+}
+
+/* infer.h's find: a base weight by its HF name, a LoRA one by PEFT's */
+static const float *
+infer_find(void *ctx, const char *name)
+{
+	struct lmf_llama *m = ctx;
+	const struct lmf_param *q = lmf_model_param_find(m->p, m->np, name);
+	int i;
+
+	if (q)
+		return m->pw[q - m->p];
+	for (i = 0; m->lora && i < m->ntp; i++)
+		if (!strcmp(m->tp[i].name, name))
+			return m->tp[i].w;
+	return NULL;
+}
+
+int
+lmf_llama_infer_weights(struct lmf_llama *m, struct lmf_infer_weights *w,
+    struct lmf_infer_layer *layer, char *err, size_t errlen)
+{
+	if (lmf_infer_weights_by_name(w, layer, &m->c, infer_find, m, err,
+	    errlen) < 0)
+		return -1;
+	w->lora_rank = m->lora ? m->rank : 0;
+	w->lora_scaling = m->lora ? (float)m->scaling : 0.0f;
+	return 0;
 }
 
 int

@@ -344,7 +344,8 @@ lmf_lora_merge(struct lmf_item *model, const struct lmf_config *c,
 		    (int)pp->shape[1], 1.0f, w->data, (int)pp->shape[1]);
 	}
 	for (i = 0; i < adapter->ntensors; i++)
-		if (lora_target(adapter->t[i].name, wn, sizeof wn) < 0) {
+		if (strncmp(adapter->t[i].name, "v_head.", 7) &&
+		    lora_target(adapter->t[i].name, wn, sizeof wn) < 0) {
 			lmf_seterr(err, errlen, "adapter tensor '%s' is not a "
 			    "LoRA weight", adapter->t[i].name);
 			goto out;

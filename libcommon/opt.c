@@ -335,3 +335,9 @@ lmf_opt_quiet(const struct lmf_opt *o, const char *value)
 {
 	lmf_verbose = 0;
 }
+
+void
+lmf_opt_set(const struct lmf_opt *o, const char *value)
+{
+	*(int *)o->p = 1;
+}

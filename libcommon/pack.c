@@ -294,3 +294,12 @@ lmf_pack_collate(struct lmf_item *it, const char *pfx,
 			    LMF_IGNORE_INDEX;
 	}
 }
+
+void
+lmf_pack_seq_free(struct lmf_pack_seq *s)
+{
+	free(s->ids);
+	free(s->labels);
+	free(s->pos);
+	free(s->seg);
+}

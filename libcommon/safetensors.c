@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lmf/model.h"
 #include "lmf/safetensors.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
@@ -392,4 +393,255 @@ const char *
 lmf_safetensors_errmsg(const struct lmf_safetensors *st)
 {
 	return st->msg;
+}
+
+/* a model directory's checkpoint being opened; what went wrong in msg */
+struct stdir {
+	const char *dir;
+	struct lmf_safetensors **sh;
+	int n;
+	int code;
+	char msg[700];
+};
+
+static int stdir_fail(struct stdir *d, int code, const char *fmt, ...)
+    LMF_PRINTF(3, 4);
+
+static int
+stdir_fail(struct stdir *d, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(d->msg, sizeof d->msg, fmt, ap);
+	va_end(ap);
+	d->code = code;
+	return code;
+}
+
+static int
+is_file(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0;
+}
+
+/* open dir/file and append it to d->sh */
+static int
+stdir_add(struct stdir *d, const char *file)
+{
+	char *p = xasprintf("%s/%s", d->dir, file), m[600];
+	int err = 0;
+	struct lmf_safetensors *st = lmf_safetensors_open(p, &err, m, sizeof m);
+
+	if (st)
+		d->sh[d->n++] = st;
+	else
+		stdir_fail(d, err, "'%s': %s", p, m);
+	free(p);
+	return st ? 0 : err;
+}
+
+/* the index of the shard named file in d->sh, opening it when new */
+static int
+stdir_shard(struct stdir *d, const char *ix, const char *name,
+    const char *file)
+{
+	int i, rc;
+
+	if (!file || !*file || strchr(file, '/') || !strcmp(file, "..") ||
+	    !strcmp(file, "."))
+		return stdir_fail(d, LMF_E_FORMAT, "'%s': tensor '%s': bad "
+		    "shard file name", ix, name);
+	for (i = 0; i < d->n; i++)
+		if (!strcmp(strrchr(d->sh[i]->path, '/') + 1, file))
+			return i;
+	if ((rc = stdir_add(d, file)) < 0)
+		return rc;
+	return d->n - 1;
+}
+
+/* check the index ix and return its weight_map, or NULL */
+static json_t *
+stdir_map(struct stdir *d, const char *ix, json_t *j)
+{
+	json_t *map = json_object_get(j, "weight_map");
+
+	if (!json_is_object(j))
+		stdir_fail(d, LMF_E_FORMAT, "'%s': not a JSON object", ix);
+	else if (!json_is_object(map) || !json_object_size(map))
+		stdir_fail(d, LMF_E_FORMAT, "'%s': no weight_map object", ix);
+	else
+		return map;
+	return NULL;
+}
+
+/* open every shard the index ix names, checking each holds its tensors */
+static int
+stdir_index(struct stdir *d, const char *ix)
+{
+	json_error_t jerr;
+	json_t *j = json_load_file(ix, JSON_REJECT_DUPLICATES, &jerr), *map, *v;
+	const char *name;
+	int i, rc = 0;
+
+	if (!j)
+		return stdir_fail(d, LMF_E_FORMAT, "'%s': not JSON: %s at line "
+		    "%d", ix, jerr.text, jerr.line);
+	if (!(map = stdir_map(d, ix, j))) {
+		json_decref(j);
+		return d->code;
+	}
+	d->sh = xmallocarray(json_object_size(map), sizeof *d->sh);
+	json_object_foreach(map, name, v) {
+		const char *file = json_string_value(v);
+
+		if ((rc = i = stdir_shard(d, ix, name, file)) < 0)
+			break;
+		rc = 0;
+		if (!lmf_safetensors_find(d->sh[i], name)) {
+			rc = stdir_fail(d, LMF_E_FORMAT, "'%s': tensor '%s' is "
+			    "not in '%s'", ix, name, file);
+			break;
+		}
+	}
+	json_decref(j);
+	return rc;
+}
+
+struct lmf_safetensors_dir *
+lmf_safetensors_dir_open(const char *dir, int *err, char *errbuf,
+    size_t errlen)
+{
+	struct stdir d = { .dir = dir };
+	struct lmf_safetensors_dir *sd;
+	char *one = xasprintf("%s/model.safetensors", dir);
+	char *ix = xasprintf("%s/model.safetensors.index.json", dir);
+	int rc, i;
+
+	if (is_file(one) || !is_file(ix)) {
+		d.sh = xmalloc(sizeof *d.sh);
+		rc = is_file(one) ? stdir_add(&d, "model.safetensors") :
+		    stdir_fail(&d, LMF_E_IO, "'%s': no model.safetensors or "
+		    "model.safetensors.index.json", dir);
+	} else {
+		rc = stdir_index(&d, ix);
+	}
+	free(one);
+	free(ix);
+	if (rc < 0) {
+		set_err(rc, err, errbuf, errlen, d.msg);
+		for (i = 0; i < d.n; i++)
+			lmf_safetensors_close(d.sh[i]);
+		free(d.sh);
+		return NULL;
+	}
+	sd = xmalloc(sizeof *sd);
+	*sd = (struct lmf_safetensors_dir){ .dir = xstrdup(dir), .sh = d.sh,
+	    .nshards = d.n };
+	return sd;
+}
+
+void
+lmf_safetensors_dir_close(struct lmf_safetensors_dir *sd)
+{
+	int i;
+
+	if (!sd)
+		return;
+	for (i = 0; i < sd->nshards; i++)
+		lmf_safetensors_close(sd->sh[i]);
+	free(sd->sh);
+	free(sd->dir);
+	free(sd);
+}
+
+static int
+has_suffix(const char *s, const char *suf)
+{
+	size_t a = strlen(s), b = strlen(suf);
+
+	return a >= b && !strcmp(s + a - b, suf);
+}
+
+static const char *
+st_shape_str(int ndim, const int64_t *shape, char *buf, size_t len)
+{
+	struct lmf_tensor x = { .ndim = ndim };
+
+	memcpy(x.shape, shape, sizeof *shape * (size_t)ndim);
+	return lmf_shape_str(&x, buf, len);
+}
+
+/* check tensor t of st against parameter q and record it in *f */
+static int
+find_one(struct stdir *d, struct lmf_safetensors *st,
+    const struct lmf_st_tensor *t, const struct lmf_param *q,
+    struct lmf_st_found *f)
+{
+	char b1[128], b2[128];
+
+	if (f->t)
+		return stdir_fail(d, LMF_E_FORMAT, "'%s': tensor '%s' is also "
+		    "in '%s'", st->path, t->name, f->st->path);
+	if (t->dtype != LMF_F32 && t->dtype != LMF_F16 && t->dtype != LMF_BF16)
+		return stdir_fail(d, LMF_E_DTYPE, "'%s': tensor '%s': dtype %s "
+		    "is not F32, F16 or BF16", st->path, t->name,
+		    lmf_safetensors_dtype_name(t->dtype));
+	if (t->ndim != q->ndim || memcmp(t->shape, q->shape, sizeof *q->shape *
+	    (size_t)q->ndim))
+		return stdir_fail(d, LMF_E_SHAPE, "'%s': tensor '%s' has shape "
+		    "%s, the config says %s", st->path, t->name,
+		    st_shape_str(t->ndim, t->shape, b1, sizeof b1),
+		    st_shape_str(q->ndim, q->shape, b2, sizeof b2));
+	f->st = st;
+	f->t = t;
+	return 0;
+}
+
+/* find every tensor of st in p, or fail */
+static int
+find_in(struct stdir *d, struct lmf_safetensors *st,
+    const struct lmf_param *p, int np, const char *what,
+    struct lmf_st_found *f)
+{
+	const struct lmf_param *q;
+	int j, rc;
+
+	for (j = 0; j < st->ntensors; j++) {
+		const struct lmf_st_tensor *t = &st->t[j];
+
+		if (!(q = lmf_model_param_find(p, np, t->name)) &&
+		    (!strcmp(t->name, "lm_head.weight") ||
+		    has_suffix(t->name, ".rotary_emb.inv_freq")))
+			continue;
+		if (!q)
+			return stdir_fail(d, LMF_E_FORMAT, "'%s': unexpected "
+			    "tensor '%s' for %s", st->path, t->name, what);
+		if ((rc = find_one(d, st, t, q, &f[q - p])) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int
+lmf_safetensors_dir_find(const struct lmf_safetensors_dir *sd,
+    const struct lmf_param *p, int np, const char *what,
+    struct lmf_st_found *f, char *errbuf, size_t errlen)
+{
+	struct stdir d = { .dir = sd->dir };
+	int i, rc = 0;
+
+	memset(f, 0, sizeof *f * (size_t)np);
+	for (i = 0; i < sd->nshards && !rc; i++)
+		rc = find_in(&d, sd->sh[i], p, np, what, f);
+	for (i = 0; i < np && !rc; i++)
+		if (!f[i].t)
+			rc = stdir_fail(&d, LMF_E_FORMAT, "'%s': tensor "
+			    "'%s' is missing from the checkpoint", sd->dir,
+			    p[i].name);
+	if (rc < 0)
+		set_err(rc, NULL, errbuf, errlen, d.msg);
+	return rc;
 }

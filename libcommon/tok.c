@@ -819,3 +819,93 @@ lmf_tok_set_special(struct lmf_tok *tk, const char *which, const char *token,
 	*slot = id;
 	return 0;
 }
+
+static int
+json_encode(struct lmf_tok *t, json_t *v, FILE *out, char *err,
+    size_t errlen)
+{
+	json_t *x = json_object_get(v, "text");
+	int32_t *ids;
+	size_t n;
+	int special = 1;
+
+	if (!json_is_string(x)) {
+		lmf_seterr(err, errlen, "no \"text\" string");
+		return -1;
+	}
+	if ((x = json_object_get(v, "add_special_tokens")))
+		special = json_is_true(x);
+	x = json_object_get(v, "text");
+	if (lmf_tok_encode(t, json_string_value(x), json_string_length(x),
+	    special, &ids, &n, err, errlen))
+		return -1;
+	fputs("{\"ids\": [", out);
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, i ? ", %d" : "%d", (int)ids[i]);
+	fputs("]}\n", out);
+	free(ids);
+	return 0;
+}
+
+static int
+json_decode(struct lmf_tok *t, json_t *v, FILE *out, char *err,
+    size_t errlen)
+{
+	json_t *a = json_object_get(v, "ids"), *o, *s;
+	size_t n = json_array_size(a);
+	int skipsp = json_is_true(json_object_get(v, "skip_special_tokens"));
+	int32_t *ids;
+	char *text, *dump;
+
+	if (!json_is_array(a)) {
+		lmf_seterr(err, errlen, "no \"ids\" list");
+		return -1;
+	}
+	ids = xmallocarray(n ? n : 1, sizeof *ids);
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = json_array_get(a, i);
+
+		if (!json_is_integer(e) || json_integer_value(e) < 0 ||
+		    json_integer_value(e) >= lmf_tok_vocab_size(t)) {
+			lmf_seterr(err, errlen, "id %zu is not a token id", i);
+			free(ids);
+			return -1;
+		}
+		ids[i] = (int32_t)json_integer_value(e);
+	}
+	text = lmf_tok_decode(t, ids, n, skipsp);
+	free(ids);
+	s = json_string(text);
+	free(text);
+	if (!s) {
+		lmf_seterr(err, errlen, "the decoded text is not UTF-8");
+		return -1;
+	}
+	o = json_object();
+	json_object_set_new(o, "text", s);
+	dump = json_dumps(o, JSON_COMPACT);
+	fprintf(out, "%s\n", dump);
+	free(dump);
+	json_decref(o);
+	return 0;
+}
+
+int
+lmf_tok_json_line(struct lmf_tok *t, int decode, const char *line, size_t len,
+    FILE *out, char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *v = json_loadb(line, len, 0, &je);
+	int rc;
+
+	if (!v || !json_is_object(v)) {
+		lmf_seterr(err, errlen, "%s", v ? "not a JSON object" :
+		    je.text);
+		json_decref(v);
+		return -1;
+	}
+	rc = decode ? json_decode(t, v, out, err, errlen) :
+	    json_encode(t, v, out, err, errlen);
+	json_decref(v);
+	return rc;
+}

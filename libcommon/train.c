@@ -833,13 +833,34 @@ lmf_train_loss(const struct lmf_trainer *tr)
 
 /* ---- evaluation and the end ---- */
 
+/* res into output_dir's SPLIT_results.json and all_results.json */
+static void
+save_results(struct lmf_trainer *tr, const char *split, json_t *res)
+{
+	char *name = xasprintf("%s_results.json", split);
+	char *path = xasprintf("%s/all_results.json", tr->a.output_dir);
+	json_t *all = json_load_file(path, 0, NULL);
+
+	json_or_die(tr->a.output_dir, name, res, 4);
+	if (!json_is_object(all)) {
+		json_decref(all);
+		all = json_object();
+	}
+	json_object_update(all, res);
+	json_or_die(tr->a.output_dir, "all_results.json", all, 4);
+	json_decref(all);
+	free(path);
+	free(name);
+}
+
 void
 lmf_train_log_eval(struct lmf_trainer *tr, const char *const *names,
     const double *v, int n, uint64_t rows, uint64_t nb, double dt,
     int final)
 {
-	json_t *j, *res, *all;
-	char *path;
+	const char *split = final == LMF_EVAL_PREDICT ? "predict" : "eval";
+	char k[3][64];
+	json_t *j;
 	int i;
 
 	prog_clear(tr);
@@ -850,31 +871,30 @@ lmf_train_log_eval(struct lmf_trainer *tr, const char *const *names,
 		fprintf(stderr, " (%llu batches, %.0f ms)\n",
 		    (unsigned long long)nb, dt * 1e3);
 	}
-	tlog_line(tr, names[0], v[0], -1);
+	snprintf(k[0], sizeof k[0], "%s_runtime", split);
+	snprintf(k[1], sizeof k[1], "%s_samples_per_second", split);
+	snprintf(k[2], sizeof k[2], "%s_steps_per_second", split);
 	j = json_pack("{s:f, s:f, s:f, s:f, s:I}", "epoch", epoch_now(tr),
-	    "eval_runtime", round(dt * 1e4) / 1e4,
-	    "eval_samples_per_second", dt > 0 ? round((double)rows / dt *
-	    1e3) / 1e3 : 0.0, "eval_steps_per_second", dt > 0 ?
+	    k[0], round(dt * 1e4) / 1e4, k[1], dt > 0 ?
+	    round((double)rows / dt * 1e3) / 1e3 : 0.0, k[2], dt > 0 ?
 	    round((double)nb / dt * 1e3) / 1e3 : 0.0, "step",
 	    (json_int_t)tr->step);
 	for (i = 0; i < n; i++)
 		json_object_set_new(j, names[i], json_real(v[i]));
-	if (final && tr->a.output_dir) {
-		res = json_deep_copy(j);
-		path = xasprintf("%s/all_results.json", tr->a.output_dir);
+	if (final != LMF_EVAL_STEP && tr->a.output_dir) {
+		json_t *res = json_deep_copy(j);
+
 		json_object_del(res, "step");
-		json_or_die(tr->a.output_dir, "eval_results.json", res, 4);
-		all = json_load_file(path, 0, NULL);
-		if (!json_is_object(all)) {
-			json_decref(all);
-			all = json_object();
-		}
-		json_object_update(all, res);
-		json_or_die(tr->a.output_dir, "all_results.json", all, 4);
-		json_decref(all);
+		if (final == LMF_EVAL_PREDICT)
+			json_object_del(res, "epoch");
+		save_results(tr, split, res);
 		json_decref(res);
-		free(path);
 	}
+	if (final == LMF_EVAL_PREDICT) {
+		json_decref(j);
+		return;
+	}
+	tlog_line(tr, names[0], v[0], -1);
 	json_array_append_new(tr->history, j);
 }
 
@@ -1008,8 +1028,7 @@ lmf_train_free(struct lmf_trainer *tr)
 		close(tr->lock);
 }
 
-/* ------------------------------------------------------------------ */
-/* the model side every trainer tool shares */
+/* ---- what every trainer tool does around its model ---- */
 
 void
 lmf_train_opt_target(const struct lmf_opt *op, const char *v)
@@ -1018,6 +1037,100 @@ lmf_train_opt_target(const struct lmf_opt *op, const char *v)
 
 	if ((*(int *)op->p = lmf_lora_target_parse(v, bad, sizeof bad)) < 0)
 		die_usage("--lora_target: unknown module '%s'", bad);
+}
+
+
+struct lmf_llama *
+lmf_train_model_open(struct lmf_trainer *tr, const char *model,
+    const char *adapter, const struct lmf_train_opts *t)
+{
+	int lora = t->finetuning_type == LMF_FT_LORA, rc;
+	char *ck = tr->resume_dir && !lora ?
+	    xasprintf("%s/model.lmf", tr->resume_dir) : NULL;
+	struct lmf_rd *rd = lmf_rd_open_or_die(ck ? ck : model);
+	struct lmf_llama *m;
+	char err[512];
+
+	lmf_rd_check_kind_or_die(rd, "model");
+	if (!(m = lmf_llama_open(rd, t, err, sizeof err)))
+		die("'%s': %s", lmf_rd_name(rd), err);
+	lmf_rd_close(rd);
+	free(ck);
+	ck = NULL;
+	if (tr->resume_dir && lora)
+		adapter = ck = xasprintf("%s/adapter.lmf", tr->resume_dir);
+	if (adapter) {
+		if (!(rd = lmf_train_adapter_open(tr, adapter))) {
+			if (lmf_train_adapter_close(tr, NULL))
+				exit(LMF_EXIT_FAIL);
+			die("%s", lmf_rd_open_errmsg());
+		}
+		rc = lmf_llama_load_adapter(m, rd, err, sizeof err);
+		if (lmf_train_adapter_close(tr, rd))
+			exit(LMF_EXIT_FAIL);
+		if (rc < 0)
+			die("'%s': %s", adapter, err);
+		free(ck);
+	}
+	return m;
+}
+
+void
+lmf_train_batch_or_die(struct lmf_llama *m, struct lmf_batch *b,
+    struct lmf_item *it, const char *path, uint64_t k)
+{
+	const struct lmf_config *c = lmf_llama_config(m);
+	char err[512];
+
+	if (lmf_batch_from_item(b, it, (int)c->vocab_size, err, sizeof err))
+		die("'%s': batch %llu: %s", path, (unsigned long long)k, err);
+}
+
+void
+lmf_train_model_write(struct lmf_trainer *tr, struct lmf_llama *m,
+    const char *path)
+{
+	json_t *meta = lmf_llama_result_meta(m);
+	struct lmf_wr *w;
+
+	json_object_set_new(meta, "global_step", json_integer(tr->step));
+	if (tr->step > 0)
+		json_object_set_new(meta, "train_loss",
+		    json_real(lmf_train_loss(tr)));
+	if (!strcmp(path, "-"))
+		lmf_stdout_binary_or_die();
+	w = lmf_wr_open_or_die(path, meta, tr->wo);
+	json_decref(meta);
+	if (lmf_llama_write(m, w) < 0)
+		die("'%s': %s", path, lmf_wr_errmsg(w));
+	lmf_wr_close_or_die(w);
+}
+
+void
+lmf_train_dump_grads(const char *path, const struct lmf_wropts *wo,
+    json_t *meta, const char *const *names, double *v, int n,
+    const struct lmf_tparam *tp, int ntp)
+{
+	struct lmf_wr *w;
+	int i;
+
+	if (!strcmp(path, "-"))
+		lmf_stdout_binary_or_die();
+	w = lmf_wr_open_or_die(path, meta, wo);
+	if (lmf_wr_item(w, (uint32_t)(n + ntp)) < 0)
+		die("'%s': %s", path, lmf_wr_errmsg(w));
+	for (i = 0; i < n; i++) {
+		struct lmf_tensor t = { .name = (char *)names[i],
+			.dtype = LMF_F64, .ndim = 0, .nbytes = 8, .data = &v[i] };
+
+		lmf_wr_tensor_or_die(w, &t);
+	}
+	for (i = 0; i < ntp; i++)
+		if (lmf_wr_tensor_begin(w, tp[i].name, LMF_F32, tp[i].ndim,
+		    tp[i].shape) < 0 || lmf_wr_payload(w, tp[i].g,
+		    tp[i].numel * sizeof(float)) < 0)
+			die("'%s': %s", path, lmf_wr_errmsg(w));
+	lmf_wr_close_or_die(w);
 }
 
 void
@@ -1057,94 +1170,4 @@ lmf_train_check_paths(struct lmf_train_args *a, struct lmf_opt *tab,
 	a->epochs_given = lmf_opt_given(tab, "num_train_epochs");
 	if (p->dump_grads)   /* one step's gradients, nothing else */
 		a->output_dir = a->resume_from_checkpoint = NULL;
-}
-
-struct lmf_llama *
-lmf_train_open_model(struct lmf_trainer *tr, const char *model,
-    const char *adapter, const struct lmf_train_opts *o,
-    struct lmf_tparam **tp, int *ntp)
-{
-	int lora = o->finetuning_type == LMF_FT_LORA, i;
-	char *ck = tr->resume_dir && !lora ?
-	    xasprintf("%s/model.lmf", tr->resume_dir) : NULL;
-	struct lmf_rd *rd = lmf_rd_open_or_die(ck ? ck : model);
-	struct lmf_llama *m;
-	char err[512];
-
-	lmf_rd_check_kind_or_die(rd, "model");
-	if (!(m = lmf_llama_open(rd, o, err, sizeof err)))
-		die("'%s': %s", lmf_rd_name(rd), err);
-	lmf_rd_close(rd);
-	free(ck);
-	ck = NULL;
-	if (tr->resume_dir && lora)
-		adapter = ck = xasprintf("%s/adapter.lmf", tr->resume_dir);
-	if (adapter) {
-		if (!(rd = lmf_train_adapter_open(tr, adapter))) {
-			if (lmf_train_adapter_close(tr, NULL))
-				exit(LMF_EXIT_FAIL);
-			die("%s", lmf_rd_open_errmsg());
-		}
-		i = lmf_llama_load_adapter(m, rd, err, sizeof err);
-		if (lmf_train_adapter_close(tr, rd))
-			exit(LMF_EXIT_FAIL);
-		if (i < 0)
-			die("'%s': %s", adapter, err);
-		free(ck);
-	}
-	if ((*ntp = lmf_llama_ntrainable(m)) == 0)
-		die("nothing to train: no trainable tensors");
-	*tp = xmallocarray((size_t)*ntp, sizeof **tp);
-	for (i = 0; i < *ntp; i++)
-		(*tp)[i] = *lmf_llama_trainable(m, i);
-	return m;
-}
-
-void
-lmf_train_write_model(struct lmf_trainer *tr, struct lmf_llama *m,
-    const char *path)
-{
-	json_t *meta = lmf_llama_result_meta(m);
-	struct lmf_wr *w;
-
-	json_object_set_new(meta, "global_step", json_integer(tr->step));
-	if (tr->step > 0)
-		json_object_set_new(meta, "train_loss",
-		    json_real(lmf_train_loss(tr)));
-	if (!strcmp(path, "-"))
-		lmf_stdout_binary_or_die();
-	w = lmf_wr_open_or_die(path, meta, tr->wo);
-	json_decref(meta);
-	if (lmf_llama_write(m, w) < 0)
-		die("'%s': %s", path, lmf_wr_errmsg(w));
-	lmf_wr_close_or_die(w);
-}
-
-void
-lmf_train_dump_grads(const char *path, const struct lmf_wropts *wo,
-    json_t *meta, const char *const *names, const double *v, int n,
-    const struct lmf_tparam *tp, int ntp)
-{
-	struct lmf_wr *w;
-	int i;
-
-	if (!strcmp(path, "-"))
-		lmf_stdout_binary_or_die();
-	w = lmf_wr_open_or_die(path, meta, wo);
-	json_decref(meta);
-	if (lmf_wr_item(w, (uint32_t)(ntp + n)) < 0)
-		die("'%s': %s", path, lmf_wr_errmsg(w));
-	for (i = 0; i < n; i++) {
-		struct lmf_tensor t = { .name = (char *)names[i],
-			.dtype = LMF_F64, .ndim = 0, .nbytes = 8,
-			.data = (void *)&v[i] };
-
-		lmf_wr_tensor_or_die(w, &t);
-	}
-	for (i = 0; i < ntp; i++)
-		if (lmf_wr_tensor_begin(w, tp[i].name, LMF_F32, tp[i].ndim,
-		    tp[i].shape) < 0 || lmf_wr_payload(w, tp[i].g,
-		    tp[i].numel * sizeof(float)) < 0)
-			die("'%s': %s", path, lmf_wr_errmsg(w));
-	lmf_wr_close_or_die(w);
 }

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "lmf/bpe_train.h"
 #include "lmf/opt.h"
 #include "lmf/tok.h"
 #include "lmf/util.h"
@@ -48,90 +49,13 @@ struct opts {
 	long min_freq;
 };
 
-/* the distinct words: bytes, count, and their current symbols */
-struct word {
-	char *s;
-	size_t n;
-	uint64_t count;
-	int32_t *sym;
-	size_t nsym;
-};
-
-/* the run: the words counted, the pre-tokenizer, the vocabulary built */
+/* the run: the options, the pre-tokenizer, the learner */
 struct bpe {
 	struct opts o;
-	struct word *words;
-	size_t nwords, capwords;
-	size_t *wslot;          /* open addressing: index + 1, 0 empty */
-	size_t wcap;            /* slots, a power of two */
+	struct lmf_bpe_train t;
 	pcre2_code *re;
 	pcre2_match_data *md;
-	char **tok;             /* token strings in byte-level symbols */
-	size_t ntok;
 };
-
-static uint64_t
-hash_bytes(const char *s, size_t n)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	while (n--) {
-		h ^= (unsigned char)*s++;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
-static void
-word_grow(struct bpe *bp)
-{
-	size_t ncap = bp->wcap ? bp->wcap * 2 : 4096, i, j;
-	size_t *ns = xcalloc(ncap, sizeof *ns);
-
-	for (i = 0; i < bp->nwords; i++) {
-		j = hash_bytes(bp->words[i].s, bp->words[i].n) & (ncap - 1);
-		while (ns[j])
-			j = (j + 1) & (ncap - 1);
-		ns[j] = i + 1;
-	}
-	free(bp->wslot);
-	bp->wslot = ns;
-	bp->wcap = ncap;
-}
-
-static void
-word_add(struct bpe *bp, const char *s, size_t n)
-{
-	size_t j;
-	struct word *w;
-
-	if (n == 0)
-		return;
-	if (2 * (bp->nwords + 1) > bp->wcap)
-		word_grow(bp);
-	j = hash_bytes(s, n) & (bp->wcap - 1);
-	while (bp->wslot[j]) {
-		w = &bp->words[bp->wslot[j] - 1];
-		if (w->n == n && !memcmp(w->s, s, n)) {
-			w->count++;
-			return;
-		}
-		j = (j + 1) & (bp->wcap - 1);
-	}
-	if (bp->nwords == bp->capwords) {
-		bp->capwords = bp->capwords ? bp->capwords * 2 : 1024;
-		bp->words = xrealloc(bp->words, bp->capwords *
-		    sizeof *bp->words);
-	}
-	w = &bp->words[bp->nwords];
-	w->s = xmalloc(n);
-	memcpy(w->s, s, n);
-	w->n = n;
-	w->count = 1;
-	w->sym = NULL;
-	w->nsym = 0;
-	bp->wslot[j] = ++bp->nwords;
-}
 
 /* pre-tokenize text as the Split(Isolated) step does: matches and the
  * gaps between them are words */
@@ -144,7 +68,7 @@ add_text(struct bpe *bp, const char *name, const char *s, size_t n)
 	while (at < n) {
 		rc = pcre2_match(bp->re, (PCRE2_SPTR)s, n, at, 0, bp->md, NULL);
 		if (rc == PCRE2_ERROR_NOMATCH) {
-			word_add(bp, s + at, n - at);
+			lmf_bpe_train_word(&bp->t, s + at, n - at);
 			return;
 		}
 		if (rc < 0) {
@@ -155,12 +79,12 @@ add_text(struct bpe *bp, const char *name, const char *s, size_t n)
 		}
 		ov = pcre2_get_ovector_pointer(bp->md);
 		if (ov[0] > at)
-			word_add(bp, s + at, ov[0] - at);
+			lmf_bpe_train_word(&bp->t, s + at, ov[0] - at);
 		if (ov[1] == ov[0]) {   /* an empty match: step one byte */
 			at = ov[0] + 1;
 			continue;
 		}
-		word_add(bp, s + ov[0], ov[1] - ov[0]);
+		lmf_bpe_train_word(&bp->t, s + ov[0], ov[1] - ov[0]);
 		at = ov[1];
 	}
 }
@@ -248,142 +172,6 @@ add_file(struct bpe *bp, const char *path)
 	free(buf);
 }
 
-struct pair {
-	uint64_t key;   /* a << 32 | b, UINT64_MAX empty */
-	uint64_t count;
-};
-
-/* the most frequent adjacent pair; ties to the smaller (a, b) */
-static int
-best_pair(const struct bpe *bp, struct pair **tab, size_t *cap, int32_t *a,
-    int32_t *b, uint64_t *count)
-{
-	size_t i, k, used = 0, need = 16;
-	uint64_t key, bestc = 0, bestk = UINT64_MAX;
-	struct word *w;
-
-	for (i = 0; i < bp->nwords; i++)
-		if (bp->words[i].nsym > 1)
-			need += bp->words[i].nsym - 1;
-	if (*cap < 2 * need) {
-		while (*cap < 2 * need)
-			*cap = *cap ? *cap * 2 : 4096;
-		free(*tab);
-		*tab = xmallocarray(*cap, sizeof **tab);
-	}
-	for (i = 0; i < *cap; i++)
-		(*tab)[i].key = UINT64_MAX;
-	for (i = 0; i < bp->nwords; i++) {
-		w = &bp->words[i];
-		for (k = 0; k + 1 < w->nsym; k++) {
-			size_t j;
-
-			key = (uint64_t)(uint32_t)w->sym[k] << 32 |
-			    (uint32_t)w->sym[k + 1];
-			j = (key * 0x9e3779b97f4a7c15ULL >> 20) & (*cap - 1);
-			while ((*tab)[j].key != UINT64_MAX &&
-			    (*tab)[j].key != key)
-				j = (j + 1) & (*cap - 1);
-			if ((*tab)[j].key == UINT64_MAX) {
-				(*tab)[j].key = key;
-				(*tab)[j].count = 0;
-				used++;
-			}
-			(*tab)[j].count += w->count;
-		}
-	}
-	for (i = 0; i < *cap; i++) {
-		struct pair *p = &(*tab)[i];
-
-		if (p->key == UINT64_MAX)
-			continue;
-		if (p->count > bestc || (p->count == bestc && p->key < bestk)) {
-			bestc = p->count;
-			bestk = p->key;
-		}
-	}
-	if (!used)
-		return 0;
-	*a = (int32_t)(bestk >> 32);
-	*b = (int32_t)(bestk & 0xffffffffu);
-	*count = bestc;
-	return 1;
-}
-
-static void
-apply_merge(struct bpe *bp, int32_t a, int32_t b, int32_t id)
-{
-	size_t i, k, m;
-	struct word *w;
-
-	for (i = 0; i < bp->nwords; i++) {
-		w = &bp->words[i];
-		if (w->nsym < 2)
-			continue;
-		for (k = m = 0; k < w->nsym; m++) {
-			if (k + 1 < w->nsym && w->sym[k] == a &&
-			    w->sym[k + 1] == b) {
-				w->sym[m] = id;
-				k += 2;
-			} else {
-				w->sym[m] = w->sym[k++];
-			}
-		}
-		w->nsym = m;
-	}
-}
-
-static int32_t
-tok_find(const struct bpe *bp, const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < bp->ntok; i++)
-		if (!strcmp(bp->tok[i], s))
-			return (int32_t)i;
-	return -1;
-}
-
-static json_t *
-learn(struct bpe *bp)
-{
-	json_t *merges = json_array();
-	struct pair *tab = NULL;
-	size_t cap = 0, i, k, nbpe = (size_t)bp->o.vocab_size - NSPECIAL;
-	int32_t a, b, id;
-	uint64_t count;
-	char sym[3], *m;
-
-	bp->tok = xmallocarray(nbpe, sizeof *bp->tok);
-	for (i = 0; i < 256; i++) {
-		lmf_tok_byte_symbol((int)i, sym);
-		bp->tok[bp->ntok++] = xstrdup(sym);
-	}
-	for (i = 0; i < bp->nwords; i++) {
-		bp->words[i].sym = xmallocarray(bp->words[i].n,
-		    sizeof(int32_t));
-		for (k = 0; k < bp->words[i].n; k++)
-			bp->words[i].sym[k] = (unsigned char)bp->words[i].s[k];
-		bp->words[i].nsym = bp->words[i].n;
-	}
-	while (bp->ntok < nbpe && best_pair(bp, &tab, &cap, &a, &b, &count)) {
-		if (count < (uint64_t)bp->o.min_freq)
-			break;
-		m = xasprintf("%s%s", bp->tok[a], bp->tok[b]);
-		if ((id = tok_find(bp, m)) < 0) {
-			id = (int32_t)bp->ntok;
-			bp->tok[bp->ntok++] = m;
-		} else {
-			free(m);
-		}
-		json_array_append_new(merges, json_sprintf("%s %s", bp->tok[a],
-		    bp->tok[b]));
-		apply_merge(bp, a, b, id);
-	}
-	free(tab);
-	return merges;
-}
-
 static json_t *
 byte_level(void)
 {
@@ -405,11 +193,11 @@ tokenizer_json(const struct bpe *bp, json_t *merges)
 	json_t *vocab = json_object(), *added = json_array(), *model, *pre;
 	size_t i;
 
-	for (i = 0; i < bp->ntok; i++)
-		json_object_set_new(vocab, bp->tok[i],
+	for (i = 0; i < bp->t.ntok; i++)
+		json_object_set_new(vocab, bp->t.tok[i],
 		    json_integer((json_int_t)i));
 	for (i = 0; i < NSPECIAL; i++)
-		json_array_append_new(added, added_token(bp->ntok + i,
+		json_array_append_new(added, added_token(bp->t.ntok + i,
 		    specials[i]));
 	pre = json_pack("{s:s, s:[{s:s, s:{s:s}, s:s, s:b}, o]}",
 	    "type", "Sequence", "pretokenizers", "type", "Split", "pattern",
@@ -435,10 +223,10 @@ config_json(const struct bpe *bp)
 	char key[32];
 
 	for (i = 0; i < NSPECIAL; i++) {
-		json_t *t = added_token(bp->ntok + i, specials[i]);
+		json_t *t = added_token(bp->t.ntok + i, specials[i]);
 
 		json_object_del(t, "id");
-		snprintf(key, sizeof key, "%zu", bp->ntok + i);
+		snprintf(key, sizeof key, "%zu", bp->t.ntok + i);
 		json_object_set_new(dec, key, t);
 	}
 	c = json_pack("{s:b, s:b, s:o, s:n, s:s, s:b, s:s, s:s, s:I, s:s, "
@@ -516,7 +304,8 @@ main(int argc, char **argv)
 		add_file(&bp, "-");
 	for (; i < argc; i++)
 		add_file(&bp, argv[i]);
-	merges = learn(&bp);
+	merges = lmf_bpe_train_learn(&bp.t, (size_t)bp.o.vocab_size -
+	    NSPECIAL, (uint64_t)bp.o.min_freq);
 	tj = tokenizer_json(&bp, merges);
 	cj = config_json(&bp);
 	if (!tj || !cj)
@@ -525,6 +314,7 @@ main(int argc, char **argv)
 	write_json(&bp, "tokenizer_config.json", cj);
 	json_decref(tj);
 	json_decref(cj);
+	lmf_bpe_train_free(&bp.t);
 	pcre2_match_data_free(bp.md);
 	pcre2_code_free(bp.re);
 	return 0;

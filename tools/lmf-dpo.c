@@ -137,17 +137,12 @@ static double
 pairs(struct run *r, struct lmf_item *it, const char *path, uint64_t k,
     double scale, double *m)
 {
-	const struct lmf_config *c = lmf_llama_config(r->model);
 	struct lmf_batch b;
 	const float *refc, *refr;
 	float *lg, *avg, *len, *dlg, *loss, *rc, *rr;
 	double l;
 	long n, i, N;
-	char err[512];
-
-	if (lmf_batch_from_item(&b, it, (int)c->vocab_size, err,
-	    sizeof err) < 0)
-		die("'%s': batch %llu: %s", path, (unsigned long long)k, err);
+	lmf_train_batch_or_die(r->model, &b, it, path, k);
 	if (b.B % 2)
 		die("'%s': batch %llu has %d rows, not chosen and rejected "
 		    "pairs", path, (unsigned long long)k, b.B);
@@ -179,10 +174,25 @@ pairs(struct run *r, struct lmf_item *it, const char *path, uint64_t k,
 	return l;
 }
 
+/* the model and a copy of its trainable tensors */
+static void
+open_model(struct run *r, struct lmf_trainer *tr)
+{
+	int i;
+
+	r->model = lmf_train_model_open(tr, r->o->p.model, r->o->p.adapter,
+	    &r->o->t);
+	if ((r->ntp = lmf_llama_ntrainable(r->model)) == 0)
+		die("nothing to train: no trainable tensors");
+	r->tp = xmallocarray((size_t)r->ntp, sizeof *r->tp);
+	for (i = 0; i < r->ntp; i++)
+		r->tp[i] = *lmf_llama_trainable(r->model, i);
+}
+
 static void
 write_result(struct lmf_trainer *tr, const char *path)
 {
-	lmf_train_write_model(tr, ((struct run *)tr->ctx)->model, path);
+	lmf_train_model_write(tr, ((struct run *)tr->ctx)->model, path);
 }
 
 /* eval_loss the mean over rows (Hugging Face's loop), the metrics the
@@ -226,7 +236,7 @@ step(struct run *r, struct lmf_trainer *tr, struct lmf_item *items)
 {
 	long ga = tr->a.gradient_accumulation_steps;
 	double v[NMETRIC + 1] = { 0 };
-	int n = 0, i, end = 0;
+	int n = 0, i, end = 0, npairs = 0;
 
 	while (!end && n < ga && lmf_train_next(tr, &items[n]) == 1) {
 		struct lmf_tensor *ids = lmf_item_find(&items[n], "input_ids");
@@ -236,6 +246,7 @@ step(struct run *r, struct lmf_trainer *tr, struct lmf_item *items)
 			    tr->data_path, (unsigned long long)tr->micro);
 		end = lmf_train_micro(tr, (long)ids->shape[0],
 		    (long)ids->shape[1]);
+		npairs += (int)(ids->shape[0] / 2);
 		n++;
 	}
 	if (n == 0)
@@ -249,9 +260,12 @@ step(struct run *r, struct lmf_trainer *tr, struct lmf_item *items)
 	for (i = 1; i <= NMETRIC; i++)
 		v[i] /= n;
 	if (r->o->p.dump_grads) {
-		lmf_train_dump_grads(r->o->p.dump_grads, &r->o->wo,
-		    json_pack("{s:s, s:i}", "kind", "grads", "step", 1),
+		json_t *meta = json_pack("{s:s, s:i, s:f, s:i}", "kind",
+		    "grads", "step", 1, "loss", v[0], "pairs", npairs);
+
+		lmf_train_dump_grads(r->o->p.dump_grads, &r->o->wo, meta,
 		    mnames[0], v, r->nmetric + 1, r->tp, r->ntp);
+		json_decref(meta);
 		return 0;
 	}
 	for (i = 1; i <= r->nmetric; i++)
@@ -344,7 +358,12 @@ main(int argc, char **argv)
 		    &o.smoothing, "X", 0, 0.5, "label smoothing (sigmoid)"),
 		LMF_OPT_ROW("simpo_gamma", 0, LMF_OPT_FLOAT, &o.gamma, "X",
 		    -1e9, 1e9, "SimPO's target margin"),
-		LMF_TRAIN_MODEL_OPTIONS(t, &o.p.adapter, &o.nockpt),
+		LMF_FT_OPTIONS(t),
+		LMF_OPT_ROW("adapter_name_or_path", 0, S, &o.p.adapter, "PATH",
+		    0, 0, "adapter stream or PEFT directory to continue"),
+		LMF_FREEZE_OPTIONS(t),
+		LMF_OPT_ROW("disable_gradient_checkpointing", 0, LMF_OPT_BOOL,
+		    &o.nockpt, NULL, 0, 0, "keep every activation"),
 		LMF_TRAIN_OPTIONS(&o.a),
 		LMF_OPT_ROW("eval_data", 0, S, &o.p.eval_data, "FILE", 0, 0,
 		    "eval batches, evaluated at the end"),
@@ -386,8 +405,7 @@ main(int argc, char **argv)
 	tr.ctx = &r;
 	tr.plot_keys = plots;
 	lmf_train_begin(&tr);
-	r.model = lmf_train_open_model(&tr, o.p.model, o.p.adapter, t, &r.tp,
-	    &r.ntp);
+	open_model(&r, &tr);
 	lmf_train_open(&tr);
 	check_pref(&r, &tr);
 	lmf_train_start(&tr, r.tp, r.ntp, lmf_llama_trainable_numel(r.model));

@@ -12,6 +12,7 @@
 #include "lmf/gemm.h"
 #include "lmf/infer.h"
 #include "lmf/opt.h"
+#include "lmf/prompt.h"
 #include "lmf/sample.h"
 #include "lmf/stream.h"
 #include "lmf/template.h"
@@ -70,99 +71,15 @@ parse_ids(const char *s, int V, struct lmf_ids *ids)
 		die_usage("--prompt_ids '%s': no ids", s);
 }
 
-/* encode messages (user, assistant, ..., user) + an empty answer */
-static void
-encode_chat(struct gen *g, struct lmf_msg *m, int n, const char *system,
-    struct lmf_ids *p, size_t lineno)
-{
-	struct lmf_ids resp = { 0 };
-	char err[256];
-	int i;
-
-	for (i = 0; i < n; i++)
-		if (m[i].role != (i % 2 ? LMF_ROLE_ASSISTANT : LMF_ROLE_USER))
-			die("prompt line %zu: messages must alternate user and "
-			    "assistant, starting and ending with user", lineno);
-	if (!(n % 2))
-		die("prompt line %zu: the last message is not the user's",
-		    lineno);
-	m[n].role = LMF_ROLE_ASSISTANT;
-	m[n].content = "";
-	if (lmf_template_encode_oneturn(g->tmpl, m, n + 1, system, "", p, &resp,
-	    err, sizeof err))
-		die("prompt line %zu: %s", lineno, err);
-	lmf_ids_free(&resp);
-}
-
-static void
-encode_text(struct gen *g, const char *s, struct lmf_ids *p, size_t lineno)
-{
-	int32_t *ids;
-	size_t n;
-	char err[256];
-
-	if (lmf_tok_encode(g->tok, s, strlen(s), 1, &ids, &n, err, sizeof err))
-		die("prompt line %zu: %s", lineno, err);
-	lmf_ids_append(p, ids, n);
-	free(ids);
-}
-
-/* a line of input: JSON {"messages": [...], "system": ...} or {"prompt":
- * ...}, or plain text */
+/* a line of input, encoded as prompt.h says */
 static void
 encode_line(struct gen *g, char *line, struct lmf_ids *p, size_t lineno)
 {
-	json_t *j = NULL, *msgs, *e;
-	json_error_t je;
-	struct lmf_msg *m;
-	const char *system = g->o.system ? g->o.system : "", *s;
-	size_t i, k = 0;
-	int r;
+	char err[512];
 
-	if (line[0] == '{' && !(j = json_loads(line, 0, &je)))
-		die("prompt line %zu: %s", lineno, je.text);
-	if (j && (s = json_string_value(json_object_get(j, "system"))))
-		system = s;
-	if (!g->tmpl) {
-		s = j ? json_string_value(json_object_get(j, "prompt")) : line;
-		if (!s)
-			die("prompt line %zu: no \"prompt\" string", lineno);
-		encode_text(g, s, p, lineno);
-		json_decref(j);
-		return;
-	}
-	msgs = j ? json_object_get(j, "messages") : NULL;
-	if (j && !json_is_array(msgs))
-		die("prompt line %zu: no \"messages\" list", lineno);
-	m = xcalloc((msgs ? json_array_size(msgs) : 1) + 1, sizeof *m);
-	if (!msgs) {
-		m[0].role = LMF_ROLE_USER;
-		m[0].content = line;
-		k = 1;
-	}
-	for (i = 0; msgs && i < json_array_size(msgs); i++) {
-		e = json_array_get(msgs, i);
-		s = json_string_value(json_object_get(e, "role"));
-		r = s ? lmf_role_parse(s) : -1;
-		m[k].content = (char *)json_string_value(json_object_get(e,
-		    "content"));
-		if ((r != LMF_ROLE_USER && r != LMF_ROLE_ASSISTANT &&
-		    r != LMF_ROLE_SYSTEM) || !m[k].content)
-			die("prompt line %zu: message %zu is not {\"role\": "
-			    "user|assistant|system, \"content\": string}",
-			    lineno, i + 1);
-		if (r == LMF_ROLE_SYSTEM) {
-			if (k)
-				die("prompt line %zu: a system message after "
-				    "the first", lineno);
-			system = m[k].content;
-			continue;
-		}
-		m[k++].role = r;
-	}
-	encode_chat(g, m, (int)k, system, p, lineno);
-	free(m);
-	json_decref(j);
+	if (lmf_prompt_encode(g->tmpl, g->tok, line, g->o.system, p, err,
+	    sizeof err) < 0)
+		die("prompt line %zu: %s", lineno, err);
 }
 
 /* ---- generation ---- */
@@ -267,7 +184,7 @@ run_multiturn(struct gen *g, FILE *in)
 {
 	struct lmf_msg *m = NULL;
 	struct job j = { 0 };
-	char *line = NULL, *s;
+	char *line = NULL, *s, err[512];
 	size_t cap = 0, lineno = 0;
 	int n = 0, i, tty = isatty(0);
 
@@ -291,8 +208,9 @@ run_multiturn(struct gen *g, FILE *in)
 		m = xrealloc(m, (size_t)(n + 3) * sizeof *m);
 		m[n].role = LMF_ROLE_USER;
 		m[n++].content = xstrdup(line);
-		encode_chat(g, m, n, g->o.system ? g->o.system : "",
-		    &j.prompt, lineno);
+		if (lmf_prompt_encode_chat(g->tmpl, m, n, g->o.system ?
+		    g->o.system : "", &j.prompt, err, sizeof err) < 0)
+			die("prompt line %zu: %s", lineno, err);
 		generate(g, &j, 1);
 		s = decode(g, &j.out);
 		m[n].role = LMF_ROLE_ASSISTANT;

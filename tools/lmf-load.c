@@ -34,12 +34,6 @@ struct opts {
 	struct lmf_wropts wo;
 };
 
-/* a tensor found in the checkpoint: which file, which entry */
-struct found {
-	struct lmf_safetensors *st;
-	const struct lmf_st_tensor *t;
-};
-
 static const char *tokfiles[] = { "tokenizer.json", "tokenizer_config.json" };
 
 static char *
@@ -104,7 +98,7 @@ wr_check(struct lmf_wr *w, int rc)
 /* copy one checkpoint tensor into the stream under name, chunk by chunk */
 static void
 emit_tensor(const struct opts *o, struct lmf_wr *w, const char *name,
-    const struct found *f)
+    const struct lmf_st_found *f)
 {
 	unsigned char *in = xmalloc(CHUNK * 4), *out = xmalloc(CHUNK * 4);
 	size_t es = lmf_dtype_size(f->t->dtype), n;
@@ -210,86 +204,77 @@ emit_tokfiles(struct lmf_wr *w, const char *dir)
 	free(buf);
 }
 
-static int
-float_dtype(int d)
+/* the checkpoint of dir, every parameter of p found in it */
+static struct lmf_safetensors_dir *
+open_checkpoint(const char *dir, const struct lmf_config *c,
+    const struct lmf_param *p, int np, struct lmf_st_found *f)
 {
-	return d == LMF_F32 || d == LMF_F16 || d == LMF_BF16;
+	char msg[700];
+	int err, i;
+	struct lmf_safetensors_dir *sd = lmf_safetensors_dir_open(dir, &err,
+	    msg, sizeof msg);
+
+	if (!sd || lmf_safetensors_dir_find(sd, p, np, c->model_type_name, f,
+	    msg, sizeof msg) < 0)
+		die("%s", msg);
+	for (i = 0; lmf_verbose && i < sd->nshards; i++)
+		if (lmf_safetensors_find(sd->sh[i], "lm_head.weight") &&
+		    !lmf_model_param_find(p, np, "lm_head.weight"))
+			warn("'%s': dropping lm_head.weight, the embeddings "
+			    "are tied", sd->sh[i]->path);
+	return sd;
 }
 
-static int
-same_shape(const struct lmf_st_tensor *t, int ndim, const int64_t *shape)
+/* dir's value_head.safetensors (LLaMA-Factory's rm and ppo results), its
+ * v_head.summary.weight [1, C] and .bias [1] into f[2] (C < 0: any C);
+ * NULL when there is none */
+static struct lmf_safetensors *
+open_vhead(const char *dir, int64_t C, struct lmf_st_found *f)
 {
-	return t->ndim == ndim && !memcmp(t->shape, shape, sizeof *shape *
-	    (size_t)ndim);
-}
+	static const char *const nm[2] = { "v_head.summary.weight",
+		"v_head.summary.bias" };
+	char *p = path_join(dir, "value_head.safetensors"), b[128];
+	struct lmf_safetensors *st;
+	struct lmf_tensor x;
+	int j;
 
-static const char *
-shape_str(const struct lmf_st_tensor *t, char *buf, size_t len)
-{
-	struct lmf_tensor x = { .ndim = t->ndim };
-
-	memcpy(x.shape, t->shape, sizeof x.shape);
-	return lmf_shape_str(&x, buf, len);
-}
-
-static int
-has_suffix(const char *s, const char *suf)
-{
-	size_t a = strlen(s), b = strlen(suf);
-
-	return a >= b && !strcmp(s + a - b, suf);
-}
-
-/* open the checkpoint of dir: one file, or the shards of the index */
-static struct lmf_safetensors **
-open_shards(const char *dir, int *nshards)
-{
-	char *one = path_join(dir, "model.safetensors");
-	char *ix = path_join(dir, "model.safetensors.index.json");
-	struct lmf_safetensors **sh = NULL;
-	json_t *j, *map, *v;
-	const char *name;
-	int n = 0, i;
-
-	if (exists(one) || !exists(ix)) {
-		if (!exists(one))
-			die("'%s': no model.safetensors or "
-			    "model.safetensors.index.json", dir);
-		sh = xmalloc(sizeof *sh);
-		sh[n++] = st_open_or_die(one);
-		goto done;
+	if (!exists(p)) {
+		free(p);
+		return NULL;
 	}
-	j = load_json_or_die(ix);
-	map = json_object_get(j, "weight_map");
-	if (!json_is_object(map) || !json_object_size(map))
-		die("'%s': no weight_map object", ix);
-	sh = xmallocarray(json_object_size(map), sizeof *sh);
-	json_object_foreach(map, name, v) {
-		const char *file = json_string_value(v);
-		const struct lmf_st_tensor *t = NULL;
-		char *p;
+	st = st_open_or_die(p);
+	for (j = 0; j < 2; j++) {
+		const struct lmf_st_tensor *t = lmf_safetensors_find(st, nm[j]);
 
-		if (!file || !*file || strchr(file, '/') || !strcmp(file, "..") ||
-		    !strcmp(file, "."))
-			die("'%s': tensor '%s': bad shard file name", ix, name);
-		for (i = 0; i < n; i++)
-			if (!strcmp(strrchr(sh[i]->path, '/') + 1, file))
-				break;
-		if (i == n) {
-			p = path_join(dir, file);
-			sh[n++] = st_open_or_die(p);
-			free(p);
-		}
-		t = lmf_safetensors_find(sh[i], name);
 		if (!t)
-			die("'%s': tensor '%s' is not in '%s'", ix, name, file);
+			die("'%s': no tensor '%s'", p, nm[j]);
+		if ((t->dtype != LMF_F32 && t->dtype != LMF_F16 &&
+		    t->dtype != LMF_BF16) || t->ndim != 2 - j ||
+		    t->shape[0] != 1 || (!j && C >= 0 && t->shape[1] != C)) {
+			x.ndim = t->ndim;
+			memcpy(x.shape, t->shape, sizeof *t->shape * t->ndim);
+			die("'%s': tensor '%s' has shape %s, not [1%s]", p,
+			    nm[j], lmf_shape_str(&x, b, sizeof b), j ? "" :
+			    ", hidden_size");
+		}
+		f[j].st = st;
+		f[j].t = t;
 	}
-	json_decref(j);
-done:
-	free(one);
-	free(ix);
-	*nshards = n;
-	return sh;
+	free(p);
+	return st;
+}
+
+/* the value head's two tensors after the others, when there is one */
+static void
+emit_vhead(const struct opts *o, struct lmf_wr *w,
+    struct lmf_safetensors *vst, const struct lmf_st_found *vf)
+{
+	int k;
+
+	for (k = 0; vst && k < 2; k++)
+		emit_tensor(o, w, vf[k].t->name, &vf[k]);
+	if (vst)
+		lmf_safetensors_close(vst);
 }
 
 static void
@@ -297,70 +282,28 @@ load_model(const struct opts *o, struct lmf_wr **wp, json_t *meta,
     const struct lmf_config *c)
 {
 	struct lmf_param *p;
-	struct found *f;
-	struct lmf_safetensors **sh;
-	char b1[128], b2[128];
-	int np, ns, i, j, k, ntok = count_tokfiles(o->model);
+	struct lmf_st_found *f, vf[2];
+	struct lmf_safetensors_dir *sd;
+	struct lmf_safetensors *vst;
+	int np, k, ntok = count_tokfiles(o->model);
 	struct lmf_wr *w;
 
 	p = lmf_model_params(c, &np);
 	f = xcalloc((size_t)np, sizeof *f);
-	sh = open_shards(o->model, &ns);
-	for (i = 0; i < ns; i++) {
-		for (j = 0; j < sh[i]->ntensors; j++) {
-			const struct lmf_st_tensor *t = &sh[i]->t[j];
-			const struct lmf_param *q = lmf_model_param_find(p, np,
-			    t->name);
-
-			if (!q && !strcmp(t->name, "lm_head.weight")) {
-				if (lmf_verbose)
-					warn("'%s': dropping lm_head.weight, the "
-					    "embeddings are tied", sh[i]->path);
-				continue;
-			}
-			if (!q && has_suffix(t->name, ".rotary_emb.inv_freq"))
-				continue;
-			if (!q)
-				die("'%s': unexpected tensor '%s' for %s",
-				    sh[i]->path, t->name, c->model_type_name);
-			k = (int)(q - p);
-			if (f[k].t)
-				die("'%s': tensor '%s' is also in '%s'",
-				    sh[i]->path, t->name, f[k].st->path);
-			if (!float_dtype(t->dtype))
-				die("'%s': tensor '%s': dtype %s is not F32, F16 "
-				    "or BF16", sh[i]->path, t->name,
-				    lmf_safetensors_dtype_name(t->dtype));
-			if (!same_shape(t, q->ndim, q->shape)) {
-				struct lmf_st_tensor x = { .ndim = q->ndim };
-
-				memcpy(x.shape, q->shape, sizeof q->shape);
-				die("'%s': tensor '%s' has shape %s, the config "
-				    "says %s", sh[i]->path, t->name,
-				    shape_str(t, b1, sizeof b1),
-				    shape_str(&x, b2, sizeof b2));
-			}
-			f[k].st = sh[i];
-			f[k].t = t;
-		}
-	}
-	for (k = 0; k < np; k++)
-		if (!f[k].t)
-			die("'%s': tensor '%s' is missing from the checkpoint",
-			    o->model, p[k].name);
+	sd = open_checkpoint(o->model, c, p, np, f);
+	vst = open_vhead(o->model, c->hidden_size, vf);
 	*wp = w = lmf_wr_open_or_die(o->out, meta, &o->wo);
-	wr_check(w, lmf_wr_item(w, (uint32_t)(ntok + np)));
+	wr_check(w, lmf_wr_item(w, (uint32_t)(ntok + np + (vst ? 2 : 0))));
 	emit_tokfiles(w, o->model);
 	for (k = 0; k < np; k++)
 		emit_tensor(o, w, p[k].name, &f[k]);
+	emit_vhead(o, w, vst, vf);
 	if (lmf_verbose)
 		warn("%s: %lld layers, %llu parameters in %d tensors (%s)",
 		    c->model_type_name, (long long)c->num_hidden_layers,
 		    (unsigned long long)lmf_model_numel(p, np), np,
 		    lmf_dtype_name(o->dtype));
-	for (i = 0; i < ns; i++)
-		lmf_safetensors_close(sh[i]);
-	free(sh);
+	lmf_safetensors_dir_close(sd);
 	free(f);
 	free(p);
 }
@@ -397,10 +340,10 @@ load_adapter(const struct opts *o, struct lmf_wr **wp)
 	char *wpath = path_join(o->adapter, "adapter_model.safetensors");
 	json_t *j = load_json_or_die(cpath), *mj = NULL, *meta;
 	const struct lmf_st_tensor **t;
-	struct lmf_safetensors *st;
+	struct lmf_safetensors *st, *vst;
 	struct lmf_param *p = NULL;
 	struct lmf_config c;
-	struct found f;
+	struct lmf_st_found f, vf[2];
 	char *mpath, err[600];
 	int64_t r;
 	int np = 0, i;
@@ -432,13 +375,16 @@ load_adapter(const struct opts *o, struct lmf_wr **wp)
 	    o->adapter);
 	if (o->model)
 		json_object_set_new(meta, "base_model", json_string(o->model));
+	vst = open_vhead(o->adapter, o->model ? c.hidden_size : -1, vf);
 	*wp = lmf_wr_open_or_die(o->out, meta, &o->wo);
-	wr_check(*wp, lmf_wr_item(*wp, (uint32_t)st->ntensors));
+	wr_check(*wp, lmf_wr_item(*wp, (uint32_t)(st->ntensors + (vst ? 2 :
+	    0))));
 	for (i = 0; i < st->ntensors; i++) {
 		f.st = st;
 		f.t = t[i];
 		emit_tensor(o, *wp, t[i]->name, &f);
 	}
+	emit_vhead(o, *wp, vst, vf);
 	if (lmf_verbose)
 		warn("adapter: %d LoRA tensors of rank %lld (%s)",
 		    st->ntensors, (long long)r, lmf_dtype_name(o->dtype));
@@ -450,12 +396,6 @@ load_adapter(const struct opts *o, struct lmf_wr **wp)
 	free(p);
 	free(cpath);
 	free(wpath);
-}
-
-static void
-opt_init(const struct lmf_opt *op, const char *v)
-{
-	*(int *)op->p = 1;
 }
 
 /* the model stream of a checkpoint or of --init */
@@ -508,7 +448,7 @@ main(int argc, char **argv)
 		LMF_OPT_ROW("dtype", 0, LMF_OPT_CHOICE, &o.dtype_word,
 		    "f32|bf16", 0, 0, "tensor dtype written"),
 		{ "init", 0, LMF_OPT_FUNC, &o.init, NULL, 0, 0,
-		    "random weights from a config", NULL, opt_init, 0 },
+		    "random weights from a config", NULL, lmf_opt_set, 0 },
 		LMF_OPT_ROW("config", 0, S, &o.config, "FILE", 0, 0,
 		    "the config.json for --init"),
 		LMF_OPT_ROW("seed", 0, LMF_OPT_U64, &o.seed, "N", 0, 9.3e18,

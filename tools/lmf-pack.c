@@ -237,6 +237,24 @@ read_examples(struct pack *p, struct lmf_rd *r)
 }
 
 static void
+pack_free(struct pack *p)
+{
+	int packed = p->stage == SFT && p->o.packing;
+	long i;
+
+	for (i = 0; i < p->nunits; i++) {
+		if (packed)
+			lmf_pack_seq_free(&p->units[i].s[0]);
+		free(p->units[i].extra);
+	}
+	for (i = 0; i < p->nitems; i++)
+		lmf_item_free(&p->items[i]);
+	free(p->units);
+	free(p->items);
+	free(p->extra_names);
+}
+
+static void
 shuffle(long *a, long n, struct lmf_rng *rng)
 {
 	long i;
@@ -470,6 +488,7 @@ main(int argc, char **argv)
 		    1) / o->train_bs, epochs);
 	}
 	free(perm);
+	pack_free(&p);
 	lmf_rd_close(r);
 	lmf_close_out();
 	return 0;

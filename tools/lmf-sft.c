@@ -17,7 +17,7 @@
 #include "lmf/banned.h"
 
 struct opts {
-	struct lmf_train_paths p;
+	const char *model, *data, *out, *adapter, *dump_grads, *eval_data;
 	int threads, nockpt;
 	struct lmf_train_opts t;
 	struct lmf_train_args a;
@@ -32,11 +32,39 @@ struct run {
 	int ntp;
 };
 
+static void
+open_model(struct run *r, struct lmf_trainer *tr)
+{
+	int i;
+
+	r->model = lmf_train_model_open(tr, r->o->model, r->o->adapter,
+	    &r->o->t);
+	if ((r->ntp = lmf_llama_ntrainable(r->model)) == 0)
+		die("nothing to train: no trainable tensors");
+	r->tp = xmallocarray((size_t)r->ntp, sizeof *r->tp);
+	for (i = 0; i < r->ntp; i++)
+		r->tp[i] = *lmf_llama_trainable(r->model, i);
+}
+
 /* the trainer's write_result: the adapter or model stream to path */
 static void
 write_result(struct lmf_trainer *tr, const char *path)
 {
-	lmf_train_write_model(tr, ((struct run *)tr->ctx)->model, path);
+	struct run *r = tr->ctx;
+
+	lmf_train_model_write(tr, r->model, path);
+}
+
+static void
+dump_grads(struct run *r, double loss, long count)
+{
+	static const char *const names[] = { "loss" };
+	json_t *meta = json_pack("{s:s, s:i, s:f, s:I}", "kind", "grads",
+	    "step", 1, "loss", loss, "label_tokens", (json_int_t)count);
+
+	lmf_train_dump_grads(r->o->dump_grads, &r->o->wo, meta, names, &loss,
+	    1, r->tp, r->ntp);
+	json_decref(meta);
 }
 
 /* the loss on the eval batches: the mean over rows of each batch's mean
@@ -45,21 +73,16 @@ static void
 evaluate(struct run *r, struct lmf_trainer *tr, int final)
 {
 	static const char *const names[] = { "eval_loss" };
-	const struct lmf_config *c = lmf_llama_config(r->model);
-	struct lmf_rd *rd = lmf_rd_open_or_die(r->o->p.eval_data);
+	struct lmf_rd *rd = lmf_rd_open_or_die(r->o->eval_data);
 	double t0 = lmf_now(), sum = 0, l;
 	struct lmf_item it;
 	struct lmf_batch b;
 	uint64_t rows = 0, nb = 0;
-	char err[512];
 	long npred;
 
 	lmf_rd_check_kind_or_die(rd, "batches");
 	while (lmf_rd_item_or_die(rd, &it) == 1) {
-		if (lmf_batch_from_item(&b, &it, (int)c->vocab_size, err,
-		    sizeof err) < 0)
-			die("'%s': batch %llu: %s", r->o->p.eval_data,
-			    (unsigned long long)nb, err);
+		lmf_train_batch_or_die(r->model, &b, &it, r->o->eval_data, nb);
 		l = lmf_llama_eval(r->model, &b, &npred);
 		if (npred > 0)
 			sum += l / (double)npred * b.B;
@@ -69,7 +92,7 @@ evaluate(struct run *r, struct lmf_trainer *tr, int final)
 	}
 	lmf_rd_close(rd);
 	if (!rows)
-		die("'%s': no eval batches", r->o->p.eval_data);
+		die("'%s': no eval batches", r->o->eval_data);
 	l = sum / (double)rows;
 	lmf_train_log_eval(tr, names, &l, 1, rows, nb, lmf_now() - t0, final);
 }
@@ -80,17 +103,13 @@ static int
 step(struct run *r, struct lmf_trainer *tr, struct lmf_item *items,
     struct lmf_batch *b)
 {
-	const struct lmf_config *c = lmf_llama_config(r->model);
 	long ga = tr->a.gradient_accumulation_steps, count = 0, npred;
 	double loss = 0;
-	char err[512];
 	int n = 0, i;
 
 	while (n < ga && lmf_train_next(tr, &items[n]) == 1) {
-		if (lmf_batch_from_item(&b[n], &items[n], (int)c->vocab_size,
-		    err, sizeof err) < 0)
-			die("'%s': batch %llu: %s", tr->data_path,
-			    (unsigned long long)tr->micro, err);
+		lmf_train_batch_or_die(r->model, &b[n], &items[n],
+		    tr->data_path, tr->micro);
 		count += lmf_batch_label_tokens(&b[n]);
 		i = lmf_train_micro(tr, b[n].B, b[n].T);
 		n++;
@@ -109,15 +128,21 @@ step(struct run *r, struct lmf_trainer *tr, struct lmf_item *items,
 		lmf_item_free(&items[i]);
 	}
 	loss /= (double)count;
-	if (r->o->p.dump_grads) {
-		lmf_train_dump_grads(r->o->p.dump_grads, &r->o->wo,
-		    json_pack("{s:s, s:i, s:f, s:I}", "kind", "grads", "step",
-		    1, "loss", loss, "label_tokens", (json_int_t)count),
-		    (const char *[]){ "loss" }, &loss, 1, r->tp, r->ntp);
+	if (r->o->dump_grads) {
+		dump_grads(r, loss, count);
 		return 0;
 	}
 	lmf_train_update(tr, loss);
 	return 1;
+}
+
+static void
+check_args(struct opts *o, struct lmf_opt *tab)
+{
+	struct lmf_train_paths p = { o->model, o->data, o->out, o->adapter,
+		o->dump_grads, o->eval_data };
+
+	lmf_train_check_paths(&o->a, tab, &p, &o->t);
 }
 
 int
@@ -132,7 +157,7 @@ main(int argc, char **argv)
 	    "Train a model stream on a batches stream; write the adapter or "
 	    "model." };
 	static const char *const plots[] = { "loss", "eval_loss", NULL };
-	struct opts o = { .p = { .model = "-", .data = "-" } };
+	struct opts o = { .model = "-", .data = "-" };
 	struct lmf_trainer tr;
 	struct run r = { .o = &o };
 	struct lmf_train_opts *t = &o.t;
@@ -140,19 +165,24 @@ main(int argc, char **argv)
 	struct lmf_batch *b;
 #define S LMF_OPT_STRING
 	struct lmf_opt tab[] = {
-		LMF_OPT_ROW("model", 0, S, &o.p.model, "FILE", 0, 0,
+		LMF_OPT_ROW("model", 0, S, &o.model, "FILE", 0, 0,
 		    "the model stream"),
-		LMF_OPT_ROW("data", 0, S, &o.p.data, "FILE", 0, 0,
+		LMF_OPT_ROW("data", 0, S, &o.data, "FILE", 0, 0,
 		    "the batches stream (not both stdin)"),
 		LMF_OPT_ROW("output_dir", 0, S, &o.a.output_dir, "DIR", 0, 0,
 		    "logs, checkpoints and the result"),
-		LMF_OPT_ROW(NULL, 'o', S, &o.p.out, "FILE", 0, 0,
+		LMF_OPT_ROW(NULL, 'o', S, &o.out, "FILE", 0, 0,
 		    "also write the result to FILE or '-'"),
-		LMF_OPT_ROW("dump_grads", 0, S, &o.p.dump_grads, "FILE", 0, 0,
+		LMF_OPT_ROW("dump_grads", 0, S, &o.dump_grads, "FILE", 0, 0,
 		    "write the first step's gradients, then stop"),
-		LMF_TRAIN_MODEL_OPTIONS(t, &o.p.adapter, &o.nockpt),
+		LMF_FT_OPTIONS(t),
+		LMF_OPT_ROW("adapter_name_or_path", 0, S, &o.adapter, "PATH",
+		    0, 0, "adapter stream or PEFT directory to continue"),
+		LMF_FREEZE_OPTIONS(t),
+		LMF_OPT_ROW("disable_gradient_checkpointing", 0, LMF_OPT_BOOL,
+		    &o.nockpt, NULL, 0, 0, "keep every activation"),
 		LMF_TRAIN_OPTIONS(&o.a),
-		LMF_OPT_ROW("eval_data", 0, S, &o.p.eval_data, "FILE", 0, 0,
+		LMF_OPT_ROW("eval_data", 0, S, &o.eval_data, "FILE", 0, 0,
 		    "eval batches, evaluated at the end"),
 		LMF_OPT_ROW("seed", 0, LMF_OPT_U64, &t->seed, "N", 0, 9.3e18,
 		    "seed of LoRA's init and dropout"),
@@ -175,29 +205,28 @@ main(int argc, char **argv)
 		die_usage("unexpected argument '%s'", argv[i]);
 	if (o.a.print_resume)
 		lmf_train_print_resume(&o.a);
-	lmf_train_check_paths(&o.a, tab, &o.p, t);
+	check_args(&o, tab);
 	t->gradient_checkpointing = !o.nockpt;
 	lmf_gemm_init(o.threads);
 	lmf_train_init(&tr, &o.a, lmf_now());
-	tr.data_path = o.p.data;
-	tr.out = o.p.out;
+	tr.data_path = o.data;
+	tr.out = o.out;
 	tr.wo = &o.wo;
 	tr.seed = t->seed;
 	tr.result_name = t->finetuning_type == LMF_FT_LORA ? "adapter.lmf" :
 	    "model.lmf";
 	tr.write_result = write_result;
 	tr.ctx = &r;
-	tr.plot_keys = o.p.eval_data ? plots : NULL;
+	tr.plot_keys = o.eval_data ? plots : NULL;
 	lmf_train_begin(&tr);
-	r.model = lmf_train_open_model(&tr, o.p.model, o.p.adapter, t, &r.tp,
-	    &r.ntp);
+	open_model(&r, &tr);
 	lmf_train_open(&tr);
 	lmf_train_start(&tr, r.tp, r.ntp, lmf_llama_trainable_numel(r.model));
 	lmf_llama_set_nsteps(r.model, tr.micro);
 	items = xcalloc((size_t)o.a.gradient_accumulation_steps, sizeof *items);
 	b = xcalloc((size_t)o.a.gradient_accumulation_steps, sizeof *b);
 	while (tr.step < tr.total && step(&r, &tr, items, b)) {
-		if (o.p.eval_data && lmf_train_should_eval(&tr))
+		if (o.eval_data && lmf_train_should_eval(&tr))
 			evaluate(&r, &tr, 0);
 		if (lmf_train_should_save(&tr))
 			lmf_train_save(&tr);
@@ -205,12 +234,12 @@ main(int argc, char **argv)
 	}
 	free(items);
 	free(b);
-	if (!o.p.dump_grads) {
+	if (!o.dump_grads) {
 		lmf_train_end(&tr);
-		if (o.p.eval_data && o.a.output_dir)
+		if (o.eval_data && o.a.output_dir)
 			evaluate(&r, &tr, 1);
-		if (o.p.out)
-			write_result(&tr, o.p.out);
+		if (o.out)
+			write_result(&tr, o.out);
 	}
 	lmf_train_free(&tr);
 	lmf_llama_free(r.model);

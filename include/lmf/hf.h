@@ -8,7 +8,9 @@
  * model.safetensors.index.json past shard_bytes (st_write.h); config.json;
  * and the stream's u8 tensors, its tokenizer files, as files of their
  * names. An adapter item becomes PEFT's adapter_model.safetensors and
- * adapter_config.json. JSON files are written with indent 2, sorted keys
+ * adapter_config.json. Either item's value head (v_head.summary.weight and
+ * .bias, TRL's names) goes to value_head.safetensors, in f32, as
+ * LLaMA-Factory leaves a reward model. JSON files are written with indent 2, sorted keys
  * and a final newline.
  *
  * Only the directory's own files are written; every other file stays. Each

@@ -89,6 +89,11 @@ int lmf_batch_from_item(struct lmf_batch *b, struct lmf_item *it, int V,
     char *err, size_t errlen);
 /* tokens with labels != -100 (unshifted, as HF counts num_items_in_batch) */
 long lmf_batch_label_tokens(const struct lmf_batch *b);
+/* the row's last non-padding position as an index into (B * T) per-token
+ * values: attention_mask.sum() - 1 of the right-padded row, as
+ * LLaMA-Factory takes a reward model's score (spec 5.3); -1 if the row is
+ * all padding */
+long lmf_batch_last(const struct lmf_batch *b, int row);
 
 struct lmf_llama;
 
@@ -105,6 +110,18 @@ int lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
 void lmf_llama_free(struct lmf_llama *m);
 const struct lmf_config *lmf_llama_config(const struct lmf_llama *m);
 
+/* point w and layer (L entries, the caller's) at the model's live
+ * weights, for generating from the model being trained (a PPO rollout):
+ * lmf_infer_borrow(lmf_llama_config(m), w, ...) then reads, at each
+ * forward, the values the last optimizer step left. LoRA is applied on
+ * the fly, as infer.h does (y = x W^T + scaling (x A^T) B^T, nothing
+ * merged or copied), with no dropout; the value head is not used. The
+ * pointers stay valid until lmf_llama_free, or lmf_llama_load_adapter
+ * (call again after it). 0, or -1 with err */
+struct lmf_infer_weights;
+struct lmf_infer_layer;
+int lmf_llama_infer_weights(struct lmf_llama *m, struct lmf_infer_weights *w,
+    struct lmf_infer_layer *layer, char *err, size_t errlen);
 /* the trainable tensors in model order (LoRA: each targeted module's
  * lora_A then lora_B, layer by layer, in PEFT's module order) */
 int lmf_llama_ntrainable(const struct lmf_llama *m);

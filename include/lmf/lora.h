@@ -84,7 +84,9 @@ int lmf_lora_peft_cmp(const void *a, const void *b);
 /* merge a LoRA adapter (an adapter stream's header and item, lmf-load(1))
  * into the f32 weights of a model item: for each adapted module W (out,
  * in) += scaling * B (out, r) @ A (r, in), in f32. Checks names and
- * shapes against c. 0, or -1 with a one-line message in err */
+ * shapes against c. A value head of the adapter (v_head.*, a reward
+ * model's) is no LoRA weight: it is left in the adapter item for the
+ * caller. 0, or -1 with a one-line message in err */
 int lmf_lora_merge(struct lmf_item *model, const struct lmf_config *c,
     json_t *adapter_meta, struct lmf_item *adapter, char *err,
     size_t errlen);

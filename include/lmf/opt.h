@@ -78,8 +78,10 @@ LMF_NORETURN void lmf_opt_list_exit(const struct option *lo,
 	{ 0 }
 
 /* LMF_OPT_FUNC parsers every tool shares: -l N (a zstd level, 0 raw,
- * into the int field; lmf_parse_level's rules) and -q (lmf_verbose 0) */
+ * into the int field; lmf_parse_level's rules), -q (lmf_verbose 0) and a
+ * flag that sets its int field to 1 */
 void lmf_opt_level(const struct lmf_opt *o, const char *value);
+void lmf_opt_set(const struct lmf_opt *o, const char *value);
 void lmf_opt_quiet(const struct lmf_opt *o, const char *value);
 
 #endif

@@ -49,6 +49,8 @@ int lmf_pack_greedy_knapsack(const int *len, int n, int cap, int *order,
  * @return the number of rows */
 long lmf_pack_rows(const struct lmf_pack_seq *ex, long n, long cap,
     int neat, int32_t pad, struct lmf_pack_seq *rows, long *ndropped);
+/* frees the arrays of a row lmf_pack_rows made */
+void lmf_pack_seq_free(struct lmf_pack_seq *s);
 
 /* the collator: rows s[0..B) right padded together into it as tensors
  * PFXinput_ids, PFXattention_mask (1, or seg), PFXlabels (and

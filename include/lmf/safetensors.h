@@ -51,6 +51,40 @@ struct lmf_safetensors *lmf_safetensors_open_mem(const void *buf, size_t len,
     int *err, char *errbuf, size_t errlen);
 void lmf_safetensors_close(struct lmf_safetensors *st);
 
+/* the checkpoint of a Hugging Face model directory: dir/model.safetensors
+ * when there is one, else every shard that
+ * dir/model.safetensors.index.json's weight_map names (a plain file name in
+ * dir), each checked, when opened, to hold the tensors the map puts in it */
+struct lmf_safetensors_dir {
+	char *dir;
+	int nshards;
+	struct lmf_safetensors **sh; /* (nshards) */
+};
+
+/* a model parameter found in a checkpoint: which file, which entry */
+struct lmf_st_found {
+	struct lmf_safetensors *st;
+	const struct lmf_st_tensor *t;
+};
+
+struct lmf_param;
+
+/* open the checkpoint of dir; NULL on failure, with *err set and the
+ * message, naming the file, in errbuf */
+struct lmf_safetensors_dir *lmf_safetensors_dir_open(const char *dir,
+    int *err, char *errbuf, size_t errlen);
+void lmf_safetensors_dir_close(struct lmf_safetensors_dir *sd);
+/* where each of the np parameters p (model.h) is: f[k] for p[k]. A tensor
+ * that is no parameter is skipped when it is lm_head.weight (tied
+ * embeddings) or a rotary_emb.inv_freq buffer, and an error otherwise
+ * (what, the model type, says for what); so are a parameter in two
+ * shards or in none, a dtype other than F32, F16 or BF16, and a shape
+ * other than p's. @return 0, or a negative LMF_E_* with the message in
+ * errbuf */
+int lmf_safetensors_dir_find(const struct lmf_safetensors_dir *sd,
+    const struct lmf_param *p, int np, const char *what,
+    struct lmf_st_found *f, char *errbuf, size_t errlen);
+
 /* the tensor named name, or NULL */
 const struct lmf_st_tensor *lmf_safetensors_find(
     const struct lmf_safetensors *st, const char *name);

@@ -10,6 +10,7 @@
  * A struct lmf_tok is not safe to use from two threads at once. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "lmf/stream.h"
 
@@ -60,5 +61,12 @@ int lmf_tok_set_special(struct lmf_tok *t, const char *which,
  * UTF-8 and NUL-terminated in out; printable bytes stand for themselves,
  * the others for U+0100 onwards in byte order */
 void lmf_tok_byte_symbol(int b, char out[3]);
+
+/* one line of the JSON Lines interface (lmf-tokenize(1) --encode and
+ * --decode): {"text", "add_special_tokens"} to {"ids": [...]}, or
+ * {"ids", "skip_special_tokens"} to {"text"}, written to out as a line.
+ * 0, or -1 with a one-line message in err (nothing written) */
+int lmf_tok_json_line(struct lmf_tok *t, int decode, const char *line,
+    size_t len, FILE *out, char *err, size_t errlen);
 
 #endif

@@ -101,11 +101,9 @@ void lmf_train_opt_sched(const struct lmf_opt *o, const char *v);
 	LMF_OPT_ROW("print_resume", 0, LMF_OPT_BOOL, &(a)->print_resume, \
 	    NULL, 0, 0, "print the checkpoint a run would resume from")
 
-/* the rows of the option table for what trains (struct lmf_train_opts
- * *t), the adapter to continue (const char **ad) and the gradient
- * checkpointing switch (int *nockpt) */
-void lmf_train_opt_target(const struct lmf_opt *o, const char *v);
-#define LMF_TRAIN_MODEL_OPTIONS(t, ad, nockpt) \
+/* the rows for what to train, struct lmf_train_opts *t: the type and
+ * LoRA's; then freeze's */
+#define LMF_FT_OPTIONS(t) \
 	LMF_OPT_ROW("finetuning_type", 0, LMF_OPT_CHOICE, \
 	    &(t)->finetuning_type, "lora|full|freeze", 0, 0, "what to train"), \
 	LMF_OPT_ROW("lora_rank", 0, LMF_OPT_INT, &(t)->lora_rank, "N", 1, \
@@ -118,9 +116,8 @@ void lmf_train_opt_target(const struct lmf_opt *o, const char *v);
 	    "all|q_proj,...", 0, 0, "the modules LoRA adapts", "all", \
 	    lmf_train_opt_target, 0 }, \
 	LMF_OPT_ROW("use_rslora", 0, LMF_OPT_BOOL, &(t)->use_rslora, NULL, 0, \
-	    0, "scale LoRA by alpha / sqrt(rank)"), \
-	LMF_OPT_ROW("adapter_name_or_path", 0, LMF_OPT_STRING, ad, "PATH", 0, \
-	    0, "adapter stream or PEFT directory to continue"), \
+	    0, "scale LoRA by alpha / sqrt(rank)")
+#define LMF_FREEZE_OPTIONS(t) \
 	LMF_OPT_ROW("freeze_trainable_layers", 0, LMF_OPT_INT, \
 	    &(t)->freeze_trainable_layers, "N", -100000, 100000, \
 	    "freeze: the last N layers train (-N: first)"), \
@@ -128,17 +125,8 @@ void lmf_train_opt_target(const struct lmf_opt *o, const char *v);
 	    &(t)->freeze_trainable_modules, "M", 0, 0, \
 	    "freeze: the modules that train"), \
 	LMF_OPT_ROW("freeze_extra_modules", 0, LMF_OPT_STRING, \
-	    &(t)->freeze_extra_modules, "M", 0, 0, "freeze: also train these"), \
-	LMF_OPT_ROW("disable_gradient_checkpointing", 0, LMF_OPT_BOOL, \
-	    nockpt, NULL, 0, 0, "keep every activation")
-
-/* a trainer tool's inputs and outputs */
-struct lmf_train_paths {
-	const char *model, *data;   /* streams, "-" for stdin */
-	const char *out;            /* -o, or NULL */
-	const char *adapter;        /* adapter_name_or_path, or NULL */
-	const char *dump_grads, *eval_data;
-};
+	    &(t)->freeze_extra_modules, "M", 0, 0, "freeze: also train these")
+void lmf_train_opt_target(const struct lmf_opt *o, const char *v);
 
 /* the trainer; fields the tool reads are above the line */
 struct lmf_trainer {
@@ -225,7 +213,12 @@ void lmf_train_save(struct lmf_trainer *tr);
 /* after SIGINT/SIGTERM: a checkpoint, then exit 128 + signal */
 void lmf_train_check_signal(struct lmf_trainer *tr);
 /* an evaluation's metrics (names[0] is the one trainer_log.jsonl gets):
- * logged; final: eval_results.json and all_results.json too */
+ * final LMF_EVAL_STEP logs them; LMF_EVAL_FINAL also writes
+ * eval_results.json and all_results.json; LMF_EVAL_PREDICT (names
+ * predict_*, as Trainer.predict) only writes predict_results.json with
+ * predict_runtime, predict_samples_per_second, predict_steps_per_second
+ * and merges them into all_results.json, nothing logged */
+enum { LMF_EVAL_STEP, LMF_EVAL_FINAL, LMF_EVAL_PREDICT };
 void lmf_train_log_eval(struct lmf_trainer *tr, const char *const *names,
     const double *v, int n, uint64_t rows, uint64_t batches, double dt,
     int final);
@@ -234,31 +227,45 @@ double lmf_train_loss(const struct lmf_trainer *tr);
 /* the end of training: the result, tokenizer, train_results.json,
  * all_results.json, trainer_state.json, the plots in output_dir */
 void lmf_train_end(struct lmf_trainer *tr);
-/* ---- the model side of a trainer tool ---- */
-/* the checks every trainer makes of its paths and arguments (exit 2 with
- * one line); the epochs_given flag set; --dump_grads clears output_dir */
-void lmf_train_check_paths(struct lmf_train_args *a, struct lmf_opt *tab,
-    const struct lmf_train_paths *p, const struct lmf_train_opts *t);
-/* the model stream (a resumed full run: its checkpoint's model.lmf), and
- * the adapter to continue (a resumed LoRA run: its checkpoint's
- * adapter.lmf); dies with one line. *tp (allocated) gets a copy of the
- * *ntp trainable tensors (dies when there are none) */
-struct lmf_llama *lmf_train_open_model(struct lmf_trainer *tr,
-    const char *model, const char *adapter, const struct lmf_train_opts *o,
-    struct lmf_tparam **tp, int *ntp);
-/* the result stream of m to path ("-" stdout), with global_step and
- * train_loss in its header: what a write_result callback does */
-void lmf_train_write_model(struct lmf_trainer *tr, struct lmf_llama *m,
-    const char *path);
-/* --dump_grads: a "grads" stream of one item, the f64 scalars names[i] =
- * v[i], then the f32 gradient of every trainable tensor; meta (the
- * header, stolen) has kind "grads" */
-void lmf_train_dump_grads(const char *path, const struct lmf_wropts *wo,
-    json_t *meta, const char *const *names, const double *v, int n,
-    const struct lmf_tparam *tp, int ntp);
-
 /* the rest of piped batches read, everything closed and freed, the
  * output_dir lock released */
 void lmf_train_free(struct lmf_trainer *tr);
+
+/* ---- what every trainer tool does around its model ---- */
+/* a trainer tool's inputs and outputs */
+struct lmf_train_paths {
+	const char *model, *data;   /* streams, "-" for stdin */
+	const char *out;            /* -o, or NULL */
+	const char *adapter;        /* adapter_name_or_path, or NULL */
+	const char *dump_grads, *eval_data;
+};
+/* the checks every trainer makes of them and of a (exit 2 with one
+ * line); a->epochs_given set from tab; --dump_grads clears output_dir
+ * and resume_from_checkpoint */
+void lmf_train_check_paths(struct lmf_train_args *a, struct lmf_opt *tab,
+    const struct lmf_train_paths *p, const struct lmf_train_opts *t);
+/* the option function of --lora_target (lmf_opt_level and lmf_opt_quiet
+ * of opt.h serve -l and -q) */
+void lmf_train_opt_target(const struct lmf_opt *o, const char *v);
+/* the model stream (or on resume the checkpoint's model.lmf) opened for
+ * training per t, with the adapter (a stream or a PEFT directory; on a
+ * LoRA resume the checkpoint's adapter.lmf) when there is one; dies with
+ * one line on failure. Call after lmf_train_begin */
+struct lmf_llama *lmf_train_model_open(struct lmf_trainer *tr,
+    const char *model, const char *adapter, const struct lmf_train_opts *t);
+/* point b at batch item it of m's vocabulary (lmf_batch_from_item), or
+ * die with one line naming path and batch k */
+void lmf_train_batch_or_die(struct lmf_llama *m, struct lmf_batch *b,
+    struct lmf_item *it, const char *path, uint64_t k);
+/* m's result stream (adapter or model, global_step and train_loss in
+ * its header) to path or "-", written with tr->wo */
+void lmf_train_model_write(struct lmf_trainer *tr, struct lmf_llama *m,
+    const char *path);
+/* --dump_grads: a "grads" stream of one item to path or "-" with header
+ * meta: the n f64 scalars names[i] = v[i] (the loss first), then the f32
+ * gradient of each trainable tensor under its name */
+void lmf_train_dump_grads(const char *path, const struct lmf_wropts *wo,
+    json_t *meta, const char *const *names, double *v, int n,
+    const struct lmf_tparam *tp, int ntp);
 
 #endif

@@ -1,27 +1,34 @@
-/* config_fuzz: libFuzzer harness for lmf-config's readers of LLaMA-
- * Factory configurations (tools/lmf-config.c, included, with die turned
- * into a jump back here by fuzz_die.h): the input is read as YAML and as
- * JSON, each from the defaults, and what reads is resolved (LLaMA-
- * Factory's post-processing and lmf's refusals). A refusal must be one
- * line; crashes, hangs and undefined behaviour are the findings. */
-#include "fuzz_die.h"
-#define main lmf_config_main
-#include "../../tools/lmf-config.c"
-#undef main
+/* config_fuzz: libFuzzer harness for the readers of LLaMA-Factory
+ * configurations (args.c, as lmf-config uses them): the input is read as
+ * YAML and as JSON, each from the defaults, and what reads is resolved
+ * (LLaMA-Factory's post-processing and lmf's refusals). A refusal must
+ * say why on one line; crashes, hangs, leaks and undefined behaviour are
+ * the findings. */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "lmf/args.h"
+#include "lmf/util.h"
+#include "fuzz.h"
+#include "lmf/banned.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void
-reset(void)
-{
-	size_t k;
+typedef int (*reader)(struct lmf_args *, const char *, const char *, size_t,
+    char *, size_t);
 
-	for (k = 0; k < NKEYS; k++) {
-		free(val[k]);
-		val[k] = keys[k].def ? xstrdup(keys[k].def) : NULL;
-		given[k] = 0;
-		where[k] = NULL;
-	}
+static void
+one(reader rd, const char *src, const char *text, size_t size)
+{
+	struct lmf_args a;
+	char err[1024];
+
+	lmf_args_init(&a);
+	err[0] = 0;
+	if (rd(&a, src, text, size, err, sizeof err) < 0 ||
+	    lmf_args_resolve(&a, err, sizeof err) < 0)
+		fuzz_check_msg("config_fuzz", err);
+	lmf_args_free(&a);
 }
 
 int
@@ -32,13 +39,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > 4096)
 		return 0;   /* key suggestions are quadratic in the key */
 	lmf_verbose = 0;
-	reset();
-	FUZZ_TRY(read_yaml("fuzz.yaml", text, size));
-	if (fuzz_ok)
-		FUZZ_TRY(resolve());
-	reset();
-	FUZZ_TRY(read_json("fuzz.json", text, size));
-	if (fuzz_ok)
-		FUZZ_TRY(resolve());
+	one(lmf_args_read_yaml, "fuzz.yaml", text, size);
+	one(lmf_args_read_json, "fuzz.json", text, size);
 	return 0;
 }

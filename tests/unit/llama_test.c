@@ -11,9 +11,11 @@
 #include <unistd.h>
 
 #include "lmf/gemm.h"
+#include "lmf/infer.h"
 #include "lmf/llama.h"
 #include "lmf/loss.h"
 #include "lmf/safetensors.h"
+#include "lmf/sample.h"
 #include "lmf/stream.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
@@ -519,6 +521,87 @@ check_lora_merge(void)
 	free(l1);
 	free(l2);
 	lmf_llama_free(mf);
+	lmf_llama_free(m);
+	case_free(&c);
+}
+
+/* ---- generation from the live weights ---- */
+
+#define GEN_NEW 6
+
+/* greedy continuation of seq (n ids, room for GEN_NEW more) by the full
+ * forward's logits over the growing sequence */
+static void
+greedy_forward(struct lmf_llama *m, int32_t *seq, int n, int V)
+{
+	int32_t *lab = xmallocarray((size_t)n + GEN_NEW, sizeof *lab);
+	float *lg = xmallocarray(((size_t)n + GEN_NEW) * V, sizeof *lg);
+	int k, t;
+
+	for (k = 0; k < GEN_NEW; k++) {
+		struct lmf_batch b = { .B = 1, .T = n + k, .input_ids = seq,
+			.labels = lab };
+
+		for (t = 0; t < n + k; t++)
+			lab[t] = -100;
+		lmf_llama_forward(m, &b, 0);
+		lmf_llama_head_logits(m, lg);
+		seq[n + k] = lmf_sample_argmax(lg + (size_t)(n + k - 1) * V, V);
+	}
+	free(lab);
+	free(lg);
+}
+
+static void
+check_infer_weights(const char *name)
+{
+	struct gcase c;
+	struct lmf_llama *m;
+	const struct lmf_config *cf;
+	struct lmf_infer_weights w;
+	struct lmf_infer_layer *layer;
+	struct lmf_infer *inf;
+	struct lmf_gen_opts go = { .s = { .do_sample = 0, .temperature = 1,
+		.top_p = 1, .repetition_penalty = 1 },
+		.max_new_tokens = GEN_NEW };
+	struct lmf_rng rng;
+	int32_t seq[4 + GEN_NEW], out[GEN_NEW];
+	const int32_t *pp = seq;
+	int i, n = 4, nout = 0, V, same;
+	char err[256];
+
+	case_load(&c, name);
+	m = open_model(&c, &c.o);
+	cf = lmf_llama_config(m);
+	V = (int)cf->vocab_size;
+	layer = xcalloc((size_t)cf->num_hidden_layers, sizeof *layer);
+	if (lmf_llama_infer_weights(m, &w, layer, err, sizeof err) < 0 ||
+	    !(inf = lmf_infer_borrow(cf, &w, err, sizeof err))) {
+		printf("# %s: %s\n", name, err);
+		exit(1);
+	}
+	/* after borrowing: every trainable weight changes (LoRA B non-zero) */
+	for (i = 0; i < lmf_llama_ntrainable(m); i++) {
+		struct lmf_tparam *t = lmf_llama_trainable(m, i);
+		uint64_t j;
+
+		for (j = 0; j < t->numel; j++)
+			t->w[j] += 0.02f * (float)((int)((j * 5 + i) % 11) - 5);
+	}
+	memcpy(seq, c.b[0].input_ids, (size_t)n * sizeof *seq);
+	lmf_rng_seed(&rng, 1);
+	lmf_sample_generate(inf, 1, &pp, &n, &go, &rng, out, &nout);
+	greedy_forward(m, seq, n, V);
+	same = nout == GEN_NEW && !memcmp(out, seq + n, sizeof out);
+	ok(same, "%s: greedy generation from the live weights is the full "
+	    "forward's argmax (%d %d %d %d %d %d)", name, (int)out[0],
+	    (int)out[1], (int)out[2], (int)out[3], (int)out[4], (int)out[5]);
+	if (!same)
+		for (i = 0; i < GEN_NEW; i++)
+			printf("#   %d: %d vs %d\n", i, (int)out[i],
+			    (int)seq[n + i]);
+	lmf_infer_free(inf);
+	free(layer);
 	lmf_llama_free(m);
 	case_free(&c);
 }
@@ -1083,6 +1166,9 @@ main(int argc, char **argv)
 	check_lora_merge();
 	check_model_api();
 	check_heads();
+	check_infer_weights("llama_gqa_full");
+	check_infer_weights("tied_full");
+	check_infer_weights("lora_all");
 	check_fd("llama_gqa_full");
 	check_fd("tied_full");
 	check_fd("lora_all");
