@@ -1736,6 +1736,25 @@ lmf_llama_logps_backward(struct lmf_llama *m, const float *dlp)
 	    (int)m->c.hidden_size, (int)m->c.vocab_size, LOGIT_ROWS);
 }
 
+void
+lmf_llama_mean_logits(struct lmf_llama *m, float *mean)
+{
+	int N = m->fB * m->fT, C = (int)m->c.hidden_size;
+	int V = (int)m->c.vocab_size, v, n, i;
+	double *wbar = xcalloc((size_t)C, sizeof *wbar), acc;
+
+	for (v = 0; v < V; v++)
+		for (i = 0; i < C; i++)
+			wbar[i] += m->lmw[(size_t)v * C + i];
+	for (n = 0; n < N; n++) {
+		acc = 0;
+		for (i = 0; i < C; i++)
+			acc += wbar[i] * m->xf[(size_t)n * C + i];
+		mean[n] = (float)(acc / V);
+	}
+	free(wbar);
+}
+
 const int32_t *
 lmf_llama_targets(const struct lmf_llama *m)
 {

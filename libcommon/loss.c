@@ -399,6 +399,39 @@ log1mexp(double a)
 	return a > -M_LN2 ? log(-expm1(a)) : log1p(-exp(a));
 }
 
+/* bco: this batch's mean reward into the running moments (TRL's
+ * RunningMoments.update with one value); the running mean, or 0 when bco
+ * is off */
+static double
+bco_delta(const struct lmf_dpo_args *a, const float *pc, const float *pr,
+    const float *refc, const float *refr, const float *lenc,
+    const float *lenr, int n)
+{
+	double m = 0, tot, *mo = a->bco_moments;
+	int avg = pref_averaged(a->loss), i;
+
+	if (!(a->bco_weight > 1e-6) || a->loss >= LMF_PREF_ORPO || !mo)
+		return 0;
+	for (i = 0; i < n; i++) {
+		double sc = avg ? lenc[i] : 1, sr = avg ? lenr[i] : 1;
+
+		m += a->beta * (((double)pc[i] - refc[i]) / sc +
+		    ((double)pr[i] - refr[i]) / sr);
+	}
+	m /= 2.0 * n;
+	tot = mo[1] + 1;
+	mo[0] += (m - mo[0]) / tot;
+	mo[1] = tot;
+	return mo[0];
+}
+
+static double
+bco_weight(const struct lmf_dpo_args *a)
+{
+	return a->bco_weight > 1e-6 && a->loss < LMF_PREF_ORPO &&
+	    a->bco_moments ? a->bco_weight : 0;
+}
+
 /* We work on a = p / len for the averaged losses (a = p otherwise) and
  * find, per pair, the loss l and gc = dl/dac, gr = dl/dar; then dl/dpc =
  * gc / lenc (or gc), and the mean over pairs divides by n. kto_pair's
@@ -411,7 +444,8 @@ lmf_dpo_loss(float *losses, float *rc, float *rr, float *dpc, float *dpr,
     const struct lmf_dpo_args *a)
 {
 	double b = a->beta, e = a->label_smoothing, klc = 0, klr = 0;
-	double gklc = 0, gklr = 0, total = 0;
+	double gklc = 0, gklr = 0, total = 0, w = bco_weight(a);
+	double d = bco_delta(a, pc, pr, refc, refr, lenc, lenr, n);
 	int avg = pref_averaged(a->loss), noref = a->loss >= LMF_PREF_ORPO;
 	int i;
 
@@ -473,6 +507,13 @@ lmf_dpo_loss(float *losses, float *rc, float *rr, float *dpc, float *dpr,
 		default:
 			BUG("dpo: loss type %d", a->loss);
 		}
+		if (w > 0) {	/* the bco mix */
+			x = b * uc - d;
+			y = b * ur - d;
+			l = (l - w * (logsig(x) + logsig(-y))) / (1 + w);
+			gc = (gc - w * b * sig(-x)) / (1 + w);
+			gr = (gr + w * b * sig(y)) / (1 + w);
+		}
 		gc /= sc;
 		gr /= sr;
 		if (a->ftx > 0) {
@@ -493,9 +534,9 @@ lmf_dpo_loss(float *losses, float *rc, float *rr, float *dpc, float *dpr,
 	}
 	for (i = 0; i < n && a->loss == LMF_PREF_KTO_PAIR; i++) {
 		if (dpc && klc > 0)
-			dpc[i] += (float)(gklc / n / n);
+			dpc[i] += (float)(gklc / n / n / (1 + w));
 		if (dpr && klr > 0)
-			dpr[i] += (float)(gklr / n / n);
+			dpr[i] += (float)(gklr / n / n / (1 + w));
 	}
 	return total / n;
 }
@@ -517,6 +558,8 @@ lmf_dpo_loss_ref(float *losses, float *rc, float *rr, float *dpc, float *dpr,
 {
 	double b = a->beta, e = a->label_smoothing, g = a->simpo_gamma;
 	double mc = 0, mr = 0, total = 0, sumc = 0, sumr = 0;
+	double w = bco_weight(a);
+	double d = bco_delta(a, pc, pr, refc, refr, lenc, lenr, n);
 	int avg = pref_averaged(a->loss), i, j;
 
 	for (i = 0; i < n && a->loss == LMF_PREF_KTO_PAIR; i++) {
@@ -569,6 +612,13 @@ lmf_dpo_loss_ref(float *losses, float *rc, float *rr, float *dpc, float *dpr,
 			dc = -(1 - s) * b, dr = (1 - s) * b;
 			break;
 		}
+		if (w > 0) {	/* (dpo + w bco) / (1 + w) */
+			s = sig_ref(b * (ac - rcv) - d);
+			t = sig_ref(-(b * (ar - rrv) - d));
+			l = (l + w * (-log(s) - log(t))) / (1 + w);
+			dc = (dc + w * (s - 1) * b) / (1 + w);
+			dr = (dr - w * (t - 1) * b) / (1 + w);
+		}
 		dc /= lc;
 		dr /= lr;
 		if (a->ftx > 0) {
@@ -583,8 +633,8 @@ lmf_dpo_loss_ref(float *losses, float *rc, float *rr, float *dpc, float *dpr,
 		total += l / n;
 	}
 	for (j = 0; j < n && a->loss == LMF_PREF_KTO_PAIR; j++) {
-		dpc[j] += (float)(mc > 0 ? sumc / n / n : 0);
-		dpr[j] += (float)(mr > 0 ? sumr / n / n : 0);
+		dpc[j] += (float)(mc > 0 ? sumc / n / n / (1 + w) : 0);
+		dpr[j] += (float)(mr > 0 ? sumr / n / n / (1 + w) : 0);
 	}
 	return total;
 }

@@ -1132,3 +1132,42 @@ lmf_train_dump_grads(const char *path, const struct lmf_wropts *wo,
 			die("'%s': %s", path, lmf_wr_errmsg(w));
 	lmf_wr_close_or_die(w);
 }
+
+void
+lmf_train_check_paths(struct lmf_train_args *a, struct lmf_opt *tab,
+    const struct lmf_train_paths *p, const struct lmf_train_opts *t)
+{
+	struct lmf_sched s;
+	char err[512];
+
+	if (!strcmp(p->model, "-") && !strcmp(p->data, "-"))
+		die_usage("the model and the batches cannot both come from "
+		    "stdin: give --model or --data");
+	if (!a->output_dir && !p->out && !p->dump_grads)
+		die_usage("nowhere to write the result: give --output_dir or "
+		    "-o");
+	if (p->out && !strcmp(p->out, "-") && p->dump_grads &&
+	    !strcmp(p->dump_grads, "-"))
+		die_usage("-o and --dump_grads cannot both be stdout");
+	if (a->eval_strategy != LMF_ST_NO && !p->eval_data)
+		die_usage("--eval_strategy %s needs --eval_data",
+		    a->eval_strategy == LMF_ST_STEPS ? "steps" : "epoch");
+	if (p->eval_data && !strcmp(p->eval_data, "-"))
+		die_usage("--eval_data must be a file: it is read at every "
+		    "evaluation");
+	if (a->tokenizer_dir && !a->output_dir)
+		die_usage("--tokenizer_dir goes with --output_dir");
+	if (p->adapter && t->finetuning_type != LMF_FT_LORA)
+		die_usage("--adapter_name_or_path goes with --finetuning_type "
+		    "lora");
+	if (a->lr_scheduler_kwargs) {
+		lmf_sched_init(&s, a->lr_scheduler_type, a->learning_rate,
+		    1, 0, 0);
+		if (lmf_sched_kwargs(&s, a->lr_scheduler_kwargs, err,
+		    sizeof err) < 0)
+			die_usage("%s", err);
+	}
+	a->epochs_given = lmf_opt_given(tab, "num_train_epochs");
+	if (p->dump_grads)   /* one step's gradients, nothing else */
+		a->output_dir = a->resume_from_checkpoint = NULL;
+}

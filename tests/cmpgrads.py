@@ -5,6 +5,8 @@
 # Passes (exit 0) when both hold the same tensor names, the loss agrees
 # within 1e-5 relative and each gradient within max|diff| / max|ref| <=
 # 2e-3; prints the worst tensor either way (one line), exit 1 otherwise.
+# Metrics (lmf-dpo's: scalars whose names have no '.') agree within 1e-5
+# relative, absolute below 1 in magnitude; a NaN in REF is not compared.
 import json
 import math
 import sys
@@ -42,8 +44,16 @@ def main():
     lg, lr = got['loss'][0], ref['loss'][0]
     lrel = abs(lg - lr) / max(abs(lr), 1e-30)
     worst, wname = 0.0, ''
+    mworst, mname = 0.0, ''
     for name, r in ref.items():
         if name == 'loss':
+            continue
+        if '.' not in name and len(r) == 1:
+            if math.isnan(r[0]):
+                continue
+            d = abs(got[name][0] - r[0]) / max(abs(r[0]), 1.0)
+            if not d <= mworst:
+                mworst, mname = d, name
             continue
         g = got[name]
         if len(g) != len(r):
@@ -56,9 +66,10 @@ def main():
         rel = md / mr if mr > 0 else md
         if not rel <= worst:
             worst, wname = rel, name
-    good = lrel <= LOSS_TOL and worst <= GRAD_TOL
-    print('loss %.9g vs %.9g (rel %.2e); %d gradients, worst %s %.2e'
-          % (lg, lr, lrel, len(ref) - 1, wname or '-', worst))
+    good = lrel <= LOSS_TOL and worst <= GRAD_TOL and mworst <= LOSS_TOL
+    print('loss %.9g vs %.9g (rel %.2e); %d gradients, worst %s %.2e%s'
+          % (lg, lr, lrel, len(ref) - 1, wname or '-', worst,
+             '; worst metric %s %.2e' % (mname, mworst) if mname else ''))
     return 0 if good else 1
 
 

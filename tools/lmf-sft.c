@@ -139,39 +139,10 @@ step(struct run *r, struct lmf_trainer *tr, struct lmf_item *items,
 static void
 check_args(struct opts *o, struct lmf_opt *tab)
 {
-	struct lmf_sched s;
-	char err[512];
+	struct lmf_train_paths p = { o->model, o->data, o->out, o->adapter,
+		o->dump_grads, o->eval_data };
 
-	if (!strcmp(o->model, "-") && !strcmp(o->data, "-"))
-		die_usage("the model and the batches cannot both come from "
-		    "stdin: give --model or --data");
-	if (!o->a.output_dir && !o->out && !o->dump_grads)
-		die_usage("nowhere to write the result: give --output_dir or "
-		    "-o");
-	if (o->out && !strcmp(o->out, "-") && o->dump_grads &&
-	    !strcmp(o->dump_grads, "-"))
-		die_usage("-o and --dump_grads cannot both be stdout");
-	if (o->a.eval_strategy != LMF_ST_NO && !o->eval_data)
-		die_usage("--eval_strategy %s needs --eval_data",
-		    o->a.eval_strategy == LMF_ST_STEPS ? "steps" : "epoch");
-	if (o->eval_data && !strcmp(o->eval_data, "-"))
-		die_usage("--eval_data must be a file: it is read at every "
-		    "evaluation");
-	if (o->a.tokenizer_dir && !o->a.output_dir)
-		die_usage("--tokenizer_dir goes with --output_dir");
-	if (o->adapter && o->t.finetuning_type != LMF_FT_LORA)
-		die_usage("--adapter_name_or_path goes with --finetuning_type "
-		    "lora");
-	if (o->a.lr_scheduler_kwargs) {
-		lmf_sched_init(&s, o->a.lr_scheduler_type, o->a.learning_rate,
-		    1, 0, 0);
-		if (lmf_sched_kwargs(&s, o->a.lr_scheduler_kwargs, err,
-		    sizeof err) < 0)
-			die_usage("%s", err);
-	}
-	o->a.epochs_given = lmf_opt_given(tab, "num_train_epochs");
-	if (o->dump_grads)   /* one step's gradients, nothing else */
-		o->a.output_dir = o->a.resume_from_checkpoint = NULL;
+	lmf_train_check_paths(&o->a, tab, &p, &o->t);
 }
 
 int

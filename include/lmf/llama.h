@@ -188,6 +188,9 @@ void lmf_llama_logits_backward(struct lmf_llama *m, const float *dlogits);
  * from dlp (N) into d(hidden) and lm_head's gradient */
 void lmf_llama_logps(struct lmf_llama *m, float *lp);
 void lmf_llama_logps_backward(struct lmf_llama *m, const float *dlp);
+/* mean (N): each row's logits averaged over the vocabulary, as the mean
+ * lm_head row dotted with the hidden state (no (N, V) logits) */
+void lmf_llama_mean_logits(struct lmf_llama *m, float *mean);
 const int32_t *lmf_llama_targets(const struct lmf_llama *m);
 	/* (N) the last forward's labels shifted left (-100 ignored) */
 

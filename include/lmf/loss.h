@@ -83,7 +83,10 @@ void lmf_seqlogps_backward(float *dlp, const float *dlogps,
  *             (not detached, as TRL <= 0.8)
  *   orpo      -pc + b * -logsig((pc - pr) - (log1p(-e^pc) - log1p(-e^pr)))
  *   simpo     -logsig(b (pc - pr) - gamma)
- * plus ftx * -(pc / lenc) (the per-token NLL of chosen) when ftx > 0.
+ * With bco weight w > 1e-6 (losses with a reference): d the running
+ * mean of mean(b uc, b ur) over the calls, this one's included, and the
+ * loss (l + w (-logsig(b uc - d) - logsig(-(b ur - d)))) / (1 + w).
+ * Then plus ftx * -(pc / lenc) (the per-token NLL of chosen) when ftx > 0.
  * Rewards: b (p - ref) (averaged for ipo), or b p for orpo and simpo. */
 enum lmf_pref_loss {
 	LMF_PREF_SIGMOID, LMF_PREF_HINGE, LMF_PREF_IPO, LMF_PREF_KTO_PAIR,
@@ -95,6 +98,12 @@ struct lmf_dpo_args {
 	float label_smoothing;  /* dpo_label_smoothing, 0 (sigmoid only) */
 	float simpo_gamma;      /* simpo_gamma, 0.5 */
 	float ftx;              /* pref_ftx, 0 */
+	float bco_weight;       /* pref_bco_weight, 0 (losses with a
+	                           reference only) */
+	double *bco_moments;    /* with bco: the running mean of the rewards
+	                           and its count (TRL's RunningMoments),
+	                           { 0, 1e-24 } at first, updated by each
+	                           call with this batch's mean reward */
 };
 int lmf_pref_loss_parse(const char *name); /* "sigmoid" -> 0, or -1 */
 double lmf_dpo_loss(float *losses, float *rc, float *rr, float *dpc,

@@ -232,6 +232,18 @@ void lmf_train_end(struct lmf_trainer *tr);
 void lmf_train_free(struct lmf_trainer *tr);
 
 /* ---- what every trainer tool does around its model ---- */
+/* a trainer tool's inputs and outputs */
+struct lmf_train_paths {
+	const char *model, *data;   /* streams, "-" for stdin */
+	const char *out;            /* -o, or NULL */
+	const char *adapter;        /* adapter_name_or_path, or NULL */
+	const char *dump_grads, *eval_data;
+};
+/* the checks every trainer makes of them and of a (exit 2 with one
+ * line); a->epochs_given set from tab; --dump_grads clears output_dir
+ * and resume_from_checkpoint */
+void lmf_train_check_paths(struct lmf_train_args *a, struct lmf_opt *tab,
+    const struct lmf_train_paths *p, const struct lmf_train_opts *t);
 /* the option function of --lora_target (lmf_opt_level and lmf_opt_quiet
  * of opt.h serve -l and -q) */
 void lmf_train_opt_target(const struct lmf_opt *o, const char *v);

@@ -342,6 +342,59 @@ test_fused_vs_full(void)
 
 /* ---- 2. DPO family ---- */
 
+/* bco (pref_bco_weight) on a golden case's inputs: the fast loss against
+ * the reference over two calls (the running mean moving), and the first
+ * call's mean reward as the running mean (TRL's first update) */
+static void
+test_dpo_bco(const char *c, int loss)
+{
+	size_t n;
+	float *pc = gf("dpo.%s.pc", c, &n), *pr = gf("dpo.%s.pr", c, NULL);
+	float *refc = gf("dpo.%s.refc", c, NULL);
+	float *refr = gf("dpo.%s.refr", c, NULL);
+	float *lenc = gf("dpo.%s.lenc", c, NULL);
+	float *lenr = gf("dpo.%s.lenr", c, NULL);
+	float *l = zeros(n), *rc = zeros(n), *rr = zeros(n), *dc = zeros(n);
+	float *dr = zeros(n), *l2 = zeros(n), *dc2 = zeros(n), *dr2 = zeros(n);
+	double mf[2] = { 0, 1e-24 }, mr[2] = { 0, 1e-24 }, a, b, want = 0;
+	struct lmf_dpo_args fa = { .loss = loss, .beta = 0.2f,
+		.bco_weight = 0.5f, .bco_moments = mf };
+	struct lmf_dpo_args ra = fa;
+	char what[128];
+	int k;
+	size_t i;
+
+	ra.bco_moments = mr;
+	for (k = 0; k < 2; k++) {
+		a = lmf_dpo_loss(l, rc, rr, dc, dr, pc, pr, refc, refr, lenc,
+		    lenr, (int)n, &fa);
+		b = lmf_dpo_loss_ref(l2, rc, rr, dc2, dr2, pc, pr, refc, refr,
+		    lenc, lenr, (int)n, &ra);
+		snprintf(what, sizeof what, "dpo %s bco call %d: loss vs ref",
+		    c, k + 1);
+		cmp1(what, a, b, TOL_OUT);
+		snprintf(what, sizeof what, "dpo %s bco call %d: dpc vs ref",
+		    c, k + 1);
+		cmp(what, dc, dc2, n, TOL_REF);
+		snprintf(what, sizeof what, "dpo %s bco call %d: dpr vs ref",
+		    c, k + 1);
+		cmp(what, dr, dr2, n, TOL_REF);
+		for (i = 0; k == 0 && i < n; i++)
+			want += ((double)rc[i] + rr[i]) / (2.0 * n);
+		if (k == 0)
+			ok(fabs(mf[0] - want) < 1e-5 * (1 + fabs(want)),
+			    "dpo %s bco: the first running mean is the batch's "
+			    "mean reward", c);
+		for (i = 0; i < n; i++)	/* the second batch: shifted */
+			pc[i] -= 1, pr[i] += 1;
+	}
+	ok(fabs(mf[0] - mr[0]) < 1e-9 && mf[1] > 1.99 && mf[1] < 2.01,
+	    "dpo %s bco: two updates of the running mean", c);
+	free(pc), free(pr), free(refc), free(refr), free(lenc), free(lenr);
+	free(l), free(rc), free(rr), free(dc), free(dr), free(l2), free(dc2);
+	free(dr2);
+}
+
 static struct {
 	float *pc, *pr, *refc, *refr, *lenc, *lenr;
 	int n;
@@ -707,6 +760,9 @@ main(int argc, char **argv)
 	test_fused_vs_full();
 	for (i = 0; i < sizeof dpo / sizeof *dpo; i++)
 		test_dpo(dpo[i]);
+	test_dpo_bco("sigmoid", LMF_PREF_SIGMOID);
+	test_dpo_bco("ipo", LMF_PREF_IPO);
+	test_dpo_bco("kto_pair", LMF_PREF_KTO_PAIR);
 	ok(lmf_pref_loss_parse("kto_pair") == LMF_PREF_KTO_PAIR &&
 	    lmf_pref_loss_parse("dpo") == -1, "pref_loss names");
 	for (i = 0; i < sizeof kto / sizeof *kto; i++)

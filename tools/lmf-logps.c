@@ -1,0 +1,259 @@
+/* lmf-logps: score an examples stream (dpo or kto) with a reference model:
+ * each sequence's log-probability of its response tokens, summed and
+ * per-token averaged (spec 5.1, get_batch_logps), appended to its example
+ * as PFXref_logps and PFXref_logps_avg; everything else passes through.
+ * One forward per row (--batch_size examples padded together). It does not
+ * train, pack or choose the reference: the driver gives the model. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lmf/gemm.h"
+#include "lmf/llama.h"
+#include "lmf/loss.h"
+#include "lmf/opt.h"
+#include "lmf/pack.h"
+#include "lmf/process.h"
+#include "lmf/stream.h"
+#include "lmf/util.h"
+#include "lmf/banned.h"
+
+#define LOGPS_MAX_BATCH 64
+
+struct opts {
+	const char *model, *adapter, *in, *out;
+	int threads, batch;
+	struct lmf_wropts wo;
+};
+
+/* the examples and the reference */
+struct score {
+	struct lmf_llama *model;
+	int stage;
+	long vocab;
+	int32_t pad;
+	float *lp;
+	long cap;
+	uint64_t rows;
+};
+
+static struct lmf_llama *
+open_model(const struct opts *o)
+{
+	struct lmf_train_opts t = lmf_train_opts_default();
+	struct lmf_llama *m;
+	struct lmf_rd *rd = lmf_rd_open_or_die(o->model);
+	char err[512];
+
+	/* frozen: nothing trains, so no gradients are allocated; an
+	 * adapter (ref_model_adapters) needs the LoRA layout */
+	t.finetuning_type = o->adapter ? LMF_FT_LORA : LMF_FT_FREEZE;
+	t.freeze_trainable_layers = 0;
+	t.gradient_checkpointing = 0;
+	lmf_rd_check_kind_or_die(rd, "model");
+	if (!(m = lmf_llama_open(rd, &t, err, sizeof err)))
+		die("'%s': %s", lmf_rd_name(rd), err);
+	lmf_rd_close(rd);
+	if (!o->adapter)
+		return m;
+	rd = lmf_rd_open_or_die(o->adapter);
+	lmf_rd_check_kind_or_die(rd, "adapter");
+	if (lmf_llama_load_adapter(m, rd, err, sizeof err) < 0)
+		die("'%s': %s", o->adapter, err);
+	lmf_rd_close(rd);
+	return m;
+}
+
+static long
+meta_long(json_t *m, const char *key)
+{
+	json_t *v = json_object_get(m, key);
+
+	return json_is_integer(v) ? (long)json_integer_value(v) : -1;
+}
+
+static void
+read_header(struct score *s, struct lmf_rd *r)
+{
+	json_t *m = lmf_rd_meta(r), *st = json_object_get(m, "stage");
+	long V = (long)lmf_llama_config(s->model)->vocab_size, pad;
+
+	lmf_rd_check_kind_or_die(r, "examples");
+	if (!json_is_string(st))
+		die("'%s' has no 'stage' in its header", lmf_rd_name(r));
+	s->stage = lmf_stage_parse(json_string_value(st));
+	if (s->stage != LMF_STAGE_DPO && s->stage != LMF_STAGE_KTO)
+		die("'%s': stage '%s' has no reference log-probs (dpo or "
+		    "kto)", lmf_rd_name(r), json_string_value(st));
+	s->vocab = meta_long(m, "vocab_size");
+	if (s->vocab > V)
+		die("'%s': the examples' tokenizer has %ld tokens, more than "
+		    "the reference model's vocabulary of %ld", lmf_rd_name(r),
+		    s->vocab, V);
+	s->vocab = V;
+	pad = meta_long(m, "pad_token_id");
+	s->pad = pad >= 0 && pad < V ? (int32_t)pad : 0;
+}
+
+/* the tensor name of sequence ids name's prefix + suffix */
+static char *
+ref_name(const char *ids, const char *suffix)
+{
+	size_t n = strlen(ids) - strlen("input_ids");
+
+	return xasprintf("%.*sref_%s", (int)n, ids, suffix);
+}
+
+/* set (or add) a f32 scalar of example k */
+static void
+put_scalar(struct lmf_item *it, uint64_t k, const char *name, float v)
+{
+	struct lmf_tensor *t = lmf_item_find(it, name);
+
+	if (t && (t->dtype != LMF_F32 || lmf_tensor_numel(t) != 1))
+		die("example %llu: tensor '%s' is not a f32 scalar",
+		    (unsigned long long)k, name);
+	if (!t)
+		t = lmf_item_add_tensor(it, name, LMF_F32, 0, NULL);
+	*(float *)t->data = v;
+}
+
+/* forward the sequences of examples it[0..n) as one batch (each example's
+ * chosen and rejected, or target and KL, rows padded together); their
+ * log-probs into the examples; k the index of it[0] */
+static void
+score_items(struct score *s, struct lmf_item *it, int n, uint64_t k)
+{
+	static const char *const ids[2][2] = {
+		{ "input_ids", "kl_input_ids" },
+		{ "chosen_input_ids", "rejected_input_ids" } };
+	struct lmf_pack_seq seq[2 * LOGPS_MAX_BATCH];
+	const struct lmf_pack_seq *rows[2 * LOGPS_MAX_BATCH];
+	struct lmf_item bi = { 0, NULL };
+	struct lmf_batch b;
+	float sum[2 * LOGPS_MAX_BATCH], avg[2 * LOGPS_MAX_BATCH];
+	int32_t tag;
+	char err[512], *nm;
+	int ns = 0, e, i, c;
+	long N;
+
+	for (e = 0; e < n; e++) {
+		c = lmf_pack_example(&it[e], s->stage, s->vocab, 1, seq + ns,
+		    &tag, err, sizeof err);
+		if (c < 0)
+			die("example %llu: %s", (unsigned long long)(k + e),
+			    err);
+		ns += c;
+	}
+	for (i = 0; i < ns; i++)
+		rows[i] = &seq[i];
+	lmf_pack_collate(&bi, "", rows, ns, 1, 1, s->pad);
+	if (lmf_batch_from_item(&b, &bi, (int)s->vocab, err, sizeof err) < 0)
+		die("example %llu: %s", (unsigned long long)k, err);
+	N = (long)b.B * b.T;
+	if (N > s->cap) {
+		free(s->lp);
+		s->lp = xmallocarray((size_t)N, sizeof *s->lp);
+		s->cap = N;
+	}
+	lmf_llama_forward(s->model, &b, 0);
+	lmf_llama_logps(s->model, s->lp);
+	lmf_seqlogps_forward(sum, avg, NULL, s->lp, lmf_llama_targets(s->model),
+	    b.B, b.T);
+	for (e = 0; e < n; e++)
+		for (i = 0; i < 2; i++) {
+			c = 2 * e + i;
+			nm = ref_name(ids[s->stage == LMF_STAGE_DPO][i], "logps");
+			put_scalar(&it[e], k + e, nm, sum[c]);
+			free(nm);
+			nm = ref_name(ids[s->stage == LMF_STAGE_DPO][i],
+			    "logps_avg");
+			put_scalar(&it[e], k + e, nm, avg[c]);
+			free(nm);
+		}
+	s->rows += (uint64_t)ns;
+	lmf_item_free(&bi);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct lmf_opt_usage u = { "--model FILE "
+	    "[--adapter_name_or_path FILE] [-o FILE]\n"
+	    "                 [--threads N] [-l N] [-q] [examples]",
+	    "Append a reference model's log-probs to an examples stream." };
+	struct opts o = { .in = "-", .out = "-", .batch = 1 };
+	struct score s = { 0 };
+	struct lmf_opt tab[] = {
+		LMF_OPT_ROW("model", 0, LMF_OPT_STRING, &o.model, "FILE", 0,
+		    0, "the reference model stream"),
+		LMF_OPT_ROW("adapter_name_or_path", 0, LMF_OPT_STRING,
+		    &o.adapter, "FILE", 0, 0,
+		    "an adapter stream on the reference"),
+		LMF_OPT_ROW(NULL, 'o', LMF_OPT_STRING, &o.out, "FILE", 0, 0,
+		    "the output examples stream"),
+		LMF_OPT_ROW("batch_size", 0, LMF_OPT_INT, &o.batch, "N", 1,
+		    LOGPS_MAX_BATCH, "examples per forward"),
+		{ "threads", 0, LMF_OPT_INT, &o.threads, "N", 0, 4096,
+		    "threads for matrix products", "0 = all cores", NULL, 0 },
+		{ "level", 'l', LMF_OPT_FUNC, &o.wo.level, "N", 0, 0,
+		    "zstd level of the output", "1", lmf_opt_level, 0 },
+		{ "quiet", 'q', LMF_OPT_FUNC, NULL, NULL, 0, 0,
+		    "no summary line", NULL, lmf_opt_quiet, 0 },
+		LMF_OPT_LAST_ROWS,
+	};
+	struct lmf_rd *r;
+	struct lmf_wr *w;
+	struct lmf_item it[LOGPS_MAX_BATCH];
+	json_t *meta;
+	double t0 = lmf_now();
+	int i, n;
+
+	lmf_init(argc, argv);
+	o.wo = lmf_wropts_default;
+	if ((i = lmf_opt_parse(tab, &u, argc, argv)) < argc)
+		o.in = argv[i++];
+	if (i < argc)
+		die_usage("unexpected argument '%s'", argv[i]);
+	if (!o.model)
+		die_usage("no reference model: give --model");
+	if (!strcmp(o.model, "-") && !strcmp(o.in, "-"))
+		die_usage("the model and the examples cannot both come from "
+		    "stdin");
+	lmf_gemm_init(o.threads);
+	s.model = open_model(&o);
+	r = lmf_rd_open_or_die(o.in);
+	read_header(&s, r);
+	meta = json_deep_copy(lmf_rd_meta(r));
+	json_object_set_new(meta, "command", json_string(lmf_cmdline()));
+	json_object_set_new(meta, "ref_logps", json_true());
+	json_object_set_new(meta, "ref_vocab_size", json_integer(s.vocab));
+	if (!strcmp(o.out, "-"))
+		lmf_stdout_binary_or_die();
+	w = lmf_wr_open_or_die(o.out, meta, &o.wo);
+	json_decref(meta);
+	for (;;) {
+		for (n = 0; n < o.batch && lmf_rd_item_or_die(r, &it[n]) == 1;
+		    n++)
+			;
+		if (n > 0)
+			score_items(&s, it, n, lmf_rd_items(r) - n);
+		for (i = 0; i < n; i++) {
+			lmf_wr_item_or_die(w, &it[i]);
+			lmf_item_free(&it[i]);
+		}
+		if (n < o.batch)
+			break;
+	}
+	lmf_wr_close_or_die(w);
+	if (lmf_verbose > 0)
+		fprintf(stderr, "%s: %llu examples, %llu rows scored in "
+		    "%.1f s\n", lmf_progname(), (unsigned long long)
+		    lmf_rd_items(r), (unsigned long long)s.rows,
+		    lmf_now() - t0);
+	lmf_rd_close(r);
+	lmf_llama_free(s.model);
+	free(s.lp);
+	lmf_close_out();
+	return 0;
+}
