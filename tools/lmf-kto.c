@@ -151,10 +151,10 @@ kl_view(struct lmf_item *view, struct lmf_tensor *t, struct lmf_item *it)
 	view->t = t;
 	for (i = 0; i < 4; i++) {
 		snprintf(full, sizeof full, "kl_%s", nm[i]);
-		if (!(x = lmf_item_find(it, full)))
-			continue;
-		t[view->ntensors] = *x;
-		t[view->ntensors++].name = (char *)nm[i];
+		if ((x = lmf_item_find(it, full))) {
+			t[view->ntensors] = *x;
+			t[view->ntensors++].name = (char *)nm[i];
+		}
 	}
 }
 
@@ -384,17 +384,6 @@ check_data(struct run *r, struct lmf_trainer *tr)
 	r->k.ftx = r->o->ftx > 1e-6 ? (float)r->o->ftx : 0;
 }
 
-static void
-run_free(struct run *r)
-{
-	lmf_llama_free(r->model);
-	free(r->tp);
-	free(r->lp);
-	free(r->dlp);
-	free(r->mlog);
-	free(r->ex);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -504,7 +493,8 @@ main(int argc, char **argv)
 			write_result(&tr, o.p.out);
 	}
 	lmf_train_free(&tr);
-	run_free(&r);
+	lmf_llama_free(r.model);
+	free(r.tp), free(r.lp), free(r.dlp), free(r.mlog), free(r.ex);
 	lmf_close_out();
 	return 0;
 }
