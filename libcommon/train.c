@@ -380,22 +380,39 @@ prog_show(struct lmf_trainer *tr, double loss, double lr)
 	tr->shown = 1;
 }
 
+/* the log window's metrics into names and v: their number */
+static int
+window_values(const struct lmf_trainer *tr, const char **names, double *v)
+{
+	int i;
+
+	if (tr->window)
+		return tr->window(tr->mname, tr->msum, tr->nmetric,
+		    tr->log_steps, names, v);
+	for (i = 0; i < tr->nmetric; i++) {
+		names[i] = tr->mname[i];
+		v[i] = tr->msum[i] / (double)tr->log_steps;
+	}
+	return tr->nmetric;
+}
+
 /* one line to stderr, one to trainer_log.jsonl, one to log_history */
 static void
 log_step(struct lmf_trainer *tr, double lr)
 {
 	double now = lmf_now(), dt = now - tr->log_t;
 	double loss = round(tr->loss_sum / (double)tr->log_steps * 1e4) / 1e4;
+	const char *wn[16];
+	double wv[16];
+	int i, nw = window_values(tr, wn, wv);
 	json_t *h;
-	int i;
 
 	prog_clear(tr);
 	if (lmf_verbose > 0) {
 		fprintf(stderr, "step %ld/%ld: loss %.4f", tr->step, tr->total,
 		    loss);
-		for (i = 0; i < tr->nmetric; i++)
-			fprintf(stderr, " %s %.4f", tr->mname[i], tr->msum[i] /
-			    (double)tr->log_steps);
+		for (i = 0; i < nw; i++)
+			fprintf(stderr, " %s %.4f", wn[i], wv[i]);
 		fprintf(stderr, " grad_norm %.4g lr %.1e epoch %.2f tok/s "
 		    "%.0f\n", tr->last_norm, lr, epoch_now(tr), dt > 0 ?
 		    (double)tr->log_tokens / dt : 0.0);
@@ -404,11 +421,10 @@ log_step(struct lmf_trainer *tr, double lr)
 	h = json_pack("{s:f, s:f, s:f, s:f, s:I}", "epoch", epoch_now(tr),
 	    "grad_norm", tr->last_norm, "learning_rate", lr, "loss", loss,
 	    "step", (json_int_t)tr->step);
-	for (i = 0; i < tr->nmetric; i++) {
-		json_object_set_new(h, tr->mname[i], json_real(tr->msum[i] /
-		    (double)tr->log_steps));
+	for (i = 0; i < nw; i++)
+		json_object_set_new(h, wn[i], json_real(wv[i]));
+	for (i = 0; i < tr->nmetric; i++)
 		tr->msum[i] = 0;
-	}
 	json_array_append_new(tr->history, h);
 	tr->loss_sum = 0;
 	tr->log_steps = 0;

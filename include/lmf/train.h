@@ -139,6 +139,11 @@ struct lmf_trainer {
 	void (*write_result)(struct lmf_trainer *tr, const char *path);
 	void *ctx;                   /* the tool's, for write_result */
 	const char *const *plot_keys; /* NULL-terminated; NULL: "loss" */
+	/* the log window's values of the metrics from their sums over the
+	 * window's steps (NULL: each sum / steps): names and v (16 at most)
+	 * set, their number returned (LLaMA-Factory's kto ratios of sums) */
+	int (*window)(char *const *mname, const double *msum, int n,
+	    long steps, const char **names, double *v);
 	uint64_t seed;               /* recorded in lmf_state.json */
 	char *resume_dir;            /* the checkpoint resumed from, or NULL */
 	struct lmf_rd *data;
