@@ -24,6 +24,7 @@
 
 struct opts {
 	const char *model, *adapter, *template, *task, *task_dir, *save_dir;
+	const char *dump_ids;
 	int lang, n_shot, batch, threads;
 	uint64_t seed;
 };
@@ -36,6 +37,7 @@ struct ev {
 	struct lmf_tok *tok;
 	struct lmf_template *tmpl;
 	struct lmf_np_mt np;     /* NumPy's global RandomState */
+	FILE *dump;              /* --dump_ids, or NULL */
 	int32_t choice[4];       /* the ids of A, B, C, D */
 	int V;
 	size_t correct[1 + LMF_EVAL_NCAT], total[1 + LMF_EVAL_NCAT];
@@ -161,8 +163,10 @@ score(struct ev *e, struct lmf_ids *p, int n, char *pick)
 	free(tok);
 }
 
+/* every id below V; --dump_ids: "subject index id,id,..." */
 static void
-check_ids(const struct ev *e, const struct lmf_ids *p, const char *key)
+check_ids(const struct ev *e, const struct lmf_ids *p, const char *key,
+    size_t i)
 {
 	size_t k;
 
@@ -170,6 +174,12 @@ check_ids(const struct ev *e, const struct lmf_ids *p, const char *key)
 		if (p->v[k] < 0 || p->v[k] >= e->V)
 			die("subject '%s': token id %d is past the model's "
 			    "vocabulary (%d)", key, (int)p->v[k], e->V);
+	if (!e->dump)
+		return;
+	fprintf(e->dump, "%s %zu ", key, i);
+	for (k = 0; k < p->n; k++)
+		fprintf(e->dump, "%s%d", k ? "," : "", (int)p->v[k]);
+	fputc('\n', e->dump);
 }
 
 /* one subject: its letters (allocated, one per question) into *out */
@@ -192,7 +202,7 @@ subject(struct ev *e, const struct lmf_evaltask *t, int s, char **out)
 	for (i = j = 0; i < nq; i++) {
 		lmf_np_permutation(lmf_np_shuffle_seed(&e->np), nd, perm);
 		encode(e, sb, &q[i], dev, perm, k, &p[b]);
-		check_ids(e, &p[b], sb->key);
+		check_ids(e, &p[b], sb->key, i);
 		if (++b == e->o.batch || i + 1 == nq) {
 			score(e, p, b, pick + j);
 			for (; b > 0; b--, j++)
@@ -321,8 +331,12 @@ run(struct ev *e)
 	lmf_np_mt_seed(&e->np, (uint32_t)e->o.seed);
 	pick = xcalloc((size_t)t.nsubj + 1, sizeof *pick);
 	nq = xcalloc((size_t)t.nsubj + 1, sizeof *nq);
+	if (e->o.dump_ids)
+		e->dump = xfopen(e->o.dump_ids, "w");
 	for (s = 0; s < t.nsubj; s++)
 		nq[s] = subject(e, &t, s, &pick[s]);
+	if (e->dump && fclose(e->dump))
+		die_errno("cannot write '%s'", e->o.dump_ids);
 	text = report(e);
 	puts(text);
 	if (e->o.save_dir) {
@@ -393,6 +407,8 @@ main(int argc, char **argv)
 		LMF_OPT_ROW("save_dir", 0, S, &o->save_dir, "DIR", 0, 0,
 		    "write results.json and results.log there (a new "
 		    "folder)"),
+		LMF_OPT_ROW("dump_ids", 0, S, &o->dump_ids, "FILE", 0, 0,
+		    "write each prompt's token ids there"),
 		{ "threads", 0, I, &o->threads, "N", 0, 4096,
 		    "threads for matrix products", "0 = all cores", NULL, 0 },
 		{ "quiet", 'q', LMF_OPT_FUNC, NULL, NULL, 0, 0,
