@@ -55,6 +55,14 @@ static const struct lmf_args_key keys[] = {
 	{ "quantization_method", S, "bnb", NO, NULL, 0 },
 	{ "quantization_type", S, "nf4", IGN, NULL, 0 },
 	{ "double_quantization", B, "true", IGN, NULL, 0 },
+	/* evaluation (EvaluationArguments) */
+	{ "task", S, NULL, USE, NULL, 0 },
+	{ "task_dir", S, "evaluation", USE, NULL, 0 },
+	{ "batch_size", I, "4", USE, NULL, 1 },
+	{ "lang", S, "en", USE, "en zh", 0 },
+	{ "n_shot", I, "5", USE, NULL, 0 },
+	{ "save_dir", S, NULL, USE, NULL, 0 },
+	{ "download_mode", S, "reuse_dataset_if_exists", IGN, NULL, 0 },
 	/* export */
 	{ "export_dir", S, NULL, USE, NULL, 0 },
 	{ "export_size", I, "5", USE, NULL, 1 },
