@@ -217,6 +217,7 @@ main(int argc, char **argv)
 	parse_args(&a, &o, argc, argv, usage);
 	if (o.list) {
 		print_list();
+		lmf_args_free(&a);
 		lmf_close_out();
 		return 0;
 	}
