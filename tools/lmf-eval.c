@@ -350,6 +350,9 @@ run(struct ev *e)
 	free(nq);
 	free(text);
 	lmf_evaltask_free(&t);
+	lmf_template_free(e->tmpl);
+	lmf_tok_free(e->tok);
+	lmf_infer_free(e->model);
 }
 
 static void
