@@ -6,7 +6,7 @@
 # k_norm; rope_scaling linear, dynamic, llama3 and yarn as transformers'
 # rope init functions compute the frequencies). No transformers, no peft.
 # Cases with qwen3 or rope_scaling also get logits.lmf (the logits of the
-# first batch, f64) and greedy.lmf (a prompt and its argmax continuation).
+# first batch, f64) and greedy (a prompt and its argmax continuation).
 # Usage: /usr/bin/python3 tests/golden/make_golden.py [OUTDIR]
 # (default tests/golden/sft). Deterministic: the same files every run.
 import json, math, os, shutil, struct, sys
@@ -175,11 +175,21 @@ def rope_freqs(cfg, HS, seq_len):
         inv = (inv / f) * (1 - extra) + inv * extra
     return inv, scale
 
-def rope(x, pos, cfg):
-    """x (B, nh, T, HS), pos (B, T)"""
+def rope(x, pos, cfg, lens=None):
+    """x (B, nh, T, HS), pos (B, T); lens (B, T): the sequence length
+    whose frequencies rotate each position (dynamic rope under a cache,
+    where each token keeps the rotation of the step that made it);
+    default the batch's largest position + 1 for all"""
     HS = x.shape[-1]
-    inv, scale = rope_freqs(cfg, HS, int(pos.max()) + 1)
-    fr = pos.double()[..., None] * inv            # (B, T, HS/2)
+    if lens is None:
+        inv, scale = rope_freqs(cfg, HS, int(pos.max()) + 1)
+        fr = pos.double()[..., None] * inv        # (B, T, HS/2)
+    else:
+        fr = torch.zeros(pos.shape + (HS // 2,))
+        for n in sorted(set(lens.flatten().tolist())):
+            inv, scale = rope_freqs(cfg, HS, n)
+            fr = torch.where((lens == n)[..., None],
+                             pos.double()[..., None] * inv, fr)
     emb = torch.cat((fr, fr), dim=-1)[:, None]    # (B, 1, T, HS)
     return x * (emb.cos() * scale) + rotate_half(x) * (emb.sin() * scale)
 
@@ -192,7 +202,7 @@ def linear(x, W, b, lora, name):
         y = y + lora['scaling'] * ((x @ A.t()) @ B.t())
     return y
 
-def forward(cfg, w, lora, ids, mask, pos, hidden=False):
+def forward(cfg, w, lora, ids, mask, pos, hidden=False, lens=None):
     """logits (B, T, V), or with hidden the final hidden states (B, T, C)"""
     C, NH = cfg['hidden_size'], cfg['num_attention_heads']
     NKV, HS = cfg['num_key_value_heads'], head_dim(cfg)
@@ -215,7 +225,7 @@ def forward(cfg, w, lora, ids, mask, pos, hidden=False):
         if cfg['model_type'] == 'qwen3':
             q = rmsnorm(q, w[pre + 'self_attn.q_norm.weight'], eps)
             k = rmsnorm(k, w[pre + 'self_attn.k_norm.weight'], eps)
-        q, k = rope(q, pos, cfg), rope(k, pos, cfg)
+        q, k = rope(q, pos, cfg, lens), rope(k, pos, cfg, lens)
         k = k.repeat_interleave(NH // NKV, dim=1)        # repeat_kv
         v = v.repeat_interleave(NH // NKV, dim=1)
         s = (q @ k.transpose(-1, -2)) / math.sqrt(HS)
@@ -432,9 +442,11 @@ def args_line(args):
 GREEDY_NEW = 12
 
 def write_extra(d, name, cfg, w, lora, batches):
-    """logits.lmf: the first batch's logits; greedy.lmf: a prompt (the
-    first row's first 4 tokens) and its greedy continuation by argmax of
-    full forwards, stopping after eos_token_id"""
+    """logits.lmf: the first batch's logits; greedy: a prompt (the first
+    row's first 4 tokens) and its greedy continuation by argmax of full
+    forwards up to GREEDY_NEW tokens or eos_token_id (left out), one line
+    of ids each; each token keeps the rope frequencies of the step that
+    made it, as under transformers' key/value cache"""
     b = batches[0]
     B, T = b['input_ids'].shape
     pos = b.get('position_ids', torch.arange(T).expand(B, T))
@@ -445,8 +457,12 @@ def write_extra(d, name, cfg, w, lora, batches):
         for _ in range(GREEDY_NEW):
             ids = torch.tensor([seq])
             n = len(seq)
+            # as generation with a cache: each token rotated with the
+            # frequencies of its step (only dynamic rope tells)
+            lens = torch.tensor([[max(4, p + 1) for p in range(n)]])
             out = forward(cfg, w, lora, ids, torch.ones(1, n,
-                          dtype=torch.int64), torch.arange(n)[None])
+                          dtype=torch.int64), torch.arange(n)[None],
+                          lens=lens)
             t = int(out[0, -1].argmax())
             seq.append(t)
             new.append(t)
@@ -456,13 +472,11 @@ def write_extra(d, name, cfg, w, lora, batches):
         f.write(stream({'kind': 'logits', 'case': name,
                         'command': 'make_golden.py'},
                        [[('logits', 'f64', tuple(lg.shape), f64bytes(lg))]]))
-    with open(os.path.join(d, 'greedy.lmf'), 'wb') as f:
-        pr = torch.tensor(seq[:4])
-        nw = torch.tensor(new)
-        f.write(stream({'kind': 'greedy', 'case': name,
-                        'command': 'make_golden.py'},
-                       [[('prompt', 'i32', (4,), i32bytes(pr)),
-                         ('new', 'i32', (len(new),), i32bytes(nw))]]))
+    with open(os.path.join(d, 'greedy'), 'w') as f:
+        if new and new[-1] == cfg['eos_token_id']:
+            new = new[:-1]       # lmf-generate does not print the eos
+        f.write(','.join(map(str, seq[:4])) + '\n' +
+                ','.join(map(str, new)) + '\n')
 
 def run(name, cfg, batches, args, lora, seed, extra):
     d = os.path.join(OUT, name)
