@@ -22,7 +22,7 @@
 
 /* the weights of one block, in the parameter table's order */
 enum { W_LN1, W_Q, W_BQ, W_K, W_BK, W_V, W_BV, W_O, W_BO, W_LN2, W_G, W_U,
-	W_D, NW };
+	W_D, W_QN, W_KN, NW };
 static const char *wname[NW] = {
 	"input_layernorm.weight", "self_attn.q_proj.weight",
 	"self_attn.q_proj.bias", "self_attn.k_proj.weight",
@@ -30,6 +30,7 @@ static const char *wname[NW] = {
 	"self_attn.v_proj.bias", "self_attn.o_proj.weight",
 	"self_attn.o_proj.bias", "post_attention_layernorm.weight",
 	"mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight",
+	"self_attn.q_norm.weight", "self_attn.k_norm.weight",
 };
 /* the projections (LMF_INFER_Q...) in that table */
 static const int pw[LMF_INFER_NPROJ] = { W_Q, W_K, W_V, W_O, W_G, W_U,
@@ -50,14 +51,14 @@ struct lmf_infer {
 	const float *(*lb)[LMF_INFER_NPROJ]; /* (L) LoRA B (out, r) */
 	int r;                  /* LoRA rank */
 	float scaling;
-	double *inv_freq;       /* (HS / 2) */
+	struct lmf_rope rope;   /* inverse frequencies, attention scaling */
 	int B, maxT;
 	int *len;               /* (B) tokens cached per row */
 	float *kc, *vc;         /* (L, B, maxT, NKV * HS) */
 	/* scratch for n tokens, grown as needed */
 	int cap;
 	int32_t *pos;           /* (n) */
-	float *rstd;            /* (n) */
+	float *rstd;            /* (n * NH): per row, or per head (q_norm) */
 	float *cos, *sin;       /* (n, HS / 2) */
 	float *x, *xn, *q, *k, *v, *att, *gate, *up, *sc, *t;
 	/* x, xn (n, C), q, att (n, NH * HS), k, v (n, NKV * HS),
@@ -176,6 +177,10 @@ lmf_infer_weights_by_name(struct lmf_infer_weights *w,
 
 		GET(y->ln1, "model.layers.%d.%s", l, wname[W_LN1]);
 		GET(y->ln2, "model.layers.%d.%s", l, wname[W_LN2]);
+		if (c->qk_norm) {
+			GET(y->q_norm, "model.layers.%d.%s", l, wname[W_QN]);
+			GET(y->k_norm, "model.layers.%d.%s", l, wname[W_KN]);
+		}
 		for (j = 0; j < LMF_INFER_NPROJ; j++) {
 			GET(y->w[j], "model.layers.%d.%s", l, wname[pw[j]]);
 			if (has_bias(c, j))
@@ -222,6 +227,13 @@ setup(struct lmf_infer *m, const struct lmf_infer_weights *w, char *err,
 
 		m->lw[l][W_LN1] = y->ln1;
 		m->lw[l][W_LN2] = y->ln2;
+		m->lw[l][W_QN] = y->q_norm;
+		m->lw[l][W_KN] = y->k_norm;
+		if (c->qk_norm && (!y->q_norm || !y->k_norm)) {
+			lmf_seterr(err, errlen, "layer %d: no q_norm or k_norm "
+			    "weight", l);
+			return -1;
+		}
 		for (j = 0; j < LMF_INFER_NPROJ; j++) {
 			m->lw[l][pw[j]] = y->w[j];
 			if (pb[j] >= 0)
@@ -255,9 +267,7 @@ setup(struct lmf_infer *m, const struct lmf_infer_weights *w, char *err,
 	}
 	m->r = nlora ? w->lora_rank : 0;
 	m->scaling = w->lora_scaling;
-	m->inv_freq = xcalloc((size_t)m->c.head_dim / 2 + 1,
-	    sizeof *m->inv_freq);
-	lmf_rope_inv_freq(m->inv_freq, (int)m->c.head_dim, m->c.rope_theta);
+	lmf_rope_init(&m->rope, &m->c);
 	return 0;
 }
 
@@ -323,7 +333,7 @@ lmf_infer_free(struct lmf_infer *m)
 	free(m->lw);
 	free(m->la);
 	free(m->lb);
-	free(m->inv_freq);
+	lmf_rope_free(&m->rope);
 	free(m->len);
 	free(m->kc);
 	free(m->vc);
@@ -406,7 +416,8 @@ fit(struct lmf_infer *m, int n)
 	m->cap = n;
 	N = (size_t)n;
 	m->pos = xrealloc(m->pos, N * sizeof *m->pos);
-	m->rstd = xrealloc(m->rstd, N * sizeof(float));
+	m->rstd = xrealloc(m->rstd, N * (size_t)c->num_attention_heads *
+	    sizeof(float));
 	m->cos = xrealloc(m->cos, N * (HS / 2) * sizeof(float));
 	m->sin = xrealloc(m->sin, N * (HS / 2) * sizeof(float));
 	m->x = xrealloc(m->x, N * C * sizeof(float));
@@ -519,7 +530,11 @@ lmf_infer_forward(struct lmf_infer *m, int n, const int *row,
 	}
 	for (i = 0; i < n; i++)
 		m->len[row[i]]++;
-	lmf_rope_cache(m->cos, m->sin, m->pos, m->inv_freq, n, HS);
+	lmf_rope_update(&m->rope, c, lmf_rope_seq_len(m->pos, n));
+	lmf_rope_cache(m->cos, m->sin, m->pos, m->rope.inv_freq, n, HS);
+	if (m->rope.scale != 1.0)
+		lmf_rope_scale(m->cos, m->sin, m->rope.scale,
+		    (size_t)n * (HS / 2));
 	lmf_embedding_forward(m->x, tok, m->wte, n, C);
 	for (l = 0; l < L; l++) {
 		const float *const *w = m->lw[l];
@@ -530,6 +545,13 @@ lmf_infer_forward(struct lmf_infer *m, int n, const int *row,
 		proj(m, l, LMF_INFER_Q, m->q, m->xn, n, C, nq);
 		proj(m, l, LMF_INFER_K, m->k, m->xn, n, C, nk);
 		proj(m, l, LMF_INFER_V, m->v, m->xn, n, C, nk);
+		if (c->qk_norm) {
+			/* qwen3: per-head RMSNorm; rstd is scratch here */
+			lmf_rmsnorm_forward(m->q, m->rstd, m->q, w[W_QN], eps,
+			    n * NH, HS);
+			lmf_rmsnorm_forward(m->k, m->rstd, m->k, w[W_KN], eps,
+			    n * NKV, HS);
+		}
 		lmf_rope_forward(m->q, m->q, m->cos, m->sin, n, NH, HS);
 		lmf_rope_forward(m->k, m->k, m->cos, m->sin, n, NKV, HS);
 		for (i = 0; i < n; i++) {

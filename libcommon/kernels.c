@@ -429,6 +429,29 @@ lmf_rope_cache(float *cos_, float *sin_, const int32_t *pos,
 }
 
 void
+lmf_rope_scale(float *cos_, float *sin_, double scale, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		cos_[i] = (float)(cos_[i] * scale);
+		sin_[i] = (float)(sin_[i] * scale);
+	}
+}
+
+int64_t
+lmf_rope_seq_len(const int32_t *pos, int N)
+{
+	int64_t mx = 0;
+	int n;
+
+	for (n = 0; n < N; n++)
+		if (pos[n] + (int64_t)1 > mx)
+			mx = pos[n] + (int64_t)1;
+	return mx;
+}
+
+void
 lmf_rope_forward(float *out, const float *inp, const float *cos_,
     const float *sin_, int N, int nh, int HS)
 {

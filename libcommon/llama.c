@@ -31,7 +31,7 @@
 /* the weights of one block, by their place in the layer */
 enum {
 	W_LN1, W_Q, W_BQ, W_K, W_BK, W_V, W_BV, W_O, W_BO, W_LN2, W_G, W_U,
-	W_D, NW
+	W_D, W_QN, W_KN, NW
 };
 static const char *wname[NW] = {
 	"input_layernorm.weight", "self_attn.q_proj.weight",
@@ -40,6 +40,7 @@ static const char *wname[NW] = {
 	"self_attn.v_proj.bias", "self_attn.o_proj.weight",
 	"self_attn.o_proj.bias", "post_attention_layernorm.weight",
 	"mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight",
+	"self_attn.q_norm.weight", "self_attn.k_norm.weight",
 };
 
 /* the seven projections, in PEFT's module order (lora.h) */
@@ -65,6 +66,10 @@ struct lacts {
 	float *rstd1;  /* (N) */
 	float *q;      /* (N, NH * HS), after rope */
 	float *k;      /* (N, NKV * HS), after rope */
+	float *qp;     /* (N, NH * HS) qwen3: q before q_norm, else NULL */
+	float *kp;     /* (N, NKV * HS) k before k_norm */
+	float *qrstd;  /* (N * NH) */
+	float *krstd;  /* (N * NKV) */
 	float *v;      /* (N, NKV * HS) */
 	float *att;    /* (B, NH, T, T) */
 	float *atty;   /* (N, NH * HS) */
@@ -90,6 +95,8 @@ struct bscratch {
 	float *dq;     /* (N, NH * HS) */
 	float *dk;     /* (N, NKV * HS) */
 	float *dv;     /* (N, NKV * HS) */
+	float *dqp;    /* (N, NH * HS) qwen3: d q before q_norm */
+	float *dkp;    /* (N, NKV * HS) */
 	float *dt;     /* (N, r) */
 	float *dx;     /* (N, max(C, FF, NH * HS)) */
 	float *attscr; /* lmf_attention_scratch(T) */
@@ -141,7 +148,7 @@ struct lmf_llama {
 	float *lse;            /* (N) logsumexp of each row's logits */
 	float *cosb, *sinb;    /* (N, HS / 2) */
 	int32_t *pos, *targ;   /* (N) */
-	double *inv_freq;      /* (HS / 2) */
+	struct lmf_rope rope;  /* inverse frequencies, attention scaling */
 	uint64_t nsteps;       /* steps taken: seeds dropout */
 	int fflags, fB, fT;    /* the last forward: LMF_FWD_*, its batch */
 	char *trainable;       /* (np) which base weights train */
@@ -868,7 +875,7 @@ lmf_llama_open(struct lmf_rd *r, const struct lmf_train_opts *o, char *err,
 	const char *kind = lmf_rd_kind(r);
 	char *trainable = NULL;
 	uint64_t off = 0;
-	int i, L, HS;
+	int i, L;
 
 	m->o = *o;
 	if (!kind || strcmp(kind, "model")) {
@@ -887,7 +894,6 @@ lmf_llama_open(struct lmf_rd *r, const struct lmf_train_opts *o, char *err,
 		goto fail;
 	m->meta = json_incref(meta);
 	L = (int)m->c.num_hidden_layers;
-	HS = (int)m->c.head_dim;
 	if (o->finetuning_type == LMF_FT_LORA) {
 		if (o->lora_rank < 1 || !(o->lora_target & LMF_PROJ_ALL) ||
 		    o->lora_dropout < 0 || o->lora_dropout >= 1 ||
@@ -910,8 +916,7 @@ lmf_llama_open(struct lmf_rd *r, const struct lmf_train_opts *o, char *err,
 	m->cont = xcalloc((size_t)L, sizeof *m->cont);
 	m->res = xcalloc((size_t)L + 1, sizeof *m->res);
 	m->la = xcalloc((size_t)L, sizeof *m->la);
-	m->inv_freq = xcalloc((size_t)HS / 2 + 1, sizeof *m->inv_freq);
-	lmf_rope_inv_freq(m->inv_freq, HS, m->c.rope_theta);
+	lmf_rope_init(&m->rope, &m->c);
 	if (read_weights(m, r, err, errlen))
 		goto fail;
 	m->trainable = trainable = xmalloc((size_t)m->np);
@@ -965,7 +970,7 @@ lmf_llama_free(struct lmf_llama *m)
 	free(m->ints);
 	free(m->la);
 	free(m->res);
-	free(m->inv_freq);
+	lmf_rope_free(&m->rope);
 	free(m);
 }
 
@@ -1241,6 +1246,12 @@ layout(struct lmf_llama *m, float *base, int B, int T, int train)
 		TAKE(a->q, N * QD);
 		TAKE(a->k, N * KD);
 		TAKE(a->v, N * KD);
+		if (c->qk_norm) {
+			TAKE(a->qp, N * QD);
+			TAKE(a->kp, N * KD);
+			TAKE(a->qrstd, N * NH);
+			TAKE(a->krstd, N * (size_t)c->num_key_value_heads);
+		}
 		TAKE(a->att, (size_t)B * NH * T * T);
 		TAKE(a->atty, N * QD);
 		TAKE(a->xmid, N * C);
@@ -1278,6 +1289,8 @@ layout(struct lmf_llama *m, float *base, int B, int T, int train)
 		TAKE(s->dq, N * QD);
 		TAKE(s->dk, N * KD);
 		TAKE(s->dv, N * KD);
+		TAKE(s->dqp, c->qk_norm ? N * QD : 0);
+		TAKE(s->dkp, c->qk_norm ? N * KD : 0);
 		TAKE(s->dt, m->lora ? N * (size_t)m->rank : 0);
 		TAKE(s->dx, drop ? N * mx : 0);
 		TAKE(s->attscr, lmf_attention_scratch(T));
@@ -1436,9 +1449,18 @@ layer_forward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 	float *const *w = m->lw[l];
 
 	lmf_rmsnorm_forward(a->ln1, a->rstd1, x, w[W_LN1], eps, N, C);
-	proj_forward(m, a, l, P_Q, a->q, a->ln1, N, train);
-	proj_forward(m, a, l, P_K, a->k, a->ln1, N, train);
+	proj_forward(m, a, l, P_Q, c->qk_norm ? a->qp : a->q, a->ln1, N,
+	    train);
+	proj_forward(m, a, l, P_K, c->qk_norm ? a->kp : a->k, a->ln1, N,
+	    train);
 	proj_forward(m, a, l, P_V, a->v, a->ln1, N, train);
+	if (c->qk_norm) {
+		/* qwen3: each head's q and k through an RMSNorm of HS */
+		lmf_rmsnorm_forward(a->q, a->qrstd, a->qp, w[W_QN], eps,
+		    N * NH, HS);
+		lmf_rmsnorm_forward(a->k, a->krstd, a->kp, w[W_KN], eps,
+		    N * NKV, HS);
+	}
 	lmf_rope_forward(a->q, a->q, m->cosb, m->sinb, N, NH, HS);
 	lmf_rope_forward(a->k, a->k, m->cosb, m->sinb, N, NKV, HS);
 	lmf_attention_forward(a->atty, a->att, a->q, a->k, a->v,
@@ -1470,6 +1492,7 @@ layer_backward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 	size_t nq = (size_t)N * NH * HS, nk = (size_t)N * NKV * HS;
 	float *const *w = m->lw[l];
 	float *const *g = m->lg[l];
+	float *dq, *dk;
 
 	/* the MLP half: xout = xmid + down(silu(gate(ln2)) * up(ln2)) */
 	memset(s->dh, 0, nff * sizeof(float));
@@ -1493,9 +1516,21 @@ layer_backward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 	    a->att, a->q, a->k, a->v, B, T, NH, NKV, HS);
 	lmf_rope_backward(s->dq, s->dq, m->cosb, m->sinb, N, NH, HS);
 	lmf_rope_backward(s->dk, s->dk, m->cosb, m->sinb, N, NKV, HS);
+	dq = s->dq;
+	dk = s->dk;
+	if (c->qk_norm) {
+		memset(s->dqp, 0, nq * sizeof(float));
+		memset(s->dkp, 0, nk * sizeof(float));
+		lmf_rmsnorm_backward(s->dqp, g[W_QN], s->dq, a->qp, w[W_QN],
+		    a->qrstd, N * NH, HS);
+		lmf_rmsnorm_backward(s->dkp, g[W_KN], s->dk, a->kp, w[W_KN],
+		    a->krstd, N * NKV, HS);
+		dq = s->dqp;
+		dk = s->dkp;
+	}
 	memset(s->dln, 0, nc * sizeof(float));
-	proj_backward(m, a, l, P_Q, s->dln, s->dq, a->ln1, N);
-	proj_backward(m, a, l, P_K, s->dln, s->dk, a->ln1, N);
+	proj_backward(m, a, l, P_Q, s->dln, dq, a->ln1, N);
+	proj_backward(m, a, l, P_K, s->dln, dk, a->ln1, N);
 	proj_backward(m, a, l, P_V, s->dln, s->dv, a->ln1, N);
 	lmf_rmsnorm_backward(s->dres, g[W_LN1], s->dln, x, w[W_LN1],
 	    a->rstd1, N, C);
@@ -1536,8 +1571,12 @@ forward(struct lmf_llama *m, const struct lmf_batch *b, int flags)
 	else
 		for (i = 0; i < N; i++)
 			m->targ[i] = LMF_IGNORE_INDEX;
-	lmf_rope_cache(m->cosb, m->sinb, m->pos, m->inv_freq, N,
+	lmf_rope_update(&m->rope, c, lmf_rope_seq_len(m->pos, N));
+	lmf_rope_cache(m->cosb, m->sinb, m->pos, m->rope.inv_freq, N,
 	    (int)c->head_dim);
+	if (m->rope.scale != 1.0)
+		lmf_rope_scale(m->cosb, m->sinb, m->rope.scale,
+		    (size_t)N * (c->head_dim / 2));
 	lmf_embedding_forward(m->res[0], b->input_ids, m->wte, N, C);
 	for (l = 0; l < L; l++)
 		layer_forward(m, l, &m->la[m->nsets > 1 ? l : 0], m->res[l],

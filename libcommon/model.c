@@ -140,25 +140,135 @@ get_eos(struct perr *e, const json_t *o, struct lmf_config *c)
 	return 0;
 }
 
+/* yarn's get_mscale */
+static double
+yarn_mscale(double scale, double mscale)
+{
+	return scale <= 1 ? 1.0 : 0.1 * mscale * log(scale) + 1.0;
+}
+
+/* a number of rope_scaling; def < 0: required */
+static int
+rs_num(struct perr *e, const json_t *rs, const char *key, double def,
+    double *out)
+{
+	json_t *v = get(rs, key);
+
+	if (!v && def < 0)
+		return fail(e, "'rope_scaling' has no '%s'", key);
+	if (!v) {
+		*out = def;
+		return 0;
+	}
+	if (!json_is_number(v) || !isfinite(json_number_value(v)) ||
+	    json_number_value(v) <= 0)
+		return fail(e, "'rope_scaling' '%s' is not a positive number",
+		    key);
+	*out = json_number_value(v);
+	return 0;
+}
+
+/* rope_scaling, as transformers' rope_init functions read it */
+static int
+parse_rope_scaling(struct perr *e, const json_t *o, struct lmf_config *c)
+{
+	static const char *names[] = { "default", "linear", "dynamic",
+		"llama3", "yarn" };
+	json_t *rs = get(o, "rope_scaling"), *t;
+	double d, ms, msa, orig = 0;
+	const char *s;
+	int i;
+
+	c->rope_type = LMF_ROPE_DEFAULT;
+	c->rope_factor = 1;
+	c->rope_attention_factor = 1;
+	if (!rs)
+		return 0;
+	if (!json_is_object(rs))
+		return fail(e, "'rope_scaling' is not an object");
+	t = get(rs, "rope_type");
+	if (!t)
+		t = get(rs, "type");
+	if (!t)
+		return fail(e, "'rope_scaling' has no 'rope_type'");
+	s = json_is_string(t) ? json_string_value(t) : "?";
+	for (i = 0; i < 5; i++)
+		if (!strcmp(s, names[i]))
+			break;
+	if (i == 5)
+		return fail(e, "'rope_scaling' of type '%s' is not supported "
+		    "(default, linear, dynamic, llama3, yarn)", s);
+	c->rope_type = i;
+	if (i == LMF_ROPE_DEFAULT)
+		return 0;
+	if (rs_num(e, rs, "factor", -1, &c->rope_factor) < 0)
+		return LMF_E_FORMAT;
+	if (get(rs, "original_max_position_embeddings")) {
+		if (rs_num(e, rs, "original_max_position_embeddings", -1,
+		    &orig) < 0)
+			return LMF_E_FORMAT;
+		if (orig != floor(orig) || orig > MAX_DIM)
+			return fail(e, "'rope_scaling' "
+			    "'original_max_position_embeddings' is not an "
+			    "integer");
+	}
+	c->rope_orig_max_pos = (int64_t)orig;
+	switch (i) {
+	case LMF_ROPE_DYNAMIC:
+		if (c->head_dim <= 2)
+			return fail(e, "'rope_scaling' dynamic needs a "
+			    "head_dim above 2");
+		break;
+	case LMF_ROPE_LLAMA3:
+		if (!orig)
+			return fail(e, "'rope_scaling' has no "
+			    "'original_max_position_embeddings'");
+		if (rs_num(e, rs, "low_freq_factor", -1,
+		    &c->rope_low_freq_factor) < 0 ||
+		    rs_num(e, rs, "high_freq_factor", -1,
+		    &c->rope_high_freq_factor) < 0)
+			return LMF_E_FORMAT;
+		if (c->rope_high_freq_factor <= c->rope_low_freq_factor)
+			return fail(e, "'rope_scaling' 'high_freq_factor' "
+			    "must exceed 'low_freq_factor'");
+		break;
+	case LMF_ROPE_YARN:
+		/* with the pretrained length given, the factor is the ratio
+		 * of the two lengths (transformers' DeepSeek-V3 rule) */
+		if (orig)
+			c->rope_factor = (double)c->max_position_embeddings /
+			    orig;
+		else
+			c->rope_orig_max_pos = c->max_position_embeddings;
+		if (rs_num(e, rs, "beta_fast", 32, &c->rope_beta_fast) < 0 ||
+		    rs_num(e, rs, "beta_slow", 1, &c->rope_beta_slow) < 0 ||
+		    rs_num(e, rs, "mscale", 0, &ms) < 0 ||
+		    rs_num(e, rs, "mscale_all_dim", 0, &msa) < 0 ||
+		    get_bool(e, rs, "truncate", 1, &c->rope_truncate) < 0)
+			return LMF_E_FORMAT;
+		if (get(rs, "attention_factor")) {
+			if (rs_num(e, rs, "attention_factor", -1, &d) < 0)
+				return LMF_E_FORMAT;
+		} else if (ms > 0 && msa > 0) {
+			d = yarn_mscale(c->rope_factor, ms) /
+			    yarn_mscale(c->rope_factor, msa);
+		} else {
+			d = yarn_mscale(c->rope_factor, 1);
+		}
+		c->rope_attention_factor = d;
+		break;
+	}
+	return 0;
+}
+
 /* the features this build does not implement, refused by name */
 static int
 check_unsupported(struct perr *e, const json_t *o, const struct lmf_config *c)
 {
-	json_t *v, *t;
+	json_t *v;
 	const char *s;
 	int b;
 
-	if ((v = get(o, "rope_scaling"))) {
-		if (!json_is_object(v))
-			return fail(e, "'rope_scaling' is not an object");
-		t = json_object_get(v, "rope_type");
-		if (!t)
-			t = json_object_get(v, "type");
-		s = json_is_string(t) ? json_string_value(t) : "?";
-		if (strcmp(s, "default"))
-			return fail(e, "'rope_scaling' of type '%s' is not "
-			    "supported (null only)", s);
-	}
 	if ((v = get(o, "hidden_act"))) {
 		s = json_is_string(v) ? json_string_value(v) : "?";
 		if (strcmp(s, "silu") && strcmp(s, "swish"))
@@ -176,7 +286,8 @@ check_unsupported(struct perr *e, const json_t *o, const struct lmf_config *c)
 			return fail(e, "'attention_bias' true is not supported "
 			    "for mistral");
 	}
-	if (c->model_type == LMF_MODEL_QWEN2) {
+	if (c->model_type == LMF_MODEL_QWEN2 ||
+	    c->model_type == LMF_MODEL_QWEN3) {
 		if (get_bool(e, o, "use_sliding_window", 0, &b) < 0)
 			return LMF_E_FORMAT;
 		if (b)
@@ -218,9 +329,14 @@ lmf_config_parse(struct lmf_config *c, const json_t *o, char *errbuf,
 		c->model_type = LMF_MODEL_QWEN2;
 		c->model_type_name = "qwen2";
 		maxpos = 32768;
+	} else if (!strcmp(s, "qwen3")) {
+		c->model_type = LMF_MODEL_QWEN3;
+		c->model_type_name = "qwen3";
+		c->qk_norm = 1;
+		maxpos = 32768;
 	} else {
 		return fail(&e, "'model_type' '%s' is not supported (llama, "
-		    "mistral, qwen2)", s);
+		    "mistral, qwen2, qwen3)", s);
 	}
 	if (get_int(&e, o, "hidden_size", -1, 1, &c->hidden_size) < 0 ||
 	    get_int(&e, o, "intermediate_size", -1, 1,
@@ -234,7 +350,9 @@ lmf_config_parse(struct lmf_config *c, const json_t *o, char *errbuf,
 	if (c->num_hidden_layers > 65536)
 		return fail(&e, "'num_hidden_layers' is %lld, past the limit of "
 		    "65536", (long long)c->num_hidden_layers);
-	kvdef = c->model_type == LMF_MODEL_MISTRAL ? 8 : c->num_attention_heads;
+	/* Qwen3Config's signature defaults: 32 kv heads, head_dim 128 */
+	kvdef = c->model_type == LMF_MODEL_MISTRAL ? 8 :
+	    c->model_type == LMF_MODEL_QWEN3 ? 32 : c->num_attention_heads;
 	if (get_int(&e, o, "num_key_value_heads", kvdef, 1,
 	    &c->num_key_value_heads) < 0)
 		return LMF_E_FORMAT;
@@ -243,12 +361,12 @@ lmf_config_parse(struct lmf_config *c, const json_t *o, char *errbuf,
 		    "'num_attention_heads' %lld",
 		    (long long)c->num_key_value_heads,
 		    (long long)c->num_attention_heads);
-	if (!get(o, "head_dim") &&
+	if (!get(o, "head_dim") && c->model_type != LMF_MODEL_QWEN3 &&
 	    c->hidden_size % c->num_attention_heads)
 		return fail(&e, "'hidden_size' %lld is not a multiple of "
 		    "'num_attention_heads' %lld", (long long)c->hidden_size,
 		    (long long)c->num_attention_heads);
-	if (get_int(&e, o, "head_dim",
+	if (get_int(&e, o, "head_dim", c->model_type == LMF_MODEL_QWEN3 ? 128 :
 	    c->hidden_size / c->num_attention_heads, 1, &c->head_dim) < 0 ||
 	    get_int(&e, o, "max_position_embeddings", maxpos, 1,
 	    &c->max_position_embeddings) < 0)
@@ -268,14 +386,15 @@ lmf_config_parse(struct lmf_config *c, const json_t *o, char *errbuf,
 		return LMF_E_FORMAT;
 	if (c->model_type == LMF_MODEL_QWEN2) {
 		c->qkv_bias = 1;
-	} else if (c->model_type == LMF_MODEL_LLAMA) {
+	} else if (c->model_type == LMF_MODEL_LLAMA ||
+	    c->model_type == LMF_MODEL_QWEN3) {
 		if (get_bool(&e, o, "attention_bias", 0, &b) < 0)
 			return LMF_E_FORMAT;
 		c->qkv_bias = c->o_bias = b;
 	}
 	if (get_id(&e, o, "bos_token_id", &c->bos_token_id) < 0 ||
 	    get_id(&e, o, "pad_token_id", &c->pad_token_id) < 0 ||
-	    get_eos(&e, o, c) < 0)
+	    get_eos(&e, o, c) < 0 || parse_rope_scaling(&e, o, c) < 0)
 		return LMF_E_FORMAT;
 	return check_unsupported(&e, o, c);
 }
@@ -311,7 +430,7 @@ lmf_model_params(const struct lmf_config *c, int *n)
 	int64_t C = c->hidden_size, FF = c->intermediate_size;
 	int64_t Q = c->num_attention_heads * c->head_dim;
 	int64_t KV = c->num_key_value_heads * c->head_dim;
-	int L = (int)c->num_hidden_layers, l, max = 3 + 16 * L;
+	int L = (int)c->num_hidden_layers, l, max = 3 + 18 * L;
 	struct lmf_param *p = xcalloc((size_t)max, sizeof *p);
 
 	*n = 0;
@@ -340,6 +459,12 @@ lmf_model_params(const struct lmf_config *c, int *n)
 		if (c->o_bias)
 			add_layer(p, n, c, l, "self_attn.o_proj.bias",
 			    LMF_PARAM_BIAS, C, 0);
+		if (c->qk_norm) {
+			add_layer(p, n, c, l, "self_attn.q_norm.weight",
+			    LMF_PARAM_NORM, c->head_dim, 0);
+			add_layer(p, n, c, l, "self_attn.k_norm.weight",
+			    LMF_PARAM_NORM, c->head_dim, 0);
+		}
 		add_layer(p, n, c, l, "post_attention_layernorm.weight",
 		    LMF_PARAM_NORM, C, 0);
 		add_layer(p, n, c, l, "mlp.gate_proj.weight", LMF_PARAM_LINEAR,
@@ -376,4 +501,117 @@ lmf_model_numel(const struct lmf_param *p, int n)
 	for (i = 0; i < n; i++)
 		s += p[i].numel;
 	return s;
+}
+
+double
+lmf_rope_frequencies(const struct lmf_config *c, int64_t seq_len,
+    double *inv_freq)
+{
+	int HS = (int)c->head_dim, half = HS / 2, i;
+	double base = c->rope_theta, f = c->rope_factor;
+
+	if (c->rope_type == LMF_ROPE_DYNAMIC) {
+		/* NTK: the base grows with the sequence past the trained
+		 * length, base * (f s / max - (f - 1))^(HS / (HS - 2)) */
+		double mx = (double)c->max_position_embeddings;
+		double s = seq_len > c->max_position_embeddings ?
+		    (double)seq_len : mx;
+
+		base *= pow(f * s / mx - (f - 1), (double)HS / (HS - 2));
+	}
+	for (i = 0; i < half; i++)
+		inv_freq[i] = 1.0 / pow(base, 2.0 * i / HS);
+	switch (c->rope_type) {
+	case LMF_ROPE_LINEAR:
+		for (i = 0; i < half; i++)
+			inv_freq[i] /= f;
+		break;
+	case LMF_ROPE_LLAMA3: {
+		/* wavelengths longer than old / low_freq_factor are slowed by
+		 * the factor, shorter than old / high_freq_factor kept, and
+		 * those between blended by old / wavelen */
+		double old = (double)c->rope_orig_max_pos;
+		double lo = c->rope_low_freq_factor;
+		double hi = c->rope_high_freq_factor;
+
+		for (i = 0; i < half; i++) {
+			double wl = 2 * M_PI / inv_freq[i], sm;
+
+			if (wl > old / lo) {
+				inv_freq[i] /= f;
+			} else if (!(wl < old / hi)) {
+				sm = (old / wl - lo) / (hi - lo);
+				inv_freq[i] = (1 - sm) * inv_freq[i] / f +
+				    sm * inv_freq[i];
+			}
+		}
+		break;
+	}
+	case LMF_ROPE_YARN: {
+		/* dimensions below the ramp keep their frequency
+		 * (extrapolation), those above it take it / factor
+		 * (interpolation), a linear ramp between: the ramp ends are
+		 * the dimensions that turn beta_fast and beta_slow times
+		 * over the pretrained length */
+		double mx = (double)c->rope_orig_max_pos, lo, hi, r;
+
+		lo = HS * log(mx / (c->rope_beta_fast * 2 * M_PI)) /
+		    (2 * log(base));
+		hi = HS * log(mx / (c->rope_beta_slow * 2 * M_PI)) /
+		    (2 * log(base));
+		if (c->rope_truncate) {
+			lo = floor(lo);
+			hi = ceil(hi);
+		}
+		lo = lo > 0 ? lo : 0;
+		hi = hi < HS - 1 ? hi : HS - 1;
+		if (lo == hi)
+			hi += 0.001;
+		for (i = 0; i < half; i++) {
+			r = (i - lo) / (hi - lo);
+			r = r < 0 ? 0 : r > 1 ? 1 : r;
+			/* r is the weight of the interpolated frequency */
+			inv_freq[i] = inv_freq[i] / f * r +
+			    inv_freq[i] * (1 - r);
+		}
+		return c->rope_attention_factor;
+	}
+	default:
+		break;
+	}
+	return 1.0;
+}
+
+void
+lmf_rope_init(struct lmf_rope *r, const struct lmf_config *c)
+{
+	r->inv_freq = xcalloc((size_t)c->head_dim / 2 + 1,
+	    sizeof *r->inv_freq);
+	r->cached = c->max_position_embeddings;
+	r->scale = lmf_rope_frequencies(c, r->cached, r->inv_freq);
+}
+
+void
+lmf_rope_update(struct lmf_rope *r, const struct lmf_config *c,
+    int64_t seq_len)
+{
+	int64_t mx = c->max_position_embeddings;
+
+	if (c->rope_type != LMF_ROPE_DYNAMIC)
+		return;
+	if (seq_len > r->cached) {
+		r->scale = lmf_rope_frequencies(c, seq_len, r->inv_freq);
+		r->cached = seq_len;
+	}
+	if (seq_len < mx && r->cached > mx) {
+		r->scale = lmf_rope_frequencies(c, mx, r->inv_freq);
+		r->cached = mx;
+	}
+}
+
+void
+lmf_rope_free(struct lmf_rope *r)
+{
+	free(r->inv_freq);
+	r->inv_freq = NULL;
 }

@@ -52,7 +52,7 @@ badcfg "negative field" "'num_hidden_layers' must be positive" \
 	"c['num_hidden_layers'] = -2"
 badcfg "unsupported model_type" "'model_type' 'gpt2'" "c['model_type'] = 'gpt2'"
 badcfg "rope_scaling" "'rope_scaling'" \
-	"c['rope_scaling'] = {'rope_type': 'linear', 'factor': 2.0}"
+	"c['rope_scaling'] = {'rope_type': 'longrope', 'factor': 2.0}"
 badcfg "kv heads do not divide heads" "'num_key_value_heads'" \
 	"c['num_key_value_heads'] = 3"
 badcfg "sliding window" "'use_sliding_window'" "c['use_sliding_window'] = True"

@@ -50,6 +50,8 @@ struct lmf_infer_layer {
 	 * gate, up (FF, C), down (C, FF) */
 	const float *b[4];            /* q, k, v, o biases, or NULL */
 	const float *ln2;             /* (C) post_attention_layernorm */
+	const float *q_norm;          /* (HS) qwen3 self_attn.q_norm, or NULL */
+	const float *k_norm;          /* (HS) self_attn.k_norm */
 	const float *lora_a[LMF_INFER_NPROJ]; /* (r, in), NULL: none */
 	const float *lora_b[LMF_INFER_NPROJ]; /* (out, r) */
 };

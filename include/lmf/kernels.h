@@ -83,6 +83,10 @@ void lmf_rope_inv_freq(double *inv_freq, int HS, double theta);
 void lmf_rope_cache(float *cos, float *sin, const int32_t *pos,
     const double *inv_freq, int N, int HS);
 	/* cos, sin (N, HS/2) from pos (N); shared by q, k and all layers */
+void lmf_rope_scale(float *cos, float *sin, double scale, size_t n);
+	/* cos, sin (n) *= scale: yarn's attention factor */
+int64_t lmf_rope_seq_len(const int32_t *pos, int N);
+	/* the largest of pos (N), plus 1: the length dynamic rope sees */
 void lmf_rope_forward(float *out, const float *inp, const float *cos,
     const float *sin, int N, int nh, int HS);
 	/* out, inp (N, nh, HS); out may equal inp (in place) */

@@ -1,8 +1,8 @@
 #ifndef LMF_LLAMA_H
 #define LMF_LLAMA_H
-/* llama.h: a LLaMA-family causal LM (llama, mistral, qwen2) in training:
- * its parameters, what is trainable (full, freeze, LoRA), gradients,
- * activations, the forward and backward of the token cross-entropy
+/* llama.h: a LLaMA-family causal LM (llama, mistral, qwen2, qwen3) in
+ * training: its parameters, what is trainable (full, freeze, LoRA),
+ * gradients, activations, the forward and backward of the token cross-entropy
  * (lmf_llama_step), and for other objectives the forward to hidden
  * states, per-token log-probs, a value head, the base model without the
  * adapter, and the backward from any of them, with Hugging Face's

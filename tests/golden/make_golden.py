@@ -2,7 +2,11 @@
 # make_golden.py: write the gradient goldens of tests/golden/sft/<case>/ with
 # a float64 PyTorch reference written from scratch here (embedding,
 # RMSNorm, rotate_half RoPE, GQA repeat_kv, causal + padding + segment mask,
-# SwiGLU, tied lm_head, LoRA as PEFT computes it). No transformers, no peft.
+# SwiGLU, tied lm_head, LoRA as PEFT computes it; qwen3's per-head q_norm /
+# k_norm; rope_scaling linear, dynamic, llama3 and yarn as transformers'
+# rope init functions compute the frequencies). No transformers, no peft.
+# Cases with qwen3 or rope_scaling also get logits.lmf (the logits of the
+# first batch, f64) and greedy (a prompt and its argmax continuation).
 # Usage: /usr/bin/python3 tests/golden/make_golden.py [OUTDIR]
 # (default tests/golden/sft). Deterministic: the same files every run.
 import json, math, os, shutil, struct, sys
@@ -61,13 +65,18 @@ def write_st(path, tensors):
 
 # ---- the model ----
 
+def head_dim(cfg):
+    return cfg.get('head_dim') or \
+        cfg['hidden_size'] // cfg['num_attention_heads']
+
 def param_table(cfg):
     """(name, shape, kind) in model order, as model.h's table"""
     C, FF, V = cfg['hidden_size'], cfg['intermediate_size'], cfg['vocab_size']
     NH, NKV = cfg['num_attention_heads'], cfg['num_key_value_heads']
-    HS = C // NH
+    HS = head_dim(cfg)
     qkvb = cfg['model_type'] == 'qwen2' or cfg.get('attention_bias', False)
-    ob = cfg['model_type'] == 'llama' and cfg.get('attention_bias', False)
+    ob = cfg['model_type'] in ('llama', 'qwen3') and \
+        cfg.get('attention_bias', False)
     p = [('model.embed_tokens.weight', (V, C), 'embed')]
     for l in range(cfg['num_hidden_layers']):
         pre = 'model.layers.%d.' % l
@@ -79,6 +88,9 @@ def param_table(cfg):
         p.append((pre + 'self_attn.o_proj.weight', (C, NH * HS), 'linear'))
         if ob:
             p.append((pre + 'self_attn.o_proj.bias', (C,), 'bias'))
+        if cfg['model_type'] == 'qwen3':
+            p.append((pre + 'self_attn.q_norm.weight', (HS,), 'norm'))
+            p.append((pre + 'self_attn.k_norm.weight', (HS,), 'norm'))
         p.append((pre + 'post_attention_layernorm.weight', (C,), 'norm'))
         p.append((pre + 'mlp.gate_proj.weight', (FF, C), 'linear'))
         p.append((pre + 'mlp.up_proj.weight', (FF, C), 'linear'))
@@ -110,14 +122,76 @@ def rotate_half(x):
     h = x.shape[-1] // 2
     return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
 
-def rope(x, pos, theta):
-    """x (B, nh, T, HS), pos (B, T)"""
+def rope_freqs(cfg, HS, seq_len):
+    """inverse frequencies (HS/2) and the cos/sin scaling, as transformers'
+    rope init functions; seq_len (largest position + 1) for dynamic"""
+    theta = cfg.get('rope_theta', 10000.0)
+    rs = cfg.get('rope_scaling') or {}
+    typ = rs.get('rope_type', rs.get('type', 'default'))
+    f = rs.get('factor', 1.0)
+    exps = torch.arange(0, HS, 2, dtype=torch.int64).double() / HS
+    if typ == 'dynamic':
+        mx = cfg['max_position_embeddings']
+        sl = max(seq_len, mx)
+        theta = theta * (f * sl / mx - (f - 1)) ** (HS / (HS - 2))
+    inv = 1.0 / (theta ** exps)
+    scale = 1.0
+    if typ == 'linear':
+        inv = inv / f
+    elif typ == 'llama3':
+        old = rs['original_max_position_embeddings']
+        lo, hi = rs['low_freq_factor'], rs['high_freq_factor']
+        wl = 2 * math.pi / inv
+        low = torch.where(wl > old / lo, inv / f, inv)
+        sm = (old / wl - lo) / (hi - lo)
+        smoothed = (1 - sm) * low / f + sm * low
+        medium = ~(wl < old / hi) & ~(wl > old / lo)
+        inv = torch.where(medium, smoothed, low)
+    elif typ == 'yarn':
+        if 'original_max_position_embeddings' in rs:
+            mx = rs['original_max_position_embeddings']
+            f = cfg['max_position_embeddings'] / mx
+        else:
+            mx = cfg['max_position_embeddings']
+        def mscale(sc, m=1):
+            return 1.0 if sc <= 1 else 0.1 * m * math.log(sc) + 1.0
+        scale = rs.get('attention_factor')
+        if scale is None:
+            if rs.get('mscale') and rs.get('mscale_all_dim'):
+                scale = mscale(f, rs['mscale']) / mscale(f, rs['mscale_all_dim'])
+            else:
+                scale = mscale(f)
+        def corr(rot):
+            return HS * math.log(mx / (rot * 2 * math.pi)) / \
+                (2 * math.log(theta))
+        lo, hi = corr(rs.get('beta_fast') or 32), corr(rs.get('beta_slow') or 1)
+        if rs.get('truncate', True):
+            lo, hi = math.floor(lo), math.ceil(hi)
+        lo, hi = max(lo, 0), min(hi, HS - 1)
+        if lo == hi:
+            hi += 0.001
+        ramp = ((torch.arange(HS // 2).double() - lo) / (hi - lo)).clamp(0, 1)
+        extra = 1 - ramp
+        inv = (inv / f) * (1 - extra) + inv * extra
+    return inv, scale
+
+def rope(x, pos, cfg, lens=None):
+    """x (B, nh, T, HS), pos (B, T); lens (B, T): the sequence length
+    whose frequencies rotate each position (dynamic rope under a cache,
+    where each token keeps the rotation of the step that made it);
+    default the batch's largest position + 1 for all"""
     HS = x.shape[-1]
-    inv = 1.0 / (theta ** (torch.arange(0, HS, 2, dtype=torch.int64)
-                           .double() / HS))
-    fr = pos.double()[..., None] * inv            # (B, T, HS/2)
+    if lens is None:
+        inv, scale = rope_freqs(cfg, HS, int(pos.max()) + 1)
+        fr = pos.double()[..., None] * inv        # (B, T, HS/2)
+    else:
+        fr = torch.zeros(pos.shape + (HS // 2,))
+        for n in sorted(set(lens.flatten().tolist())):
+            inv, scale = rope_freqs(cfg, HS, n)
+            fr = torch.where((lens == n)[..., None],
+                             pos.double()[..., None] * inv, fr)
     emb = torch.cat((fr, fr), dim=-1)[:, None]    # (B, 1, T, HS)
-    return x * emb.cos() + rotate_half(x) * emb.sin()
+    return x * (emb.cos() * scale) + rotate_half(x) * (emb.sin() * scale)
 
 def linear(x, W, b, lora, name):
     y = x @ W.t()
@@ -128,11 +202,11 @@ def linear(x, W, b, lora, name):
         y = y + lora['scaling'] * ((x @ A.t()) @ B.t())
     return y
 
-def forward(cfg, w, lora, ids, mask, pos, hidden=False):
+def forward(cfg, w, lora, ids, mask, pos, hidden=False, lens=None):
     """logits (B, T, V), or with hidden the final hidden states (B, T, C)"""
     C, NH = cfg['hidden_size'], cfg['num_attention_heads']
-    NKV, HS = cfg['num_key_value_heads'], C // NH
-    eps, theta = cfg['rms_norm_eps'], cfg.get('rope_theta', 10000.0)
+    NKV, HS = cfg['num_key_value_heads'], head_dim(cfg)
+    eps = cfg['rms_norm_eps']
     B, T = ids.shape
     x = w['model.embed_tokens.weight'][ids]
     causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
@@ -148,7 +222,10 @@ def forward(cfg, w, lora, ids, mask, pos, hidden=False):
         q = lin('self_attn.q_proj', h).view(B, T, NH, HS).transpose(1, 2)
         k = lin('self_attn.k_proj', h).view(B, T, NKV, HS).transpose(1, 2)
         v = lin('self_attn.v_proj', h).view(B, T, NKV, HS).transpose(1, 2)
-        q, k = rope(q, pos, theta), rope(k, pos, theta)
+        if cfg['model_type'] == 'qwen3':
+            q = rmsnorm(q, w[pre + 'self_attn.q_norm.weight'], eps)
+            k = rmsnorm(k, w[pre + 'self_attn.k_norm.weight'], eps)
+        q, k = rope(q, pos, cfg, lens), rope(k, pos, cfg, lens)
         k = k.repeat_interleave(NH // NKV, dim=1)        # repeat_kv
         v = v.repeat_interleave(NH // NKV, dim=1)
         s = (q @ k.transpose(-1, -2)) / math.sqrt(HS)
@@ -241,8 +318,8 @@ def packed_batch(g, V, segs, neat):
 
 def lora_weights(cfg, g, r, alpha, targets, rslora):
     C, FF = cfg['hidden_size'], cfg['intermediate_size']
-    QD = cfg['num_attention_heads'] * (C // cfg['num_attention_heads'])
-    KD = cfg['num_key_value_heads'] * (C // cfg['num_attention_heads'])
+    QD = cfg['num_attention_heads'] * head_dim(cfg)
+    KD = cfg['num_key_value_heads'] * head_dim(cfg)
     dims = {'q_proj': (C, QD), 'k_proj': (C, KD), 'v_proj': (C, KD),
             'o_proj': (QD, C), 'gate_proj': (C, FF), 'up_proj': (C, FF),
             'down_proj': (FF, C)}
@@ -262,8 +339,24 @@ def lora_weights(cfg, g, r, alpha, targets, rslora):
 
 CASES = []
 
-def case(name, cfg, batches, args, lora=None, seed=0):
-    CASES.append((name, cfg, batches, args, lora, seed))
+def case(name, cfg, batches, args, lora=None, seed=0, extra=False):
+    CASES.append((name, cfg, batches, args, lora, seed, extra))
+
+def qwen3_cfg(**kw):
+    c = base_cfg(model_type='qwen3', architectures=['Qwen3ForCausalLM'],
+                 head_dim=8, rope_theta=1000000.0, rms_norm_eps=1e-6,
+                 attention_bias=False, eos_token_id=47)
+    c.update(kw)
+    return c
+
+def llama3_cfg(**kw):
+    c = base_cfg(eos_token_id=47,
+                 rope_scaling={'rope_type': 'llama3', 'factor': 8.0,
+                               'low_freq_factor': 1.0,
+                               'high_freq_factor': 4.0,
+                               'original_max_position_embeddings': 256})
+    c.update(kw)
+    return c
 
 def define():
     g = torch.Generator().manual_seed(1234)
@@ -308,11 +401,84 @@ def define():
     case('gradacc_full', base_cfg(), [plain_batch(g, V, 2, 12, prompt=2),
                                       padded_batch(g, V, [9, 3], 9)],
          {'finetuning_type': 'full', 'gradient_accumulation_steps': 2})
+    # issue 15: qwen3 (head_dim 8, not 24 / 4) and rope_scaling
+    case('qwen3_full', qwen3_cfg(), [plain_batch(g, V, 2, 12)],
+         {'finetuning_type': 'full'}, extra=True)
+    case('qwen3_tied_bias_padded_full', qwen3_cfg(tie_word_embeddings=True,
+         attention_bias=True, num_key_value_heads=4),
+         [padded_batch(g, V, [11, 6], 11)], {'finetuning_type': 'full'},
+         extra=True)
+    cfg = qwen3_cfg()
+    case('qwen3_lora_all', cfg, [plain_batch(g, V, 2, 10)],
+         {'finetuning_type': 'lora', 'lora_target': 'all', 'lora_rank': 4},
+         lora=lora_weights(cfg, g, 4, 8, PROJ, False), extra=True)
+    case('qwen3_freeze_last1', qwen3_cfg(), [plain_batch(g, V, 2, 10)],
+         {'finetuning_type': 'freeze', 'freeze_trainable_layers': 1},
+         extra=True)
+    case('llama3_rope_full', llama3_cfg(), [plain_batch(g, V, 2, 12)],
+         {'finetuning_type': 'full'}, extra=True)
+    case('llama3_rope_packed_full', llama3_cfg(),
+         [packed_batch(g, V, [7, 9], False)], {'finetuning_type': 'full'},
+         extra=True)
+    case('rope_linear_full', base_cfg(eos_token_id=47, rope_scaling={
+         'type': 'linear', 'factor': 4.0}), [plain_batch(g, V, 2, 12)],
+         {'finetuning_type': 'full'}, extra=True)
+    case('rope_dynamic_full', base_cfg(eos_token_id=47,
+         max_position_embeddings=8, rope_scaling={'rope_type': 'dynamic',
+         'factor': 2.0}), [plain_batch(g, V, 2, 12)],
+         {'finetuning_type': 'full'}, extra=True)
+    case('rope_yarn_full', base_cfg(eos_token_id=47, head_dim=8,
+         max_position_embeddings=64, rope_scaling={'rope_type': 'yarn',
+         'factor': 4.0, 'beta_fast': 4.0, 'beta_slow': 1.0}),
+         [plain_batch(g, V, 2, 12)], {'finetuning_type': 'full'}, extra=True)
+    case('qwen3_yarn_orig_full', qwen3_cfg(max_position_embeddings=256,
+         rope_scaling={'rope_type': 'yarn', 'factor': 4.0,
+         'original_max_position_embeddings': 64}),
+         [plain_batch(g, V, 2, 10)], {'finetuning_type': 'full'}, extra=True)
 
 def args_line(args):
     return ' '.join('--%s %s' % (k, v) for k, v in args.items())
 
-def run(name, cfg, batches, args, lora, seed):
+GREEDY_NEW = 12
+
+def write_extra(d, name, cfg, w, lora, batches):
+    """logits.lmf: the first batch's logits; greedy: a prompt (the first
+    row's first 4 tokens) and its greedy continuation by argmax of full
+    forwards up to GREEDY_NEW tokens or eos_token_id (left out), one line
+    of ids each; each token keeps the rope frequencies of the step that
+    made it, as under transformers' key/value cache"""
+    b = batches[0]
+    B, T = b['input_ids'].shape
+    pos = b.get('position_ids', torch.arange(T).expand(B, T))
+    with torch.no_grad():
+        lg = forward(cfg, w, lora, b['input_ids'], b['attention_mask'], pos)
+        seq = b['input_ids'][0, :4].tolist()
+        new = []
+        for _ in range(GREEDY_NEW):
+            ids = torch.tensor([seq])
+            n = len(seq)
+            # as generation with a cache: each token rotated with the
+            # frequencies of its step (only dynamic rope tells)
+            lens = torch.tensor([[max(4, p + 1) for p in range(n)]])
+            out = forward(cfg, w, lora, ids, torch.ones(1, n,
+                          dtype=torch.int64), torch.arange(n)[None],
+                          lens=lens)
+            t = int(out[0, -1].argmax())
+            seq.append(t)
+            new.append(t)
+            if t == cfg['eos_token_id']:
+                break
+    with open(os.path.join(d, 'logits.lmf'), 'wb') as f:
+        f.write(stream({'kind': 'logits', 'case': name,
+                        'command': 'make_golden.py'},
+                       [[('logits', 'f64', tuple(lg.shape), f64bytes(lg))]]))
+    with open(os.path.join(d, 'greedy'), 'w') as f:
+        if new and new[-1] == cfg['eos_token_id']:
+            new = new[:-1]       # lmf-generate does not print the eos
+        f.write(','.join(map(str, seq[:4])) + '\n' +
+                ','.join(map(str, new)) + '\n')
+
+def run(name, cfg, batches, args, lora, seed, extra):
     d = os.path.join(OUT, name)
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(os.path.join(d, 'model'))
@@ -323,6 +489,8 @@ def run(name, cfg, batches, args, lora, seed):
         f.write('\n')
     write_st(os.path.join(d, 'model', 'model.safetensors'),
              [(n, w[n]) for n, _, _ in param_table(cfg)])
+    if extra:
+        write_extra(d, name, cfg, w, lora, batches)
     train = trainable_names(cfg, args)
     for n in train:
         w[n].requires_grad_(True)

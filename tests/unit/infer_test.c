@@ -522,6 +522,55 @@ check_merged(const char *model, const char *adapter, const char *merged)
 	return diff <= TOL * (mx > 1 ? mx : 1) ? 0 : 1;
 }
 
+/* t2100: the logits of the first batch of BATCHES (lmf_llama_logits,
+ * with ADAPTER when not "-") against a golden f64 logits stream, within
+ * TOL of max|ref| */
+static int
+check_golden(const char *model, const char *adapter, const char *batches,
+    const char *golden)
+{
+	struct lmf_llama *m = open_llama(model, strcmp(adapter, "-") ?
+	    adapter : NULL);
+	int V = (int)lmf_llama_config(m)->vocab_size;
+	struct lmf_rd *r;
+	struct lmf_item bi = { 0 }, gi = { 0 };
+	struct lmf_tensor *g;
+	struct lmf_batch b;
+	double diff = 0, mx = 0, d;
+	float *out;
+	uint64_t i, n;
+	char err[256];
+
+	r = lmf_rd_open_or_die(batches);
+	if (lmf_rd_item(r, &bi) != 1 ||
+	    lmf_batch_from_item(&b, &bi, V, err, sizeof err) < 0)
+		die("'%s': no batch", batches);
+	lmf_rd_close(r);
+	r = lmf_rd_open_or_die(golden);
+	if (lmf_rd_item(r, &gi) != 1 || !(g = lmf_item_find(&gi, "logits")) ||
+	    g->dtype != LMF_F64)
+		die("'%s': no f64 logits", golden);
+	lmf_rd_close(r);
+	n = (uint64_t)b.B * b.T * V;
+	if (lmf_tensor_numel(g) != n)
+		die("'%s': %llu logits, not %llu", golden,
+		    (unsigned long long)lmf_tensor_numel(g),
+		    (unsigned long long)n);
+	out = xmallocarray(n, sizeof *out);
+	lmf_llama_logits(m, &b, out);
+	for (i = 0; i < n; i++) {
+		d = ((const double *)g->data)[i];
+		mx = fmax(mx, fabs(d));
+		diff = fmax(diff, fabs(d - out[i]));
+	}
+	printf("maxdiff %.3g max %.3g\n", diff, mx);
+	free(out);
+	lmf_item_free(&bi);
+	lmf_item_free(&gi);
+	lmf_llama_free(m);
+	return diff <= TOL * (mx > 1 ? mx : 1) ? 0 : 1;
+}
+
 /* t6000: greedy continuation of ids without a cache (the whole sequence
  * through lmf_llama_logits each step), stopping at the config's eos */
 static int
@@ -585,6 +634,8 @@ main(int argc, char **argv)
 		    argv[4], 0, 100000));
 	if (argc == 4)
 		return check_merged(argv[1], argv[2], argv[3]);
+	if (argc == 6 && !strcmp(argv[1], "--golden"))
+		return check_golden(argv[2], argv[3], argv[4], argv[5]);
 	if (!mkdtemp(tmpdir))
 		die_errno("mkdtemp");
 	m1 = make_model("llama", llama_cfg, &c);

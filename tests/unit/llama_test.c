@@ -1149,7 +1149,10 @@ static const char *cases[] = {
 	"llama_gqa_full", "qwen2_bias_full", "llama_attention_bias_full",
 	"mistral_full", "tied_full", "padded_full", "packed_full",
 	"neat_packed_full", "lora_all", "rslora_qwen2", "freeze_last1",
-	"freeze_first1_extra", "gradacc_full",
+	"freeze_first1_extra", "gradacc_full", "qwen3_full",
+	"qwen3_tied_bias_padded_full", "qwen3_lora_all", "qwen3_freeze_last1",
+	"llama3_rope_full", "llama3_rope_packed_full", "rope_linear_full",
+	"rope_dynamic_full", "rope_yarn_full", "qwen3_yarn_orig_full",
 };
 
 int

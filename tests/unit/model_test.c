@@ -1,6 +1,7 @@
 /* model_test: lmf_config_parse defaults and refusals, and the parameter
  * table's names, shapes and order for llama (GQA, untied) and qwen2 (biases,
  * tied). TAP output. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +86,48 @@ main(void)
 	ok(c.n_eos == 2 && c.eos_token_ids[1] == 6, "eos list");
 	free(p);
 
+	/* qwen3: Qwen3Config's defaults, q_norm and k_norm of head_dim */
+	ok(parse("{\"model_type\": \"qwen3\", " BASE ", \"num_key_value_heads\":"
+	    " 2}", &c, msg, sizeof msg) == 0 && c.head_dim == 128 &&
+	    c.qk_norm && !c.qkv_bias && !c.o_bias && c.rope_type == 0,
+	    "qwen3 parses: head_dim 128 by default, no biases");
+	p = lmf_model_params(&c, &n);
+	ok(n == 1 + 2 * 11 + 2 && !strcmp(p[6].name,
+	    "model.layers.0.self_attn.q_norm.weight") && p[6].shape[0] == 128
+	    && p[6].kind == LMF_PARAM_NORM && !strcmp(p[7].name,
+	    "model.layers.0.self_attn.k_norm.weight"),
+	    "qwen3: q_norm, k_norm [HS] after o_proj");
+	free(p);
+	ok(parse("{\"model_type\": \"qwen3\", " BASE ", \"num_key_value_heads\":"
+	    " 2, \"attention_bias\": true}", &c, msg, sizeof msg) == 0 &&
+	    c.qkv_bias && c.o_bias, "qwen3 attention_bias: q/k/v/o biases");
+	/* rope_scaling */
+	ok(parse("{\"model_type\": \"llama\", " BASE ", \"head_dim\": 8, "
+	    "\"max_position_embeddings\": 64, \"rope_scaling\": {\"rope_type\":"
+	    " \"yarn\", \"factor\": 4}}", &c, msg, sizeof msg) == 0 &&
+	    c.rope_type == LMF_ROPE_YARN &&
+	    fabs(c.rope_attention_factor - (0.1 * log(4.0) + 1)) < 1e-12 &&
+	    c.rope_orig_max_pos == 64, "yarn: attention factor 0.1 ln f + 1");
+	{
+		double inv[4], sc = lmf_rope_frequencies(&c, 1, inv);
+
+		/* the ramp runs from dimension 0 (beta_fast 32 gives -0.50,
+		 * floored, clamped to 0) to 2 (beta_slow 1 gives 1.01, ceiled) */
+		ok(sc == c.rope_attention_factor && inv[0] == 1.0 &&
+		    fabs(inv[3] - pow(10000, -0.75) / 4) < 1e-15,
+		    "yarn: dimension 0 kept, the last interpolated");
+	}
+	ok(parse("{\"model_type\": \"llama\", " BASE ", \"rope_scaling\": "
+	    "{\"type\": \"linear\", \"factor\": 2}}", &c, msg, sizeof msg) == 0
+	    && c.rope_type == LMF_ROPE_LINEAR && c.rope_factor == 2,
+	    "linear under the old key 'type'");
+	refused("{\"model_type\": \"llama\", " BASE ", \"rope_scaling\": "
+	    "{\"rope_type\": \"llama3\", \"factor\": 8, \"low_freq_factor\":"
+	    " 4, \"high_freq_factor\": 1, \"original_max_position_embeddings\":"
+	    " 8192}}", "'high_freq_factor' must exceed");
+	refused("{\"model_type\": \"llama\", " BASE ", \"rope_scaling\": "
+	    "{\"rope_type\": \"dynamic\"}}", "has no 'factor'");
+
 	refused("{" BASE "}", "'model_type' is missing");
 	refused("{\"model_type\": \"gpt2\", " BASE "}", "'model_type' 'gpt2'");
 	refused("{\"model_type\": \"llama\", \"hidden_size\": 16}",
@@ -97,7 +140,7 @@ main(void)
 	    "\"num_key_value_heads\": 3}",
 	    "does not divide");
 	refused("{\"model_type\": \"llama\", " BASE ", \"rope_scaling\": "
-	    "{\"type\": \"dynamic\", \"factor\": 2}}", "'rope_scaling'");
+	    "{\"type\": \"longrope\", \"factor\": 2}}", "'rope_scaling'");
 	refused("{\"model_type\": \"llama\", " BASE ", \"hidden_act\": \"gelu\"}",
 	    "'hidden_act'");
 	refused("{\"model_type\": \"llama\", " BASE ", \"mlp_bias\": true}",
