@@ -7,6 +7,7 @@
 #include <string.h>
 #include <jansson.h>
 
+#include "lmf/jinja.h"
 #include "lmf/template.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
@@ -132,6 +133,7 @@ struct lmf_template {
 	const char *default_system;
 	const char *tool_format;
 	int enable_thinking, preserve_thinking;
+	struct tdef *own;            /* a parsed chat_template's slots */
 };
 
 void
@@ -189,14 +191,15 @@ copy_slots(struct slot *dst, const struct slot *src, const struct slot *dflt)
 	memcpy(dst, src[0].type != END ? src : dflt, MAXSLOT * sizeof *dst);
 }
 
+static struct lmf_template *bind(const struct tdef *d, struct tdef *owned,
+    struct lmf_tok *tok, const struct lmf_template_opts *o, char *err,
+    size_t errlen);
+
 struct lmf_template *
 lmf_template_new(const char *name, struct lmf_tok *tok,
     const struct lmf_template_opts *o, char *err, size_t errlen)
 {
-	static const struct slot content[MAXSLOT] = { S("{{content}}") };
-	static const struct slot content_eos[MAXSLOT] = { S("{{content}}"), E };
 	const struct tdef *d = NULL;
-	struct lmf_template *t;
 
 	for (size_t i = 0; i < NTDEF; i++)
 		if (!strcmp(tdefs[i].name, name))
@@ -206,7 +209,21 @@ lmf_template_new(const char *name, struct lmf_tok *tok,
 		    lmf_template_list());
 		return NULL;
 	}
+	return bind(d, NULL, tok, o, err, errlen);
+}
+
+/* the template d bound to tok (owned: d itself, freed with it) */
+static struct lmf_template *
+bind(const struct tdef *d, struct tdef *owned, struct lmf_tok *tok,
+    const struct lmf_template_opts *o, char *err, size_t errlen)
+{
+	static const struct slot content[MAXSLOT] = { S("{{content}}") };
+	static const struct slot content_eos[MAXSLOT] = { S("{{content}}"), E };
+	const char *name = d->name;
+	struct lmf_template *t;
+
 	t = xcalloc(1, sizeof *t);
+	t->own = owned;
 	t->d = d;
 	t->tok = tok;
 	copy_slots(t->user, d->user, content);
@@ -225,7 +242,7 @@ lmf_template_new(const char *name, struct lmf_tok *tok,
 		lmf_seterr(err, errlen,
 		    "unknown tool_format '%s' (default, qwen, "
 		    "mistral, llama3)", t->tool_format);
-		free(t);
+		lmf_template_free(t);
 		return NULL;
 	}
 	t->enable_thinking = o ? o->enable_thinking : 1;
@@ -235,13 +252,13 @@ lmf_template_new(const char *name, struct lmf_tok *tok,
 		lmf_seterr(err, errlen,
 		    "template '%s': cannot make '%s' the eos "
 		    "token", name, d->stop[0]);
-		free(t);
+		lmf_template_free(t);
 		return NULL;
 	}
 	if (lmf_tok_eos_id(tok) < 0 && lmf_tok_set_special(tok, "eos",
 	    "<|endoftext|>", 1)) {
 		lmf_seterr(err, errlen, "cannot add an eos token");
-		free(t);
+		lmf_template_free(t);
 		return NULL;
 	}
 	if (lmf_tok_pad_id(tok) < 0) {
@@ -249,16 +266,32 @@ lmf_template_new(const char *name, struct lmf_tok *tok,
 
 		if (!eos || lmf_tok_set_special(tok, "pad", eos, 0)) {
 			lmf_seterr(err, errlen, "cannot set the pad token");
-			free(t);
+			lmf_template_free(t);
 			return NULL;
 		}
 	}
 	return t;
 }
 
+static void
+free_tdef(struct tdef *d)
+{
+	if (!d)
+		return;
+	free((char *)d->prefix[0].s);
+	free((char *)d->system[0].s);
+	free((char *)d->user[0].s);
+	free((char *)d->assistant[0].s);
+	free((char *)d->default_system);
+	free(d);
+}
+
 void
 lmf_template_free(struct lmf_template *t)
 {
+	if (!t)
+		return;
+	free_tdef(t->own);
 	free(t);
 }
 
@@ -835,4 +868,227 @@ lmf_template_encode_oneturn(struct lmf_template *t,
 	free(enc);
 	free_msgs(c, n);
 	return rc;
+}
+
+/* ---- spec 3.3 rule 6: a template from the tokenizer's chat_template ---- */
+
+/* s past its first n characters (code points), as Python's s[n:] */
+static const char *
+skip_chars(const char *s, size_t n)
+{
+	while (*s && n) {
+		s++;
+		while (((unsigned char)*s & 0xc0) == 0x80)
+			s++;
+		n--;
+	}
+	return s;
+}
+
+static size_t
+nchars(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+static size_t
+char_len(const char *s)
+{
+	size_t n = 1;
+
+	while (s[n] && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n++;
+	return n;
+}
+
+/* LLaMA-Factory's find_diff: the characters of long_s left over when
+ * short_s is matched against it greedily */
+static char *
+find_diff(const char *short_s, const char *long_s)
+{
+	struct lmf_buf b = { 0 };
+
+	lmf_buf_add(&b, "", 0);
+	while (*short_s && *long_s) {
+		size_t a = char_len(short_s), l = char_len(long_s);
+
+		if (a == l && !memcmp(short_s, long_s, a))
+			short_s += a;
+		else
+			lmf_buf_add(&b, long_s, l);
+		long_s += l;
+	}
+	return b.s;
+}
+
+/* apply_chat_template(messages, tokenize=False) of pairs role, content */
+static char *
+render_probe(struct lmf_jinja *j, json_t *special, int gen, int n,
+    const char **rc, char *err, size_t errlen)
+{
+	json_t *v = json_deep_copy(special), *m = json_array();
+	char *out, e2[400];
+
+	for (int i = 0; i < n; i++)
+		json_array_append_new(m, json_pack("{s:s,s:s}", "role",
+		    rc[2 * i], "content", rc[2 * i + 1]));
+	json_object_set_new(v, "messages", m);
+	json_object_set_new(v, "tools", json_null());
+	json_object_set_new(v, "documents", json_null());
+	json_object_set_new(v, "add_generation_prompt", json_boolean(gen));
+	if (lmf_jinja_render(j, v, &out, e2, sizeof e2)) {
+		lmf_seterr(err, errlen, "chat_template: %s", e2);
+		out = NULL;
+	}
+	json_decref(v);
+	return out;
+}
+
+static char *
+remove_all(const char *s, const char *key)
+{
+	char *r = xstrdup(s), *p;
+	size_t k = strlen(key);
+
+	while ((p = strstr(r, key)))
+		memmove(p, p + k, strlen(p + k) + 1);
+	return r;
+}
+
+struct lmf_template *
+lmf_template_parse(const char *src, struct lmf_tok *tok,
+    const struct lmf_template_opts *o, char *err, size_t errlen)
+{
+	static const char *sys[] = { "system", "{{content}}" };
+	static const char *ues[] = { "system", "", "user", "{{content}}" };
+	static const char *usr[] = { "user", "{{content}}" };
+	static const char *ast[] = { "user", "{{content}}", "assistant",
+		"{{content}}" };
+	static const char *const names[] = { "bos_token", "eos_token",
+		"unk_token", "pad_token" };
+	int32_t ids4[4] = { lmf_tok_bos_id(tok), lmf_tok_eos_id(tok),
+		lmf_tok_unk_id(tok), lmf_tok_pad_id(tok) };
+	char *r[4] = { NULL, NULL, NULL, NULL }, *prefix = NULL, *a2 = NULL;
+	struct lmf_jinja *j;
+	struct lmf_template *t = NULL;
+	struct tdef *d;
+	json_t *special = json_object();
+	int32_t *ids = NULL;
+	size_t nids = 0, np;
+	const char *user, *system, *asst;
+	char *dflt;
+
+	if (!(j = lmf_jinja_parse(src, strlen(src), err, errlen))) {
+		char e2[512];
+
+		snprintf(e2, sizeof e2, "chat_template: %s", err);
+		lmf_seterr(err, errlen, "%s", e2);
+		json_decref(special);
+		return NULL;
+	}
+	for (int i = 0; i < 4; i++) {
+		const char *s = ids4[i] >= 0 ? lmf_tok_id_to_token(tok,
+		    ids4[i]) : NULL;
+
+		if (s)
+			json_object_set_new(special, names[i], json_string(s));
+	}
+	if (lmf_tok_encode(tok, "", 0, 1, &ids, &nids, err, errlen))
+		goto out;
+	prefix = lmf_tok_decode(tok, ids, nids, 0);
+	np = nchars(prefix);
+	if (!(r[0] = render_probe(j, special, 0, 1, sys, err, errlen)) ||
+	    !(r[1] = render_probe(j, special, 1, 2, ues, err, errlen)) ||
+	    !(r[2] = render_probe(j, special, 1, 1, usr, err, errlen)) ||
+	    !(r[3] = render_probe(j, special, 0, 2, ast, err, errlen)))
+		goto out;
+	system = skip_chars(r[0], np);
+	user = skip_chars(r[2], np);
+	asst = skip_chars(r[3], np + nchars(user));
+	d = xcalloc(1, sizeof *d);
+	d->name = "chat_template";
+	d->cls = strstr(asst, "<think>") ? CLS_REASONING : CLS_PLAIN;
+	{
+		char *x = remove_all(asst, "<think>");
+
+		a2 = remove_all(x, "</think>");
+		free(x);
+	}
+	if (nchars(user) > nchars(skip_chars(r[1], np))) {
+		char *sole;
+
+		dflt = find_diff(skip_chars(r[1], np), user);
+		sole = replace1(system, "{{content}}", dflt);
+		user = skip_chars(user, nchars(sole));
+		free(sole);
+	} else
+		dflt = xstrdup("");
+	if (*prefix)
+		d->prefix[0] = (struct slot){ STR, xstrdup(prefix) };
+	d->system[0] = (struct slot){ STR, xstrdup(system) };
+	d->user[0] = (struct slot){ STR, xstrdup(user) };
+	{
+		const char *p = a2;
+
+		while (*p == '\n')
+			p++;
+		d->assistant[0] = (struct slot){ STR, xstrdup(p) };
+	}
+	d->default_system = dflt;
+	d->tool_format = "default";
+	/* function: the assistant slot; observation: the user slot */
+	memcpy(d->function, d->assistant, sizeof d->function);
+	memcpy(d->observation, d->user, sizeof d->observation);
+	t = bind(d, d, tok, o, err, errlen);
+out:
+	for (int i = 0; i < 4; i++)
+		free(r[i]);
+	free(a2);
+	free(prefix);
+	free(ids);
+	json_decref(special);
+	lmf_jinja_free(j);
+	return t;
+}
+
+struct lmf_template *
+lmf_template_from_tokenizer(struct lmf_tok *tok,
+    const struct lmf_template_opts *o, char *err, size_t errlen)
+{
+	const char *src = lmf_tok_chat_template(tok);
+
+	if (!src)
+		return lmf_template_new("empty", tok, o, err, errlen);
+	return lmf_template_parse(src, tok, o, err, errlen);
+}
+
+/* the slots of a formatter of t, for printing: which is "prefix",
+ * "system", "user", "assistant"; NULL when it has no string slot */
+const char *
+lmf_template_slot(const struct lmf_template *t, const char *which)
+{
+	const struct slot *s = !strcmp(which, "prefix") ? t->d->prefix :
+	    !strcmp(which, "system") ? t->system : !strcmp(which, "user") ?
+	    t->user : t->assistant;
+
+	for (int i = 0; i < MAXSLOT && s[i].type != END; i++)
+		if (s[i].type == STR)
+			return s[i].s;
+	return NULL;
+}
+
+const char *
+lmf_template_default_system(const struct lmf_template *t)
+{
+	return t->default_system;
+}
+
+int
+lmf_template_reasoning(const struct lmf_template *t)
+{
+	return t->d->cls == CLS_REASONING;
 }

@@ -49,6 +49,7 @@ struct tok {
 	size_t npre, npost;
 	int32_t bos, eos, pad, unk;
 	int add_bos, add_eos;
+	char *chat_template;          /* tokenizer_config's, or NULL */
 	struct tbuf nbuf;
 	struct tsplits words, tmp;
 };
@@ -515,6 +516,7 @@ tok_destroy(struct tok *t)
 	tok_norm_free(t->norm);
 	tok_pre_free(t->pre);
 	tok_dec_free(t->dec);
+	free(t->chat_template);
 	for (i = 0; i < t->nadded; i++) {
 		free(t->added[i].content);
 		free(t->added[i].mcontent);
@@ -638,6 +640,23 @@ lmf_tok_load(const char *json, size_t len, const char *cfg, size_t cfglen,
 	}
 	t->add_bos = json_is_true(json_object_get(c, "add_bos_token"));
 	t->add_eos = json_is_true(json_object_get(c, "add_eos_token"));
+	/* a string, or a list of {name, template}: transformers takes the
+	 * one named "default" */
+	v = json_object_get(c, "chat_template");
+	if (json_is_string(v))
+		t->chat_template = xstrdup(json_string_value(v));
+	else if (json_is_array(v)) {
+		size_t i;
+		json_t *x;
+
+		json_array_foreach(v, i, x)
+			if (json_is_string(json_object_get(x, "template")) &&
+			    json_is_string(json_object_get(x, "name")) &&
+			    !strcmp(json_string_value(json_object_get(x,
+			    "name")), "default") && !t->chat_template)
+				t->chat_template = xstrdup(json_string_value(
+				    json_object_get(x, "template")));
+	}
 	json_decref(c);
 	json_decref(root);
 	return tk;
@@ -769,6 +788,12 @@ int32_t
 lmf_tok_unk_id(const struct lmf_tok *tk)
 {
 	return tk->t.unk;
+}
+
+const char *
+lmf_tok_chat_template(const struct lmf_tok *tk)
+{
+	return tk->t.chat_template;
 }
 
 int

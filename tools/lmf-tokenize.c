@@ -167,11 +167,17 @@ tokenize(const struct opts *o, struct lmf_tok *tok)
 
 	if (o->probs)
 		parse_probs(o, probs, n);
-	if (!(t = lmf_template_new(o->template, tok, &to, err, sizeof err)))
+	if (!(t = o->template ? lmf_template_new(o->template, tok, &to, err,
+	    sizeof err) : lmf_template_from_tokenizer(tok, &to, err,
+	    sizeof err)))
 		die("%s", err);
+	if (!o->template && lmf_verbose > 0)
+		warn("no --template: %s", lmf_tok_chat_template(tok) ?
+		    "parsing the tokenizer's chat_template" :
+		    "the tokenizer has no chat_template, using 'empty'");
 	if (o->train_on_prompt && lmf_template_efficient_eos(t))
 		die_usage("--train_on_prompt does not go with template '%s' "
-		    "(efficient_eos)", o->template);
+		    "(efficient_eos)", lmf_template_name(t));
 	dsn = json_array();
 	for (int i = 0; i < n; i++) {
 		if (lmf_dataset_load(o->dataset_dir, names[i], o->max_samples,
@@ -189,7 +195,7 @@ tokenize(const struct opts *o, struct lmf_tok *tok)
 		die("%s", err);
 	meta = json_pack("{s:s,s:s,s:s,s:I,s:i,s:i,s:i,s:i,s:b,s:b,s:o}",
 	    "kind", "examples", "stage", lmf_stage_name(o->stage),
-	    "template", o->template, "cutoff_len", (json_int_t)o->cutoff_len,
+	    "template", lmf_template_name(t), "cutoff_len", (json_int_t)o->cutoff_len,
 	    "pad_token_id", lmf_tok_pad_id(tok),
 	    "eos_token_id", lmf_tok_eos_id(tok),
 	    "bos_token_id", lmf_tok_bos_id(tok),
@@ -333,7 +339,6 @@ main(int argc, char **argv)
 	    "--model FILE) [FILE...]",
 	    "Turn LLaMA-Factory datasets into the examples stream." };
 	struct opts o = { .stage = -1, .dataset_dir = "data",
-		.template = "empty",
 		.cutoff_len = 2048, .max_samples = -1, .packing = -1,
 		.seed = 42, .enable_thinking = 1, .out = "-" };
 #define S LMF_OPT_STRING

@@ -33,7 +33,23 @@ struct lmf_template;
  * (replace_eos, missing eos, pad := eos). NULL and err on failure */
 struct lmf_template *lmf_template_new(const char *name, struct lmf_tok *tok,
     const struct lmf_template_opts *o, char *err, size_t errlen);
+/* spec 3.3 rule 6, no template named: parse_template of the tokenizer's
+ * chat_template (lmf_template_parse), or "empty" when it has none */
+struct lmf_template *lmf_template_from_tokenizer(struct lmf_tok *tok,
+    const struct lmf_template_opts *o, char *err, size_t errlen);
+/* LLaMA-Factory's parse_template: the slots read off the jinja template
+ * src rendered on probe conversations (jinja.h) with "{{content}}" as
+ * every message; prefix = decode(encode("")); ReasoningTemplate when the
+ * assistant slot holds <think>; named "chat_template". NULL and err on a
+ * template that does not parse or render */
+struct lmf_template *lmf_template_parse(const char *src, struct lmf_tok *tok,
+    const struct lmf_template_opts *o, char *err, size_t errlen);
 void lmf_template_free(struct lmf_template *t);
+/* the first string slot of "prefix", "system", "user" or "assistant" */
+const char *lmf_template_slot(const struct lmf_template *t,
+    const char *which);
+const char *lmf_template_default_system(const struct lmf_template *t);
+int lmf_template_reasoning(const struct lmf_template *t);
 const char *lmf_template_name(const struct lmf_template *t);
 int lmf_template_efficient_eos(const struct lmf_template *t);
 int lmf_template_preserve_thinking(const struct lmf_template *t);

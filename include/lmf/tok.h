@@ -51,6 +51,9 @@ int32_t lmf_tok_eos_id(const struct lmf_tok *t);
 int32_t lmf_tok_pad_id(const struct lmf_tok *t);
 int32_t lmf_tok_unk_id(const struct lmf_tok *t);
 int lmf_tok_add_bos(const struct lmf_tok *t);  /* add_bos_token */
+/* tokenizer_config.json's jinja chat_template (the one named "default"
+ * when it is a list), or NULL */
+const char *lmf_tok_chat_template(const struct lmf_tok *t);
 int lmf_tok_add_eos(const struct lmf_tok *t);  /* add_eos_token */
 /* set a special token (template fixes, spec 3.3): which is "eos", "pad",
  * "bos"; the token must exist (or be added as a new special token when
