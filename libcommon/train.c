@@ -1301,8 +1301,10 @@ lmf_train_eval_pass(const char *path, double (*fn)(void *ctx,
 	while (lmf_rd_item_or_die(rd, &it) == 1) {
 		struct lmf_tensor *ids = lmf_item_find(&it, "input_ids");
 
-		sum += fn(ctx, &it, *nb);
-		*rows += ids ? ids->shape[0] : 0;
+		uint64_t B = ids ? ids->shape[0] : 0;
+
+		sum += fn(ctx, &it, *nb) * (double)B;
+		*rows += B;
 		++*nb;
 		lmf_item_free(&it);
 	}
@@ -1330,6 +1332,24 @@ lmf_train_read_step(struct lmf_trainer *tr, struct lmf_item *items,
 		    (long)ids->shape[1]);
 		*rows += (long)ids->shape[0];
 		n++;
+	}
+	return n;
+}
+
+int
+lmf_train_read_batches(struct lmf_trainer *tr, struct lmf_llama *m,
+    struct lmf_item *items, struct lmf_batch *b)
+{
+	long ga = tr->a.gradient_accumulation_steps;
+	int n = 0, end;
+
+	while (n < ga && lmf_train_next(tr, &items[n]) == 1) {
+		lmf_train_batch_or_die(m, &b[n], &items[n], tr->data_path,
+		    tr->micro);
+		end = lmf_train_micro(tr, b[n].B, b[n].T);
+		n++;
+		if (end)
+			break;   /* the epoch's last, partial accumulation */
 	}
 	return n;
 }

@@ -153,15 +153,12 @@ pairs(struct run *r, struct lmf_item *it, const char *path, uint64_t k,
 	return l;
 }
 
-/* eval batch k's loss times its rows, its metrics added into m */
+/* eval batch k's loss, its metrics added into r->ev */
 static double
 eval_batch(void *ctx, struct lmf_item *it, uint64_t k)
 {
-	struct run *r = ctx;
-	struct lmf_tensor *ids = lmf_item_find(it, "input_ids");
-	double l = pairs(r, it, r->o->x.p.eval_data, k, 0, r->ev + 1);
-
-	return l * (ids ? (long)ids->shape[0] : 0);
+	return pairs(ctx, it, ((struct run *)ctx)->o->x.p.eval_data, k, 0,
+	    ((struct run *)ctx)->ev + 1);
 }
 
 /* eval_loss the mean over rows (Hugging Face's loop), the metrics the

@@ -222,15 +222,13 @@ micro(struct run *r, struct lmf_item *it, const char *path, uint64_t k,
 	return l;
 }
 
-/* eval batch k's loss times its rows, its sums added into r->es */
+/* eval batch k's loss, its sums added into r->es */
 static double
 eval_batch(void *ctx, struct lmf_item *it, uint64_t k)
 {
 	struct run *r = ctx;
-	struct lmf_tensor *ids = lmf_item_find(it, "input_ids");
-	double l = micro(r, it, r->o->x.p.eval_data, k, 0, r->es);
 
-	return l * (ids ? (long)ids->shape[0] : 0);
+	return micro(r, it, r->o->x.p.eval_data, k, 0, r->es);
 }
 
 /* eval_loss the mean over examples (Hugging Face's loop); the metrics

@@ -202,20 +202,12 @@ step(struct lmf_trainer *tr, struct lmf_item *items)
 {
 	struct run *r = tr->ctx;
 	struct lmf_batch *b = r->b;
-	long ga = tr->a.gradient_accumulation_steps, j;
+	long j;
 	struct sums s = { 0 };
 	double l;
 	float acc;
-	int n = 0, np, i;
+	int n = lmf_train_read_batches(tr, r->model, items, b), np, i;
 
-	while (n < ga && lmf_train_next(tr, &items[n]) == 1) {
-		lmf_train_batch_or_die(r->model, &b[n], &items[n],
-		    tr->data_path, tr->micro);
-		i = lmf_train_micro(tr, b[n].B, b[n].T);
-		n++;
-		if (i)
-			break;   /* the epoch's last, partial accumulation */
-	}
 	if (n == 0)
 		return 0;
 	lmf_llama_zero_grad(r->model);

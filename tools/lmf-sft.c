@@ -39,7 +39,7 @@ dump_grads(struct run *r, double loss, long count)
 	json_decref(meta);
 }
 
-/* eval batch k's mean token loss times its rows */
+/* eval batch k's mean token loss */
 static double
 eval_batch(void *ctx, struct lmf_item *it, uint64_t k)
 {
@@ -50,7 +50,7 @@ eval_batch(void *ctx, struct lmf_item *it, uint64_t k)
 
 	lmf_train_batch_or_die(r->model, &b, it, r->o->x.p.eval_data, k);
 	l = lmf_llama_eval(r->model, &b, &npred);
-	return npred > 0 ? l / (double)npred * b.B : 0;
+	return npred > 0 ? l / (double)npred : 0;
 }
 
 /* the loss on the eval batches: the mean over rows of each batch's mean
@@ -75,21 +75,14 @@ step(struct lmf_trainer *tr, struct lmf_item *items)
 {
 	struct run *r = tr->ctx;
 	struct lmf_batch *b = r->b;
-	long ga = tr->a.gradient_accumulation_steps, count = 0, npred;
+	long count = 0, npred;
 	double loss = 0;
-	int n = 0, i;
+	int n = lmf_train_read_batches(tr, r->model, items, b), i;
 
-	while (n < ga && lmf_train_next(tr, &items[n]) == 1) {
-		lmf_train_batch_or_die(r->model, &b[n], &items[n],
-		    tr->data_path, tr->micro);
-		count += lmf_batch_label_tokens(&b[n]);
-		i = lmf_train_micro(tr, b[n].B, b[n].T);
-		n++;
-		if (i)
-			break;   /* the epoch's last, partial accumulation */
-	}
 	if (n == 0)
 		return 0;
+	for (i = 0; i < n; i++)
+		count += lmf_batch_label_tokens(&b[i]);
 	if (count == 0)
 		die("step %ld: every label of its %d batches is -100",
 		    tr->step + 1, n);

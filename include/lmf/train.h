@@ -348,8 +348,13 @@ void lmf_train_tool_free(struct lmf_train_tool *x, struct lmf_trainer *tr);
  * their number, 0 when the batches ran out; *rows their rows */
 int lmf_train_read_step(struct lmf_trainer *tr, struct lmf_item *items,
     long *rows);
+/* a step's micro-batches read into items and pointed at by b
+ * (lmf_train_batch_or_die of m), GA, fewer at an epoch's end: their
+ * number, 0 when the batches ran out */
+int lmf_train_read_batches(struct lmf_trainer *tr, struct lmf_llama *m,
+    struct lmf_item *items, struct lmf_batch *b);
 /* an evaluation pass over the eval batches at path: fn(ctx, it, k) gives
- * batch k's loss times its rows; the mean over rows (Hugging Face's
+ * batch k's loss (the mean over its rows); the mean over rows (Hugging Face's
  * evaluation loop), *rows and *nb counted; dies when there are none */
 double lmf_train_eval_pass(const char *path, double (*fn)(void *ctx,
     struct lmf_item *it, uint64_t k), void *ctx, uint64_t *rows,
