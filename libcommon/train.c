@@ -1198,16 +1198,19 @@ tool_write(struct lmf_trainer *tr, const char *path)
 }
 
 void
-lmf_train_tool_parse(struct lmf_train_tool *x, struct lmf_opt *tab,
-    const struct lmf_opt_usage *u, int argc, char **argv)
+lmf_train_tool_defaults(struct lmf_train_tool *x)
 {
-	int i;
-
 	x->p.model = x->p.data = "-";
 	x->t = lmf_train_opts_default();
 	x->wo = lmf_wropts_default;
 	lmf_train_args_default(&x->a);
-	if ((i = lmf_opt_parse(tab, u, argc, argv)) < argc)
+}
+
+void
+lmf_train_tool_parsed(struct lmf_train_tool *x, int i, int argc,
+    char **argv)
+{
+	if (i < argc)
 		die_usage("unexpected argument '%s'", argv[i]);
 	if (x->a.print_resume)
 		lmf_train_print_resume(&x->a);

@@ -382,7 +382,9 @@ main(int argc, char **argv)
 	};
 
 	lmf_init(argc, argv);
-	lmf_train_tool_parse(x, tab, &u, argc, argv);
+	lmf_train_tool_defaults(x);
+	lmf_train_tool_parsed(x, lmf_opt_parse(tab, &u, argc, argv), argc,
+	    argv);
 	check_args(&o, tab);
 	lmf_train_tool_init(x, &tr, &r);
 	if (o.score)

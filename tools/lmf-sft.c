@@ -125,7 +125,9 @@ main(int argc, char **argv)
 	};
 
 	lmf_init(argc, argv);
-	lmf_train_tool_parse(x, tab, &u, argc, argv);
+	lmf_train_tool_defaults(x);
+	lmf_train_tool_parsed(x, lmf_opt_parse(tab, &u, argc, argv), argc,
+	    argv);
 	lmf_train_check_paths(&x->a, tab, &x->p, &x->t);
 	lmf_train_tool_init(x, &tr, &r);
 	tr.plot_keys = x->p.eval_data ? plots : NULL;

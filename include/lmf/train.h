@@ -319,10 +319,12 @@ struct lmf_train_tool {
 	{ "quiet", 'q', LMF_OPT_FUNC, NULL, NULL, 0, 0, \
 	    "no progress lines", NULL, lmf_opt_quiet, 0 }, \
 	LMF_OPT_LAST_ROWS
-/* x's defaults (model and data "-"), its table parsed (exit 2 on an
- * argument left over), --print_resume answered */
-void lmf_train_tool_parse(struct lmf_train_tool *x, struct lmf_opt *tab,
-    const struct lmf_opt_usage *u, int argc, char **argv);
+/* x's defaults (model and data "-"), before lmf_opt_parse */
+void lmf_train_tool_defaults(struct lmf_train_tool *x);
+/* after lmf_opt_parse returned i: exit 2 on an argument left over,
+ * --print_resume answered */
+void lmf_train_tool_parsed(struct lmf_train_tool *x, int i, int argc,
+    char **argv);
 /* tr set up for x after its checks: gradient checkpointing, threads,
  * lmf_train_init, the paths, seed, result and ctx; the result is
  * tr->model's (lmf_train_model_write) */
