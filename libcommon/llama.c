@@ -2001,3 +2001,50 @@ lmf_llama_write(struct lmf_llama *m, struct lmf_wr *w)
 		rc = write_vhead(m, w);
 	return rc < 0 ? rc : 0;
 }
+
+void
+lmf_llama_seqlogps(struct lmf_llama *m, struct lmf_seqlp *s,
+    const struct lmf_batch *b, int flags, int mlog, float *logps,
+    float *avg, float *len)
+{
+	long N = (long)b->B * b->T;
+
+	if (N > s->cap) {
+		lmf_seqlp_free(s);
+		s->lp = xmallocarray((size_t)N, sizeof(float));
+		s->dlp = xmallocarray((size_t)N, sizeof(float));
+		s->mlog = xmallocarray((size_t)N, sizeof(float));
+		s->cap = N;
+	}
+	lmf_llama_forward(m, b, flags);
+	lmf_llama_logps(m, s->lp);
+	if (mlog)
+		lmf_llama_mean_logits(m, s->mlog);
+	lmf_seqlogps_forward(logps, avg, len, s->lp, lmf_llama_targets(m),
+	    b->B, b->T);
+}
+
+void
+lmf_llama_seqlogps_backward(struct lmf_llama *m, struct lmf_seqlp *s,
+    const struct lmf_batch *b, float *dlogps, float scale)
+{
+	long i;
+
+	for (i = 0; i < b->B; i++)
+		dlogps[i] *= scale;
+	memset(s->dlp, 0, (size_t)b->B * (size_t)b->T * sizeof *s->dlp);
+	lmf_seqlogps_backward(s->dlp, dlogps, NULL, lmf_llama_targets(m),
+	    b->B, b->T);
+	lmf_llama_logps_backward(m, s->dlp);
+	lmf_llama_backward(m, b);
+}
+
+void
+lmf_seqlp_free(struct lmf_seqlp *s)
+{
+	free(s->lp);
+	free(s->dlp);
+	free(s->mlog);
+	s->lp = s->dlp = s->mlog = NULL;
+	s->cap = 0;
+}

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "lmf/ckpt.h"
+#include "lmf/gemm.h"
 #include "lmf/plot.h"
 #include "lmf/st_write.h"
 #include "lmf/train.h"
@@ -1186,4 +1187,172 @@ lmf_train_check_paths(struct lmf_train_args *a, struct lmf_opt *tab,
 	a->epochs_given = lmf_opt_given(tab, "num_train_epochs");
 	if (p->dump_grads)   /* one step's gradients, nothing else */
 		a->output_dir = a->resume_from_checkpoint = NULL;
+}
+
+/* ---- a trainer tool ---- */
+
+static void
+tool_write(struct lmf_trainer *tr, const char *path)
+{
+	lmf_train_model_write(tr, tr->model, path);
+}
+
+void
+lmf_train_tool_defaults(struct lmf_train_tool *x)
+{
+	x->p.model = x->p.data = "-";
+	x->t = lmf_train_opts_default();
+	x->wo = lmf_wropts_default;
+	lmf_train_args_default(&x->a);
+}
+
+void
+lmf_train_tool_parsed(struct lmf_train_tool *x, int i, int argc,
+    char **argv)
+{
+	if (i < argc)
+		die_usage("unexpected argument '%s'", argv[i]);
+	if (x->a.print_resume)
+		lmf_train_print_resume(&x->a);
+}
+
+void
+lmf_train_tool_init(struct lmf_train_tool *x, struct lmf_trainer *tr,
+    void *ctx)
+{
+	x->t.gradient_checkpointing = !x->nockpt;
+	lmf_gemm_init(x->threads);
+	lmf_train_init(tr, &x->a, lmf_now());
+	tr->data_path = x->p.data;
+	tr->out = x->p.out;
+	tr->wo = &x->wo;
+	tr->seed = x->t.seed;
+	tr->result_name = x->t.finetuning_type == LMF_FT_LORA ?
+	    "adapter.lmf" : "model.lmf";
+	tr->write_result = tool_write;
+	tr->ctx = ctx;
+}
+
+struct lmf_llama *
+lmf_train_tool_open(struct lmf_train_tool *x, struct lmf_trainer *tr)
+{
+	struct lmf_llama *m;
+	int i;
+
+	lmf_train_begin(tr);
+	m = tr->model = lmf_train_model_open(tr, x->p.model, x->p.adapter,
+	    &x->t);
+	if (x->value_head)
+		lmf_llama_value_head(m, -1);
+	if ((x->ntp = lmf_llama_ntrainable(m)) == 0)
+		die("nothing to train: no trainable tensors");
+	x->tp = xmallocarray((size_t)x->ntp, sizeof *x->tp);
+	for (i = 0; i < x->ntp; i++)
+		x->tp[i] = *lmf_llama_trainable(m, i);
+	lmf_train_open(tr);
+	return m;
+}
+
+void
+lmf_train_tool_run(struct lmf_train_tool *x, struct lmf_trainer *tr,
+    int (*step)(struct lmf_trainer *tr, struct lmf_item *items),
+    void (*evaluate)(struct lmf_trainer *tr, int final))
+{
+	struct lmf_item *items;
+
+	lmf_train_start(tr, x->tp, x->ntp,
+	    lmf_llama_trainable_numel(tr->model));
+	lmf_llama_set_nsteps(tr->model, tr->micro);
+	items = xcalloc((size_t)x->a.gradient_accumulation_steps,
+	    sizeof *items);
+	while (tr->step < tr->total && step(tr, items)) {
+		if (x->p.eval_data && lmf_train_should_eval(tr))
+			evaluate(tr, 0);
+		if (lmf_train_should_save(tr))
+			lmf_train_save(tr);
+		lmf_train_check_signal(tr);
+	}
+	free(items);
+	if (x->p.dump_grads)
+		return;
+	lmf_train_end(tr);
+	if (x->p.eval_data && x->a.output_dir)
+		evaluate(tr, 1);
+	if (x->p.out)
+		tr->write_result(tr, x->p.out);
+}
+
+void
+lmf_train_tool_free(struct lmf_train_tool *x, struct lmf_trainer *tr)
+{
+	lmf_train_free(tr);
+	lmf_llama_free(tr->model);
+	free(x->tp);
+}
+
+double
+lmf_train_eval_pass(const char *path, double (*fn)(void *ctx,
+    struct lmf_item *it, uint64_t k), void *ctx, uint64_t *rows,
+    uint64_t *nb)
+{
+	struct lmf_rd *rd = lmf_rd_open_or_die(path);
+	struct lmf_item it;
+	double sum = 0;
+
+	*rows = *nb = 0;
+	lmf_rd_check_kind_or_die(rd, "batches");
+	while (lmf_rd_item_or_die(rd, &it) == 1) {
+		struct lmf_tensor *ids = lmf_item_find(&it, "input_ids");
+
+		uint64_t B = ids ? ids->shape[0] : 0;
+
+		sum += fn(ctx, &it, *nb) * (double)B;
+		*rows += B;
+		++*nb;
+		lmf_item_free(&it);
+	}
+	lmf_rd_close(rd);
+	if (!*rows)
+		die("'%s': no eval batches", path);
+	return sum / (double)*rows;
+}
+
+int
+lmf_train_read_step(struct lmf_trainer *tr, struct lmf_item *items,
+    long *rows)
+{
+	long ga = tr->a.gradient_accumulation_steps;
+	int n = 0, end = 0;
+
+	*rows = 0;
+	while (!end && n < ga && lmf_train_next(tr, &items[n]) == 1) {
+		struct lmf_tensor *ids = lmf_item_find(&items[n], "input_ids");
+
+		if (!ids || ids->ndim != 2)
+			die("'%s': batch %llu has no input_ids (B, T)",
+			    tr->data_path, (unsigned long long)tr->micro);
+		end = lmf_train_micro(tr, (long)ids->shape[0],
+		    (long)ids->shape[1]);
+		*rows += (long)ids->shape[0];
+		n++;
+	}
+	return n;
+}
+
+int
+lmf_train_read_batches(struct lmf_trainer *tr, struct lmf_llama *m,
+    struct lmf_item *items, struct lmf_batch *b)
+{
+	long ga = tr->a.gradient_accumulation_steps;
+	int n = 0, end;
+
+	while (n < ga && lmf_train_next(tr, &items[n]) == 1) {
+		lmf_train_batch_or_die(m, &b[n], &items[n], tr->data_path,
+		    tr->micro);
+		end = lmf_train_micro(tr, b[n].B, b[n].T);
+		n++;
+		if (end)
+			break;   /* the epoch's last, partial accumulation */
+	}
+	return n;
 }

@@ -18,12 +18,9 @@
 #include "lmf/banned.h"
 
 struct opts {
-	struct lmf_train_paths p;
-	int threads, nockpt, pref_loss;
+	struct lmf_train_tool x;
+	int pref_loss;
 	double beta, smoothing, gamma, ftx, bco;
-	struct lmf_train_opts t;
-	struct lmf_train_args a;
-	struct lmf_wropts wo;
 };
 
 /* LLaMA-Factory's metric names; ORPO's two last */
@@ -42,28 +39,19 @@ static const char *const mnames[2][NMETRIC + 1] = {
 struct run {
 	struct opts *o;
 	struct lmf_llama *model;
-	struct lmf_tparam *tp;
-	int ntp, nmetric;
+	int nmetric;
 	struct lmf_dpo_args d;
 	double bco[2];          /* the rewards' running mean and count */
-	float *lp, *dlp, *mlog; /* (B * T) */
+	struct lmf_seqlp s;
 	float *pair;            /* (6 B): logps, avg, len, dlogps (B); losses,
 	                           rc, rr (B / 2) */
-	long cap, pcap;
+	long pcap;
+	double ev[NMETRIC + 1];  /* an evaluation's loss and metrics */
 };
 
 static void
-grow(struct run *r, long N, long B)
+grow(struct run *r, long B)
 {
-	if (N > r->cap) {
-		free(r->lp);
-		free(r->dlp);
-		free(r->mlog);
-		r->lp = xmallocarray((size_t)N, sizeof(float));
-		r->dlp = xmallocarray((size_t)N, sizeof(float));
-		r->mlog = xmallocarray((size_t)N, sizeof(float));
-		r->cap = N;
-	}
 	if (B > r->pcap) {
 		free(r->pair);
 		r->pair = xmallocarray((size_t)B * 6, sizeof(float));
@@ -125,8 +113,8 @@ add_metrics(struct run *r, double *m, double l, const float *lg,
 	m[M_RR] += mean(rr, n);
 	m[M_LPC] += mean(av ? avg : lg, n);
 	m[M_LPR] += mean(av ? avg + n : lg + n, n);
-	m[M_LGC] += mean(r->mlog, n * T);
-	m[M_LGR] += mean(r->mlog + n * T, n * T);
+	m[M_LGC] += mean(r->s.mlog, n * T);
+	m[M_LGR] += mean(r->s.mlog + n * T, n * T);
 	m[M_SFT] += sft / n;
 	m[M_OR] += (l - sft / n) / r->d.beta;
 }
@@ -141,86 +129,51 @@ pairs(struct run *r, struct lmf_item *it, const char *path, uint64_t k,
 	const float *refc, *refr;
 	float *lg, *avg, *len, *dlg, *loss, *rc, *rr;
 	double l;
-	long n, i, N;
+	long n;
+
 	lmf_train_batch_or_die(r->model, &b, it, path, k);
 	if (b.B % 2)
 		die("'%s': batch %llu has %d rows, not chosen and rejected "
 		    "pairs", path, (unsigned long long)k, b.B);
 	n = b.B / 2;
-	N = (long)b.B * b.T;
 	refc = ref_logps(r, it, "chosen_ref_logps", n, path, k);
 	refr = ref_logps(r, it, "rejected_ref_logps", n, path, k);
-	grow(r, N, b.B);
+	grow(r, b.B);
 	lg = r->pair, avg = lg + b.B, len = avg + b.B, dlg = len + b.B;
 	loss = dlg + b.B, rc = loss + n, rr = rc + n;
-	lmf_llama_forward(r->model, &b, scale > 0 ? LMF_FWD_TRAIN : 0);
-	lmf_llama_logps(r->model, r->lp);
-	lmf_llama_mean_logits(r->model, r->mlog);
-	lmf_seqlogps_forward(lg, avg, len, r->lp,
-	    lmf_llama_targets(r->model), b.B, b.T);
+	lmf_llama_seqlogps(r->model, &r->s, &b, scale > 0 ? LMF_FWD_TRAIN : 0,
+	    1, lg, avg, len);
 	memset(dlg, 0, (size_t)b.B * sizeof *dlg);
 	l = lmf_dpo_loss(loss, rc, rr, dlg, dlg + n, lg, lg + n, refc, refr,
 	    len, len + n, (int)n, &r->d);
 	add_metrics(r, m, l, lg, avg, rc, rr, n, b.T);
-	if (scale > 0) {
-		for (i = 0; i < b.B; i++)
-			dlg[i] *= (float)scale;
-		memset(r->dlp, 0, (size_t)N * sizeof *r->dlp);
-		lmf_seqlogps_backward(r->dlp, dlg, NULL,
-		    lmf_llama_targets(r->model), b.B, b.T);
-		lmf_llama_logps_backward(r->model, r->dlp);
-		lmf_llama_backward(r->model, &b);
-	}
+	if (scale > 0)
+		lmf_llama_seqlogps_backward(r->model, &r->s, &b, dlg,
+		    (float)scale);
 	return l;
 }
 
-/* the model and a copy of its trainable tensors */
-static void
-open_model(struct run *r, struct lmf_trainer *tr)
+/* eval batch k's loss, its metrics added into r->ev */
+static double
+eval_batch(void *ctx, struct lmf_item *it, uint64_t k)
 {
-	int i;
-
-	r->model = lmf_train_model_open(tr, r->o->p.model, r->o->p.adapter,
-	    &r->o->t);
-	if ((r->ntp = lmf_llama_ntrainable(r->model)) == 0)
-		die("nothing to train: no trainable tensors");
-	r->tp = xmallocarray((size_t)r->ntp, sizeof *r->tp);
-	for (i = 0; i < r->ntp; i++)
-		r->tp[i] = *lmf_llama_trainable(r->model, i);
-}
-
-static void
-write_result(struct lmf_trainer *tr, const char *path)
-{
-	lmf_train_model_write(tr, ((struct run *)tr->ctx)->model, path);
+	return pairs(ctx, it, ((struct run *)ctx)->o->x.p.eval_data, k, 0,
+	    ((struct run *)ctx)->ev + 1);
 }
 
 /* eval_loss the mean over rows (Hugging Face's loop), the metrics the
  * mean over batches (TRL's stored metrics) */
 static void
-evaluate(struct run *r, struct lmf_trainer *tr, int final)
+evaluate(struct lmf_trainer *tr, int final)
 {
-	struct lmf_rd *rd = lmf_rd_open_or_die(r->o->p.eval_data);
-	double t0 = lmf_now(), v[NMETRIC + 1] = { 0 }, sum = 0;
-	struct lmf_item it;
-	uint64_t rows = 0, nb = 0;
+	struct run *r = tr->ctx;
+	double t0 = lmf_now(), *v = r->ev;
+	uint64_t rows, nb;
 	int i;
 
-	lmf_rd_check_kind_or_die(rd, "batches");
-	while (lmf_rd_item_or_die(rd, &it) == 1) {
-		struct lmf_tensor *ids = lmf_item_find(&it, "input_ids");
-		double l = pairs(r, &it, r->o->p.eval_data, nb, 0, v + 1);
-		long B = ids ? (long)ids->shape[0] : 0;
-
-		sum += l * B;
-		rows += (uint64_t)B;
-		nb++;
-		lmf_item_free(&it);
-	}
-	lmf_rd_close(rd);
-	if (!rows)
-		die("'%s': no eval batches", r->o->p.eval_data);
-	v[0] = sum / (double)rows;
+	memset(v, 0, sizeof r->ev);
+	v[0] = lmf_train_eval_pass(r->o->x.p.eval_data, eval_batch, r, &rows,
+	    &nb);
 	for (i = 1; i <= NMETRIC; i++)
 		v[i] /= (double)nb;
 	lmf_train_log_eval(tr, mnames[1], v, r->nmetric + 1, rows, nb,
@@ -232,23 +185,13 @@ evaluate(struct run *r, struct lmf_trainer *tr, int final)
  * (current_gradient_accumulation_steps) for a loss without token counts:
  * 0 when the batches ran out before it began, or after a gradient dump */
 static int
-step(struct run *r, struct lmf_trainer *tr, struct lmf_item *items)
+step(struct lmf_trainer *tr, struct lmf_item *items)
 {
-	long ga = tr->a.gradient_accumulation_steps;
+	struct run *r = tr->ctx;
 	double v[NMETRIC + 1] = { 0 };
-	int n = 0, i, end = 0, npairs = 0;
+	long rows;
+	int n = lmf_train_read_step(tr, items, &rows), i;
 
-	while (!end && n < ga && lmf_train_next(tr, &items[n]) == 1) {
-		struct lmf_tensor *ids = lmf_item_find(&items[n], "input_ids");
-
-		if (!ids || ids->ndim != 2)
-			die("'%s': batch %llu has no input_ids (B, T)",
-			    tr->data_path, (unsigned long long)tr->micro);
-		end = lmf_train_micro(tr, (long)ids->shape[0],
-		    (long)ids->shape[1]);
-		npairs += (int)(ids->shape[0] / 2);
-		n++;
-	}
 	if (n == 0)
 		return 0;
 	lmf_llama_zero_grad(r->model);
@@ -259,12 +202,12 @@ step(struct run *r, struct lmf_trainer *tr, struct lmf_item *items)
 	}
 	for (i = 1; i <= NMETRIC; i++)
 		v[i] /= n;
-	if (r->o->p.dump_grads) {
+	if (r->o->x.p.dump_grads) {
 		json_t *meta = json_pack("{s:s, s:i, s:f, s:i}", "kind",
-		    "grads", "step", 1, "loss", v[0], "pairs", npairs);
+		    "grads", "step", 1, "loss", v[0], "pairs", (int)(rows / 2));
 
-		lmf_train_dump_grads(r->o->p.dump_grads, &r->o->wo, meta,
-		    mnames[0], v, r->nmetric + 1, r->tp, r->ntp);
+		lmf_train_dump_grads(r->o->x.p.dump_grads, &r->o->x.wo, meta,
+		    mnames[0], v, r->nmetric + 1, r->o->x.tp, r->o->x.ntp);
 		json_decref(meta);
 		return 0;
 	}
@@ -327,24 +270,14 @@ main(int argc, char **argv)
 	    "the adapter or model." };
 	static const char *const plots[] = { "loss", "rewards/accuracies",
 		"eval_loss", NULL };
-	struct opts o = { .p = { .model = "-", .data = "-" }, .beta = 0.1,
-		.gamma = 0.5 };
+	struct opts o = { .beta = 0.1, .gamma = 0.5 };
+	struct lmf_train_tool *x = &o.x;
 	struct lmf_trainer tr;
 	struct run r = { .o = &o };
-	struct lmf_train_opts *t = &o.t;
-	struct lmf_item *items;
-#define S LMF_OPT_STRING
 	struct lmf_opt tab[] = {
-		LMF_OPT_ROW("model", 0, S, &o.p.model, "FILE", 0, 0,
-		    "the model stream"),
-		LMF_OPT_ROW("data", 0, S, &o.p.data, "FILE", 0, 0,
-		    "the pairwise batches stream (not both stdin)"),
-		LMF_OPT_ROW("output_dir", 0, S, &o.a.output_dir, "DIR", 0, 0,
-		    "logs, checkpoints and the result"),
-		LMF_OPT_ROW(NULL, 'o', S, &o.p.out, "FILE", 0, 0,
-		    "also write the result to FILE or '-'"),
-		LMF_OPT_ROW("dump_grads", 0, S, &o.p.dump_grads, "FILE", 0, 0,
-		    "write the first step's loss, metrics and gradients"),
+		LMF_TRAIN_TOOL_IO(x, "the pairwise batches stream (not both "
+		    "stdin)", "write the first step's loss, metrics and "
+		    "gradients"),
 		LMF_OPT_ROW("pref_loss", 0, LMF_OPT_CHOICE, &o.pref_loss,
 		    "sigmoid|hinge|ipo|kto_pair|orpo|simpo", 0, 0,
 		    "the preference loss"),
@@ -358,80 +291,25 @@ main(int argc, char **argv)
 		    &o.smoothing, "X", 0, 0.5, "label smoothing (sigmoid)"),
 		LMF_OPT_ROW("simpo_gamma", 0, LMF_OPT_FLOAT, &o.gamma, "X",
 		    -1e9, 1e9, "SimPO's target margin"),
-		LMF_FT_OPTIONS(t),
-		LMF_OPT_ROW("adapter_name_or_path", 0, S, &o.p.adapter, "PATH",
-		    0, 0, "adapter stream or PEFT directory to continue"),
-		LMF_FREEZE_OPTIONS(t),
-		LMF_OPT_ROW("disable_gradient_checkpointing", 0, LMF_OPT_BOOL,
-		    &o.nockpt, NULL, 0, 0, "keep every activation"),
-		LMF_TRAIN_OPTIONS(&o.a),
-		LMF_OPT_ROW("eval_data", 0, S, &o.p.eval_data, "FILE", 0, 0,
-		    "eval batches, evaluated at the end"),
-		LMF_OPT_ROW("seed", 0, LMF_OPT_U64, &t->seed, "N", 0, 9.3e18,
-		    "seed of LoRA's init"),
-		{ "threads", 0, LMF_OPT_INT, &o.threads, "N", 0, 4096,
-		    "threads for matrix products", "0 = all cores", NULL, 0 },
-		{ "level", 'l', LMF_OPT_FUNC, &o.wo.level, "N", 0, 0,
-		    "zstd level of the output", "1", lmf_opt_level, 0 },
-		{ "quiet", 'q', LMF_OPT_FUNC, NULL, NULL, 0, 0,
-		    "no progress lines", NULL, lmf_opt_quiet, 0 },
-		LMF_OPT_LAST_ROWS,
+		LMF_TRAIN_TOOL_MODEL(x, "eval batches, evaluated at the end"),
+		LMF_TRAIN_TOOL_TAIL(x, "seed of LoRA's init"),
 	};
-#undef S
-	int i;
 
 	lmf_init(argc, argv);
-	*t = lmf_train_opts_default();
-	o.wo = lmf_wropts_default;
-	lmf_train_args_default(&o.a);
-	if ((i = lmf_opt_parse(tab, &u, argc, argv)) < argc)
-		die_usage("unexpected argument '%s'", argv[i]);
-	if (o.a.print_resume)
-		lmf_train_print_resume(&o.a);
-	lmf_train_check_paths(&o.a, tab, &o.p, t);
+	lmf_train_tool_defaults(x);
+	lmf_train_tool_parsed(x, lmf_opt_parse(tab, &u, argc, argv), argc,
+	    argv);
+	lmf_train_check_paths(&x->a, tab, &x->p, &x->t);
 	check_args(&o);
 	/* LLaMA-Factory's dpo trainer sets every dropout to 0 */
-	t->lora_dropout = 0;
-	t->gradient_checkpointing = !o.nockpt;
-	lmf_gemm_init(o.threads);
-	lmf_train_init(&tr, &o.a, lmf_now());
-	tr.data_path = o.p.data;
-	tr.out = o.p.out;
-	tr.wo = &o.wo;
-	tr.seed = t->seed;
-	tr.result_name = t->finetuning_type == LMF_FT_LORA ? "adapter.lmf" :
-	    "model.lmf";
-	tr.write_result = write_result;
-	tr.ctx = &r;
+	x->t.lora_dropout = 0;
+	lmf_train_tool_init(x, &tr, &r);
 	tr.plot_keys = plots;
-	lmf_train_begin(&tr);
-	open_model(&r, &tr);
-	lmf_train_open(&tr);
+	r.model = lmf_train_tool_open(x, &tr);
 	check_pref(&r, &tr);
-	lmf_train_start(&tr, r.tp, r.ntp, lmf_llama_trainable_numel(r.model));
-	lmf_llama_set_nsteps(r.model, tr.micro);
-	items = xcalloc((size_t)o.a.gradient_accumulation_steps, sizeof *items);
-	while (tr.step < tr.total && step(&r, &tr, items)) {
-		if (o.p.eval_data && lmf_train_should_eval(&tr))
-			evaluate(&r, &tr, 0);
-		if (lmf_train_should_save(&tr))
-			lmf_train_save(&tr);
-		lmf_train_check_signal(&tr);
-	}
-	free(items);
-	if (!o.p.dump_grads) {
-		lmf_train_end(&tr);
-		if (o.p.eval_data && o.a.output_dir)
-			evaluate(&r, &tr, 1);
-		if (o.p.out)
-			write_result(&tr, o.p.out);
-	}
-	lmf_train_free(&tr);
-	lmf_llama_free(r.model);
-	free(r.tp);
-	free(r.lp);
-	free(r.dlp);
-	free(r.mlog);
+	lmf_train_tool_run(x, &tr, step, evaluate);
+	lmf_train_tool_free(x, &tr);
+	lmf_seqlp_free(&r.s);
 	free(r.pair);
 	lmf_close_out();
 	return 0;

@@ -18,12 +18,8 @@
 #include "lmf/banned.h"
 
 struct opts {
-	struct lmf_train_paths p;
-	int threads, nockpt;
+	struct lmf_train_tool x;
 	double beta, wd, wu, ftx;
-	struct lmf_train_opts t;
-	struct lmf_train_args a;
-	struct lmf_wropts wo;
 };
 
 /* LLaMA-Factory's stored metrics: sums per micro-batch, and kl */
@@ -46,13 +42,12 @@ static const char *const dnames[2][NDER] = {
 struct run {
 	struct opts *o;
 	struct lmf_llama *model;
-	struct lmf_tparam *tp;
-	int ntp;
 	struct lmf_kto_args k;
-	float *lp, *dlp, *mlog; /* (B * T) */
+	struct lmf_seqlp s;
 	float *ex;              /* (7 n): p, avg, len, dp, losses, rewards,
 	                           pkl */
-	long cap, ecap;
+	long ecap;
+	double es[NSUM];        /* an evaluation's sums */
 };
 
 /* the window's sums s into names and v: each split's three means when it
@@ -98,17 +93,8 @@ window(char *const *mname, const double *msum, int n, long steps,
 }
 
 static void
-grow(struct run *r, long N, long n)
+grow(struct run *r, long n)
 {
-	if (N > r->cap) {
-		free(r->lp);
-		free(r->dlp);
-		free(r->mlog);
-		r->lp = xmallocarray((size_t)N, sizeof(float));
-		r->dlp = xmallocarray((size_t)N, sizeof(float));
-		r->mlog = xmallocarray((size_t)N, sizeof(float));
-		r->cap = N;
-	}
 	if (n > r->ecap) {
 		free(r->ex);
 		r->ex = xmallocarray((size_t)n * 7, sizeof(float));
@@ -176,11 +162,7 @@ kl_logps(struct run *r, struct lmf_item *it, float *pkl, long n,
 	if (b.B != n)
 		die("'%s': batch %llu has %d KL rows for %ld examples", path,
 		    (unsigned long long)k, b.B, n);
-	grow(r, (long)b.B * b.T, n);
-	lmf_llama_forward(r->model, &b, 0);
-	lmf_llama_logps(r->model, r->lp);
-	lmf_seqlogps_forward(pkl, NULL, NULL, r->lp,
-	    lmf_llama_targets(r->model), b.B, b.T);
+	lmf_llama_seqlogps(r->model, &r->s, &b, 0, 0, pkl, NULL, NULL);
 }
 
 /* a micro-batch's sums added into s */
@@ -216,89 +198,54 @@ micro(struct run *r, struct lmf_item *it, const char *path, uint64_t k,
 	const int32_t *tags;
 	float *p, *avg, *len, *dp, *losses, *rw, *pkl, kl;
 	double l;
-	long n, i, N;
+	long n;
 
 	lmf_train_batch_or_die(r->model, &b, it, path, k);
 	n = b.B;
 	tags = need(it, "kto_tags", LMF_I32, n, path, k);
 	ref = need(it, "ref_logps", LMF_F32, n, path, k);
 	refkl = need(it, "kl_ref_logps", LMF_F32, n, path, k);
-	grow(r, 0, n);
+	grow(r, n);
 	p = r->ex, avg = p + n, len = avg + n, dp = len + n;
 	losses = dp + n, rw = losses + n, pkl = rw + n;
 	kl_logps(r, it, pkl, n, path, k);
-	N = (long)b.B * b.T;
-	grow(r, N, n);
-	lmf_llama_forward(r->model, &b, scale > 0 ? LMF_FWD_TRAIN : 0);
-	lmf_llama_logps(r->model, r->lp);
-	lmf_llama_mean_logits(r->model, r->mlog);
-	lmf_seqlogps_forward(p, avg, len, r->lp, lmf_llama_targets(r->model),
-	    b.B, b.T);
+	lmf_llama_seqlogps(r->model, &r->s, &b, scale > 0 ? LMF_FWD_TRAIN : 0,
+	    1, p, avg, len);
 	memset(dp, 0, (size_t)n * sizeof *dp);
 	l = lmf_kto_loss(losses, rw, &kl, dp, p, ref, len, tags, (int)n, pkl,
 	    refkl, (int)n, &r->k);
-	add_sums(s, tags, p, rw, r->mlog, kl, n, b.T,
+	add_sums(s, tags, p, rw, r->s.mlog, kl, n, b.T,
 	    (long)lmf_llama_config(r->model)->vocab_size);
-	if (scale > 0) {
-		for (i = 0; i < n; i++)
-			dp[i] *= (float)scale;
-		memset(r->dlp, 0, (size_t)N * sizeof *r->dlp);
-		lmf_seqlogps_backward(r->dlp, dp, NULL,
-		    lmf_llama_targets(r->model), b.B, b.T);
-		lmf_llama_logps_backward(r->model, r->dlp);
-		lmf_llama_backward(r->model, &b);
-	}
+	if (scale > 0)
+		lmf_llama_seqlogps_backward(r->model, &r->s, &b, dp,
+		    (float)scale);
 	return l;
 }
 
-static void
-open_model(struct run *r, struct lmf_trainer *tr)
+/* eval batch k's loss, its sums added into r->es */
+static double
+eval_batch(void *ctx, struct lmf_item *it, uint64_t k)
 {
-	int i;
+	struct run *r = ctx;
 
-	r->model = lmf_train_model_open(tr, r->o->p.model, r->o->p.adapter,
-	    &r->o->t);
-	if ((r->ntp = lmf_llama_ntrainable(r->model)) == 0)
-		die("nothing to train: no trainable tensors");
-	r->tp = xmallocarray((size_t)r->ntp, sizeof *r->tp);
-	for (i = 0; i < r->ntp; i++)
-		r->tp[i] = *lmf_llama_trainable(r->model, i);
-}
-
-static void
-write_result(struct lmf_trainer *tr, const char *path)
-{
-	lmf_train_model_write(tr, ((struct run *)tr->ctx)->model, path);
+	return micro(r, it, r->o->x.p.eval_data, k, 0, r->es);
 }
 
 /* eval_loss the mean over examples (Hugging Face's loop); the metrics
  * from the sums over every batch, as LLaMA-Factory logs them */
 static void
-evaluate(struct run *r, struct lmf_trainer *tr, int final)
+evaluate(struct lmf_trainer *tr, int final)
 {
-	struct lmf_rd *rd = lmf_rd_open_or_die(r->o->p.eval_data);
-	double t0 = lmf_now(), s[NSUM] = { 0 }, v[NDER + 2], sum = 0;
+	struct run *r = tr->ctx;
+	double t0 = lmf_now(), v[NDER + 2];
 	const char *names[NDER + 2] = { "eval_loss" };
-	struct lmf_item it;
-	uint64_t rows = 0, nb = 0;
+	uint64_t rows, nb;
 	int n;
 
-	lmf_rd_check_kind_or_die(rd, "batches");
-	while (lmf_rd_item_or_die(rd, &it) == 1) {
-		struct lmf_tensor *ids = lmf_item_find(&it, "input_ids");
-		double l = micro(r, &it, r->o->p.eval_data, nb, 0, s);
-		long B = ids ? (long)ids->shape[0] : 0;
-
-		sum += l * B;
-		rows += (uint64_t)B;
-		nb++;
-		lmf_item_free(&it);
-	}
-	lmf_rd_close(rd);
-	if (!rows)
-		die("'%s': no eval batches", r->o->p.eval_data);
-	v[0] = sum / (double)rows;
-	n = derive(s, 1, names + 1, v + 1);
+	memset(r->es, 0, sizeof r->es);
+	v[0] = lmf_train_eval_pass(r->o->x.p.eval_data, eval_batch, r, &rows,
+	    &nb);
+	n = derive(r->es, 1, names + 1, v + 1);
 	lmf_train_log_eval(tr, names, v, n + 1, rows, nb, lmf_now() - t0,
 	    final);
 }
@@ -318,8 +265,8 @@ dump(struct run *r, double loss, const double *s, int n)
 		v[1 + i] = s[i];
 	}
 	nd = derive(s, 0, names + 1 + NSUM, v + 1 + NSUM) - 1;
-	lmf_train_dump_grads(r->o->p.dump_grads, &r->o->wo, meta, names, v,
-	    1 + NSUM + nd, r->tp, r->ntp);
+	lmf_train_dump_grads(r->o->x.p.dump_grads, &r->o->x.wo, meta, names,
+	    v, 1 + NSUM + nd, r->o->x.tp, r->o->x.ntp);
 	json_decref(meta);
 }
 
@@ -327,23 +274,13 @@ dump(struct run *r, double loss, const double *s, int n)
  * each one's loss divided by their number: 0 when the batches ran out
  * before it began, or after a gradient dump */
 static int
-step(struct run *r, struct lmf_trainer *tr, struct lmf_item *items)
+step(struct lmf_trainer *tr, struct lmf_item *items)
 {
-	long ga = tr->a.gradient_accumulation_steps;
+	struct run *r = tr->ctx;
 	double s[NSUM] = { 0 }, loss = 0;
-	int n = 0, i, end = 0, nex = 0;
+	long nex;
+	int n = lmf_train_read_step(tr, items, &nex), i;
 
-	while (!end && n < ga && lmf_train_next(tr, &items[n]) == 1) {
-		struct lmf_tensor *ids = lmf_item_find(&items[n], "input_ids");
-
-		if (!ids || ids->ndim != 2)
-			die("'%s': batch %llu has no input_ids (B, T)",
-			    tr->data_path, (unsigned long long)tr->micro);
-		end = lmf_train_micro(tr, (long)ids->shape[0],
-		    (long)ids->shape[1]);
-		nex += (int)ids->shape[0];
-		n++;
-	}
 	if (n == 0)
 		return 0;
 	lmf_llama_zero_grad(r->model);
@@ -352,8 +289,8 @@ step(struct run *r, struct lmf_trainer *tr, struct lmf_item *items)
 		    1.0 / n, s) / n;
 		lmf_item_free(&items[i]);
 	}
-	if (r->o->p.dump_grads) {
-		dump(r, loss, s, nex);
+	if (r->o->x.p.dump_grads) {
+		dump(r, loss, s, (int)nex);
 		return 0;
 	}
 	for (i = 0; i < NSUM; i++)
@@ -398,23 +335,12 @@ main(int argc, char **argv)
 	    "or model." };
 	static const char *const plots[] = { "loss", "rewards/chosen", "kl",
 		"eval_loss", NULL };
-	struct opts o = { .p = { .model = "-", .data = "-" }, .beta = 0.1,
-		.wd = 1, .wu = 1 };
+	struct opts o = { .beta = 0.1, .wd = 1, .wu = 1 };
+	struct lmf_train_tool *x = &o.x;
 	struct lmf_trainer tr;
 	struct run r = { .o = &o };
-	struct lmf_train_opts *t = &o.t;
-	struct lmf_item *items;
-#define S LMF_OPT_STRING
 	struct lmf_opt tab[] = {
-		LMF_OPT_ROW("model", 0, S, &o.p.model, "FILE", 0, 0,
-		    "the model stream"),
-		LMF_OPT_ROW("data", 0, S, &o.p.data, "FILE", 0, 0,
-		    "the kto batches stream (not both stdin)"),
-		LMF_OPT_ROW("output_dir", 0, S, &o.a.output_dir, "DIR", 0, 0,
-		    "logs, checkpoints and the result"),
-		LMF_OPT_ROW(NULL, 'o', S, &o.p.out, "FILE", 0, 0,
-		    "also write the result to FILE or '-'"),
-		LMF_OPT_ROW("dump_grads", 0, S, &o.p.dump_grads, "FILE", 0, 0,
+		LMF_TRAIN_TOOL_IO(x, "the kto batches stream (not both stdin)",
 		    "write the first step's loss, metrics and gradients"),
 		LMF_OPT_ROW("pref_beta", 0, LMF_OPT_FLOAT, &o.beta, "X", 1e-9,
 		    1e9, "beta"),
@@ -424,77 +350,26 @@ main(int argc, char **argv)
 		    0, 1e9, "weight of the undesirable examples' loss"),
 		LMF_OPT_ROW("pref_ftx", 0, LMF_OPT_FLOAT, &o.ftx, "X", 0, 1e9,
 		    "weight of the desirable responses' SFT loss"),
-		LMF_FT_OPTIONS(t),
-		LMF_OPT_ROW("adapter_name_or_path", 0, S, &o.p.adapter, "PATH",
-		    0, 0, "adapter stream or PEFT directory to continue"),
-		LMF_FREEZE_OPTIONS(t),
-		LMF_OPT_ROW("disable_gradient_checkpointing", 0, LMF_OPT_BOOL,
-		    &o.nockpt, NULL, 0, 0, "keep every activation"),
-		LMF_TRAIN_OPTIONS(&o.a),
-		LMF_OPT_ROW("eval_data", 0, S, &o.p.eval_data, "FILE", 0, 0,
-		    "eval batches, evaluated at the end"),
-		LMF_OPT_ROW("seed", 0, LMF_OPT_U64, &t->seed, "N", 0, 9.3e18,
-		    "seed of LoRA's init"),
-		{ "threads", 0, LMF_OPT_INT, &o.threads, "N", 0, 4096,
-		    "threads for matrix products", "0 = all cores", NULL, 0 },
-		{ "level", 'l', LMF_OPT_FUNC, &o.wo.level, "N", 0, 0,
-		    "zstd level of the output", "1", lmf_opt_level, 0 },
-		{ "quiet", 'q', LMF_OPT_FUNC, NULL, NULL, 0, 0,
-		    "no progress lines", NULL, lmf_opt_quiet, 0 },
-		LMF_OPT_LAST_ROWS,
+		LMF_TRAIN_TOOL_MODEL(x, "eval batches, evaluated at the end"),
+		LMF_TRAIN_TOOL_TAIL(x, "seed of LoRA's init"),
 	};
-#undef S
-	int i;
 
 	lmf_init(argc, argv);
-	*t = lmf_train_opts_default();
-	o.wo = lmf_wropts_default;
-	lmf_train_args_default(&o.a);
-	if ((i = lmf_opt_parse(tab, &u, argc, argv)) < argc)
-		die_usage("unexpected argument '%s'", argv[i]);
-	if (o.a.print_resume)
-		lmf_train_print_resume(&o.a);
-	lmf_train_check_paths(&o.a, tab, &o.p, t);
+	lmf_train_tool_defaults(x);
+	lmf_train_tool_parsed(x, lmf_opt_parse(tab, &u, argc, argv), argc,
+	    argv);
+	lmf_train_check_paths(&x->a, tab, &x->p, &x->t);
 	/* LLaMA-Factory's kto trainer sets every dropout to 0 */
-	t->lora_dropout = 0;
-	t->gradient_checkpointing = !o.nockpt;
-	lmf_gemm_init(o.threads);
-	lmf_train_init(&tr, &o.a, lmf_now());
-	tr.data_path = o.p.data;
-	tr.out = o.p.out;
-	tr.wo = &o.wo;
-	tr.seed = t->seed;
-	tr.result_name = t->finetuning_type == LMF_FT_LORA ? "adapter.lmf" :
-	    "model.lmf";
-	tr.write_result = write_result;
-	tr.ctx = &r;
+	x->t.lora_dropout = 0;
+	lmf_train_tool_init(x, &tr, &r);
 	tr.plot_keys = plots;
 	tr.window = window;
-	lmf_train_begin(&tr);
-	open_model(&r, &tr);
-	lmf_train_open(&tr);
+	r.model = lmf_train_tool_open(x, &tr);
 	check_data(&r, &tr);
-	lmf_train_start(&tr, r.tp, r.ntp, lmf_llama_trainable_numel(r.model));
-	lmf_llama_set_nsteps(r.model, tr.micro);
-	items = xcalloc((size_t)o.a.gradient_accumulation_steps, sizeof *items);
-	while (tr.step < tr.total && step(&r, &tr, items)) {
-		if (o.p.eval_data && lmf_train_should_eval(&tr))
-			evaluate(&r, &tr, 0);
-		if (lmf_train_should_save(&tr))
-			lmf_train_save(&tr);
-		lmf_train_check_signal(&tr);
-	}
-	free(items);
-	if (!o.p.dump_grads) {
-		lmf_train_end(&tr);
-		if (o.p.eval_data && o.a.output_dir)
-			evaluate(&r, &tr, 1);
-		if (o.p.out)
-			write_result(&tr, o.p.out);
-	}
-	lmf_train_free(&tr);
-	lmf_llama_free(r.model);
-	free(r.tp), free(r.lp), free(r.dlp), free(r.mlog), free(r.ex);
+	lmf_train_tool_run(x, &tr, step, evaluate);
+	lmf_train_tool_free(x, &tr);
+	lmf_seqlp_free(&r.s);
+	free(r.ex);
 	lmf_close_out();
 	return 0;
 }

@@ -21,19 +21,15 @@
 #include "lmf/banned.h"
 
 struct opts {
-	const char *model, *data, *out, *adapter, *dump_grads, *eval_data;
-	int threads, nockpt, predict, score;
-	struct lmf_train_opts t;
-	struct lmf_train_args a;
-	struct lmf_wropts wo;
+	struct lmf_train_tool x;
+	int predict, score;
 };
 
 /* the model, its trainable tensors, and the scores of a batch */
 struct run {
 	struct opts *o;
 	struct lmf_llama *model;
-	struct lmf_tparam *tp;
-	int ntp;
+	struct lmf_batch *b;          /* the step's micro-batches */
 	float *v, *dv;                /* (N) values, their gradient */
 	float *sc, *sr, *dsc, *dsr;   /* (n) pair scores, their gradient */
 	long *ic, *ir;                /* (n) the rows' scored positions */
@@ -45,20 +41,6 @@ struct sums {
 	double loss, acc, sc, sr;
 	long pairs;
 };
-
-static void
-open_model(struct run *r, struct lmf_trainer *tr)
-{
-	int i;
-
-	r->model = lmf_train_model_open(tr, r->o->model, r->o->adapter,
-	    &r->o->t);
-	lmf_llama_value_head(r->model, -1);
-	r->ntp = lmf_llama_ntrainable(r->model);
-	r->tp = xmallocarray((size_t)r->ntp, sizeof *r->tp);
-	for (i = 0; i < r->ntp; i++)
-		r->tp[i] = *lmf_llama_trainable(r->model, i);
-}
 
 static void
 grow(struct run *r, size_t N, size_t n)
@@ -138,8 +120,8 @@ dump_grads(struct run *r, const struct sums *s)
 	json_t *meta = json_pack("{s:s, s:i, s:f, s:I}", "kind", "grads",
 	    "step", 1, "loss", s->loss, "pairs", (json_int_t)s->pairs);
 
-	lmf_train_dump_grads(r->o->dump_grads, &r->o->wo, meta, names, v, 4,
-	    r->tp, r->ntp);
+	lmf_train_dump_grads(r->o->x.p.dump_grads, &r->o->x.wo, meta, names,
+	    v, 4, r->o->x.tp, r->o->x.ntp);
 	json_decref(meta);
 }
 
@@ -169,7 +151,7 @@ evaluate(struct run *r, struct lmf_trainer *tr, int final, int predict)
 	static const char *const en[] = { "eval_loss", "eval_accuracy" };
 	static const char *const pn[] = { "predict_loss",
 		"predict_accuracy" };
-	const char *path = r->o->eval_data;
+	const char *path = r->o->x.p.eval_data;
 	struct lmf_rd *rd = lmf_rd_open_or_die(path);
 	struct lmf_afile af = { 0 };
 	double t0 = lmf_now(), sum = 0, v[2];
@@ -216,23 +198,16 @@ evaluate(struct run *r, struct lmf_trainer *tr, int final, int predict)
  * that does not count items: 0 when the batches ran out before it began,
  * or after a gradient dump */
 static int
-step(struct run *r, struct lmf_trainer *tr, struct lmf_item *items,
-    struct lmf_batch *b)
+step(struct lmf_trainer *tr, struct lmf_item *items)
 {
-	long ga = tr->a.gradient_accumulation_steps, j;
+	struct run *r = tr->ctx;
+	struct lmf_batch *b = r->b;
+	long j;
 	struct sums s = { 0 };
 	double l;
 	float acc;
-	int n = 0, np, i;
+	int n = lmf_train_read_batches(tr, r->model, items, b), np, i;
 
-	while (n < ga && lmf_train_next(tr, &items[n]) == 1) {
-		lmf_train_batch_or_die(r->model, &b[n], &items[n],
-		    tr->data_path, tr->micro);
-		i = lmf_train_micro(tr, b[n].B, b[n].T);
-		n++;
-		if (i)
-			break;   /* the epoch's last, partial accumulation */
-	}
 	if (n == 0)
 		return 0;
 	lmf_llama_zero_grad(r->model);
@@ -251,7 +226,7 @@ step(struct run *r, struct lmf_trainer *tr, struct lmf_item *items,
 		lmf_llama_backward(r->model, &b[i]);
 		lmf_item_free(&items[i]);
 	}
-	if (r->o->dump_grads) {
+	if (r->o->x.p.dump_grads) {
 		dump_grads(r, &s);
 		return 0;
 	}
@@ -275,13 +250,15 @@ score(struct run *r, struct lmf_trainer *tr)
 	int k, nt;
 	int64_t i;
 
-	r->model = lmf_train_model_open(tr, r->o->model, r->o->adapter,
-	    &r->o->t);
+	struct lmf_train_paths *p = &r->o->x.p;
+
+	r->model = tr->model = lmf_train_model_open(tr, p->model, p->adapter,
+	    &r->o->x.t);
 	if (!lmf_llama_has_value_head(r->model))
 		die("'%s': no value head (v_head.summary): not a reward model",
-		    r->o->adapter ? r->o->adapter : r->o->model);
+		    p->adapter ? p->adapter : p->model);
 	c = lmf_llama_config(r->model);
-	rd = lmf_rd_open_or_die(r->o->data);
+	rd = lmf_rd_open_or_die(p->data);
 	lmf_rd_check_kind_or_die(rd, "examples");
 	while (lmf_rd_item_or_die(rd, &it) == 1) {
 		for (k = nt = 0; k < 3; k++) {
@@ -290,7 +267,7 @@ score(struct run *r, struct lmf_trainer *tr)
 			if (t->dtype != LMF_I32 || t->ndim != 1 ||
 			    t->shape[0] < 1)
 				die("'%s': example %llu: tensor '%s' is not a "
-				    "non-empty i32 vector", r->o->data,
+				    "non-empty i32 vector", p->data,
 				    (unsigned long long)lmf_rd_items(rd),
 				    seqs[k]);
 			b.T = (int)t->shape[0];
@@ -299,7 +276,7 @@ score(struct run *r, struct lmf_trainer *tr)
 				if (b.input_ids[i] < 0 ||
 				    b.input_ids[i] >= c->vocab_size)
 					die("'%s': example %llu: id %d is out "
-					    "of range", r->o->data,
+					    "of range", p->data,
 					    (unsigned long long)lmf_rd_items(rd),
 					    (int)b.input_ids[i]);
 			grow(r, (size_t)b.T, 1);
@@ -310,7 +287,7 @@ score(struct run *r, struct lmf_trainer *tr)
 		}
 		if (!nt)
 			die("'%s': example %llu has no input_ids",
-			    r->o->data, (unsigned long long)lmf_rd_items(rd));
+			    p->data, (unsigned long long)lmf_rd_items(rd));
 		putchar('\n');
 		lmf_item_free(&it);
 	}
@@ -320,37 +297,21 @@ score(struct run *r, struct lmf_trainer *tr)
 static void
 check_args(struct opts *o, struct lmf_opt *tab)
 {
-	if (!strcmp(o->model, "-") && !strcmp(o->data, "-"))
+	struct lmf_train_tool *x = &o->x;
+
+	if (o->score && (x->a.output_dir || x->p.out || x->p.dump_grads ||
+	    o->predict))
+		die_usage("--score writes scores to stdout and nothing else");
+	if (o->score && !strcmp(x->p.model, "-") && !strcmp(x->p.data, "-"))
 		die_usage("the model and the batches cannot both come from "
 		    "stdin: give --model or --data");
-	o->a.epochs_given = lmf_opt_given(tab, "num_train_epochs");
-	if (o->score) {
-		if (o->a.output_dir || o->out || o->dump_grads || o->predict)
-			die_usage("--score writes scores to stdout and nothing "
-			    "else");
+	if (o->score)
 		return;
-	}
-	if (!o->a.output_dir && !o->out && !o->dump_grads)
-		die_usage("nowhere to write the result: give --output_dir or "
-		    "-o");
-	if (o->out && !strcmp(o->out, "-") && o->dump_grads &&
-	    !strcmp(o->dump_grads, "-"))
-		die_usage("-o and --dump_grads cannot both be stdout");
-	if ((o->a.eval_strategy != LMF_ST_NO || o->predict) && !o->eval_data)
-		die_usage("%s needs --eval_data", o->predict ? "--do_predict" :
-		    "--eval_strategy");
-	if (o->predict && !o->a.output_dir)
+	if (o->predict && !x->p.eval_data)
+		die_usage("--do_predict needs --eval_data");
+	if (o->predict && !x->a.output_dir)
 		die_usage("--do_predict goes with --output_dir");
-	if (o->eval_data && !strcmp(o->eval_data, "-"))
-		die_usage("--eval_data must be a file: it is read at every "
-		    "evaluation");
-	if (o->a.tokenizer_dir && !o->a.output_dir)
-		die_usage("--tokenizer_dir goes with --output_dir");
-	if (o->adapter && o->t.finetuning_type != LMF_FT_LORA)
-		die_usage("--adapter_name_or_path goes with --finetuning_type "
-		    "lora");
-	if (o->dump_grads)   /* one step's gradients, nothing else */
-		o->a.output_dir = o->a.resume_from_checkpoint = NULL;
+	lmf_train_check_paths(&x->a, tab, &x->p, &x->t);
 }
 
 /* the batches must be pairwise ones */
@@ -365,12 +326,15 @@ check_stage(struct lmf_trainer *tr)
 		    tr->data_path, json_string_value(s));
 }
 
+/* the evaluation; the predictions after the final one */
 static void
-write_result(struct lmf_trainer *tr, const char *path)
+eval_step(struct lmf_trainer *tr, int final)
 {
 	struct run *r = tr->ctx;
 
-	lmf_train_model_write(tr, r->model, path);
+	evaluate(r, tr, final, 0);
+	if (final && r->o->predict)
+		evaluate(r, tr, 0, 1);
 }
 
 static void
@@ -378,40 +342,14 @@ train(struct run *r, struct lmf_trainer *tr)
 {
 	static const char *const plots[] = { "loss", "eval_loss",
 		"eval_accuracy", NULL };
-	struct opts *o = r->o;
-	long ga = o->a.gradient_accumulation_steps;
-	struct lmf_item *items = xcalloc((size_t)ga, sizeof *items);
-	struct lmf_batch *b = xcalloc((size_t)ga, sizeof *b);
+	struct lmf_train_tool *x = &r->o->x;
 
-	tr->result_name = o->t.finetuning_type == LMF_FT_LORA ?
-	    "adapter.lmf" : "model.lmf";
-	tr->write_result = write_result;
-	tr->plot_keys = o->eval_data ? plots : NULL;
-	lmf_train_begin(tr);
-	open_model(r, tr);
-	lmf_train_open(tr);
+	tr->plot_keys = x->p.eval_data ? plots : NULL;
+	r->model = lmf_train_tool_open(x, tr);
 	check_stage(tr);
-	lmf_train_start(tr, r->tp, r->ntp,
-	    lmf_llama_trainable_numel(r->model));
-	lmf_llama_set_nsteps(r->model, tr->micro);
-	while (tr->step < tr->total && step(r, tr, items, b)) {
-		if (o->eval_data && lmf_train_should_eval(tr))
-			evaluate(r, tr, 0, 0);
-		if (lmf_train_should_save(tr))
-			lmf_train_save(tr);
-		lmf_train_check_signal(tr);
-	}
-	free(items);
-	free(b);
-	if (o->dump_grads)
-		return;
-	lmf_train_end(tr);
-	if (o->eval_data && o->a.output_dir)
-		evaluate(r, tr, 1, 0);
-	if (o->predict)
-		evaluate(r, tr, 0, 1);
-	if (o->out)
-		write_result(tr, o->out);
+	r->b = xcalloc((size_t)x->a.gradient_accumulation_steps, sizeof *r->b);
+	lmf_train_tool_run(x, tr, step, eval_step);
+	free(r->b);
 }
 
 int
@@ -426,72 +364,34 @@ main(int argc, char **argv)
 	    "[options]",
 	    "Train a reward model (a value head) on pairwise batches; or "
 	    "score examples." };
-	struct opts o = { .model = "-", .data = "-" };
+	struct opts o = { .x.value_head = 1 };
+	struct lmf_train_tool *x = &o.x;
 	struct lmf_trainer tr;
 	struct run r = { .o = &o };
-	struct lmf_train_opts *t = &o.t;
-#define S LMF_OPT_STRING
 	struct lmf_opt tab[] = {
-		LMF_OPT_ROW("model", 0, S, &o.model, "FILE", 0, 0,
-		    "the model stream"),
-		LMF_OPT_ROW("data", 0, S, &o.data, "FILE", 0, 0,
-		    "the batches (--score: examples) stream"),
-		LMF_OPT_ROW("output_dir", 0, S, &o.a.output_dir, "DIR", 0, 0,
-		    "logs, checkpoints and the result"),
-		LMF_OPT_ROW(NULL, 'o', S, &o.out, "FILE", 0, 0,
-		    "also write the result to FILE or '-'"),
-		LMF_OPT_ROW("dump_grads", 0, S, &o.dump_grads, "FILE", 0, 0,
+		LMF_TRAIN_TOOL_IO(x, "the batches (--score: examples) stream",
 		    "write the first step's gradients, then stop"),
 		LMF_OPT_ROW("score", 0, LMF_OPT_BOOL, &o.score, NULL, 0, 0,
 		    "print the scores of the --data examples"),
-		LMF_FT_OPTIONS(t),
-		LMF_OPT_ROW("adapter_name_or_path", 0, S, &o.adapter, "PATH",
-		    0, 0, "adapter stream or PEFT directory to continue"),
-		LMF_FREEZE_OPTIONS(t),
-		LMF_OPT_ROW("disable_gradient_checkpointing", 0, LMF_OPT_BOOL,
-		    &o.nockpt, NULL, 0, 0, "keep every activation"),
-		LMF_TRAIN_OPTIONS(&o.a),
-		LMF_OPT_ROW("eval_data", 0, S, &o.eval_data, "FILE", 0, 0,
-		    "eval batches: eval_loss and eval_accuracy"),
+		LMF_TRAIN_TOOL_MODEL(x, "eval batches: eval_loss and "
+		    "eval_accuracy"),
 		LMF_OPT_ROW("do_predict", 0, LMF_OPT_BOOL, &o.predict, NULL, 0,
 		    0, "write generated_predictions.jsonl at the end"),
-		LMF_OPT_ROW("seed", 0, LMF_OPT_U64, &t->seed, "N", 0, 9.3e18,
-		    "seed of the LoRA and value head init, dropout"),
-		{ "threads", 0, LMF_OPT_INT, &o.threads, "N", 0, 4096,
-		    "threads for matrix products", "0 = all cores", NULL, 0 },
-		{ "level", 'l', LMF_OPT_FUNC, &o.wo.level, "N", 0, 0,
-		    "zstd level of the output", "1", lmf_opt_level, 0 },
-		{ "quiet", 'q', LMF_OPT_FUNC, NULL, NULL, 0, 0,
-		    "no progress lines", NULL, lmf_opt_quiet, 0 },
-		LMF_OPT_LAST_ROWS,
+		LMF_TRAIN_TOOL_TAIL(x, "seed of the LoRA and value head init, "
+		    "dropout"),
 	};
-#undef S
-	int i;
 
 	lmf_init(argc, argv);
-	*t = lmf_train_opts_default();
-	o.wo = lmf_wropts_default;
-	lmf_train_args_default(&o.a);
-	if ((i = lmf_opt_parse(tab, &u, argc, argv)) < argc)
-		die_usage("unexpected argument '%s'", argv[i]);
-	if (o.a.print_resume)
-		lmf_train_print_resume(&o.a);
+	lmf_train_tool_defaults(x);
+	lmf_train_tool_parsed(x, lmf_opt_parse(tab, &u, argc, argv), argc,
+	    argv);
 	check_args(&o, tab);
-	t->gradient_checkpointing = !o.nockpt;
-	lmf_gemm_init(o.threads);
-	lmf_train_init(&tr, &o.a, lmf_now());
-	tr.data_path = o.data;
-	tr.out = o.out;
-	tr.wo = &o.wo;
-	tr.seed = t->seed;
-	tr.ctx = &r;
+	lmf_train_tool_init(x, &tr, &r);
 	if (o.score)
 		score(&r, &tr);
 	else
 		train(&r, &tr);
-	lmf_train_free(&tr);
-	lmf_llama_free(r.model);
-	free(r.tp);
+	lmf_train_tool_free(x, &tr);
 	free(r.v), free(r.dv), free(r.sc), free(r.sr), free(r.dsc);
 	free(r.dsr), free(r.ic), free(r.ir);
 	lmf_close_out();

@@ -108,6 +108,23 @@ struct lmf_llama *lmf_llama_open(struct lmf_rd *r, const struct lmf_train_opts *
 int lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
     size_t errlen);
 void lmf_llama_free(struct lmf_llama *m);
+/* a preference trainer's buffers for lmf_llama_seqlogps, (B * T): the
+ * tokens' log-probs, their gradient, the mean logits of each position */
+struct lmf_seqlp {
+	float *lp, *dlp, *mlog;
+	long cap;
+};
+/* forward batch b (flags as lmf_llama_forward), s->mlog set when mlog,
+ * and each row's summed label log-prob into logps (B), with avg and len
+ * when not NULL (lmf_seqlogps_forward) */
+void lmf_llama_seqlogps(struct lmf_llama *m, struct lmf_seqlp *s,
+    const struct lmf_batch *b, int flags, int mlog, float *logps,
+    float *avg, float *len);
+/* the backward of dlogps (B, multiplied by scale in place) through that
+ * forward into m's gradients */
+void lmf_llama_seqlogps_backward(struct lmf_llama *m, struct lmf_seqlp *s,
+    const struct lmf_batch *b, float *dlogps, float scale);
+void lmf_seqlp_free(struct lmf_seqlp *s);
 const struct lmf_config *lmf_llama_config(const struct lmf_llama *m);
 
 /* point w and layer (L entries, the caller's) at the model's live

@@ -145,6 +145,7 @@ struct lmf_trainer {
 	int (*window)(char *const *mname, const double *msum, int n,
 	    long steps, const char **names, double *v);
 	uint64_t seed;               /* recorded in lmf_state.json */
+	struct lmf_llama *model;     /* lmf_train_tool_open's */
 	char *resume_dir;            /* the checkpoint resumed from, or NULL */
 	struct lmf_rd *data;
 	long step, total;            /* optimizer steps done, T */
@@ -272,5 +273,93 @@ void lmf_train_model_write(struct lmf_trainer *tr, struct lmf_llama *m,
 void lmf_train_dump_grads(const char *path, const struct lmf_wropts *wo,
     json_t *meta, const char *const *names, double *v, int n,
     const struct lmf_tparam *tp, int ntp);
+
+/* ---- a trainer tool: the state, options and verbs every one shares ---- */
+struct lmf_train_tool {
+	struct lmf_train_paths p;
+	struct lmf_train_args a;
+	struct lmf_train_opts t;
+	struct lmf_wropts wo;
+	int threads, nockpt;
+	int value_head;              /* the model gets a value head (rm) */
+	struct lmf_tparam *tp;       /* the trainable tensors, copied */
+	int ntp;
+};
+/* the rows of x's options: the streams first; then what to train, the
+ * TrainingArguments and eval_data; last seed, threads, -l and -q */
+#define LMF_TRAIN_TOOL_IO(x, data_help, dump_help) \
+	LMF_OPT_ROW("model", 0, LMF_OPT_STRING, &(x)->p.model, "FILE", 0, 0, \
+	    "the model stream"), \
+	LMF_OPT_ROW("data", 0, LMF_OPT_STRING, &(x)->p.data, "FILE", 0, 0, \
+	    data_help), \
+	LMF_OPT_ROW("output_dir", 0, LMF_OPT_STRING, &(x)->a.output_dir, \
+	    "DIR", 0, 0, "logs, checkpoints and the result"), \
+	LMF_OPT_ROW(NULL, 'o', LMF_OPT_STRING, &(x)->p.out, "FILE", 0, 0, \
+	    "also write the result to FILE or '-'"), \
+	LMF_OPT_ROW("dump_grads", 0, LMF_OPT_STRING, &(x)->p.dump_grads, \
+	    "FILE", 0, 0, dump_help)
+#define LMF_TRAIN_TOOL_MODEL(x, eval_help) \
+	LMF_FT_OPTIONS(&(x)->t), \
+	LMF_OPT_ROW("adapter_name_or_path", 0, LMF_OPT_STRING, \
+	    &(x)->p.adapter, "PATH", 0, 0, \
+	    "adapter stream or PEFT directory to continue"), \
+	LMF_FREEZE_OPTIONS(&(x)->t), \
+	LMF_OPT_ROW("disable_gradient_checkpointing", 0, LMF_OPT_BOOL, \
+	    &(x)->nockpt, NULL, 0, 0, "keep every activation"), \
+	LMF_TRAIN_OPTIONS(&(x)->a), \
+	LMF_OPT_ROW("eval_data", 0, LMF_OPT_STRING, &(x)->p.eval_data, \
+	    "FILE", 0, 0, eval_help)
+#define LMF_TRAIN_TOOL_TAIL(x, seed_help) \
+	LMF_OPT_ROW("seed", 0, LMF_OPT_U64, &(x)->t.seed, "N", 0, 9.3e18, \
+	    seed_help), \
+	{ "threads", 0, LMF_OPT_INT, &(x)->threads, "N", 0, 4096, \
+	    "threads for matrix products", "0 = all cores", NULL, 0 }, \
+	{ "level", 'l', LMF_OPT_FUNC, &(x)->wo.level, "N", 0, 0, \
+	    "zstd level of the output", "1", lmf_opt_level, 0 }, \
+	{ "quiet", 'q', LMF_OPT_FUNC, NULL, NULL, 0, 0, \
+	    "no progress lines", NULL, lmf_opt_quiet, 0 }, \
+	LMF_OPT_LAST_ROWS
+/* x's defaults (model and data "-"), before lmf_opt_parse */
+void lmf_train_tool_defaults(struct lmf_train_tool *x);
+/* after lmf_opt_parse returned i: exit 2 on an argument left over,
+ * --print_resume answered */
+void lmf_train_tool_parsed(struct lmf_train_tool *x, int i, int argc,
+    char **argv);
+/* tr set up for x after its checks: gradient checkpointing, threads,
+ * lmf_train_init, the paths, seed, result and ctx; the result is
+ * tr->model's (lmf_train_model_write) */
+void lmf_train_tool_init(struct lmf_train_tool *x, struct lmf_trainer *tr,
+    void *ctx);
+/* lmf_train_begin, the model opened (with a value head when
+ * x->value_head) and its trainable tensors copied into x->tp (dies when
+ * there are none), lmf_train_open: the model, also tr->model */
+struct lmf_llama *lmf_train_tool_open(struct lmf_train_tool *x,
+    struct lmf_trainer *tr);
+/* lmf_train_start, then the loop of verbs: step (its micro-batches read
+ * into items, GA of them; 0 when the batches ran out or after a gradient
+ * dump), evaluate (with eval_data) and save when due, signals; then,
+ * unless dump_grads, lmf_train_end, evaluate(tr, 1) with eval_data and
+ * output_dir, and the result to -o */
+void lmf_train_tool_run(struct lmf_train_tool *x, struct lmf_trainer *tr,
+    int (*step)(struct lmf_trainer *tr, struct lmf_item *items),
+    void (*evaluate)(struct lmf_trainer *tr, int final));
+/* lmf_train_free, tr->model and x->tp freed */
+void lmf_train_tool_free(struct lmf_train_tool *x, struct lmf_trainer *tr);
+/* a step's micro-batches read into items (GA, fewer at an epoch's end)
+ * and counted by lmf_train_micro from their input_ids (dies without):
+ * their number, 0 when the batches ran out; *rows their rows */
+int lmf_train_read_step(struct lmf_trainer *tr, struct lmf_item *items,
+    long *rows);
+/* a step's micro-batches read into items and pointed at by b
+ * (lmf_train_batch_or_die of m), GA, fewer at an epoch's end: their
+ * number, 0 when the batches ran out */
+int lmf_train_read_batches(struct lmf_trainer *tr, struct lmf_llama *m,
+    struct lmf_item *items, struct lmf_batch *b);
+/* an evaluation pass over the eval batches at path: fn(ctx, it, k) gives
+ * batch k's loss (the mean over its rows); the mean over rows (Hugging Face's
+ * evaluation loop), *rows and *nb counted; dies when there are none */
+double lmf_train_eval_pass(const char *path, double (*fn)(void *ctx,
+    struct lmf_item *it, uint64_t k), void *ctx, uint64_t *rows,
+    uint64_t *nb);
 
 #endif
