@@ -202,6 +202,7 @@ static const struct lmf_args_key keys[] = {
 	{ "pref_beta", F, "0.1", USE, NULL, 0 },
 	{ "pref_ftx", F, "0.0", USE, NULL, 0 },
 	{ "pref_bco_weight", F, "0.0", USE, NULL, 0 },
+	{ "ld_alpha", F, NULL, NO, NULL, 0 },
 	{ "pref_loss", S, "sigmoid", USE,
 	    "sigmoid hinge ipo kto_pair orpo simpo", 0 },
 	{ "dpo_label_smoothing", F, "0.0", USE, NULL, 0 },
