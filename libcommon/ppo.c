@@ -2,6 +2,7 @@
  * passes, the rewards and advantages, the optimisation. The losses and
  * GAE themselves are loss.c's. */
 #include <float.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,8 @@
 #include "lmf/llama.h"
 #include "lmf/loss.h"
 #include "lmf/ppo.h"
+#include "lmf/sample.h"
+#include "lmf/stream.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
 
@@ -422,4 +425,144 @@ out:
 	}
 	mb_free(&sc);
 	free(perm);
+}
+
+void
+lmf_ppo_rollout(struct lmf_rollout *ro, struct lmf_infer *inf, int n,
+    const int32_t *const *q, const int *ql, int mbs,
+    const struct lmf_gen_opts *g, struct lmf_rng *rng, int32_t pad,
+    int32_t eos)
+{
+	int M = g->max_new_tokens, i, j, k, w, qmax = 0, rl;
+	int32_t *out = xmallocarray((size_t)mbs * M, sizeof *out);
+	int32_t *row = xmallocarray((size_t)M, sizeof *row);
+	int *nout = xcalloc((size_t)mbs, sizeof *nout);
+
+	for (i = 0; i < n; i++)
+		qmax = ql[i] > qmax ? ql[i] : qmax;
+	lmf_rollout_init(ro, n, qmax + M);
+	for (i = 0; i < n; i += k) {
+		k = n - i < mbs ? n - i : mbs;
+		lmf_sample_generate(inf, k, q + i, ql + i, g, rng, out, nout);
+		/* generate's (k, w) output: tokens, the stop id, pad */
+		for (j = w = 0; j < k; j++)
+			if (nout[j] + (nout[j] < M) > w)
+				w = nout[j] + (nout[j] < M);
+		for (j = 0; j < k; j++) {
+			int m = nout[j] + (nout[j] < M), t;
+
+			for (t = 0; t < w; t++)
+				row[t] = t < m ? out[(size_t)j * M + t] : pad;
+			rl = w ? lmf_ppo_response_len(row, w, pad, eos) : 0;
+			if (rl < 1)   /* max_new_tokens 0 is refused earlier */
+				BUG("empty response");
+			if (w == 0 || rl > w)
+				BUG("response of %d tokens in %d", rl, w);
+			lmf_rollout_set(ro, i + j, q[i + j], ql[i + j], row, rl,
+			    pad);
+		}
+	}
+	free(out);
+	free(row);
+	free(nout);
+}
+
+/* ---- the rollout as a stream item ---- */
+
+static const struct {
+	const char *name;
+	size_t off;       /* of the (n, T) f32 array in struct lmf_rollout */
+} fields[] = {
+	{ "mask", offsetof(struct lmf_rollout, mask) },
+	{ "logprobs", offsetof(struct lmf_rollout, lp) },
+	{ "ref_logprobs", offsetof(struct lmf_rollout, reflp) },
+	{ "values", offsetof(struct lmf_rollout, values) },
+	{ "rewards", offsetof(struct lmf_rollout, rewards) },
+	{ "advantages", offsetof(struct lmf_rollout, adv) },
+	{ "returns", offsetof(struct lmf_rollout, ret) },
+};
+
+static void
+put(struct lmf_item *it, const char *name, int dtype, int ndim,
+    const int64_t *shape, const void *v, size_t nbytes)
+{
+	memcpy(lmf_item_add_tensor(it, name, dtype, ndim, shape)->data, v,
+	    nbytes);
+}
+
+void
+lmf_rollout_to_item(const struct lmf_rollout *ro, struct lmf_item *it)
+{
+	int64_t sh[2] = { ro->n, ro->T };
+	size_t N = (size_t)ro->n * ro->T, k;
+
+	put(it, "input_ids", LMF_I32, 2, sh, ro->ids, N * 4);
+	put(it, "query_len", LMF_I32, 1, sh, ro->qlen, (size_t)ro->n * 4);
+	put(it, "response_len", LMF_I32, 1, sh, ro->rlen, (size_t)ro->n * 4);
+	put(it, "scores", LMF_F32, 1, sh, ro->score, (size_t)ro->n * 4);
+	for (k = 0; k < sizeof fields / sizeof *fields; k++)
+		put(it, fields[k].name, LMF_F32, 2, sh,
+		    *(float *const *)((const char *)ro + fields[k].off), N * 4);
+}
+
+static struct lmf_tensor *
+need(struct lmf_item *it, const char *name, int dtype, int ndim,
+    int64_t n, int64_t T, char *err, size_t errlen)
+{
+	struct lmf_tensor *t = lmf_item_find(it, name);
+
+	if (!t || t->dtype != dtype || t->ndim != ndim || t->shape[0] != n ||
+	    (ndim == 2 && t->shape[1] != T)) {
+		lmf_seterr(err, errlen, "tensor '%s' is missing or not %s %s",
+		    name, dtype == LMF_I32 ? "i32" : "f32", ndim == 2 ?
+		    "(n, T)" : "(n)");
+		return NULL;
+	}
+	return t;
+}
+
+int
+lmf_rollout_from_item(struct lmf_rollout *ro, struct lmf_item *it, int V,
+    int32_t pad, int *has_scores, char *err, size_t errlen)
+{
+	struct lmf_tensor *ids = lmf_item_find(it, "input_ids"), *q, *r, *s;
+	const int32_t *x;
+	int i, n, T, t;
+
+	if (!ids || ids->dtype != LMF_I32 || ids->ndim != 2 ||
+	    ids->shape[0] < 1 || ids->shape[1] < 2 || ids->shape[0] > 1 << 20 ||
+	    ids->shape[1] > 1 << 20) {
+		lmf_seterr(err, errlen, "no i32 (n, T) tensor 'input_ids'");
+		return -1;
+	}
+	n = (int)ids->shape[0];
+	T = (int)ids->shape[1];
+	if (!(q = need(it, "query_len", LMF_I32, 1, n, T, err, errlen)) ||
+	    !(r = need(it, "response_len", LMF_I32, 1, n, T, err, errlen)))
+		return -1;
+	s = lmf_item_find(it, "scores");
+	if (s && !need(it, "scores", LMF_F32, 1, n, T, err, errlen))
+		return -1;
+	*has_scores = s != NULL;
+	lmf_rollout_init(ro, n, T);
+	for (i = 0; i < n; i++) {
+		int ql = ((int32_t *)q->data)[i], rl = ((int32_t *)r->data)[i];
+
+		x = (const int32_t *)ids->data + (long)i * T;
+		if (ql < 1 || rl < 1 || ql > T || rl > T - ql) {
+			lmf_seterr(err, errlen, "sample %d: query_len %d and "
+			    "response_len %d do not fit T %d", i, ql, rl, T);
+			return -1;
+		}
+		for (t = 0; t < ql + rl; t++)
+			if (x[t] < 0 || x[t] >= V) {
+				lmf_seterr(err, errlen, "sample %d: id %d is "
+				    "out of range", i, (int)x[t]);
+				return -1;
+			}
+		lmf_rollout_set(ro, i, x, ql, x + ql, rl, pad);
+		if (s)
+			ro->score[i] = ((float *)s->data)[i];
+	}
+	return 0;
 }
