@@ -123,6 +123,23 @@ open_models(struct run *r)
 	    (int32_t **)&o->g.stop);
 }
 
+static void
+add_stop(struct run *r, int32_t id)
+{
+	struct lmf_gen_opts *g = &r->o->g;
+	int32_t *s = (int32_t *)g->stop;
+	int i;
+
+	for (i = 0; i < g->nstop; i++)
+		if (s[i] == id)
+			return;
+	s = xrealloc(s, (size_t)(g->nstop + 1) * sizeof *s);
+	s[g->nstop++] = id;
+	g->stop = s;
+	if (r->eos < 0)
+		r->eos = id;
+}
+
 /* the last step: the optimizer as train.c runs it, once per backward
  * batch at the step's learning rate; the step's last one is
  * lmf_train_update's, after the statistics are in */
@@ -140,6 +157,33 @@ update(void *ctx, int last, double loss)
 	    lmf_sched_lr(&tr->sched, tr->step));
 }
 
+/* a prompt batch: input_ids and attention_mask (B, T) (its labels are
+ * the reference answers, unaligned, not used) */
+static void
+prompt_batch(struct run *r, struct lmf_batch *b, struct lmf_item *it)
+{
+	struct lmf_tensor *x = lmf_item_find(it, "input_ids");
+	struct lmf_tensor *m = lmf_item_find(it, "attention_mask");
+	int64_t V = lmf_llama_config(r->model)->vocab_size, i;
+
+	if (!x || x->dtype != LMF_I32 || x->ndim != 2 || x->shape[0] < 1 ||
+	    x->shape[1] < 1 || (m && (m->dtype != LMF_I32 || m->ndim != 2 ||
+	    m->shape[0] != x->shape[0] || m->shape[1] != x->shape[1])))
+		die("'%s': batch %llu: no i32 (B, T) input_ids and "
+		    "attention_mask", r->tr->data_path,
+		    (unsigned long long)r->tr->micro);
+	memset(b, 0, sizeof *b);
+	b->B = (int)x->shape[0];
+	b->T = (int)x->shape[1];
+	b->input_ids = x->data;
+	b->attention_mask = m ? m->data : NULL;
+	for (i = 0; i < x->shape[0] * x->shape[1]; i++)
+		if (b->input_ids[i] < 0 || b->input_ids[i] >= V)
+			die("'%s': batch %llu: id %d is out of range",
+			    r->tr->data_path, (unsigned long long)r->tr->micro,
+			    (int)b->input_ids[i]);
+}
+
 /* the prompts of GA x buffer micro-batches: each row's tokens (its
  * attention mask, either padding side); 0 at the end of the batches */
 static int
@@ -154,8 +198,7 @@ prompts(struct run *r, struct lmf_rollout *ro)
 
 	for (k = 0; k < nb && !ended && lmf_train_next(tr, &items[k]) == 1;
 	    k++) {
-		lmf_train_batch_or_die(r->model, &b, &items[k], tr->data_path,
-		    tr->micro);
+		prompt_batch(r, &b, &items[k]);
 		ended = lmf_train_micro(tr, b.B, b.T);
 		if (!r->o->c.mbs)
 			r->o->c.mbs = b.B;
@@ -308,6 +351,9 @@ train(struct run *r)
 		    tr->data_path, json_string_value(s));
 	p = json_object_get(lmf_rd_meta(tr->data), "pad_token_id");
 	r->pad = json_is_integer(p) ? (int32_t)json_integer_value(p) : 0;
+	p = json_object_get(lmf_rd_meta(tr->data), "eos_token_id");
+	if (json_is_integer(p))   /* the tokenizer's eos stops rows too */
+		add_stop(r, (int32_t)json_integer_value(p));
 	lmf_train_start(tr, r->tp, r->ntp,
 	    lmf_llama_trainable_numel(r->model));
 	while (tr->step < tr->total && prompts(r, &ro)) {
