@@ -561,6 +561,7 @@ lmf_rollout_from_item(struct lmf_rollout *ro, struct lmf_item *it, int V,
 				return -1;
 			}
 		lmf_rollout_set(ro, i, x, ql, x + ql, rl, pad);
+		memcpy(ro->ids + (long)i * T, x, (size_t)T * sizeof *x);
 		if (s)
 			ro->score[i] = ((float *)s->data)[i];
 	}

@@ -337,6 +337,7 @@ train(struct run *r)
 	struct lmf_trainer *tr = r->tr;
 	struct lmf_rollout ro;
 	json_t *s, *p;
+	int i;
 
 	tr->result_name = r->o->t.finetuning_type == LMF_FT_LORA ?
 	    "adapter.lmf" : "model.lmf";
@@ -357,8 +358,10 @@ train(struct run *r)
 	lmf_train_start(tr, r->tp, r->ntp,
 	    lmf_llama_trainable_numel(r->model));
 	while (tr->step < tr->total && prompts(r, &ro)) {
-		step(r, &ro, 0);
+		i = step(r, &ro, 0);
 		lmf_rollout_free(&ro);
+		if (!i)
+			return;   /* --dump_step */
 		if (lmf_train_should_save(tr))
 			lmf_train_save(tr);
 		lmf_train_check_signal(tr);
