@@ -567,3 +567,63 @@ lmf_rollout_from_item(struct lmf_rollout *ro, struct lmf_item *it, int V,
 	}
 	return 0;
 }
+
+int
+lmf_ppo_prompt_batch(struct lmf_batch *b, struct lmf_item *it, int64_t V,
+    char *err, size_t errlen)
+{
+	struct lmf_tensor *x = lmf_item_find(it, "input_ids");
+	struct lmf_tensor *m = lmf_item_find(it, "attention_mask");
+	int64_t i;
+
+	if (!x || x->dtype != LMF_I32 || x->ndim != 2 || x->shape[0] < 1 ||
+	    x->shape[1] < 1 || (m && (m->dtype != LMF_I32 || m->ndim != 2 ||
+	    m->shape[0] != x->shape[0] || m->shape[1] != x->shape[1]))) {
+		lmf_seterr(err, errlen, "no i32 (B, T) input_ids and "
+		    "attention_mask");
+		return -1;
+	}
+	memset(b, 0, sizeof *b);
+	b->B = (int)x->shape[0];
+	b->T = (int)x->shape[1];
+	b->input_ids = x->data;
+	b->attention_mask = m ? m->data : NULL;
+	for (i = 0; i < x->shape[0] * x->shape[1]; i++)
+		if (b->input_ids[i] < 0 || b->input_ids[i] >= V) {
+			lmf_seterr(err, errlen, "id %d is out of range",
+			    (int)b->input_ids[i]);
+			return -1;
+		}
+	return 0;
+}
+
+void
+lmf_ppo_dump(const char *path, const struct lmf_wropts *wo,
+    const struct lmf_rollout *ro, const struct lmf_ppo_step_stats *st,
+    const struct lmf_tparam *tp, int ntp)
+{
+	json_t *meta = json_pack("{s:s, s:i}", "kind", "ppo_step", "step", 1);
+	const char *names[] = { "loss", "pg_loss", "vf_loss", "kl",
+		"kl_coef", "pg_clipfrac", "vf_clipfrac" };
+	double v[] = { st->loss, st->pg_loss, st->vf_loss, st->kl,
+		st->kl_coef, st->pg_clipfrac, st->vf_clipfrac };
+	struct lmf_item it = { 0 };
+	struct lmf_wr *w;
+	int i;
+
+	lmf_rollout_to_item(ro, &it);
+	for (i = 0; i < 7; i++)
+		*(double *)lmf_item_add_tensor(&it, names[i], LMF_F64, 0,
+		    NULL)->data = v[i];
+	for (i = 0; i < ntp; i++)
+		memcpy(lmf_item_add_tensor(&it, tp[i].name, LMF_F32,
+		    tp[i].ndim, tp[i].shape)->data, tp[i].g,
+		    tp[i].numel * sizeof(float));
+	if (!strcmp(path, "-"))
+		lmf_stdout_binary_or_die();
+	w = lmf_wr_open_or_die(path, meta, wo);
+	lmf_wr_item_or_die(w, &it);
+	lmf_wr_close_or_die(w);
+	lmf_item_free(&it);
+	json_decref(meta);
+}

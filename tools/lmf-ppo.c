@@ -157,33 +157,6 @@ update(void *ctx, int last, double loss)
 	    lmf_sched_lr(&tr->sched, tr->step));
 }
 
-/* a prompt batch: input_ids and attention_mask (B, T) (its labels are
- * the reference answers, unaligned, not used) */
-static void
-prompt_batch(struct run *r, struct lmf_batch *b, struct lmf_item *it)
-{
-	struct lmf_tensor *x = lmf_item_find(it, "input_ids");
-	struct lmf_tensor *m = lmf_item_find(it, "attention_mask");
-	int64_t V = lmf_llama_config(r->model)->vocab_size, i;
-
-	if (!x || x->dtype != LMF_I32 || x->ndim != 2 || x->shape[0] < 1 ||
-	    x->shape[1] < 1 || (m && (m->dtype != LMF_I32 || m->ndim != 2 ||
-	    m->shape[0] != x->shape[0] || m->shape[1] != x->shape[1])))
-		die("'%s': batch %llu: no i32 (B, T) input_ids and "
-		    "attention_mask", r->tr->data_path,
-		    (unsigned long long)r->tr->micro);
-	memset(b, 0, sizeof *b);
-	b->B = (int)x->shape[0];
-	b->T = (int)x->shape[1];
-	b->input_ids = x->data;
-	b->attention_mask = m ? m->data : NULL;
-	for (i = 0; i < x->shape[0] * x->shape[1]; i++)
-		if (b->input_ids[i] < 0 || b->input_ids[i] >= V)
-			die("'%s': batch %llu: id %d is out of range",
-			    r->tr->data_path, (unsigned long long)r->tr->micro,
-			    (int)b->input_ids[i]);
-}
-
 /* the prompts of GA x buffer micro-batches: each row's tokens (its
  * attention mask, either padding side); 0 at the end of the batches */
 static int
@@ -195,10 +168,15 @@ prompts(struct run *r, struct lmf_rollout *ro)
 	int32_t **q = NULL;
 	int *ql = NULL, n = 0, i, t, ended = 0;
 	struct lmf_batch b;
+	char err[256];
 
 	for (k = 0; k < nb && !ended && lmf_train_next(tr, &items[k]) == 1;
 	    k++) {
-		prompt_batch(r, &b, &items[k]);
+		if (lmf_ppo_prompt_batch(&b, &items[k],
+		    lmf_llama_config(r->model)->vocab_size, err,
+		    sizeof err) < 0)
+			die("'%s': batch %llu: %s", tr->data_path,
+			    (unsigned long long)tr->micro, err);
 		ended = lmf_train_micro(tr, b.B, b.T);
 		if (!r->o->c.mbs)
 			r->o->c.mbs = b.B;
@@ -242,39 +220,6 @@ metrics(struct lmf_trainer *tr, const struct lmf_ppo_step_stats *st)
 	lmf_train_metric(tr, "tokens/responses_len_mean", st->resp_len);
 }
 
-/* --dump_step: the rollout, the step's scalars and the first
- * mini-batch's gradients, one item */
-static void
-dump(struct run *r, const struct lmf_rollout *ro,
-    const struct lmf_ppo_step_stats *st)
-{
-	const char *path = r->o->dump;
-	json_t *meta = json_pack("{s:s, s:i}", "kind", "ppo_step", "step", 1);
-	const char *names[] = { "loss", "pg_loss", "vf_loss", "kl",
-		"kl_coef", "pg_clipfrac", "vf_clipfrac" };
-	double v[] = { st->loss, st->pg_loss, st->vf_loss, st->kl,
-		st->kl_coef, st->pg_clipfrac, st->vf_clipfrac };
-	struct lmf_item it = { 0 };
-	struct lmf_wr *w;
-	int i;
-
-	lmf_rollout_to_item(ro, &it);
-	for (i = 0; i < 7; i++)
-		*(double *)lmf_item_add_tensor(&it, names[i], LMF_F64, 0,
-		    NULL)->data = v[i];
-	for (i = 0; i < r->ntp; i++)
-		memcpy(lmf_item_add_tensor(&it, r->tp[i].name, LMF_F32,
-		    r->tp[i].ndim, r->tp[i].shape)->data, r->tp[i].g,
-		    r->tp[i].numel * sizeof(float));
-	if (!strcmp(path, "-"))
-		lmf_stdout_binary_or_die();
-	w = lmf_wr_open_or_die(path, meta, &r->o->wo);
-	lmf_wr_item_or_die(w, &it);
-	lmf_wr_close_or_die(w);
-	lmf_item_free(&it);
-	json_decref(meta);
-}
-
 /* one PPO step on the rollout: 0 after a dump */
 static int
 step(struct run *r, struct lmf_rollout *ro, int scored)
@@ -291,7 +236,7 @@ step(struct run *r, struct lmf_rollout *ro, int scored)
 	lmf_ppo_optimize(r->model, ro, c, &r->s, &st, update, r, r->o->dump
 	    != NULL);
 	if (r->o->dump) {
-		dump(r, ro, &st);
+		lmf_ppo_dump(r->o->dump, &r->o->wo, ro, &st, r->tp, r->ntp);
 		return 0;
 	}
 	metrics(r->tr, &st);
