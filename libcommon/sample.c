@@ -334,6 +334,7 @@ lmf_sample_generate(struct lmf_infer *m, int B,
 			t = lmf_sample_pick(&s, lg + (size_t)i * V, hist + i * H,
 			    (size_t)plen[i] + nout[i], rng);
 			if (is_stop(o, t)) {
+				out[(size_t)i * M + nout[i]] = t; /* not counted */
 				done[i] = 1;
 				left--;
 				continue;

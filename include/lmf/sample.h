@@ -94,7 +94,9 @@ int lmf_sample_stop_ids(const struct lmf_config *c, const struct lmf_tok *tok,
  * same tokens at any B), and runs them through m in one call. A row ends
  * at a stop id (not kept) or after max_new_tokens. out (B, max_new_tokens)
  * gets row i's tokens from out + i * max_new_tokens, nout (B) their
- * counts. m may borrow a trainer's live weights (lmf_infer_borrow) */
+ * counts; a row that ended at a stop id (nout[i] < max_new_tokens) has
+ * it at out[i * max_new_tokens + nout[i]], uncounted (as generate keeps
+ * the eos). m may borrow a trainer's live weights (lmf_infer_borrow) */
 void lmf_sample_generate(struct lmf_infer *m, int B,
     const int32_t *const *prompt, const int *plen,
     const struct lmf_gen_opts *o, struct lmf_rng *rng, int32_t *out,

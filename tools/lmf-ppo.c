@@ -1,0 +1,488 @@
+/* lmf-ppo: PPO on prompt batches (LLaMA-Factory's ppo stage, trl 0.9.6's
+ * PPOTrainer): rollouts from the current policy, scores from a reward
+ * model's value head, KL rewards against the reference, GAE, clipped
+ * updates, the adaptive KL controller (ppo.c). --dump_step writes one
+ * step's rollout and first mini-batch gradients; --rollout replays a
+ * saved rollout. It does not tokenize or pack prompts, and it does not
+ * query reward APIs (reward_model_type api). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lmf/gemm.h"
+#include "lmf/infer.h"
+#include "lmf/llama.h"
+#include "lmf/model.h"
+#include "lmf/opt.h"
+#include "lmf/optim.h"
+#include "lmf/ppo.h"
+#include "lmf/sample.h"
+#include "lmf/stream.h"
+#include "lmf/train.h"
+#include "lmf/util.h"
+#include "lmf/banned.h"
+
+enum { RM_LORA, RM_FULL, RM_API };
+
+struct opts {
+	const char *model, *data, *out, *adapter, *dump, *rollout;
+	const char *reward_model, *reward_adapters, *ref_model;
+	int threads, nockpt, rm_type, mbs;
+	struct lmf_train_opts t;
+	struct lmf_train_args a;
+	struct lmf_ppo_config c;
+	struct lmf_gen_opts g;
+	struct lmf_wropts wo;
+};
+
+struct run {
+	struct opts *o;
+	struct lmf_trainer *tr;
+	struct lmf_llama *model, *ref, *rm;
+	struct lmf_tparam *tp;
+	int ntp;
+	struct lmf_infer *inf;
+	struct lmf_infer_layer *layers;
+	struct lmf_ppo_state s;
+	struct lmf_rng grng;
+	int32_t pad, eos;
+};
+
+static struct lmf_llama *
+open_frozen(const char *path, const char *adapter)
+{
+	struct lmf_train_opts t = lmf_train_opts_default();
+	struct lmf_rd *rd = lmf_rd_open_or_die(path);
+	struct lmf_llama *m;
+	char err[512];
+
+	if (!(m = lmf_llama_open(rd, &t, err, sizeof err)))
+		die("'%s': %s", path, err);
+	lmf_rd_close(rd);
+	if (adapter) {
+		rd = lmf_rd_open_or_die(adapter);
+		if (lmf_llama_load_adapter(m, rd, err, sizeof err) < 0)
+			die("'%s': %s", adapter, err);
+		lmf_rd_close(rd);
+	}
+	return m;
+}
+
+/* the reward model: its own (full), or the rm adapter over the policy's
+ * base (lora); its vocabulary must be the policy's */
+static void
+open_rm(struct run *r)
+{
+	struct opts *o = r->o;
+	const char *p = o->rm_type == RM_FULL ? o->reward_model : o->model;
+	const char *a = o->rm_type == RM_FULL ? o->reward_adapters :
+	    o->reward_model;
+
+	r->rm = open_frozen(p, a);
+	if (!lmf_llama_has_value_head(r->rm))
+		die("'%s': no value head (v_head.summary): not a reward model",
+		    a ? a : p);
+	if (lmf_llama_config(r->rm)->vocab_size !=
+	    lmf_llama_config(r->model)->vocab_size)
+		die("'%s': the reward model's vocabulary (%lld) is not the "
+		    "policy's (%lld)", o->reward_model,
+		    (long long)lmf_llama_config(r->rm)->vocab_size,
+		    (long long)lmf_llama_config(r->model)->vocab_size);
+}
+
+static void
+open_models(struct run *r)
+{
+	struct opts *o = r->o;
+	const struct lmf_config *c;
+	struct lmf_infer_weights w;
+	char err[512];
+	int i;
+
+	r->model = lmf_train_model_open(r->tr, o->model, o->adapter, &o->t);
+	lmf_llama_value_head(r->model, -1);
+	r->ntp = lmf_llama_ntrainable(r->model);
+	r->tp = xmallocarray((size_t)r->ntp, sizeof *r->tp);
+	for (i = 0; i < r->ntp; i++)
+		r->tp[i] = *lmf_llama_trainable(r->model, i);
+	c = lmf_llama_config(r->model);
+	if (o->t.finetuning_type != LMF_FT_LORA)
+		r->ref = open_frozen(o->ref_model ? o->ref_model : o->model,
+		    NULL);
+	if (o->reward_model)
+		open_rm(r);
+	r->eos = c->n_eos ? (int32_t)c->eos_token_ids[0] : -1;
+	if (o->rollout)
+		return;
+	r->layers = xcalloc((size_t)c->num_hidden_layers, sizeof *r->layers);
+	if (lmf_llama_infer_weights(r->model, &w, r->layers, err,
+	    sizeof err) < 0 || !(r->inf = lmf_infer_borrow(c, &w, err,
+	    sizeof err)))
+		die("'%s': %s", o->model, err);
+	o->g.nstop = lmf_sample_stop_ids(c, NULL, NULL,
+	    (int32_t **)&o->g.stop);
+}
+
+static void
+add_stop(struct run *r, int32_t id)
+{
+	struct lmf_gen_opts *g = &r->o->g;
+	int32_t *s = (int32_t *)g->stop;
+	int i;
+
+	for (i = 0; i < g->nstop; i++)
+		if (s[i] == id)
+			return;
+	s = xrealloc(s, (size_t)(g->nstop + 1) * sizeof *s);
+	s[g->nstop++] = id;
+	g->stop = s;
+	if (r->eos < 0)
+		r->eos = id;
+}
+
+/* the last step: the optimizer as train.c runs it, once per backward
+ * batch at the step's learning rate; the step's last one is
+ * lmf_train_update's, after the statistics are in */
+static void
+update(void *ctx, int last, double loss)
+{
+	struct run *r = ctx;
+	struct lmf_trainer *tr = r->tr;
+
+	(void)loss;
+	if (last)
+		return;
+	lmf_grad_clip(tr->tp, tr->ntp, tr->a.max_grad_norm);
+	lmf_adamw_step(&tr->adam, tr->tp, tr->ntp,
+	    lmf_sched_lr(&tr->sched, tr->step));
+}
+
+/* the prompts of GA x buffer micro-batches: each row's tokens (its
+ * attention mask, either padding side); 0 at the end of the batches */
+static int
+prompts(struct run *r, struct lmf_rollout *ro)
+{
+	struct lmf_trainer *tr = r->tr;
+	long nb = (long)r->o->c.ga * r->o->c.buffer, k;
+	struct lmf_item *items = xcalloc((size_t)nb, sizeof *items);
+	int32_t **q = NULL;
+	int *ql = NULL, n = 0, i, t, ended = 0;
+	struct lmf_batch b;
+	char err[256];
+
+	for (k = 0; k < nb && !ended && lmf_train_next(tr, &items[k]) == 1;
+	    k++) {
+		if (lmf_ppo_prompt_batch(&b, &items[k],
+		    lmf_llama_config(r->model)->vocab_size, err,
+		    sizeof err) < 0)
+			die("'%s': batch %llu: %s", tr->data_path,
+			    (unsigned long long)tr->micro, err);
+		ended = lmf_train_micro(tr, b.B, b.T);
+		if (!r->o->c.mbs)
+			r->o->c.mbs = b.B;
+		q = xrealloc(q, (size_t)(n + b.B) * sizeof *q);
+		ql = xrealloc(ql, (size_t)(n + b.B) * sizeof *ql);
+		for (i = 0; i < b.B; i++, n++) {
+			q[n] = xmallocarray((size_t)b.T, sizeof **q);
+			for (ql[n] = t = 0; t < b.T; t++)
+				if (!b.attention_mask ||
+				    b.attention_mask[i * b.T + t])
+					q[n][ql[n]++] = b.input_ids[i * b.T + t];
+			if (!ql[n])
+				die("'%s': batch %llu: row %d is all padding",
+				    tr->data_path, (unsigned long long)tr->micro,
+				    i);
+		}
+	}
+	if (n)
+		lmf_ppo_rollout(ro, r->inf, n, (const int32_t *const *)q, ql,
+		    r->o->c.mbs, &r->o->g, &r->grng, r->pad, r->eos);
+	for (i = 0; i < n; i++)
+		free(q[i]);
+	for (i = 0; i < k; i++)
+		lmf_item_free(&items[i]);
+	free(q), free(ql), free(items);
+	return n > 0;
+}
+
+static void
+metrics(struct lmf_trainer *tr, const struct lmf_ppo_step_stats *st)
+{
+	lmf_train_metric(tr, "reward", st->score_mean);
+	lmf_train_metric(tr, "objective/kl", st->kl);
+	lmf_train_metric(tr, "objective/kl_coef", st->kl_coef);
+	lmf_train_metric(tr, "ppo/loss/policy", st->pg_loss);
+	lmf_train_metric(tr, "ppo/loss/value", st->vf_loss);
+	lmf_train_metric(tr, "ppo/policy/clipfrac", st->pg_clipfrac);
+	lmf_train_metric(tr, "ppo/policy/approxkl", st->approxkl);
+	lmf_train_metric(tr, "ppo/val/clipfrac", st->vf_clipfrac);
+	lmf_train_metric(tr, "ppo/returns/mean", st->ret_mean);
+	lmf_train_metric(tr, "tokens/responses_len_mean", st->resp_len);
+}
+
+/* one PPO step on the rollout: 0 after a dump */
+static int
+step(struct run *r, struct lmf_rollout *ro, int scored)
+{
+	struct lmf_ppo_step_stats st = { 0 };
+	struct lmf_ppo_config *c = &r->o->c;
+
+	if (!c->mbs)
+		c->mbs = ro->n;
+	if (!scored)
+		lmf_ppo_score(r->rm, ro, c->mbs);
+	lmf_ppo_forward(r->model, r->ref, ro, c->mbs);
+	lmf_ppo_advantages(ro, c, &r->s, &st);
+	lmf_ppo_optimize(r->model, ro, c, &r->s, &st, update, r, r->o->dump
+	    != NULL);
+	if (r->o->dump) {
+		lmf_ppo_dump(r->o->dump, &r->o->wo, ro, &st, r->tp, r->ntp);
+		return 0;
+	}
+	metrics(r->tr, &st);
+	lmf_train_update(r->tr, st.loss);
+	return 1;
+}
+
+static void
+replay(struct run *r)
+{
+	struct lmf_rd *rd = lmf_rd_open_or_die(r->o->rollout);
+	struct lmf_rollout ro;
+	struct lmf_item it;
+	char err[512];
+	int scored;
+
+	if (lmf_rd_item_or_die(rd, &it) != 1)
+		die("'%s': no rollout item", r->o->rollout);
+	if (lmf_rollout_from_item(&ro, &it, lmf_llama_config(r->model)->
+	    vocab_size, r->pad, &scored, err, sizeof err) < 0)
+		die("'%s': %s", r->o->rollout, err);
+	if (!scored && !r->rm)
+		die_usage("'%s' has no scores: give --reward_model",
+		    r->o->rollout);
+	lmf_item_free(&it);
+	lmf_rd_close(rd);
+	step(r, &ro, scored);
+	lmf_rollout_free(&ro);
+}
+
+static void
+write_result(struct lmf_trainer *tr, const char *path)
+{
+	struct run *r = tr->ctx;
+
+	lmf_train_model_write(tr, r->model, path);
+}
+
+static void
+train(struct run *r)
+{
+	static const char *const plots[] = { "loss", "reward", NULL };
+	struct lmf_trainer *tr = r->tr;
+	struct lmf_rollout ro;
+	json_t *s, *p;
+	int i;
+
+	tr->result_name = r->o->t.finetuning_type == LMF_FT_LORA ?
+	    "adapter.lmf" : "model.lmf";
+	tr->write_result = write_result;
+	tr->plot_keys = plots;
+	lmf_train_begin(tr);
+	open_models(r);
+	lmf_train_open(tr);
+	s = json_object_get(lmf_rd_meta(tr->data), "stage");
+	if (json_is_string(s) && strcmp(json_string_value(s), "ppo"))
+		die("'%s': batches of stage '%s', not ppo prompts",
+		    tr->data_path, json_string_value(s));
+	p = json_object_get(lmf_rd_meta(tr->data), "pad_token_id");
+	r->pad = json_is_integer(p) ? (int32_t)json_integer_value(p) : 0;
+	p = json_object_get(lmf_rd_meta(tr->data), "eos_token_id");
+	if (json_is_integer(p))   /* the tokenizer's eos stops rows too */
+		add_stop(r, (int32_t)json_integer_value(p));
+	lmf_train_start(tr, r->tp, r->ntp,
+	    lmf_llama_trainable_numel(r->model));
+	while (tr->step < tr->total && prompts(r, &ro)) {
+		i = step(r, &ro, 0);
+		lmf_rollout_free(&ro);
+		if (!i)
+			return;   /* --dump_step */
+		if (lmf_train_should_save(tr))
+			lmf_train_save(tr);
+		lmf_train_check_signal(tr);
+	}
+	lmf_train_end(tr);
+	if (r->o->out)
+		write_result(tr, r->o->out);
+}
+
+static void
+check_args(struct opts *o, struct lmf_opt *tab)
+{
+	o->a.epochs_given = lmf_opt_given(tab, "num_train_epochs");
+	if (o->rm_type == RM_API)
+		die_usage("reward_model_type api is not supported: lmf "
+		    "works offline");
+	if (o->rollout && !o->dump)
+		die_usage("--rollout replays one step: give --dump_step");
+	if (!o->rollout && !o->reward_model)
+		die_usage("no reward model: give --reward_model");
+	if (!o->rollout && !strcmp(o->model, "-") && !strcmp(o->data, "-"))
+		die_usage("the model and the batches cannot both come from "
+		    "stdin: give --model or --data");
+	if (!o->a.output_dir && !o->out && !o->dump)
+		die_usage("nowhere to write the result: give --output_dir or "
+		    "-o");
+	if (o->g.max_new_tokens < 1)
+		die_usage("max_new_tokens must be at least 1");
+	if (o->rm_type == RM_LORA && o->reward_model &&
+	    o->t.finetuning_type != LMF_FT_LORA)
+		die_usage("reward_model_type lora goes with finetuning_type "
+		    "lora; use full");
+	if (((o->rm_type == RM_LORA && o->reward_model) ||
+	    (o->t.finetuning_type != LMF_FT_LORA && !o->ref_model)) &&
+	    !strcmp(o->model, "-"))
+		die_usage("--model must be a file: it is read again for the "
+		    "%s", o->rm_type == RM_LORA ? "reward model" : "reference");
+	if (o->adapter && o->t.finetuning_type != LMF_FT_LORA)
+		die_usage("--adapter_name_or_path goes with --finetuning_type "
+		    "lora");
+	if (o->dump)
+		o->a.output_dir = o->a.resume_from_checkpoint = NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct lmf_opt_usage u = { "--reward_model FILE "
+	    "[--model FILE] [--data FILE] [--output_dir DIR]\n"
+	    "               [-o FILE] [--finetuning_type lora|full|freeze] "
+	    "[--dump_step FILE]\n"
+	    "               [--rollout FILE] [-l N] [-q] [options]",
+	    "Train a policy with PPO on prompt batches against a reward "
+	    "model." };
+	struct opts o = { .model = "-", .data = "-" };
+	struct lmf_trainer tr;
+	struct run r = { .o = &o, .tr = &tr };
+	struct lmf_train_opts *t = &o.t;
+	struct lmf_ppo_config *c = &o.c;
+	struct lmf_gen_opts *g = &o.g;
+#define S LMF_OPT_STRING
+#define F LMF_OPT_FLOAT
+#define I LMF_OPT_INT
+#define B LMF_OPT_BOOL
+	struct lmf_opt tab[] = {
+		LMF_OPT_ROW("model", 0, S, &o.model, "FILE", 0, 0,
+		    "the policy's model stream"),
+		LMF_OPT_ROW("data", 0, S, &o.data, "FILE", 0, 0,
+		    "the prompt batches (lmf-pack, stage ppo)"),
+		LMF_OPT_ROW("output_dir", 0, S, &o.a.output_dir, "DIR", 0, 0,
+		    "logs, checkpoints and the result"),
+		LMF_OPT_ROW(NULL, 'o', S, &o.out, "FILE", 0, 0,
+		    "also write the result to FILE or '-'"),
+		LMF_OPT_ROW("reward_model", 0, S, &o.reward_model, "FILE", 0,
+		    0, "the reward model (lora: its adapter stream)"),
+		LMF_OPT_ROW("reward_model_type", 0, LMF_OPT_CHOICE, &o.rm_type,
+		    "lora|full|api", 0, 0, "how the reward model is held"),
+		LMF_OPT_ROW("reward_model_adapters", 0, S, &o.reward_adapters,
+		    "FILE", 0, 0, "full: an adapter over the reward model"),
+		LMF_OPT_ROW("ref_model", 0, S, &o.ref_model, "FILE", 0, 0,
+		    "full, freeze: the reference (default --model)"),
+		LMF_OPT_ROW("dump_step", 0, S, &o.dump, "FILE", 0, 0,
+		    "write one step's rollout and gradients, then stop"),
+		LMF_OPT_ROW("rollout", 0, S, &o.rollout, "FILE", 0, 0,
+		    "take this rollout instead of generating"),
+		LMF_FT_OPTIONS(t),
+		LMF_OPT_ROW("adapter_name_or_path", 0, S, &o.adapter, "PATH",
+		    0, 0, "adapter stream or PEFT directory to continue"),
+		LMF_FREEZE_OPTIONS(t),
+		LMF_OPT_ROW("disable_gradient_checkpointing", 0, B, &o.nockpt,
+		    NULL, 0, 0, "keep every activation"),
+		LMF_TRAIN_OPTIONS(&o.a),
+		{ "per_device_train_batch_size", 0, I, &c->mbs, "N", 0, 1 << 20,
+		    "mini-batch size", "the batches' rows", NULL, 0 },
+		LMF_OPT_ROW("ppo_epochs", 0, I, &c->epochs, "N", 1, 1000,
+		    "optimisation epochs per step"),
+		LMF_OPT_ROW("ppo_buffer_size", 0, I, &c->buffer, "N", 1, 1000000,
+		    "mini-batches x GA per step"),
+		LMF_OPT_ROW("ppo_target", 0, F, &c->target, "X", 1e-9, 1e9,
+		    "target KL of the adaptive controller"),
+		LMF_OPT_ROW("ppo_score_norm", 0, B, &c->score_norm, NULL, 0, 0,
+		    "normalise scores by running moments"),
+		LMF_OPT_ROW("ppo_whiten_rewards", 0, B, &c->whiten_rewards,
+		    NULL, 0, 0, "whiten the rewards before GAE"),
+		LMF_OPT_ROW("init_kl_coef", 0, F, &c->init_kl_coef, "X", 0, 1e9,
+		    "the KL coefficient at first"),
+		LMF_OPT_ROW("do_sample", 0, B, &g->s.do_sample, NULL, 0, 0,
+		    "sample (else greedy)"),
+		LMF_OPT_ROW("temperature", 0, F, &g->s.temperature,
+		    "X", 1e-6, 1e6, "sampling temperature"),
+		LMF_OPT_ROW("top_p", 0, F, &g->s.top_p, "X", 1e-9,
+		    1, "nucleus sampling"),
+		LMF_OPT_ROW("top_k", 0, I, &g->s.top_k, "N", 0, 1 << 30,
+		    "top-k sampling; 0 = off"),
+		LMF_OPT_ROW("repetition_penalty", 0, F,
+		    &g->s.repetition_penalty, "X", 1e-6, 1e6,
+		    "repetition penalty"),
+		LMF_OPT_ROW("max_new_tokens", 0, I, &g->max_new_tokens, "N", 0,
+		    1 << 20, "response length limit"),
+		LMF_OPT_ROW("seed", 0, LMF_OPT_U64, &t->seed, "N", 0, 9.3e18,
+		    "seed of init, dropout, sampling, shuffles"),
+		{ "threads", 0, I, &o.threads, "N", 0, 4096,
+		    "threads for matrix products", "0 = all cores", NULL, 0 },
+		{ "level", 'l', LMF_OPT_FUNC, &o.wo.level, "N", 0, 0,
+		    "zstd level of the output", "1", lmf_opt_level, 0 },
+		{ "quiet", 'q', LMF_OPT_FUNC, NULL, NULL, 0, 0,
+		    "no progress lines", NULL, lmf_opt_quiet, 0 },
+		LMF_OPT_LAST_ROWS,
+	};
+#undef S
+#undef F
+#undef I
+#undef B
+	int i;
+
+	lmf_init(argc, argv);
+	*t = lmf_train_opts_default();
+	o.wo = lmf_wropts_default;
+	lmf_train_args_default(&o.a);
+	lmf_ppo_config_default(c);
+	c->mbs = 0;
+	*g = (struct lmf_gen_opts){ { 1, 0.95, 50, 0.7, 1.0 }, 1024, NULL, 0 };
+	if ((i = lmf_opt_parse(tab, &u, argc, argv)) < argc)
+		die_usage("unexpected argument '%s'", argv[i]);
+	if (o.a.print_resume)
+		lmf_train_print_resume(&o.a);
+	check_args(&o, tab);
+	t->gradient_checkpointing = !o.nockpt;
+	c->ga = (int)o.a.gradient_accumulation_steps;
+	lmf_gemm_init(o.threads);
+	/* the Trainer plans ceil(batches / (GA x buffer)) steps an epoch */
+	o.a.gradient_accumulation_steps *= c->buffer;
+	lmf_train_init(&tr, &o.a, lmf_now());
+	tr.data_path = o.data;
+	tr.out = o.out;
+	tr.wo = &o.wo;
+	tr.seed = t->seed;
+	tr.ctx = &r;
+	lmf_ppo_state_init(&r.s, c, t->seed);
+	lmf_rng_seed(&r.grng, t->seed + 1);
+	if (o.rollout) {
+		lmf_train_begin(&tr);
+		open_models(&r);
+		replay(&r);
+	} else {
+		train(&r);
+	}
+	lmf_train_free(&tr);
+	lmf_llama_free(r.model);
+	lmf_llama_free(r.ref);
+	lmf_llama_free(r.rm);
+	if (r.inf)
+		lmf_infer_free(r.inf);
+	free(r.layers);
+	free((void *)o.g.stop);
+	free(r.tp);
+	lmf_close_out();
+	return 0;
+}
