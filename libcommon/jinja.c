@@ -2392,14 +2392,14 @@ arith(struct ctx *C, const char *op, json_t *a, json_t *b)
 static json_t *
 slice(struct ctx *C, json_t *v, json_t *a, json_t *b, json_t *c)
 {
-	json_t *it, *r;
+	json_t *it, *r, *xs[3] = { a, b, c };
 	long long n, st = 1, lo, hi;
+	int k;
 
 	if (!v || !(json_is_array(v) || json_is_string(v)))
 		return fail(C, "cannot slice %s", type_name(v));
-	for (json_t *x = a, *xs[3] = { a, b, c }, **p = xs; p < xs + 3;
-	    x = *++p)
-		if (x && !json_is_null(x) && !is_int(x))
+	for (k = 0; k < 3; k++)
+		if (xs[k] && !json_is_null(xs[k]) && !is_int(xs[k]))
 			return fail(C, "slice indices must be integers");
 	it = iter_items(C, v);
 	n = (long long)json_array_size(it);
