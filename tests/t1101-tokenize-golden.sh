@@ -8,7 +8,7 @@ plan 3
 
 if [ -z "$SHARED" ] || [ ! -d "$SHARED/tokenizers" ]; then
 	skip "no ../shared: goldens"
-	skip "no ../shared: speed"
+	skip "no ../shared: alpaca_en_demo"
 	skip "no ../shared: into lmf-pack"
 	done_testing
 fi
@@ -24,8 +24,10 @@ lmf-tokenize -q --tokenizer "$SHARED/tokenizers/qwen3" --dataset_dir "$L" \
 end=$(date +%s%N)
 ms=$(( (end - start) / 1000000 ))
 echo "# alpaca_en_demo, qwen3: $ms ms"
-[ "$_rc" -eq 0 ] && [ "$ms" -lt 5000 ]
-_result $? "the whole alpaca_en_demo in well under a few seconds"
+# speed is make bench's (BENCH.md); this only catches a pathological
+# slowdown, with room for sanitizer builds on a loaded machine
+[ "$_rc" -eq 0 ] && [ "$ms" -lt 60000 ]
+_result $? "the whole alpaca_en_demo, not pathologically slow"
 check "into lmf-pack" lmf-pack --per_device_train_batch_size 4 -o b.lmf \
     alpaca.lmf
 done_testing
