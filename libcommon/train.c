@@ -13,6 +13,7 @@
 #include "lmf/ckpt.h"
 #include "lmf/gemm.h"
 #include "lmf/plot.h"
+#include "lmf/pyjson.h"
 #include "lmf/st_write.h"
 #include "lmf/train.h"
 #include "lmf/util.h"
@@ -275,6 +276,7 @@ lmf_train_micro(struct lmf_trainer *tr, long B, long T)
 	tr->samples += (uint64_t)B;
 	tr->tokens += (uint64_t)B * (uint64_t)T;
 	tr->log_tokens += (uint64_t)B * (uint64_t)T;
+	tr->flos += (double)(6 * (uint64_t)B * (uint64_t)T * tr->flos_params);
 	if (!tr->batch_size)
 		tr->batch_size = B;
 	tr->epoch_end = tr->bpe && tr->micro % tr->bpe == 0;
@@ -333,9 +335,8 @@ tlog_line(struct lmf_trainer *tr, const char *key, double loss, double lr)
 	    round((double)tr->tokens / el * 100) / 100 : 0.0));
 	json_object_set_new(j, "total_tokens", json_integer((json_int_t)
 	    tr->tokens));
-	line = json_dumps(j, JSON_PRESERVE_ORDER | JSON_COMPACT |
-	    JSON_REAL_PRECISION(10));
-	if (!line || fprintf(tr->log, "%s\n", line) < 0 ||
+	line = lmf_pyjson_dumps(j, -1, LMF_PYJSON_ASCII);
+	if (fprintf(tr->log, "%s\n", line) < 0 ||
 	    fflush(tr->log) == EOF)
 		die_errno("'%s/trainer_log.jsonl'", tr->a.output_dir);
 	tr->log_lines++;
@@ -492,14 +493,15 @@ trim_log(struct lmf_trainer *tr, const char *path)
 
 /* ---- state files ---- */
 
+/* as Hugging Face writes it: floats in repr() form (exact); a final
+ * newline but on save_metrics' *_results.json (indent 4) */
 static void
 json_or_die(const char *dir, const char *name, json_t *j, int indent)
 {
 	char *path = xasprintf("%s/%s", dir, name), err[512];
 
-	/* 17 digits where the value must come back exact */
-	if (lmf_ckpt_write_json(path, j, JSON_INDENT(indent) | JSON_SORT_KEYS |
-	    JSON_REAL_PRECISION(indent == 1 ? 17 : 15), err, sizeof err) < 0)
+	if (lmf_ckpt_write_json(path, j, indent, indent != 4, err,
+	    sizeof err) < 0)
 		die("%s", err);
 	free(path);
 }
@@ -535,7 +537,7 @@ trainer_state(struct lmf_trainer *tr)
 	json_object_set_new(j, "save_steps", json_integer(a->save_steps));
 	json_object_set_new(j, "stateful_callbacks", json_pack("{s:{s:o, "
 	    "s:{}}}", "TrainerControl", "args", args, "attributes"));
-	json_object_set_new(j, "total_flos", json_integer(0));
+	json_object_set_new(j, "total_flos", json_real(tr->flos));
 	json_object_set_new(j, "train_batch_size",
 	    json_integer(tr->batch_size));
 	json_object_set_new(j, "trial_name", json_null());
@@ -559,6 +561,7 @@ resume_state(struct lmf_trainer *tr, uint64_t seed)
 	json_t *m;
 	int i;
 
+	json_object_set_new(j, "total_flos", json_real(tr->flos));
 	if (tr->nmetric) {
 		m = json_object();
 		for (i = 0; i < tr->nmetric; i++)
@@ -596,6 +599,8 @@ load_state(struct lmf_trainer *tr, const char *dir)
 	if (total != tr->total)
 		warn("'%s': %lld total steps, this run has %ld", dir,
 		    (long long)total, tr->total);
+	if (json_is_number(ts = json_object_get(j, "total_flos")))
+		tr->flos = json_number_value(ts);
 	ts = json_object_get(j, "log_lines");
 	if (json_is_integer(ts) && json_integer_value(ts) >= 0)
 		tr->log_keep = (long)json_integer_value(ts);
@@ -1002,8 +1007,8 @@ lmf_train_end(struct lmf_trainer *tr)
 	write_result_dir(tr, dir);
 	if (tr->a.tokenizer_dir)
 		copy_tokenizer(tr);
-	res = json_pack("{s:f, s:i, s:f, s:f, s:f, s:f}", "epoch",
-	    epoch_now(tr), "total_flos", 0, "train_loss", lmf_train_loss(tr),
+	res = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f}", "epoch",
+	    epoch_now(tr), "total_flos", tr->flos, "train_loss", lmf_train_loss(tr),
 	    "train_runtime", round(rt * 1e4) / 1e4,
 	    "train_samples_per_second", rt > 0 ? round((double)tr->samples /
 	    rt * 1e3) / 1e3 : 0.0, "train_steps_per_second", rt > 0 ?
@@ -1233,6 +1238,22 @@ lmf_train_tool_init(struct lmf_train_tool *x, struct lmf_trainer *tr,
 	tr->ctx = ctx;
 }
 
+/* the parameters Hugging Face's Trainer.floating_point_ops counts: 6 *
+ * input_ids.numel() * model.num_parameters(exclude_embeddings=True) per
+ * micro-batch, the LoRA matrices counted (PEFT puts them in the model),
+ * embed_tokens not (nor a tied lm_head); 0 with a value head: TRL's
+ * wrapper has no floating_point_ops, so total_flos stays 0 (rm, ppo) */
+static uint64_t
+flos_params(const struct lmf_llama *m)
+{
+	const struct lmf_config *c = lmf_llama_config(m);
+
+	if (lmf_llama_has_value_head(m))
+		return 0;
+	return lmf_llama_numel(m) - (uint64_t)c->vocab_size *
+	    (uint64_t)c->hidden_size;
+}
+
 struct lmf_llama *
 lmf_train_tool_open(struct lmf_train_tool *x, struct lmf_trainer *tr)
 {
@@ -1244,6 +1265,7 @@ lmf_train_tool_open(struct lmf_train_tool *x, struct lmf_trainer *tr)
 	    &x->t);
 	if (x->value_head)
 		lmf_llama_value_head(m, -1);
+	tr->flos_params = flos_params(m);
 	if ((x->ntp = lmf_llama_ntrainable(m)) == 0)
 		die("nothing to train: no trainable tensors");
 	x->tp = xmallocarray((size_t)x->ntp, sizeof *x->tp);
