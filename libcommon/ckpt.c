@@ -14,24 +14,27 @@
 
 #include "lmf/ckpt.h"
 #include "lmf/hf.h"
+#include "lmf/pyjson.h"
 #include "lmf/stream.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
 
 int
-lmf_ckpt_write_json(const char *path, json_t *j, size_t flags, char *err,
-    size_t errlen)
+lmf_ckpt_write_json(const char *path, json_t *j, int indent, int nl,
+    char *err, size_t errlen)
 {
 	struct lmf_afile af;
-	char *s = json_dumps(j, flags);
+	char *s = lmf_pyjson_dumps(j, indent, LMF_PYJSON_SORT_KEYS |
+	    LMF_PYJSON_ASCII);
 
-	if (!s || lmf_afile_open(&af, path) < 0) {
+	if (lmf_afile_open(&af, path) < 0) {
 		snprintf(err, errlen, "cannot create '%s': %s", path,
-		    s ? strerror(errno) : "bad JSON");
+		    strerror(errno));
 		free(s);
 		return -1;
 	}
-	if (fprintf(af.f, "%s\n", s) < 0 || lmf_afile_commit(&af) < 0) {
+	if (fprintf(af.f, "%s%s", s, nl ? "\n" : "") < 0 ||
+	    lmf_afile_commit(&af) < 0) {
 		snprintf(err, errlen, "cannot write '%s': %s", path,
 		    strerror(errno));
 		if (af.f)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "lmf/hf.h"
+#include "lmf/pyjson.h"
 #include "lmf/st_write.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
@@ -233,24 +234,120 @@ put_file(struct hfdir *h, const char *name, const void *buf, size_t n)
 	return 0;
 }
 
+/* json.dumps(j, indent=2, sort_keys=True), + "\n" if nl (pyjson.h) */
 static int
-put_json(struct hfdir *h, const char *name, json_t *j)
+put_json(struct hfdir *h, const char *name, json_t *j, int nl)
 {
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-	size_t n;
+	char *s = lmf_pyjson_dumps(j, 2, LMF_PYJSON_SORT_KEYS |
+	    (strcmp(name, "special_tokens_map.json") ? LMF_PYJSON_ASCII : 0));
+	size_t n = strlen(s);
 	int rc;
 
-	if (!s) {
-		lmf_seterr(h->err, h->errlen, "'%s': cannot write '%s' as "
-		    "JSON", h->o->src, name);
-		return LMF_E_FORMAT;
-	}
-	n = strlen(s);
 	s = xrealloc(s, n + 2);
-	s[n++] = '\n';
+	if (nl)
+		s[n++] = '\n';
 	rc = put_file(h, name, s, n);
 	free(s);
 	return rc;
+}
+
+/* the generation attributes transformers' GenerationConfig takes from a
+ * model's config (from_model_config), with their defaults: to_json_file
+ * writes those that differ */
+static const struct { const char *key, *dflt; } gen_keys[] = {
+	{ "max_length", "20" }, { "min_length", "0" },
+	{ "do_sample", "false" }, { "early_stopping", "false" },
+	{ "num_beams", "1" }, { "num_beam_groups", "1" },
+	{ "diversity_penalty", "0.0" }, { "temperature", "1.0" },
+	{ "top_k", "50" }, { "top_p", "1.0" }, { "typical_p", "1.0" },
+	{ "repetition_penalty", "1.0" }, { "length_penalty", "1.0" },
+	{ "no_repeat_ngram_size", "0" },
+	{ "encoder_no_repeat_ngram_size", "0" }, { "bad_words_ids", NULL },
+	{ "num_return_sequences", "1" }, { "output_scores", "false" },
+	{ "return_dict_in_generate", "false" },
+	{ "forced_bos_token_id", NULL }, { "forced_eos_token_id", NULL },
+	{ "remove_invalid_values", "false" },
+	{ "exponential_decay_length_penalty", NULL },
+	{ "suppress_tokens", NULL }, { "begin_suppress_tokens", NULL },
+	{ "pad_token_id", NULL }, { "bos_token_id", NULL },
+	{ "eos_token_id", NULL }, { "decoder_start_token_id", NULL },
+	{ "use_cache", "true" },
+};
+
+/* generation_config.json as save_pretrained writes it for a model loaded
+ * without one: GenerationConfig.from_model_config(config), its diff
+ * against the defaults, "_from_model_config": true */
+static json_t *
+generation_config(json_t *config)
+{
+	json_t *g = json_pack("{s:b}", "_from_model_config", 1), *v, *d;
+	size_t i;
+
+	for (i = 0; i < sizeof gen_keys / sizeof gen_keys[0]; i++) {
+		v = json_object_get(config, gen_keys[i].key);
+		if (!v || json_is_null(v))
+			continue;
+		d = gen_keys[i].dflt ? json_loads(gen_keys[i].dflt,
+		    JSON_DECODE_ANY, NULL) : NULL;
+		if (!d || !json_equal(v, d))
+			json_object_set(g, gen_keys[i].key, v);
+		json_decref(d);
+	}
+	if ((v = json_object_get(config, "transformers_version")))
+		json_object_set(g, "transformers_version", v);
+	return g;
+}
+
+/* special_tokens_map.json from tokenizer_config.json, as a fast
+ * tokenizer's save_pretrained writes it: each special token named, as the
+ * AddedToken of added_tokens_decoder it is (content, lstrip, normalized,
+ * rstrip, single_word) or as its string; additional_special_tokens as
+ * listed; the pad token the eos token where none is set, as
+ * LLaMA-Factory's fix_special_tokens does before saving */
+json_t *
+lmf_hf_special_tokens_map(json_t *tc)
+{
+	static const char *const keys[] = { "bos_token", "eos_token",
+		"unk_token", "sep_token", "pad_token", "cls_token",
+		"mask_token", NULL };
+	json_t *m = json_object(), *dec = json_object_get(tc,
+	    "added_tokens_decoder"), *v, *a, *t;
+	const char *content, *k;
+	int i;
+
+	for (i = 0; keys[i]; i++) {
+		v = json_object_get(tc, keys[i]);
+		if (!v && !strcmp(keys[i], "pad_token"))
+			v = json_object_get(m, "eos_token");
+		if (json_is_object(v)) {
+			t = json_deep_copy(v);
+			json_object_del(t, "__type");
+			json_object_set_new(m, keys[i], t);
+			continue;
+		}
+		if (!(content = json_string_value(v)))
+			continue;
+		t = NULL;
+		json_object_foreach(dec, k, a)
+			if (!t && !strcmp(content, json_string_value(
+			    json_object_get(a, "content")) ?
+			    json_string_value(json_object_get(a, "content")) :
+			    ""))
+				t = a;
+		if (t)
+			json_object_set_new(m, keys[i], json_pack("{s:s, s:O*, "
+			    "s:O*, s:O*, s:O*}", "content", content, "lstrip",
+			    json_object_get(t, "lstrip"), "normalized",
+			    json_object_get(t, "normalized"), "rstrip",
+			    json_object_get(t, "rstrip"), "single_word",
+			    json_object_get(t, "single_word")));
+		else
+			json_object_set(m, keys[i], v);
+	}
+	a = json_object_get(tc, "additional_special_tokens");
+	if (json_is_array(a) && json_array_size(a))
+		json_object_set(m, "additional_special_tokens", a);
+	return m;
 }
 
 static int
@@ -345,13 +442,59 @@ convert(struct hfdir *h, struct lmf_tensor *t)
 	return 0;
 }
 
+/* tokenizer_config.json's special_tokens_map.json when buf (n bytes) is
+ * one and the directory gets none */
+static int
+put_tokens_map(struct hfdir *h, const char *buf, size_t n)
+{
+	json_t *tc = json_loadb(buf, n, 0, NULL), *m;
+	int rc = 0;
+
+	if (json_is_object(tc)) {
+		m = lmf_hf_special_tokens_map(tc);
+		rc = put_json(h, "special_tokens_map.json", m, 1);
+		json_decref(m);
+	}
+	json_decref(tc);
+	return rc;
+}
+
+/* a model's config.json, torch_dtype that of the weights written (the
+ * first weight's), and its generation_config.json and
+ * special_tokens_map.json unless the item carries them */
+static int
+put_model_json(struct hfdir *h, json_t *config, struct lmf_item *it,
+    int wdtype)
+{
+	json_t *c = json_deep_copy(config), *g;
+	struct lmf_tensor *t;
+	int rc;
+
+	if (wdtype == LMF_F32 || wdtype == LMF_BF16 || wdtype == LMF_F16)
+		json_object_set_new(c, "torch_dtype", json_string(wdtype ==
+		    LMF_F32 ? "float32" : wdtype == LMF_BF16 ? "bfloat16" :
+		    "float16"));
+	rc = put_json(h, "config.json", c, 1);
+	if (!rc && !lmf_item_find(it, "generation_config.json")) {
+		g = generation_config(c);
+		rc = put_json(h, "generation_config.json", g, 1);
+		json_decref(g);
+	}
+	json_decref(c);
+	if (!rc && !lmf_item_find(it, "special_tokens_map.json") &&
+	    (t = lmf_item_find(it, "tokenizer_config.json")) &&
+	    t->dtype == LMF_U8)
+		rc = put_tokens_map(h, t->data, t->nbytes);
+	return rc;
+}
+
 int
 lmf_hf_write(const char *dir, json_t *config, struct lmf_item *it,
     const struct lmf_hf_opts *o, char *err, size_t errlen)
 {
 	struct hfdir h = { .dir = dir, .o = o, .err = err, .errlen = errlen };
 	struct lmf_st_writer *w = NULL, *vw = NULL;
-	int i, rc = 0, nshards = 1;
+	int i, rc = 0, nshards = 1, wdtype = -1;
 
 	for (i = 0; i < it->ntensors && !rc; i++)
 		if (is_file(&h, &it->t[i]))
@@ -387,6 +530,8 @@ lmf_hf_write(const char *dir, json_t *config, struct lmf_item *it,
 		}
 		if ((rc = convert(&h, t)))
 			break;
+		if (wdtype < 0)
+			wdtype = t->dtype;
 		if (lmf_st_write_add(w, t->name, t->dtype, t->ndim, t->shape,
 		    t->data) < 0) {
 			lmf_seterr(err, errlen, "'%s': tensor '%s' cannot go "
@@ -394,9 +539,10 @@ lmf_hf_write(const char *dir, json_t *config, struct lmf_item *it,
 			rc = LMF_E_FORMAT;
 		}
 	}
-	if (!rc && config)
-		rc = put_json(&h, o->adapter ? "adapter_config.json" :
-		    "config.json", config);
+	if (!rc && config && o->adapter)
+		rc = put_json(&h, "adapter_config.json", config, 0);
+	if (!rc && config && !o->adapter)
+		rc = put_model_json(&h, config, it, wdtype);
 	if (rc)
 		goto out;
 	nshards = lmf_st_write_nshards(w);
@@ -449,5 +595,68 @@ lmf_hf_write_stream(const char *stream, const char *dir,
 	    err, errlen);
 	lmf_item_free(&it);
 	lmf_rd_close(r);
+	return rc;
+}
+
+/* all of f, allocated; NULL on a read error */
+static char *
+read_all(FILE *f, size_t *n)
+{
+	size_t cap = 1 << 16, k;
+	char *b = xmalloc(cap);
+
+	*n = 0;
+	while ((k = fread(b + *n, 1, cap - *n, f)) > 0)
+		if ((*n += k) == cap)
+			b = xrealloc(b, cap *= 2);
+	if (ferror(f)) {
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+int
+lmf_hf_write_tokenizer(const char *dir, const char *src, char *err,
+    size_t errlen)
+{
+	static const char *const names[] = { "tokenizer.json",
+		"tokenizer_config.json", "special_tokens_map.json",
+		"chat_template.jinja", "tokenizer.model", NULL };
+	struct lmf_hf_opts o = { .adapter = 1, .dtype = -1, .src = src };
+	struct hfdir h = { .dir = dir, .o = &o, .err = err, .errlen = errlen };
+	char *p, *buf, *tc = NULL;
+	size_t n, ntc = 0;
+	int i, rc = 0, have_map = 0;
+	FILE *f;
+
+	for (i = 0; names[i] && !rc; i++) {
+		p = xasprintf("%s/%s", src, names[i]);
+		if (!(f = fopen(p, "rb"))) {
+			free(p);
+			continue;
+		}
+		if (!(buf = read_all(f, &n))) {
+			fclose(f);
+			rc = io_error(&h, "read", p);
+			break;
+		}
+		fclose(f);
+		free(p);
+		rc = put_file(&h, names[i], buf, n);
+		have_map |= i == 2;
+		if (i == 1) {
+			tc = buf;
+			ntc = n;
+		} else {
+			free(buf);
+		}
+	}
+	if (!rc && tc && !have_map)
+		rc = put_tokens_map(&h, tc, ntc);
+	free(tc);
+	if (!rc)
+		rc = commit(&h, 1);
+	hfdir_free(&h);
 	return rc;
 }

@@ -12,7 +12,9 @@
 
 #include "lmf/ckpt.h"
 #include "lmf/gemm.h"
+#include "lmf/hf.h"
 #include "lmf/plot.h"
+#include "lmf/pyjson.h"
 #include "lmf/st_write.h"
 #include "lmf/train.h"
 #include "lmf/util.h"
@@ -275,6 +277,7 @@ lmf_train_micro(struct lmf_trainer *tr, long B, long T)
 	tr->samples += (uint64_t)B;
 	tr->tokens += (uint64_t)B * (uint64_t)T;
 	tr->log_tokens += (uint64_t)B * (uint64_t)T;
+	tr->flos += (double)(6 * (uint64_t)B * (uint64_t)T * tr->flos_params);
 	if (!tr->batch_size)
 		tr->batch_size = B;
 	tr->epoch_end = tr->bpe && tr->micro % tr->bpe == 0;
@@ -333,9 +336,8 @@ tlog_line(struct lmf_trainer *tr, const char *key, double loss, double lr)
 	    round((double)tr->tokens / el * 100) / 100 : 0.0));
 	json_object_set_new(j, "total_tokens", json_integer((json_int_t)
 	    tr->tokens));
-	line = json_dumps(j, JSON_PRESERVE_ORDER | JSON_COMPACT |
-	    JSON_REAL_PRECISION(10));
-	if (!line || fprintf(tr->log, "%s\n", line) < 0 ||
+	line = lmf_pyjson_dumps(j, -1, LMF_PYJSON_ASCII);
+	if (fprintf(tr->log, "%s\n", line) < 0 ||
 	    fflush(tr->log) == EOF)
 		die_errno("'%s/trainer_log.jsonl'", tr->a.output_dir);
 	tr->log_lines++;
@@ -492,14 +494,15 @@ trim_log(struct lmf_trainer *tr, const char *path)
 
 /* ---- state files ---- */
 
+/* as Hugging Face writes it: floats in repr() form (exact); a final
+ * newline but on save_metrics' *_results.json (indent 4) */
 static void
 json_or_die(const char *dir, const char *name, json_t *j, int indent)
 {
 	char *path = xasprintf("%s/%s", dir, name), err[512];
 
-	/* 17 digits where the value must come back exact */
-	if (lmf_ckpt_write_json(path, j, JSON_INDENT(indent) | JSON_SORT_KEYS |
-	    JSON_REAL_PRECISION(indent == 1 ? 17 : 15), err, sizeof err) < 0)
+	if (lmf_ckpt_write_json(path, j, indent, indent != 4, err,
+	    sizeof err) < 0)
 		die("%s", err);
 	free(path);
 }
@@ -535,7 +538,7 @@ trainer_state(struct lmf_trainer *tr)
 	json_object_set_new(j, "save_steps", json_integer(a->save_steps));
 	json_object_set_new(j, "stateful_callbacks", json_pack("{s:{s:o, "
 	    "s:{}}}", "TrainerControl", "args", args, "attributes"));
-	json_object_set_new(j, "total_flos", json_integer(0));
+	json_object_set_new(j, "total_flos", json_real(tr->flos));
 	json_object_set_new(j, "train_batch_size",
 	    json_integer(tr->batch_size));
 	json_object_set_new(j, "trial_name", json_null());
@@ -559,6 +562,7 @@ resume_state(struct lmf_trainer *tr, uint64_t seed)
 	json_t *m;
 	int i;
 
+	json_object_set_new(j, "total_flos", json_real(tr->flos));
 	if (tr->nmetric) {
 		m = json_object();
 		for (i = 0; i < tr->nmetric; i++)
@@ -596,6 +600,8 @@ load_state(struct lmf_trainer *tr, const char *dir)
 	if (total != tr->total)
 		warn("'%s': %lld total steps, this run has %ld", dir,
 		    (long long)total, tr->total);
+	if (json_is_number(ts = json_object_get(j, "total_flos")))
+		tr->flos = json_number_value(ts);
 	ts = json_object_get(j, "log_lines");
 	if (json_is_integer(ts) && json_integer_value(ts) >= 0)
 		tr->log_keep = (long)json_integer_value(ts);
@@ -731,6 +737,18 @@ write_result_dir(struct lmf_trainer *tr, const char *dir)
 	free(path);
 }
 
+/* the tokenizer files of tokenizer_dir beside the weights in dir, as
+ * LLaMA-Factory saves the tokenizer with the model and in checkpoints */
+static void
+write_tokenizer(struct lmf_trainer *tr, const char *dir)
+{
+	char err[512];
+
+	if (tr->a.tokenizer_dir && lmf_hf_write_tokenizer(dir,
+	    tr->a.tokenizer_dir, err, sizeof err) < 0)
+		die("%s", err);
+}
+
 void
 lmf_train_update(struct lmf_trainer *tr, double loss)
 {
@@ -805,6 +823,7 @@ lmf_train_save(struct lmf_trainer *tr)
 	if (mkdir(tmp, 0777) < 0)
 		die_errno("cannot create '%s'", tmp);
 	write_result_dir(tr, tmp);
+	write_tokenizer(tr, tmp);
 	path = xasprintf("%s/optimizer.lmf", tmp);
 	meta = json_pack("{s:s, s:I}", "kind", "optimizer", "step",
 	    (json_int_t)tr->step);
@@ -950,37 +969,138 @@ plot_key(struct lmf_trainer *tr, const char *key)
 	free(y);
 }
 
-/* the tokenizer files of tokenizer_dir beside the weights, as
- * LLaMA-Factory saves the tokenizer with the model */
+/* README.md: the model card Hugging Face's Trainer.create_model_card
+ * writes for LLaMA-Factory (license other, tags llama-factory and the
+ * finetuning type, the datasets), with PEFT's additions for an adapter */
 static void
-copy_tokenizer(struct lmf_trainer *tr)
+write_model_card(struct lmf_trainer *tr)
 {
-	static const char *const names[] = { "tokenizer.json",
-		"tokenizer_config.json", "special_tokens_map.json",
-		"chat_template.jinja", NULL };
+	const struct lmf_train_args *a = &tr->a;
+	json_t *mm = tr->model_meta, *bm = lmf_rd_meta(tr->data), *ds, *v;
+	const char *base = json_string_value(json_object_get(mm, "source"));
+	const char *name = strrchr(a->output_dir, '/'), *ft;
+	int lora = !strcmp(tr->result_name, "adapter.lmf");
+	long ebs = 8;
+	struct lmf_buf b = { 0 };
 	struct lmf_afile af;
-	struct stat sb;
-	char *src, *dst, *buf;
-	size_t n;
-	int i;
+	char num[32], *path;
+	size_t i, n;
 
-	for (i = 0; names[i]; i++) {
-		src = xasprintf("%s/%s", tr->a.tokenizer_dir, names[i]);
-		if (stat(src, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-			free(src);
-			continue;
-		}
-		buf = lmf_read_file_or_die(src, &n, (size_t)1 << 31);
-		dst = xasprintf("%s/%s", tr->a.output_dir, names[i]);
-		if (lmf_afile_open(&af, dst) < 0)
-			die_errno("cannot create '%s'", dst);
-		if ((n && fwrite(buf, 1, n, af.f) != n) ||
-		    lmf_afile_commit(&af) < 0)
-			die_errno("cannot write '%s'", dst);
-		free(buf);
-		free(src);
-		free(dst);
+	ft = tr->ft == LMF_FT_FULL ? "full" : tr->ft == LMF_FT_FREEZE ?
+	    "freeze" : "lora";
+	name = name && name[1] ? name + 1 : a->output_dir;
+	if (!base)
+		base = "unknown";
+	if (json_is_integer(v = json_object_get(bm,
+	    "per_device_eval_batch_size")))
+		ebs = (long)json_integer_value(v);
+	lmf_buf_puts(&b, "---\n");
+	if (lora)
+		lmf_buf_puts(&b, "library_name: peft\n");
+	lmf_buf_puts(&b, "license: other\nbase_model: ");
+	lmf_buf_puts(&b, base);
+	lmf_buf_puts(&b, "\ntags:\n");
+	if (lora) {
+		lmf_buf_puts(&b, "- base_model:adapter:");
+		lmf_buf_puts(&b, base);
+		lmf_buf_puts(&b, "\n");
 	}
+	lmf_buf_puts(&b, "- llama-factory\n- ");
+	lmf_buf_puts(&b, ft);
+	lmf_buf_puts(&b, "\n- generated_from_trainer\n");
+	if (lora)
+		lmf_buf_puts(&b, "- transformers\n");
+	lmf_buf_puts(&b, "pipeline_tag: text-generation\nmodel-index:\n"
+	    "- name: ");
+	lmf_buf_puts(&b, name);
+	lmf_buf_puts(&b, "\n  results: []\n---\n\n<!-- This model card has "
+	    "been generated automatically according to the information the "
+	    "Trainer had access to. You\nshould probably proofread and "
+	    "complete it, then remove this comment. -->\n\n# ");
+	lmf_buf_puts(&b, name);
+	lmf_buf_puts(&b, "\n\nThis model is a fine-tuned version of [");
+	lmf_buf_puts(&b, base);
+	lmf_buf_puts(&b, "](https://huggingface.co/");
+	lmf_buf_puts(&b, base);
+	lmf_buf_puts(&b, ")");
+	ds = json_object_get(bm, "datasets");
+	n = json_array_size(ds);
+	for (i = 0; i < n; i++) {
+		lmf_buf_puts(&b, i == 0 ? " on the " : i + 1 < n ? ", the " :
+		    " and the ");
+		lmf_buf_puts(&b, json_string_value(json_array_get(ds, i)) ?
+		    json_string_value(json_array_get(ds, i)) : "?");
+	}
+	lmf_buf_puts(&b, n == 1 ? " dataset.\n" : n ? " datasets.\n" :
+	    ".\n");
+	lmf_buf_puts(&b, "\n## Model description\n\nMore information needed"
+	    "\n\n## Intended uses & limitations\n\nMore information needed"
+	    "\n\n## Training and evaluation data\n\nMore information needed"
+	    "\n\n## Training procedure\n\n### Training hyperparameters\n\n"
+	    "The following hyperparameters were used during training:\n"
+	    "- learning_rate: ");
+	lmf_pyjson_repr(num, a->learning_rate);
+	lmf_buf_puts(&b, num);
+	path = xasprintf("\n- train_batch_size: %ld\n- eval_batch_size: %ld"
+	    "\n- seed: %llu\n", tr->batch_size, ebs,
+	    (unsigned long long)tr->seed);
+	lmf_buf_puts(&b, path);
+	free(path);
+	if (a->gradient_accumulation_steps > 1) {
+		path = xasprintf("- gradient_accumulation_steps: %ld\n"
+		    "- total_train_batch_size: %ld\n",
+		    a->gradient_accumulation_steps, tr->batch_size *
+		    a->gradient_accumulation_steps);
+		lmf_buf_puts(&b, path);
+		free(path);
+	}
+	lmf_buf_puts(&b, "- optimizer: Use OptimizerNames.ADAMW_TORCH with "
+	    "betas=(");
+	lmf_pyjson_repr(num, a->adam_beta1);
+	lmf_buf_puts(&b, num);
+	lmf_buf_puts(&b, ",");
+	lmf_pyjson_repr(num, a->adam_beta2);
+	lmf_buf_puts(&b, num);
+	lmf_buf_puts(&b, ") and epsilon=");
+	lmf_pyjson_repr(num, a->adam_epsilon);
+	lmf_buf_puts(&b, num);
+	lmf_buf_puts(&b, " and optimizer_args=No additional optimizer "
+	    "arguments\n- lr_scheduler_type: ");
+	lmf_buf_puts(&b, lmf_sched_name(a->lr_scheduler_type));
+	lmf_buf_puts(&b, "\n");
+	if (a->warmup_steps > 0) {
+		path = xasprintf("- lr_scheduler_warmup_steps: %ld\n",
+		    a->warmup_steps);
+		lmf_buf_puts(&b, path);
+		free(path);
+	} else if (a->warmup_ratio != 0) {
+		lmf_pyjson_repr(num, a->warmup_ratio);
+		lmf_buf_puts(&b, "- lr_scheduler_warmup_ratio: ");
+		lmf_buf_puts(&b, num);
+		lmf_buf_puts(&b, "\n");
+	}
+	if (a->max_steps > 0) {
+		path = xasprintf("- training_steps: %ld\n", a->max_steps);
+		lmf_buf_puts(&b, path);
+		free(path);
+	} else {
+		lmf_pyjson_repr(num, a->num_train_epochs);
+		lmf_buf_puts(&b, "- num_epochs: ");
+		lmf_buf_puts(&b, num);
+		lmf_buf_puts(&b, "\n");
+	}
+	lmf_buf_puts(&b, "\n### Training results\n\n\n\n### Framework "
+	    "versions\n\n");
+	if (lora)
+		lmf_buf_puts(&b, "- PEFT 0.18.1\n");
+	lmf_buf_puts(&b, "- lmf " LMF_VERSION "\n");
+	path = xasprintf("%s/README.md", a->output_dir);
+	if (lmf_afile_open(&af, path) < 0)
+		die_errno("cannot create '%s'", path);
+	if (fwrite(b.s, 1, b.n, af.f) != b.n || lmf_afile_commit(&af) < 0)
+		die_errno("cannot write '%s'", path);
+	free(path);
+	free(b.s);
 }
 
 void
@@ -1000,10 +1120,9 @@ lmf_train_end(struct lmf_trainer *tr)
 		return;
 	/* LLaMA-Factory's order: model, train metrics, state, plots */
 	write_result_dir(tr, dir);
-	if (tr->a.tokenizer_dir)
-		copy_tokenizer(tr);
-	res = json_pack("{s:f, s:i, s:f, s:f, s:f, s:f}", "epoch",
-	    epoch_now(tr), "total_flos", 0, "train_loss", lmf_train_loss(tr),
+	write_tokenizer(tr, dir);
+	res = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f}", "epoch",
+	    epoch_now(tr), "total_flos", tr->flos, "train_loss", lmf_train_loss(tr),
 	    "train_runtime", round(rt * 1e4) / 1e4,
 	    "train_samples_per_second", rt > 0 ? round((double)tr->samples /
 	    rt * 1e3) / 1e3 : 0.0, "train_steps_per_second", rt > 0 ?
@@ -1019,6 +1138,7 @@ lmf_train_end(struct lmf_trainer *tr)
 	json_decref(res);
 	for (; tr->a.plot_loss && *k; k++)
 		plot_key(tr, *k);
+	write_model_card(tr);
 }
 
 void
@@ -1040,6 +1160,7 @@ lmf_train_free(struct lmf_trainer *tr)
 		free(tr->mname[i]);
 	lmf_adamw_free(&tr->adam);
 	json_decref(tr->history);
+	json_decref(tr->model_meta);
 	free(tr->resume_dir);
 	if (tr->lock >= 0)
 		close(tr->lock);
@@ -1071,6 +1192,8 @@ lmf_train_model_open(struct lmf_trainer *tr, const char *model,
 	lmf_rd_check_kind_or_die(rd, "model");
 	if (!(m = lmf_llama_open(rd, t, err, sizeof err)))
 		die("'%s': %s", lmf_rd_name(rd), err);
+	json_decref(tr->model_meta);
+	tr->model_meta = json_incref(lmf_rd_meta(rd));
 	lmf_rd_close(rd);
 	free(ck);
 	ck = NULL;
@@ -1233,6 +1356,22 @@ lmf_train_tool_init(struct lmf_train_tool *x, struct lmf_trainer *tr,
 	tr->ctx = ctx;
 }
 
+/* the parameters Hugging Face's Trainer.floating_point_ops counts: 6 *
+ * input_ids.numel() * model.num_parameters(exclude_embeddings=True) per
+ * micro-batch, the LoRA matrices counted (PEFT puts them in the model),
+ * embed_tokens not (nor a tied lm_head); 0 with a value head: TRL's
+ * wrapper has no floating_point_ops, so total_flos stays 0 (rm, ppo) */
+static uint64_t
+flos_params(const struct lmf_llama *m)
+{
+	const struct lmf_config *c = lmf_llama_config(m);
+
+	if (lmf_llama_has_value_head(m))
+		return 0;
+	return lmf_llama_numel(m) - (uint64_t)c->vocab_size *
+	    (uint64_t)c->hidden_size;
+}
+
 struct lmf_llama *
 lmf_train_tool_open(struct lmf_train_tool *x, struct lmf_trainer *tr)
 {
@@ -1244,6 +1383,8 @@ lmf_train_tool_open(struct lmf_train_tool *x, struct lmf_trainer *tr)
 	    &x->t);
 	if (x->value_head)
 		lmf_llama_value_head(m, -1);
+	tr->flos_params = flos_params(m);
+	tr->ft = x->t.finetuning_type;
 	if ((x->ntp = lmf_llama_ntrainable(m)) == 0)
 		die("nothing to train: no trainable tensors");
 	x->tp = xmallocarray((size_t)x->ntp, sizeof *x->tp);

@@ -92,7 +92,7 @@ import json, sys
 t = open("out/adapter_config.json").read()
 c = json.loads(t)
 sys.exit(not (c["peft_type"] == "LORA" and c["r"] == 8 and
-    t == json.dumps(c, indent=2, sort_keys=True) + "\n"))'
+    t == json.dumps(c, indent=2, sort_keys=True)))'
 check "adapter_model.safetensors equals the adapter stream bit for bit" \
 	$PY - out/adapter_model.safetensors out/adapter.lmf <<'PYEOF'
 import json, struct, sys

@@ -151,9 +151,9 @@ lmf-export --model_name_or_path base.lmf --export_dir re --export_size \
 check "one file over shards" lmf-export --model_name_or_path base.lmf \
     --export_dir re
 check "  the old shards and index are gone, other files stay" sh -c \
-    'test "$(ls re | tr "\n" " ")" = "config.json \
+    'test "$(ls re | tr "\n" " ")" = "config.json generation_config.json \
 model-00009-of-00009.safetensors model.safetensors notes.txt \
-tokenizer.json tokenizer_config.json "'
+special_tokens_map.json tokenizer.json tokenizer_config.json "'
 check "shards over one file" lmf-export --model_name_or_path base.lmf \
     --adapter_name_or_path ad.lmf --export_dir re --export_size 0.0002
 check "  model.safetensors is gone" test ! -e re/model.safetensors

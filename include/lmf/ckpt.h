@@ -12,9 +12,11 @@
  * lmf_hf_write_stream (hf.h). 0, or -1 with a one-line message in err */
 int lmf_ckpt_hf_files(const char *stream, const char *dir,
     uint64_t shard_bytes, char *err, size_t errlen);
-/* j as JSON into path atomically with jansson's flags (JSON_INDENT(2) |
- * JSON_SORT_KEYS ...) and a final newline. 0, or -1 with err */
-int lmf_ckpt_write_json(const char *path, json_t *j, size_t flags,
+/* j into path atomically as Python's json.dumps(j, indent=indent,
+ * sort_keys=True) writes it (pyjson.h), then a newline if nl (Hugging
+ * Face's save_to_json and to_json_file add one; save_metrics does not).
+ * 0, or -1 with err */
+int lmf_ckpt_write_json(const char *path, json_t *j, int indent, int nl,
     char *err, size_t errlen);
 /* the N of the highest dir/checkpoint-N, or -1 */
 long lmf_ckpt_last(const char *dir);

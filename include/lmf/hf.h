@@ -5,13 +5,16 @@
  *
  * A model item becomes what transformers' save_pretrained writes:
  * model.safetensors, or shards model-0000k-of-0000n.safetensors with
- * model.safetensors.index.json past shard_bytes (st_write.h); config.json;
- * and the stream's u8 tensors, its tokenizer files, as files of their
- * names. An adapter item becomes PEFT's adapter_model.safetensors and
+ * model.safetensors.index.json past shard_bytes (st_write.h); config.json
+ * (torch_dtype that of the weights written); generation_config.json
+ * (GenerationConfig.from_model_config's); the stream's u8 tensors, its
+ * tokenizer files, as files of their names, and special_tokens_map.json
+ * from its tokenizer_config.json. An adapter item becomes PEFT's adapter_model.safetensors and
  * adapter_config.json. Either item's value head (v_head.summary.weight and
  * .bias, TRL's names) goes to value_head.safetensors, in f32, as
- * LLaMA-Factory leaves a reward model. JSON files are written with indent 2, sorted keys
- * and a final newline.
+ * LLaMA-Factory leaves a reward model. JSON files are written as Python's
+ * json.dumps(indent=2, sort_keys=True) (pyjson.h), config files with a
+ * final newline, adapter_config.json without (PEFT's).
  *
  * Only the directory's own files are written; every other file stays. Each
  * file goes to a temporary name beside it; the weights are renamed into
@@ -50,5 +53,17 @@ int lmf_hf_write(const char *dir, json_t *config, struct lmf_item *it,
  * with its header's "config" or "adapter_config", weights as stored */
 int lmf_hf_write_stream(const char *stream, const char *dir,
     uint64_t shard_bytes, char *err, size_t errlen);
+
+/* the tokenizer files of directory src (tokenizer.json,
+ * tokenizer_config.json, special_tokens_map.json, chat_template.jinja,
+ * tokenizer.model: those it has) into dir, each atomically, with
+ * special_tokens_map.json made from tokenizer_config.json where src has
+ * none, as a tokenizer's save_pretrained leaves them. 0 or LMF_E_IO */
+int lmf_hf_write_tokenizer(const char *dir, const char *src, char *err,
+    size_t errlen);
+
+/* save_pretrained's special_tokens_map.json of a tokenizer_config.json
+ * object (new reference) */
+json_t *lmf_hf_special_tokens_map(json_t *tc);
 
 #endif

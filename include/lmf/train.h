@@ -157,6 +157,10 @@ struct lmf_trainer {
 	struct lmf_adamw adam;
 	struct lmf_sched sched;
 	uint64_t tokens, tokens0, log_tokens, samples;
+	uint64_t flos_params;        /* Trainer.floating_point_ops' count */
+	double flos;                 /* total_flos */
+	int ft;                      /* enum lmf_ft_type, for README.md */
+	json_t *model_meta;          /* the model stream's header */
 	double train_loss_sum, loss_sum, last_norm, t0, log_t, start;
 	long log_steps, batch_size, saved, step0, log_lines, log_keep;
 	int nmetric;
