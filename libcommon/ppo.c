@@ -229,6 +229,32 @@ moments(struct lmf_ppo_state *s, const float *x, int n)
 	return (float)sqrt((float)(s->rm_var * tot / (tot - 1)));
 }
 
+/* GAE over trl's (n, T - 1) arrays: the last position predicts nothing,
+ * and with whitened rewards its zero would leak into the sums */
+static void
+gae(struct lmf_rollout *ro, const struct lmf_ppo_config *c)
+{
+	int n = ro->n, T = ro->T, T1 = T - 1, j, k;
+	size_t N1 = (size_t)n * T1;
+	float *buf = xmallocarray(5 * N1, sizeof *buf);
+	float *r = buf, *v = buf + N1, *m = buf + 2 * N1;
+	float *a = buf + 3 * N1, *rt = buf + 4 * N1;
+
+	for (j = 0; j < n; j++) {
+		memcpy(r + j * T1, ro->rewards + (long)j * T, T1 * sizeof *r);
+		memcpy(v + j * T1, ro->values + (long)j * T, T1 * sizeof *v);
+		memcpy(m + j * T1, ro->mask + (long)j * T, T1 * sizeof *m);
+	}
+	lmf_ppo_gae(a, rt, r, v, m, (float)c->gamma, (float)c->lam,
+	    c->whiten_rewards, n, T1);
+	for (j = 0; j < n; j++)
+		for (k = 0; k < T; k++) {
+			ro->adv[(long)j * T + k] = k < T1 ? a[j * T1 + k] : 0;
+			ro->ret[(long)j * T + k] = k < T1 ? rt[j * T1 + k] : 0;
+		}
+	free(buf);
+}
+
 void
 lmf_ppo_advantages(struct lmf_rollout *ro, const struct lmf_ppo_config *c,
     struct lmf_ppo_state *s, struct lmf_ppo_step_stats *st)
@@ -267,8 +293,7 @@ lmf_ppo_advantages(struct lmf_rollout *ro, const struct lmf_ppo_config *c,
 	    ro->n, ro->T);
 	st->kl = lmf_ppo_kl_mean(ro->lp, ro->reflp, ro->mask, ro->n, ro->T);
 	st->kl_coef = s->kl_coef;
-	lmf_ppo_gae(ro->adv, ro->ret, ro->rewards, ro->values, ro->mask,
-	    (float)c->gamma, (float)c->lam, c->whiten_rewards, ro->n, ro->T);
+	gae(ro, c);
 	m = v = 0;
 	for (i = 0; i < N; i++) {
 		ro->values[i] *= ro->mask[i];
@@ -433,14 +458,12 @@ lmf_ppo_rollout(struct lmf_rollout *ro, struct lmf_infer *inf, int n,
     const struct lmf_gen_opts *g, struct lmf_rng *rng, int32_t pad,
     int32_t eos)
 {
-	int M = g->max_new_tokens, i, j, k, w, qmax = 0, rl;
+	int M = g->max_new_tokens, i, j, k, w, T = 2;
 	int32_t *out = xmallocarray((size_t)mbs * M, sizeof *out);
-	int32_t *row = xmallocarray((size_t)M, sizeof *row);
+	int32_t *resp = xmallocarray((size_t)n * M, sizeof *resp);
+	int *rl = xmallocarray((size_t)n, sizeof *rl);
 	int *nout = xcalloc((size_t)mbs, sizeof *nout);
 
-	for (i = 0; i < n; i++)
-		qmax = ql[i] > qmax ? ql[i] : qmax;
-	lmf_rollout_init(ro, n, qmax + M);
 	for (i = 0; i < n; i += k) {
 		k = n - i < mbs ? n - i : mbs;
 		lmf_sample_generate(inf, k, q + i, ql + i, g, rng, out, nout);
@@ -450,20 +473,26 @@ lmf_ppo_rollout(struct lmf_rollout *ro, struct lmf_infer *inf, int n,
 				w = nout[j] + (nout[j] < M);
 		for (j = 0; j < k; j++) {
 			int m = nout[j] + (nout[j] < M), t;
+			int32_t *row = resp + (size_t)(i + j) * M;
 
 			for (t = 0; t < w; t++)
 				row[t] = t < m ? out[(size_t)j * M + t] : pad;
-			rl = w ? lmf_ppo_response_len(row, w, pad, eos) : 0;
-			if (rl < 1)   /* max_new_tokens 0 is refused earlier */
+			rl[i + j] = w ? lmf_ppo_response_len(row, w, pad, eos) :
+			    0;
+			if (rl[i + j] < 1)   /* max_new_tokens 0: refused */
 				BUG("empty response");
-			if (w == 0 || rl > w)
-				BUG("response of %d tokens in %d", rl, w);
-			lmf_rollout_set(ro, i + j, q[i + j], ql[i + j], row, rl,
-			    pad);
+			if (ql[i + j] + rl[i + j] > T)
+				T = ql[i + j] + rl[i + j];
 		}
 	}
+	/* T as trl pads the step's batch: the longest query + response */
+	lmf_rollout_init(ro, n, T);
+	for (i = 0; i < n; i++)
+		lmf_rollout_set(ro, i, q[i], ql[i], resp + (size_t)i * M, rl[i],
+		    pad);
 	free(out);
-	free(row);
+	free(resp);
+	free(rl);
 	free(nout);
 }
 

@@ -303,20 +303,28 @@ epoch_now(const struct lmf_trainer *tr)
 	return tr->a.num_train_epochs * (double)tr->step / (double)tr->total;
 }
 
+static int window_values(const struct lmf_trainer *tr, const char **names,
+    double *v);
+
 /* a line of trainer_log.jsonl: LLaMA-Factory's keys, the loss key named
  * key (loss or eval_loss), lr only when lr >= 0 */
 static void
 tlog_line(struct lmf_trainer *tr, const char *key, double loss, double lr)
 {
-	double el = lmf_now() - tr->t0;
+	double el = lmf_now() - tr->t0, wv[16];
 	char e[32], r[32], *line;
+	const char *wn[16];
 	json_t *j;
-	int i;
+	int i, nw = lr >= 0 ? window_values(tr, wn, wv) : 0;
 
 	if (!tr->log)
 		return;
 	j = json_pack("{s:I, s:I, s:f}", "current_steps", (json_int_t)tr->step,
 	    "total_steps", (json_int_t)tr->total, key, loss);
+	for (i = 0; i < nw; i++)   /* ppo's */
+		if (!strcmp(wn[i], "reward"))
+			json_object_set_new(j, "reward", json_real(round(wv[i] *
+			    1e4) / 1e4));
 	for (i = 0; lr >= 0 && i < tr->nmetric; i++)
 		if (!strcmp(tr->mname[i], "rewards/accuracies"))
 			json_object_set_new(j, "accuracy", json_real(
@@ -336,8 +344,11 @@ tlog_line(struct lmf_trainer *tr, const char *key, double loss, double lr)
 	    round((double)tr->tokens / el * 100) / 100 : 0.0));
 	json_object_set_new(j, "total_tokens", json_integer((json_int_t)
 	    tr->tokens));
+	for (i = 0; tr->log_metrics && i < nw; i++)
+		if (strcmp(wn[i], "reward"))
+			json_object_set_new(j, wn[i], json_real(wv[i]));
 	line = lmf_pyjson_dumps(j, -1, LMF_PYJSON_ASCII);
-	if (fprintf(tr->log, "%s\n", line) < 0 ||
+	if (!line || fprintf(tr->log, "%s\n", line) < 0 ||
 	    fflush(tr->log) == EOF)
 		die_errno("'%s/trainer_log.jsonl'", tr->a.output_dir);
 	tr->log_lines++;

@@ -218,6 +218,12 @@ metrics(struct lmf_trainer *tr, const struct lmf_ppo_step_stats *st)
 	lmf_train_metric(tr, "ppo/val/clipfrac", st->vf_clipfrac);
 	lmf_train_metric(tr, "ppo/returns/mean", st->ret_mean);
 	lmf_train_metric(tr, "tokens/responses_len_mean", st->resp_len);
+	lmf_train_metric(tr, "ppo/loss/total", st->loss);
+	lmf_train_metric(tr, "ppo/std_scores", st->score_std);
+	lmf_train_metric(tr, "ppo/policy/policykl", st->policykl);
+	lmf_train_metric(tr, "ppo/val/vpred", st->vpred);
+	lmf_train_metric(tr, "ppo/returns/var", st->ret_var);
+	lmf_train_metric(tr, "tokens/queries_len_mean", st->query_len);
 }
 
 /* one PPO step on the rollout: 0 after a dump */
@@ -288,6 +294,7 @@ train(struct run *r)
 	    "adapter.lmf" : "model.lmf";
 	tr->write_result = write_result;
 	tr->plot_keys = plots;
+	tr->log_metrics = 1;
 	lmf_train_begin(tr);
 	open_models(r);
 	lmf_train_open(tr);

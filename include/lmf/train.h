@@ -144,6 +144,8 @@ struct lmf_trainer {
 	 * set, their number returned (LLaMA-Factory's kto ratios of sums) */
 	int (*window)(char *const *mname, const double *msum, int n,
 	    long steps, const char **names, double *v);
+	int log_metrics;             /* trainer_log.jsonl gets every metric
+	                                (after LLaMA-Factory's keys) */
 	uint64_t seed;               /* recorded in lmf_state.json */
 	struct lmf_llama *model;     /* lmf_train_tool_open's */
 	char *resume_dir;            /* the checkpoint resumed from, or NULL */
