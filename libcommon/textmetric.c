@@ -95,47 +95,84 @@ fsum(const double *v, int n)
 	return hi;
 }
 
+/* an n-gram of code points (n <= 4, each below 2^21) as a sortable key */
+struct gram {
+	uint64_t hi;
+	uint32_t lo;
+};
+
 static int
-same(const uint32_t *a, const uint32_t *b, size_t n)
+gramcmp(const void *a, const void *b)
 {
-	return !memcmp(a, b, n * sizeof *a);
+	const struct gram *x = a, *y = b;
+
+	if (x->hi != y->hi)
+		return x->hi < y->hi ? -1 : 1;
+	return (x->lo > y->lo) - (x->lo < y->lo);
 }
 
-/* count of the n-gram at s in t (tn characters) */
+/* the n-grams of t, sorted; their number */
 static size_t
-count(const uint32_t *g, size_t n, const uint32_t *t, size_t tn)
+ngrams(const uint32_t *t, size_t tn, size_t n, struct gram **out)
 {
-	size_t i, c = 0;
+	size_t i, k, m = tn >= n ? tn - n + 1 : 0;
+	struct gram *g = xmallocarray(m + 1, sizeof *g);
 
-	for (i = 0; i + n <= tn; i++)
-		c += t[i] == g[0] && same(g, t + i, n);
-	return c;
+	for (i = 0; i < m; i++) {
+		uint32_t c[4] = { 0, 0, 0, 0 };
+		for (k = 0; k < n; k++)
+			c[k] = t[i + k] & 0x1fffff;
+		g[i].hi = (uint64_t)c[0] << 42 | (uint64_t)c[1] << 21 | c[2];
+		g[i].lo = c[3];
+	}
+	qsort(g, m, sizeof *g, gramcmp);
+	*out = g;
+	return m;
+}
+
+/* the clipped count: sum over distinct n-grams of min(count in h, in r) */
+static long long
+clipped(const uint32_t *h, size_t hn, const uint32_t *r, size_t rn, size_t n)
+{
+	struct gram *a, *b;
+	size_t na = ngrams(h, hn, n, &a), nb = ngrams(r, rn, n, &b), i = 0,
+	    j = 0;
+	long long num = 0;
+
+	while (i < na && j < nb) {
+		int c = gramcmp(&a[i], &b[j]);
+		if (c < 0) {
+			i++;
+		} else if (c > 0) {
+			j++;
+		} else {
+			size_t ci = 0, cj = 0;
+			struct gram g = a[i];
+			while (i < na && !gramcmp(&a[i], &g))
+				i++, ci++;
+			while (j < nb && !gramcmp(&b[j], &g))
+				j++, cj++;
+			num += (long long)(ci < cj ? ci : cj);
+		}
+	}
+	free(a);
+	free(b);
+	return num;
 }
 
 double
 lmf_bleu4_chars(const char *pred, size_t plen, const char *label,
     size_t llen)
 {
-	size_t hn, rn, n, i, j;
+	size_t hn, rn, n;
 	uint32_t *h = decode(pred, plen, &hn), *r = decode(label, llen, &rn);
 	long long num[5], den[5];
 	double logp[4], bp, score;
 	int k = 1;
 
 	for (n = 1; n <= 4; n++) {
-		num[n] = 0;
+		num[n] = clipped(h, hn, r, rn, n);
 		den[n] = hn >= n ? (long long)(hn - n + 1) : 0;
-		for (i = 0; i + n <= hn; i++) {
-			size_t ch, cr;
-			for (j = 0; j < i && !(h[j] == h[i] &&
-			    same(h + j, h + i, n)); j++)
-				;
-			if (j < i)
-				continue;  /* counted at its first place */
-			ch = count(h + i, n, h, hn);
-			cr = count(h + i, n, r, rn);
-			num[n] += (long long)(ch < cr ? ch : cr);
-		}
 		if (den[n] < 1)
 			den[n] = 1;
 	}
@@ -284,40 +321,46 @@ rouge_words(const char *text, struct cps *s, struct words *w)
 	}
 }
 
-static int
-wcmp3(const struct words *x, size_t i, const struct words *y, size_t j)
-{
-	size_t la = x->b[i] - x->a[i], lb = y->b[j] - y->a[j], k;
+struct wref {
+	const uint32_t *p;
+	size_t len;
+	int *id;
+};
 
-	for (k = 0; k < la && k < lb; k++)
-		if (x->base[x->a[i] + k] != y->base[y->a[j] + k])
-			return x->base[x->a[i] + k] < y->base[y->a[j] + k] ?
-			    -1 : 1;
-	return (la > lb) - (la < lb);
+static int
+wrefcmp(const void *a, const void *b)
+{
+	const struct wref *x = a, *y = b;
+	size_t k;
+
+	for (k = 0; k < x->len && k < y->len; k++)
+		if (x->p[k] != y->p[k])
+			return x->p[k] < y->p[k] ? -1 : 1;
+	return (x->len > y->len) - (x->len < y->len);
 }
 
 /* ids such that equal words have equal ids across both lists */
 static void
 intern(struct words *h, struct words *r)
 {
-	size_t n = h->n + r->n, i, k;
-	struct { struct words *w; size_t i; } *v = xmallocarray(n + 1,
-	    sizeof *v);
-	int id = 0;
+	size_t n = h->n + r->n, i, k = 0;
+	struct wref *v = xmallocarray(n + 1, sizeof *v);
+	struct words *l[2] = { h, r };
+	int id = -1, s;
 
-	for (i = 0; i < h->n; i++)
-		v[i].w = h, v[i].i = i;
-	for (i = 0; i < r->n; i++)
-		v[h->n + i].w = r, v[h->n + i].i = i;
-	h->id = xmallocarray(h->n + 1, sizeof *h->id);
-	r->id = xmallocarray(r->n + 1, sizeof *r->id);
-	/* insertion by sorting would need a comparator with context; the
-	 * lists are short, so a quadratic first-seen numbering serves */
+	for (s = 0; s < 2; s++) {
+		l[s]->id = xmallocarray(l[s]->n + 1, sizeof *l[s]->id);
+		for (i = 0; i < l[s]->n; i++, k++) {
+			v[k].p = l[s]->base + l[s]->a[i];
+			v[k].len = l[s]->b[i] - l[s]->a[i];
+			v[k].id = &l[s]->id[i];
+		}
+	}
+	qsort(v, n, sizeof *v, wrefcmp);
 	for (i = 0; i < n; i++) {
-		for (k = 0; k < i; k++)
-			if (!wcmp3(v[k].w, v[k].i, v[i].w, v[i].i))
-				break;
-		v[i].w->id[v[i].i] = k < i ? v[k].w->id[v[k].i] : id++;
+		if (!i || wrefcmp(&v[i - 1], &v[i]))
+			id++;
+		*v[i].id = id;
 	}
 	free(v);
 }
