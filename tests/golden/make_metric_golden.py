@@ -13,7 +13,11 @@
 #     written below from spec 8.3, the package is not in Debian;
 #   - the means: numpy.mean of round(100 * score, 4), as predict_results.json.
 # Writes pairs.jsonl (one pair per line: predict, label, the unscaled scores
-# and both word lists) and results.json.
+# and both word lists) and results.json; and tiny.jsonl: jieba's words of
+# TINY's sentences with the hand-made dictionary and HMM tables of tiny/
+# (jieba.Tokenizer on tiny/dict.txt, finalseg's tables replaced by those of
+# tiny/finalseg), so that make check tests the algorithm without the
+# package.
 # Usage (from the repository root): /usr/bin/python3
 #   tests/golden/make_metric_golden.py [SHARED_DATA_DIR]
 import json
@@ -154,6 +158,34 @@ EDGE = [
 ]
 
 
+TINY = [
+    "我在北京大学上学",
+    "北京大学生活",
+    "你很快乐",
+    "你好你好很好",
+    "我在C++里写3D程序，版本3.14%好",
+    "学生学大学生活 abc_def-1.2.3 你快乐",
+    "快乐很你好乐",
+]
+
+
+def tiny():
+    import jieba.finalseg as fs
+    d = os.path.join(OUT, "tiny")
+    for name, attr in (("start", "start_P"), ("trans", "trans_P"),
+                       ("emit", "emit_P")):
+        env = {}
+        exec(open(os.path.join(d, "finalseg", "prob_%s.py" % name)).read(),
+             env)
+        setattr(fs, attr, env["P"])
+    tk = jieba.Tokenizer(dictionary=os.path.join(d, "dict.txt"))
+    with open(os.path.join(OUT, "tiny.jsonl"), "w") as f:
+        for s in TINY:
+            f.write(json.dumps({"predict": s, "label": "x",
+                                "predict_words": list(tk.cut(s))},
+                               ensure_ascii=False) + "\n")
+
+
 def main():
     rng = random.Random(14)
     zh = json.load(open(os.path.join(DATA, "alpaca_zh_demo.json")))
@@ -177,6 +209,7 @@ def main():
     with open(os.path.join(OUT, "results.json"), "w") as f:
         f.write(json.dumps(res, indent=4, sort_keys=True) + "\n")
     print("%d pairs" % len(pairs))
+    tiny()
 
 
 if __name__ == "__main__":
