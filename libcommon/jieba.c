@@ -181,9 +181,10 @@ load_dict(struct lmf_jieba *j, const char *path, char *err, size_t errlen)
 		end = memchr(p, '\n', j->dict + len - p);
 		if (!end)
 			end = j->dict + len;
-		for (w = p; w < end && strchr(" \t\r\f\v", *w); w++)
+		for (w = p; w < end && *w && strchr(" \t\r\f\v", *w); w++)
 			;
-		for (q = end; q > w && strchr(" \t\r\f\v", q[-1]); q--)
+		for (q = end; q > w && q[-1] &&
+		    strchr(" \t\r\f\v", q[-1]); q--)
 			;
 		fe = memchr(w, ' ', q - w);
 		if (!fe || fe == w) {
@@ -246,6 +247,8 @@ key(struct lit *l)
 	if (*l->p == '\\') {
 		int k, nd = l->p[1] == 'u' ? 4 : l->p[1] == 'U' ? 8 :
 		    l->p[1] == 'x' ? 2 : 0;
+		if (!l->p[1])
+			return -1;
 		if (!nd) {
 			c = (unsigned char)l->p[1];
 			l->p += 2;
