@@ -187,7 +187,7 @@ static const struct lmf_args_key keys[] = {
 	{ "freeze_extra_modules", S, NULL, USE, NULL, 0 },
 	{ "freeze_vision_tower", B, "true", IGN, NULL, 0 },
 	{ "freeze_multi_modal_projector", B, "true", IGN, NULL, 0 },
-	{ "use_llama_pro", B, "false", NO, NULL, 0 },
+	{ "use_llama_pro", B, "false", USE, NULL, 0 },
 	{ "plot_loss", B, "false", USE, NULL, 0 },
 	{ "compute_accuracy", B, "false", NO, NULL, 0 },
 	{ "disable_shuffling", B, "false", USE, NULL, 0 },
