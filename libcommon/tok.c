@@ -920,7 +920,7 @@ lmf_tok_json_line(struct lmf_tok *t, int decode, const char *line, size_t len,
     FILE *out, char *err, size_t errlen)
 {
 	json_error_t je;
-	json_t *v = json_loadb(line, len, 0, &je);
+	json_t *v = json_loadb(line, len, JSON_ALLOW_NUL, &je);
 	int rc;
 
 	if (!v || !json_is_object(v)) {
