@@ -128,13 +128,13 @@ static const struct lmf_args_key keys[] = {
 	{ "optim", S, "adamw_torch", USE,
 	    "adamw_torch adamw_torch_fused adamw_hf", 0 },
 	{ "logging_steps", I, "500", USE, NULL, 1 },
-	{ "logging_strategy", S, "steps", IGN, NULL, 0 },
+	{ "logging_strategy", S, "steps", USE, "no steps epoch", 0 },
 	{ "logging_first_step", B, "false", IGN, NULL, 0 },
 	{ "logging_dir", S, NULL, IGN, NULL, 0 },
 	{ "save_strategy", S, "steps", USE, "no steps epoch", 0 },
 	{ "save_steps", I, "500", USE, NULL, 1 },
 	{ "save_total_limit", I, NULL, USE, NULL, 1 },
-	{ "save_only_model", B, "false", USE, NULL, 0 },
+	{ "save_only_model", B, "false", IGN, NULL, 0 },
 	{ "resume_from_checkpoint", S, NULL, USE, NULL, 0 },
 	{ "seed", I, "42", USE, NULL, 0 },
 	{ "data_seed", I, NULL, IGN, NULL, 0 },
@@ -162,7 +162,7 @@ static const struct lmf_args_key keys[] = {
 	{ "metric_for_best_model", S, NULL, NO, NULL, 0 },
 	{ "push_to_hub", B, "false", NO, NULL, 0 },
 	{ "hub_model_id", S, NULL, IGN, NULL, 0 },
-	{ "deepspeed", S, NULL, NO, NULL, 0 },
+	{ "deepspeed", S, NULL, IGN, NULL, 0 },
 	{ "fsdp", S, NULL, NO, NULL, 0 },
 	{ "label_smoothing_factor", F, "0.0", NO, NULL, 0 },
 	{ "group_by_length", B, "false", NO, NULL, 0 },
@@ -187,7 +187,7 @@ static const struct lmf_args_key keys[] = {
 	{ "freeze_extra_modules", S, NULL, USE, NULL, 0 },
 	{ "freeze_vision_tower", B, "true", IGN, NULL, 0 },
 	{ "freeze_multi_modal_projector", B, "true", IGN, NULL, 0 },
-	{ "use_llama_pro", B, "false", NO, NULL, 0 },
+	{ "use_llama_pro", B, "false", USE, NULL, 0 },
 	{ "plot_loss", B, "false", USE, NULL, 0 },
 	{ "compute_accuracy", B, "false", NO, NULL, 0 },
 	{ "disable_shuffling", B, "false", USE, NULL, 0 },
@@ -247,6 +247,88 @@ static const struct lmf_args_key keys[] = {
 #undef IGN
 #undef NO
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* how lmf treats each key that has no effect here: one line, said when
+ * the configuration gives the key (lmf_args_note) */
+static const struct {
+	const char *name, *text;
+} notes[] = {
+	{ "trust_remote_code", "no model code is run; lmf's own C code "
+	    "implements each architecture" },
+	{ "cache_dir", "nothing is downloaded, so nothing is cached" },
+	{ "use_fast_tokenizer", "lmf has one tokenizer, its own reading of "
+	    "tokenizer.json" },
+	{ "model_revision", "models are local directories, with no revisions" },
+	{ "low_cpu_mem_usage", "weights are read straight into lmf's own "
+	    "buffers" },
+	{ "flash_attn", "attention is lmf's own CPU kernel; there is no "
+	    "backend to pick" },
+	{ "enable_liger_kernel", "lmf's own CPU kernels are used" },
+	{ "upcast_layernorm", "lmf computes in fp32 throughout" },
+	{ "upcast_lmhead_output", "lmf computes in fp32 throughout" },
+	{ "infer_backend", "lmf generates with its own code (lmf-generate)" },
+	{ "use_cache", "generation always keeps a KV cache, training never" },
+	{ "hf_hub_token", "nothing is downloaded; the token is not used" },
+	{ "ms_hub_token", "nothing is downloaded; the token is not used" },
+	{ "print_param_status", "not printed; lmf-dump shows a model's "
+	    "parameters" },
+	{ "quantization_type", "lmf does not quantize" },
+	{ "double_quantization", "lmf does not quantize" },
+	{ "download_mode", "benchmarks are read from task_dir, never "
+	    "downloaded" },
+	{ "export_device", "lmf exports on the CPU" },
+	{ "media_dir", "lmf trains text models; no media files are read" },
+	{ "buffer_size", "used by streaming only, which lmf does not do" },
+	{ "overwrite_cache", "lmf keeps no dataset cache; each run tokenizes "
+	    "anew" },
+	{ "preprocessing_num_workers", "lmf-tokenize works in one process" },
+	{ "ignore_pad_token_for_loss", "padding never counts in lmf's loss" },
+	{ "data_shared_file_system", "lmf runs on one machine" },
+	{ "logging_dir", "no TensorBoard logs; trainer_log.jsonl is in "
+	    "output_dir" },
+	{ "save_only_model", "lmf checkpoints always hold the optimizer "
+	    "state, so each can be resumed" },
+	{ "data_seed", "the data order follows seed" },
+	{ "bf16", "lmf computes in fp32 on CPUs (no mixed precision yet)" },
+	{ "fp16", "lmf computes in fp32 on CPUs (no mixed precision yet)" },
+	{ "tf32", "lmf computes in fp32 on CPUs; TF32 is a GPU mode" },
+	{ "dataloader_num_workers", "lmf-pack makes the batches before "
+	    "training starts" },
+	{ "dataloader_pin_memory", "there is no GPU memory to pin" },
+	{ "report_to", "lmf reports to no tracker; its logs are "
+	    "trainer_log.jsonl in output_dir" },
+	{ "run_name", "lmf reports to no tracker that would name the run" },
+	{ "ddp_timeout", "lmf trains in one process; there is no "
+	    "distributed group" },
+	{ "ddp_find_unused_parameters", "lmf trains in one process; there is "
+	    "no distributed group" },
+	{ "local_rank", "lmf trains in one process" },
+	{ "deepspeed", "the DeepSpeed config is not read; lmf trains in one "
+	    "process on CPUs" },
+	{ "remove_unused_columns", "lmf's streams carry only the columns a "
+	    "stage uses" },
+	{ "torch_compile", "lmf's kernels are compiled C already" },
+	{ "gradient_checkpointing", "lmf keeps every activation in memory" },
+	{ "full_determinism", "lmf is deterministic for a fixed seed and "
+	    "thread count anyway" },
+	{ "use_cpu", "lmf always runs on CPUs" },
+	{ "hub_model_id", "nothing is uploaded" },
+	{ "freeze_vision_tower", "lmf trains text models only" },
+	{ "freeze_multi_modal_projector", "lmf trains text models only" },
+	{ "eval_num_beams", "used by beam search only, which lmf does not "
+	    "do" },
+	{ "generation_num_beams", "used by beam search only, which lmf does "
+	    "not do" },
+	{ "logging_first_step", "logs follow logging_strategy; the first "
+	    "step is not logged apart" },
+	{ "disable_tqdm", "progress is one line on a terminal, a log line "
+	    "per logging_steps otherwise" },
+	{ "length_penalty", "used by beam search only, which lmf does not do" },
+	{ "loraplus_lr_embedding", "used with loraplus_lr_ratio only, which "
+	    "lmf does not implement" },
+	{ "pissa_iter", "used with pissa_init only, which lmf does not "
+	    "implement" },
+};
 
 /* a message into (err, errlen); returns code */
 static int LMF_PRINTF(4, 5)
@@ -667,6 +749,31 @@ json_compound(struct lmf_args *a, const char *src, const char *k, json_t *v,
 	return r;
 }
 
+/* V is key K's default: lmf-config --json writes every key, and one read
+ * back that way is not "given" (it changes nothing, and is not routed) */
+static int
+json_is_default(const char *k, json_t *v)
+{
+	long i = lmf_args_find(k);
+	const char *d = i < 0 ? NULL : keys[i].def;
+	double x;
+
+	if (!d)
+		return 0;
+	switch (keys[i].type) {
+	case LMF_ARG_BOOL:
+		return json_is_boolean(v) &&
+		    json_is_true(v) == lmf_args_boolword(d);
+	case LMF_ARG_INT:
+	case LMF_ARG_FLOAT:
+		return json_is_number(v) && !lmf_strtod(d, &x) &&
+		    json_number_value(v) == x;
+	case LMF_ARG_STR:
+		return json_is_string(v) && !strcmp(json_string_value(v), d);
+	}
+	return 0;
+}
+
 static int
 json_entry(struct lmf_args *a, const char *src, const char *k, json_t *v,
     char *err, size_t errlen)
@@ -674,6 +781,8 @@ json_entry(struct lmf_args *a, const char *src, const char *k, json_t *v,
 	char *s;
 	int r;
 
+	if (json_is_default(k, v))
+		return 0;
 	if (json_is_null(v))
 		return lmf_args_set(a, k, NULL, 0, src, err, errlen);
 	if (json_is_string(v))
@@ -726,14 +835,19 @@ truth(const struct lmf_args *a, const char *name)
 	return s && !strcmp(s, "true");
 }
 
-/* key NAME, when null, takes S */
+/* key NAME, when null, takes S; given as S by a .json configuration (as
+ * lmf-config --json writes the derived values), it is as if not given */
 static void
 derive(struct lmf_args *a, const char *name, const char *s)
 {
 	long k = lmf_args_find(name);
+	size_t n = a->where[k] ? strlen(a->where[k]) : 0;
 
 	if (!a->val[k])
 		a->val[k] = xstrdup(s);
+	else if (a->given[k] && n > 5 && !strcmp(a->where[k] + n - 5,
+	    ".json") && !strcmp(a->val[k], s))
+		a->given[k] = 0;
 }
 
 /* a key no tool implements, given a value other than its default */
@@ -839,4 +953,18 @@ lmf_args_to_json(const struct lmf_args *a)
 		json_object_set_new(root, keys[i].name, j);
 	}
 	return root;
+}
+
+const char *
+lmf_args_note(const struct lmf_args *a, size_t k)
+{
+	size_t i;
+
+	if (k >= NKEYS || keys[k].use != LMF_ARG_IGNORED || !a->given[k] ||
+	    !a->val[k])
+		return NULL;
+	for (i = 0; i < sizeof(notes) / sizeof(notes[0]); i++)
+		if (!strcmp(notes[i].name, keys[k].name))
+			return notes[i].text;
+	return "accepted; it has no effect in lmf";
 }

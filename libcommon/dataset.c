@@ -224,6 +224,41 @@ is_space(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+/* every string of V holding U+0000 (a JSON \u0000) with each NUL as the
+ * two bytes C0 80, as Java's modified UTF-8 has it: a C string then holds
+ * it, and lmf_tok_encode turns it back into the NUL the tokenizers
+ * library sees (it is an ordinary character there) */
+static void
+nul_strings(json_t *v)
+{
+	const char *s, *k;
+	size_t n, i, o;
+	json_t *e;
+	char *b;
+
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, e)
+			nul_strings(e);
+	} else if (json_is_object(v)) {
+		json_object_foreach(v, k, e)
+			nul_strings(e);
+	} else if (json_is_string(v) && (n = json_string_length(v)) !=
+	    strlen(s = json_string_value(v))) {
+		b = xmalloc(2 * n + 1);
+		for (i = o = 0; i < n; i++) {
+			if (s[i]) {
+				b[o++] = s[i];
+			} else {
+				b[o++] = (char)0xc0;
+				b[o++] = (char)0x80;
+			}
+		}
+		b[o] = '\0';
+		json_string_setn_nocheck(v, b, o);
+		free(b);
+	}
+}
+
 static int
 load_json(const char *path, const char *buf, size_t len, json_t *rows,
     char *err, size_t errlen)
@@ -247,7 +282,7 @@ load_json(const char *path, const char *buf, size_t len, json_t *rows,
 		return -1;
 	}
 	if (buf[i] == '[') {
-		json_t *a = json_loadb(buf, len, 0, &je);
+		json_t *a = json_loadb(buf, len, JSON_ALLOW_NUL, &je);
 
 		if (!a) {
 			lmf_seterr(err, errlen,
@@ -269,7 +304,8 @@ load_json(const char *path, const char *buf, size_t len, json_t *rows,
 		while (j < e && is_space(buf[j]))
 			j++;
 		if (j < e) {
-			v = json_loadb(buf + i, e - i, 0, &je);
+			v = json_loadb(buf + i, e - i, JSON_ALLOW_NUL,
+			    &je);
 			if (!v) {
 				lmf_seterr(err, errlen,
 				    "'%s' line %zu: %s", path,
@@ -288,6 +324,7 @@ load_json(const char *path, const char *buf, size_t len, json_t *rows,
 		i = e + 1;
 	}
 check:
+	nul_strings(rows);
 	for (i = 0; i < json_array_size(rows); i++)
 		if (!json_is_object(json_array_get(rows, i))) {
 			lmf_seterr(err, errlen, "'%s': row %zu is not a JSON "

@@ -453,9 +453,14 @@ choose_trainable(struct lmf_llama *m, char *trainable, char *err,
 		"post_attention_layernorm" };
 	static const char *extra[] = { "embed_tokens", "norm", "lm_head" };
 	const struct lmf_train_opts *o = &m->o;
-	int i, l, L = (int)m->c.num_hidden_layers, n, lo, hi;
+	int i, l, L = (int)m->c.num_hidden_layers, n, lo, hi, stride;
 
 	memset(trainable, 0, (size_t)m->np);
+	if (o->use_llama_pro && o->finetuning_type != LMF_FT_FREEZE) {
+		lmf_seterr(err, errlen, "use_llama_pro: lmf implements it for "
+		    "finetuning_type freeze only");
+		return -1;
+	}
 	if (o->finetuning_type == LMF_FT_FULL) {
 		memset(trainable, 1, (size_t)m->np);
 		return 0;
@@ -465,6 +470,20 @@ choose_trainable(struct lmf_llama *m, char *trainable, char *err,
 	n = o->freeze_trainable_layers;
 	lo = n > 0 ? (L - n > 0 ? L - n : 0) : 0;
 	hi = n > 0 ? L : (-n < L ? -n : L);
+	stride = 1;
+	if (o->use_llama_pro) {
+		/* LLaMA Pro's expanded blocks: layers stride-1, 2*stride-1, ...
+		 * (spec 6.3) */
+		if (n <= 0 || L % n) {
+			lmf_seterr(err, errlen, "use_llama_pro: the %d layers "
+			    "are not a multiple of freeze_trainable_layers %d",
+			    L, n);
+			return -1;
+		}
+		stride = L / n;
+		lo = stride - 1;
+		hi = L;
+	}
 	if (check_list(o->freeze_trainable_modules ?
 	    o->freeze_trainable_modules : "all", hidden, 4, 1,
 	    "freeze_trainable_modules", err, errlen))
@@ -474,7 +493,7 @@ choose_trainable(struct lmf_llama *m, char *trainable, char *err,
 	    "freeze_extra_modules", err, errlen))
 		return -1;
 	for (i = 0; i < m->np; i++) {
-		for (l = lo; l < hi; l++)
+		for (l = lo; l < hi; l += stride)
 			if (split_has(o->freeze_trainable_modules ?
 			    o->freeze_trainable_modules : "all", m->p[i].name,
 			    "", l))

@@ -285,6 +285,29 @@ encode_segment(struct tok *t, const char *s, size_t n, int first,
 	    nids, cap);
 }
 
+/* TEXT with each C0 80 (a NUL from a dataset, dataset.c) as the NUL */
+static int
+encode_nul(struct lmf_tok *tk, const char *text, size_t len, int add,
+    int32_t **ids, size_t *n, char *err, size_t errlen)
+{
+	char *b = xmalloc(len);
+	size_t i, o;
+	int rc;
+
+	for (i = o = 0; i < len; i++) {
+		if ((unsigned char)text[i] == 0xc0 && i + 1 < len &&
+		    (unsigned char)text[i + 1] == 0x80) {
+			b[o++] = '\0';
+			i++;
+		} else {
+			b[o++] = text[i];
+		}
+	}
+	rc = lmf_tok_encode(tk, b, o, add, ids, n, err, errlen);
+	free(b);
+	return rc;
+}
+
 int
 lmf_tok_encode(struct lmf_tok *tk, const char *text, size_t len,
     int add_special_tokens, int32_t **ids, size_t *n, char *err,
@@ -296,6 +319,9 @@ lmf_tok_encode(struct lmf_tok *tk, const char *text, size_t len,
 
 	*ids = NULL;
 	*n = 0;
+	if (len > 1 && memmem(text, len, "\xc0\x80", 2))
+		return encode_nul(tk, text, len, add_special_tokens, ids, n,
+		    err, errlen);
 	bad = tok_utf8_valid(text, len);
 	if (bad != len) {
 		snprintf(err, errlen, "invalid UTF-8 at byte %zu", bad);
@@ -920,7 +946,7 @@ lmf_tok_json_line(struct lmf_tok *t, int decode, const char *line, size_t len,
     FILE *out, char *err, size_t errlen)
 {
 	json_error_t je;
-	json_t *v = json_loadb(line, len, 0, &je);
+	json_t *v = json_loadb(line, len, JSON_ALLOW_NUL, &je);
 	int rc;
 
 	if (!v || !json_is_object(v)) {

@@ -38,6 +38,7 @@ lmf_train_args_default(struct lmf_train_args *a)
 	a->logging_steps = 500;
 	a->save_steps = 500;
 	a->save_strategy = LMF_ST_STEPS;
+	a->logging_strategy = LMF_ST_STEPS;
 	a->lr_scheduler_type = LMF_SCHED_LINEAR;
 }
 
@@ -794,7 +795,9 @@ lmf_train_update(struct lmf_trainer *tr, double loss)
 		fprintf(stderr, "first step after %.2f s\n",
 		    lmf_now() - tr->start);
 	}
-	if (tr->step % tr->a.logging_steps == 0)
+	if ((tr->a.logging_strategy == LMF_ST_STEPS &&
+	    tr->step % tr->a.logging_steps == 0) ||
+	    (tr->a.logging_strategy == LMF_ST_EPOCH && tr->epoch_end))
 		log_step(tr, lmf_sched_lr(&tr->sched, tr->step));
 	prog_show(tr, loss, lmf_sched_lr(&tr->sched, tr->step));
 }
@@ -867,8 +870,18 @@ lmf_train_check_signal(struct lmf_trainer *tr)
 		return;
 	prog_clear(tr);
 	lmf_train_save(tr);
-	warn("stopped by signal %d after step %ld: resume with the same "
-	    "command", (int)stop_signal, tr->step);
+	/* the same command would start over (overwrite_output_dir) or
+	 * resume from the checkpoint it names, not from this one */
+	if (tr->a.overwrite_output_dir || tr->a.resume_from_checkpoint)
+		warn("stopped by signal %d after step %ld: resume with "
+		    "resume_from_checkpoint '%s/checkpoint-%ld' (the same "
+		    "command %s)", (int)stop_signal, tr->step,
+		    tr->a.output_dir, tr->step, tr->a.overwrite_output_dir ?
+		    "starts over, as overwrite_output_dir says" :
+		    "resumes from its resume_from_checkpoint again");
+	else
+		warn("stopped by signal %d after step %ld: resume with the "
+		    "same command", (int)stop_signal, tr->step);
 	exit(128 + stop_signal);
 }
 

@@ -129,6 +129,19 @@ parse_args(struct lmf_args *a, struct opts *o, int argc, char **argv,
 	}
 }
 
+/* S inside a single-quoted shell word, on one line: it'\''s */
+static void
+shquote_in(FILE *f, const char *s)
+{
+	for (; *s; s++)
+		if (*s == '\'')
+			fputs("'\\''", f);
+		else if (*s == '\n')
+			fputc(' ', f);
+		else
+			fputc(*s, f);
+}
+
 /* one shell word: 'it'\''s' */
 static void
 shquote(FILE *f, const char *s)
@@ -147,6 +160,7 @@ print_shell(const struct lmf_args *a)
 {
 	size_t i, n;
 	const struct lmf_args_key *keys = lmf_args_keys(&n);
+	const char *note;
 	int first = 1;
 
 	for (i = 0; i < n; i++) {
@@ -158,6 +172,19 @@ print_shell(const struct lmf_args *a)
 	for (i = 0; i < n; i++)
 		if (a->given[i] && a->val[i]) {
 			printf("%s%s", first ? "" : " ", keys[i].name);
+			first = 0;
+		}
+	fputs("'\n", stdout);
+	fputs("cfg_notes='", stdout);
+	first = 1;
+	for (i = 0; i < n; i++)
+		if ((note = lmf_args_note(a, i))) {
+			if (!first)
+				putchar('\n');
+			printf("%s (", keys[i].name);
+			shquote_in(stdout, a->val[i]);
+			printf("): ");
+			shquote_in(stdout, note);
 			first = 0;
 		}
 	fputs("'\n", stdout);

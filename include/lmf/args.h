@@ -68,6 +68,9 @@ int lmf_args_read_json(struct lmf_args *a, const char *src, const char *text,
  * and lmf's refusals (unimplemented keys, impossible combinations) */
 int lmf_args_resolve(struct lmf_args *a, char *err, size_t errlen);
 const char *lmf_args_get(const struct lmf_args *a, const char *name); /* or NULL */
+/* how lmf treats key K, a key with no effect here that the configuration
+ * gives: one line of text (static), or NULL for any other key */
+const char *lmf_args_note(const struct lmf_args *a, size_t k);
 /* the resolved values as a JSON object, typed per key; the caller
  * owns it */
 json_t *lmf_args_to_json(const struct lmf_args *a);

@@ -48,6 +48,7 @@ struct lmf_train_opts {
 	int freeze_trainable_layers;   /* 2: last 2; -n: first n */
 	const char *freeze_trainable_modules; /* "all" or e.g. "mlp,self_attn" */
 	const char *freeze_extra_modules;     /* NULL or "embed_tokens,norm" */
+	int use_llama_pro;             /* every (L/n)th layer trains instead */
 	/* lora (spec 6.4) */
 	int lora_rank;                 /* 8 */
 	double lora_alpha;             /* 0: 2 * rank */

@@ -39,6 +39,7 @@ struct lmf_train_args {
 	long logging_steps, save_steps, save_total_limit, eval_steps;
 	int lr_scheduler_type;       /* enum lmf_sched_type */
 	int save_strategy, eval_strategy;   /* enum lmf_strategy */
+	int logging_strategy;        /* enum lmf_strategy */
 	int overwrite_output_dir, plot_loss;
 	int print_resume;            /* print the rule's answer, exit */
 	int epochs_given;            /* num_train_epochs was given */
@@ -78,6 +79,8 @@ void lmf_train_opt_sched(const struct lmf_opt *o, const char *v);
 	    0, 1, "warmup as a share of the steps"), \
 	LMF_OPT_ROW("logging_steps", 0, LMF_OPT_LONG, &(a)->logging_steps, \
 	    "N", 1, 9.3e18, "log every N steps"), \
+	LMF_OPT_ROW("logging_strategy", 0, LMF_OPT_CHOICE, \
+	    &(a)->logging_strategy, "no|steps|epoch", 0, 0, "when to log"), \
 	LMF_OPT_ROW("overwrite_output_dir", 0, LMF_OPT_BOOL, \
 	    &(a)->overwrite_output_dir, NULL, 0, 0, \
 	    "train over output_dir, a new log"), \
@@ -125,7 +128,9 @@ void lmf_train_opt_sched(const struct lmf_opt *o, const char *v);
 	    &(t)->freeze_trainable_modules, "M", 0, 0, \
 	    "freeze: the modules that train"), \
 	LMF_OPT_ROW("freeze_extra_modules", 0, LMF_OPT_STRING, \
-	    &(t)->freeze_extra_modules, "M", 0, 0, "freeze: also train these")
+	    &(t)->freeze_extra_modules, "M", 0, 0, "freeze: also train these"), \
+	LMF_OPT_ROW("use_llama_pro", 0, LMF_OPT_BOOL, &(t)->use_llama_pro, \
+	    NULL, 0, 0, "freeze: the last of each L/N layers train")
 void lmf_train_opt_target(const struct lmf_opt *o, const char *v);
 
 /* the trainer; fields the tool reads are above the line */
