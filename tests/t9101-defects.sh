@@ -57,5 +57,5 @@ check_grep "  names resume_from_checkpoint, not the same command" \
 check "  which resumes" sh -c "lmf-sft --model m.lmf --threads 1 -l 0 \
 	--data b.lmf --max_steps 12 --logging_steps 1 --output_dir out \
 	--overwrite_output_dir --resume_from_checkpoint out/checkpoint-$step \
-	-q 2>e2 && head -1 out/trainer_log.jsonl | grep -q '\"current_steps\":$((step + 1)),'"
+	-q 2>e2 && head -1 out/trainer_log.jsonl | grep -q '\"current_steps\": $((step + 1)),'"
 done_testing
