@@ -963,6 +963,9 @@ lmf_args_note(const struct lmf_args *a, size_t k)
 	if (k >= NKEYS || keys[k].use != LMF_ARG_IGNORED || !a->given[k] ||
 	    !a->val[k])
 		return NULL;
+	/* what lmf does anyway: nothing to say */
+	if (!strcmp(keys[k].name, "report_to") && !strcmp(a->val[k], "none"))
+		return NULL;
 	for (i = 0; i < sizeof(notes) / sizeof(notes[0]); i++)
 		if (!strcmp(notes[i].name, keys[k].name))
 			return notes[i].text;

@@ -5,7 +5,7 @@
 # lmf-config --json prints trains as the YAML it came from; lmf train -h;
 # logging_strategy epoch and no; use_llama_pro's layers.
 . "$(dirname "$0")/lib.sh"
-plan 17
+plan 18
 mkdir tiny t4
 sed 's/"vocab_size": 512/"vocab_size": 576/' \
 	"$TOP/data/models/tiny-llama/config.json" >tiny/config.json
@@ -78,6 +78,9 @@ for st in rm:dpo_demo dpo:dpo_demo kto:kto_demo; do
 		>/dev/null 2>err.${st%:*} && grep -q 'note: save_only_model' err.${st%:*}"
 done
 
+check "report_to none: what lmf does, no note" sh -c 'lmf train sft.yaml \
+	report_to=none --dry_run >/dev/null 2>err.none &&
+	! grep -q "note: report_to" err.none'
 lmf-config --json sft.yaml >c.json
 check "lmf-config --json, read back: the same JSON" sh -c \
 	'lmf-config --json c.json >c2.json && cmp c.json c2.json'
