@@ -307,6 +307,10 @@ train(struct run *r)
 	p = json_object_get(lmf_rd_meta(tr->data), "eos_token_id");
 	if (json_is_integer(p))   /* the tokenizer's eos stops rows too */
 		add_stop(r, (int32_t)json_integer_value(p));
+	p = json_object_get(lmf_rd_meta(tr->data), "additional_special_"
+	    "tokens_ids");   /* and its additional ones (spec 3.3) */
+	for (i = 0; i < (int)json_array_size(p); i++)
+		add_stop(r, (int32_t)json_integer_value(json_array_get(p, i)));
 	lmf_train_start(tr, r->tp, r->ntp,
 	    lmf_llama_trainable_numel(r->model));
 	while (tr->step < tr->total && prompts(r, &ro)) {
