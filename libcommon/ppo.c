@@ -599,11 +599,11 @@ lmf_rollout_from_item(struct lmf_rollout *ro, struct lmf_item *it, int V,
 
 int
 lmf_ppo_prompt_batch(struct lmf_batch *b, struct lmf_item *it, int64_t V,
-    char *err, size_t errlen)
+    long cutoff, char *err, size_t errlen)
 {
 	struct lmf_tensor *x = lmf_item_find(it, "input_ids");
 	struct lmf_tensor *m = lmf_item_find(it, "attention_mask");
-	int64_t i;
+	int64_t i, t, n;
 
 	if (!x || x->dtype != LMF_I32 || x->ndim != 2 || x->shape[0] < 1 ||
 	    x->shape[1] < 1 || (m && (m->dtype != LMF_I32 || m->ndim != 2 ||
@@ -623,6 +623,16 @@ lmf_ppo_prompt_batch(struct lmf_batch *b, struct lmf_item *it, int64_t V,
 			    (int)b->input_ids[i]);
 			return -1;
 		}
+	for (i = 0; cutoff > 0 && i < b->B; i++) {
+		for (n = t = 0; t < b->T; t++)
+			n += !b->attention_mask || b->attention_mask[i * b->T + t];
+		if (n > cutoff) {
+			lmf_seterr(err, errlen, "row %d: a prompt of %lld tokens, "
+			    "longer than cutoff_len %ld", (int)i, (long long)n,
+			    cutoff);
+			return -1;
+		}
+	}
 	return 0;
 }
 

@@ -46,6 +46,7 @@ struct run {
 	struct lmf_ppo_state s;
 	struct lmf_rng grng;
 	int32_t pad, eos;
+	long cutoff;   /* the batches' cutoff_len, 0 if not known */
 };
 
 static struct lmf_llama *
@@ -173,7 +174,7 @@ prompts(struct run *r, struct lmf_rollout *ro)
 	for (k = 0; k < nb && !ended && lmf_train_next(tr, &items[k]) == 1;
 	    k++) {
 		if (lmf_ppo_prompt_batch(&b, &items[k],
-		    lmf_llama_config(r->model)->vocab_size, err,
+		    lmf_llama_config(r->model)->vocab_size, r->cutoff, err,
 		    sizeof err) < 0)
 			die("'%s': batch %llu: %s", tr->data_path,
 			    (unsigned long long)tr->micro, err);
@@ -287,7 +288,7 @@ train(struct run *r)
 	static const char *const plots[] = { "loss", "reward", NULL };
 	struct lmf_trainer *tr = r->tr;
 	struct lmf_rollout ro;
-	json_t *s, *p;
+	json_t *s, *p, *m;
 	int i;
 
 	tr->result_name = r->o->t.finetuning_type == LMF_FT_LORA ?
@@ -298,17 +299,18 @@ train(struct run *r)
 	lmf_train_begin(tr);
 	open_models(r);
 	lmf_train_open(tr);
-	s = json_object_get(lmf_rd_meta(tr->data), "stage");
+	m = lmf_rd_meta(tr->data);
+	s = json_object_get(m, "stage");
 	if (json_is_string(s) && strcmp(json_string_value(s), "ppo"))
 		die("'%s': batches of stage '%s', not ppo prompts",
 		    tr->data_path, json_string_value(s));
-	p = json_object_get(lmf_rd_meta(tr->data), "pad_token_id");
+	p = json_object_get(m, "pad_token_id");
 	r->pad = json_is_integer(p) ? (int32_t)json_integer_value(p) : 0;
-	p = json_object_get(lmf_rd_meta(tr->data), "eos_token_id");
+	r->cutoff = (long)json_integer_value(json_object_get(m, "cutoff_len"));
+	p = json_object_get(m, "eos_token_id");
 	if (json_is_integer(p))   /* the tokenizer's eos stops rows too */
 		add_stop(r, (int32_t)json_integer_value(p));
-	p = json_object_get(lmf_rd_meta(tr->data), "additional_special_"
-	    "tokens_ids");   /* and its additional ones (spec 3.3) */
+	p = json_object_get(m, "additional_special_tokens_ids"); /* 3.3 */
 	for (i = 0; i < (int)json_array_size(p); i++)
 		add_stop(r, (int32_t)json_integer_value(json_array_get(p, i)));
 	lmf_train_start(tr, r->tp, r->ntp,
@@ -482,9 +484,8 @@ main(int argc, char **argv)
 		lmf_train_begin(&tr);
 		open_models(&r);
 		replay(&r);
-	} else {
+	} else
 		train(&r);
-	}
 	lmf_train_free(&tr);
 	lmf_llama_free(r.model);
 	lmf_llama_free(r.ref);

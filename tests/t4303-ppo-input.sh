@@ -1,9 +1,12 @@
 #!/bin/sh
-# lmf-ppo's stop ids: the eos and the tokenizer's additional special tokens
-# (LLaMA-Factory's eos_token_id = [eos] + additional_special_tokens_ids),
-# carried from lmf-tokenize --stage ppo in the batches' meta.
+# lmf-ppo's input: the stop ids, the eos and the tokenizer's additional
+# special tokens (LLaMA-Factory's eos_token_id = [eos] +
+# additional_special_tokens_ids), carried from lmf-tokenize --stage ppo in
+# the batches' meta; prompts longer than that cutoff_len (lmf-tokenize
+# truncates them, so another tool made them) and a reward model of another
+# vocabulary refused in one line.
 . "$(dirname "$0")/lib.sh"
-plan 4
+plan 8
 cat >cfg.json <<'CFG'
 {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
  "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
@@ -70,4 +73,22 @@ check "lmf-tokenize writes additional_special_tokens_ids" sh -c \
 check "lmf-pack keeps them" sh -c \
 	"lmf-dump --meta p2.lmf | grep -q 'additional_special_tokens_ids.*$id'"
 check "generation stops at it" test "$1 $2" = "$id 1"
+lmf-dump --json p.lmf | sed 's/"cutoff_len":64/"cutoff_len":4/' |
+	lmf-dump -r -o long.lmf
+sed 's/"vocab_size": 576/"vocab_size": 600/' cfg.json >cfg2.json
+lmf-load -q --init --config cfg2.json -o m2.lmf
+lmf-rm -q --model m2.lmf --data rtr.lmf --threads 1 --finetuning_type full \
+	--max_steps 1 -o rm2.lmf
+bad() { lmf-ppo --model m.lmf --threads 1 --max_new_tokens 2 \
+	--reward_model_type full --dump_step x.lmf "$@"; }
+bad --data long.lmf --reward_model rm.lmf 2>e1.txt
+bad --data p.lmf --reward_model rm2.lmf 2>e2.txt
+check_exit "prompts longer than cutoff_len" 1 bad --data long.lmf \
+	--reward_model rm.lmf
+check "in one line naming it" sh -c 'test "$(wc -l <e1.txt)" = 1 &&
+	grep -q "row 0: a prompt of .* tokens, longer than cutoff_len 4" e1.txt'
+check_exit "a reward model of another vocabulary" 1 bad --data p.lmf \
+	--reward_model rm2.lmf
+check "in one line naming it" sh -c 'test "$(wc -l <e2.txt)" = 1 &&
+	grep -q "vocabulary (600) is not the policy.s (576)" e2.txt'
 done_testing
