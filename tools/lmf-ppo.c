@@ -27,7 +27,7 @@ enum { RM_LORA, RM_FULL, RM_API };
 struct opts {
 	const char *model, *data, *out, *adapter, *dump, *rollout;
 	const char *reward_model, *reward_adapters, *ref_model;
-	int threads, nockpt, rm_type, mbs;
+	int threads, nockpt, rm_type, mbs, time;
 	struct lmf_train_opts t;
 	struct lmf_train_args a;
 	struct lmf_ppo_config c;
@@ -206,33 +206,13 @@ prompts(struct run *r, struct lmf_rollout *ro)
 	return n > 0;
 }
 
-static void
-metrics(struct lmf_trainer *tr, const struct lmf_ppo_step_stats *st)
-{
-	lmf_train_metric(tr, "reward", st->score_mean);
-	lmf_train_metric(tr, "objective/kl", st->kl);
-	lmf_train_metric(tr, "objective/kl_coef", st->kl_coef);
-	lmf_train_metric(tr, "ppo/loss/policy", st->pg_loss);
-	lmf_train_metric(tr, "ppo/loss/value", st->vf_loss);
-	lmf_train_metric(tr, "ppo/policy/clipfrac", st->pg_clipfrac);
-	lmf_train_metric(tr, "ppo/policy/approxkl", st->approxkl);
-	lmf_train_metric(tr, "ppo/val/clipfrac", st->vf_clipfrac);
-	lmf_train_metric(tr, "ppo/returns/mean", st->ret_mean);
-	lmf_train_metric(tr, "tokens/responses_len_mean", st->resp_len);
-	lmf_train_metric(tr, "ppo/loss/total", st->loss);
-	lmf_train_metric(tr, "ppo/std_scores", st->score_std);
-	lmf_train_metric(tr, "ppo/policy/policykl", st->policykl);
-	lmf_train_metric(tr, "ppo/val/vpred", st->vpred);
-	lmf_train_metric(tr, "ppo/returns/var", st->ret_var);
-	lmf_train_metric(tr, "tokens/queries_len_mean", st->query_len);
-}
-
 /* one PPO step on the rollout: 0 after a dump */
 static int
 step(struct run *r, struct lmf_rollout *ro, int scored)
 {
 	struct lmf_ppo_step_stats st = { 0 };
 	struct lmf_ppo_config *c = &r->o->c;
+	double t0;
 
 	if (!c->mbs)
 		c->mbs = ro->n;
@@ -240,13 +220,16 @@ step(struct run *r, struct lmf_rollout *ro, int scored)
 		lmf_ppo_score(r->rm, ro, c->mbs);
 	lmf_ppo_forward(r->model, r->ref, ro, c->mbs);
 	lmf_ppo_advantages(ro, c, &r->s, &st);
+	t0 = lmf_now();
 	lmf_ppo_optimize(r->model, ro, c, &r->s, &st, update, r, r->o->dump
 	    != NULL);
+	if (r->o->time)
+		lmf_ppo_print_times(ro, r->tr->step + 1, lmf_now() - t0);
 	if (r->o->dump) {
 		lmf_ppo_dump(r->o->dump, &r->o->wo, ro, &st, r->tp, r->ntp);
 		return 0;
 	}
-	metrics(r->tr, &st);
+	lmf_ppo_metrics(r->tr, &st);
 	lmf_train_update(r->tr, st.loss);
 	return 1;
 }
@@ -443,6 +426,8 @@ main(int argc, char **argv)
 		    "seed of init, dropout, sampling, shuffles"),
 		{ "threads", 0, I, &o.threads, "N", 0, 4096,
 		    "threads for matrix products", "0 = all cores", NULL, 0 },
+		LMF_OPT_ROW("time", 0, B, &o.time, NULL, 0, 0,
+		    "print each step's time split on stderr"),
 		{ "level", 'l', LMF_OPT_FUNC, &o.wo.level, "N", 0, 0,
 		    "zstd level of the output", "1", lmf_opt_level, 0 },
 		{ "quiet", 'q', LMF_OPT_FUNC, NULL, NULL, 0, 0,
