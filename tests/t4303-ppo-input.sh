@@ -6,7 +6,7 @@
 # truncates them, so another tool made them) and a reward model of another
 # vocabulary refused in one line.
 . "$(dirname "$0")/lib.sh"
-plan 8
+plan 10
 cat >cfg.json <<'CFG'
 {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
  "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
@@ -91,4 +91,10 @@ check_exit "a reward model of another vocabulary" 1 bad --data p.lmf \
 	--reward_model rm2.lmf
 check "in one line naming it" sh -c 'test "$(wc -l <e2.txt)" = 1 &&
 	grep -q "vocabulary (600) is not the policy.s (576)" e2.txt'
+man_flags lmf-ppo >man.txt
+options_diff lmf-ppo man.txt >diff.txt
+check "lmf-ppo(1) OPTIONS are lmf-ppo --list-options" sh -c \
+	"test -s man.txt && ! test -s diff.txt"
+check "lmf-ppo(1) passes mandoc -Tlint" mandoc -Tlint -Wwarning \
+	"$TOP/man/lmf-ppo.1"
 done_testing
