@@ -13,6 +13,7 @@
 #include "lmf/ppo.h"
 #include "lmf/sample.h"
 #include "lmf/stream.h"
+#include "lmf/train.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
 
@@ -155,6 +156,7 @@ lmf_ppo_score(struct lmf_llama *rm, struct lmf_rollout *ro, int mbs)
 {
 	float *v = xmallocarray((size_t)mbs * ro->T, sizeof *v);
 	struct lmf_batch b;
+	double t0 = lmf_now();
 	int i, j, k;
 
 	for (i = 0; i < ro->n; i += k) {
@@ -166,6 +168,7 @@ lmf_ppo_score(struct lmf_llama *rm, struct lmf_rollout *ro, int mbs)
 			ro->score[i + j] = v[lmf_batch_last(&b, j)];
 	}
 	free(v);
+	ro->t_score = lmf_now() - t0;
 }
 
 void
@@ -173,16 +176,21 @@ lmf_ppo_forward(struct lmf_llama *policy, struct lmf_llama *ref,
     struct lmf_rollout *ro, int mbs)
 {
 	struct lmf_batch b;
+	double t0, t1;
 	long o;
 	int i, k;
 
+	ro->t_policy = ro->t_ref = 0;
 	for (i = 0; i < ro->n; i += k) {
 		k = ro->n - i < mbs ? ro->n - i : mbs;
 		o = (long)i * ro->T;
 		rows(ro, &b, i, k);
+		t0 = lmf_now();
 		lmf_llama_forward(policy, &b, LMF_FWD_TRAIN);
 		lmf_llama_logps(policy, ro->lp + o);
 		lmf_llama_values(policy, ro->values + o);
+		t1 = lmf_now();
+		ro->t_policy += t1 - t0;
 		if (ref) {
 			lmf_llama_forward(ref, &b, 0);
 			lmf_llama_logps(ref, ro->reflp + o);
@@ -190,7 +198,40 @@ lmf_ppo_forward(struct lmf_llama *policy, struct lmf_llama *ref,
 			lmf_llama_forward(policy, &b, LMF_FWD_NO_ADAPTER);
 			lmf_llama_logps(policy, ro->reflp + o);
 		}
+		ro->t_ref += lmf_now() - t1;
 	}
+}
+
+void
+lmf_ppo_metrics(struct lmf_trainer *tr, const struct lmf_ppo_step_stats *st)
+{
+	lmf_train_metric(tr, "reward", st->score_mean);
+	lmf_train_metric(tr, "objective/kl", st->kl);
+	lmf_train_metric(tr, "objective/kl_coef", st->kl_coef);
+	lmf_train_metric(tr, "ppo/loss/policy", st->pg_loss);
+	lmf_train_metric(tr, "ppo/loss/value", st->vf_loss);
+	lmf_train_metric(tr, "ppo/policy/clipfrac", st->pg_clipfrac);
+	lmf_train_metric(tr, "ppo/policy/approxkl", st->approxkl);
+	lmf_train_metric(tr, "ppo/val/clipfrac", st->vf_clipfrac);
+	lmf_train_metric(tr, "ppo/returns/mean", st->ret_mean);
+	lmf_train_metric(tr, "tokens/responses_len_mean", st->resp_len);
+	lmf_train_metric(tr, "ppo/loss/total", st->loss);
+	lmf_train_metric(tr, "ppo/std_scores", st->score_std);
+	lmf_train_metric(tr, "ppo/policy/policykl", st->policykl);
+	lmf_train_metric(tr, "ppo/val/vpred", st->vpred);
+	lmf_train_metric(tr, "ppo/returns/var", st->ret_var);
+	lmf_train_metric(tr, "tokens/queries_len_mean", st->query_len);
+}
+
+void
+lmf_ppo_print_times(const struct lmf_rollout *ro, long step, double t_update)
+{
+	fprintf(stderr, "%s: step %ld: time generation %.1f ms (%ld tokens, "
+	    "%.1f tokens/s) policy %.1f ms reference %.1f ms reward %.1f ms "
+	    "update %.1f ms\n", lmf_progname(), step, ro->t_gen * 1e3,
+	    ro->ngen, ro->t_gen > 0 ? ro->ngen / ro->t_gen : 0.0,
+	    ro->t_policy * 1e3, ro->t_ref * 1e3, ro->t_score * 1e3,
+	    t_update * 1e3);
 }
 
 void
@@ -463,10 +504,14 @@ lmf_ppo_rollout(struct lmf_rollout *ro, struct lmf_infer *inf, int n,
 	int32_t *resp = xmallocarray((size_t)n * M, sizeof *resp);
 	int *rl = xmallocarray((size_t)n, sizeof *rl);
 	int *nout = xcalloc((size_t)mbs, sizeof *nout);
+	double t0 = lmf_now();
+	long ngen = 0;
 
 	for (i = 0; i < n; i += k) {
 		k = n - i < mbs ? n - i : mbs;
 		lmf_sample_generate(inf, k, q + i, ql + i, g, rng, out, nout);
+		for (j = 0; j < k; j++)
+			ngen += nout[j];
 		/* generate's (k, w) output: tokens, the stop id, pad */
 		for (j = w = 0; j < k; j++)
 			if (nout[j] + (nout[j] < M) > w)
@@ -485,8 +530,11 @@ lmf_ppo_rollout(struct lmf_rollout *ro, struct lmf_infer *inf, int n,
 				T = ql[i + j] + rl[i + j];
 		}
 	}
+	t0 = lmf_now() - t0;
 	/* T as trl pads the step's batch: the longest query + response */
 	lmf_rollout_init(ro, n, T);
+	ro->t_gen = t0;
+	ro->ngen = ngen;
 	for (i = 0; i < n; i++)
 		lmf_rollout_set(ro, i, q[i], ql[i], resp + (size_t)i * M, rl[i],
 		    pad);
@@ -599,11 +647,11 @@ lmf_rollout_from_item(struct lmf_rollout *ro, struct lmf_item *it, int V,
 
 int
 lmf_ppo_prompt_batch(struct lmf_batch *b, struct lmf_item *it, int64_t V,
-    char *err, size_t errlen)
+    long cutoff, char *err, size_t errlen)
 {
 	struct lmf_tensor *x = lmf_item_find(it, "input_ids");
 	struct lmf_tensor *m = lmf_item_find(it, "attention_mask");
-	int64_t i;
+	int64_t i, t, n;
 
 	if (!x || x->dtype != LMF_I32 || x->ndim != 2 || x->shape[0] < 1 ||
 	    x->shape[1] < 1 || (m && (m->dtype != LMF_I32 || m->ndim != 2 ||
@@ -623,6 +671,16 @@ lmf_ppo_prompt_batch(struct lmf_batch *b, struct lmf_item *it, int64_t V,
 			    (int)b->input_ids[i]);
 			return -1;
 		}
+	for (i = 0; cutoff > 0 && i < b->B; i++) {
+		for (n = t = 0; t < b->T; t++)
+			n += !b->attention_mask || b->attention_mask[i * b->T + t];
+		if (n > cutoff) {
+			lmf_seterr(err, errlen, "row %d: a prompt of %lld tokens, "
+			    "longer than cutoff_len %ld", (int)i, (long long)n,
+			    cutoff);
+			return -1;
+		}
+	}
 	return 0;
 }
 

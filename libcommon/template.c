@@ -255,6 +255,10 @@ bind(const struct tdef *d, struct tdef *owned, struct lmf_tok *tok,
 		lmf_template_free(t);
 		return NULL;
 	}
+	/* the other stop words become additional special tokens (only
+	 * those the vocabulary has: lmf adds no token there) */
+	for (int i = d->replace_eos ? 1 : 0; i < 3 && d->stop[i]; i++)
+		lmf_tok_set_special(tok, "additional", d->stop[i], 0);
 	if (lmf_tok_eos_id(tok) < 0 && lmf_tok_set_special(tok, "eos",
 	    "<|endoftext|>", 1)) {
 		lmf_seterr(err, errlen, "cannot add an eos token");

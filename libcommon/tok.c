@@ -48,6 +48,8 @@ struct tok {
 	int32_t *pre_ids, *post_ids;
 	size_t npre, npost;
 	int32_t bos, eos, pad, unk;
+	int32_t *extra;               /* additional_special_tokens ids */
+	size_t nextra;
 	int add_bos, add_eos;
 	char *chat_template;          /* tokenizer_config's, or NULL */
 	struct tbuf nbuf;
@@ -543,6 +545,7 @@ tok_destroy(struct tok *t)
 	tok_pre_free(t->pre);
 	tok_dec_free(t->dec);
 	free(t->chat_template);
+	free(t->extra);
 	for (i = 0; i < t->nadded; i++) {
 		free(t->added[i].content);
 		free(t->added[i].mcontent);
@@ -663,6 +666,20 @@ lmf_tok_load(const char *json, size_t len, const char *cfg, size_t cfglen,
 			json_decref(c);
 			goto fail;
 		}
+	}
+	v = json_object_get(c, "additional_special_tokens");
+	for (size_t i = 0; json_is_array(v) && i < json_array_size(v); i++) {
+		json_t *x = json_array_get(v, i);
+		int32_t id;
+
+		if (json_is_object(x))
+			x = json_object_get(x, "content");
+		if (!json_is_string(x) || (id = tok_id(t, json_string_value(x),
+		    json_string_length(x))) < 0)
+			continue;
+		t->extra = xrealloc(t->extra, (t->nextra + 1) *
+		    sizeof *t->extra);
+		t->extra[t->nextra++] = id;
 	}
 	t->add_bos = json_is_true(json_object_get(c, "add_bos_token"));
 	t->add_eos = json_is_true(json_object_get(c, "add_eos_token"));
@@ -840,9 +857,15 @@ lmf_tok_set_special(struct lmf_tok *tk, const char *which, const char *token,
 {
 	struct tok *t = &tk->t;
 	int32_t id = lmf_tok_token_to_id(tk, token);
-	int32_t *slot;
+	int32_t *slot, dummy;
+	size_t i;
 
-	if (!strcmp(which, "eos"))
+	if (!strcmp(which, "additional")) {
+		for (i = 0; id >= 0 && i < t->nextra; i++)
+			if (t->extra[i] == id)
+				return 0;
+		slot = &dummy;
+	} else if (!strcmp(which, "eos"))
 		slot = &t->eos;
 	else if (!strcmp(which, "pad"))
 		slot = &t->pad;
@@ -867,8 +890,20 @@ lmf_tok_set_special(struct lmf_tok *tk, const char *which, const char *token,
 		a->special = 1;
 		rebuild_added(t);
 	}
+	if (slot == &dummy) {
+		t->extra = xrealloc(t->extra, (t->nextra + 1) *
+		    sizeof *t->extra);
+		t->extra[t->nextra++] = id;
+	}
 	*slot = id;
 	return 0;
+}
+
+size_t
+lmf_tok_additional_ids(const struct lmf_tok *tk, const int32_t **ids)
+{
+	*ids = tk->t.extra;
+	return tk->t.nextra;
 }
 
 static int

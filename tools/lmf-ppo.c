@@ -27,7 +27,7 @@ enum { RM_LORA, RM_FULL, RM_API };
 struct opts {
 	const char *model, *data, *out, *adapter, *dump, *rollout;
 	const char *reward_model, *reward_adapters, *ref_model;
-	int threads, nockpt, rm_type, mbs;
+	int threads, nockpt, rm_type, mbs, time;
 	struct lmf_train_opts t;
 	struct lmf_train_args a;
 	struct lmf_ppo_config c;
@@ -46,6 +46,7 @@ struct run {
 	struct lmf_ppo_state s;
 	struct lmf_rng grng;
 	int32_t pad, eos;
+	long cutoff;   /* the batches' cutoff_len, 0 if not known */
 };
 
 static struct lmf_llama *
@@ -173,7 +174,7 @@ prompts(struct run *r, struct lmf_rollout *ro)
 	for (k = 0; k < nb && !ended && lmf_train_next(tr, &items[k]) == 1;
 	    k++) {
 		if (lmf_ppo_prompt_batch(&b, &items[k],
-		    lmf_llama_config(r->model)->vocab_size, err,
+		    lmf_llama_config(r->model)->vocab_size, r->cutoff, err,
 		    sizeof err) < 0)
 			die("'%s': batch %llu: %s", tr->data_path,
 			    (unsigned long long)tr->micro, err);
@@ -205,33 +206,13 @@ prompts(struct run *r, struct lmf_rollout *ro)
 	return n > 0;
 }
 
-static void
-metrics(struct lmf_trainer *tr, const struct lmf_ppo_step_stats *st)
-{
-	lmf_train_metric(tr, "reward", st->score_mean);
-	lmf_train_metric(tr, "objective/kl", st->kl);
-	lmf_train_metric(tr, "objective/kl_coef", st->kl_coef);
-	lmf_train_metric(tr, "ppo/loss/policy", st->pg_loss);
-	lmf_train_metric(tr, "ppo/loss/value", st->vf_loss);
-	lmf_train_metric(tr, "ppo/policy/clipfrac", st->pg_clipfrac);
-	lmf_train_metric(tr, "ppo/policy/approxkl", st->approxkl);
-	lmf_train_metric(tr, "ppo/val/clipfrac", st->vf_clipfrac);
-	lmf_train_metric(tr, "ppo/returns/mean", st->ret_mean);
-	lmf_train_metric(tr, "tokens/responses_len_mean", st->resp_len);
-	lmf_train_metric(tr, "ppo/loss/total", st->loss);
-	lmf_train_metric(tr, "ppo/std_scores", st->score_std);
-	lmf_train_metric(tr, "ppo/policy/policykl", st->policykl);
-	lmf_train_metric(tr, "ppo/val/vpred", st->vpred);
-	lmf_train_metric(tr, "ppo/returns/var", st->ret_var);
-	lmf_train_metric(tr, "tokens/queries_len_mean", st->query_len);
-}
-
 /* one PPO step on the rollout: 0 after a dump */
 static int
 step(struct run *r, struct lmf_rollout *ro, int scored)
 {
 	struct lmf_ppo_step_stats st = { 0 };
 	struct lmf_ppo_config *c = &r->o->c;
+	double t0;
 
 	if (!c->mbs)
 		c->mbs = ro->n;
@@ -239,13 +220,16 @@ step(struct run *r, struct lmf_rollout *ro, int scored)
 		lmf_ppo_score(r->rm, ro, c->mbs);
 	lmf_ppo_forward(r->model, r->ref, ro, c->mbs);
 	lmf_ppo_advantages(ro, c, &r->s, &st);
+	t0 = lmf_now();
 	lmf_ppo_optimize(r->model, ro, c, &r->s, &st, update, r, r->o->dump
 	    != NULL);
+	if (r->o->time)
+		lmf_ppo_print_times(ro, r->tr->step + 1, lmf_now() - t0);
 	if (r->o->dump) {
 		lmf_ppo_dump(r->o->dump, &r->o->wo, ro, &st, r->tp, r->ntp);
 		return 0;
 	}
-	metrics(r->tr, &st);
+	lmf_ppo_metrics(r->tr, &st);
 	lmf_train_update(r->tr, st.loss);
 	return 1;
 }
@@ -287,7 +271,7 @@ train(struct run *r)
 	static const char *const plots[] = { "loss", "reward", NULL };
 	struct lmf_trainer *tr = r->tr;
 	struct lmf_rollout ro;
-	json_t *s, *p;
+	json_t *s, *p, *m;
 	int i;
 
 	tr->result_name = r->o->t.finetuning_type == LMF_FT_LORA ?
@@ -298,15 +282,20 @@ train(struct run *r)
 	lmf_train_begin(tr);
 	open_models(r);
 	lmf_train_open(tr);
-	s = json_object_get(lmf_rd_meta(tr->data), "stage");
+	m = lmf_rd_meta(tr->data);
+	s = json_object_get(m, "stage");
 	if (json_is_string(s) && strcmp(json_string_value(s), "ppo"))
 		die("'%s': batches of stage '%s', not ppo prompts",
 		    tr->data_path, json_string_value(s));
-	p = json_object_get(lmf_rd_meta(tr->data), "pad_token_id");
+	p = json_object_get(m, "pad_token_id");
 	r->pad = json_is_integer(p) ? (int32_t)json_integer_value(p) : 0;
-	p = json_object_get(lmf_rd_meta(tr->data), "eos_token_id");
+	r->cutoff = (long)json_integer_value(json_object_get(m, "cutoff_len"));
+	p = json_object_get(m, "eos_token_id");
 	if (json_is_integer(p))   /* the tokenizer's eos stops rows too */
 		add_stop(r, (int32_t)json_integer_value(p));
+	p = json_object_get(m, "additional_special_tokens_ids"); /* 3.3 */
+	for (i = 0; i < (int)json_array_size(p); i++)
+		add_stop(r, (int32_t)json_integer_value(json_array_get(p, i)));
 	lmf_train_start(tr, r->tp, r->ntp,
 	    lmf_llama_trainable_numel(r->model));
 	while (tr->step < tr->total && prompts(r, &ro)) {
@@ -437,6 +426,8 @@ main(int argc, char **argv)
 		    "seed of init, dropout, sampling, shuffles"),
 		{ "threads", 0, I, &o.threads, "N", 0, 4096,
 		    "threads for matrix products", "0 = all cores", NULL, 0 },
+		LMF_OPT_ROW("time", 0, B, &o.time, NULL, 0, 0,
+		    "print each step's time split on stderr"),
 		{ "level", 'l', LMF_OPT_FUNC, &o.wo.level, "N", 0, 0,
 		    "zstd level of the output", "1", lmf_opt_level, 0 },
 		{ "quiet", 'q', LMF_OPT_FUNC, NULL, NULL, 0, 0,
@@ -478,9 +469,8 @@ main(int argc, char **argv)
 		lmf_train_begin(&tr);
 		open_models(&r);
 		replay(&r);
-	} else {
+	} else
 		train(&r);
-	}
 	lmf_train_free(&tr);
 	lmf_llama_free(r.model);
 	lmf_llama_free(r.ref);

@@ -202,6 +202,19 @@ tokenize(const struct opts *o, struct lmf_tok *tok)
 	    "vocab_size", lmf_tok_vocab_size(tok),
 	    "packing", o->packing, "neat_packing", o->neat_packing,
 	    "datasets", dsn);
+	{
+		const int32_t *x;
+		size_t nx = lmf_tok_additional_ids(tok, &x);
+		json_t *a = json_array();
+
+		for (size_t i = 0; i < nx; i++)
+			json_array_append_new(a, json_integer(x[i]));
+		if (nx)   /* generation stops at them too (spec 3.3) */
+			json_object_set_new(meta,
+			    "additional_special_tokens_ids", a);
+		else
+			json_decref(a);
+	}
 	if (o->predict)
 		json_object_set_new(meta, "predict", json_true());
 	if (o->train_on_prompt)

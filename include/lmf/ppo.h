@@ -52,6 +52,11 @@ struct lmf_rollout {
 	float *values;          /* (n, T) old values */
 	float *rewards;         /* (n, T) KL rewards + score */
 	float *adv, *ret;       /* (n, T) whitened advantages, returns */
+	/* the time split (seconds) of lmf_ppo_rollout, _score, _forward
+	 * (the policy's old log-probs and values, the reference's), and the
+	 * tokens generated */
+	double t_gen, t_score, t_policy, t_ref;
+	long ngen;
 };
 /* room for n samples of up to T tokens each */
 void lmf_rollout_init(struct lmf_rollout *ro, int n, int T);
@@ -120,6 +125,15 @@ struct lmf_ppo_step_stats {
 	double adv_mean, ret_mean, ret_var, vpred, resp_len, query_len;
 	long minibatches;
 };
+/* the trl statistics and reward of a step as trainer_log.jsonl keys */
+struct lmf_trainer;
+void lmf_ppo_metrics(struct lmf_trainer *tr,
+    const struct lmf_ppo_step_stats *st);
+/* lmf-ppo --time: one stderr line with the step's time split, t_update
+ * the seconds of its PPO updates */
+void lmf_ppo_print_times(const struct lmf_rollout *ro, long step,
+    double t_update);
+
 
 /* rewards, advantages and returns of a rollout whose scores, log-probs
  * and values are in: score normalisation and clip, KL rewards with s's
@@ -139,10 +153,11 @@ void lmf_ppo_optimize(struct lmf_llama *m, struct lmf_rollout *ro,
     struct lmf_ppo_step_stats *st, lmf_ppo_update_fn update, void *ctx,
     int only_first);
 
-/* a prompt batch: input_ids and attention_mask (B, T), ids below V (its
+/* a prompt batch: input_ids and attention_mask (B, T), ids below V, no
+ * prompt longer than cutoff (when > 0: lmf-tokenize truncates to it) (its
  * labels, the unaligned reference answers, are not used). 0, or -1 */
 int lmf_ppo_prompt_batch(struct lmf_batch *b, struct lmf_item *it, int64_t V,
-    char *err, size_t errlen);
+    long cutoff, char *err, size_t errlen);
 /* --dump_step: the rollout (lmf_rollout_to_item), the step's f64 scalars
  * loss, pg_loss, vf_loss, kl, kl_coef, pg_clipfrac, vf_clipfrac and the
  * gradients of tp, one item of a "ppo_step" stream to path or "-" */

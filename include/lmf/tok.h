@@ -56,10 +56,15 @@ int lmf_tok_add_bos(const struct lmf_tok *t);  /* add_bos_token */
 const char *lmf_tok_chat_template(const struct lmf_tok *t);
 int lmf_tok_add_eos(const struct lmf_tok *t);  /* add_eos_token */
 /* set a special token (template fixes, spec 3.3): which is "eos", "pad",
- * "bos"; the token must exist (or be added as a new special token when
+ * "bos", "unk", or "additional" (appended to additional_special_tokens
+ * unless there already); the token must exist (or be added as a new special token when
  * add is set). 0, or -1 */
 int lmf_tok_set_special(struct lmf_tok *t, const char *which,
     const char *token, int add);
+/* additional_special_tokens_ids: tokenizer_config.json's
+ * additional_special_tokens (those in the vocabulary) and the template's
+ * stop words after the eos; the count, the ids in *ids */
+size_t lmf_tok_additional_ids(const struct lmf_tok *t, const int32_t **ids);
 /* the ByteLevel alphabet (GPT-2's bytes_to_unicode): byte b's character,
  * UTF-8 and NUL-terminated in out; printable bytes stand for themselves,
  * the others for U+0100 onwards in byte order */
