@@ -117,7 +117,7 @@ main(int argc, char **argv)
 	    "Train a model stream on a batches stream; write the adapter or "
 	    "model." };
 	static const char *const plots[] = { "loss", "eval_loss", NULL };
-	struct opts o = { { .p = { 0 } }, { { { 0 } } }, NULL };
+	struct opts o = { 0 };
 	struct lmf_train_tool *x = &o.x;
 	struct lmf_trainer tr;
 	struct run r = { .o = &o };
