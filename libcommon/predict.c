@@ -175,6 +175,40 @@ batch(struct pred *p, struct lmf_item *it, int V, const char *path,
 	free(lab);
 }
 
+/* the stream's header is a prompt batches one */
+static void
+check_meta(struct lmf_rd *rd, const char *path)
+{
+	lmf_rd_check_kind_or_die(rd, "batches");
+	if (!json_is_true(json_object_get(lmf_rd_meta(rd), "predict")))
+		die("'%s': not prompt batches (lmf-tokenize "
+		    "--predict_with_generate)", path);
+}
+
+void
+lmf_predict_check(const char *path)
+{
+	struct lmf_rd *rd = lmf_rd_open_or_die(path);
+
+	check_meta(rd, path);
+	lmf_rd_close(rd);
+}
+
+/* the model stream's tokenizer, else tokenizer_dir's */
+static struct lmf_tok *
+tokenizer(struct lmf_trainer *tr, struct lmf_llama *m)
+{
+	struct lmf_tok *t;
+	char err[512];
+
+	if ((t = lmf_llama_tok(m, err, sizeof err)))
+		return t;
+	if (tr->a.tokenizer_dir && (t = lmf_tok_load_dir(tr->a.tokenizer_dir,
+	    err, sizeof err)))
+		return t;
+	die("predict: %s", err);
+}
+
 void
 lmf_predict_sft(struct lmf_trainer *tr, struct lmf_llama *m,
     const char *path, const struct lmf_predict_opts *o, uint64_t seed)
@@ -193,12 +227,8 @@ lmf_predict_sft(struct lmf_trainer *tr, struct lmf_llama *m,
 	char err[1024], *fp;
 	int k;
 
-	lmf_rd_check_kind_or_die(rd, "batches");
-	if (!json_is_true(json_object_get(lmf_rd_meta(rd), "predict")))
-		die("'%s': not prompt batches (lmf-tokenize "
-		    "--predict_with_generate)", path);
-	if (!(p.tok = lmf_llama_tok(m, err, sizeof err)))
-		die("predict: %s", err);
+	check_meta(rd, path);
+	p.tok = tokenizer(tr, m);
 	if (lmf_jieba_load(&p.j, o->jieba_dir, err, sizeof err))
 		die("%s", err);
 	layers = xcalloc((size_t)c->num_hidden_layers, sizeof *layers);

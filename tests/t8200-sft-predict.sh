@@ -7,7 +7,7 @@
 # predict_with_generate alone leaves training as it was; do_predict
 # without it is refused.
 . "$(dirname "$0")/lib.sh"
-plan 14
+plan 15
 mkdir tiny
 sed 's/"vocab_size": 512/"vocab_size": 576/' \
 	"$TOP/data/models/tiny-llama/config.json" >tiny/config.json
@@ -112,4 +112,5 @@ check_exit "lmf-sft --predict_data with no output_dir" 2 lmf-sft \
 check_exit "lmf-sft --predict_data of training batches" 1 lmf-sft \
 	--model model.lmf --data ptrain.lmf --output_dir bad \
 	--max_steps 1 --predict_data ptrain.lmf
+check "  refused before training" test ! -e bad/adapter.lmf
 done_testing

@@ -139,6 +139,8 @@ main(int argc, char **argv)
 	lmf_train_check_paths(&x->a, tab, &x->p, &x->t);
 	if (o.predict_data && !x->a.output_dir)
 		die_usage("--predict_data goes with --output_dir");
+	if (o.predict_data)
+		lmf_predict_check(o.predict_data);
 	lmf_train_tool_init(x, &tr, &r);
 	tr.plot_keys = x->p.eval_data ? plots : NULL;
 	r.model = lmf_train_tool_open(x, &tr);

@@ -42,10 +42,13 @@ void lmf_predict_defaults(struct lmf_predict_opts *o);
 	LMF_OPT_ROW("jieba_dir", 0, LMF_OPT_STRING, &(o)->jieba_dir, "DIR", \
 	    0, 0, "jieba's dictionary for ROUGE")
 
+/* dies (exit 1) unless path is a prompt batches stream: before training */
+void lmf_predict_check(const char *path);
 struct lmf_trainer;
 struct lmf_llama;
 /* predict on the batches stream path with tr's model m (its current
- * weights, LoRA applied on the fly) and write the files in
+ * weights, LoRA applied on the fly; the stream's tokenizer, else
+ * tr->a.tokenizer_dir's) and write the files in
  * tr->a.output_dir; seed seeds the sampling. Dies on failure (exit 1) */
 void lmf_predict_sft(struct lmf_trainer *tr, struct lmf_llama *m,
     const char *path, const struct lmf_predict_opts *o, uint64_t seed);
