@@ -57,20 +57,27 @@ add_stop(struct lmf_gen_opts *g, int32_t id)
 }
 
 /* the stop ids: the config's and tokenizer's eos, the stream's eos and
- * the template's stop words (LLaMA-Factory's additional special ids) */
+ * the template's stop words and the tokenizer's additional special
+ * tokens (LLaMA-Factory's eos_token_id list) */
 static void
 stops(struct pred *p, const struct lmf_config *c, json_t *meta)
 {
 	json_t *t = json_object_get(meta, "template"), *e;
 	struct lmf_template_opts to = { .enable_thinking = 1 };
 	struct lmf_template *tm = NULL;
+	const int32_t *x;
 	char err[256];
+	size_t n, i;
 
 	if (json_is_string(t))
 		tm = lmf_template_new(json_string_value(t), p->tok, &to, err,
 		    sizeof err);
 	p->g.nstop = lmf_sample_stop_ids(c, p->tok, tm, (int32_t **)&p->g.stop);
 	lmf_template_free(tm);
+	n = lmf_tok_additional_special(p->tok, &x);
+	for (i = 0; i < n; i++)
+		if (x[i] < c->vocab_size)
+			add_stop(&p->g, x[i]);
 	e = json_object_get(meta, "eos_token_id");
 	if (json_is_integer(e) && json_integer_value(e) >= 0 &&
 	    json_integer_value(e) < c->vocab_size)
