@@ -25,6 +25,7 @@
 #include "lmf/kernels.h"
 #include "lmf/llama.h"
 #include "lmf/loss.h"
+#include "lmf/tok.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
 
@@ -1920,6 +1921,14 @@ lmf_llama_values_backward(struct lmf_llama *m, const float *dvalues)
 
 /* ------------------------------------------------------------------ */
 /* the result */
+
+struct lmf_tok *
+lmf_llama_tok(struct lmf_llama *m, char *err, size_t errlen)
+{
+	struct lmf_item it = { m->nextra, m->extra };
+
+	return lmf_tok_load_item(&it, err, errlen);
+}
 
 json_t *
 lmf_llama_result_meta(struct lmf_llama *m)

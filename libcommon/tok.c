@@ -52,6 +52,8 @@ struct tok {
 	size_t nextra;
 	int add_bos, add_eos;
 	char *chat_template;          /* tokenizer_config's, or NULL */
+	int32_t *xspecial;            /* additional_special_tokens' ids */
+	size_t nxspecial;
 	struct tbuf nbuf;
 	struct tsplits words, tmp;
 };
@@ -540,6 +542,7 @@ tok_destroy(struct tok *t)
 {
 	size_t i;
 
+	free(t->xspecial);
 	tok_bpe_free(t->bpe);
 	tok_norm_free(t->norm);
 	tok_pre_free(t->pre);
@@ -570,6 +573,27 @@ lmf_tok_free(struct lmf_tok *tk)
 		return;
 	tok_destroy(&tk->t);
 	free(tk);
+}
+
+/* the ids of tokenizer_config's additional_special_tokens (strings or
+ * {"content": ...}) that the vocabulary holds */
+static void
+xspecial(struct tok *t, json_t *a)
+{
+	json_t *x;
+	size_t i;
+	int32_t id;
+
+	json_array_foreach(a, i, x) {
+		if (json_is_object(x))
+			x = json_object_get(x, "content");
+		if (!json_is_string(x) || (id = tok_id(t, json_string_value(x),
+		    json_string_length(x))) < 0)
+			continue;
+		t->xspecial = xrealloc(t->xspecial, (t->nxspecial + 1) *
+		    sizeof *t->xspecial);
+		t->xspecial[t->nxspecial++] = id;
+	}
 }
 
 struct lmf_tok *
@@ -683,6 +707,7 @@ lmf_tok_load(const char *json, size_t len, const char *cfg, size_t cfglen,
 	}
 	t->add_bos = json_is_true(json_object_get(c, "add_bos_token"));
 	t->add_eos = json_is_true(json_object_get(c, "add_eos_token"));
+	xspecial(t, json_object_get(c, "additional_special_tokens"));
 	/* a string, or a list of {name, template}: transformers takes the
 	 * one named "default" */
 	v = json_object_get(c, "chat_template");
@@ -813,6 +838,13 @@ int32_t
 lmf_tok_bos_id(const struct lmf_tok *tk)
 {
 	return tk->t.bos;
+}
+
+size_t
+lmf_tok_additional_special(const struct lmf_tok *tk, const int32_t **ids)
+{
+	*ids = tk->t.xspecial;
+	return tk->t.nxspecial;
 }
 
 int32_t

@@ -3,7 +3,8 @@
  * under LLaMA-Factory's loss normalisation for gradient accumulation; the
  * Trainer (AdamW, schedules, logs, checkpoints, resume, output directory)
  * is train.c's. It does not tokenize, pack or shuffle (lmf-pack does),
- * and it does not merge LoRA (lmf-export does). */
+ * and it does not merge LoRA (lmf-export does). With --predict_data it
+ * generates for prompt batches after training (predict.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "lmf/gemm.h"
 #include "lmf/llama.h"
 #include "lmf/opt.h"
+#include "lmf/predict.h"
 #include "lmf/stream.h"
 #include "lmf/train.h"
 #include "lmf/util.h"
@@ -18,6 +20,8 @@
 
 struct opts {
 	struct lmf_train_tool x;
+	struct lmf_predict_opts pr;
+	const char *predict_data;   /* prompt batches, or NULL */
 };
 
 /* the model and the step's batches */
@@ -109,11 +113,11 @@ main(int argc, char **argv)
 	    "               [--finetuning_type lora|full|freeze]\n"
 	    "               [--adapter_name_or_path PATH] [--dump_grads "
 	    "FILE]\n"
-	    "               [-l N] [-q] [options]",
+	    "               [--predict_data FILE] [-l N] [-q] [options]",
 	    "Train a model stream on a batches stream; write the adapter or "
 	    "model." };
 	static const char *const plots[] = { "loss", "eval_loss", NULL };
-	struct opts o = { { .p = { 0 } } };
+	struct opts o = { 0 };
 	struct lmf_train_tool *x = &o.x;
 	struct lmf_trainer tr;
 	struct run r = { .o = &o };
@@ -121,19 +125,29 @@ main(int argc, char **argv)
 		LMF_TRAIN_TOOL_IO(x, "the batches stream (not both stdin)",
 		    "write the first step's gradients, then stop"),
 		LMF_TRAIN_TOOL_MODEL(x, "eval batches, evaluated at the end"),
-		LMF_TRAIN_TOOL_TAIL(x, "seed of LoRA's init and dropout"),
+		LMF_OPT_ROW("predict_data", 0, LMF_OPT_STRING, &o.predict_data,
+		    "FILE", 0, 0, "prompt batches: generate after training"),
+		LMF_PREDICT_OPTIONS(&o.pr),
+		LMF_TRAIN_TOOL_TAIL(x, "seed of LoRA's init, dropout, sampling"),
 	};
 
 	lmf_init(argc, argv);
 	lmf_train_tool_defaults(x);
+	lmf_predict_defaults(&o.pr);
 	lmf_train_tool_parsed(x, lmf_opt_parse(tab, &u, argc, argv), argc,
 	    argv);
 	lmf_train_check_paths(&x->a, tab, &x->p, &x->t);
+	if (o.predict_data && !x->a.output_dir)
+		die_usage("--predict_data goes with --output_dir");
+	if (o.predict_data)
+		lmf_predict_check(o.predict_data);
 	lmf_train_tool_init(x, &tr, &r);
 	tr.plot_keys = x->p.eval_data ? plots : NULL;
 	r.model = lmf_train_tool_open(x, &tr);
 	r.b = xcalloc((size_t)x->a.gradient_accumulation_steps, sizeof *r.b);
 	lmf_train_tool_run(x, &tr, step, evaluate);
+	if (o.predict_data && !x->p.dump_grads)
+		lmf_predict_sft(&tr, r.model, o.predict_data, &o.pr, x->t.seed);
 	free(r.b);
 	lmf_train_tool_free(x, &tr);
 	lmf_close_out();

@@ -233,6 +233,10 @@ void lmf_llama_values_backward(struct lmf_llama *m, const float *dvalues);
  * from lmf_llama_result_meta (new reference; add to it, then open the
  * writer with it); lmf_llama_write writes the one item. */
 json_t *lmf_llama_result_meta(struct lmf_llama *m);
+/* the tokenizer of the stream's tokenizer tensors (lmf_tok_free it);
+ * NULL with err when it has none */
+struct lmf_tok;
+struct lmf_tok *lmf_llama_tok(struct lmf_llama *m, char *err, size_t errlen);
 int lmf_llama_write(struct lmf_llama *m, struct lmf_wr *w);
 
 #endif

@@ -48,6 +48,10 @@ const char *lmf_tok_id_to_token(const struct lmf_tok *t, int32_t id);
  * pad_token, unk_token: a string or an AddedToken object); -1 if unset */
 int32_t lmf_tok_bos_id(const struct lmf_tok *t);
 int32_t lmf_tok_eos_id(const struct lmf_tok *t);
+/* tokenizer_config's additional_special_tokens in the vocabulary: their
+ * count, *ids borrowed */
+size_t lmf_tok_additional_special(const struct lmf_tok *t,
+    const int32_t **ids);
 int32_t lmf_tok_pad_id(const struct lmf_tok *t);
 int32_t lmf_tok_unk_id(const struct lmf_tok *t);
 int lmf_tok_add_bos(const struct lmf_tok *t);  /* add_bos_token */

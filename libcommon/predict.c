@@ -1,0 +1,274 @@
+/* predict.c: sft predict with predict_with_generate (predict.h) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lmf/infer.h"
+#include "lmf/llama.h"
+#include "lmf/ppo.h"
+#include "lmf/predict.h"
+#include "lmf/pyjson.h"
+#include "lmf/stream.h"
+#include "lmf/template.h"
+#include "lmf/textmetric.h"
+#include "lmf/tok.h"
+#include "lmf/train.h"
+#include "lmf/util.h"
+#include "lmf/banned.h"
+
+void
+lmf_predict_defaults(struct lmf_predict_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->g.s.do_sample = 1;
+	o->g.s.temperature = 0.95;
+	o->g.s.top_p = 0.7;
+	o->g.s.top_k = 50;
+	o->g.s.repetition_penalty = 1.0;
+	o->g.max_new_tokens = 1024;
+	o->skip_special = 1;
+}
+
+/* what one pass needs */
+struct pred {
+	struct lmf_infer *inf;
+	struct lmf_tok *tok;
+	struct lmf_jieba *j;
+	struct lmf_gen_opts g;
+	struct lmf_rng rng;
+	FILE *f;
+	double *sc[LMF_SIM_N];
+	size_t n, cap;
+	int skip_special;
+};
+
+static void
+add_stop(struct lmf_gen_opts *g, int32_t id)
+{
+	int32_t *s = (int32_t *)g->stop;
+	int i;
+
+	for (i = 0; i < g->nstop; i++)
+		if (s[i] == id)
+			return;
+	s = xrealloc(s, (size_t)(g->nstop + 1) * sizeof *s);
+	s[g->nstop++] = id;
+	g->stop = s;
+}
+
+/* the stop ids: the config's and tokenizer's eos, the stream's eos and
+ * the template's stop words and the tokenizer's additional special
+ * tokens (LLaMA-Factory's eos_token_id list) */
+static void
+stops(struct pred *p, const struct lmf_config *c, json_t *meta)
+{
+	json_t *t = json_object_get(meta, "template"), *e;
+	struct lmf_template_opts to = { .enable_thinking = 1 };
+	struct lmf_template *tm = NULL;
+	const int32_t *x;
+	char err[256];
+	size_t n, i;
+
+	if (json_is_string(t))
+		tm = lmf_template_new(json_string_value(t), p->tok, &to, err,
+		    sizeof err);
+	p->g.nstop = lmf_sample_stop_ids(c, p->tok, tm, (int32_t **)&p->g.stop);
+	lmf_template_free(tm);
+	n = lmf_tok_additional_special(p->tok, &x);
+	for (i = 0; i < n; i++)
+		if (x[i] < c->vocab_size)
+			add_stop(&p->g, x[i]);
+	e = json_object_get(meta, "eos_token_id");
+	if (json_is_integer(e) && json_integer_value(e) >= 0 &&
+	    json_integer_value(e) < c->vocab_size)
+		add_stop(&p->g, (int32_t)json_integer_value(e));
+}
+
+static void
+put_line(struct pred *p, const char *prompt, const char *predict,
+    const char *label)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s}", "prompt", prompt, "predict",
+	    predict, "label", label);
+	char *s;
+
+	if (!o)
+		die("generated text is not valid UTF-8");
+	s = lmf_pyjson_dumps(o, -1, 0);
+	fprintf(p->f, "%s\n", s);
+	free(s);
+	json_decref(o);
+}
+
+/* one example's line and scores: prompt (pl), generated ids g (ng, plus
+ * the stop id at g[ng] when ended), labels lab (nl) */
+static void
+example(struct pred *p, const int32_t *q, int pl, const int32_t *g, int ng,
+    int ended, const int32_t *lab, int nl)
+{
+	char *ps = lmf_tok_decode(p->tok, q, (size_t)pl, 0);
+	char *gs = lmf_tok_decode(p->tok, g, (size_t)ng + !!ended,
+	    p->skip_special);
+	char *gm = lmf_tok_decode(p->tok, g, (size_t)ng + !!ended, 1);
+	char *ls = lmf_tok_decode(p->tok, lab, (size_t)nl, 1);
+	double raw[LMF_SIM_N], out[LMF_SIM_N];
+	int k;
+
+	put_line(p, ps, gs, ls);
+	lmf_similarity(p->j, gm, strlen(gm), ls, strlen(ls), raw, out);
+	if (p->n == p->cap) {
+		p->cap = p->cap ? 2 * p->cap : 64;
+		for (k = 0; k < LMF_SIM_N; k++)
+			p->sc[k] = xrealloc(p->sc[k], p->cap *
+			    sizeof *p->sc[k]);
+	}
+	for (k = 0; k < LMF_SIM_N; k++)
+		p->sc[k][p->n] = out[k];
+	p->n++;
+	free(ps);
+	free(gs);
+	free(gm);
+	free(ls);
+}
+
+/* generate for one batch and write its lines */
+static void
+batch(struct pred *p, struct lmf_item *it, int V, const char *path,
+    uint64_t k)
+{
+	struct lmf_tensor *lt = lmf_item_find(it, "labels");
+	int M = p->g.max_new_tokens, i, t, B, T, LT;
+	int32_t **q, *out, *lab;
+	struct lmf_batch b;
+	int *ql, *nout, nl;
+	char err[256];
+
+	if (lmf_ppo_prompt_batch(&b, it, V, err, sizeof err) < 0)
+		die("'%s': batch %llu: %s", path, (unsigned long long)k, err);
+	if (!lt || lt->dtype != LMF_I32 || lt->ndim != 2 ||
+	    lt->shape[0] != b.B)
+		die("'%s': batch %llu: no i32 (B, L) labels", path,
+		    (unsigned long long)k);
+	B = b.B, T = b.T, LT = (int)lt->shape[1];
+	q = xcalloc((size_t)B, sizeof *q);
+	ql = xcalloc((size_t)B, sizeof *ql);
+	nout = xcalloc((size_t)B, sizeof *nout);
+	out = xmallocarray((size_t)B * M + 1, sizeof *out);
+	lab = xmallocarray((size_t)LT + 1, sizeof *lab);
+	for (i = 0; i < B; i++) {
+		q[i] = xmallocarray((size_t)T, sizeof **q);
+		for (t = 0; t < T; t++)
+			if (!b.attention_mask || b.attention_mask[i * T + t])
+				q[i][ql[i]++] = b.input_ids[i * T + t];
+		if (!ql[i])
+			die("'%s': batch %llu: row %d is all padding", path,
+			    (unsigned long long)k, i);
+	}
+	lmf_sample_generate(p->inf, B, (const int32_t *const *)q, ql, &p->g,
+	    &p->rng, out, nout);
+	for (i = 0; i < B; i++) {
+		const int32_t *l = (const int32_t *)lt->data + (size_t)i * LT;
+		for (nl = t = 0; t < LT; t++)
+			if (l[t] != -100)
+				lab[nl++] = l[t] >= 0 && l[t] < V ? l[t] : 0;
+		example(p, q[i], ql[i], out + (size_t)i * M, nout[i],
+		    nout[i] < M, lab, nl);
+		free(q[i]);
+	}
+	free(q);
+	free(ql);
+	free(nout);
+	free(out);
+	free(lab);
+}
+
+/* the stream's header is a prompt batches one */
+static void
+check_meta(struct lmf_rd *rd, const char *path)
+{
+	lmf_rd_check_kind_or_die(rd, "batches");
+	if (!json_is_true(json_object_get(lmf_rd_meta(rd), "predict")))
+		die("'%s': not prompt batches (lmf-tokenize "
+		    "--predict_with_generate)", path);
+}
+
+void
+lmf_predict_check(const char *path)
+{
+	struct lmf_rd *rd = lmf_rd_open_or_die(path);
+
+	check_meta(rd, path);
+	lmf_rd_close(rd);
+}
+
+/* the model stream's tokenizer, else tokenizer_dir's */
+static struct lmf_tok *
+tokenizer(struct lmf_trainer *tr, struct lmf_llama *m)
+{
+	struct lmf_tok *t;
+	char err[512];
+
+	if ((t = lmf_llama_tok(m, err, sizeof err)))
+		return t;
+	if (tr->a.tokenizer_dir && (t = lmf_tok_load_dir(tr->a.tokenizer_dir,
+	    err, sizeof err)))
+		return t;
+	die("predict: %s", err);
+}
+
+void
+lmf_predict_sft(struct lmf_trainer *tr, struct lmf_llama *m,
+    const char *path, const struct lmf_predict_opts *o, uint64_t seed)
+{
+	static const char *const names[] = { "predict_bleu-4",
+		"predict_rouge-1", "predict_rouge-2", "predict_rouge-l" };
+	const struct lmf_config *c = lmf_llama_config(m);
+	struct lmf_rd *rd = lmf_rd_open_or_die(path);
+	struct lmf_infer_layer *layers;
+	struct lmf_infer_weights w;
+	struct lmf_afile af = { 0 };
+	struct pred p = { .g = o->g, .skip_special = o->skip_special };
+	double t0 = lmf_now(), v[LMF_SIM_N];
+	uint64_t rows = 0, nb = 0;
+	struct lmf_item it;
+	char err[1024], *fp;
+	int k;
+
+	check_meta(rd, path);
+	p.tok = tokenizer(tr, m);
+	if (lmf_jieba_load(&p.j, o->jieba_dir, err, sizeof err))
+		die("%s", err);
+	layers = xcalloc((size_t)c->num_hidden_layers, sizeof *layers);
+	if (lmf_llama_infer_weights(m, &w, layers, err, sizeof err) < 0 ||
+	    !(p.inf = lmf_infer_borrow(c, &w, err, sizeof err)))
+		die("predict: %s", err);
+	stops(&p, c, lmf_rd_meta(rd));
+	lmf_rng_seed(&p.rng, seed);
+	fp = xasprintf("%s/generated_predictions.jsonl", tr->a.output_dir);
+	if (lmf_afile_open(&af, fp) < 0)
+		die_errno("cannot create '%s'", fp);
+	p.f = af.f;
+	while (lmf_rd_item_or_die(rd, &it) == 1) {
+		batch(&p, &it, (int)c->vocab_size, path, nb);
+		rows += (uint64_t)lmf_item_find(&it, "input_ids")->shape[0];
+		nb++;
+		lmf_item_free(&it);
+	}
+	lmf_rd_close(rd);
+	if (!rows)
+		die("'%s': no prompt batches", path);
+	if (lmf_afile_commit(&af) < 0)
+		die_errno("cannot write '%s'", fp);
+	for (k = 0; k < LMF_SIM_N; k++)
+		v[k] = lmf_np_mean(p.sc[k], p.n);
+	lmf_train_log_eval(tr, names, v, LMF_SIM_N, rows, nb, lmf_now() - t0,
+	    LMF_EVAL_PREDICT);
+	for (k = 0; k < LMF_SIM_N; k++)
+		free(p.sc[k]);
+	free(fp);
+	free((void *)p.g.stop);
+	lmf_infer_free(p.inf);
+	free(layers);
+	lmf_jieba_free(p.j);
+	lmf_tok_free(p.tok);
+}
