@@ -143,7 +143,7 @@ batch(struct pred *p, struct lmf_item *it, int V, const char *path,
 	int *ql, *nout, nl;
 	char err[256];
 
-	if (lmf_ppo_prompt_batch(&b, it, V, err, sizeof err) < 0)
+	if (lmf_ppo_prompt_batch(&b, it, V, 0, err, sizeof err) < 0)
 		die("'%s': batch %llu: %s", path, (unsigned long long)k, err);
 	if (!lt || lt->dtype != LMF_I32 || lt->ndim != 2 ||
 	    lt->shape[0] != b.B)
