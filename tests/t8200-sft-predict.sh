@@ -7,7 +7,7 @@
 # predict_with_generate alone leaves training as it was; do_predict
 # without it is refused.
 . "$(dirname "$0")/lib.sh"
-plan 15
+plan 14
 mkdir tiny
 sed 's/"vocab_size": 512/"vocab_size": 576/' \
 	"$TOP/data/models/tiny-llama/config.json" >tiny/config.json
