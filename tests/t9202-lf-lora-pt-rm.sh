@@ -18,8 +18,10 @@ done
 check "lmf train lora_pt.yaml num_train_epochs=1" sh -c \
 	'lmf train lora_pt.yaml num_train_epochs=1 2>pt.err'
 check_has out/lora_pt adapter_model.safetensors adapter_config.json \
-	trainer_state.json trainer_log.jsonl
+	trainer_state.json
+check "out/lora_pt has trainer_log.jsonl" test -f out/lora_pt/trainer_log.jsonl
 check "lmf train rm.yaml" sh -c 'lmf train rm.yaml 2>rm.err'
 check_has out/rm adapter_model.safetensors value_head.safetensors \
-	trainer_state.json trainer_log.jsonl
+	trainer_state.json
+check "out/rm has trainer_log.jsonl" test -f out/rm/trainer_log.jsonl
 done_testing
