@@ -5,8 +5,8 @@
 # `lmf train`, `lmf export` and `lmf chat` on a tiny random Qwen3.
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/lfex.sh"
-plan 15
-have_shared 15
+plan 16
+have_shared 16
 mkmodel q3 qwen3
 fill full_sft q3
 fill merge_full out/full_sft
