@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "lmf/dataset.h"
+#include "lmf/pyjson.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
 
@@ -1046,155 +1047,8 @@ lmf_dataset_mix(struct lmf_dataset *ds, int n, int strategy,
 	return 0;
 }
 
-/* ---- Python's json.dumps(ensure_ascii=False) ---- */
-
-static void
-py_string(struct lmf_buf *b, const char *s, size_t n)
-{
-	lmf_buf_add(b, "\"", 1);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char esc[8];
-
-		switch (c) {
-		case '"': lmf_buf_puts(b, "\\\""); break;
-		case '\\': lmf_buf_puts(b, "\\\\"); break;
-		case '\n': lmf_buf_puts(b, "\\n"); break;
-		case '\r': lmf_buf_puts(b, "\\r"); break;
-		case '\t': lmf_buf_puts(b, "\\t"); break;
-		case '\b': lmf_buf_puts(b, "\\b"); break;
-		case '\f': lmf_buf_puts(b, "\\f"); break;
-		default:
-			if (c < 0x20) {
-				snprintf(esc, sizeof esc, "\\u%04x", c);
-				lmf_buf_puts(b, esc);
-			} else {
-				lmf_buf_add(b, (const char *)&c, 1);
-			}
-		}
-	}
-	lmf_buf_add(b, "\"", 1);
-}
-
-/* repr(float): the shortest digits that read back, Python's layout */
-static void
-py_float(struct lmf_buf *b, double d)
-{
-	char digs[40], out[64];
-	int p, exp10, nd, pos = 0;
-	char *e;
-
-	if (isnan(d) || isinf(d)) {
-		lmf_buf_puts(b, isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity");
-		return;
-	}
-	for (p = 1; p <= 17; p++) {
-		snprintf(digs, sizeof digs, "%.*e", p - 1, d);
-		if (strtod(digs, NULL) == d)
-			break;
-	}
-	e = strchr(digs, 'e');
-	exp10 = (int)strtol(e + 1, NULL, 10);
-	*e = 0;
-	{
-		char m[40];
-		int k = 0;
-
-		for (char *c = digs; *c; c++)
-			if (*c >= '0' && *c <= '9')
-				m[k++] = *c;
-		m[k] = 0;
-		nd = k;
-		while (nd > 1 && m[nd - 1] == '0')
-			m[--nd] = 0;
-		if (d < 0 || (d == 0 && signbit(d)))
-			out[pos++] = '-';
-		if (exp10 < -4 || exp10 >= 16) {
-			out[pos++] = m[0];
-			if (nd > 1) {
-				out[pos++] = '.';
-				for (int i = 1; i < nd; i++)
-					out[pos++] = m[i];
-			}
-			pos += snprintf(out + pos, sizeof out - pos, "e%c%02d",
-			    exp10 < 0 ? '-' : '+', abs(exp10));
-		} else if (exp10 < 0) {
-			out[pos++] = '0';
-			out[pos++] = '.';
-			for (int i = -1; i > exp10; i--)
-				out[pos++] = '0';
-			for (int i = 0; i < nd; i++)
-				out[pos++] = m[i];
-		} else {
-			for (int i = 0; i <= exp10; i++)
-				out[pos++] = i < nd ? m[i] : '0';
-			out[pos++] = '.';
-			if (nd > exp10 + 1)
-				for (int i = exp10 + 1; i < nd; i++)
-					out[pos++] = m[i];
-			else
-				out[pos++] = '0';
-		}
-		out[pos] = 0;
-	}
-	lmf_buf_puts(b, out);
-}
-
-static void
-py_dump(struct lmf_buf *b, const json_t *v)
-{
-	char num[32];
-
-	switch (json_typeof(v)) {
-	case JSON_OBJECT: {
-		const char *k;
-		json_t *x;
-		int first = 1;
-
-		lmf_buf_puts(b, "{");
-		json_object_foreach((json_t *)v, k, x) {
-			if (!first)
-				lmf_buf_puts(b, ", ");
-			first = 0;
-			py_string(b, k, strlen(k));
-			lmf_buf_puts(b, ": ");
-			py_dump(b, x);
-		}
-		lmf_buf_puts(b, "}");
-		break;
-	}
-	case JSON_ARRAY:
-		lmf_buf_puts(b, "[");
-		for (size_t i = 0; i < json_array_size(v); i++) {
-			if (i)
-				lmf_buf_puts(b, ", ");
-			py_dump(b, json_array_get(v, i));
-		}
-		lmf_buf_puts(b, "]");
-		break;
-	case JSON_STRING:
-		py_string(b, json_string_value(v), json_string_length(v));
-		break;
-	case JSON_INTEGER:
-		snprintf(num, sizeof num, "%lld",
-		    (long long)json_integer_value(v));
-		lmf_buf_puts(b, num);
-		break;
-	case JSON_REAL:
-		py_float(b, json_real_value(v));
-		break;
-	case JSON_TRUE: lmf_buf_puts(b, "true"); break;
-	case JSON_FALSE: lmf_buf_puts(b, "false"); break;
-	default: lmf_buf_puts(b, "null"); break;
-	}
-}
-
 char *
 lmf_json_dumps_py(const json_t *v)
 {
-	struct lmf_buf b = { 0 };
-
-	lmf_buf_add(&b, "", 0);
-	py_dump(&b, v);
-	return b.s;
+	return lmf_pyjson_dumps(v, -1, 0);
 }

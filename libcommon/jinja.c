@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "lmf/jinja.h"
+#include "lmf/pyjson.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
 
@@ -1302,93 +1303,6 @@ repr_of(json_t *v, struct lmf_buf *b)
 		str_of(v, b);
 }
 
-/* json.dumps(v, ensure_ascii=False, indent=indent) */
-static void
-dump_json(json_t *v, struct lmf_buf *b, int indent, int level)
-{
-	size_t i;
-	json_t *x;
-	const char *k;
-	int first = 1;
-
-#define NL(l) do { if (indent >= 0) { lmf_buf_puts(b, "\n"); \
-	for (int q_ = 0; q_ < indent * (l); q_++) lmf_buf_puts(b, " "); } \
-	} while (0)
-	if (!v || json_is_null(v)) {
-		lmf_buf_puts(b, "null");
-	} else if (json_is_true(v) || json_is_false(v)) {
-		lmf_buf_puts(b, json_is_true(v) ? "true" : "false");
-	} else if (json_is_integer(v) || json_is_real(v)) {
-		if (json_is_real(v) && isnan(json_real_value(v)))
-			lmf_buf_puts(b, "NaN");
-		else if (json_is_real(v) && isinf(json_real_value(v)))
-			lmf_buf_puts(b, json_real_value(v) < 0 ? "-Infinity" :
-			    "Infinity");
-		else
-			str_of(v, b);
-	} else if (json_is_string(v)) {
-		const char *s = json_string_value(v);
-		size_t n = json_string_length(v);
-
-		lmf_buf_puts(b, "\"");
-		for (i = 0; i < n; i++) {
-			unsigned char c = (unsigned char)s[i];
-			char e[8];
-
-			switch (c) {
-			case '"': lmf_buf_puts(b, "\\\""); break;
-			case '\\': lmf_buf_puts(b, "\\\\"); break;
-			case '\n': lmf_buf_puts(b, "\\n"); break;
-			case '\r': lmf_buf_puts(b, "\\r"); break;
-			case '\t': lmf_buf_puts(b, "\\t"); break;
-			case '\b': lmf_buf_puts(b, "\\b"); break;
-			case '\f': lmf_buf_puts(b, "\\f"); break;
-			default:
-				if (c < 0x20) {
-					snprintf(e, sizeof e, "\\u%04x", c);
-					lmf_buf_puts(b, e);
-				} else
-					lmf_buf_add(b, (const char *)&c, 1);
-			}
-		}
-		lmf_buf_puts(b, "\"");
-	} else if (json_is_array(v)) {
-		if (!json_array_size(v)) {
-			lmf_buf_puts(b, "[]");
-			return;
-		}
-		lmf_buf_puts(b, "[");
-		json_array_foreach(v, i, x) {
-			if (i)
-				lmf_buf_puts(b, indent >= 0 ? "," : ", ");
-			NL(level + 1);
-			dump_json(x, b, indent, level + 1);
-		}
-		NL(level);
-		lmf_buf_puts(b, "]");
-	} else {
-		if (!json_object_size(v)) {
-			lmf_buf_puts(b, "{}");
-			return;
-		}
-		lmf_buf_puts(b, "{");
-		json_object_foreach(v, k, x) {
-			json_t *ks = json_string(k);
-
-			if (!first)
-				lmf_buf_puts(b, indent >= 0 ? "," : ", ");
-			first = 0;
-			NL(level + 1);
-			dump_json(ks, b, indent, level + 1);
-			json_decref(ks);
-			lmf_buf_puts(b, ": ");
-			dump_json(x, b, indent, level + 1);
-		}
-		NL(level);
-		lmf_buf_puts(b, "}");
-	}
-#undef NL
-}
 
 static json_t *
 str_value(json_t *v)
@@ -2038,13 +1952,12 @@ filter(struct ctx *C, const char *f, json_t *v, struct args *A)
 		return json_incref(v);
 	}
 	if (!strcmp(f, "tojson")) {
-		struct lmf_buf b = { 0 };
 		json_t *ind = arg(A, 0, "indent"), *r;
+		char *t = lmf_pyjson_dumps(v, is_int(ind) ? (int)int_of(ind) :
+		    -1, 0);
 
-		lmf_buf_add(&b, "", 0);
-		dump_json(v, &b, is_int(ind) ? (int)int_of(ind) : -1, 0);
-		r = json_stringn_nocheck(b.s, b.n);
-		free(b.s);
+		r = json_stringn_nocheck(t, strlen(t));
+		free(t);
 		return r;
 	}
 	if (!strcmp(f, "string"))

@@ -152,6 +152,10 @@ dump(struct lmf_buf *b, const json_t *v, int indent, int flags, int level)
 	char num[32];
 	size_t i, n;
 
+	if (!v) {
+		lmf_buf_puts(b, "null");
+		return;
+	}
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: {
 		const char **keys, *k;
