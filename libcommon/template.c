@@ -952,29 +952,26 @@ render_probe(struct lmf_jinja *j, json_t *special, int gen, int n,
 	return out;
 }
 
-static size_t
-common_suffix(const char *a, const char *b)
+static int
+ends_with(const char *s, const char *g)
 {
-	size_t na = strlen(a), nb = strlen(b), n = 0;
+	size_t n = strlen(s), k = strlen(g);
 
-	while (n < na && n < nb && a[na - 1 - n] == b[nb - 1 - n])
-		n++;
-	/* whole characters only */
-	while (n && ((unsigned char)a[na - n] & 0xc0) == 0x80)
-		n--;
-	return n;
+	return k <= n && !strcmp(s + n - k, g);
 }
 
 /* a generation prompt the template prints whatever add_generation_prompt
- * says: the text it renders for no messages that also ends the rendered
- * user-only and user+assistant conversations (r3); "" when none, or when
- * the template refuses an empty conversation */
+ * says: the text it renders for no messages (less a leading bos_token)
+ * when it also ends the rendered user-only and user+assistant (r3)
+ * conversations; "" when none, or when the template refuses an empty
+ * conversation */
 static char *
 unconditional_gen(struct lmf_jinja *j, json_t *special, const char *r3)
 {
 	static const char *usr[] = { "user", "{{content}}" };
-	char *e, *u, *g, e2[400];
-	size_t n;
+	const char *bos = json_string_value(json_object_get(special,
+	    "bos_token"));
+	char *e, *u, *g = NULL, e2[400];
 
 	if (!(e = render_probe(j, special, 0, 0, NULL, e2, sizeof e2)))
 		return xstrdup("");
@@ -982,13 +979,17 @@ unconditional_gen(struct lmf_jinja *j, json_t *special, const char *r3)
 		free(e);
 		return xstrdup("");
 	}
-	n = common_suffix(e, r3);
-	if (common_suffix(e, u) < n)
-		n = common_suffix(e, u);
-	g = xstrdup(e + strlen(e) - n);
+	{
+		const char *c[2] = { e, bos && *bos && !strncmp(e, bos,
+		    strlen(bos)) ? e + strlen(bos) : "" };
+
+		for (int i = 0; i < 2 && !g; i++)
+			if (*c[i] && ends_with(r3, c[i]) && ends_with(u, c[i]))
+				g = xstrdup(c[i]);
+	}
 	free(e);
 	free(u);
-	return g;
+	return g ? g : xstrdup("");
 }
 
 /* s without a trailing g, if it ends with g and keeps its {{content}} */
@@ -998,7 +999,7 @@ strip_tail(const char *s, const char *g)
 	size_t n = strlen(s), k = strlen(g);
 	char *r = xstrdup(s);
 
-	if (k && k <= n && !strcmp(s + n - k, g)) {
+	if (k && ends_with(s, g)) {
 		r[n - k] = '\0';
 		if (!strstr(r, "{{content}}")) {
 			free(r);
