@@ -12,10 +12,10 @@
 # from the assistant slot, where LLaMA-Factory keeps it. Bad templates
 # fail with one line. Needs ../shared; skipped without it.
 . "$(dirname "$0")/lib.sh"
-plan 16
+plan 17
 
 if [ -z "$SHARED" ] || [ ! -d "$SHARED/tokenizers" ]; then
-	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do
+	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17; do
 		skip "no ../shared"
 	done
 	done_testing
@@ -108,6 +108,19 @@ t = {x["name"]: x["data"] for x in json.load(sys.stdin)["tensors"]}
 sys.exit(0 if t["labels"][-1] == 128009 and t["input_ids"][-1] == 128009
     else 1)'
 _result $? "shared llama3 chat_template: the answer ends with <|eot_id|>"
+
+# a template printing bos_token for no messages, its turns ending with
+# eos_token: nothing is taken for a generation prompt (no part of '<s>'
+# is stripped off the answer's '</s>')
+printf '%s' "{{ bos_token }}{% for m in messages %}{{ m.role + ': ' + m.content + eos_token }}{% endfor %}" >bos.jinja
+tokdir bosc "$T/mistral" bos.jinja
+lmf-tokenize -q --tokenizer bosc --dataset_dir "$L" --stage sft \
+    --dataset identity --max_samples 1 -o bos.lmf &&
+lmf-dump -j bos.lmf | sed -n 2p | python3 -c '
+import json, sys
+t = {x["name"]: x["data"] for x in json.load(sys.stdin)["tensors"]}
+sys.exit(0 if t["labels"][-1] == 2 else 1)'
+_result $? "bos-only empty render: the answer keeps its </s>"
 
 # no chat_template: the empty template
 tokdir mistral0 "$T/mistral" -
