@@ -584,11 +584,14 @@ lmf_rope_backward_ref(float *dinp, const float *dout, const int32_t *pos,
 /* ------------------------------------------------------------------ */
 /* attention */
 
-/* may query t of row b see key s? (s <= t is the caller's business) */
+/* may query t of row b see key s? (s <= t is the caller's business;
+ * W > 0: a sliding window, key s is hidden when s <= t - W) */
 static inline int
-att_visible(const int32_t *mask, const int32_t *seg, int b, int T, int t,
-    int s)
+att_visible(const int32_t *mask, const int32_t *seg, int W, int b, int T,
+    int t, int s)
 {
+	if (W > 0 && s <= t - W)
+		return 0;
 	if (mask && !mask[(size_t)b * T + s])
 		return 0;
 	if (seg && seg[(size_t)b * T + s] != seg[(size_t)b * T + t])
@@ -612,19 +615,19 @@ lmf_attention_scratch(int T)
 /* one row of probabilities: the scores a[0..t] (already scaled) become
  * softmax over the visible keys; the rest of the row (to T) becomes 0 */
 static void
-att_softmax_row(float *a, const int32_t *mask, const int32_t *seg, int b,
-    int T, int t)
+att_softmax_row(float *a, const int32_t *mask, const int32_t *seg, int W,
+    int b, int T, int t)
 {
 	float mx = -INFINITY;
 	double sum;
 	int s, any = 0;
 
-	if (!mask && !seg) {
+	if (!mask && !seg && W <= 0) {
 		mx = vmax(a, t + 1);
 		any = 1;
 	}
 	for (s = 0; s <= t && !any; s++) {
-		if (att_visible(mask, seg, b, T, t, s)) {
+		if (att_visible(mask, seg, W, b, T, t, s)) {
 			if (a[s] > mx)
 				mx = a[s];
 			any = 1;
@@ -632,8 +635,8 @@ att_softmax_row(float *a, const int32_t *mask, const int32_t *seg, int b,
 			a[s] = -INFINITY;
 		}
 	}
-	for (; s <= t && (mask || seg); s++) {
-		if (att_visible(mask, seg, b, T, t, s)) {
+	for (; s <= t && (mask || seg || W > 0); s++) {
+		if (att_visible(mask, seg, W, b, T, t, s)) {
 			if (a[s] > mx)
 				mx = a[s];
 		} else {
@@ -654,8 +657,8 @@ att_softmax_row(float *a, const int32_t *mask, const int32_t *seg, int b,
 /* one (row, head) of the forward: the block loop over query rows */
 static void
 att_fwd_head(float *O, float *A, const float *Q, const float *K,
-    const float *Vh, const int32_t *mask, const int32_t *seg, int b, int T,
-    size_t ldq, size_t ldk, int HS, float scale)
+    const float *Vh, const int32_t *mask, const int32_t *seg, int W, int b,
+    int T, size_t ldq, size_t ldk, int HS, float scale)
 {
 	int t0, t1, t;
 
@@ -666,7 +669,8 @@ att_fwd_head(float *O, float *A, const float *Q, const float *K,
 		    Q + t0 * ldq, (int)ldq, K, (int)ldk, 0.0f,
 		    A + (size_t)t0 * T, T);
 		for (t = t0; t < t1; t++)
-			att_softmax_row(A + (size_t)t * T, mask, seg, b, T, t);
+			att_softmax_row(A + (size_t)t * T, mask, seg, W, b, T,
+			    t);
 		lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, t1 - t0, HS, t1, 1.0f,
 		    A + (size_t)t0 * T, T, Vh, (int)ldk, 0.0f, O + t0 * ldq,
 		    (int)ldq);
@@ -718,6 +722,15 @@ lmf_attention_forward(float *out, float *att, const float *q,
     const float *k, const float *v, const int32_t *mask, const int32_t *seg,
     int B, int T, int NH, int NKV, int HS)
 {
+	lmf_attention_forward_window(out, att, q, k, v, mask, seg, 0, B, T,
+	    NH, NKV, HS);
+}
+
+void
+lmf_attention_forward_window(float *out, float *att, const float *q,
+    const float *k, const float *v, const int32_t *mask, const int32_t *seg,
+    int W, int B, int T, int NH, int NKV, int HS)
+{
 	int bh, rep = NH / NKV;
 	size_t ldq = (size_t)NH * HS, ldk = (size_t)NKV * HS;
 	float scale = (float)(1.0 / sqrt((double)HS));
@@ -738,7 +751,7 @@ lmf_attention_forward(float *out, float *att, const float *q,
 		    q + (size_t)b * T * ldq + (size_t)h * HS,
 		    k + (size_t)b * T * ldk + (size_t)(h / rep) * HS,
 		    v + (size_t)b * T * ldk + (size_t)(h / rep) * HS,
-		    mask, seg, b, T, ldq, ldk, HS, scale);
+		    mask, seg, W, b, T, ldq, ldk, HS, scale);
 	}
 }
 
@@ -746,6 +759,15 @@ void
 lmf_attention_forward_ref(float *out, float *att, const float *q,
     const float *k, const float *v, const int32_t *mask, const int32_t *seg,
     int B, int T, int NH, int NKV, int HS)
+{
+	lmf_attention_forward_window_ref(out, att, q, k, v, mask, seg, 0, B,
+	    T, NH, NKV, HS);
+}
+
+void
+lmf_attention_forward_window_ref(float *out, float *att, const float *q,
+    const float *k, const float *v, const int32_t *mask, const int32_t *seg,
+    int W, int B, int T, int NH, int NKV, int HS)
 {
 	int b, t, h, s, i, rep = NH / NKV;
 	double scale = 1.0 / sqrt((double)HS);
@@ -772,7 +794,7 @@ lmf_attention_forward_ref(float *out, float *att, const float *q,
 
 					a[s] = 0;
 					if (s > t ||
-					    !att_visible(mask, seg, b, T, t, s))
+					    !att_visible(mask, seg, W, b, T, t, s))
 						continue;
 					for (i = 0; i < HS; i++)
 						d += (double)qt[i] * ks[i];
@@ -786,10 +808,10 @@ lmf_attention_forward_ref(float *out, float *att, const float *q,
 				if (!any)
 					continue;
 				for (s = 0; s <= t; s++)
-					if (att_visible(mask, seg, b, T, t, s))
+					if (att_visible(mask, seg, W, b, T, t, s))
 						sum += exp(a[s] - mx);
 				for (s = 0; s <= t; s++)
-					a[s] = att_visible(mask, seg, b, T, t,
+					a[s] = att_visible(mask, seg, W, b, T, t,
 					    s) ? (float)(exp(a[s] - mx) / sum) :
 					    0;
 				for (i = 0; i < HS; i++) {

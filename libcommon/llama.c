@@ -5,9 +5,8 @@
  * log-probs through lm_head in blocks of rows, TRL's value head), and the
  * result as a model or adapter stream.
  *
- * Not done: Mistral's sliding window. A batch longer than sliding_window
- * (where the window would change the result) is refused: the step dies
- * with one line. LoRA dropout masks come from a stream seeded by (seed,
+ * Mistral's sliding window: a query at t sees the keys s with
+ * t - sliding_window < s <= t, as transformers masks it. LoRA dropout masks come from a stream seeded by (seed,
  * step, layer, projection), so the recomputation in backward draws the
  * same mask as the forward did.
  *
@@ -1456,6 +1455,15 @@ proj_backward(struct lmf_llama *m, struct lacts *a, int l, int j,
 }
 
 /* one block: xout (N, C) from x (N, C), saving what backward needs in a */
+/* Mistral's sliding window for a batch of T: 0 (none) when it is longer
+ * than the batch and so hides nothing */
+static int
+att_window(const struct lmf_config *c, int T)
+{
+	return c->sliding_window > 0 && c->sliding_window < T ?
+	    (int)c->sliding_window : 0;
+}
+
 static void
 layer_forward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
     float *xout, const struct lmf_batch *b, int train)
@@ -1483,8 +1491,9 @@ layer_forward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 	}
 	lmf_rope_forward(a->q, a->q, m->cosb, m->sinb, N, NH, HS);
 	lmf_rope_forward(a->k, a->k, m->cosb, m->sinb, N, NKV, HS);
-	lmf_attention_forward(a->atty, a->att, a->q, a->k, a->v,
-	    b->attention_mask, b->attention_mask, B, T, NH, NKV, HS);
+	lmf_attention_forward_window(a->atty, a->att, a->q, a->k, a->v,
+	    b->attention_mask, b->attention_mask, att_window(c, T), B, T, NH,
+	    NKV, HS);
 	proj_forward(m, a, l, P_O, a->xmid, a->atty, N, train);
 	for (i = 0; i < n; i++)
 		a->xmid[i] += x[i];
@@ -1556,15 +1565,6 @@ layer_backward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 	    a->rstd1, N, C);
 }
 
-static void
-check_window(const struct lmf_llama *m, const struct lmf_batch *b)
-{
-	if (m->c.sliding_window > 0 && b->T > m->c.sliding_window)
-		die("sequence length %d exceeds the sliding_window %lld, "
-		    "which is not supported", b->T,
-		    (long long)m->c.sliding_window);
-}
-
 /* embedding, the blocks and the final norm: m->xf holds the hidden
  * states, m->targ the shifted labels */
 static void
@@ -1576,7 +1576,6 @@ forward(struct lmf_llama *m, const struct lmf_batch *b, int flags)
 
 	if (train && (flags & LMF_FWD_NO_ADAPTER))
 		BUG("a forward without the adapter has no gradients");
-	check_window(m, b);
 	acts_fit(m, b->B, b->T, train);
 	m->fflags = flags;
 	m->fB = b->B;

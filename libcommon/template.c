@@ -952,6 +952,63 @@ render_probe(struct lmf_jinja *j, json_t *special, int gen, int n,
 	return out;
 }
 
+static int
+ends_with(const char *s, const char *g)
+{
+	size_t n = strlen(s), k = strlen(g);
+
+	return k <= n && !strcmp(s + n - k, g);
+}
+
+/* a generation prompt the template prints whatever add_generation_prompt
+ * says: the text it renders for no messages (less a leading bos_token)
+ * when it also ends the rendered user-only and user+assistant (r3)
+ * conversations; "" when none, or when the template refuses an empty
+ * conversation */
+static char *
+unconditional_gen(struct lmf_jinja *j, json_t *special, const char *r3)
+{
+	static const char *usr[] = { "user", "{{content}}" };
+	const char *bos = json_string_value(json_object_get(special,
+	    "bos_token"));
+	char *e, *u, *g = NULL, e2[400];
+
+	if (!(e = render_probe(j, special, 0, 0, NULL, e2, sizeof e2)))
+		return xstrdup("");
+	if (!(u = render_probe(j, special, 0, 1, usr, e2, sizeof e2))) {
+		free(e);
+		return xstrdup("");
+	}
+	{
+		const char *c[2] = { e, bos && *bos && !strncmp(e, bos,
+		    strlen(bos)) ? e + strlen(bos) : "" };
+
+		for (int i = 0; i < 2 && !g; i++)
+			if (*c[i] && ends_with(r3, c[i]) && ends_with(u, c[i]))
+				g = xstrdup(c[i]);
+	}
+	free(e);
+	free(u);
+	return g ? g : xstrdup("");
+}
+
+/* s without a trailing g, if it ends with g and keeps its {{content}} */
+static char *
+strip_tail(const char *s, const char *g)
+{
+	size_t n = strlen(s), k = strlen(g);
+	char *r = xstrdup(s);
+
+	if (k && ends_with(s, g)) {
+		r[n - k] = '\0';
+		if (!strstr(r, "{{content}}")) {
+			free(r);
+			r = xstrdup(s);
+		}
+	}
+	return r;
+}
+
 static char *
 remove_all(const char *s, const char *key)
 {
@@ -977,6 +1034,7 @@ lmf_template_parse(const char *src, struct lmf_tok *tok,
 	int32_t ids4[4] = { lmf_tok_bos_id(tok), lmf_tok_eos_id(tok),
 		lmf_tok_unk_id(tok), lmf_tok_pad_id(tok) };
 	char *r[4] = { NULL, NULL, NULL, NULL }, *prefix = NULL, *a2 = NULL;
+	char *gen = NULL, *sys2 = NULL;
 	struct lmf_jinja *j;
 	struct lmf_template *t = NULL;
 	struct tdef *d;
@@ -1010,7 +1068,9 @@ lmf_template_parse(const char *src, struct lmf_tok *tok,
 	    !(r[2] = render_probe(j, special, 1, 1, usr, err, errlen)) ||
 	    !(r[3] = render_probe(j, special, 0, 2, ast, err, errlen)))
 		goto out;
-	system = skip_chars(r[0], np);
+	gen = unconditional_gen(j, special, r[3]);
+	sys2 = strip_tail(skip_chars(r[0], np), gen);
+	system = sys2;
 	user = skip_chars(r[2], np);
 	asst = skip_chars(r[3], np + nchars(user));
 	d = xcalloc(1, sizeof *d);
@@ -1019,8 +1079,11 @@ lmf_template_parse(const char *src, struct lmf_tok *tok,
 	{
 		char *x = remove_all(asst, "<think>");
 
-		a2 = remove_all(x, "</think>");
+		char *y = remove_all(x, "</think>");
+
+		a2 = strip_tail(y, gen);
 		free(x);
+		free(y);
 	}
 	if (nchars(user) > nchars(skip_chars(r[1], np))) {
 		char *sole;
@@ -1052,6 +1115,8 @@ out:
 	for (int i = 0; i < 4; i++)
 		free(r[i]);
 	free(a2);
+	free(gen);
+	free(sys2);
 	free(prefix);
 	free(ids);
 	json_decref(special);

@@ -308,7 +308,7 @@ static int window_values(const struct lmf_trainer *tr, const char **names,
     double *v);
 
 /* a line of trainer_log.jsonl: LLaMA-Factory's keys, the loss key named
- * key (loss or eval_loss), lr only when lr >= 0 */
+ * key (loss or eval_loss; none when key is NULL), lr only when lr >= 0 */
 static void
 tlog_line(struct lmf_trainer *tr, const char *key, double loss, double lr)
 {
@@ -320,8 +320,10 @@ tlog_line(struct lmf_trainer *tr, const char *key, double loss, double lr)
 
 	if (!tr->log)
 		return;
-	j = json_pack("{s:I, s:I, s:f}", "current_steps", (json_int_t)tr->step,
-	    "total_steps", (json_int_t)tr->total, key, loss);
+	j = json_pack("{s:I, s:I}", "current_steps", (json_int_t)tr->step,
+	    "total_steps", (json_int_t)tr->total);
+	if (key)
+		json_object_set_new(j, key, json_real(loss));
 	for (i = 0; i < nw; i++)   /* ppo's */
 		if (!strcmp(wn[i], "reward"))
 			json_object_set_new(j, "reward", json_real(round(wv[i] *
@@ -1128,6 +1130,12 @@ write_model_card(struct lmf_trainer *tr)
 }
 
 void
+lmf_train_log_final(struct lmf_trainer *tr)
+{
+	tlog_line(tr, NULL, 0, -1);
+}
+
+void
 lmf_train_end(struct lmf_trainer *tr)
 {
 	static const char *const loss_only[] = { "loss", NULL };
@@ -1440,6 +1448,7 @@ lmf_train_tool_run(struct lmf_train_tool *x, struct lmf_trainer *tr,
 	free(items);
 	if (x->p.dump_grads)
 		return;
+	lmf_train_log_final(tr);
 	lmf_train_end(tr);
 	if (x->p.eval_data && x->a.output_dir)
 		evaluate(tr, 1);

@@ -6,16 +6,16 @@
 # gives the same input_ids and labels as --template qwen3 on alpaca_en_demo
 # and identity; so do a Llama-3 template whose generation prompt is behind
 # add_generation_prompt and a Mistral-instruct-style template against
-# --template llama3 and mistral. The shared llama3 template (original
-# release) prints the assistant header even without add_generation_prompt,
-# so its parsed assistant slot keeps that header: it differs from
-# --template llama3 exactly as LLaMA-Factory's parse does. Bad templates
+# --template llama3 and mistral. So does the shared llama3 template
+# (original release), which prints the assistant header even without
+# add_generation_prompt: lmf strips that unconditional generation prompt
+# from the assistant slot, where LLaMA-Factory keeps it. Bad templates
 # fail with one line. Needs ../shared; skipped without it.
 . "$(dirname "$0")/lib.sh"
-plan 14
+plan 17
 
 if [ -z "$SHARED" ] || [ ! -d "$SHARED/tokenizers" ]; then
-	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14; do
+	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17; do
 		skip "no ../shared"
 	done
 	done_testing
@@ -90,27 +90,37 @@ same "mistral-style chat_template = --template mistral on alpaca_en_demo" \
 same "mistral-style chat_template = --template mistral on identity" \
     mistralc mistral identity
 
-# the shared llama3 template: every turn is followed by the assistant
-# header, so the parsed assistant slot ends with it (trained), and the
-# user slot starts with <|begin_of_text|> (the tokenizer adds no BOS)
+# the shared llama3 template (original release) prints the assistant
+# header after the last message even without add_generation_prompt; lmf
+# takes that header as the generation prompt, on the prompt side, not as
+# part of the assistant slot (a deviation from LLaMA-Factory, which trains
+# it), so the parsed template equals --template llama3
+same "shared llama3 chat_template = --template llama3 on alpaca_en_demo" \
+    "$T/llama3" llama3 alpaca_en_demo
+same "shared llama3 chat_template = --template llama3 on identity" \
+    "$T/llama3" llama3 identity
 lmf-tokenize -q --tokenizer "$T/llama3" --dataset_dir "$L" --stage sft \
     --dataset identity --max_samples 1 -o auto.lmf &&
-lmf-tokenize -q --tokenizer "$T/llama3" --dataset_dir "$L" --stage sft \
-    --dataset identity --max_samples 1 --template llama3 -o named.lmf &&
-lmf-dump -j auto.lmf | sed -n 2p >a.line
-lmf-dump -j named.lmf | sed -n 2p >n.line
-python3 - a.line n.line <<'PY'
+lmf-dump -j auto.lmf | sed -n 2p | python3 -c '
 import json, sys
-def tensors(p):
-    x = json.load(open(p))
-    return {t["name"]: t["data"] for t in x["tensors"]}
-a, n = tensors(sys.argv[1]), tensors(sys.argv[2])
-hdr = [128006, 78191, 128007, 271]   # <|start_header_id|>assistant<|end_header_id|>\n\n
-ok = a["input_ids"] == n["input_ids"] + hdr and \
-    a["labels"] == n["labels"] + hdr
-sys.exit(0 if ok else 1)
-PY
-_result $? "shared llama3 chat_template: the assistant slot keeps the header"
+t = {x["name"]: x["data"] for x in json.load(sys.stdin)["tensors"]}
+# <|eot_id|> ends the trained labels: no assistant header after it
+sys.exit(0 if t["labels"][-1] == 128009 and t["input_ids"][-1] == 128009
+    else 1)'
+_result $? "shared llama3 chat_template: the answer ends with <|eot_id|>"
+
+# a template printing bos_token for no messages, its turns ending with
+# eos_token: nothing is taken for a generation prompt (no part of '<s>'
+# is stripped off the answer's '</s>')
+printf '%s' "{{ bos_token }}{% for m in messages %}{{ m.role + ': ' + m.content + eos_token }}{% endfor %}" >bos.jinja
+tokdir bosc "$T/mistral" bos.jinja
+lmf-tokenize -q --tokenizer bosc --dataset_dir "$L" --stage sft \
+    --dataset identity --max_samples 1 -o bos.lmf &&
+lmf-dump -j bos.lmf | sed -n 2p | python3 -c '
+import json, sys
+t = {x["name"]: x["data"] for x in json.load(sys.stdin)["tensors"]}
+sys.exit(0 if t["labels"][-1] == 2 else 1)'
+_result $? "bos-only empty render: the answer keeps its </s>"
 
 # no chat_template: the empty template
 tokdir mistral0 "$T/mistral" -

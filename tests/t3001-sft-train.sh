@@ -4,7 +4,7 @@
 # batches header, LoRA results with PEFT names, determinism, usage errors
 # and bad input (each one stderr line).
 . "$(dirname "$0")/lib.sh"
-plan 37
+plan 38
 PY=python3
 tiny_model
 $PY "$TOP/tests/mkbatches.py" -B 2 -T 16 >one.lmf
@@ -30,15 +30,22 @@ check "200 full steps on one batch" sft --data one.lmf --finetuning_type \
 	full --max_steps 200 --learning_rate 1e-2 --logging_steps 20 \
 	--output_dir run
 cp check.err run.err
+check "the log ends with the final line of LLaMA-Factory's last on_log" $PY -c '
+import json, sys
+l = json.loads(open("run/trainer_log.jsonl").read().splitlines()[-1])
+sys.exit(not (set(l) == {"current_steps", "total_steps", "epoch",
+    "percentage", "elapsed_time", "remaining_time", "throughput",
+    "total_tokens"} and l["current_steps"] == 200 and l["epoch"] == 200.0
+    and l["percentage"] == 100.0 and l["remaining_time"] == "0:00:00"))'
 check "the loss ends near zero" $PY -c '
 import json, sys
-ls = [json.loads(l) for l in open("run/trainer_log.jsonl")]
+ls = [json.loads(l) for l in open("run/trainer_log.jsonl")][:-1]
 sys.exit(not (len(ls) == 10 and ls[0]["loss"] > 1 and ls[-1]["loss"] < 0.05))'
 check "trainer_log.jsonl has LLaMA-Factory's keys" $PY -c '
 import json, sys
 keys = {"current_steps", "total_steps", "loss", "lr", "epoch", "percentage",
         "elapsed_time", "remaining_time", "throughput", "total_tokens"}
-ls = [json.loads(l) for l in open("run/trainer_log.jsonl")]
+ls = [json.loads(l) for l in open("run/trainer_log.jsonl")][:-1]
 l = ls[-1]
 sys.exit(not (all(set(x) == keys for x in ls) and l["current_steps"] == 200
     and l["total_steps"] == 200 and l["percentage"] == 100.0
@@ -52,7 +59,8 @@ check "the result is a model stream" sh -c \
 check "-q is quiet" sft --data one.lmf --finetuning_type full --max_steps 4 \
 	--logging_steps 1 -q --output_dir quiet
 check "  (no stderr)" test ! -s check.err
-check "  (log lines still written)" test "$(wc -l <quiet/trainer_log.jsonl)" -eq 4
+check "  (log lines still written, and the final one)" \
+	test "$(wc -l <quiet/trainer_log.jsonl)" -eq 5
 
 # steps from the header: 3 batches an epoch, 2 epochs, GA 2 -> 2 x 2 steps
 $PY "$TOP/tests/mkbatches.py" -n 3 --epochs 2 >ep.lmf
@@ -60,7 +68,7 @@ check "epochs from the batches header" sft --data ep.lmf --logging_steps 1 \
 	--gradient_accumulation_steps 2 --output_dir ep -q
 check "  4 steps, epoch 2.0 at the end" $PY -c '
 import json, sys
-ls = [json.loads(l) for l in open("ep/trainer_log.jsonl")]
+ls = [json.loads(l) for l in open("ep/trainer_log.jsonl")][:-1]
 sys.exit(not (len(ls) == 4 and ls[-1]["total_steps"] == 4
     and ls[1]["epoch"] == 1.0 and ls[-1]["epoch"] == 2.0))'
 check "lmf-pack | lmf-sft: 1.5 epochs of 10 batches, GA 3: 6 steps" sh -c '

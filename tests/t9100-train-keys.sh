@@ -92,7 +92,7 @@ check_same "  the same notes, but for a key at its default" n1 n2
 losses() {
 	python3 -c 'import json, sys
 for l in open(sys.argv[1]):
-    print(json.loads(l)["loss"])' "$1/trainer_log.jsonl"
+    print(json.loads(l).get("loss"))' "$1/trainer_log.jsonl"
 }
 losses out >l1
 losses out2 >l2

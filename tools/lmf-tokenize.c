@@ -62,6 +62,55 @@ load_tokenizer(const struct opts *o)
 	return t;
 }
 
+/* the vocab_size of the model the tokens are for: the --model stream's
+ * config, or DIR/config.json beside the tokenizer; 0 when unknown */
+static long long
+model_vocab(const struct opts *o)
+{
+	json_t *c = NULL, *v;
+	long long n = 0;
+
+	if (o->model) {
+		struct lmf_rd *r = lmf_rd_open_or_die(o->model);
+
+		v = json_object_get(json_object_get(lmf_rd_meta(r), "config"),
+		    "vocab_size");
+		n = json_is_integer(v) ? (long long)json_integer_value(v) : 0;
+		lmf_rd_close(r);
+		return n;
+	}
+	{
+		char *path = xasprintf("%s/config.json", o->tokenizer);
+
+		c = json_load_file(path, 0, NULL);
+		free(path);
+	}
+	v = json_object_get(c, "vocab_size");
+	n = json_is_integer(v) ? (long long)json_integer_value(v) : 0;
+	json_decref(c);
+	return n;
+}
+
+/* LLaMA-Factory adds a template's new eos / stop words to the tokenizer
+ * and, with resize_vocab, grows the embeddings; lmf does not resize, so a
+ * token the template adds past the model's rows is refused here */
+static void
+check_added(const struct opts *o, const struct lmf_template *t,
+    struct lmf_tok *tok, int32_t before)
+{
+	long long nv;
+	int32_t id;
+
+	if (lmf_tok_vocab_size(tok) <= before || (nv = model_vocab(o)) <= 0 ||
+	    lmf_tok_vocab_size(tok) <= nv)
+		return;
+	id = before > nv ? before : (int32_t)nv;
+	die("template '%s' adds '%s' to the tokenizer as token %d, past the "
+	    "model's vocab_size %lld (resize_vocab is not implemented): use "
+	    "a template whose tokens the tokenizer has", lmf_template_name(t),
+	    lmf_tok_id_to_token(tok, id), (int)id, nv);
+}
+
 /* ---- --encode, --decode: JSON Lines in, JSON Lines out ---- */
 
 static void
@@ -164,6 +213,7 @@ tokenize(const struct opts *o, struct lmf_tok *tok)
 	struct lmf_wr *w;
 	char err[512] = "";
 	int pairwise = o->stage == LMF_STAGE_RM || o->stage == LMF_STAGE_DPO;
+	int32_t before = lmf_tok_vocab_size(tok);
 
 	if (o->probs)
 		parse_probs(o, probs, n);
@@ -171,6 +221,7 @@ tokenize(const struct opts *o, struct lmf_tok *tok)
 	    sizeof err) : lmf_template_from_tokenizer(tok, &to, err,
 	    sizeof err)))
 		die("%s", err);
+	check_added(o, t, tok, before);
 	if (!o->template && lmf_verbose > 0)
 		warn("no --template: %s", lmf_tok_chat_template(tok) ?
 		    "parsing the tokenizer's chat_template" :

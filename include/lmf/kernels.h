@@ -115,6 +115,15 @@ void lmf_attention_forward(float *out, float *att, const float *q,
 void lmf_attention_forward_ref(float *out, float *att, const float *q,
     const float *k, const float *v, const int32_t *mask, const int32_t *seg,
     int B, int T, int NH, int NKV, int HS);
+void lmf_attention_forward_window(float *out, float *att, const float *q,
+    const float *k, const float *v, const int32_t *mask, const int32_t *seg,
+    int W, int B, int T, int NH, int NKV, int HS);
+	/* W > 0: Mistral's sliding window, query t sees keys s with
+	 * t - W < s <= t (transformers' sliding_window_overlay); the
+	 * backward needs nothing more, the hidden keys' att being 0 */
+void lmf_attention_forward_window_ref(float *out, float *att,
+    const float *q, const float *k, const float *v, const int32_t *mask,
+    const int32_t *seg, int W, int B, int T, int NH, int NKV, int HS);
 void lmf_attention_backward(float *dq, float *dk, float *dv, float *scratch,
     const float *dout, const float *att, const float *q, const float *k,
     const float *v, int B, int T, int NH, int NKV, int HS);

@@ -241,6 +241,11 @@ void lmf_train_log_eval(struct lmf_trainer *tr, const char *const *names,
     int final);
 /* mean loss of the steps done */
 double lmf_train_loss(const struct lmf_trainer *tr);
+/* the line of trainer_log.jsonl that LLaMA-Factory's LogCallback writes
+ * on the Trainer's final log (train_runtime, train_loss, ...): the step,
+ * epoch, percentage and times, no loss and no lr; every run ends with
+ * it, one shorter than logging_steps too (PPO's loop has no final log) */
+void lmf_train_log_final(struct lmf_trainer *tr);
 /* the end of training: the result, tokenizer, train_results.json,
  * all_results.json, trainer_state.json, the plots in output_dir */
 void lmf_train_end(struct lmf_trainer *tr);
@@ -349,7 +354,8 @@ struct lmf_llama *lmf_train_tool_open(struct lmf_train_tool *x,
 /* lmf_train_start, then the loop of verbs: step (its micro-batches read
  * into items, GA of them; 0 when the batches ran out or after a gradient
  * dump), evaluate (with eval_data) and save when due, signals; then,
- * unless dump_grads, lmf_train_end, evaluate(tr, 1) with eval_data and
+ * unless dump_grads, lmf_train_log_final, lmf_train_end, evaluate(tr,
+ * 1) with eval_data and
  * output_dir, and the result to -o */
 void lmf_train_tool_run(struct lmf_train_tool *x, struct lmf_trainer *tr,
     int (*step)(struct lmf_trainer *tr, struct lmf_item *items),

@@ -4,7 +4,8 @@
 # RMSNorm, rotate_half RoPE, GQA repeat_kv, causal + padding + segment mask,
 # SwiGLU, tied lm_head, LoRA as PEFT computes it; qwen3's per-head q_norm /
 # k_norm; rope_scaling linear, dynamic, llama3 and yarn as transformers'
-# rope init functions compute the frequencies). No transformers, no peft.
+# rope init functions compute the frequencies; Mistral's sliding window as
+# transformers' sliding_window_overlay). No transformers, no peft.
 # Cases with qwen3 or rope_scaling also get logits.lmf (the logits of the
 # first batch, f64) and greedy (a prompt and its argmax continuation).
 # Usage: /usr/bin/python3 tests/golden/make_golden.py [OUTDIR]
@@ -212,6 +213,10 @@ def forward(cfg, w, lora, ids, mask, pos, hidden=False, lens=None):
     causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
     keym = (mask != 0)[:, None, :]                       # (B, 1, S)
     same = mask[:, :, None] == mask[:, None, :]          # (B, T, S)
+    if cfg['model_type'] == 'mistral' and cfg.get('sliding_window'):
+        # transformers' sliding_window_overlay: key j > query i - window
+        i = torch.arange(T)
+        causal = causal & (i[None, :] > i[:, None] - cfg['sliding_window'])
     allowed = (causal[None] & keym & same)[:, None]      # (B, 1, T, S)
     for l in range(cfg['num_hidden_layers']):
         pre = 'model.layers.%d.' % l
@@ -435,6 +440,15 @@ def define():
          rope_scaling={'rope_type': 'yarn', 'factor': 4.0,
          'original_max_position_embeddings': 64}),
          [plain_batch(g, V, 2, 10)], {'finetuning_type': 'full'}, extra=True)
+    # mistral past its sliding window (training, logits, generation)
+    mcfg = base_cfg(model_type='mistral', architectures=['MistralForCausalLM'],
+                    sliding_window=4, num_key_value_heads=1, eos_token_id=47)
+    case('mistral_window_full', mcfg, [plain_batch(g, V, 2, 12)],
+         {'finetuning_type': 'full'}, extra=True)
+    case('mistral_window_padded_lora', mcfg,
+         [padded_batch(g, V, [11, 6], 11)],
+         {'finetuning_type': 'lora', 'lora_target': 'all', 'lora_rank': 4},
+         lora=lora_weights(mcfg, g, 4, 8, PROJ, False), extra=True)
 
 def args_line(args):
     return ' '.join('--%s %s' % (k, v) for k, v in args.items())

@@ -512,7 +512,7 @@ run_attention(struct ctx *x)
 /* fast vs ref, forward and backward, on random inputs */
 static void
 attention_vs_ref(const char *what, int B, int T, int NH, int NKV, int HS,
-    const int32_t *mask, const int32_t *seg)
+    const int32_t *mask, const int32_t *seg, int W)
 {
 	size_t nq = (size_t)B * T * NH * HS, nk = (size_t)B * T * NKV * HS;
 	size_t na = (size_t)B * NH * T * T;
@@ -524,9 +524,10 @@ attention_vs_ref(const char *what, int B, int T, int NH, int NKV, int HS,
 	float *scratch = zeros(lmf_attention_scratch(T));
 	char name[160];
 
-	lmf_attention_forward(o1, a1, q, k, v, mask, seg, B, T, NH, NKV, HS);
-	lmf_attention_forward_ref(o2, a2, q, k, v, mask, seg, B, T, NH, NKV,
-	    HS);
+	lmf_attention_forward_window(o1, a1, q, k, v, mask, seg, W, B, T, NH,
+	    NKV, HS);
+	lmf_attention_forward_window_ref(o2, a2, q, k, v, mask, seg, W, B, T,
+	    NH, NKV, HS);
 	snprintf(name, sizeof name, "attention %s forward vs ref", what);
 	cmp(name, o1, o2, nq, TOL_FWD);
 	snprintf(name, sizeof name, "attention %s probabilities vs ref", what);
@@ -622,10 +623,14 @@ test_attention(void)
 			    t < 140 ? 1 : t < 141 ? 2 : 3);
 		}
 	}
-	attention_vs_ref("T=300 padded+packed", 2, T, 4, 2, 16, m2, s2);
-	attention_vs_ref("T=300 no mask", 1, T, 4, 2, 16, NULL, NULL);
-	attention_vs_ref("mqa (1 kv head)", 2, 9, 3, 1, 6, NULL, NULL);
-	attention_vs_ref("mha (kv heads = heads)", 2, 9, 2, 2, 6, m2, NULL);
+	attention_vs_ref("T=300 padded+packed", 2, T, 4, 2, 16, m2, s2, 0);
+	attention_vs_ref("T=300 no mask", 1, T, 4, 2, 16, NULL, NULL, 0);
+	attention_vs_ref("mqa (1 kv head)", 2, 9, 3, 1, 6, NULL, NULL, 0);
+	attention_vs_ref("mha (kv heads = heads)", 2, 9, 2, 2, 6, m2, NULL, 0);
+	attention_vs_ref("T=300 sliding window 37", 1, T, 4, 2, 16, NULL, NULL,
+	    37);
+	attention_vs_ref("T=300 padded+packed, window 50", 2, T, 4, 2, 16, m2,
+	    s2, 50);
 	free(m2);
 	free(s2);
 	free(q);

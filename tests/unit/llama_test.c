@@ -1153,6 +1153,7 @@ static const char *cases[] = {
 	"qwen3_tied_bias_padded_full", "qwen3_lora_all", "qwen3_freeze_last1",
 	"llama3_rope_full", "llama3_rope_packed_full", "rope_linear_full",
 	"rope_dynamic_full", "rope_yarn_full", "qwen3_yarn_orig_full",
+	"mistral_window_full", "mistral_window_padded_lora",
 };
 
 int
