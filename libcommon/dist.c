@@ -1,0 +1,153 @@
+/* dist.c: the MPI collectives of dist.h, or a one-rank stub when lmf is
+ * built without MPI (no LMF_MPI). A failed collective dies with one line;
+ * OpenMPI's mpirun then stops the other ranks. */
+#include <stdlib.h>
+
+#include "lmf/dist.h"
+#include "lmf/util.h"
+
+#ifdef LMF_MPI
+#include <mpi.h>
+#endif
+#include "lmf/banned.h"
+
+/* the state of the one MPI world of the process */
+static struct {
+	int up, rank, size;
+	double t;
+} world = { 0, 0, 1, 0 };
+
+static int
+launched(void)
+{
+	return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") ||
+	    getenv("PMIX_RANK");
+}
+
+int
+lmf_dist_built(void)
+{
+#ifdef LMF_MPI
+	return 1;
+#else
+	return 0;
+#endif
+}
+
+#ifdef LMF_MPI
+static void
+check(int rc, const char *what)
+{
+	char msg[MPI_MAX_ERROR_STRING];
+	int len = 0;
+
+	if (rc == MPI_SUCCESS)
+		return;
+	MPI_Error_string(rc, msg, &len);
+	die("rank %d of %d: %s failed: %.*s", world.rank, world.size, what,
+	    len, msg);
+}
+#endif
+
+int
+lmf_dist_init(void)
+{
+#ifdef LMF_MPI
+	int done = 0;
+
+	if (world.up || !launched())
+		return world.size;
+	MPI_Initialized(&done);
+	if (!done)
+		check(MPI_Init(NULL, NULL), "MPI_Init");
+	/* errors come back to check(), which names the rank and dies */
+	MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+	check(MPI_Comm_rank(MPI_COMM_WORLD, &world.rank), "MPI_Comm_rank");
+	check(MPI_Comm_size(MPI_COMM_WORLD, &world.size), "MPI_Comm_size");
+	world.up = 1;
+#else
+	if (launched() && getenv("OMPI_COMM_WORLD_SIZE") &&
+	    strtol(getenv("OMPI_COMM_WORLD_SIZE"), NULL, 10) > 1)
+		die("launched by mpirun with several ranks, but built without "
+		    "MPI (install libopenmpi-dev and rebuild)");
+#endif
+	return world.size;
+}
+
+int
+lmf_dist_rank(void)
+{
+	return world.rank;
+}
+
+int
+lmf_dist_size(void)
+{
+	return world.size;
+}
+
+int
+lmf_dist_local_size(void)
+{
+	const char *s = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+	long n = s ? strtol(s, NULL, 10) : 1;
+
+	return world.size > 1 && n > 0 && n <= world.size ? (int)n : 1;
+}
+
+void
+lmf_dist_sum_f32(float *buf, size_t n)
+{
+#ifdef LMF_MPI
+	double t0;
+	size_t off, k;
+
+	if (world.size < 2)
+		return;
+	t0 = lmf_now();
+	/* in chunks that fit an int count */
+	for (off = 0; off < n; off += k) {
+		k = n - off < (size_t)1 << 30 ? n - off : (size_t)1 << 30;
+		check(MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)k,
+		    MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+	}
+	world.t += lmf_now() - t0;
+#endif
+}
+
+void
+lmf_dist_sum_f64(double *buf, size_t n)
+{
+#ifdef LMF_MPI
+	if (world.size < 2)
+		return;
+	check(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_SUM,
+	    MPI_COMM_WORLD), "MPI_Allreduce");
+#endif
+}
+
+void
+lmf_dist_barrier(void)
+{
+#ifdef LMF_MPI
+	if (world.up)
+		check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+#endif
+}
+
+void
+lmf_dist_finish(void)
+{
+#ifdef LMF_MPI
+	if (!world.up)
+		return;
+	world.up = 0;
+	MPI_Finalize();
+#endif
+}
+
+double
+lmf_dist_time(void)
+{
+	return world.t;
+}
