@@ -7,7 +7,7 @@
 # uninterrupted run; lmf train's nproc_per_node gives the same. Skipped
 # when mpirun is absent or lmf was built without MPI.
 . "$(dirname "$0")/lib.sh"
-N=13
+N=15
 plan $N
 skip_all() {
 	_i=0
@@ -58,7 +58,11 @@ check "2 ranks x GA 2, full" mpirun -np 2 $SHM lmf-sft --model m.lmf \
 	--output_dir full2
 check "  the losses and model of 1 process" same full2 full1 model.lmf
 
-# kill -9 of rank 1 after checkpoint-100; the same command resumes
+mpirun -np 2 $SHM lmf-rm --model m.lmf --data b.lmf -o /dev/null 2>rm.err
+rc=$?
+check "a trainer that does not split its work refuses (exit 2)" test $rc -eq 2
+check_grep "  saying so" '^lmf-rm: runs on one process only' rm.err
+ after checkpoint-100; the same command resumes
 python3 "$TOP/tests/mkbatches.py" -B 2 -T 16 -n 8 >c.lmf
 run2() {
 	mpirun -np 2 $SHM lmf-sft --model m.lmf --data c.lmf --threads 1 \
