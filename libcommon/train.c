@@ -1197,6 +1197,19 @@ write_model_card(struct lmf_trainer *tr)
 	free(b.s);
 }
 
+/* the time the collectives took per step */
+static void
+dist_report(struct lmf_trainer *tr)
+{
+	double wait, ar = lmf_dist_time(&wait);
+	double n = (double)(tr->step - tr->step0);
+
+	fprintf(stderr, "%d ranks: allreduce %.3f ms per step of %llu floats "
+	    "(%.2f MB), after %.3f ms waiting for the slowest rank\n",
+	    tr->world, ar * 1e3 / n, (unsigned long long)tr->nflat,
+	    (double)tr->nflat * 4 / 1e6, wait * 1e3 / n);
+}
+
 void
 lmf_train_end(struct lmf_trainer *tr)
 {
@@ -1211,10 +1224,7 @@ lmf_train_end(struct lmf_trainer *tr)
 		warn("the batches ran out after step %ld of %ld", tr->step,
 		    tr->total);
 	if (tr->world > 1 && lmf_verbose > 0 && tr->step > tr->step0)
-		fprintf(stderr, "%d ranks: allreduce %.3f ms per step, %llu "
-		    "floats (%.2f MB)\n", tr->world, lmf_dist_time() * 1e3 /
-		    (double)(tr->step - tr->step0),
-		    (unsigned long long)tr->nflat, (double)tr->nflat * 4 / 1e6);
+		dist_report(tr);
 	if (!dir)
 		return;
 	/* LLaMA-Factory's order: model, train metrics, state, plots */

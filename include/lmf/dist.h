@@ -15,15 +15,16 @@ int lmf_dist_rank(void);              /* 0 without MPI */
 int lmf_dist_size(void);              /* 1 without MPI */
 int lmf_dist_local_size(void);        /* ranks on this machine, from env */
 int lmf_dist_built(void);             /* 1 if built with MPI */
-/* the sum over the ranks of buf, in place, on every rank: the same
- * reduction order for the same world size and length, and the same
- * result on every rank */
+/* the sum over the ranks of buf, in place, on every rank (OpenMPI's
+ * algorithms reduce in the same order for the same world size and
+ * length, and give every rank the same result) */
 void lmf_dist_sum_f32(float *buf, size_t n);
 void lmf_dist_sum_f64(double *buf, size_t n);
 void lmf_dist_barrier(void);
 /* MPI_Finalize after a good run (before the last exit 0) */
 void lmf_dist_finish(void);
-/* seconds spent in lmf_dist_sum_f32 so far */
-double lmf_dist_time(void);
+/* seconds lmf_dist_sum_f32 spent in MPI_Allreduce so far; *wait (when
+ * not NULL) the seconds it waited before for the slowest rank */
+double lmf_dist_time(double *wait);
 
 #endif
