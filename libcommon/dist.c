@@ -24,6 +24,17 @@ launched(void)
 	    getenv("PMIX_RANK");
 }
 
+/* the world size the launcher set in the environment, without MPI */
+static long
+env_size(void)
+{
+	const char *s = getenv("OMPI_COMM_WORLD_SIZE");
+
+	if (!s)
+		s = getenv("PMI_SIZE");
+	return s ? strtol(s, NULL, 10) : 1;
+}
+
 int
 lmf_dist_built(void)
 {
@@ -66,12 +77,21 @@ lmf_dist_init(void)
 	check(MPI_Comm_size(MPI_COMM_WORLD, &world.size), "MPI_Comm_size");
 	world.up = 1;
 #else
-	if (launched() && getenv("OMPI_COMM_WORLD_SIZE") &&
-	    strtol(getenv("OMPI_COMM_WORLD_SIZE"), NULL, 10) > 1)
+	if (env_size() > 1)
 		die("launched by mpirun with several ranks, but built without "
 		    "MPI (install libopenmpi-dev and rebuild)");
 #endif
 	return world.size;
+}
+
+void
+lmf_dist_single_or_die(void)
+{
+	long n = world.up ? world.size : env_size();
+
+	if (n > 1)
+		die_usage("runs on one process only, not under mpirun with %ld "
+		    "ranks", n);
 }
 
 int

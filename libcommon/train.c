@@ -1456,8 +1456,7 @@ static void
 dist_checks(struct lmf_train_tool *x)
 {
 	if (!x->dist_ok)
-		die_usage("runs on one process only, not under mpirun with %d "
-		    "ranks", lmf_dist_size());
+		lmf_dist_single_or_die();
 	if (!strcmp(x->p.model, "-") || !strcmp(x->p.data, "-"))
 		die_usage("under mpirun --model and --data must be files, "
 		    "not stdin");

@@ -11,6 +11,9 @@
 
 /* MPI_Init when launched by mpirun (idempotent): the world size */
 int lmf_dist_init(void);
+/* for a tool that does not split its work: exit 2 with one line when
+ * launched as one of several ranks (from the environment: no MPI_Init) */
+void lmf_dist_single_or_die(void);
 int lmf_dist_rank(void);              /* 0 without MPI */
 int lmf_dist_size(void);              /* 1 without MPI */
 int lmf_dist_local_size(void);        /* ranks on this machine, from env */
