@@ -62,7 +62,8 @@ mpirun -np 2 $SHM lmf-rm --model m.lmf --data b.lmf -o /dev/null 2>rm.err
 rc=$?
 check "a trainer that does not split its work refuses (exit 2)" test $rc -eq 2
 check_grep "  saying so" '^lmf-rm: runs on one process only' rm.err
- after checkpoint-100; the same command resumes
+
+# kill -9 of rank 1 after checkpoint-100; the same command resumes
 python3 "$TOP/tests/mkbatches.py" -B 2 -T 16 -n 8 >c.lmf
 run2() {
 	mpirun -np 2 $SHM lmf-sft --model m.lmf --data c.lmf --threads 1 \
