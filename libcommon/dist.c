@@ -150,6 +150,24 @@ lmf_dist_sum_f64(double *buf, size_t n)
 #endif
 }
 
+int
+lmf_dist_agree(long v)
+{
+#ifdef LMF_MPI
+	long lo = v, hi = v;
+
+	if (world.size < 2)
+		return 1;
+	check(MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_LONG, MPI_MIN,
+	    MPI_COMM_WORLD), "MPI_Allreduce");
+	check(MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_LONG, MPI_MAX,
+	    MPI_COMM_WORLD), "MPI_Allreduce");
+	return lo == hi;
+#else
+	return 1;
+#endif
+}
+
 void
 lmf_dist_barrier(void)
 {

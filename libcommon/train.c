@@ -759,6 +759,13 @@ lmf_train_start(struct lmf_trainer *tr, struct lmf_tparam *tp, int ntp,
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
 	}
+	/* a rank that sees another output_dir or other batches (not the
+	 * shared file system it needs) would train something else */
+	if (!lmf_dist_agree(tr->step) || !lmf_dist_agree(tr->total) ||
+	    !lmf_dist_agree((long)tr->nflat))
+		die("rank %d of %d: step %ld of %ld, another rank is elsewhere: "
+		    "output_dir and the batches must be the same files for "
+		    "every rank", tr->rank, tr->world, tr->step, tr->total);
 	tr->t0 = tr->log_t = lmf_now();
 	tr->step0 = tr->step;
 	tr->tokens0 = tr->tokens;

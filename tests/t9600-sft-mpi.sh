@@ -7,7 +7,7 @@
 # uninterrupted run; lmf train's nproc_per_node gives the same. Skipped
 # when mpirun is absent or lmf was built without MPI.
 . "$(dirname "$0")/lib.sh"
-N=15
+N=17
 plan $N
 skip_all() {
 	_i=0
@@ -63,8 +63,16 @@ rc=$?
 check "a trainer that does not split its work refuses (exit 2)" test $rc -eq 2
 check_grep "  saying so" '^lmf-rm: runs on one process only' rm.err
 
-# kill -9 of rank 1 after checkpoint-100; the same command resumes
 python3 "$TOP/tests/mkbatches.py" -B 2 -T 16 -n 8 >c.lmf
+mpirun $SHM -np 1 lmf-sft --model m.lmf --data b.lmf -q -o /dev/null : \
+	-np 1 lmf-sft --model m.lmf --data c.lmf -q -o /dev/null 2>apart.err
+rc=$?
+check "ranks that read other batches stop the job" test $rc -eq 1
+check_grep "  saying why" \
+	'^lmf-sft: rank [01] of 2: .*must be the same files for every rank' \
+	apart.err
+
+# kill -9 of rank 1 after checkpoint-100; the same command resumes
 run2() {
 	mpirun -np 2 $SHM lmf-sft --model m.lmf --data c.lmf --threads 1 \
 		--max_steps 300 --save_steps 100 --lora_dropout 0.1 -q \

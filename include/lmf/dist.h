@@ -23,6 +23,8 @@ int lmf_dist_built(void);             /* 1 if built with MPI */
  * length, and give every rank the same result) */
 void lmf_dist_sum_f32(float *buf, size_t n);
 void lmf_dist_sum_f64(double *buf, size_t n);
+/* 1 if every rank passed the same v (always with one rank) */
+int lmf_dist_agree(long v);
 void lmf_dist_barrier(void);
 /* MPI_Finalize after a good run (before the last exit 0) */
 void lmf_dist_finish(void);
