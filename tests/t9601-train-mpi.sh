@@ -2,10 +2,11 @@
 # lmf train with nproc_per_node 2 (or NPROC_PER_NODE=2): lmf-sft under
 # mpirun, the losses and adapter of one process at the same global batch
 # (2 x GA 1 against 1 x GA 2); the dry run shows the mpirun line, with
-# hostfile's; a bad count is a usage error. Skipped when mpirun is absent
+# hostfile's; a bad count, and several processes for a stage that does
+# not split its work, are usage errors. Skipped when mpirun is absent
 # or lmf was built without MPI.
 . "$(dirname "$0")/lib.sh"
-N=7
+N=9
 plan $N
 skip_all() {
 	_i=0
@@ -52,6 +53,10 @@ check "dry run: hostfile, 2 per machine" sh -c \
 	tail -n 1 | grep -q "^mpirun --hostfile hosts --npernode 2 "'
 check_exit "nproc_per_node 0 is refused" 2 lmf train sft.yaml \
 	nproc_per_node=0
+check_exit "stage rm with nproc_per_node 2 is refused" 2 lmf train \
+	sft.yaml stage=rm nproc_per_node=2
+check_exit "stage dpo with NPROC_PER_NODE=2 is refused" 2 env \
+	NPROC_PER_NODE=2 lmf train sft.yaml stage=dpo
 check "1 process, GA 2" lmf train sft.yaml
 check "NPROC_PER_NODE=2, GA 1" env NPROC_PER_NODE=2 lmf train sft.yaml \
 	gradient_accumulation_steps=1 output_dir=two
