@@ -14,11 +14,22 @@ OMPFLAGS := $(if $(OMPBLAS),-fopenmp)
 PKGS = openblas jansson libzstd libpcre2-8 libutf8proc yaml-0.1 zlib
 PKG_CFLAGS := $(shell PKG_CONFIG_PATH=$(OMPBLAS)/pkgconfig pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell PKG_CONFIG_PATH=$(OMPBLAS)/pkgconfig pkg-config --libs $(PKGS) 2>/dev/null || echo -lopenblas -ljansson -lzstd -lpcre2-8 -lutf8proc -lyaml -lz)
+# MPI (data-parallel training, dist.c) when an MPI C compiler wrapper or
+# OpenMPI's pkg-config file is found; MPI=0 builds the one-rank stub
+MPI ?= 1
+MPICC := $(if $(filter 1,$(MPI)),$(shell command -v mpicc 2>/dev/null))
+MPI_CFLAGS := $(if $(MPICC),$(shell $(MPICC) --showme:compile 2>/dev/null || \
+	pkg-config --cflags ompi-c 2>/dev/null),$(if $(filter 1,$(MPI)),$(shell \
+	pkg-config --cflags ompi-c 2>/dev/null)))
+MPI_LIBS := $(if $(MPICC),$(shell $(MPICC) --showme:link 2>/dev/null || \
+	pkg-config --libs ompi-c 2>/dev/null),$(if $(filter 1,$(MPI)),$(shell \
+	pkg-config --libs ompi-c 2>/dev/null)))
+MPI_DEF := $(if $(MPI_LIBS),-DLMF_MPI)
 VERSION := $(shell cat VERSION)
 override CFLAGS += -std=c11 -Wall -Wextra -Wno-unused-parameter -Iinclude \
 	$(PKG_CFLAGS) -DLMF_VERSION='"$(VERSION)"' -D_GNU_SOURCE $(OMPFLAGS) \
 	-fno-math-errno -fno-trapping-math
-LDLIBS = $(PKG_LIBS) -lm -lpthread $(OMPFLAGS) $(OMPBLAS:%=-Wl,-rpath,%)
+LDLIBS = $(PKG_LIBS) $(MPI_LIBS) -lm -lpthread $(OMPFLAGS) $(OMPBLAS:%=-Wl,-rpath,%)
 ifdef DEBUG
 SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer
 override CFLAGS += -O0 $(SANFLAGS)
@@ -42,6 +53,9 @@ all: $(BIN) $(UNIT) $(REPLAY)
 
 libcommon/%.o: libcommon/%.c $(HDR)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+libcommon/dist.o: libcommon/dist.c $(HDR) Makefile
+	$(CC) $(CFLAGS) $(MPI_DEF) $(MPI_CFLAGS) -c -o $@ $<
 
 tools/%.o: tools/%.c $(HDR)
 	$(CC) $(CFLAGS) -c -o $@ $<

@@ -137,6 +137,8 @@ static const struct lmf_args_key keys[] = {
 	{ "save_only_model", B, "false", IGN, NULL, 0 },
 	{ "resume_from_checkpoint", S, NULL, USE, NULL, 0 },
 	{ "seed", I, "42", USE, NULL, 0 },
+	{ "nproc_per_node", I, "1", USE, NULL, 1 },
+	{ "hostfile", S, NULL, USE, NULL, 0 },
 	{ "data_seed", I, NULL, IGN, NULL, 0 },
 	{ "bf16", B, "false", IGN, NULL, 0 },
 	{ "fp16", B, "false", IGN, NULL, 0 },

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "lmf/ckpt.h"
+#include "lmf/dist.h"
 #include "lmf/gemm.h"
 #include "lmf/hf.h"
 #include "lmf/plot.h"
@@ -62,6 +63,9 @@ lmf_train_init(struct lmf_trainer *tr, const struct lmf_train_args *a,
 	tr->loader = -1;
 	tr->lock = -1;
 	tr->history = json_array();
+	tr->rank = lmf_dist_rank();
+	tr->world = lmf_dist_size();
+	tr->ga = a->gradient_accumulation_steps * tr->world;
 }
 
 /* ---- the output directory ---- */
@@ -104,8 +108,43 @@ lmf_train_print_resume(const struct lmf_train_args *a)
 	exit(fflush(stdout) || ferror(stdout) ? LMF_EXIT_FAIL : LMF_EXIT_OK);
 }
 
+/* a rank past 0 after rank 0 made output_dir ready: the checkpoint the
+ * rule gives, and nothing of output_dir written (rank 0 writes it all) */
+static void
+begin_follower(struct lmf_trainer *tr)
+{
+	const char *dir = tr->a.output_dir, *w;
+
+	if (!dir) {
+		if (tr->a.resume_from_checkpoint)
+			tr->resume_dir = xstrdup(tr->a.resume_from_checkpoint);
+		return;
+	}
+	tr->resume_dir = lmf_train_resume_rule(dir,
+	    tr->a.overwrite_output_dir, tr->a.resume_from_checkpoint, &w);
+	if (w)
+		die("output_dir '%s' already holds %s and no checkpoint", dir, w);
+	tr->a.output_dir = NULL;
+	tr->a.tokenizer_dir = NULL;
+	tr->out = NULL;
+}
+
+static void begin_dir(struct lmf_trainer *tr);
+
 void
 lmf_train_begin(struct lmf_trainer *tr)
+{
+	if (tr->rank > 0) {
+		lmf_dist_barrier();
+		begin_follower(tr);
+		return;
+	}
+	begin_dir(tr);
+	lmf_dist_barrier();
+}
+
+static void
+begin_dir(struct lmf_trainer *tr)
 {
 	const char *dir = tr->a.output_dir, *w;
 	long pid;
@@ -228,7 +267,7 @@ plan_steps(struct lmf_trainer *tr)
 	json_t *nt = json_object_get(lmf_rd_meta(tr->data),
 	    "num_train_epochs");
 	double epochs_in = json_is_number(ne) ? json_number_value(ne) : 0;
-	uint64_t spe, ga = (uint64_t)a->gradient_accumulation_steps;
+	uint64_t spe, ga = (uint64_t)tr->ga;
 
 	if (ne && !(epochs_in >= 1 && epochs_in < 1e9))
 		die("'%s': header field 'num_epochs' is not positive",
@@ -676,6 +715,11 @@ lmf_train_start(struct lmf_trainer *tr, struct lmf_tparam *tp, int ntp,
 
 	tr->tp = tp;
 	tr->ntp = ntp;
+	if (tr->world > 1) {
+		for (i = 0; i < (uint64_t)ntp; i++)
+			tr->nflat += tp[i].numel;
+		tr->flat = xmallocarray(tr->nflat, sizeof *tr->flat);
+	}
 	lmf_adamw_init(&tr->adam, numel);
 	tr->adam.beta1 = a->adam_beta1;
 	tr->adam.beta2 = a->adam_beta2;
@@ -717,6 +761,13 @@ lmf_train_start(struct lmf_trainer *tr, struct lmf_tparam *tp, int ntp,
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
 	}
+	/* a rank that sees another output_dir or other batches (not the
+	 * shared file system it needs) would train something else */
+	if (!lmf_dist_agree(tr->step) || !lmf_dist_agree(tr->total) ||
+	    !lmf_dist_agree((long)tr->nflat))
+		die("rank %d of %d: step %ld of %ld, another rank is elsewhere: "
+		    "output_dir and the batches must be the same files for "
+		    "every rank", tr->rank, tr->world, tr->step, tr->total);
 	tr->t0 = tr->log_t = lmf_now();
 	tr->step0 = tr->step;
 	tr->tokens0 = tr->tokens;
@@ -763,12 +814,38 @@ write_tokenizer(struct lmf_trainer *tr, const char *dir)
 		die("%s", err);
 }
 
+/* the gradients summed over the ranks through one flat buffer packed in
+ * the order of tp, and the loss: the step's on every rank */
+static double
+dist_sum(struct lmf_trainer *tr, double loss)
+{
+	uint64_t off = 0;
+	int i;
+
+	for (i = 0; i < tr->ntp; i++) {
+		memcpy(tr->flat + off, tr->tp[i].g, tr->tp[i].numel *
+		    sizeof *tr->flat);
+		off += tr->tp[i].numel;
+	}
+	lmf_dist_sum_f32(tr->flat, tr->nflat);
+	for (i = 0, off = 0; i < tr->ntp; i++) {
+		memcpy(tr->tp[i].g, tr->flat + off, tr->tp[i].numel *
+		    sizeof *tr->flat);
+		off += tr->tp[i].numel;
+	}
+	lmf_dist_sum_f64(&loss, 1);
+	return loss;
+}
+
 void
 lmf_train_update(struct lmf_trainer *tr, double loss)
 {
-	double norm = lmf_grad_clip(tr->tp, tr->ntp, tr->a.max_grad_norm);
-	double lr, x;
+	double norm, lr, x;
 	char *path;
+
+	if (tr->world > 1)
+		loss = dist_sum(tr, loss);
+	norm = lmf_grad_clip(tr->tp, tr->ntp, tr->a.max_grad_norm);
 
 	if (!isfinite(loss) || !isfinite(norm)) {
 		x = isfinite(loss) ? norm : loss;
@@ -1129,6 +1206,19 @@ write_model_card(struct lmf_trainer *tr)
 	free(b.s);
 }
 
+/* the time the collectives took per step */
+static void
+dist_report(struct lmf_trainer *tr)
+{
+	double wait, ar = lmf_dist_time(&wait);
+	double n = (double)(tr->step - tr->step0);
+
+	fprintf(stderr, "%d ranks: allreduce %.3f ms per step of %llu floats "
+	    "(%.2f MB), after %.3f ms waiting for the slowest rank\n",
+	    tr->world, ar * 1e3 / n, (unsigned long long)tr->nflat,
+	    (double)tr->nflat * 4 / 1e6, wait * 1e3 / n);
+}
+
 void
 lmf_train_log_final(struct lmf_trainer *tr)
 {
@@ -1145,9 +1235,11 @@ lmf_train_end(struct lmf_trainer *tr)
 	json_t *res, *all;
 
 	prog_clear(tr);
-	if (tr->step < tr->total)
+	if (tr->step < tr->total && tr->rank == 0)
 		warn("the batches ran out after step %ld of %ld", tr->step,
 		    tr->total);
+	if (tr->world > 1 && lmf_verbose > 0 && tr->step > tr->step0)
+		dist_report(tr);
 	if (!dir)
 		return;
 	/* LLaMA-Factory's order: model, train metrics, state, plots */
@@ -1194,6 +1286,8 @@ lmf_train_free(struct lmf_trainer *tr)
 	json_decref(tr->history);
 	json_decref(tr->model_meta);
 	free(tr->resume_dir);
+	free(tr->flat);
+	free(tr->gidx);
 	if (tr->lock >= 0)
 		close(tr->lock);
 }
@@ -1371,12 +1465,37 @@ lmf_train_tool_parsed(struct lmf_train_tool *x, int i, int argc,
 		lmf_train_print_resume(&x->a);
 }
 
+/* what a rank of several must have: a tool that splits its work, files
+ * (stdin reaches rank 0 only); ranks past 0 quiet, writing nothing */
+static void
+dist_checks(struct lmf_train_tool *x)
+{
+	if (!x->dist_ok)
+		lmf_dist_single_or_die();
+	if (!strcmp(x->p.model, "-") || !strcmp(x->p.data, "-"))
+		die_usage("under mpirun --model and --data must be files, "
+		    "not stdin");
+	if (x->p.dump_grads)
+		die_usage("--dump_grads runs on one process only");
+	if (lmf_dist_rank() > 0) {
+		lmf_verbose = 0;
+		x->p.out = NULL;
+	}
+}
+
 void
 lmf_train_tool_init(struct lmf_train_tool *x, struct lmf_trainer *tr,
     void *ctx)
 {
+	int n;
+
 	x->t.gradient_checkpointing = !x->nockpt;
-	lmf_gemm_init(x->threads);
+	n = lmf_gemm_init(x->threads);
+	if (lmf_dist_init() > 1)
+		dist_checks(x);
+	if (!x->threads && lmf_dist_local_size() > 1)
+		lmf_gemm_init(n / lmf_dist_local_size() > 1 ?
+		    n / lmf_dist_local_size() : 1);
 	lmf_train_init(tr, &x->a, lmf_now());
 	tr->data_path = x->p.data;
 	tr->out = x->p.out;
@@ -1450,7 +1569,7 @@ lmf_train_tool_run(struct lmf_train_tool *x, struct lmf_trainer *tr,
 		return;
 	lmf_train_log_final(tr);
 	lmf_train_end(tr);
-	if (x->p.eval_data && x->a.output_dir)
+	if (x->p.eval_data && tr->a.output_dir)
 		evaluate(tr, 1);
 	if (x->p.out)
 		tr->write_result(tr, x->p.out);
@@ -1462,6 +1581,7 @@ lmf_train_tool_free(struct lmf_train_tool *x, struct lmf_trainer *tr)
 	lmf_train_free(tr);
 	lmf_llama_free(tr->model);
 	free(x->tp);
+	lmf_dist_finish();
 }
 
 double
@@ -1510,6 +1630,7 @@ lmf_train_read_step(struct lmf_trainer *tr, struct lmf_item *items,
 		*rows += (long)ids->shape[0];
 		n++;
 	}
+	tr->nmicro = n;
 	return n;
 }
 
@@ -1517,16 +1638,32 @@ int
 lmf_train_read_batches(struct lmf_trainer *tr, struct lmf_llama *m,
     struct lmf_item *items, struct lmf_batch *b)
 {
-	long ga = tr->a.gradient_accumulation_steps;
-	int n = 0, end;
+	struct lmf_item it;
+	struct lmf_tensor *ids;
+	long k = 0;
+	int n = 0, end = 0;
 
-	while (n < ga && lmf_train_next(tr, &items[n]) == 1) {
-		lmf_train_batch_or_die(m, &b[n], &items[n], tr->data_path,
-		    tr->micro);
-		end = lmf_train_micro(tr, b[n].B, b[n].T);
-		n++;
-		if (end)
-			break;   /* the epoch's last, partial accumulation */
+	if (!tr->gidx)
+		tr->gidx = xcalloc((size_t)tr->a.gradient_accumulation_steps,
+		    sizeof *tr->gidx);
+	while (!end && k < tr->ga && lmf_train_next(tr, &it) == 1) {
+		if (k++ % tr->world == tr->rank) {
+			items[n] = it;
+			lmf_train_batch_or_die(m, &b[n], &items[n],
+			    tr->data_path, tr->micro);
+			end = lmf_train_micro(tr, b[n].B, b[n].T);
+			tr->gidx[n++] = tr->micro - 1;
+			continue;
+		}
+		/* another rank's: counted, not kept */
+		ids = lmf_item_find(&it, "input_ids");
+		if (!ids || ids->ndim != 2)
+			die("'%s': batch %llu has no input_ids (B, T)",
+			    tr->data_path, (unsigned long long)tr->micro);
+		end = lmf_train_micro(tr, (long)ids->shape[0],
+		    (long)ids->shape[1]);
+		lmf_item_free(&it);
 	}
+	tr->nmicro = k;
 	return n;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "lmf/dist.h"
 #include "lmf/evaltask.h"
 #include "lmf/gemm.h"
 #include "lmf/infer.h"
@@ -428,6 +429,7 @@ main(int argc, char **argv)
 		die_usage("unexpected argument '%s'", argv[i]);
 	check_args(&e);
 	lmf_gemm_init(o->threads);
+	lmf_dist_single_or_die();
 	run(&e);
 	lmf_close_out();
 	return 0;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lmf/dist.h"
 #include "lmf/gemm.h"
 #include "lmf/llama.h"
 #include "lmf/loss.h"
@@ -221,6 +222,7 @@ main(int argc, char **argv)
 		die_usage("the model and the examples cannot both come from "
 		    "stdin");
 	lmf_gemm_init(o.threads);
+	lmf_dist_single_or_die();
 	s.model = open_model(&o);
 	r = lmf_rd_open_or_die(o.in);
 	read_header(&s, r);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lmf/dist.h"
 #include "lmf/gemm.h"
 #include "lmf/infer.h"
 #include "lmf/llama.h"
@@ -455,6 +456,7 @@ main(int argc, char **argv)
 	t->gradient_checkpointing = !o.nockpt;
 	c->ga = (int)o.a.gradient_accumulation_steps;
 	lmf_gemm_init(o.threads);
+	lmf_dist_single_or_die();
 	/* the Trainer plans ceil(batches / (GA x buffer)) steps an epoch */
 	o.a.gradient_accumulation_steps *= c->buffer;
 	lmf_train_init(&tr, &o.a, lmf_now());

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lmf/dist.h"
 #include "lmf/gemm.h"
 #include "lmf/llama.h"
 #include "lmf/opt.h"
@@ -73,25 +74,32 @@ evaluate(struct lmf_trainer *tr, int final)
 }
 
 /* one optimizer step over GA micro-batches (fewer at an epoch's end): 0
- * when the batches ran out before it began, or after a gradient dump */
+ * when the batches ran out before it began, or after a gradient dump.
+ * Under mpirun this rank's share of them, the label tokens counted over
+ * all ranks, dropout drawn as one process would for each micro-batch */
 static int
 step(struct lmf_trainer *tr, struct lmf_item *items)
 {
 	struct run *r = tr->ctx;
 	struct lmf_batch *b = r->b;
 	long count = 0, npred;
-	double loss = 0;
+	double loss = 0, c;
 	int n = lmf_train_read_batches(tr, r->model, items, b), i;
 
-	if (n == 0)
+	if (tr->nmicro == 0)
 		return 0;
 	for (i = 0; i < n; i++)
 		count += lmf_batch_label_tokens(&b[i]);
+	c = (double)count;
+	lmf_dist_sum_f64(&c, 1);
+	count = (long)c;
 	if (count == 0)
 		die("step %ld: every label of its %d batches is -100",
 		    tr->step + 1, n);
 	lmf_llama_zero_grad(r->model);
 	for (i = 0; i < n; i++) {
+		if (tr->world > 1)
+			lmf_llama_set_nsteps(r->model, tr->gidx[i]);
 		loss += lmf_llama_step(r->model, &b[i], (float)(1.0 /
 		    (double)count), &npred);
 		lmf_item_free(&items[i]);
@@ -133,6 +141,7 @@ main(int argc, char **argv)
 
 	lmf_init(argc, argv);
 	lmf_train_tool_defaults(x);
+	x->dist_ok = 1;
 	lmf_predict_defaults(&o.pr);
 	lmf_train_tool_parsed(x, lmf_opt_parse(tab, &u, argc, argv), argc,
 	    argv);
@@ -146,7 +155,7 @@ main(int argc, char **argv)
 	r.model = lmf_train_tool_open(x, &tr);
 	r.b = xcalloc((size_t)x->a.gradient_accumulation_steps, sizeof *r.b);
 	lmf_train_tool_run(x, &tr, step, evaluate);
-	if (o.predict_data && !x->p.dump_grads)
+	if (o.predict_data && !x->p.dump_grads && tr.rank == 0)
 		lmf_predict_sft(&tr, r.model, o.predict_data, &o.pr, x->t.seed);
 	free(r.b);
 	lmf_train_tool_free(x, &tr);

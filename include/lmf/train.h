@@ -158,6 +158,14 @@ struct lmf_trainer {
 	long step, total;            /* optimizer steps done, T */
 	uint64_t micro, bpe;         /* micro-batches read; per epoch (0: ?) */
 	int epoch_end;               /* the last micro-batch ended an epoch */
+	/* data parallelism (dist.h): this rank of world; a step reads ga =
+	 * GA x world micro-batches, rank-strided: this rank keeps those
+	 * whose place k in the step has k % world == rank. nmicro: the
+	 * step's micro-batches on all ranks; gidx[i]: the index in the run
+	 * of the i-th kept one (the dropout seed an unsplit run gives it) */
+	int rank, world;
+	long ga, nmicro;
+	uint64_t *gidx;
 	/* ---- */
 	struct lmf_tparam *tp;
 	int ntp;
@@ -177,6 +185,8 @@ struct lmf_trainer {
 	FILE *log;                   /* trainer_log.jsonl */
 	int tty, shown;              /* the progress line */
 	double shown_at;
+	float *flat;                 /* the gradients packed for allreduce */
+	uint64_t nflat;
 	pid_t loader;                /* lmf-load reading a PEFT directory */
 	int lock;                    /* the fd holding output_dir's lock */
 };
@@ -220,8 +230,10 @@ int lmf_train_micro(struct lmf_trainer *tr, long B, long T);
 /* a metric of this step for the log (mean over the log window), before
  * lmf_train_update */
 void lmf_train_metric(struct lmf_trainer *tr, const char *name, double v);
-/* the gradients are in tp: clip, AdamW with the step's lr, count, log,
- * progress. A loss or norm not finite writes the state and dies */
+/* the gradients are in tp: with several ranks, the gradients and loss
+ * (each rank's share, already divided by the step's global normaliser)
+ * summed over the ranks; then clip, AdamW with the step's lr, count,
+ * log, progress. A loss or norm not finite writes the state and dies */
 void lmf_train_update(struct lmf_trainer *tr, double loss);
 int lmf_train_should_eval(const struct lmf_trainer *tr);
 int lmf_train_should_save(const struct lmf_trainer *tr);
@@ -298,6 +310,7 @@ struct lmf_train_tool {
 	struct lmf_wropts wo;
 	int threads, nockpt;
 	int value_head;              /* the model gets a value head (rm) */
+	int dist_ok;                 /* runs data-parallel under mpirun */
 	struct lmf_tparam *tp;       /* the trainable tensors, copied */
 	int ntp;
 };
@@ -341,9 +354,11 @@ void lmf_train_tool_defaults(struct lmf_train_tool *x);
  * --print_resume answered */
 void lmf_train_tool_parsed(struct lmf_train_tool *x, int i, int argc,
     char **argv);
-/* tr set up for x after its checks: gradient checkpointing, threads,
- * lmf_train_init, the paths, seed, result and ctx; the result is
- * tr->model's (lmf_train_model_write) */
+/* tr set up for x after its checks: MPI when launched by mpirun (dies
+ * there unless x->dist_ok; streams must be files; ranks past 0 quiet),
+ * gradient checkpointing, threads (0: the cores / the ranks on this
+ * machine), lmf_train_init, the paths, seed, result and ctx; the result
+ * is tr->model's (lmf_train_model_write) */
 void lmf_train_tool_init(struct lmf_train_tool *x, struct lmf_trainer *tr,
     void *ctx);
 /* lmf_train_begin, the model opened (with a value head when
@@ -360,16 +375,19 @@ struct lmf_llama *lmf_train_tool_open(struct lmf_train_tool *x,
 void lmf_train_tool_run(struct lmf_train_tool *x, struct lmf_trainer *tr,
     int (*step)(struct lmf_trainer *tr, struct lmf_item *items),
     void (*evaluate)(struct lmf_trainer *tr, int final));
-/* lmf_train_free, tr->model and x->tp freed */
+/* lmf_train_free, tr->model and x->tp freed, MPI finished */
 void lmf_train_tool_free(struct lmf_train_tool *x, struct lmf_trainer *tr);
 /* a step's micro-batches read into items (GA, fewer at an epoch's end)
  * and counted by lmf_train_micro from their input_ids (dies without):
- * their number, 0 when the batches ran out; *rows their rows */
+ * their number, 0 when the batches ran out; *rows their rows. One rank
+ * only (tools that are not dist_ok) */
 int lmf_train_read_step(struct lmf_trainer *tr, struct lmf_item *items,
     long *rows);
 /* a step's micro-batches read into items and pointed at by b
  * (lmf_train_batch_or_die of m), GA, fewer at an epoch's end: their
- * number, 0 when the batches ran out */
+ * number, 0 when the batches ran out. With several ranks, this rank's
+ * share of the step's GA x world (tr->nmicro, 0 when they ran out; the
+ * number returned may be 0 at an epoch's end while others have some) */
 int lmf_train_read_batches(struct lmf_trainer *tr, struct lmf_llama *m,
     struct lmf_item *items, struct lmf_batch *b);
 /* an evaluation pass over the eval batches at path: fn(ctx, it, k) gives

@@ -1,0 +1,35 @@
+#ifndef LMF_DIST_H
+#define LMF_DIST_H
+/* dist.h: data parallelism over MPI, the few collectives the trainer
+ * needs. MPI is initialised only when mpirun (or another MPI launcher)
+ * started the process: OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK in the
+ * environment. Otherwise, or when lmf was built without MPI, there is one
+ * rank and every call below is a no-op, so a plain run needs no MPI
+ * runtime. Any rank that exits without lmf_dist_finish (die, a signal)
+ * makes the launcher stop the whole job. */
+#include <stddef.h>
+
+/* MPI_Init when launched by mpirun (idempotent): the world size */
+int lmf_dist_init(void);
+/* for a tool that does not split its work: exit 2 with one line when
+ * launched as one of several ranks (from the environment: no MPI_Init) */
+void lmf_dist_single_or_die(void);
+int lmf_dist_rank(void);              /* 0 without MPI */
+int lmf_dist_size(void);              /* 1 without MPI */
+int lmf_dist_local_size(void);        /* ranks on this machine, from env */
+int lmf_dist_built(void);             /* 1 if built with MPI */
+/* the sum over the ranks of buf, in place, on every rank (OpenMPI's
+ * algorithms reduce in the same order for the same world size and
+ * length, and give every rank the same result) */
+void lmf_dist_sum_f32(float *buf, size_t n);
+void lmf_dist_sum_f64(double *buf, size_t n);
+/* 1 if every rank passed the same v (always with one rank) */
+int lmf_dist_agree(long v);
+void lmf_dist_barrier(void);
+/* MPI_Finalize after a good run (before the last exit 0) */
+void lmf_dist_finish(void);
+/* seconds lmf_dist_sum_f32 spent in MPI_Allreduce so far; *wait (when
+ * not NULL) the seconds it waited before for the slowest rank */
+double lmf_dist_time(double *wait);
+
+#endif

@@ -1,0 +1,197 @@
+/* dist.c: the MPI collectives of dist.h, or a one-rank stub when lmf is
+ * built without MPI (no LMF_MPI). A failed collective dies with one line;
+ * OpenMPI's mpirun then stops the other ranks. */
+#include <stdlib.h>
+
+#include "lmf/dist.h"
+#include "lmf/util.h"
+
+#ifdef LMF_MPI
+#include <mpi.h>
+#endif
+#include "lmf/banned.h"
+
+/* the state of the one MPI world of the process */
+static struct {
+	int up, rank, size;
+	double t, tw;
+} world = { 0, 0, 1, 0, 0 };
+
+static int
+launched(void)
+{
+	return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") ||
+	    getenv("PMIX_RANK");
+}
+
+/* the world size the launcher set in the environment, without MPI */
+static long
+env_size(void)
+{
+	const char *s = getenv("OMPI_COMM_WORLD_SIZE");
+
+	if (!s)
+		s = getenv("PMI_SIZE");
+	return s ? strtol(s, NULL, 10) : 1;
+}
+
+int
+lmf_dist_built(void)
+{
+#ifdef LMF_MPI
+	return 1;
+#else
+	return 0;
+#endif
+}
+
+#ifdef LMF_MPI
+static void
+check(int rc, const char *what)
+{
+	char msg[MPI_MAX_ERROR_STRING];
+	int len = 0;
+
+	if (rc == MPI_SUCCESS)
+		return;
+	MPI_Error_string(rc, msg, &len);
+	die("rank %d of %d: %s failed: %.*s", world.rank, world.size, what,
+	    len, msg);
+}
+#endif
+
+int
+lmf_dist_init(void)
+{
+#ifdef LMF_MPI
+	int done = 0;
+
+	if (world.up || !launched())
+		return world.size;
+	MPI_Initialized(&done);
+	if (!done)
+		check(MPI_Init(NULL, NULL), "MPI_Init");
+	/* errors come back to check(), which names the rank and dies */
+	MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+	check(MPI_Comm_rank(MPI_COMM_WORLD, &world.rank), "MPI_Comm_rank");
+	check(MPI_Comm_size(MPI_COMM_WORLD, &world.size), "MPI_Comm_size");
+	world.up = 1;
+#else
+	if (env_size() > 1)
+		die("launched by mpirun with several ranks, but built without "
+		    "MPI (install libopenmpi-dev and rebuild)");
+#endif
+	return world.size;
+}
+
+void
+lmf_dist_single_or_die(void)
+{
+	long n = world.up ? world.size : env_size();
+
+	if (n > 1)
+		die_usage("runs on one process only, not under mpirun with %ld "
+		    "ranks", n);
+}
+
+int
+lmf_dist_rank(void)
+{
+	return world.rank;
+}
+
+int
+lmf_dist_size(void)
+{
+	return world.size;
+}
+
+int
+lmf_dist_local_size(void)
+{
+	const char *s = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+	long n = s ? strtol(s, NULL, 10) : 1;
+
+	return world.size > 1 && n > 0 && n <= world.size ? (int)n : 1;
+}
+
+void
+lmf_dist_sum_f32(float *buf, size_t n)
+{
+#ifdef LMF_MPI
+	double t0;
+	size_t off, k;
+
+	if (world.size < 2)
+		return;
+	/* the wait for the slowest rank apart from the transfer */
+	t0 = lmf_now();
+	check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+	world.tw += lmf_now() - t0;
+	t0 = lmf_now();
+	/* in chunks that fit an int count */
+	for (off = 0; off < n; off += k) {
+		k = n - off < (size_t)1 << 30 ? n - off : (size_t)1 << 30;
+		check(MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)k,
+		    MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+	}
+	world.t += lmf_now() - t0;
+#endif
+}
+
+void
+lmf_dist_sum_f64(double *buf, size_t n)
+{
+#ifdef LMF_MPI
+	if (world.size < 2)
+		return;
+	check(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_SUM,
+	    MPI_COMM_WORLD), "MPI_Allreduce");
+#endif
+}
+
+int
+lmf_dist_agree(long v)
+{
+#ifdef LMF_MPI
+	long lo = v, hi = v;
+
+	if (world.size < 2)
+		return 1;
+	check(MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_LONG, MPI_MIN,
+	    MPI_COMM_WORLD), "MPI_Allreduce");
+	check(MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_LONG, MPI_MAX,
+	    MPI_COMM_WORLD), "MPI_Allreduce");
+	return lo == hi;
+#else
+	return 1;
+#endif
+}
+
+void
+lmf_dist_barrier(void)
+{
+#ifdef LMF_MPI
+	if (world.up)
+		check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+#endif
+}
+
+void
+lmf_dist_finish(void)
+{
+#ifdef LMF_MPI
+	if (!world.up)
+		return;
+	world.up = 0;
+	MPI_Finalize();
+#endif
+}
+
+double
+lmf_dist_time(double *wait)
+{
+	if (wait)
+		*wait = world.tw;
+	return world.t;
+}

@@ -1,0 +1,74 @@
+#!/bin/sh
+# lmf train with nproc_per_node 2 (or NPROC_PER_NODE=2): lmf-sft under
+# mpirun, the losses and adapter of one process at the same global batch
+# (2 x GA 1 against 1 x GA 2); the dry run shows the mpirun line, with
+# hostfile's; a bad count, and several processes for a stage that does
+# not split its work, are usage errors. Skipped when mpirun is absent
+# or lmf was built without MPI.
+. "$(dirname "$0")/lib.sh"
+N=9
+plan $N
+skip_all() {
+	_i=0
+	while [ $_i -lt $N ]; do skip "$1"; _i=$((_i + 1)); done
+	done_testing
+}
+command -v mpirun >/dev/null 2>&1 || skip_all "no mpirun (openmpi-bin)"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
+export LMF_MPIRUN_ARGS="--oversubscribe --mca btl vader,self"
+tiny_model
+mpirun -np 2 $LMF_MPIRUN_ARGS lmf-sft --model m.lmf --data /dev/null \
+	-o /dev/null 2>probe.err
+grep -q 'built without MPI' probe.err && skip_all "lmf built without MPI"
+mkdir tiny
+sed 's/"vocab_size": 512/"vocab_size": 576/' \
+	"$TOP/data/models/tiny-llama/config.json" >tiny/config.json
+cp "$TOP"/tests/data/tok-bytelevel/* tiny/
+cat >sft.yaml <<CFG
+model_name_or_path: tiny
+train_from_scratch: true
+stage: sft
+do_train: true
+finetuning_type: lora
+dataset: alpaca_demo
+dataset_dir: $TOP/data
+template: llama3
+cutoff_len: 64
+max_samples: 16
+output_dir: one
+save_steps: 1
+overwrite_output_dir: true
+per_device_train_batch_size: 2
+gradient_accumulation_steps: 2
+learning_rate: 5.0e-3
+num_train_epochs: 1.0
+CFG
+
+check "dry run: lmf-sft under mpirun -np 2" sh -c \
+	'lmf train sft.yaml nproc_per_node=2 --dry_run | tail -n 1 |
+	grep -q "^mpirun -np 2 --oversubscribe .* lmf-sft --model"'
+check "dry run: hostfile, 2 per machine" sh -c \
+	'lmf train sft.yaml nproc_per_node=2 hostfile=hosts --dry_run |
+	tail -n 1 | grep -q "^mpirun --hostfile hosts --npernode 2 "'
+check_exit "nproc_per_node 0 is refused" 2 lmf train sft.yaml \
+	nproc_per_node=0
+check_exit "stage rm with nproc_per_node 2 is refused" 2 lmf train \
+	sft.yaml stage=rm nproc_per_node=2
+check_exit "stage dpo with NPROC_PER_NODE=2 is refused" 2 env \
+	NPROC_PER_NODE=2 lmf train sft.yaml stage=dpo
+check "1 process, GA 2" lmf train sft.yaml
+check "NPROC_PER_NODE=2, GA 1" env NPROC_PER_NODE=2 lmf train sft.yaml \
+	gradient_accumulation_steps=1 output_dir=two
+check "nproc_per_node: 2, GA 1" lmf train sft.yaml nproc_per_node=2 \
+	gradient_accumulation_steps=1 output_dir=three
+same() {
+	lmf-dump --json "$1/adapter.lmf" >got.jsonl &&
+		lmf-dump --json one/adapter.lmf >ref.jsonl &&
+		python3 "$TOP/tests/cmpdist.py" "$1" one adapter.lmf got.jsonl \
+		ref.jsonl
+}
+if same two >cmp.out && same three >>cmp.out; then r=0; else r=1; fi
+_result $r "  both: the losses and adapter of 1 process"
+[ $r -eq 0 ] || sed 's/^/# /' cmp.out
+done_testing
