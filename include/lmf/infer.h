@@ -89,6 +89,26 @@ json_t *lmf_infer_meta(struct lmf_infer *m);        /* header (borrowed;
 struct lmf_item *lmf_infer_item(struct lmf_infer *m); /* the tensors,
                                     tokenizer files included (borrowed) */
 
+/* hold the projections and lm_head in dtype: LMF_BF16 (rounded to
+ * nearest even, widened on the fly in the products, f32 sums; the
+ * embedding, norms, biases and LoRA pairs stay f32) or LMF_F32 (as
+ * opened; a no-op). An opened model frees its f32 copies; a borrowed one
+ * copies the lender's weights as they are at this call (for frozen
+ * weights: a LoRA base, or a model not trained meanwhile). Once per
+ * model. 0, or -1 with err */
+int lmf_infer_set_dtype(struct lmf_infer *m, int dtype, char *err,
+    size_t errlen);
+
+/* hold the projections and lm_head in dtype: LMF_BF16 (rounded to
+ * nearest even, widened on the fly in the products, f32 sums; the
+ * embedding, norms, biases and LoRA pairs stay f32) or LMF_F32 (as
+ * opened; a no-op). An opened model frees its f32 copies; a borrowed one
+ * keeps reading the lender's values only for what stays f32, so the bf16
+ * copy is of the weights at this call. Once per model. 0, or -1 with
+ * err */
+int lmf_infer_set_dtype(struct lmf_infer *m, int dtype, char *err,
+    size_t errlen);
+
 /* make room for B rows of up to maxT tokens each, all empty */
 void lmf_infer_reset(struct lmf_infer *m, int B, int maxT);
 int lmf_infer_len(const struct lmf_infer *m, int row); /* tokens cached */
