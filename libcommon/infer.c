@@ -598,30 +598,14 @@ fuse_owned(struct lmf_infer *m)
 	}
 }
 
-int
-lmf_infer_set_dtype(struct lmf_infer *m, int dtype, char *err,
-    size_t errlen)
+/* the bf16 copies of the projections and lm_head from their f32 values */
+static void
+narrow_all(struct lmf_infer *m)
 {
 	const struct lmf_config *c = &m->c;
-	int L = (int)c->num_hidden_layers, l, j, on, in, mx;
-	size_t n = 0, off = 0, C = (size_t)c->hidden_size;
-	size_t V = (size_t)c->vocab_size;
-	struct lmf_tensor *t;
+	int L = (int)c->num_hidden_layers, l, j, on, in;
+	size_t off = 0;
 
-	if (dtype == LMF_F32 && !m->bw)
-		return 0;
-	if (dtype != LMF_BF16 || m->bw) {
-		lmf_seterr(err, errlen, "weights dtype %s: only f32, or bf16 "
-		    "once", lmf_dtype_name(dtype) ? lmf_dtype_name(dtype) :
-		    "?");
-		return -1;
-	}
-	for (j = 0; j < LMF_INFER_NPROJ; j++) {
-		proj_shape(c, j, &on, &in);
-		n += (size_t)on * in;
-	}
-	m->bfblk = xmallocarray(n * (size_t)L + V * C, sizeof(uint16_t));
-	m->bw = xcalloc((size_t)L, sizeof *m->bw);
 	/* model order puts q, k, v and gate, up side by side */
 	for (l = 0; l < L; l++) {
 		for (j = 0; j < LMF_INFER_NPROJ; j++) {
@@ -632,17 +616,18 @@ lmf_infer_set_dtype(struct lmf_infer *m, int dtype, char *err,
 			off += (size_t)on * in;
 		}
 	}
-	lmf_bf16_narrow(m->bfblk + off, m->lmw, V * C);
+	lmf_bf16_narrow(m->bfblk + off, m->lmw,
+	    (size_t)c->vocab_size * c->hidden_size);
 	m->lmbf = m->bfblk + off;
-	mx = (int)C > c->intermediate_size ? (int)C :
-	    (int)c->intermediate_size;
-	if (c->num_attention_heads * c->head_dim > mx)
-		mx = (int)(c->num_attention_heads * c->head_dim);
-	m->wscr = xmallocarray((size_t)LMF_MATVEC_BF16_ROWS * mx,
-	    sizeof(float));
-	/* an opened model's f32 copies go; borrowed ones are the lender's */
-	if (!m->meta)
-		return 0;
+}
+
+/* an opened model's f32 copies of what bf16 now holds go */
+static void
+drop_f32(struct lmf_infer *m)
+{
+	int L = (int)m->c.num_hidden_layers, l, j;
+	struct lmf_tensor *t;
+
 	for (l = 0; l < L; l++) {
 		for (j = 0; j < LMF_INFER_NPROJ; j++) {
 			drop_item_weight(m, l, pw[j]);
@@ -652,12 +637,52 @@ lmf_infer_set_dtype(struct lmf_infer *m, int dtype, char *err,
 		free(m->fown[2 * l + 1]);
 		m->fown[2 * l] = m->fown[2 * l + 1] = NULL;
 	}
-	if (!c->tie_word_embeddings && (t = lmf_item_find(&m->it,
+	if (!m->c.tie_word_embeddings && (t = lmf_item_find(&m->it,
 	    "lm_head.weight")) && t->data) {
 		free(t->data);
 		t->data = NULL;
 		m->lmw = NULL;
 	}
+}
+
+int
+lmf_infer_set_dtype(struct lmf_infer *m, int dtype, char *err,
+    size_t errlen)
+{
+	const struct lmf_config *c = &m->c;
+	int L = (int)c->num_hidden_layers, j, on, in, mx;
+	size_t n = 0, C = (size_t)c->hidden_size;
+
+	if (dtype == LMF_F32 && !m->bw)
+		return 0;
+	if (dtype != LMF_BF16) {
+		lmf_seterr(err, errlen, "weights dtype %s: only f32, or bf16",
+		    lmf_dtype_name(dtype) ? lmf_dtype_name(dtype) : "?");
+		return -1;
+	}
+	if (m->bw) {
+		/* again: a borrowed model's current values; an opened
+		 * model's cannot change */
+		if (!m->meta)
+			narrow_all(m);
+		return 0;
+	}
+	for (j = 0; j < LMF_INFER_NPROJ; j++) {
+		proj_shape(c, j, &on, &in);
+		n += (size_t)on * in;
+	}
+	m->bfblk = xmallocarray(n * (size_t)L + (size_t)c->vocab_size * C,
+	    sizeof(uint16_t));
+	m->bw = xcalloc((size_t)L, sizeof *m->bw);
+	narrow_all(m);
+	mx = (int)C > c->intermediate_size ? (int)C :
+	    (int)c->intermediate_size;
+	if (c->num_attention_heads * c->head_dim > mx)
+		mx = (int)(c->num_attention_heads * c->head_dim);
+	m->wscr = xmallocarray((size_t)LMF_MATVEC_BF16_ROWS * mx,
+	    sizeof(float));
+	if (m->meta)
+		drop_f32(m);
 	return 0;
 }
 

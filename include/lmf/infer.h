@@ -93,9 +93,9 @@ struct lmf_item *lmf_infer_item(struct lmf_infer *m); /* the tensors,
  * nearest even, widened on the fly in the products, f32 sums; the
  * embedding, norms, biases and LoRA pairs stay f32) or LMF_F32 (as
  * opened; a no-op). An opened model frees its f32 copies; a borrowed one
- * copies the lender's weights as they are at this call (for frozen
- * weights: a LoRA base, or a model not trained meanwhile). Once per
- * model. 0, or -1 with err */
+ * copies the lender's weights as they are at this call, and copies them
+ * again at each later call (a policy trained between rollouts; a LoRA
+ * base is frozen, its pairs stay f32 and live). 0, or -1 with err */
 int lmf_infer_set_dtype(struct lmf_infer *m, int dtype, char *err,
     size_t errlen);
 
