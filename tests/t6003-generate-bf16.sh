@@ -11,22 +11,8 @@ lmf-load -q --init --seed 4 --config "$TOP/data/models/tiny-llama/config.json" \
     -o bare.lmf
 # rnd.lmf: bare.lmf with the seven projections and lm_head rounded to
 # bf16 (nearest even), everything else as it was
-lmf-dump --json bare.lmf | python3 -c '
-import json, re, struct, sys
-pat = re.compile(r"(_proj\.weight|^lm_head\.weight)$")
-def rnd(x):
-    u = struct.unpack("<I", struct.pack("<f", float(x)))[0]
-    u = (u + 0x7fff + ((u >> 16) & 1)) & 0xffff0000
-    return struct.unpack("<f", struct.pack("<I", u))[0]
-n = 0
-for line in sys.stdin:
-    o = json.loads(line)
-    for t in o.get("tensors", []):
-        if pat.search(t["name"]):
-            t["data"] = [rnd(x) for x in t["data"]]
-            n += 1
-    print(json.dumps(o))
-sys.stderr.write("%d\n" % n)' 2>nround.txt | lmf-dump -r -o rnd.lmf
+lmf-dump --json bare.lmf | python3 "$TOP/tests/bf16round.py" \
+    2>nround.txt | lmf-dump -r -o rnd.lmf
 check "15 tensors rounded (7 per layer, lm_head)" test "$(cat nround.txt)" -eq 15
 
 set --
