@@ -75,6 +75,7 @@ struct lmf_infer {
 };
 
 static void fuse_owned(struct lmf_infer *m);
+static void unpoint_fused(struct lmf_infer *m);
 
 int
 lmf_infer_check_item(struct lmf_item *it, const struct lmf_config *c,
@@ -341,6 +342,7 @@ lmf_infer_free(struct lmf_infer *m)
 	if (!m)
 		return;
 	json_decref(m->meta);
+	unpoint_fused(m);
 	lmf_item_free(&m->it);
 	free(m->lw);
 	free(m->la);
@@ -550,24 +552,44 @@ proj_shape(const struct lmf_config *c, int j, int *on, int *in)
 	*in = i_[j];
 }
 
-/* drop the item's copy of a layer weight (we hold it elsewhere now) */
-static void
-drop_item_weight(struct lmf_infer *m, int l, int w)
+/* the item's tensor of a layer weight, or NULL */
+static struct lmf_tensor *
+item_weight(struct lmf_infer *m, int l, int w)
 {
 	char name[200];
-	struct lmf_tensor *t;
 
 	snprintf(name, sizeof name, "model.layers.%d.%s", l, wname[w]);
-	if ((t = lmf_item_find(&m->it, name)) && t->data) {
-		free(t->data);
-		t->data = NULL;
-	}
+	return lmf_item_find(&m->it, name);
+}
+
+/* the fused block (fown) holding projection j of layer l, or NULL */
+static float *
+fused_block(const struct lmf_infer *m, int l, int j)
+{
+	if (!m->fown || j == LMF_INFER_O || j == LMF_INFER_DOWN)
+		return NULL;
+	return m->fown[2 * l + (j >= LMF_INFER_GATE)];
+}
+
+/* the item's tensors that point into fused blocks let go of them */
+static void
+unpoint_fused(struct lmf_infer *m)
+{
+	int L = (int)m->c.num_hidden_layers, l, j;
+	struct lmf_tensor *t;
+
+	for (l = 0; m->fown && l < L; l++)
+		for (j = 0; j < LMF_INFER_NPROJ; j++)
+			if (fused_block(m, l, j) && (t = item_weight(m, l,
+			    pw[j])))
+				t->data = NULL;
 }
 
 /* an opened model's q/k/v and gate/up into one block each, so that each
  * group is one product: the item holds each tensor on its own, so we
- * copy them side by side and free the item's copies (an adapter is
- * merged by then; borrowed weights are used where they lie) */
+ * copy them side by side and point the item's tensors at the copies,
+ * freeing the old (an adapter is merged by then; borrowed weights are
+ * used where they lie). lmf_infer_item's tensors keep their values. */
 static void
 fuse_owned(struct lmf_infer *m)
 {
@@ -575,6 +597,7 @@ fuse_owned(struct lmf_infer *m)
 	static const int gn[2] = { 3, 2 };
 	int L = (int)m->c.num_hidden_layers, l, g, k, on, in;
 	size_t tot, off;
+	struct lmf_tensor *t;
 	float *blk;
 
 	m->fown = xcalloc(2 * (size_t)L, sizeof *m->fown);
@@ -590,7 +613,10 @@ fuse_owned(struct lmf_infer *m)
 				proj_shape(&m->c, g0[g] + k, &on, &in);
 				memcpy(blk + off, m->lw[l][pw[g0[g] + k]],
 				    (size_t)on * in * sizeof(float));
-				drop_item_weight(m, l, pw[g0[g] + k]);
+				if ((t = item_weight(m, l, pw[g0[g] + k]))) {
+					free(t->data);
+					t->data = blk + off;
+				}
 				m->lw[l][pw[g0[g] + k]] = blk + off;
 				off += (size_t)on * in;
 			}
@@ -630,7 +656,11 @@ drop_f32(struct lmf_infer *m)
 
 	for (l = 0; l < L; l++) {
 		for (j = 0; j < LMF_INFER_NPROJ; j++) {
-			drop_item_weight(m, l, pw[j]);
+			if ((t = item_weight(m, l, pw[j]))) {
+				if (!fused_block(m, l, j))
+					free(t->data);
+				t->data = NULL;
+			}
 			m->lw[l][pw[j]] = NULL;
 		}
 		free(m->fown[2 * l]);

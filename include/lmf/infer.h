@@ -92,7 +92,8 @@ struct lmf_item *lmf_infer_item(struct lmf_infer *m); /* the tensors,
 /* hold the projections and lm_head in dtype: LMF_BF16 (rounded to
  * nearest even, widened on the fly in the products, f32 sums; the
  * embedding, norms, biases and LoRA pairs stay f32) or LMF_F32 (as
- * opened; a no-op). An opened model frees its f32 copies; a borrowed one
+ * opened; a no-op). An opened model frees its f32 copies (the tensors
+ * of lmf_infer_item for them are then left without data); a borrowed one
  * copies the lender's weights as they are at this call, and copies them
  * again at each later call (a policy trained between rollouts; a LoRA
  * base is frozen, its pairs stay f32 and live). 0, or -1 with err */
@@ -102,7 +103,8 @@ int lmf_infer_set_dtype(struct lmf_infer *m, int dtype, char *err,
 /* hold the projections and lm_head in dtype: LMF_BF16 (rounded to
  * nearest even, widened on the fly in the products, f32 sums; the
  * embedding, norms, biases and LoRA pairs stay f32) or LMF_F32 (as
- * opened; a no-op). An opened model frees its f32 copies; a borrowed one
+ * opened; a no-op). An opened model frees its f32 copies (the tensors
+ * of lmf_infer_item for them are then left without data); a borrowed one
  * keeps reading the lender's values only for what stays f32, so the bf16
  * copy is of the weights at this call. Once per model. 0, or -1 with
  * err */

@@ -67,6 +67,26 @@ one(int N, int C, int OC, int withbias)
 	free(want);
 }
 
+/* lmf_bf16_narrow on the edge cases: NaNs, infinities, signed zeros,
+ * ties (to even), the largest float (to infinity) */
+static void
+special_bf16(void)
+{
+	static const uint32_t bits[] = { 0x7fc00000, 0xffc00001, 0x7f800001,
+		0x7f800000, 0xff800000, 0, 0x80000000, 0x3f808000,
+		0x3f818000, 0x3f808001, 0x7f7fffff, 0x00000001, 0xbf7fffff };
+	enum { NB = sizeof bits / sizeof *bits };
+	float f[NB];
+	uint16_t h[NB];
+	int i, same = 1;
+
+	memcpy(f, bits, sizeof f);
+	lmf_bf16_narrow(h, f, NB);
+	for (i = 0; i < NB; i++)
+		same &= h[i] == lmf_f32_to_bf16(f[i]);
+	ok(same, "bf16 narrow of NaN, inf, zeros, ties as util's");
+}
+
 /* the bf16 product against its reference on the rounded weights */
 static void
 one_bf16(int N, int C, int OC, int withbias)
@@ -134,5 +154,6 @@ main(int argc, char **argv)
 		for (N = 1; N <= LMF_MATVEC_MAX_N + 2; N += 3)
 			one_bf16(N, shape[s][0], shape[s][1], N % 2);
 	one_bf16(70, 100, 150, 1);
+	special_bf16();
 	return tap_done();
 }
