@@ -339,6 +339,8 @@ fail:
 void
 lmf_infer_free(struct lmf_infer *m)
 {
+	int i;
+
 	if (!m)
 		return;
 	json_decref(m->meta);
@@ -366,7 +368,7 @@ lmf_infer_free(struct lmf_infer *m)
 	free(m->sc);
 	free(m->t);
 	free(m->fs);
-	for (int i = 0; m->fown && i < 2 * m->c.num_hidden_layers; i++)
+	for (i = 0; m->fown && i < 2 * m->c.num_hidden_layers; i++)
 		free(m->fown[i]);
 	free(m->fown);
 	free(m->bfblk);
