@@ -301,6 +301,13 @@ struct lmf_infer *
 lmf_infer_open(struct lmf_rd *model, struct lmf_rd *adapter, char *err,
     size_t errlen)
 {
+	return lmf_infer_open_dtype(model, adapter, LMF_F32, err, errlen);
+}
+
+struct lmf_infer *
+lmf_infer_open_dtype(struct lmf_rd *model, struct lmf_rd *adapter,
+    int dtype, char *err, size_t errlen)
+{
 	struct lmf_infer *m = xcalloc(1, sizeof *m);
 	struct lmf_item ad = { 0 };
 	struct lmf_infer_weights w;
@@ -326,7 +333,11 @@ lmf_infer_open(struct lmf_rd *model, struct lmf_rd *adapter, char *err,
 	if (lmf_infer_weights_by_name(&w, layer, &m->c, find_item, &m->it,
 	    err, errlen) || setup(m, &w, err, errlen))
 		goto fail;
-	fuse_owned(m);
+	/* bf16 narrows straight from the item's tensors */
+	if (dtype == LMF_F32)
+		fuse_owned(m);
+	else if (lmf_infer_set_dtype(m, dtype, err, errlen))
+		goto fail;
 	free(layer);
 	return m;
 fail:
@@ -665,9 +676,11 @@ drop_f32(struct lmf_infer *m)
 			}
 			m->lw[l][pw[j]] = NULL;
 		}
-		free(m->fown[2 * l]);
-		free(m->fown[2 * l + 1]);
-		m->fown[2 * l] = m->fown[2 * l + 1] = NULL;
+		if (m->fown) {
+			free(m->fown[2 * l]);
+			free(m->fown[2 * l + 1]);
+			m->fown[2 * l] = m->fown[2 * l + 1] = NULL;
+		}
 	}
 	if (!m->c.tie_word_embeddings && (t = lmf_item_find(&m->it,
 	    "lm_head.weight")) && t->data) {

@@ -262,14 +262,12 @@ load(struct gen *g)
 
 	if (o->adapter)
 		ra = lmf_rd_open_or_die(o->adapter);
-	if (!(g->model = lmf_infer_open(r, ra, err, sizeof err)))
+	if (!(g->model = lmf_infer_open_dtype(r, ra, o->dtype == 2 ? LMF_BF16 :
+	    LMF_F32, err, sizeof err)))
 		die("%s", err);
 	lmf_rd_close(r);
 	if (ra)
 		lmf_rd_close(ra);
-	if (o->dtype == 2 && lmf_infer_set_dtype(g->model, LMF_BF16, err,
-	    sizeof err))
-		die("%s", err);
 	g->V = (int)lmf_infer_config(g->model)->vocab_size;
 	if (lmf_item_find(lmf_infer_item(g->model), "tokenizer.json") &&
 	    !(g->tok = lmf_tok_load_item(lmf_infer_item(g->model), err,

@@ -82,6 +82,10 @@ struct lmf_infer *lmf_infer_borrow(const struct lmf_config *c,
  * merge). NULL with a one-line message in err on failure */
 struct lmf_infer *lmf_infer_open(struct lmf_rd *model, struct lmf_rd *adapter,
     char *err, size_t errlen);
+/* the same with the weights in dtype (lmf_infer_set_dtype), LMF_BF16
+ * made straight from the stream's f32 values, with no f32 copy between */
+struct lmf_infer *lmf_infer_open_dtype(struct lmf_rd *model,
+    struct lmf_rd *adapter, int dtype, char *err, size_t errlen);
 void lmf_infer_free(struct lmf_infer *m);
 const struct lmf_config *lmf_infer_config(const struct lmf_infer *m);
 json_t *lmf_infer_meta(struct lmf_infer *m);        /* header (borrowed;
