@@ -5,6 +5,10 @@
 # projections; greedy generation of 128 tokens at batch 1 and 8). Prints
 # "train SHAPE FT old|new TOK/S" (harmonic mean of steps 2-4) and "gen SHAPE
 # bB old|new SECONDS" (wall, load included), AB_ROUNDS rounds (default 2).
+# AB_SHAPES ("tiny small"), AB_STEPS (training steps, 4), AB_PARTS
+# ("train gen": which measurements, in that order, each round),
+# AB_GEN_ARGS (more lmf-generate options for the new side, e.g.
+# "--infer_dtype bfloat16").
 # BENCH.md's "Speed after the trainer core" table came from it.
 set -eu
 [ $# -eq 1 ] || { echo "usage: dev/ab.sh OLD_CHECKOUT" >&2; exit 2; }
@@ -35,26 +39,32 @@ for v in old new; do
 done
 $py "$new/dev/mkbatches.py" 8 256 32000 4 >"$o/tiny-b.lmf"
 $py "$new/dev/mkbatches.py" 4 512 32000 4 >"$o/small-b.lmf"
-r=0
-while [ $r -lt "${AB_ROUNDS:-2}" ]; do
-	r=$((r + 1))
-	for s in tiny small; do for ft in full lora; do for v in old new; do
+shapes=${AB_SHAPES:-tiny small}
+steps=${AB_STEPS:-4}
+# train: one round of the training rows
+train() {
+	for s in $shapes; do for ft in full lora; do for v in old new; do
 		set -- --finetuning_type $ft
 		[ $ft = lora ] && set -- "$@" --lora_rank 8 --lora_target all
 		rm -rf "$o/out-$v"
 		"$(dir $v)/lmf-sft" --model "$o/$v-$s.lmf" --data "$o/$s-b.lmf" \
-		    "$@" --disable_gradient_checkpointing --max_steps 4 \
+		    "$@" --disable_gradient_checkpointing --max_steps $steps \
 		    --logging_steps 1 --threads 2 --output_dir "$o/out-$v" \
 		    -l 0 2>"$o/err" >/dev/null
 		echo "train $s $ft $v $(grep -o 'tok/s [0-9.]*' "$o/err" |
-		    tail -3 | awk '{ s += 1 / $2; n++ }
+		    tail -$((steps - 1)) | awk '{ s += 1 / $2; n++ }
 		    END { printf("%.1f", n / s) }')"
 	done; done; done
-	for s in tiny small; do for b in 1 8; do for v in old new; do
+}
+# gen: one round of the generation rows
+gen() {
+	for s in $shapes; do for b in 1 8; do for v in old new; do
 		# shellcheck disable=SC2046
 		set -- $(i=0; while [ $i -lt $b ]; do i=$((i + 1));
 		    printf -- '--prompt_ids %s ' "$(seq -s, $((i * 7)) \
 		    $((i * 7 + 31)))"; done)
+		# shellcheck disable=SC2086
+		[ $v = new ] && set -- "$@" ${AB_GEN_ARGS:-}
 		t0=$(date +%s.%N)
 		"$(dir $v)/lmf-generate" --model "$o/$v-$s.lmf" "$@" \
 		    --batch_size $b --do_sample false --max_new_tokens 128 \
@@ -62,4 +72,11 @@ while [ $r -lt "${AB_ROUNDS:-2}" ]; do
 		t1=$(date +%s.%N)
 		echo "gen $s b$b $v $(echo "$t1 - $t0" | bc)"
 	done; done; done
+}
+r=0
+while [ $r -lt "${AB_ROUNDS:-2}" ]; do
+	r=$((r + 1))
+	for part in ${AB_PARTS:-train gen}; do
+		$part
+	done
 done

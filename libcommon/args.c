@@ -41,6 +41,7 @@ static const struct lmf_args_key keys[] = {
 	{ "upcast_layernorm", B, "false", IGN, NULL, 0 },
 	{ "upcast_lmhead_output", B, "false", IGN, NULL, 0 },
 	{ "infer_backend", S, "huggingface", IGN, NULL, 0 },
+	{ "infer_dtype", S, "auto", USE, "auto float32 bfloat16", 0 },
 	{ "use_cache", B, "true", IGN, NULL, 0 },
 	{ "hf_hub_token", S, NULL, IGN, NULL, 0 },
 	{ "ms_hub_token", S, NULL, IGN, NULL, 0 },

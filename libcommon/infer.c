@@ -60,10 +60,22 @@ struct lmf_infer {
 	int32_t *pos;           /* (n) */
 	float *rstd;            /* (n * NH): per row, or per head (q_norm) */
 	float *cos, *sin;       /* (n, HS / 2) */
-	float *x, *xn, *q, *k, *v, *att, *gate, *up, *sc, *t;
+	float *x, *xn, *q, *k, *v, *att, *gate, *up, *sc, *t, *fs;
 	/* x, xn (n, C), q, att (n, NH * HS), k, v (n, NKV * HS),
-	 * gate, up (n, FF), sc (maxT), t (n, r) */
+	 * gate, up (n, FF), sc (maxT), t (n, r),
+	 * fs (n, max(NH * HS + 2 NKV * HS, 2 FF)) fused products */
+	float **fown;           /* (2 L) fused q/k/v, gate/up blocks we made
+	                           from an item's separate tensors, or NULL */
+	/* bf16 weights (lmf_infer_set_dtype), else NULL */
+	uint16_t *bfblk;        /* every projection and lm_head */
+	const uint16_t *(*bw)[LMF_INFER_NPROJ]; /* (L) into bfblk: q, k, v
+	                           and gate, up side by side */
+	const uint16_t *lmbf;   /* (V, C) */
+	float *wscr;            /* (LMF_MATVEC_BF16_ROWS, max(C, FF, NH * HS)) */
 };
+
+static void fuse_owned(struct lmf_infer *m);
+static void unpoint_fused(struct lmf_infer *m);
 
 int
 lmf_infer_check_item(struct lmf_item *it, const struct lmf_config *c,
@@ -289,6 +301,13 @@ struct lmf_infer *
 lmf_infer_open(struct lmf_rd *model, struct lmf_rd *adapter, char *err,
     size_t errlen)
 {
+	return lmf_infer_open_dtype(model, adapter, LMF_F32, err, errlen);
+}
+
+struct lmf_infer *
+lmf_infer_open_dtype(struct lmf_rd *model, struct lmf_rd *adapter,
+    int dtype, char *err, size_t errlen)
+{
 	struct lmf_infer *m = xcalloc(1, sizeof *m);
 	struct lmf_item ad = { 0 };
 	struct lmf_infer_weights w;
@@ -314,6 +333,11 @@ lmf_infer_open(struct lmf_rd *model, struct lmf_rd *adapter, char *err,
 	if (lmf_infer_weights_by_name(&w, layer, &m->c, find_item, &m->it,
 	    err, errlen) || setup(m, &w, err, errlen))
 		goto fail;
+	/* bf16 narrows straight from the item's tensors */
+	if (dtype == LMF_F32)
+		fuse_owned(m);
+	else if (lmf_infer_set_dtype(m, dtype, err, errlen))
+		goto fail;
 	free(layer);
 	return m;
 fail:
@@ -326,9 +350,12 @@ fail:
 void
 lmf_infer_free(struct lmf_infer *m)
 {
+	int i;
+
 	if (!m)
 		return;
 	json_decref(m->meta);
+	unpoint_fused(m);
 	lmf_item_free(&m->it);
 	free(m->lw);
 	free(m->la);
@@ -351,6 +378,13 @@ lmf_infer_free(struct lmf_infer *m)
 	free(m->up);
 	free(m->sc);
 	free(m->t);
+	free(m->fs);
+	for (i = 0; m->fown && i < 2 * m->c.num_hidden_layers; i++)
+		free(m->fown[i]);
+	free(m->fown);
+	free(m->bfblk);
+	free(m->bw);
+	free(m->wscr);
 	free(m);
 }
 
@@ -430,24 +464,271 @@ fit(struct lmf_infer *m, int n)
 	m->up = xrealloc(m->up, N * FF * sizeof(float));
 	if (m->r)
 		m->t = xrealloc(m->t, N * (size_t)m->r * sizeof(float));
+	m->fs = xrealloc(m->fs, N * (nq + 2 * nk > 2 * FF ? nq + 2 * nk :
+	    2 * FF) * sizeof(float));
 }
 
-/* out (n, on) = inp (n, in) W^T + b, plus scaling (inp A^T) B^T when the
- * projection has a LoRA pair */
+/* out (n, on) += scaling (inp A^T) B^T when projection j has a LoRA
+ * pair */
 static void
-proj(struct lmf_infer *m, int l, int j, float *out, const float *inp,
+lora_add(struct lmf_infer *m, int l, int j, float *out, const float *inp,
     int n, int in, int on)
 {
 	const float *a = m->la ? m->la[l][j] : NULL;
 
-	lmf_matvec_forward(out, inp, m->lw[l][pw[j]], pb[j] >= 0 ?
-	    m->lw[l][pb[j]] : NULL, n, in, on);
 	if (!a)
 		return;
 	lmf_gemm(LMF_NOTRANS, LMF_TRANS, n, m->r, in, 1.0f, inp, in, a, in,
 	    0.0f, m->t, m->r);
 	lmf_gemm(LMF_NOTRANS, LMF_TRANS, n, on, m->r, m->scaling, m->t, m->r,
 	    m->lb[l][j], m->r, 1.0f, out, on);
+}
+
+/* out (n, on) = inp (n, in) W^T + b, plus the LoRA term */
+static void
+proj(struct lmf_infer *m, int l, int j, float *out, const float *inp,
+    int n, int in, int on)
+{
+	const float *b = pb[j] >= 0 ? m->lw[l][pb[j]] : NULL;
+
+	if (m->bw)
+		lmf_matvec_bf16_forward(out, inp, m->bw[l][j], b, n, in, on,
+		    m->wscr);
+	else
+		lmf_matvec_forward(out, inp, m->lw[l][pw[j]], b, n, in, on);
+	lora_add(m, l, j, out, inp, n, in, on);
+}
+
+/* the f32 weights of projections j0..j0+cnt-1 lie one after another */
+static int
+adjacent(const struct lmf_infer *m, int l, int j0, int cnt, int in,
+    const int *on)
+{
+	int k;
+
+	for (k = 0; k + 1 < cnt; k++)
+		if (m->lw[l][pw[j0 + k + 1]] != m->lw[l][pw[j0 + k]] +
+		    (size_t)on[k] * in)
+			return 0;
+	return 1;
+}
+
+/* projections j0..j0+cnt-1 on the same input (q, k, v or gate, up): when
+ * their weights are one block (bf16 always; f32 when side by side) one
+ * product into fs (n, sum of on), each part copied out with its bias,
+ * then each LoRA term */
+static void
+group(struct lmf_infer *m, int l, int j0, int cnt, float *const *outs,
+    const float *inp, int n, int in, const int *on)
+{
+	int k, i, o, tot = 0, off;
+	const float *b;
+
+	if (!m->bw && !adjacent(m, l, j0, cnt, in, on)) {
+		for (k = 0; k < cnt; k++)
+			proj(m, l, j0 + k, outs[k], inp, n, in, on[k]);
+		return;
+	}
+	for (k = 0; k < cnt; k++)
+		tot += on[k];
+	if (m->bw)
+		lmf_matvec_bf16_forward(m->fs, inp, m->bw[l][j0], NULL, n, in,
+		    tot, m->wscr);
+	else
+		lmf_matvec_forward(m->fs, inp, m->lw[l][pw[j0]], NULL, n, in,
+		    tot);
+	for (k = off = 0; k < cnt; off += on[k++]) {
+		b = pb[j0 + k] >= 0 ? m->lw[l][pb[j0 + k]] : NULL;
+		for (i = 0; i < n; i++) {
+			float *y = outs[k] + (size_t)i * on[k];
+
+			memcpy(y, m->fs + (size_t)i * tot + off,
+			    (size_t)on[k] * sizeof(float));
+			for (o = 0; b && o < on[k]; o++)
+				y[o] += b[o];
+		}
+		lora_add(m, l, j0 + k, outs[k], inp, n, in, on[k]);
+	}
+}
+
+/* the sizes of each projection's weight, (out, in) */
+static void
+proj_shape(const struct lmf_config *c, int j, int *on, int *in)
+{
+	int C = (int)c->hidden_size, FF = (int)c->intermediate_size;
+	int nq = (int)(c->num_attention_heads * c->head_dim);
+	int nk = (int)(c->num_key_value_heads * c->head_dim);
+	int o_[LMF_INFER_NPROJ] = { nq, nk, nk, C, FF, FF, C };
+	int i_[LMF_INFER_NPROJ] = { C, C, C, nq, C, C, FF };
+
+	*on = o_[j];
+	*in = i_[j];
+}
+
+/* the item's tensor of a layer weight, or NULL */
+static struct lmf_tensor *
+item_weight(struct lmf_infer *m, int l, int w)
+{
+	char name[200];
+
+	snprintf(name, sizeof name, "model.layers.%d.%s", l, wname[w]);
+	return lmf_item_find(&m->it, name);
+}
+
+/* the fused block (fown) holding projection j of layer l, or NULL */
+static float *
+fused_block(const struct lmf_infer *m, int l, int j)
+{
+	if (!m->fown || j == LMF_INFER_O || j == LMF_INFER_DOWN)
+		return NULL;
+	return m->fown[2 * l + (j >= LMF_INFER_GATE)];
+}
+
+/* the item's tensors that point into fused blocks let go of them */
+static void
+unpoint_fused(struct lmf_infer *m)
+{
+	int L = (int)m->c.num_hidden_layers, l, j;
+	struct lmf_tensor *t;
+
+	for (l = 0; m->fown && l < L; l++)
+		for (j = 0; j < LMF_INFER_NPROJ; j++)
+			if (fused_block(m, l, j) && (t = item_weight(m, l,
+			    pw[j])))
+				t->data = NULL;
+}
+
+/* an opened model's q/k/v and gate/up into one block each, so that each
+ * group is one product: the item holds each tensor on its own, so we
+ * copy them side by side and point the item's tensors at the copies,
+ * freeing the old (an adapter is merged by then; borrowed weights are
+ * used where they lie). lmf_infer_item's tensors keep their values. */
+static void
+fuse_owned(struct lmf_infer *m)
+{
+	static const int g0[2] = { LMF_INFER_Q, LMF_INFER_GATE };
+	static const int gn[2] = { 3, 2 };
+	int L = (int)m->c.num_hidden_layers, l, g, k, on, in;
+	size_t tot, off;
+	struct lmf_tensor *t;
+	float *blk;
+
+	m->fown = xcalloc(2 * (size_t)L, sizeof *m->fown);
+	for (l = 0; l < L; l++) {
+		for (g = 0; g < 2; g++) {
+			for (k = 0, tot = 0; k < gn[g]; k++) {
+				proj_shape(&m->c, g0[g] + k, &on, &in);
+				tot += (size_t)on * in;
+			}
+			blk = m->fown[2 * l + g] = xmallocarray(tot,
+			    sizeof(float));
+			for (k = 0, off = 0; k < gn[g]; k++) {
+				proj_shape(&m->c, g0[g] + k, &on, &in);
+				memcpy(blk + off, m->lw[l][pw[g0[g] + k]],
+				    (size_t)on * in * sizeof(float));
+				if ((t = item_weight(m, l, pw[g0[g] + k]))) {
+					free(t->data);
+					t->data = blk + off;
+				}
+				m->lw[l][pw[g0[g] + k]] = blk + off;
+				off += (size_t)on * in;
+			}
+		}
+	}
+}
+
+/* the bf16 copies of the projections and lm_head from their f32 values */
+static void
+narrow_all(struct lmf_infer *m)
+{
+	const struct lmf_config *c = &m->c;
+	int L = (int)c->num_hidden_layers, l, j, on, in;
+	size_t off = 0;
+
+	/* model order puts q, k, v and gate, up side by side */
+	for (l = 0; l < L; l++) {
+		for (j = 0; j < LMF_INFER_NPROJ; j++) {
+			proj_shape(c, j, &on, &in);
+			lmf_bf16_narrow(m->bfblk + off, m->lw[l][pw[j]],
+			    (size_t)on * in);
+			m->bw[l][j] = m->bfblk + off;
+			off += (size_t)on * in;
+		}
+	}
+	lmf_bf16_narrow(m->bfblk + off, m->lmw,
+	    (size_t)c->vocab_size * c->hidden_size);
+	m->lmbf = m->bfblk + off;
+}
+
+/* an opened model's f32 copies of what bf16 now holds go */
+static void
+drop_f32(struct lmf_infer *m)
+{
+	int L = (int)m->c.num_hidden_layers, l, j;
+	struct lmf_tensor *t;
+
+	for (l = 0; l < L; l++) {
+		for (j = 0; j < LMF_INFER_NPROJ; j++) {
+			if ((t = item_weight(m, l, pw[j]))) {
+				if (!fused_block(m, l, j))
+					free(t->data);
+				t->data = NULL;
+			}
+			m->lw[l][pw[j]] = NULL;
+		}
+		if (m->fown) {
+			free(m->fown[2 * l]);
+			free(m->fown[2 * l + 1]);
+			m->fown[2 * l] = m->fown[2 * l + 1] = NULL;
+		}
+	}
+	if (!m->c.tie_word_embeddings && (t = lmf_item_find(&m->it,
+	    "lm_head.weight")) && t->data) {
+		free(t->data);
+		t->data = NULL;
+		m->lmw = NULL;
+	}
+}
+
+int
+lmf_infer_set_dtype(struct lmf_infer *m, int dtype, char *err,
+    size_t errlen)
+{
+	const struct lmf_config *c = &m->c;
+	int L = (int)c->num_hidden_layers, j, on, in, mx;
+	size_t n = 0, C = (size_t)c->hidden_size;
+
+	if (dtype == LMF_F32 && !m->bw)
+		return 0;
+	if (dtype != LMF_BF16) {
+		lmf_seterr(err, errlen, "weights dtype %s: only f32, or bf16",
+		    lmf_dtype_name(dtype) ? lmf_dtype_name(dtype) : "?");
+		return -1;
+	}
+	if (m->bw) {
+		/* again: a borrowed model's current values; an opened
+		 * model's cannot change */
+		if (!m->meta)
+			narrow_all(m);
+		return 0;
+	}
+	for (j = 0; j < LMF_INFER_NPROJ; j++) {
+		proj_shape(c, j, &on, &in);
+		n += (size_t)on * in;
+	}
+	m->bfblk = xmallocarray(n * (size_t)L + (size_t)c->vocab_size * C,
+	    sizeof(uint16_t));
+	m->bw = xcalloc((size_t)L, sizeof *m->bw);
+	narrow_all(m);
+	mx = (int)C > c->intermediate_size ? (int)C :
+	    (int)c->intermediate_size;
+	if (c->num_attention_heads * c->head_dim > mx)
+		mx = (int)(c->num_attention_heads * c->head_dim);
+	m->wscr = xmallocarray((size_t)LMF_MATVEC_BF16_ROWS * mx,
+	    sizeof(float));
+	if (m->meta)
+		drop_f32(m);
+	return 0;
 }
 
 /* attention of token i (row r, position p) over its row's cache 0..p:
@@ -510,7 +791,8 @@ lmf_infer_forward(struct lmf_infer *m, int n, const int *row,
 	int L = (int)c->num_hidden_layers, nq = NH * HS, nk = NKV * HS;
 	float eps = (float)c->rms_norm_eps;
 	long j, nc = (long)n * C;
-	int i, l, first;
+	int i, l, first, oqkv[3] = { nq, nk, nk }, ogu[2] = { FF, FF };
+	float *qkv[3], *gu[2];
 
 	if (n <= 0)
 		return 0;
@@ -530,6 +812,11 @@ lmf_infer_forward(struct lmf_infer *m, int n, const int *row,
 	}
 	for (i = 0; i < n; i++)
 		m->len[row[i]]++;
+	qkv[0] = m->q;
+	qkv[1] = m->k;
+	qkv[2] = m->v;
+	gu[0] = m->gate;
+	gu[1] = m->up;
 	lmf_rope_update(&m->rope, c, lmf_rope_seq_len(m->pos, n));
 	lmf_rope_cache(m->cos, m->sin, m->pos, m->rope.inv_freq, n, HS);
 	if (m->rope.scale != 1.0)
@@ -542,9 +829,7 @@ lmf_infer_forward(struct lmf_infer *m, int n, const int *row,
 
 		lmf_rmsnorm_forward(m->xn, m->rstd, m->x, w[W_LN1], eps, n,
 		    C);
-		proj(m, l, LMF_INFER_Q, m->q, m->xn, n, C, nq);
-		proj(m, l, LMF_INFER_K, m->k, m->xn, n, C, nk);
-		proj(m, l, LMF_INFER_V, m->v, m->xn, n, C, nk);
+		group(m, l, LMF_INFER_Q, 3, qkv, m->xn, n, C, oqkv);
 		if (c->qk_norm) {
 			/* qwen3: per-head RMSNorm; rstd is scratch here */
 			lmf_rmsnorm_forward(m->q, m->rstd, m->q, w[W_QN], eps,
@@ -569,8 +854,7 @@ lmf_infer_forward(struct lmf_infer *m, int n, const int *row,
 		for (j = 0; j < nc; j++)
 			m->x[j] += m->xn[j];
 		lmf_rmsnorm_forward(m->xn, m->rstd, m->x, w[W_LN2], eps, n, C);
-		proj(m, l, LMF_INFER_GATE, m->gate, m->xn, n, C, FF);
-		proj(m, l, LMF_INFER_UP, m->up, m->xn, n, C, FF);
+		group(m, l, LMF_INFER_GATE, 2, gu, m->xn, n, C, ogu);
 		lmf_swiglu_forward(m->gate, m->gate, m->up, (long)n * FF);
 		proj(m, l, LMF_INFER_DOWN, m->xn, m->gate, n, FF, C);
 		for (j = 0; j < nc; j++)
@@ -583,6 +867,10 @@ lmf_infer_forward(struct lmf_infer *m, int n, const int *row,
 	first = n - nlast;
 	lmf_rmsnorm_forward(m->xn, m->rstd, m->x + (size_t)first * C, m->lnf,
 	    eps, nlast, C);
-	lmf_matvec_forward(logits, m->xn, m->lmw, NULL, nlast, C, V);
+	if (m->lmbf)
+		lmf_matvec_bf16_forward(logits, m->xn, m->lmbf, NULL, nlast, C,
+		    V, m->wscr);
+	else
+		lmf_matvec_forward(logits, m->xn, m->lmw, NULL, nlast, C, V);
 	return 0;
 }

@@ -1312,6 +1312,50 @@ matvec_rows(float *out, const float *inp, const float *weight,
 	}
 }
 
+/* the same over bf16 weights (the upper half of an f32: widening is a
+ * shift by 16), accumulated in f32 as matvec_rows does. We read the
+ * weight row once for all N inputs at half the bytes of f32. */
+typedef uint32_t v8u __attribute__((vector_size(32)));
+typedef uint16_t v8h __attribute__((vector_size(16)));
+
+static LMF_VEC void
+matvec_rows_bf16(float *out, const float *inp, const uint16_t *weight,
+    const float *bias, int N, int C, int OC, int o0, int o1)
+{
+	int o, n, c, k;
+
+	for (o = o0; o < o1; o++) {
+		const uint16_t *w = weight + (size_t)o * C;
+
+		for (n = 0; n < N; n++) {
+			const float *x = inp + (size_t)n * C;
+			v8f a0 = { 0 }, a1 = { 0 }, w0, w1, x0, x1;
+			v8h h0, h1;
+			v8u u0, u1;
+			float s = 0;
+
+			for (c = 0; c + 16 <= C; c += 16) {
+				memcpy(&h0, w + c, sizeof h0);
+				memcpy(&h1, w + c + 8, sizeof h1);
+				u0 = __builtin_convertvector(h0, v8u) << 16;
+				u1 = __builtin_convertvector(h1, v8u) << 16;
+				memcpy(&w0, &u0, sizeof w0);
+				memcpy(&w1, &u1, sizeof w1);
+				memcpy(&x0, x + c, sizeof x0);
+				memcpy(&x1, x + c + 8, sizeof x1);
+				a0 += w0 * x0;
+				a1 += w1 * x1;
+			}
+			a0 += a1;
+			for (k = 0; k < 8; k++)
+				s += a0[k];
+			for (; c < C; c++)
+				s += lmf_bf16_to_f32(w[c]) * x[c];
+			out[(size_t)n * OC + o] = s + (bias ? bias[o] : 0.0f);
+		}
+	}
+}
+
 /* The threads of matvec are our own, not OpenMP's: a decoding step is
  * dozens of products of microseconds each, and libgomp's workers spin at
  * every barrier, which on a shared machine starves the thread doing the
@@ -1329,10 +1373,11 @@ static struct {
 	atomic_int left;         /* workers still on the job */
 	float *out;
 	const float *inp, *weight, *bias;
+	const uint16_t *wbf;     /* bf16 weight, used instead when set */
 	int N, C, OC, jnt;       /* jnt: threads on this job */
 } pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-	PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL, NULL, NULL, NULL, 0, 0, 0,
-	0 };
+	PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, 0, 0,
+	0, 0 };
 
 static void
 pool_slice(int t)
@@ -1345,7 +1390,10 @@ pool_slice(int t)
 		return;
 	if (o1 > pool.OC)
 		o1 = pool.OC;
-	if (o0 < o1)
+	if (o0 < o1 && pool.wbf)
+		matvec_rows_bf16(pool.out, pool.inp, pool.wbf, pool.bias,
+		    pool.N, pool.C, pool.OC, o0, o1);
+	else if (o0 < o1)
 		matvec_rows(pool.out, pool.inp, pool.weight, pool.bias, pool.N,
 		    pool.C, pool.OC, o0, o1);
 }
@@ -1403,16 +1451,13 @@ pool_threads(void)
 	return nt;
 }
 
-void
-lmf_matvec_forward(float *out, const float *inp, const float *weight,
-    const float *bias, int N, int C, int OC)
+/* run the product on the pool: weight (f32) or wbf (bf16) */
+static void
+matvec_run(float *out, const float *inp, const float *weight,
+    const uint16_t *wbf, const float *bias, int N, int C, int OC)
 {
 	int i, nt = 1;
 
-	if (N > LMF_MATVEC_MAX_N) {
-		lmf_matmul_forward(out, inp, weight, bias, N, C, OC);
-		return;
-	}
 #ifdef _OPENMP
 	/* not from inside a parallel region: the pool serves one caller */
 	if (!omp_in_parallel())
@@ -1421,7 +1466,10 @@ lmf_matvec_forward(float *out, const float *inp, const float *weight,
 	if (nt > 1 && (long)N * C * OC >= OMP_MIN_WORK && pool_threads() < nt)
 		nt = pool.nt;
 	if ((long)N * C * OC < OMP_MIN_WORK || nt < 2) {
-		matvec_rows(out, inp, weight, bias, N, C, OC, 0, OC);
+		if (wbf)
+			matvec_rows_bf16(out, inp, wbf, bias, N, C, OC, 0, OC);
+		else
+			matvec_rows(out, inp, weight, bias, N, C, OC, 0, OC);
 		return;
 	}
 	/* one caller at a time (the pool serves one job): decoding calls
@@ -1431,6 +1479,7 @@ lmf_matvec_forward(float *out, const float *inp, const float *weight,
 	pool.out = out;
 	pool.inp = inp;
 	pool.weight = weight;
+	pool.wbf = wbf;
 	pool.bias = bias;
 	pool.N = N;
 	pool.C = C;
@@ -1447,6 +1496,93 @@ lmf_matvec_forward(float *out, const float *inp, const float *weight,
 		while (atomic_load(&pool.left) > 0)
 			pthread_cond_wait(&pool.done, &pool.mu);
 		pthread_mutex_unlock(&pool.mu);
+	}
+}
+
+void
+lmf_matvec_forward(float *out, const float *inp, const float *weight,
+    const float *bias, int N, int C, int OC)
+{
+	if (N > LMF_MATVEC_MAX_N) {
+		lmf_matmul_forward(out, inp, weight, bias, N, C, OC);
+		return;
+	}
+	matvec_run(out, inp, weight, NULL, bias, N, C, OC);
+}
+
+/* For more rows than LMF_MATVEC_MAX_N (a prompt) we widen
+ * LMF_MATVEC_BF16_ROWS weight rows at a time into scratch and multiply
+ * them with sgemm into their columns of out. */
+void
+lmf_matvec_bf16_forward(float *out, const float *inp, const uint16_t *weight,
+    const float *bias, int N, int C, int OC, float *scratch)
+{
+	int o0, n, o, rows;
+
+	if (N <= LMF_MATVEC_MAX_N) {
+		matvec_run(out, inp, NULL, weight, bias, N, C, OC);
+		return;
+	}
+	for (o0 = 0; o0 < OC; o0 += LMF_MATVEC_BF16_ROWS) {
+		rows = OC - o0 < LMF_MATVEC_BF16_ROWS ? OC - o0 :
+		    LMF_MATVEC_BF16_ROWS;
+		lmf_bf16_widen(scratch, weight + (size_t)o0 * C,
+		    (size_t)rows * C);
+		lmf_gemm(LMF_NOTRANS, LMF_TRANS, N, rows, C, 1.0f, inp, C,
+		    scratch, C, 0.0f, out + o0, OC);
+	}
+	for (n = 0; bias && n < N; n++)
+		for (o = 0; o < OC; o++)
+			out[(size_t)n * OC + o] += bias[o];
+}
+
+void
+lmf_matvec_bf16_forward_ref(float *out, const float *inp,
+    const uint16_t *weight, const float *bias, int N, int C, int OC)
+{
+	int n, o, c;
+
+	for (n = 0; n < N; n++) {
+		for (o = 0; o < OC; o++) {
+			double sum = bias ? bias[o] : 0;
+
+			for (c = 0; c < C; c++)
+				sum += (double)inp[(size_t)n * C + c] *
+				    lmf_bf16_to_f32(weight[(size_t)o * C + c]);
+			out[(size_t)n * OC + o] = (float)sum;
+		}
+	}
+}
+
+void
+lmf_bf16_widen(float *out, const uint16_t *in, size_t n)
+{
+	size_t i;
+
+	OMP_FOR_SIMD(n)
+	for (i = 0; i < n; i++) {
+		uint32_t u = (uint32_t)in[i] << 16;
+
+		memcpy(&out[i], &u, sizeof u);
+	}
+}
+
+/* lmf_f32_to_bf16 written out so that the loop vectorises: we add half
+ * an ulp of bf16 (less one, plus the kept bit: ties to even) and keep the
+ * upper half; a NaN keeps its sign and top bits and is made quiet */
+void
+lmf_bf16_narrow(uint16_t *out, const float *in, size_t n)
+{
+	size_t i;
+
+	OMP_FOR_SIMD(n)
+	for (i = 0; i < n; i++) {
+		uint32_t u, r;
+
+		memcpy(&u, &in[i], sizeof u);
+		r = (u + 0x7fff + ((u >> 16) & 1)) >> 16;
+		out[i] = (uint16_t)((u & 0x7fffffff) > 0x7f800000 ?
+		    (u >> 16) | 0x40 : r);
 	}
 }
 

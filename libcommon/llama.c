@@ -145,6 +145,7 @@ struct lmf_llama {
 	float **res;           /* (L + 1) residual stream, each (N, C) */
 	float *xf, *rstdf;     /* (N, C), (N) final norm */
 	float *lscr;           /* (min(N, LOGIT_ROWS), V) a block of logits */
+	float *fscr;           /* (N, max(QD + 2 KD, 2 FF)) fused products */
 	float *lse;            /* (N) logsumexp of each row's logits */
 	float *cosb, *sinb;    /* (N, HS / 2) */
 	int32_t *pos, *targ;   /* (N) */
@@ -1290,6 +1291,7 @@ layout(struct lmf_llama *m, float *base, int B, int T, int train)
 	TAKE(m->xf, N * C);
 	TAKE(m->rstdf, N);
 	TAKE(m->lscr, (N < LOGIT_ROWS ? N : LOGIT_ROWS) * V);
+	TAKE(m->fscr, N * (QD + 2 * KD > 2 * FF ? QD + 2 * KD : 2 * FF));
 	TAKE(m->lse, N);
 	TAKE(m->cosb, N * (HS / 2));
 	TAKE(m->sinb, N * (HS / 2));
@@ -1363,33 +1365,42 @@ drop_rng(struct lmf_llama *m, struct lmf_rng *rng, int l, int j)
 	    (uint64_t)l * NPROJ + (uint64_t)j + 1)));
 }
 
-/* out (N, OC) = inp W^T + b, plus the LoRA term when targeted */
+/* the input and output widths of projection j */
 static void
-proj_forward(struct lmf_llama *m, struct lacts *a, int l, int j,
-    float *out, const float *inp, int N, int train)
+proj_dims(const struct lmf_llama *m, int j, int *in, int *out)
 {
 	const struct lmf_config *c = &m->c;
-	struct lora *lo = &m->lo[l][j];
 	int C = (int)c->hidden_size, FF = (int)c->intermediate_size;
 	int QD = (int)(c->num_attention_heads * c->head_dim);
 	int KD = (int)(c->num_key_value_heads * c->head_dim);
-	int in[NPROJ] = { C, C, C, QD, C, C, FF };
+	int in_[NPROJ] = { C, C, C, QD, C, C, FF };
 	int out_[NPROJ] = { QD, KD, KD, C, FF, FF, C };
-	const float *bias = pbias[j] >= 0 ? m->lw[l][pbias[j]] : NULL;
+
+	*in = in_[j];
+	*out = out_[j];
+}
+
+/* out (N, O) += scaling (x A^T) B^T, the LoRA term of projection j when
+ * it is targeted (x: inp, or its dropped-out copy in training) */
+static void
+lora_forward(struct lmf_llama *m, struct lacts *a, int l, int j,
+    float *out, const float *inp, int N, int train)
+{
+	struct lora *lo = &m->lo[l][j];
 	const float *x = inp;
 	float keep, *xd;
 	struct lmf_rng rng;
 	long i, n;
+	int I, O;
 
-	lmf_matmul_forward(out, inp, m->lw[l][pweight[j]], bias, N, in[j],
-	    out_[j]);
 	if (!m->lora || !lo->A || (m->fflags & LMF_FWD_NO_ADAPTER))
 		return;
+	proj_dims(m, j, &I, &O);
 	if (train && m->dropout > 0) {
 		/* inverted dropout: kept inputs scaled by 1 / (1 - p) */
 		xd = a->xd[j];
 		keep = (float)(1.0 / (1.0 - m->dropout));
-		n = (long)N * in[j];
+		n = (long)N * I;
 		drop_rng(m, &rng, l, j);
 		for (i = 0; i < n; i++)
 			xd[i] = lmf_rng_uniform(&rng) < m->dropout ? 0.0f :
@@ -1397,36 +1408,41 @@ proj_forward(struct lmf_llama *m, struct lacts *a, int l, int j,
 		x = xd;
 	}
 	/* t (N, r) = x A^T; out += scaling * t B^T */
-	lmf_gemm(LMF_NOTRANS, LMF_TRANS, N, m->rank, in[j], 1.0f, x, in[j],
-	    lo->A, in[j], 0.0f, a->t[j], m->rank);
-	lmf_gemm(LMF_NOTRANS, LMF_TRANS, N, out_[j], m->rank,
-	    (float)m->scaling, a->t[j], m->rank, lo->B, m->rank, 1.0f, out,
-	    out_[j]);
+	lmf_gemm(LMF_NOTRANS, LMF_TRANS, N, m->rank, I, 1.0f, x, I, lo->A, I,
+	    0.0f, a->t[j], m->rank);
+	lmf_gemm(LMF_NOTRANS, LMF_TRANS, N, O, m->rank, (float)m->scaling,
+	    a->t[j], m->rank, lo->B, m->rank, 1.0f, out, O);
 }
 
-/* dinp (N, in) +=, weight and LoRA gradients += from dout (N, out) */
+/* out (N, OC) = inp W^T + b, plus the LoRA term when targeted */
 static void
-proj_backward(struct lmf_llama *m, struct lacts *a, int l, int j,
+proj_forward(struct lmf_llama *m, struct lacts *a, int l, int j,
+    float *out, const float *inp, int N, int train)
+{
+	const float *bias = pbias[j] >= 0 ? m->lw[l][pbias[j]] : NULL;
+	int I, O;
+
+	proj_dims(m, j, &I, &O);
+	lmf_matmul_forward(out, inp, m->lw[l][pweight[j]], bias, N, I, O);
+	lora_forward(m, a, l, j, out, inp, N, train);
+}
+
+/* the LoRA backward of projection j: dB, dA +=, dinp += (through the
+ * dropout mask of the forward) */
+static void
+lora_backward(struct lmf_llama *m, struct lacts *a, int l, int j,
     float *dinp, const float *dout, const float *inp, int N)
 {
-	const struct lmf_config *c = &m->c;
 	struct lora *lo = &m->lo[l][j];
-	int C = (int)c->hidden_size, FF = (int)c->intermediate_size;
-	int QD = (int)(c->num_attention_heads * c->head_dim);
-	int KD = (int)(c->num_key_value_heads * c->head_dim);
-	int in[NPROJ] = { C, C, C, QD, C, C, FF };
-	int out_[NPROJ] = { QD, KD, KD, C, FF, FF, C };
-	int r = m->rank, I = in[j], O = out_[j];
-	float *dbias = pbias[j] >= 0 ? m->lg[l][pbias[j]] : NULL;
+	int r = m->rank, I, O;
 	float sc = (float)m->scaling, keep, *dx = m->s.dx, *dt = m->s.dt;
 	const float *x = inp;
 	struct lmf_rng rng;
 	long i, n;
 
-	lmf_matmul_backward(dinp, m->lg[l][pweight[j]], dbias, dout, inp,
-	    m->lw[l][pweight[j]], N, I, O);
 	if (!m->lora || !lo->A)
 		return;
+	proj_dims(m, j, &I, &O);
 	if (m->dropout > 0)
 		x = a->xd[j];
 	/* dB (O, r) += sc * dout^T t; dt (N, r) = sc * dout B;
@@ -1454,6 +1470,132 @@ proj_backward(struct lmf_llama *m, struct lacts *a, int l, int j,
 			dinp[i] += dx[i] * keep;
 }
 
+/* dinp (N, in) +=, weight and LoRA gradients += from dout (N, out) */
+static void
+proj_backward(struct lmf_llama *m, struct lacts *a, int l, int j,
+    float *dinp, const float *dout, const float *inp, int N)
+{
+	float *dbias = pbias[j] >= 0 ? m->lg[l][pbias[j]] : NULL;
+	int I, O;
+
+	proj_dims(m, j, &I, &O);
+	lmf_matmul_backward(dinp, m->lg[l][pweight[j]], dbias, dout, inp,
+	    m->lw[l][pweight[j]], N, I, O);
+	lora_backward(m, a, l, j, dinp, dout, inp, N);
+}
+
+/* ---- fused projections: q/k/v and gate/up as one product each ----
+ * Projections j0..j0+n-1 read the same input. When their weights lie one
+ * after another in the parameter block (the model order puts q, k, v and
+ * gate, up side by side when there are no biases between them), they
+ * are one (sum of O, I) matrix and we run one product into the scratch
+ * (N, sum of O), then copy each projection's columns out. The LoRA terms
+ * stay per projection. The names and the stream are unchanged. */
+
+/* the projections' weights (or gradients, g) are contiguous: 1, else 0 */
+static int
+group_adjacent(struct lmf_llama *m, int l, int j0, int n, int g)
+{
+	float *const *w = g ? m->lg[l] : m->lw[l];
+	int k, I, O;
+
+	for (k = 0; k + 1 < n; k++) {
+		proj_dims(m, j0 + k, &I, &O);
+		if (!w[pweight[j0 + k]] || w[pweight[j0 + k + 1]] !=
+		    w[pweight[j0 + k]] + (size_t)I * O)
+			return 0;
+	}
+	return 1;
+}
+
+/* the fused width (sum of O) and each part's offset in it */
+static int
+group_width(struct lmf_llama *m, int j0, int n, int *off, int *O)
+{
+	int k, I, tot = 0;
+
+	for (k = 0; k < n; k++) {
+		proj_dims(m, j0 + k, &I, &O[k]);
+		off[k] = tot;
+		tot += O[k];
+	}
+	return tot;
+}
+
+static void
+group_forward(struct lmf_llama *m, struct lacts *a, int l, int j0, int n,
+    float *const *outs, const float *inp, int N, int train)
+{
+	int off[3], O[3], tot, I, k, i, o;
+	const float *bias;
+	float *f = m->fscr;
+
+	if (!group_adjacent(m, l, j0, n, 0)) {
+		for (k = 0; k < n; k++)
+			proj_forward(m, a, l, j0 + k, outs[k], inp, N, train);
+		return;
+	}
+	tot = group_width(m, j0, n, off, O);
+	proj_dims(m, j0, &I, &O[0]);
+	lmf_gemm(LMF_NOTRANS, LMF_TRANS, N, tot, I, 1.0f, inp, I,
+	    m->lw[l][pweight[j0]], I, 0.0f, f, tot);
+	for (k = 0; k < n; k++) {
+		bias = pbias[j0 + k] >= 0 ? m->lw[l][pbias[j0 + k]] : NULL;
+		for (i = 0; i < N; i++) {
+			float *y = outs[k] + (size_t)i * O[k];
+
+			memcpy(y, f + (size_t)i * tot + off[k],
+			    (size_t)O[k] * sizeof(float));
+			for (o = 0; bias && o < O[k]; o++)
+				y[o] += bias[o];
+		}
+		lora_forward(m, a, l, j0 + k, outs[k], inp, N, train);
+	}
+}
+
+static void
+group_backward(struct lmf_llama *m, struct lacts *a, int l, int j0, int n,
+    float *dinp, const float *const *douts, const float *inp, int N)
+{
+	int off[3], O[3], tot, I, k, i;
+	float *f = m->fscr, *dw, *dbias;
+
+	if (!group_adjacent(m, l, j0, n, 0)) {
+		for (k = 0; k < n; k++)
+			proj_backward(m, a, l, j0 + k, dinp, douts[k], inp, N);
+		return;
+	}
+	tot = group_width(m, j0, n, off, O);
+	proj_dims(m, j0, &I, &O[0]);
+	for (i = 0; i < N; i++)
+		for (k = 0; k < n; k++)
+			memcpy(f + (size_t)i * tot + off[k], douts[k] +
+			    (size_t)i * O[k], (size_t)O[k] * sizeof(float));
+	/* dinp (N, I) += dout (N, tot) W (tot, I) */
+	if (dinp)
+		lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, N, I, tot, 1.0f, f, tot,
+		    m->lw[l][pweight[j0]], I, 1.0f, dinp, I);
+	/* dW (tot, I) += dout^T inp, in one product when the gradients
+	 * are contiguous too */
+	if (group_adjacent(m, l, j0, n, 1)) {
+		lmf_gemm(LMF_TRANS, LMF_NOTRANS, tot, I, N, 1.0f, f, tot, inp,
+		    I, 1.0f, m->lg[l][pweight[j0]], I);
+	} else {
+		for (k = 0; k < n; k++)
+			if ((dw = m->lg[l][pweight[j0 + k]]))
+				lmf_gemm(LMF_TRANS, LMF_NOTRANS, O[k], I, N,
+				    1.0f, f + off[k], tot, inp, I, 1.0f, dw,
+				    I);
+	}
+	for (k = 0; k < n; k++) {
+		dbias = pbias[j0 + k] >= 0 ? m->lg[l][pbias[j0 + k]] : NULL;
+		if (dbias)
+			lmf_matmul_backward(NULL, NULL, dbias, douts[k], NULL,
+			    NULL, N, I, O[k]);
+		lora_backward(m, a, l, j0 + k, dinp, douts[k], inp, N);
+	}
+}
+
 /* one block: xout (N, C) from x (N, C), saving what backward needs in a */
 /* Mistral's sliding window for a batch of T: 0 (none) when it is longer
  * than the batch and so hides nothing */
@@ -1475,13 +1617,13 @@ layer_forward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 	long i, n = (long)N * C;
 	float eps = (float)c->rms_norm_eps;
 	float *const *w = m->lw[l];
+	float *qkv[3], *gu[2];
 
 	lmf_rmsnorm_forward(a->ln1, a->rstd1, x, w[W_LN1], eps, N, C);
-	proj_forward(m, a, l, P_Q, c->qk_norm ? a->qp : a->q, a->ln1, N,
-	    train);
-	proj_forward(m, a, l, P_K, c->qk_norm ? a->kp : a->k, a->ln1, N,
-	    train);
-	proj_forward(m, a, l, P_V, a->v, a->ln1, N, train);
+	qkv[0] = c->qk_norm ? a->qp : a->q;
+	qkv[1] = c->qk_norm ? a->kp : a->k;
+	qkv[2] = a->v;
+	group_forward(m, a, l, P_Q, 3, qkv, a->ln1, N, train);
 	if (c->qk_norm) {
 		/* qwen3: each head's q and k through an RMSNorm of HS */
 		lmf_rmsnorm_forward(a->q, a->qrstd, a->qp, w[W_QN], eps,
@@ -1498,8 +1640,9 @@ layer_forward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 	for (i = 0; i < n; i++)
 		a->xmid[i] += x[i];
 	lmf_rmsnorm_forward(a->ln2, a->rstd2, a->xmid, w[W_LN2], eps, N, C);
-	proj_forward(m, a, l, P_G, a->gate, a->ln2, N, train);
-	proj_forward(m, a, l, P_U, a->up, a->ln2, N, train);
+	gu[0] = a->gate;
+	gu[1] = a->up;
+	group_forward(m, a, l, P_G, 2, gu, a->ln2, N, train);
 	lmf_swiglu_forward(a->h, a->gate, a->up, (long)N *
 	    c->intermediate_size);
 	proj_forward(m, a, l, P_D, xout, a->h, N, train);
@@ -1522,6 +1665,7 @@ layer_backward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 	float *const *w = m->lw[l];
 	float *const *g = m->lg[l];
 	float *dq, *dk;
+	const float *dqkv[3], *dgu[2];
 
 	/* the MLP half: xout = xmid + down(silu(gate(ln2)) * up(ln2)) */
 	memset(s->dh, 0, nff * sizeof(float));
@@ -1531,8 +1675,9 @@ layer_backward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 	lmf_swiglu_backward(s->dgate, s->dup, s->dh, a->gate, a->up,
 	    (long)nff);
 	memset(s->dln, 0, nc * sizeof(float));
-	proj_backward(m, a, l, P_G, s->dln, s->dgate, a->ln2, N);
-	proj_backward(m, a, l, P_U, s->dln, s->dup, a->ln2, N);
+	dgu[0] = s->dgate;
+	dgu[1] = s->dup;
+	group_backward(m, a, l, P_G, 2, s->dln, dgu, a->ln2, N);
 	lmf_rmsnorm_backward(s->dres, g[W_LN2], s->dln, a->xmid, w[W_LN2],
 	    a->rstd2, N, C);
 	/* the attention half: xmid = x + o(attention(rope(q), rope(k), v)) */
@@ -1558,9 +1703,10 @@ layer_backward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 		dk = s->dkp;
 	}
 	memset(s->dln, 0, nc * sizeof(float));
-	proj_backward(m, a, l, P_Q, s->dln, dq, a->ln1, N);
-	proj_backward(m, a, l, P_K, s->dln, dk, a->ln1, N);
-	proj_backward(m, a, l, P_V, s->dln, s->dv, a->ln1, N);
+	dqkv[0] = dq;
+	dqkv[1] = dk;
+	dqkv[2] = s->dv;
+	group_backward(m, a, l, P_Q, 3, s->dln, dqkv, a->ln1, N);
 	lmf_rmsnorm_backward(s->dres, g[W_LN1], s->dln, x, w[W_LN1],
 	    a->rstd1, N, C);
 }

@@ -27,7 +27,7 @@ struct opts {
 	char **prompt_ids;
 	int nprompt_ids;
 	int do_sample, top_k, max_new_tokens, batch, threads, skip_special;
-	int multiturn, out;
+	int multiturn, out, dtype;
 	double temperature, top_p, rep;
 	uint64_t seed;
 };
@@ -262,7 +262,8 @@ load(struct gen *g)
 
 	if (o->adapter)
 		ra = lmf_rd_open_or_die(o->adapter);
-	if (!(g->model = lmf_infer_open(r, ra, err, sizeof err)))
+	if (!(g->model = lmf_infer_open_dtype(r, ra, o->dtype == 2 ? LMF_BF16 :
+	    LMF_F32, err, sizeof err)))
 		die("%s", err);
 	lmf_rd_close(r);
 	if (ra)
@@ -369,6 +370,9 @@ main(int argc, char **argv)
 		    NULL, opt_ids, 0 },
 		LMF_OPT_ROW("output_format", 0, LMF_OPT_CHOICE, &o->out,
 		    "text|jsonl|ids", 0, 0, "how each answer is printed"),
+		LMF_OPT_ROW("infer_dtype", 0, LMF_OPT_CHOICE, &o->dtype,
+		    "auto|float32|bfloat16", 0, 0,
+		    "weights of the products; auto = float32"),
 		LMF_OPT_ROW("do_sample", 0, LMF_OPT_BOOL, &o->do_sample, NULL,
 		    0, 0, "sample, or decode greedily"),
 		LMF_OPT_ROW("temperature", 0, F, &o->temperature, "X", 0, 1e6,

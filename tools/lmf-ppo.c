@@ -28,7 +28,7 @@ enum { RM_LORA, RM_FULL, RM_API };
 struct opts {
 	const char *model, *data, *out, *adapter, *dump, *rollout;
 	const char *reward_model, *reward_adapters, *ref_model;
-	int threads, nockpt, rm_type, mbs, time;
+	int threads, nockpt, rm_type, mbs, time, infer_dtype;
 	struct lmf_train_opts t;
 	struct lmf_train_args a;
 	struct lmf_ppo_config c;
@@ -119,7 +119,8 @@ open_models(struct run *r)
 	r->layers = xcalloc((size_t)c->num_hidden_layers, sizeof *r->layers);
 	if (lmf_llama_infer_weights(r->model, &w, r->layers, err,
 	    sizeof err) < 0 || !(r->inf = lmf_infer_borrow(c, &w, err,
-	    sizeof err)))
+	    sizeof err)) || (o->infer_dtype == 2 &&
+	    lmf_infer_set_dtype(r->inf, LMF_BF16, err, sizeof err)))
 		die("'%s': %s", o->model, err);
 	o->g.nstop = lmf_sample_stop_ids(c, NULL, NULL,
 	    (int32_t **)&o->g.stop);
@@ -196,6 +197,12 @@ prompts(struct run *r, struct lmf_rollout *ro)
 				    i);
 		}
 	}
+	/* bf16 rollouts: the policy's weights as this step starts (a
+	 * LoRA base is frozen: its copy was made once) */
+	if (n && r->o->infer_dtype == 2 && r->o->t.finetuning_type !=
+	    LMF_FT_LORA && lmf_infer_set_dtype(r->inf, LMF_BF16, err,
+	    sizeof err))
+		die("%s", err);
 	if (n)
 		lmf_ppo_rollout(ro, r->inf, n, (const int32_t *const *)q, ql,
 		    r->o->c.mbs, &r->o->g, &r->grng, r->pad, r->eos);
@@ -423,6 +430,9 @@ main(int argc, char **argv)
 		    "repetition penalty"),
 		LMF_OPT_ROW("max_new_tokens", 0, I, &g->max_new_tokens, "N", 0,
 		    1 << 20, "response length limit"),
+		LMF_OPT_ROW("infer_dtype", 0, LMF_OPT_CHOICE, &o.infer_dtype,
+		    "auto|float32|bfloat16", 0, 0,
+		    "weights of the rollouts' products; auto = float32"),
 		LMF_OPT_ROW("seed", 0, LMF_OPT_U64, &t->seed, "N", 0, 9.3e18,
 		    "seed of init, dropout, sampling, shuffles"),
 		{ "threads", 0, I, &o.threads, "N", 0, 4096,

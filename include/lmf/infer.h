@@ -82,12 +82,38 @@ struct lmf_infer *lmf_infer_borrow(const struct lmf_config *c,
  * merge). NULL with a one-line message in err on failure */
 struct lmf_infer *lmf_infer_open(struct lmf_rd *model, struct lmf_rd *adapter,
     char *err, size_t errlen);
+/* the same with the weights in dtype (lmf_infer_set_dtype), LMF_BF16
+ * made straight from the stream's f32 values, with no f32 copy between */
+struct lmf_infer *lmf_infer_open_dtype(struct lmf_rd *model,
+    struct lmf_rd *adapter, int dtype, char *err, size_t errlen);
 void lmf_infer_free(struct lmf_infer *m);
 const struct lmf_config *lmf_infer_config(const struct lmf_infer *m);
 json_t *lmf_infer_meta(struct lmf_infer *m);        /* header (borrowed;
                                     NULL for lmf_infer_borrow's) */
 struct lmf_item *lmf_infer_item(struct lmf_infer *m); /* the tensors,
                                     tokenizer files included (borrowed) */
+
+/* hold the projections and lm_head in dtype: LMF_BF16 (rounded to
+ * nearest even, widened on the fly in the products, f32 sums; the
+ * embedding, norms, biases and LoRA pairs stay f32) or LMF_F32 (as
+ * opened; a no-op). An opened model frees its f32 copies (the tensors
+ * of lmf_infer_item for them are then left without data); a borrowed one
+ * copies the lender's weights as they are at this call, and copies them
+ * again at each later call (a policy trained between rollouts; a LoRA
+ * base is frozen, its pairs stay f32 and live). 0, or -1 with err */
+int lmf_infer_set_dtype(struct lmf_infer *m, int dtype, char *err,
+    size_t errlen);
+
+/* hold the projections and lm_head in dtype: LMF_BF16 (rounded to
+ * nearest even, widened on the fly in the products, f32 sums; the
+ * embedding, norms, biases and LoRA pairs stay f32) or LMF_F32 (as
+ * opened; a no-op). An opened model frees its f32 copies (the tensors
+ * of lmf_infer_item for them are then left without data); a borrowed one
+ * keeps reading the lender's values only for what stays f32, so the bf16
+ * copy is of the weights at this call. Once per model. 0, or -1 with
+ * err */
+int lmf_infer_set_dtype(struct lmf_infer *m, int dtype, char *err,
+    size_t errlen);
 
 /* make room for B rows of up to maxT tokens each, all empty */
 void lmf_infer_reset(struct lmf_infer *m, int B, int maxT);

@@ -65,6 +65,20 @@ void lmf_matvec_forward(float *out, const float *inp, const float *weight,
 	/* out (N, OC), inp (N, C), weight (OC, C), bias (OC) or NULL */
 void lmf_matvec_forward_ref(float *out, const float *inp,
     const float *weight, const float *bias, int N, int C, int OC);
+/* the same with bf16 weights (decoding from a model held in bf16): each
+ * weight row widened to f32 as it is read, f32 sums. For N >
+ * LMF_MATVEC_MAX_N, LMF_MATVEC_BF16_ROWS rows at a time are widened into
+ * scratch (LMF_MATVEC_BF16_ROWS, C) for sgemm */
+#define LMF_MATVEC_BF16_ROWS 64
+void lmf_matvec_bf16_forward(float *out, const float *inp,
+    const uint16_t *weight, const float *bias, int N, int C, int OC,
+    float *scratch);
+void lmf_matvec_bf16_forward_ref(float *out, const float *inp,
+    const uint16_t *weight, const float *bias, int N, int C, int OC);
+void lmf_bf16_widen(float *out, const uint16_t *in, size_t n);
+	/* out (n) = in (n) widened exactly */
+void lmf_bf16_narrow(uint16_t *out, const float *in, size_t n);
+	/* out (n) = in (n) rounded to nearest even (lmf_f32_to_bf16) */
 void lmf_matmul_backward(float *dinp, float *dweight, float *dbias,
     const float *dout, const float *inp, const float *weight, int N, int C,
     int OC);

@@ -2,7 +2,9 @@
  * against lmf_matvec_forward_ref over shapes with and without a tail of
  * C % 16, with and without a bias, N from 1 to past LMF_MATVEC_MAX_N
  * (where it hands over to sgemm), within 1e-4 of the largest output; and
- * the same bits at 1 and 2 threads. TAP. */
+ * the same bits at 1 and 2 threads. The same for lmf_matvec_bf16_forward
+ * (bf16 weights; past LMF_MATVEC_MAX_N rows widened in blocks for sgemm)
+ * against its reference over the same bf16 values. TAP. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -65,6 +67,77 @@ one(int N, int C, int OC, int withbias)
 	free(want);
 }
 
+/* lmf_bf16_narrow on the edge cases: NaNs, infinities, signed zeros,
+ * ties (to even), the largest float (to infinity) */
+static void
+special_bf16(void)
+{
+	static const uint32_t bits[] = { 0x7fc00000, 0xffc00001, 0x7f800001,
+		0x7f800000, 0xff800000, 0, 0x80000000, 0x3f808000,
+		0x3f818000, 0x3f808001, 0x7f7fffff, 0x00000001, 0xbf7fffff };
+	enum { NB = sizeof bits / sizeof *bits };
+	float f[NB];
+	uint16_t h[NB];
+	int i, same = 1;
+
+	memcpy(f, bits, sizeof f);
+	lmf_bf16_narrow(h, f, NB);
+	for (i = 0; i < NB; i++)
+		same &= h[i] == lmf_f32_to_bf16(f[i]);
+	ok(same, "bf16 narrow of NaN, inf, zeros, ties as util's");
+}
+
+/* the bf16 product against its reference on the rounded weights */
+static void
+one_bf16(int N, int C, int OC, int withbias)
+{
+	float *x = rnd((size_t)N * C), *w = rnd((size_t)OC * C);
+	float *b = withbias ? rnd((size_t)OC) : NULL, *back;
+	uint16_t *h = xmallocarray((size_t)OC * C + 1, sizeof *h);
+	size_t n = (size_t)N * OC, i, nw = (size_t)OC * C;
+	float *got = xmallocarray(n, sizeof *got);
+	float *got1 = xmallocarray(n, sizeof *got1);
+	float *want = xmallocarray(n, sizeof *want);
+	float *scr = xmallocarray((size_t)LMF_MATVEC_BF16_ROWS * C,
+	    sizeof *scr);
+	double mx = 0, d = 0;
+	int same = 1;
+
+	lmf_bf16_narrow(h, w, nw);
+	back = xmallocarray(nw + 1, sizeof *back);
+	lmf_bf16_widen(back, h, nw);
+	for (i = 0; i < nw; i++)
+		same &= back[i] == lmf_bf16_to_f32(h[i]) &&
+		    h[i] == lmf_f32_to_bf16(w[i]);
+	lmf_gemm_init(2);
+	lmf_matvec_bf16_forward(got, x, h, b, N, C, OC, scr);
+	lmf_gemm_init(1);
+	lmf_matvec_bf16_forward(got1, x, h, b, N, C, OC, scr);
+	lmf_matvec_bf16_forward_ref(want, x, h, b, N, C, OC);
+	for (i = 0; i < n; i++) {
+		if (fabs(want[i]) > mx)
+			mx = fabs(want[i]);
+		if (fabs(got[i] - want[i]) > d)
+			d = fabs(got[i] - want[i]);
+	}
+	ok(same, "C %d OC %d: bf16 narrow and widen as util's", C, OC);
+	ok(d <= TOL * (mx > 1 ? mx : 1), "bf16 N %d C %d OC %d bias %d: "
+	    "max diff %.3g of %.3g", N, C, OC, withbias, d, mx);
+	if (N <= LMF_MATVEC_MAX_N)
+		ok(!memcmp(got, got1, n * sizeof *got),
+		    "bf16 N %d C %d OC %d: same bits at 1 and 2 threads", N,
+		    C, OC);
+	free(x);
+	free(w);
+	free(b);
+	free(h);
+	free(back);
+	free(got);
+	free(got1);
+	free(want);
+	free(scr);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -77,5 +150,10 @@ main(int argc, char **argv)
 	for (s = 0; s < (int)(sizeof shape / sizeof *shape); s++)
 		for (N = 1; N <= LMF_MATVEC_MAX_N + 2; N += 3)
 			one(N, shape[s][0], shape[s][1], N % 2);
+	for (s = 0; s < (int)(sizeof shape / sizeof *shape); s++)
+		for (N = 1; N <= LMF_MATVEC_MAX_N + 2; N += 3)
+			one_bf16(N, shape[s][0], shape[s][1], N % 2);
+	one_bf16(70, 100, 150, 1);
+	special_bf16();
 	return tap_done();
 }

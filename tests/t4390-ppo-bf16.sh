@@ -1,0 +1,60 @@
+#!/bin/sh
+# lmf-ppo --infer_dtype bfloat16: greedy rollouts of a LoRA policy from the
+# bf16 copy of its base equal f32 rollouts of the base rounded to bf16
+# beforehand (the step's queries and responses); full tuning copies the
+# weights again each step and trains; a bad value is a usage error.
+. "$(dirname "$0")/lib.sh"
+plan 6
+cat >cfg.json <<'CFG'
+{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
+ "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
+ "vocab_size": 576, "max_position_embeddings": 128, "rms_norm_eps": 1e-6,
+ "tie_word_embeddings": false}
+CFG
+lmf-load -q --init --config cfg.json -o m.lmf
+lmf-dump --json m.lmf | python3 "$TOP/tests/bf16round.py" 2>/dev/null |
+    lmf-dump -r -o rnd.lmf
+python3 "$TOP/tests/mkpref.py" ds 16
+tok=$TOP/tests/data/tok-bytelevel
+lmf-tokenize -q --tokenizer "$tok" --dataset_dir ds --dataset pref \
+	--stage rm --cutoff_len 64 -o rex.lmf
+lmf-pack -q --per_device_train_batch_size 8 -o rtr.lmf rex.lmf
+lmf-rm -q --model m.lmf --data rtr.lmf --threads 1 --finetuning_type full \
+	--learning_rate 1e-3 --max_steps 1 -o rm.lmf
+python3 - <<'PY'
+import json
+d = json.load(open('ds/pref.json'))
+json.dump([{'instruction': r['instruction'], 'input': '', 'output': ''}
+           for r in d], open('ds/prompts.json', 'w'))
+i = json.load(open('ds/dataset_info.json'))
+i['prompts'] = {'file_name': 'prompts.json'}
+json.dump(i, open('ds/dataset_info.json', 'w'))
+PY
+lmf-tokenize -q --tokenizer "$tok" --dataset_dir ds --dataset prompts \
+	--stage ppo --cutoff_len 64 -o pex.lmf
+lmf-pack -q --per_device_train_batch_size 4 -o p.lmf pex.lmf
+ppo() { lmf-ppo --data p.lmf --reward_model rm.lmf --reward_model_type full \
+	--threads 1 --max_new_tokens 12 --do_sample false "$@"; }
+# rollout FILE: the dumped step's queries and responses
+rollout() {
+	lmf-dump --json "$1" | python3 -c '
+import json, sys
+for line in sys.stdin:
+    for t in json.loads(line).get("tensors", []):
+        if t["name"] in ("input_ids", "query_len", "response_len"):
+            print(t["name"], t["data"])'
+}
+check "bf16 rollouts (LoRA)" ppo --model m.lmf --dump_step bf.lmf \
+	--infer_dtype bfloat16
+ppo --model rnd.lmf --dump_step rnd.lmf.step
+rollout bf.lmf >bf.txt
+rollout rnd.lmf.step >rnd.txt
+check "  three tensors" test "$(wc -l <bf.txt)" -eq 3
+check_same "  equal f32 rollouts of the rounded base" bf.txt rnd.txt
+check "bf16 rollouts, full tuning, 3 steps" ppo --model m.lmf -q \
+	--finetuning_type full --infer_dtype bfloat16 --max_steps 3 \
+	--learning_rate 1e-3 --logging_steps 1 --output_dir o
+check "  trained 3 steps" \
+	test "$(grep -c current_steps o/trainer_log.jsonl)" -eq 3
+check_exit "--infer_dtype fp8: exit 2" 2 ppo --model m.lmf -o x \
+	--infer_dtype fp8
