@@ -1737,6 +1737,30 @@ lmf_llama_logits(struct lmf_llama *m, const struct lmf_batch *b,
 	lmf_llama_head_logits(m, out);
 }
 
+void
+lmf_llama_argmax(struct lmf_llama *m, int32_t *pred)
+{
+	int N = m->fB * m->fT, C = (int)m->c.hidden_size;
+	int V = (int)m->c.vocab_size, n0, R, n, v;
+
+	/* we compute the logits LOGIT_ROWS rows at a time, so the (N, V)
+	 * block is never held; the first maximum wins, as torch.argmax */
+	for (n0 = 0; n0 < N; n0 += LOGIT_ROWS) {
+		R = N - n0 < LOGIT_ROWS ? N - n0 : LOGIT_ROWS;
+		lmf_matmul_forward(m->lscr, m->xf + (size_t)n0 * C, m->lmw,
+		    NULL, R, C, V);
+		for (n = 0; n < R; n++) {
+			const float *l = m->lscr + (size_t)n * V;
+			int best = 0;
+
+			for (v = 1; v < V; v++)
+				if (l[v] > l[best])
+					best = v;
+			pred[n0 + n] = best;
+		}
+	}
+}
+
 /* ------------------------------------------------------------------ */
 /* the model API: hidden states, heads, backward */
 

@@ -88,10 +88,13 @@ static void
 put_line(struct pred *p, const char *prompt, const char *predict,
     const char *label)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s}", "prompt", prompt, "predict",
-	    predict, "label", label);
+	json_t *o;
 	char *s;
 
+	if (!p->f)
+		return;
+	o = json_pack("{s:s, s:s, s:s}", "prompt", prompt, "predict",
+	    predict, "label", label);
 	if (!o)
 		die("generated text is not valid UTF-8");
 	s = lmf_pyjson_dumps(o, -1, 0);
@@ -216,12 +219,17 @@ tokenizer(struct lmf_trainer *tr, struct lmf_llama *m)
 	die("predict: %s", err);
 }
 
-void
-lmf_predict_sft(struct lmf_trainer *tr, struct lmf_llama *m,
-    const char *path, const struct lmf_predict_opts *o, uint64_t seed)
+/* generate for every row of path; with split "predict" the lines go to
+ * generated_predictions.jsonl; the means are logged as split's metrics
+ * (final: train.h's LMF_EVAL_*) */
+static void
+run(struct lmf_trainer *tr, struct lmf_llama *m, const char *path,
+    const struct lmf_predict_opts *o, uint64_t seed, int final)
 {
-	static const char *const names[] = { "predict_bleu-4",
+	static const char *const pnames[] = { "predict_bleu-4",
 		"predict_rouge-1", "predict_rouge-2", "predict_rouge-l" };
+	static const char *const enames[] = { "eval_bleu-4",
+		"eval_rouge-1", "eval_rouge-2", "eval_rouge-l" };
 	const struct lmf_config *c = lmf_llama_config(m);
 	struct lmf_rd *rd = lmf_rd_open_or_die(path);
 	struct lmf_infer_layer *layers;
@@ -231,7 +239,7 @@ lmf_predict_sft(struct lmf_trainer *tr, struct lmf_llama *m,
 	double t0 = lmf_now(), v[LMF_SIM_N];
 	uint64_t rows = 0, nb = 0;
 	struct lmf_item it;
-	char err[1024], *fp;
+	char err[1024], *fp = NULL;
 	int k;
 
 	check_meta(rd, path);
@@ -244,10 +252,13 @@ lmf_predict_sft(struct lmf_trainer *tr, struct lmf_llama *m,
 		die("predict: %s", err);
 	stops(&p, c, lmf_rd_meta(rd));
 	lmf_rng_seed(&p.rng, seed);
-	fp = xasprintf("%s/generated_predictions.jsonl", tr->a.output_dir);
-	if (lmf_afile_open(&af, fp) < 0)
-		die_errno("cannot create '%s'", fp);
-	p.f = af.f;
+	if (final == LMF_EVAL_PREDICT) {
+		fp = xasprintf("%s/generated_predictions.jsonl",
+		    tr->a.output_dir);
+		if (lmf_afile_open(&af, fp) < 0)
+			die_errno("cannot create '%s'", fp);
+		p.f = af.f;
+	}
 	while (lmf_rd_item_or_die(rd, &it) == 1) {
 		batch(&p, &it, (int)c->vocab_size, path, nb);
 		rows += (uint64_t)lmf_item_find(&it, "input_ids")->shape[0];
@@ -257,12 +268,12 @@ lmf_predict_sft(struct lmf_trainer *tr, struct lmf_llama *m,
 	lmf_rd_close(rd);
 	if (!rows)
 		die("'%s': no prompt batches", path);
-	if (lmf_afile_commit(&af) < 0)
+	if (fp && lmf_afile_commit(&af) < 0)
 		die_errno("cannot write '%s'", fp);
 	for (k = 0; k < LMF_SIM_N; k++)
 		v[k] = lmf_np_mean(p.sc[k], p.n);
-	lmf_train_log_eval(tr, names, v, LMF_SIM_N, rows, nb, lmf_now() - t0,
-	    LMF_EVAL_PREDICT);
+	lmf_train_log_eval(tr, final == LMF_EVAL_PREDICT ? pnames : enames, v,
+	    LMF_SIM_N, rows, nb, lmf_now() - t0, final);
 	for (k = 0; k < LMF_SIM_N; k++)
 		free(p.sc[k]);
 	free(fp);
@@ -271,4 +282,19 @@ lmf_predict_sft(struct lmf_trainer *tr, struct lmf_llama *m,
 	free(layers);
 	lmf_jieba_free(p.j);
 	lmf_tok_free(p.tok);
+}
+
+void
+lmf_predict_sft(struct lmf_trainer *tr, struct lmf_llama *m,
+    const char *path, const struct lmf_predict_opts *o, uint64_t seed)
+{
+	run(tr, m, path, o, seed, LMF_EVAL_PREDICT);
+}
+
+void
+lmf_predict_eval(struct lmf_trainer *tr, struct lmf_llama *m,
+    const char *path, const struct lmf_predict_opts *o, uint64_t seed,
+    int final)
+{
+	run(tr, m, path, o, seed, final);
 }

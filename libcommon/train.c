@@ -308,7 +308,7 @@ static int window_values(const struct lmf_trainer *tr, const char **names,
     double *v);
 
 /* a line of trainer_log.jsonl: LLaMA-Factory's keys, the loss key named
- * key (loss or eval_loss), lr only when lr >= 0 */
+ * key (loss or eval_loss; none when NULL), lr only when lr >= 0 */
 static void
 tlog_line(struct lmf_trainer *tr, const char *key, double loss, double lr)
 {
@@ -320,8 +320,10 @@ tlog_line(struct lmf_trainer *tr, const char *key, double loss, double lr)
 
 	if (!tr->log)
 		return;
-	j = json_pack("{s:I, s:I, s:f}", "current_steps", (json_int_t)tr->step,
-	    "total_steps", (json_int_t)tr->total, key, loss);
+	j = json_pack("{s:I, s:I}", "current_steps", (json_int_t)tr->step,
+	    "total_steps", (json_int_t)tr->total);
+	if (key)
+		json_object_set_new(j, key, json_real(loss));
 	for (i = 0; i < nw; i++)   /* ppo's */
 		if (!strcmp(wn[i], "reward"))
 			json_object_set_new(j, "reward", json_real(round(wv[i] *
@@ -954,7 +956,9 @@ lmf_train_log_eval(struct lmf_trainer *tr, const char *const *names,
 		json_decref(j);
 		return;
 	}
-	tlog_line(tr, names[0], v[0], -1);
+	/* LLaMA-Factory's log line has eval_loss, or no loss at all */
+	tlog_line(tr, strcmp(names[0], "eval_loss") ? NULL : names[0], v[0],
+	    -1);
 	json_array_append_new(tr->history, j);
 }
 

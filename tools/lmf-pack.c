@@ -25,6 +25,7 @@ enum { PT = LMF_STAGE_PT, SFT = LMF_STAGE_SFT, RM = LMF_STAGE_RM,
 struct opts {
 	long train_bs, eval_bs, cutoff, multiple, chunk;
 	int packing, neat, noshuffle; /* -1: not given */
+	int eval_only;                /* all examples are eval batches */
 	double val_size, epochs;
 	uint64_t seed;
 	const char *in, *out, *eval_out;
@@ -372,6 +373,8 @@ check_args(const struct opts *o)
 	if (o->val_size > 1 && o->val_size != floor(o->val_size))
 		die_usage("--val_size: above 1 it is a count, not '%g'",
 		    o->val_size);
+	if (o->eval_only && (o->val_size > 1e-6 || o->eval_out))
+		die_usage("--eval_only: no --val_size or --eval_output with it");
 	if (o->eval_out && !strcmp(o->eval_out, o->out))
 		die_usage("--eval_output and -o are both '%s'", o->out);
 }
@@ -408,6 +411,8 @@ main(int argc, char **argv)
 		    "FILE", 0, 0, "where the split-off batches go"),
 		LMF_OPT_ROW("per_device_eval_batch_size", 0, L, &o->eval_bs,
 		    "N", 1, 1 << 20, "eval examples per batch"),
+		LMF_OPT_ROW("eval_only", 0, B, &o->eval_only, NULL, 0, 0,
+		    "all as eval batches, in order (eval_dataset)"),
 		{ "packing", 0, B, &o->packing, NULL, 0, 0,
 		    "sft: knapsack packing", "the header's", NULL, 0 },
 		{ "neat_packing", 0, B, &o->neat, NULL, 0, 0,
@@ -471,11 +476,17 @@ main(int argc, char **argv)
 		write_split(&p, o->eval_out, lmf_rd_meta(r), "eval", perm,
 		    ntest, o->eval_bs, 1, NULL);
 	}
-	epochs = (long)ceil(o->epochs);
+	if (o->eval_only) {
+		write_split(&p, o->out, lmf_rd_meta(r), "eval", perm, p.nunits,
+		    o->eval_bs, 1, NULL);
+		ntest = p.nunits;
+	}
+	epochs = o->eval_only ? 0 : (long)ceil(o->epochs);
 	lmf_rng_seed(&rng, o->seed ^ 0x5348554646ull);
-	write_split(&p, o->out, lmf_rd_meta(r), "train", perm + ntest,
-	    p.nunits - ntest, o->train_bs, epochs,
-	    o->noshuffle ? NULL : &rng);
+	if (!o->eval_only)
+		write_split(&p, o->out, lmf_rd_meta(r), "train", perm + ntest,
+		    p.nunits - ntest, o->train_bs, epochs,
+		    o->noshuffle ? NULL : &rng);
 	if (lmf_verbose) {
 		char packs[64] = "";
 

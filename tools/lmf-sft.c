@@ -4,7 +4,8 @@
  * Trainer (AdamW, schedules, logs, checkpoints, resume, output directory)
  * is train.c's. It does not tokenize, pack or shuffle (lmf-pack does),
  * and it does not merge LoRA (lmf-export does). With --predict_data it
- * generates for prompt batches after training (predict.h). */
+ * generates for prompt batches after training (predict.h); with
+ * --predict_with_generate its evaluations generate too. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,8 @@ struct opts {
 	struct lmf_train_tool x;
 	struct lmf_predict_opts pr;
 	const char *predict_data;   /* prompt batches, or NULL */
+	int generate;               /* evaluate by generating */
+	int accuracy;               /* compute_accuracy */
 };
 
 /* the model and the step's batches */
@@ -29,6 +32,9 @@ struct run {
 	struct opts *o;
 	struct lmf_llama *model;
 	struct lmf_batch *b;
+	int32_t *pred;              /* compute_accuracy's argmax */
+	double acc_sum;             /* each eval row's token accuracy */
+	uint64_t acc_n;
 };
 
 static void
@@ -43,6 +49,33 @@ dump_grads(struct run *r, double loss, long count)
 	json_decref(meta);
 }
 
+/* LLaMA-Factory's ComputeAccuracy of batch b's rows: the share of each
+ * row's label tokens (labels[1:] != -100) that the argmax at the
+ * position before predicts; rows with no label token are left out */
+static void
+accuracy(struct run *r, const struct lmf_batch *b)
+{
+	int i, t, T = b->T;
+
+	r->pred = xrealloc(r->pred, (size_t)b->B * T * sizeof *r->pred);
+	lmf_llama_argmax(r->model, r->pred);
+	for (i = 0; i < b->B; i++) {
+		const int32_t *l = b->labels + (size_t)i * T;
+		const int32_t *p = r->pred + (size_t)i * T;
+		long n = 0, ok = 0;
+
+		for (t = 1; t < T; t++)
+			if (l[t] != -100) {
+				n++;
+				ok += p[t - 1] == l[t];
+			}
+		if (n) {
+			r->acc_sum += (double)ok / (double)n;
+			r->acc_n++;
+		}
+	}
+}
+
 /* eval batch k's mean token loss */
 static double
 eval_batch(void *ctx, struct lmf_item *it, uint64_t k)
@@ -54,22 +87,34 @@ eval_batch(void *ctx, struct lmf_item *it, uint64_t k)
 
 	lmf_train_batch_or_die(r->model, &b, it, r->o->x.p.eval_data, k);
 	l = lmf_llama_eval(r->model, &b, &npred);
+	if (r->o->accuracy)
+		accuracy(r, &b);
 	return npred > 0 ? l / (double)npred : 0;
 }
 
 /* the loss on the eval batches: the mean over rows of each batch's mean
- * token loss, as Hugging Face's evaluation loop averages it */
+ * token loss, as Hugging Face's evaluation loop averages it, with
+ * eval_accuracy; or, generating, BLEU-4 and ROUGE (predict.h) */
 static void
 evaluate(struct lmf_trainer *tr, int final)
 {
-	static const char *const names[] = { "eval_loss" };
+	static const char *const names[] = { "eval_loss", "eval_accuracy" };
 	struct run *r = tr->ctx;
-	double t0 = lmf_now(), l;
+	double t0 = lmf_now(), l[2];
 	uint64_t rows, nb;
 
-	l = lmf_train_eval_pass(r->o->x.p.eval_data, eval_batch, r, &rows,
+	if (r->o->generate) {
+		lmf_predict_eval(tr, r->model, r->o->x.p.eval_data, &r->o->pr,
+		    r->o->x.t.seed, final);
+		return;
+	}
+	r->acc_sum = 0;
+	r->acc_n = 0;
+	l[0] = lmf_train_eval_pass(r->o->x.p.eval_data, eval_batch, r, &rows,
 	    &nb);
-	lmf_train_log_eval(tr, names, &l, 1, rows, nb, lmf_now() - t0, final);
+	l[1] = r->acc_n ? r->acc_sum / (double)r->acc_n : 0;
+	lmf_train_log_eval(tr, names, l, r->o->accuracy ? 2 : 1, rows, nb,
+	    lmf_now() - t0, final);
 }
 
 /* one optimizer step over GA micro-batches (fewer at an epoch's end): 0
@@ -127,6 +172,11 @@ main(int argc, char **argv)
 		LMF_TRAIN_TOOL_MODEL(x, "eval batches, evaluated at the end"),
 		LMF_OPT_ROW("predict_data", 0, LMF_OPT_STRING, &o.predict_data,
 		    "FILE", 0, 0, "prompt batches: generate after training"),
+		LMF_OPT_ROW("predict_with_generate", 0, LMF_OPT_BOOL,
+		    &o.generate, NULL, 0, 0, "eval batches are prompt "
+		    "batches: generate, BLEU-4, ROUGE"),
+		LMF_OPT_ROW("compute_accuracy", 0, LMF_OPT_BOOL, &o.accuracy,
+		    NULL, 0, 0, "eval_accuracy: token accuracy"),
 		LMF_PREDICT_OPTIONS(&o.pr),
 		LMF_TRAIN_TOOL_TAIL(x, "seed of LoRA's init, dropout, sampling"),
 	};
@@ -141,14 +191,21 @@ main(int argc, char **argv)
 		die_usage("--predict_data goes with --output_dir");
 	if (o.predict_data)
 		lmf_predict_check(o.predict_data);
+	if (o.generate && o.accuracy)
+		die_usage("--compute_accuracy: not with --predict_with_generate");
+	if (o.generate && !x->p.eval_data)
+		die_usage("--predict_with_generate needs --eval_data");
+	if (o.generate)
+		lmf_predict_check(x->p.eval_data);
 	lmf_train_tool_init(x, &tr, &r);
-	tr.plot_keys = x->p.eval_data ? plots : NULL;
+	tr.plot_keys = x->p.eval_data && !o.generate ? plots : NULL;
 	r.model = lmf_train_tool_open(x, &tr);
 	r.b = xcalloc((size_t)x->a.gradient_accumulation_steps, sizeof *r.b);
 	lmf_train_tool_run(x, &tr, step, evaluate);
 	if (o.predict_data && !x->p.dump_grads)
 		lmf_predict_sft(&tr, r.model, o.predict_data, &o.pr, x->t.seed);
 	free(r.b);
+	free(r.pred);
 	lmf_train_tool_free(x, &tr);
 	lmf_close_out();
 	return 0;

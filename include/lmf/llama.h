@@ -164,6 +164,9 @@ double lmf_llama_step(struct lmf_llama *m, const struct lmf_batch *b,
 /* the same without gradients (evaluation; no dropout) */
 double lmf_llama_eval(struct lmf_llama *m, const struct lmf_batch *b,
     long *npred);
+/* after lmf_llama_eval: each position's argmax of the logits into pred
+ * (B * T), without holding the (B, T, V) logits (compute_accuracy) */
+void lmf_llama_argmax(struct lmf_llama *m, int32_t *pred);
 /* the logits of a batch, (B, T, V) into out (tests, generation); eval
  * mode */
 void lmf_llama_logits(struct lmf_llama *m, const struct lmf_batch *b,

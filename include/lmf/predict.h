@@ -52,5 +52,11 @@ struct lmf_llama;
  * tr->a.output_dir; seed seeds the sampling. Dies on failure (exit 1) */
 void lmf_predict_sft(struct lmf_trainer *tr, struct lmf_llama *m,
     const char *path, const struct lmf_predict_opts *o, uint64_t seed);
+/* the same as an evaluation (do_eval with predict_with_generate): no
+ * file; eval_bleu-4, eval_rouge-1/2/l logged as train.h's
+ * lmf_train_log_eval does with final (LMF_EVAL_*), no eval_loss */
+void lmf_predict_eval(struct lmf_trainer *tr, struct lmf_llama *m,
+    const char *path, const struct lmf_predict_opts *o, uint64_t seed,
+    int final);
 
 #endif
