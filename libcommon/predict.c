@@ -5,7 +5,6 @@
 
 #include "lmf/infer.h"
 #include "lmf/llama.h"
-#include "lmf/ppo.h"
 #include "lmf/predict.h"
 #include "lmf/pyjson.h"
 #include "lmf/stream.h"
@@ -42,20 +41,6 @@ struct pred {
 	int skip_special;
 };
 
-static void
-add_stop(struct lmf_gen_opts *g, int32_t id)
-{
-	int32_t *s = (int32_t *)g->stop;
-	int i;
-
-	for (i = 0; i < g->nstop; i++)
-		if (s[i] == id)
-			return;
-	s = xrealloc(s, (size_t)(g->nstop + 1) * sizeof *s);
-	s[g->nstop++] = id;
-	g->stop = s;
-}
-
 /* the stop ids: the config's and tokenizer's eos, the stream's eos and
  * the template's stop words and the tokenizer's additional special
  * tokens (LLaMA-Factory's eos_token_id list) */
@@ -65,23 +50,17 @@ stops(struct pred *p, const struct lmf_config *c, json_t *meta)
 	json_t *t = json_object_get(meta, "template"), *e;
 	struct lmf_template_opts to = { .enable_thinking = 1 };
 	struct lmf_template *tm = NULL;
-	const int32_t *x;
 	char err[256];
-	size_t n, i;
 
 	if (json_is_string(t))
 		tm = lmf_template_new(json_string_value(t), p->tok, &to, err,
 		    sizeof err);
 	p->g.nstop = lmf_sample_stop_ids(c, p->tok, tm, (int32_t **)&p->g.stop);
 	lmf_template_free(tm);
-	n = lmf_tok_additional_special(p->tok, &x);
-	for (i = 0; i < n; i++)
-		if (x[i] < c->vocab_size)
-			add_stop(&p->g, x[i]);
 	e = json_object_get(meta, "eos_token_id");
 	if (json_is_integer(e) && json_integer_value(e) >= 0 &&
 	    json_integer_value(e) < c->vocab_size)
-		add_stop(&p->g, (int32_t)json_integer_value(e));
+		lmf_gen_add_stop(&p->g, (int32_t)json_integer_value(e));
 }
 
 static void
@@ -146,7 +125,7 @@ batch(struct pred *p, struct lmf_item *it, int V, const char *path,
 	int *ql, *nout, nl;
 	char err[256];
 
-	if (lmf_ppo_prompt_batch(&b, it, V, 0, err, sizeof err) < 0)
+	if (lmf_batch_from_prompts(&b, it, V, 0, err, sizeof err) < 0)
 		die("'%s': batch %llu: %s", path, (unsigned long long)k, err);
 	if (!lt || lt->dtype != LMF_I32 || lt->ndim != 2 ||
 	    lt->shape[0] != b.B)

@@ -88,6 +88,13 @@ struct lmf_batch {
  * with a one-line message in err */
 int lmf_batch_from_item(struct lmf_batch *b, struct lmf_item *it, int V,
     char *err, size_t errlen);
+/* point b at a prompt batch's tensors (lmf-tokenize
+ * --predict_with_generate or --stage ppo, lmf-pack; PPO rollouts, sft
+ * predict): input_ids and attention_mask (B, T), ids below V, no prompt
+ * longer than cutoff (when > 0: lmf-tokenize truncates to it); its
+ * labels, the unaligned reference answers, are not used. 0, or -1 */
+int lmf_batch_from_prompts(struct lmf_batch *b, struct lmf_item *it, int64_t V,
+    long cutoff, char *err, size_t errlen);
 /* tokens with labels != -100 (unshifted, as HF counts num_items_in_batch) */
 long lmf_batch_label_tokens(const struct lmf_batch *b);
 /* the row's last non-padding position as an index into (B * T) per-token
