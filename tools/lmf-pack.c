@@ -24,8 +24,7 @@ enum { PT = LMF_STAGE_PT, SFT = LMF_STAGE_SFT, RM = LMF_STAGE_RM,
 
 struct opts {
 	long train_bs, eval_bs, cutoff, multiple, chunk;
-	int packing, neat, noshuffle; /* -1: not given */
-	int eval_only;                /* all examples are eval batches */
+	int packing, neat, noshuffle, eval_only; /* -1: not given */
 	double val_size, epochs;
 	uint64_t seed;
 	const char *in, *out, *eval_out;
@@ -315,14 +314,11 @@ out_meta(const struct opts *o, json_t *in, const char *split, long n,
 {
 	json_t *m = json_deep_copy(in);
 
-	json_object_set_new(m, "kind", json_string("batches"));
-	json_object_set_new(m, "command", json_string(lmf_cmdline()));
-	json_object_set_new(m, "split", json_string(split));
-	json_object_set_new(m, "num_batches", json_integer(per_epoch * epochs));
-	json_object_set_new(m, "batches_per_epoch", json_integer(per_epoch));
-	json_object_set_new(m, "num_epochs", json_integer(epochs));
-	json_object_set_new(m, "num_train_epochs", json_real(o->epochs));
-	json_object_set_new(m, "num_examples", json_integer(n));
+	json_object_update_new(m, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:f, "
+	    "s:I}", "kind", "batches", "command", lmf_cmdline(), "split", split,
+	    "num_batches", (json_int_t)(per_epoch * epochs), "batches_per_epoch",
+	    (json_int_t)per_epoch, "num_epochs", (json_int_t)epochs,
+	    "num_train_epochs", o->epochs, "num_examples", (json_int_t)n));
 	json_object_set_new(m, "per_device_train_batch_size",
 	    json_integer(o->train_bs));
 	json_object_set_new(m, "per_device_eval_batch_size",
@@ -476,14 +472,12 @@ main(int argc, char **argv)
 		write_split(&p, o->eval_out, lmf_rd_meta(r), "eval", perm,
 		    ntest, o->eval_bs, 1, NULL);
 	}
-	if (o->eval_only) {
-		write_split(&p, o->out, lmf_rd_meta(r), "eval", perm, p.nunits,
-		    o->eval_bs, 1, NULL);
-		ntest = p.nunits;
-	}
-	epochs = o->eval_only ? 0 : (long)ceil(o->epochs);
+	epochs = (long)ceil(o->epochs);
 	lmf_rng_seed(&rng, o->seed ^ 0x5348554646ull);
-	if (!o->eval_only)
+	if (o->eval_only)   /* eval_dataset: every example, in order */
+		write_split(&p, o->out, lmf_rd_meta(r), "eval", perm,
+		    ntest = p.nunits, o->eval_bs, epochs = 1, NULL);
+	else
 		write_split(&p, o->out, lmf_rd_meta(r), "train", perm + ntest,
 		    p.nunits - ntest, o->train_bs, epochs,
 		    o->noshuffle ? NULL : &rng);
