@@ -198,6 +198,19 @@ tokenizer(struct lmf_trainer *tr, struct lmf_llama *m)
 	die("predict: %s", err);
 }
 
+void
+lmf_predict_ready(struct lmf_trainer *tr, struct lmf_llama *m,
+    const struct lmf_predict_opts *o)
+{
+	struct lmf_jieba *j;
+	char err[1024];
+
+	lmf_tok_free(tokenizer(tr, m));
+	if (lmf_jieba_load(&j, o->jieba_dir, err, sizeof err))
+		die("%s", err);
+	lmf_jieba_free(j);
+}
+
 /* generate for every row of path; with split "predict" the lines go to
  * generated_predictions.jsonl; the means are logged as split's metrics
  * (final: train.h's LMF_EVAL_*) */

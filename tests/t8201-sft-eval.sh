@@ -5,9 +5,10 @@
 # lmf-generate's greedy next tokens give on the same rows; do_eval with
 # predict_with_generate: eval_bleu-4 and eval_rouge-* (no eval_loss) at
 # each evaluation and at the end, training left as it was, the final
-# scores equal to do_predict's; LLaMA-Factory's refused combinations.
+# scores equal to do_predict's; a missing jieba dictionary refused before
+# training; LLaMA-Factory's refused combinations.
 . "$(dirname "$0")/lib.sh"
-plan 19
+plan 21
 mkdir tiny
 sed 's/"vocab_size": 512/"vocab_size": 576/' \
 	"$TOP/data/models/tiny-llama/config.json" >tiny/config.json
@@ -150,4 +151,15 @@ check_exit "compute_accuracy with predict_with_generate: exit 2" 2 \
 check_exit "lmf-sft --predict_with_generate with training batches" 1 \
 	lmf-sft --model model.lmf --data evb.lmf --eval_data evb.lmf \
 	--predict_with_generate --output_dir bad --max_steps 1
+lmf-tokenize --stage sft --predict_with_generate --tokenizer tiny \
+	--template llama3 --dataset alpaca_demo --dataset_dir "$TOP/data" \
+	--cutoff_len 48 --max_samples 6 -q -o evp.lmf
+lmf-pack -q --eval_only -o evpb.lmf evp.lmf
+lmf-pack -q -o tr.lmf ev.lmf
+check_exit "generating evaluations without jieba's dictionary: exit 1" 1 \
+	lmf-sft -q --model model.lmf --data tr.lmf --eval_data evpb.lmf \
+	--predict_with_generate --jieba_dir nowhere --output_dir nj \
+	--eval_strategy steps --eval_steps 2 --logging_steps 1
+check "  before training: no step logged, no adapter" test \
+	! -e nj/adapter.lmf -a ! -s nj/trainer_log.jsonl
 done_testing

@@ -200,6 +200,8 @@ main(int argc, char **argv)
 	lmf_train_tool_init(x, &tr, &r);
 	tr.plot_keys = x->p.eval_data && !o.generate ? plots : NULL;
 	r.model = lmf_train_tool_open(x, &tr);
+	if ((o.generate || o.predict_data) && !x->p.dump_grads)
+		lmf_predict_ready(&tr, r.model, &o.pr);
 	r.b = xcalloc((size_t)x->a.gradient_accumulation_steps, sizeof *r.b);
 	lmf_train_tool_run(x, &tr, step, evaluate);
 	if (o.predict_data && !x->p.dump_grads)
