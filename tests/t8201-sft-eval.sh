@@ -8,7 +8,7 @@
 # scores equal to do_predict's; a missing jieba dictionary refused before
 # training; LLaMA-Factory's refused combinations.
 . "$(dirname "$0")/lib.sh"
-plan 21
+plan 22
 mkdir tiny
 sed 's/"vocab_size": 512/"vocab_size": 576/' \
 	"$TOP/data/models/tiny-llama/config.json" >tiny/config.json
@@ -136,6 +136,8 @@ check "  trains as without the evaluations" sh -c 'lmf train sft.yaml \
 	cmp gen/adapter_model.safetensors plain/adapter_model.safetensors'
 check "do_predict with eval_dataset, without do_eval" lmf train sft.yaml \
 	output_dir=pred predict_with_generate=true do_predict=true
+check "  and no evaluation (LLaMA-Factory's: no do_eval)" test ! -e \
+	pred/eval_results.json
 check "  predict_results.json as with do_eval" python3 -c '
 import json
 a = json.load(open("pred/predict_results.json"))
