@@ -8,7 +8,7 @@
 # scores equal to do_predict's; a missing jieba dictionary refused before
 # training; LLaMA-Factory's refused combinations.
 . "$(dirname "$0")/lib.sh"
-plan 22
+plan 23
 mkdir tiny
 sed 's/"vocab_size": 512/"vocab_size": 576/' \
 	"$TOP/data/models/tiny-llama/config.json" >tiny/config.json
@@ -44,7 +44,10 @@ check_grep "--dry_run: eval_dataset tokenized on its own" \
 	dry.txt
 check_grep "  and batched whole" "^lmf-pack .*--eval_only" dry.txt
 check "do_eval, compute_accuracy, eval_strategy steps" lmf train sft.yaml \
-	do_eval=true compute_accuracy=true eval_strategy=steps eval_steps=3
+	do_eval=true compute_accuracy=true eval_strategy=steps eval_steps=3 \
+	plot_loss=true
+check "  plot_loss: eval_accuracy plotted too" test -s \
+	out/training_eval_accuracy.png -a -s out/training_eval_loss.png
 check "  eval_results.json: eval_loss, eval_accuracy" python3 -c '
 import json
 r = json.load(open("out/eval_results.json"))

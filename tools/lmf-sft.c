@@ -150,6 +150,23 @@ step(struct lmf_trainer *tr, struct lmf_item *items)
 	return 1;
 }
 
+/* the prediction and evaluation options together; the prompt streams
+ * checked before anything is trained */
+static void
+check_args(const struct opts *o)
+{
+	if (o->predict_data && !o->x.a.output_dir)
+		die_usage("--predict_data goes with --output_dir");
+	if (o->predict_data)
+		lmf_predict_check(o->predict_data);
+	if (o->generate && o->accuracy)
+		die_usage("--compute_accuracy: not with --predict_with_generate");
+	if (o->generate && !o->x.p.eval_data)
+		die_usage("--predict_with_generate needs --eval_data");
+	if (o->generate)
+		lmf_predict_check(o->x.p.eval_data);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -162,6 +179,8 @@ main(int argc, char **argv)
 	    "Train a model stream on a batches stream; write the adapter or "
 	    "model." };
 	static const char *const plots[] = { "loss", "eval_loss", NULL };
+	static const char *const aplots[] = { "loss", "eval_loss",
+		"eval_accuracy", NULL };
 	struct opts o = { 0 };
 	struct lmf_train_tool *x = &o.x;
 	struct lmf_trainer tr;
@@ -187,18 +206,10 @@ main(int argc, char **argv)
 	lmf_train_tool_parsed(x, lmf_opt_parse(tab, &u, argc, argv), argc,
 	    argv);
 	lmf_train_check_paths(&x->a, tab, &x->p, &x->t);
-	if (o.predict_data && !x->a.output_dir)
-		die_usage("--predict_data goes with --output_dir");
-	if (o.predict_data)
-		lmf_predict_check(o.predict_data);
-	if (o.generate && o.accuracy)
-		die_usage("--compute_accuracy: not with --predict_with_generate");
-	if (o.generate && !x->p.eval_data)
-		die_usage("--predict_with_generate needs --eval_data");
-	if (o.generate)
-		lmf_predict_check(x->p.eval_data);
+	check_args(&o);
 	lmf_train_tool_init(x, &tr, &r);
-	tr.plot_keys = x->p.eval_data && !o.generate ? plots : NULL;
+	tr.plot_keys = !x->p.eval_data || o.generate ? NULL : o.accuracy ?
+	    aplots : plots;
 	r.model = lmf_train_tool_open(x, &tr);
 	if ((o.generate || o.predict_data) && !x->p.dump_grads)
 		lmf_predict_ready(&tr, r.model, &o.pr);
