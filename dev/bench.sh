@@ -117,4 +117,8 @@ rm -f "$out/load.lmf" "$out/time.txt" "$out/times.txt" "$out/load.err" \
 sh dev/bench-train.sh
 sh dev/bench-tok.sh
 sh dev/bench-gen.sh
+echo
+echo "### Predict (sft do_predict, tiny shape; dev/bench-predict.sh)"
+echo
+sh dev/bench-predict.sh || echo "(not run: see the message above)"
 sh dev/bench-pipeline.sh

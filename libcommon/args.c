@@ -74,7 +74,7 @@ static const struct lmf_args_key keys[] = {
 	/* data */
 	{ "template", S, NULL, USE, NULL, 0 },
 	{ "dataset", S, NULL, USE, NULL, 0 },
-	{ "eval_dataset", S, NULL, NO, NULL, 0 },
+	{ "eval_dataset", S, NULL, USE, NULL, 0 },
 	{ "dataset_dir", S, "data", USE, NULL, 0 },
 	{ "media_dir", S, NULL, IGN, NULL, 0 },
 	{ "cutoff_len", I, "2048", USE, NULL, 1 },
@@ -192,7 +192,7 @@ static const struct lmf_args_key keys[] = {
 	{ "freeze_multi_modal_projector", B, "true", IGN, NULL, 0 },
 	{ "use_llama_pro", B, "false", USE, NULL, 0 },
 	{ "plot_loss", B, "false", USE, NULL, 0 },
-	{ "compute_accuracy", B, "false", NO, NULL, 0 },
+	{ "compute_accuracy", B, "false", USE, NULL, 0 },
 	{ "disable_shuffling", B, "false", USE, NULL, 0 },
 	{ "early_stopping_steps", I, NULL, NO, NULL, 1 },
 	{ "use_galore", B, "false", NO, NULL, 0 },
@@ -901,6 +901,12 @@ refuse_combinations(const struct lmf_args *a, char *err, size_t errlen)
 		return fail(err, errlen, LMF_E_PARAM, "%s: evaluation needs "
 		    "val_size > 0", truth(a, "do_eval") ? "do_eval" :
 		    "eval_strategy");
+	if (lmf_args_get(a, "eval_dataset") && vs > 1e-6)
+		return fail(err, errlen, LMF_E_PARAM, "val_size: cannot be "
+		    "given with eval_dataset");
+	if (truth(a, "predict_with_generate") && truth(a, "compute_accuracy"))
+		return fail(err, errlen, LMF_E_PARAM, "compute_accuracy: "
+		    "cannot be used with predict_with_generate");
 	if (lmf_args_get(a, "adapter_name_or_path") && strcmp(ft, "lora"))
 		return fail(err, errlen, LMF_E_PARAM, "adapter_name_or_path: "
 		    "only finetuning_type lora takes an adapter "

@@ -255,6 +255,45 @@ batch_tensor(struct lmf_item *it, const char *name, int need, int *B,
 }
 
 int
+lmf_batch_from_prompts(struct lmf_batch *b, struct lmf_item *it, int64_t V,
+    long cutoff, char *err, size_t errlen)
+{
+	struct lmf_tensor *x = lmf_item_find(it, "input_ids");
+	struct lmf_tensor *m = lmf_item_find(it, "attention_mask");
+	int64_t i, t, n;
+
+	if (!x || x->dtype != LMF_I32 || x->ndim != 2 || x->shape[0] < 1 ||
+	    x->shape[1] < 1 || (m && (m->dtype != LMF_I32 || m->ndim != 2 ||
+	    m->shape[0] != x->shape[0] || m->shape[1] != x->shape[1]))) {
+		lmf_seterr(err, errlen, "no i32 (B, T) input_ids and "
+		    "attention_mask");
+		return -1;
+	}
+	memset(b, 0, sizeof *b);
+	b->B = (int)x->shape[0];
+	b->T = (int)x->shape[1];
+	b->input_ids = x->data;
+	b->attention_mask = m ? m->data : NULL;
+	for (i = 0; i < x->shape[0] * x->shape[1]; i++)
+		if (b->input_ids[i] < 0 || b->input_ids[i] >= V) {
+			lmf_seterr(err, errlen, "id %d is out of range",
+			    (int)b->input_ids[i]);
+			return -1;
+		}
+	for (i = 0; cutoff > 0 && i < b->B; i++) {
+		for (n = t = 0; t < b->T; t++)
+			n += !b->attention_mask || b->attention_mask[i * b->T + t];
+		if (n > cutoff) {
+			lmf_seterr(err, errlen, "row %d: a prompt of %lld tokens, "
+			    "longer than cutoff_len %ld", (int)i, (long long)n,
+			    cutoff);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
 lmf_batch_from_item(struct lmf_batch *b, struct lmf_item *it, int V,
     char *err, size_t errlen)
 {
@@ -1880,6 +1919,30 @@ lmf_llama_logits(struct lmf_llama *m, const struct lmf_batch *b,
 {
 	forward(m, b, 0);
 	lmf_llama_head_logits(m, out);
+}
+
+void
+lmf_llama_argmax(struct lmf_llama *m, int32_t *pred)
+{
+	int N = m->fB * m->fT, C = (int)m->c.hidden_size;
+	int V = (int)m->c.vocab_size, n0, R, n, v;
+
+	/* we compute the logits LOGIT_ROWS rows at a time, so the (N, V)
+	 * block is never held; the first maximum wins, as torch.argmax */
+	for (n0 = 0; n0 < N; n0 += LOGIT_ROWS) {
+		R = N - n0 < LOGIT_ROWS ? N - n0 : LOGIT_ROWS;
+		lmf_matmul_forward(m->lscr, m->xf + (size_t)n0 * C, m->lmw,
+		    NULL, R, C, V);
+		for (n = 0; n < R; n++) {
+			const float *l = m->lscr + (size_t)n * V;
+			int best = 0;
+
+			for (v = 1; v < V; v++)
+				if (l[v] > l[best])
+					best = v;
+			pred[n0 + n] = best;
+		}
+	}
 }
 
 /* ------------------------------------------------------------------ */

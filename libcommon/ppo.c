@@ -645,45 +645,6 @@ lmf_rollout_from_item(struct lmf_rollout *ro, struct lmf_item *it, int V,
 	return 0;
 }
 
-int
-lmf_ppo_prompt_batch(struct lmf_batch *b, struct lmf_item *it, int64_t V,
-    long cutoff, char *err, size_t errlen)
-{
-	struct lmf_tensor *x = lmf_item_find(it, "input_ids");
-	struct lmf_tensor *m = lmf_item_find(it, "attention_mask");
-	int64_t i, t, n;
-
-	if (!x || x->dtype != LMF_I32 || x->ndim != 2 || x->shape[0] < 1 ||
-	    x->shape[1] < 1 || (m && (m->dtype != LMF_I32 || m->ndim != 2 ||
-	    m->shape[0] != x->shape[0] || m->shape[1] != x->shape[1]))) {
-		lmf_seterr(err, errlen, "no i32 (B, T) input_ids and "
-		    "attention_mask");
-		return -1;
-	}
-	memset(b, 0, sizeof *b);
-	b->B = (int)x->shape[0];
-	b->T = (int)x->shape[1];
-	b->input_ids = x->data;
-	b->attention_mask = m ? m->data : NULL;
-	for (i = 0; i < x->shape[0] * x->shape[1]; i++)
-		if (b->input_ids[i] < 0 || b->input_ids[i] >= V) {
-			lmf_seterr(err, errlen, "id %d is out of range",
-			    (int)b->input_ids[i]);
-			return -1;
-		}
-	for (i = 0; cutoff > 0 && i < b->B; i++) {
-		for (n = t = 0; t < b->T; t++)
-			n += !b->attention_mask || b->attention_mask[i * b->T + t];
-		if (n > cutoff) {
-			lmf_seterr(err, errlen, "row %d: a prompt of %lld tokens, "
-			    "longer than cutoff_len %ld", (int)i, (long long)n,
-			    cutoff);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 void
 lmf_ppo_dump(const char *path, const struct lmf_wropts *wo,
     const struct lmf_rollout *ro, const struct lmf_ppo_step_stats *st,

@@ -5,7 +5,6 @@
 
 #include "lmf/infer.h"
 #include "lmf/llama.h"
-#include "lmf/ppo.h"
 #include "lmf/predict.h"
 #include "lmf/pyjson.h"
 #include "lmf/stream.h"
@@ -42,20 +41,6 @@ struct pred {
 	int skip_special;
 };
 
-static void
-add_stop(struct lmf_gen_opts *g, int32_t id)
-{
-	int32_t *s = (int32_t *)g->stop;
-	int i;
-
-	for (i = 0; i < g->nstop; i++)
-		if (s[i] == id)
-			return;
-	s = xrealloc(s, (size_t)(g->nstop + 1) * sizeof *s);
-	s[g->nstop++] = id;
-	g->stop = s;
-}
-
 /* the stop ids: the config's and tokenizer's eos, the stream's eos and
  * the template's stop words and the tokenizer's additional special
  * tokens (LLaMA-Factory's eos_token_id list) */
@@ -65,33 +50,30 @@ stops(struct pred *p, const struct lmf_config *c, json_t *meta)
 	json_t *t = json_object_get(meta, "template"), *e;
 	struct lmf_template_opts to = { .enable_thinking = 1 };
 	struct lmf_template *tm = NULL;
-	const int32_t *x;
 	char err[256];
-	size_t n, i;
 
 	if (json_is_string(t))
 		tm = lmf_template_new(json_string_value(t), p->tok, &to, err,
 		    sizeof err);
 	p->g.nstop = lmf_sample_stop_ids(c, p->tok, tm, (int32_t **)&p->g.stop);
 	lmf_template_free(tm);
-	n = lmf_tok_additional_special(p->tok, &x);
-	for (i = 0; i < n; i++)
-		if (x[i] < c->vocab_size)
-			add_stop(&p->g, x[i]);
 	e = json_object_get(meta, "eos_token_id");
 	if (json_is_integer(e) && json_integer_value(e) >= 0 &&
 	    json_integer_value(e) < c->vocab_size)
-		add_stop(&p->g, (int32_t)json_integer_value(e));
+		lmf_gen_add_stop(&p->g, (int32_t)json_integer_value(e));
 }
 
 static void
 put_line(struct pred *p, const char *prompt, const char *predict,
     const char *label)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s}", "prompt", prompt, "predict",
-	    predict, "label", label);
+	json_t *o;
 	char *s;
 
+	if (!p->f)
+		return;
+	o = json_pack("{s:s, s:s, s:s}", "prompt", prompt, "predict",
+	    predict, "label", label);
 	if (!o)
 		die("generated text is not valid UTF-8");
 	s = lmf_pyjson_dumps(o, -1, 0);
@@ -143,7 +125,7 @@ batch(struct pred *p, struct lmf_item *it, int V, const char *path,
 	int *ql, *nout, nl;
 	char err[256];
 
-	if (lmf_ppo_prompt_batch(&b, it, V, 0, err, sizeof err) < 0)
+	if (lmf_batch_from_prompts(&b, it, V, 0, err, sizeof err) < 0)
 		die("'%s': batch %llu: %s", path, (unsigned long long)k, err);
 	if (!lt || lt->dtype != LMF_I32 || lt->ndim != 2 ||
 	    lt->shape[0] != b.B)
@@ -217,11 +199,29 @@ tokenizer(struct lmf_trainer *tr, struct lmf_llama *m)
 }
 
 void
-lmf_predict_sft(struct lmf_trainer *tr, struct lmf_llama *m,
-    const char *path, const struct lmf_predict_opts *o, uint64_t seed)
+lmf_predict_ready(struct lmf_trainer *tr, struct lmf_llama *m,
+    const struct lmf_predict_opts *o)
 {
-	static const char *const names[] = { "predict_bleu-4",
+	struct lmf_jieba *j;
+	char err[1024];
+
+	lmf_tok_free(tokenizer(tr, m));
+	if (lmf_jieba_load(&j, o->jieba_dir, err, sizeof err))
+		die("%s", err);
+	lmf_jieba_free(j);
+}
+
+/* generate for every row of path; with split "predict" the lines go to
+ * generated_predictions.jsonl; the means are logged as split's metrics
+ * (final: train.h's LMF_EVAL_*) */
+static void
+run(struct lmf_trainer *tr, struct lmf_llama *m, const char *path,
+    const struct lmf_predict_opts *o, uint64_t seed, int final)
+{
+	static const char *const pnames[] = { "predict_bleu-4",
 		"predict_rouge-1", "predict_rouge-2", "predict_rouge-l" };
+	static const char *const enames[] = { "eval_bleu-4",
+		"eval_rouge-1", "eval_rouge-2", "eval_rouge-l" };
 	const struct lmf_config *c = lmf_llama_config(m);
 	struct lmf_rd *rd = lmf_rd_open_or_die(path);
 	struct lmf_infer_layer *layers;
@@ -231,7 +231,7 @@ lmf_predict_sft(struct lmf_trainer *tr, struct lmf_llama *m,
 	double t0 = lmf_now(), v[LMF_SIM_N];
 	uint64_t rows = 0, nb = 0;
 	struct lmf_item it;
-	char err[1024], *fp;
+	char err[1024], *fp = NULL;
 	int k;
 
 	check_meta(rd, path);
@@ -246,10 +246,13 @@ lmf_predict_sft(struct lmf_trainer *tr, struct lmf_llama *m,
 		die("predict: %s", err);
 	stops(&p, c, lmf_rd_meta(rd));
 	lmf_rng_seed(&p.rng, seed);
-	fp = xasprintf("%s/generated_predictions.jsonl", tr->a.output_dir);
-	if (lmf_afile_open(&af, fp) < 0)
-		die_errno("cannot create '%s'", fp);
-	p.f = af.f;
+	if (final == LMF_EVAL_PREDICT) {
+		fp = xasprintf("%s/generated_predictions.jsonl",
+		    tr->a.output_dir);
+		if (lmf_afile_open(&af, fp) < 0)
+			die_errno("cannot create '%s'", fp);
+		p.f = af.f;
+	}
 	while (lmf_rd_item_or_die(rd, &it) == 1) {
 		batch(&p, &it, (int)c->vocab_size, path, nb);
 		rows += (uint64_t)lmf_item_find(&it, "input_ids")->shape[0];
@@ -259,12 +262,12 @@ lmf_predict_sft(struct lmf_trainer *tr, struct lmf_llama *m,
 	lmf_rd_close(rd);
 	if (!rows)
 		die("'%s': no prompt batches", path);
-	if (lmf_afile_commit(&af) < 0)
+	if (fp && lmf_afile_commit(&af) < 0)
 		die_errno("cannot write '%s'", fp);
 	for (k = 0; k < LMF_SIM_N; k++)
 		v[k] = lmf_np_mean(p.sc[k], p.n);
-	lmf_train_log_eval(tr, names, v, LMF_SIM_N, rows, nb, lmf_now() - t0,
-	    LMF_EVAL_PREDICT);
+	lmf_train_log_eval(tr, final == LMF_EVAL_PREDICT ? pnames : enames, v,
+	    LMF_SIM_N, rows, nb, lmf_now() - t0, final);
 	for (k = 0; k < LMF_SIM_N; k++)
 		free(p.sc[k]);
 	free(fp);
@@ -273,4 +276,19 @@ lmf_predict_sft(struct lmf_trainer *tr, struct lmf_llama *m,
 	free(layers);
 	lmf_jieba_free(p.j);
 	lmf_tok_free(p.tok);
+}
+
+void
+lmf_predict_sft(struct lmf_trainer *tr, struct lmf_llama *m,
+    const char *path, const struct lmf_predict_opts *o, uint64_t seed)
+{
+	run(tr, m, path, o, seed, LMF_EVAL_PREDICT);
+}
+
+void
+lmf_predict_eval(struct lmf_trainer *tr, struct lmf_llama *m,
+    const char *path, const struct lmf_predict_opts *o, uint64_t seed,
+    int final)
+{
+	run(tr, m, path, o, seed, final);
 }

@@ -386,12 +386,15 @@ lmf_sample_stop_ids(const struct lmf_config *c, const struct lmf_tok *tok,
     const struct lmf_template *t, int32_t **stop)
 {
 	int64_t V = (int64_t)c->vocab_size;
+	const int32_t *x = NULL;
+	size_t nx = tok ? lmf_tok_additional_special(tok, &x) : 0, k;
 	const char *w;
 	int i, n = 0, nw = 0;
 
 	while (t && lmf_template_stop_word(t, nw))
 		nw++;
-	*stop = xcalloc((size_t)(c->n_eos + 1 + nw), sizeof **stop);
+	*stop = xcalloc((size_t)c->n_eos + 1 + (size_t)nw + nx,
+	    sizeof **stop);
 	for (i = 0; i < c->n_eos; i++)
 		n = add_stop(*stop, n, c->eos_token_ids[i], V);
 	if (tok)
@@ -402,5 +405,23 @@ lmf_sample_stop_ids(const struct lmf_config *c, const struct lmf_tok *tok,
 		w = lmf_template_stop_word(t, i);
 		n = add_stop(*stop, n, lmf_tok_token_to_id(tok, w), V);
 	}
+	/* and the tokenizer's additional special tokens: LLaMA-Factory's
+	 * eos_token_id list is [eos] + additional_special_tokens_ids */
+	for (k = 0; k < nx; k++)
+		n = add_stop(*stop, n, x[k], V);
 	return n;
+}
+
+void
+lmf_gen_add_stop(struct lmf_gen_opts *g, int32_t id)
+{
+	int32_t *s = (int32_t *)g->stop;
+	int i;
+
+	for (i = 0; i < g->nstop; i++)
+		if (s[i] == id)
+			return;
+	s = xrealloc(s, (size_t)(g->nstop + 1) * sizeof *s);
+	s[g->nstop++] = id;
+	g->stop = s;
 }

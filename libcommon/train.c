@@ -1033,7 +1033,9 @@ lmf_train_log_eval(struct lmf_trainer *tr, const char *const *names,
 		json_decref(j);
 		return;
 	}
-	tlog_line(tr, names[0], v[0], -1);
+	/* LLaMA-Factory's log line has eval_loss, or no loss at all */
+	tlog_line(tr, strcmp(names[0], "eval_loss") ? NULL : names[0], v[0],
+	    -1);
 	json_array_append_new(tr->history, j);
 }
 

@@ -25,7 +25,7 @@
 
 struct opts {
 	const char *model, *adapter, *template, *task, *task_dir, *save_dir;
-	const char *dump_ids;
+	const char *dump_ids, *dump_prompts;
 	int lang, n_shot, batch, threads;
 	uint64_t seed;
 };
@@ -39,6 +39,7 @@ struct ev {
 	struct lmf_template *tmpl;
 	struct lmf_np_mt np;     /* NumPy's global RandomState */
 	FILE *dump;              /* --dump_ids, or NULL */
+	FILE *pdump;             /* --dump_prompts, or NULL */
 	int32_t choice[4];       /* the ids of A, B, C, D */
 	int V;
 	size_t correct[1 + LMF_EVAL_NCAT], total[1 + LMF_EVAL_NCAT];
@@ -85,11 +86,40 @@ load(struct ev *e)
 	}
 }
 
-/* the prompt ids of question q with k shots of the dev pool (perm's
- * first k), as Evaluator.eval and EvalTemplate.format_example make them */
+/* --dump_prompts: {"subject", "index", "shots" (the dev rows, in
+ * order), "messages" (before the template; the last is the gold answer,
+ * which the prompt leaves out)} as one JSON line */
+static void
+dump_prompt(struct ev *e, const char *key, size_t idx, const size_t *perm,
+    size_t k, const struct lmf_msg *m, int n)
+{
+	json_t *j = json_pack("{s:s, s:I, s:[], s:[]}", "subject", key,
+	    "index", (json_int_t)idx, "shots", "messages");
+	char *t;
+	size_t i;
+
+	for (i = 0; i < k; i++)
+		json_array_append_new(json_object_get(j, "shots"),
+		    json_integer((json_int_t)perm[i]));
+	for (i = 0; i < (size_t)n; i++)
+		json_array_append_new(json_object_get(j, "messages"),
+		    json_pack("{s:s, s:s}", "role", m[i].role ==
+		    LMF_ROLE_USER ? "user" : "assistant", "content",
+		    m[i].content));
+	t = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (!t)
+		die("subject '%s': question %zu is not valid UTF-8", key, idx);
+	fprintf(e->pdump, "%s\n", t);
+	free(t);
+	json_decref(j);
+}
+
+/* the prompt ids of question q (index idx) with k shots of the dev pool
+ * (perm's first k), as Evaluator.eval and EvalTemplate.format_example
+ * make them */
 static void
 encode(struct ev *e, const struct lmf_subject *s, const struct lmf_mcq *q,
-    const struct lmf_mcq *dev, const size_t *perm, size_t k,
+    size_t idx, const struct lmf_mcq *dev, const size_t *perm, size_t k,
     struct lmf_ids *out)
 {
 	struct lmf_msg *m = xcalloc(2 * k + 2, sizeof *m);
@@ -110,6 +140,8 @@ encode(struct ev *e, const struct lmf_subject *s, const struct lmf_mcq *q,
 	first = xasprintf("%s%s", sys, m[0].content);
 	free(m[0].content);
 	m[0].content = first;
+	if (e->pdump)
+		dump_prompt(e, s->key, idx, perm, k, m, n);
 	if (lmf_template_encode_oneturn(e->tmpl, m, n, NULL, NULL, out, &resp,
 	    err, sizeof err) < 0)
 		die("subject '%s': %s", s->key, err);
@@ -202,7 +234,7 @@ subject(struct ev *e, const struct lmf_evaltask *t, int s, char **out)
 	k = (size_t)e->o.n_shot < nd ? (size_t)e->o.n_shot : nd;
 	for (i = j = 0; i < nq; i++) {
 		lmf_np_permutation(lmf_np_shuffle_seed(&e->np), nd, perm);
-		encode(e, sb, &q[i], dev, perm, k, &p[b]);
+		encode(e, sb, &q[i], i, dev, perm, k, &p[b]);
 		check_ids(e, &p[b], sb->key, i);
 		if (++b == e->o.batch || i + 1 == nq) {
 			score(e, p, b, pick + j);
@@ -334,10 +366,14 @@ run(struct ev *e)
 	nq = xcalloc((size_t)t.nsubj + 1, sizeof *nq);
 	if (e->o.dump_ids)
 		e->dump = xfopen(e->o.dump_ids, "w");
+	if (e->o.dump_prompts)
+		e->pdump = xfopen(e->o.dump_prompts, "w");
 	for (s = 0; s < t.nsubj; s++)
 		nq[s] = subject(e, &t, s, &pick[s]);
 	if (e->dump && fclose(e->dump))
 		die_errno("cannot write '%s'", e->o.dump_ids);
+	if (e->pdump && fclose(e->pdump))
+		die_errno("cannot write '%s'", e->o.dump_prompts);
 	text = report(e);
 	puts(text);
 	if (e->o.save_dir) {
@@ -413,6 +449,8 @@ main(int argc, char **argv)
 		    "folder)"),
 		LMF_OPT_ROW("dump_ids", 0, S, &o->dump_ids, "FILE", 0, 0,
 		    "write each prompt's token ids there"),
+		LMF_OPT_ROW("dump_prompts", 0, S, &o->dump_prompts, "FILE", 0,
+		    0, "write each prompt's messages there (JSON lines)"),
 		{ "threads", 0, I, &o->threads, "N", 0, 4096,
 		    "threads for matrix products", "0 = all cores", NULL, 0 },
 		{ "quiet", 'q', LMF_OPT_FUNC, NULL, NULL, 0, 0,

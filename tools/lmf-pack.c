@@ -24,7 +24,7 @@ enum { PT = LMF_STAGE_PT, SFT = LMF_STAGE_SFT, RM = LMF_STAGE_RM,
 
 struct opts {
 	long train_bs, eval_bs, cutoff, multiple, chunk;
-	int packing, neat, noshuffle; /* -1: not given */
+	int packing, neat, noshuffle, eval_only; /* -1: not given */
 	double val_size, epochs;
 	uint64_t seed;
 	const char *in, *out, *eval_out;
@@ -314,14 +314,11 @@ out_meta(const struct opts *o, json_t *in, const char *split, long n,
 {
 	json_t *m = json_deep_copy(in);
 
-	json_object_set_new(m, "kind", json_string("batches"));
-	json_object_set_new(m, "command", json_string(lmf_cmdline()));
-	json_object_set_new(m, "split", json_string(split));
-	json_object_set_new(m, "num_batches", json_integer(per_epoch * epochs));
-	json_object_set_new(m, "batches_per_epoch", json_integer(per_epoch));
-	json_object_set_new(m, "num_epochs", json_integer(epochs));
-	json_object_set_new(m, "num_train_epochs", json_real(o->epochs));
-	json_object_set_new(m, "num_examples", json_integer(n));
+	json_object_update_new(m, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:f, "
+	    "s:I}", "kind", "batches", "command", lmf_cmdline(), "split", split,
+	    "num_batches", (json_int_t)(per_epoch * epochs), "batches_per_epoch",
+	    (json_int_t)per_epoch, "num_epochs", (json_int_t)epochs,
+	    "num_train_epochs", o->epochs, "num_examples", (json_int_t)n));
 	json_object_set_new(m, "per_device_train_batch_size",
 	    json_integer(o->train_bs));
 	json_object_set_new(m, "per_device_eval_batch_size",
@@ -372,6 +369,8 @@ check_args(const struct opts *o)
 	if (o->val_size > 1 && o->val_size != floor(o->val_size))
 		die_usage("--val_size: above 1 it is a count, not '%g'",
 		    o->val_size);
+	if (o->eval_only && (o->val_size > 1e-6 || o->eval_out))
+		die_usage("--eval_only: no --val_size or --eval_output with it");
 	if (o->eval_out && !strcmp(o->eval_out, o->out))
 		die_usage("--eval_output and -o are both '%s'", o->out);
 }
@@ -408,6 +407,8 @@ main(int argc, char **argv)
 		    "FILE", 0, 0, "where the split-off batches go"),
 		LMF_OPT_ROW("per_device_eval_batch_size", 0, L, &o->eval_bs,
 		    "N", 1, 1 << 20, "eval examples per batch"),
+		LMF_OPT_ROW("eval_only", 0, B, &o->eval_only, NULL, 0, 0,
+		    "all as eval batches, in order (eval_dataset)"),
 		{ "packing", 0, B, &o->packing, NULL, 0, 0,
 		    "sft: knapsack packing", "the header's", NULL, 0 },
 		{ "neat_packing", 0, B, &o->neat, NULL, 0, 0,
@@ -473,9 +474,13 @@ main(int argc, char **argv)
 	}
 	epochs = (long)ceil(o->epochs);
 	lmf_rng_seed(&rng, o->seed ^ 0x5348554646ull);
-	write_split(&p, o->out, lmf_rd_meta(r), "train", perm + ntest,
-	    p.nunits - ntest, o->train_bs, epochs,
-	    o->noshuffle ? NULL : &rng);
+	if (o->eval_only)   /* eval_dataset: every example, in order */
+		write_split(&p, o->out, lmf_rd_meta(r), "eval", perm,
+		    ntest = p.nunits, o->eval_bs, epochs = 1, NULL);
+	else
+		write_split(&p, o->out, lmf_rd_meta(r), "train", perm + ntest,
+		    p.nunits - ntest, o->train_bs, epochs,
+		    o->noshuffle ? NULL : &rng);
 	if (lmf_verbose) {
 		char packs[64] = "";
 

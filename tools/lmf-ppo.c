@@ -126,23 +126,6 @@ open_models(struct run *r)
 	    (int32_t **)&o->g.stop);
 }
 
-static void
-add_stop(struct run *r, int32_t id)
-{
-	struct lmf_gen_opts *g = &r->o->g;
-	int32_t *s = (int32_t *)g->stop;
-	int i;
-
-	for (i = 0; i < g->nstop; i++)
-		if (s[i] == id)
-			return;
-	s = xrealloc(s, (size_t)(g->nstop + 1) * sizeof *s);
-	s[g->nstop++] = id;
-	g->stop = s;
-	if (r->eos < 0)
-		r->eos = id;
-}
-
 /* the last step: the optimizer as train.c runs it, once per backward
  * batch at the step's learning rate; the step's last one is
  * lmf_train_update's, after the statistics are in */
@@ -175,7 +158,7 @@ prompts(struct run *r, struct lmf_rollout *ro)
 
 	for (k = 0; k < nb && !ended && lmf_train_next(tr, &items[k]) == 1;
 	    k++) {
-		if (lmf_ppo_prompt_batch(&b, &items[k],
+		if (lmf_batch_from_prompts(&b, &items[k],
 		    lmf_llama_config(r->model)->vocab_size, r->cutoff, err,
 		    sizeof err) < 0)
 			die("'%s': batch %llu: %s", tr->data_path,
@@ -300,10 +283,11 @@ train(struct run *r)
 	r->cutoff = (long)json_integer_value(json_object_get(m, "cutoff_len"));
 	p = json_object_get(m, "eos_token_id");
 	if (json_is_integer(p))   /* the tokenizer's eos stops rows too */
-		add_stop(r, (int32_t)json_integer_value(p));
+		lmf_gen_add_stop(&r->o->g, (int32_t)json_integer_value(p));
 	p = json_object_get(m, "additional_special_tokens_ids"); /* 3.3 */
 	for (i = 0; i < (int)json_array_size(p); i++)
-		add_stop(r, (int32_t)json_integer_value(json_array_get(p, i)));
+		lmf_gen_add_stop(&r->o->g, (int32_t)json_integer_value(
+		    json_array_get(p, i)));
 	lmf_train_start(tr, r->tp, r->ntp,
 	    lmf_llama_trainable_numel(r->model));
 	while (tr->step < tr->total && prompts(r, &ro)) {

@@ -4,7 +4,8 @@
  * Trainer (AdamW, schedules, logs, checkpoints, resume, output directory)
  * is train.c's. It does not tokenize, pack or shuffle (lmf-pack does),
  * and it does not merge LoRA (lmf-export does). With --predict_data it
- * generates for prompt batches after training (predict.h). */
+ * generates for prompt batches after training (predict.h); with
+ * --predict_with_generate its evaluations generate too. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,8 @@ struct opts {
 	struct lmf_train_tool x;
 	struct lmf_predict_opts pr;
 	const char *predict_data;   /* prompt batches, or NULL */
+	int generate;               /* evaluate by generating */
+	int accuracy;               /* compute_accuracy */
 };
 
 /* the model and the step's batches */
@@ -30,6 +33,9 @@ struct run {
 	struct opts *o;
 	struct lmf_llama *model;
 	struct lmf_batch *b;
+	int32_t *pred;              /* compute_accuracy's argmax */
+	double acc_sum;             /* each eval row's token accuracy */
+	uint64_t acc_n;
 };
 
 static void
@@ -44,6 +50,33 @@ dump_grads(struct run *r, double loss, long count)
 	json_decref(meta);
 }
 
+/* LLaMA-Factory's ComputeAccuracy of batch b's rows: the share of each
+ * row's label tokens (labels[1:] != -100) that the argmax at the
+ * position before predicts; rows with no label token are left out */
+static void
+accuracy(struct run *r, const struct lmf_batch *b)
+{
+	int i, t, T = b->T;
+
+	r->pred = xrealloc(r->pred, (size_t)b->B * T * sizeof *r->pred);
+	lmf_llama_argmax(r->model, r->pred);
+	for (i = 0; i < b->B; i++) {
+		const int32_t *l = b->labels + (size_t)i * T;
+		const int32_t *p = r->pred + (size_t)i * T;
+		long n = 0, ok = 0;
+
+		for (t = 1; t < T; t++)
+			if (l[t] != -100) {
+				n++;
+				ok += p[t - 1] == l[t];
+			}
+		if (n) {
+			r->acc_sum += (double)ok / (double)n;
+			r->acc_n++;
+		}
+	}
+}
+
 /* eval batch k's mean token loss */
 static double
 eval_batch(void *ctx, struct lmf_item *it, uint64_t k)
@@ -55,22 +88,34 @@ eval_batch(void *ctx, struct lmf_item *it, uint64_t k)
 
 	lmf_train_batch_or_die(r->model, &b, it, r->o->x.p.eval_data, k);
 	l = lmf_llama_eval(r->model, &b, &npred);
+	if (r->o->accuracy)
+		accuracy(r, &b);
 	return npred > 0 ? l / (double)npred : 0;
 }
 
 /* the loss on the eval batches: the mean over rows of each batch's mean
- * token loss, as Hugging Face's evaluation loop averages it */
+ * token loss, as Hugging Face's evaluation loop averages it, with
+ * eval_accuracy; or, generating, BLEU-4 and ROUGE (predict.h) */
 static void
 evaluate(struct lmf_trainer *tr, int final)
 {
-	static const char *const names[] = { "eval_loss" };
+	static const char *const names[] = { "eval_loss", "eval_accuracy" };
 	struct run *r = tr->ctx;
-	double t0 = lmf_now(), l;
+	double t0 = lmf_now(), l[2];
 	uint64_t rows, nb;
 
-	l = lmf_train_eval_pass(r->o->x.p.eval_data, eval_batch, r, &rows,
+	if (r->o->generate) {
+		lmf_predict_eval(tr, r->model, r->o->x.p.eval_data, &r->o->pr,
+		    r->o->x.t.seed, final);
+		return;
+	}
+	r->acc_sum = 0;
+	r->acc_n = 0;
+	l[0] = lmf_train_eval_pass(r->o->x.p.eval_data, eval_batch, r, &rows,
 	    &nb);
-	lmf_train_log_eval(tr, names, &l, 1, rows, nb, lmf_now() - t0, final);
+	l[1] = r->acc_n ? r->acc_sum / (double)r->acc_n : 0;
+	lmf_train_log_eval(tr, names, l, r->o->accuracy ? 2 : 1, rows, nb,
+	    lmf_now() - t0, final);
 }
 
 /* one optimizer step over GA micro-batches (fewer at an epoch's end): 0
@@ -113,6 +158,23 @@ step(struct lmf_trainer *tr, struct lmf_item *items)
 	return 1;
 }
 
+/* the prediction and evaluation options together; the prompt streams
+ * checked before anything is trained */
+static void
+check_args(const struct opts *o)
+{
+	if (o->predict_data && !o->x.a.output_dir)
+		die_usage("--predict_data goes with --output_dir");
+	if (o->predict_data)
+		lmf_predict_check(o->predict_data);
+	if (o->generate && o->accuracy)
+		die_usage("--compute_accuracy: not with --predict_with_generate");
+	if (o->generate && !o->x.p.eval_data)
+		die_usage("--predict_with_generate needs --eval_data");
+	if (o->generate)
+		lmf_predict_check(o->x.p.eval_data);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -125,6 +187,8 @@ main(int argc, char **argv)
 	    "Train a model stream on a batches stream; write the adapter or "
 	    "model." };
 	static const char *const plots[] = { "loss", "eval_loss", NULL };
+	static const char *const aplots[] = { "loss", "eval_loss",
+		"eval_accuracy", NULL };
 	struct opts o = { 0 };
 	struct lmf_train_tool *x = &o.x;
 	struct lmf_trainer tr;
@@ -135,6 +199,11 @@ main(int argc, char **argv)
 		LMF_TRAIN_TOOL_MODEL(x, "eval batches, evaluated at the end"),
 		LMF_OPT_ROW("predict_data", 0, LMF_OPT_STRING, &o.predict_data,
 		    "FILE", 0, 0, "prompt batches: generate after training"),
+		LMF_OPT_ROW("predict_with_generate", 0, LMF_OPT_BOOL,
+		    &o.generate, NULL, 0, 0, "eval batches are prompt "
+		    "batches: generate, BLEU-4, ROUGE"),
+		LMF_OPT_ROW("compute_accuracy", 0, LMF_OPT_BOOL, &o.accuracy,
+		    NULL, 0, 0, "eval_accuracy: token accuracy"),
 		LMF_PREDICT_OPTIONS(&o.pr),
 		LMF_TRAIN_TOOL_TAIL(x, "seed of LoRA's init, dropout, sampling"),
 	};
@@ -146,18 +215,19 @@ main(int argc, char **argv)
 	lmf_train_tool_parsed(x, lmf_opt_parse(tab, &u, argc, argv), argc,
 	    argv);
 	lmf_train_check_paths(&x->a, tab, &x->p, &x->t);
-	if (o.predict_data && !x->a.output_dir)
-		die_usage("--predict_data goes with --output_dir");
-	if (o.predict_data)
-		lmf_predict_check(o.predict_data);
+	check_args(&o);
 	lmf_train_tool_init(x, &tr, &r);
-	tr.plot_keys = x->p.eval_data ? plots : NULL;
+	tr.plot_keys = !x->p.eval_data || o.generate ? NULL : o.accuracy ?
+	    aplots : plots;
 	r.model = lmf_train_tool_open(x, &tr);
+	if ((o.generate || o.predict_data) && !x->p.dump_grads)
+		lmf_predict_ready(&tr, r.model, &o.pr);
 	r.b = xcalloc((size_t)x->a.gradient_accumulation_steps, sizeof *r.b);
 	lmf_train_tool_run(x, &tr, step, evaluate);
 	if (o.predict_data && !x->p.dump_grads && tr.rank == 0)
 		lmf_predict_sft(&tr, r.model, o.predict_data, &o.pr, x->t.seed);
 	free(r.b);
+	free(r.pred);
 	lmf_train_tool_free(x, &tr);
 	lmf_close_out();
 	return 0;

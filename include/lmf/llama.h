@@ -88,6 +88,13 @@ struct lmf_batch {
  * with a one-line message in err */
 int lmf_batch_from_item(struct lmf_batch *b, struct lmf_item *it, int V,
     char *err, size_t errlen);
+/* point b at a prompt batch's tensors (lmf-tokenize
+ * --predict_with_generate or --stage ppo, lmf-pack; PPO rollouts, sft
+ * predict): input_ids and attention_mask (B, T), ids below V, no prompt
+ * longer than cutoff (when > 0: lmf-tokenize truncates to it); its
+ * labels, the unaligned reference answers, are not used. 0, or -1 */
+int lmf_batch_from_prompts(struct lmf_batch *b, struct lmf_item *it, int64_t V,
+    long cutoff, char *err, size_t errlen);
 /* tokens with labels != -100 (unshifted, as HF counts num_items_in_batch) */
 long lmf_batch_label_tokens(const struct lmf_batch *b);
 /* the row's last non-padding position as an index into (B * T) per-token
@@ -164,6 +171,9 @@ double lmf_llama_step(struct lmf_llama *m, const struct lmf_batch *b,
 /* the same without gradients (evaluation; no dropout) */
 double lmf_llama_eval(struct lmf_llama *m, const struct lmf_batch *b,
     long *npred);
+/* after lmf_llama_eval: each position's argmax of the logits into pred
+ * (B * T), without holding the (B, T, V) logits (compute_accuracy) */
+void lmf_llama_argmax(struct lmf_llama *m, int32_t *pred);
 /* the logits of a batch, (B, T, V) into out (tests, generation); eval
  * mode */
 void lmf_llama_logits(struct lmf_llama *m, const struct lmf_batch *b,

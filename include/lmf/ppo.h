@@ -153,11 +153,6 @@ void lmf_ppo_optimize(struct lmf_llama *m, struct lmf_rollout *ro,
     struct lmf_ppo_step_stats *st, lmf_ppo_update_fn update, void *ctx,
     int only_first);
 
-/* a prompt batch: input_ids and attention_mask (B, T), ids below V, no
- * prompt longer than cutoff (when > 0: lmf-tokenize truncates to it) (its
- * labels, the unaligned reference answers, are not used). 0, or -1 */
-int lmf_ppo_prompt_batch(struct lmf_batch *b, struct lmf_item *it, int64_t V,
-    long cutoff, char *err, size_t errlen);
 /* --dump_step: the rollout (lmf_rollout_to_item), the step's f64 scalars
  * loss, pg_loss, vf_loss, kl, kl_coef, pg_clipfrac, vf_clipfrac and the
  * gradients of tp, one item of a "ppo_step" stream to path or "-" */

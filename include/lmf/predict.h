@@ -57,5 +57,16 @@ struct lmf_llama;
  * tr->a.output_dir; seed seeds the sampling. Dies on failure (exit 1) */
 void lmf_predict_sft(struct lmf_trainer *tr, struct lmf_llama *m,
     const char *path, const struct lmf_predict_opts *o, uint64_t seed);
+/* dies (exit 1) unless m's tokenizer (or tr->a.tokenizer_dir's) and
+ * jieba's dictionary load: before training, so that a run never fails
+ * at its first generating evaluation or at its prediction */
+void lmf_predict_ready(struct lmf_trainer *tr, struct lmf_llama *m,
+    const struct lmf_predict_opts *o);
+/* the same as an evaluation (do_eval with predict_with_generate): no
+ * file; eval_bleu-4, eval_rouge-1/2/l logged as train.h's
+ * lmf_train_log_eval does with final (LMF_EVAL_*), no eval_loss */
+void lmf_predict_eval(struct lmf_trainer *tr, struct lmf_llama *m,
+    const char *path, const struct lmf_predict_opts *o, uint64_t seed,
+    int final);
 
 #endif

@@ -81,11 +81,15 @@ struct lmf_config;
 struct lmf_tok;
 struct lmf_template;
 /* the ids that end a generated row, each once: the config's eos_token_id
- * (those below vocab_size), the tokenizer's eos, and each stop word of
- * the template that is one token of tok (tok and t may be NULL). *stop is
- * allocated (free it); returns the count */
+ * (those below vocab_size), the tokenizer's eos, each stop word of the
+ * template that is one token of tok, and tok's additional special tokens
+ * (tok and t may be NULL). *stop is allocated (free it); returns the
+ * count */
 int lmf_sample_stop_ids(const struct lmf_config *c, const struct lmf_tok *tok,
     const struct lmf_template *t, int32_t **stop);
+/* add id to g's stop ids (allocated, as lmf_sample_stop_ids makes them)
+ * unless it is there */
+void lmf_gen_add_stop(struct lmf_gen_opts *g, int32_t id);
 
 /* continue B prompts together: prompt[i] (plen[i] >= 1 ids in [0, V)) is
  * row i of m's cache (reset here to B rows), at positions 0, 1, ... of its

@@ -525,6 +525,42 @@ check_lora_merge(void)
 	case_free(&c);
 }
 
+/* lmf_llama_argmax after lmf_llama_eval equals the argmax of the full
+ * (B, T, V) logits, first maximum first */
+static void
+check_argmax(const char *name)
+{
+	struct gcase c;
+	struct lmf_llama *m;
+	size_t N, V, n, v, bad = 0;
+	float *l;
+	int32_t *p;
+
+	case_load(&c, name);
+	m = open_model(&c, &c.o);
+	V = (size_t)lmf_llama_config(m)->vocab_size;
+	N = (size_t)c.b[0].B * c.b[0].T;
+	l = xmallocarray(N * V, sizeof *l);
+	p = xmallocarray(N, sizeof *p);
+	lmf_llama_logits(m, &c.b[0], l);
+	lmf_llama_eval(m, &c.b[0], NULL);
+	lmf_llama_argmax(m, p);
+	for (n = 0; n < N; n++) {
+		size_t best = 0;
+
+		for (v = 1; v < V; v++)
+			if (l[n * V + v] > l[n * V + best])
+				best = v;
+		bad += (size_t)p[n] != best;
+	}
+	ok(bad == 0, "%s: argmax of the logits at %zu positions (%zu "
+	    "differ)", name, N, bad);
+	free(l);
+	free(p);
+	lmf_llama_free(m);
+	case_free(&c);
+}
+
 /* ---- generation from the live weights ---- */
 
 #define GEN_NEW 6
@@ -1168,6 +1204,8 @@ main(int argc, char **argv)
 		check_case(cases[i]);
 	check_lora_dropout();
 	check_lora_merge();
+	check_argmax("llama_gqa_full");
+	check_argmax("lora_all");
 	check_model_api();
 	check_heads();
 	check_infer_weights("llama_gqa_full");
