@@ -14,6 +14,10 @@ OMPFLAGS := $(if $(OMPBLAS),-fopenmp)
 PKGS = openblas jansson libzstd libpcre2-8 libutf8proc yaml-0.1 zlib
 PKG_CFLAGS := $(shell PKG_CONFIG_PATH=$(OMPBLAS)/pkgconfig pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell PKG_CONFIG_PATH=$(OMPBLAS)/pkgconfig pkg-config --libs $(PKGS) 2>/dev/null || echo -lopenblas -ljansson -lzstd -lpcre2-8 -lutf8proc -lyaml -lz)
+# lmf-board's HTTP server (libmicrohttpd), linked into it alone
+MHD_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+SHAREDIR ?= $(PREFIX)/share/lmf
+BOARD = $(wildcard share/board/*)
 VERSION := $(shell cat VERSION)
 override CFLAGS += -std=c11 -Wall -Wextra -Wno-unused-parameter -Iinclude \
 	$(PKG_CFLAGS) -DLMF_VERSION='"$(VERSION)"' -D_GNU_SOURCE $(OMPFLAGS) \
@@ -52,6 +56,8 @@ libcommon.a: $(LIBOBJ)
 
 $(BIN): %: tools/%.o libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $< libcommon.a $(LDLIBS)
+
+lmf-board: LDLIBS += $(MHD_LIBS)
 
 $(UNIT): %: %.c libcommon.a $(HDR)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< libcommon.a $(LDLIBS)
@@ -94,6 +100,8 @@ install: all
 	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
 	$(if $(MAN5),install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/)
 	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/)
+	mkdir -p $(DESTDIR)$(SHAREDIR)/board
+	$(if $(BOARD),install -m 644 $(BOARD) $(DESTDIR)$(SHAREDIR)/board/)
 
 README.md: man/lmf.7
 	sh scripts/mkreadme > $@
