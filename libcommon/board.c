@@ -453,7 +453,7 @@ lmf_board_open(struct lmf_board *b, char *err, size_t errlen)
 	}
 	if (read_files(b, err, errlen) < 0 || make_token(b, err, errlen) < 0)
 		return -1;
-	b->daemon = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD,
+	b->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL,
 	    (uint16_t)b->port, NULL, NULL, handle, b, MHD_OPTION_SOCK_ADDR,
 	    &sa, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
 	    MHD_OPTION_CONNECTION_TIMEOUT, 30u,
