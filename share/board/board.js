@@ -163,7 +163,7 @@ function plot(log) {
 	c.dataset.points = String(pts.length);
 	if (!pts.length)
 		return;
-	const total = Math.max(...log.map((e) => e.total_steps || 1), 1);
+	const total = Math.max(...log.map((e) => e.current_steps || 1), 1);
 	const ls = pts.map((e) => e.loss).concat(ev.map((e) => e.eval_loss));
 	const lo = Math.min(...ls), hi = Math.max(...ls);
 	const lrs = pts.map((e) => e.lr || 0), lrmax = Math.max(...lrs, 1e-12);
@@ -176,7 +176,8 @@ function plot(log) {
 	g.font = '11px sans-serif';
 	g.fillText(hi.toFixed(3), 4, T + 8);
 	g.fillText(lo.toFixed(3), 4, H - B);
-	g.fillText('step ' + total, W - R - 50, H - 8);
+	g.fillText('step ' + total, W - R - 60, H - 8);
+	g.fillText('step 0', L, H - 8);
 	g.fillText('lr ' + lrmax.toExponential(1), W - R + 4, T + 8);
 	const line = (color, f, arr) => {
 		g.strokeStyle = color;
