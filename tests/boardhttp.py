@@ -180,6 +180,11 @@ def post(what, body, code='200', key=None, want=None):
                (key, d.get(key), want))
 
 
+def yaml_has(what, body, line):
+    d = status_is('POST', '/api/' + what, 200, body=body)
+    expect(line in d['yaml'].split('\n'), 'no %r in %r' % (line, d['yaml']))
+
+
 def get(path, code='200'):
     status_is('GET', path, int(code))
 

@@ -6,7 +6,7 @@
 # a tiny sft job started, a second Start refused, stopped with its
 # checkpoint kept, listed and resumed.
 . "$(dirname "$0")/lib.sh"
-plan 41
+plan 47
 # checks: DESC|CHECK|ARG... lines on stdin, one python3 for them all
 checks() {
 	python3 "$TOP/tests/boardhttp.py" "$URL" batch >batch.out 2>&1
@@ -24,6 +24,10 @@ check_exit "an unknown option: exit 2" 2 lmf-board --bogus
 check_exit "--port 70000: exit 2" 2 lmf-board --port 70000
 check_exit "--host that is no address: exit 1" 1 lmf-board --port 0 \
 	--host nowhere --runs r0
+man_flags lmf-board >man.txt
+options_diff lmf-board man.txt >diff.txt
+check "the man page's OPTIONS are the option table's" sh -c \
+	'cat diff.txt >&2; ! test -s diff.txt'
 check "lmf board dispatches to lmf-board" sh -c 'lmf board -h | grep -q -- --runs'
 
 lmf-board --port 0 --runs runs >url.txt 2>err.txt &
@@ -69,9 +73,15 @@ F="$F&dataset=alpaca_demo,identity&dataset_dir=$TOP/data&output_dir=runs/j"
 F="$F&do_train=true&cutoff_len=64&max_samples=40&learning_rate=5e-3"
 F="$F&num_train_epochs=200&logging_steps=1&save_steps=1000"
 F="$F&per_device_train_batch_size=4"
+M="model_name_or_path=tiny&template=llama3"
 checks <<CHECKS
 preview: the command|post|preview|$F|200|command|lmf train runs/j.yaml
 save: runs/j.yaml|post|save|$F|200|path|runs/j.yaml
+predict: do_predict in the YAML|yaml_has|preview|_tab=predict&$M&output_dir=runs/p&do_train=true&do_predict=true&predict_with_generate=true&val_size=0.1&dataset=identity|do_predict: true
+chat: lmf chat, the prompts on its stdin|post|preview|_tab=chat&$M&_message=hi|200|command|lmf chat runs/chat.yaml < runs/chat.in
+chat without a prompt: 400|post|preview|_tab=chat&$M|400
+export: lmf export|post|preview|_tab=export&$M&export_dir=runs/e|200|command|lmf export runs/e.yaml
+export without export_dir: 400|post|preview|_tab=export&$M|400
 CHECKS
 check "  which lmf-config reads back" \
 	test "$(lmf-config --get learning_rate runs/j.yaml)" = 5e-3
