@@ -190,50 +190,66 @@ lmf_board_last_checkpoint(const char *dir)
 	return s;
 }
 
-/* the stage in the YAML file beside a run, or "?" */
+/* the stage in the YAML text beside a run, or "?" */
 static json_t *
-run_stage(const char *runs, const char *name)
+run_stage(const char *text, size_t len)
 {
-	char *path = xasprintf("%s/%s.yaml", runs, name), *text, err[256];
 	struct lmf_args a;
 	json_t *s = NULL;
-	size_t len;
+	char err[256];
 
-	text = slurp(path, INFO_MAX, &len);
-	free(path);
 	lmf_args_init(&a);
 	a.allow_extra = 1;
 	if (text && lmf_args_read_yaml(&a, "yaml", text, len, err,
 	    sizeof err) == 0)
 		s = json_string(lmf_args_get(&a, "stage"));
 	lmf_args_free(&a);
-	free(text);
 	return s ? s : json_string("?");
+}
+
+static const char *
+run_status(const char *dir, const char *active, const char *yaml,
+    json_t *ck)
+{
+	char *res = xasprintf("%s/all_results.json", dir);
+	char *cfg = xasprintf("%s/config.json", dir);
+	const char *st;
+
+	if (active && !strcmp(active, dir))
+		st = "running";
+	else if (yaml && !strncmp(yaml, "# lmf-board: export\n", 20))
+		st = is_file(cfg) ? "exported" : "failed";
+	else if (is_file(res))
+		st = "done";
+	else
+		st = json_array_size(ck) ? "stopped" : "failed";
+	free(res);
+	free(cfg);
+	return st;
 }
 
 static json_t *
 run_json(const char *runs, const char *name, const char *active)
 {
 	char *dir = xasprintf("%s/%s", runs, name);
-	char *res = xasprintf("%s/all_results.json", dir);
+	char *path = xasprintf("%s.yaml", dir), *yaml;
 	json_t *o, *ck = checkpoints(dir), *log, *r;
-	const char *st;
+	size_t len = 0;
 
-	if (active && !strcmp(active, dir))
-		st = "running";
-	else if (is_file(res))
-		st = "done";
-	else
-		st = json_array_size(ck) ? "stopped" : "failed";
+	yaml = slurp(path, INFO_MAX, &len);
 	o = json_pack("{s:s, s:s, s:o, s:s, s:o}", "name", name, "dir", dir,
-	    "stage", run_stage(runs, name), "status", st, "checkpoints", ck);
-	r = json_load_file(res, 0, NULL);
+	    "stage", run_stage(yaml, len), "status", run_status(dir, active,
+	    yaml, ck), "checkpoints", ck);
+	free(path);
+	path = xasprintf("%s/all_results.json", dir);
+	r = json_load_file(path, 0, NULL);
 	json_object_set_new(o, "results", r ? r : json_null());
 	log = lmf_board_trainer_log(dir);
 	r = json_array_get(log, json_array_size(log) - 1);
 	json_object_set(o, "last", r ? r : json_null());
 	json_decref(log);
-	free(res);
+	free(yaml);
+	free(path);
 	free(dir);
 	return o;
 }
