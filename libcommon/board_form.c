@@ -284,42 +284,6 @@ need(const struct lmf_board_form *f, const char *key, char *err,
 	return -1;
 }
 
-static void set_command(struct lmf_board_form *f, const char *cmd,
-    const char *extra);
-
-/* where the files go and the command */
-static int
-place(struct lmf_board_form *f, const char *runs, const char *extra,
-    char *err, size_t errlen)
-{
-	static const char *const cmd[] = { "train", "train", "chat",
-	    "export" };
-	const char *out;
-
-	if (f->tab == LMF_BOARD_CHAT) {
-		if (need(f, "model_name_or_path", err, errlen) < 0)
-			return -1;
-		if (!f->message || !*f->message) {
-			lmf_seterr(err, errlen, "_message: chat needs a prompt");
-			return -1;
-		}
-		f->outdir = xasprintf("%s/chat", runs);
-		f->input = xasprintf("%s/chat.in", runs);
-	} else {
-		out = f->tab == LMF_BOARD_EXPORT ? "export_dir" : "output_dir";
-		if (need(f, out, err, errlen) < 0 ||
-		    need(f, "model_name_or_path", err, errlen) < 0)
-			return -1;
-		f->outdir = xstrdup(lmf_args_get(&f->args, out));
-		if (!f->args.given[lmf_args_find(out)]) {
-			lmf_seterr(err, errlen, "%s: required", out);
-			return -1;
-		}
-	}
-	set_command(f, cmd[f->tab], extra);
-	return 0;
-}
-
 /* lmf CMD outdir.yaml [EXTRA], the log beside it */
 static void
 set_command(struct lmf_board_form *f, const char *cmd, const char *extra)
@@ -343,6 +307,43 @@ set_command(struct lmf_board_form *f, const char *cmd, const char *extra)
 		shell_word(&b, f->input);
 	}
 	f->command = b.s;
+}
+
+/* where the files go and the command */
+static int
+place(struct lmf_board_form *f, const char *runs, const char *extra,
+    char *err, size_t errlen)
+{
+	static const char *const cmd[] = { "train", "train", "chat",
+	    "export" };
+	const char *out;
+	size_t n;
+
+	if (f->tab == LMF_BOARD_CHAT) {
+		if (need(f, "model_name_or_path", err, errlen) < 0)
+			return -1;
+		if (!f->message || !*f->message) {
+			lmf_seterr(err, errlen, "_message: chat needs a prompt");
+			return -1;
+		}
+		f->outdir = xasprintf("%s/chat", runs);
+		f->input = xasprintf("%s/chat.in", runs);
+	} else {
+		out = f->tab == LMF_BOARD_EXPORT ? "export_dir" : "output_dir";
+		if (need(f, out, err, errlen) < 0 ||
+		    need(f, "model_name_or_path", err, errlen) < 0)
+			return -1;
+		f->outdir = xstrdup(lmf_args_get(&f->args, out));
+		n = strlen(f->outdir);
+		while (n > 1 && f->outdir[n - 1] == '/')
+			f->outdir[--n] = 0;   /* runs/x/ saves runs/x.yaml */
+		if (!f->args.given[lmf_args_find(out)]) {
+			lmf_seterr(err, errlen, "%s: required", out);
+			return -1;
+		}
+	}
+	set_command(f, cmd[f->tab], extra);
+	return 0;
 }
 
 static int
