@@ -88,9 +88,10 @@ fuzz:
 	@sh tests/fuzz/run.sh $(FUZZTIME)
 
 # what tests/fuzz/run.sh compiles and links with: the same packages as here
+# (it links every libcommon object, lmf-board's server too)
 fuzz-flags:
 	@echo '$(PKG_CFLAGS)'
-	@echo '$(PKG_LIBS)'
+	@echo '$(PKG_LIBS) $(MHD_LIBS)'
 
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
