@@ -25,12 +25,14 @@ lmf-load -q --init --config tiny/config.json -o tiny/model.lmf
 
 lmf-board --port 0 --runs runs >url.txt 2>board.err &
 pid=$!
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(python3 -c 'import socket; s = socket.socket()
+s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$DRIVER" --port="$port" >driver.log 2>&1 &
 dpid=$!
 trap 'kill $pid $dpid 2>/dev/null' EXIT
 i=0
-while { [ ! -s url.txt ] || ! grep -q ready driver.log; } && [ $i -lt 100 ]; do
+while { [ ! -s url.txt ] || ! grep -q "started successfully" driver.log; } &&
+	[ $i -lt 100 ]; do
 	sleep 0.1; i=$((i + 1))
 done
 python3 "$TOP/tests/boardbrowser.py" "$(cat url.txt)" \
