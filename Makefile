@@ -25,6 +25,10 @@ MPI_LIBS := $(if $(MPICC),$(shell $(MPICC) --showme:link 2>/dev/null || \
 	pkg-config --libs ompi-c 2>/dev/null),$(if $(filter 1,$(MPI)),$(shell \
 	pkg-config --libs ompi-c 2>/dev/null)))
 MPI_DEF := $(if $(MPI_LIBS),-DLMF_MPI)
+# lmf-board's HTTP server (libmicrohttpd), linked into it alone
+MHD_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+SHAREDIR ?= $(PREFIX)/share/lmf
+BOARD = $(wildcard share/board/*)
 VERSION := $(shell cat VERSION)
 override CFLAGS += -std=c11 -Wall -Wextra -Wno-unused-parameter -Iinclude \
 	$(PKG_CFLAGS) -DLMF_VERSION='"$(VERSION)"' -D_GNU_SOURCE $(OMPFLAGS) \
@@ -67,6 +71,8 @@ libcommon.a: $(LIBOBJ)
 $(BIN): %: tools/%.o libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $< libcommon.a $(LDLIBS)
 
+lmf-board: LDLIBS += $(MHD_LIBS)
+
 $(UNIT): %: %.c libcommon.a $(HDR)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< libcommon.a $(LDLIBS)
 
@@ -96,9 +102,10 @@ fuzz:
 	@sh tests/fuzz/run.sh $(FUZZTIME)
 
 # what tests/fuzz/run.sh compiles and links with: the same packages as here
+# (it links every libcommon object, lmf-board's server too)
 fuzz-flags:
 	@echo '$(PKG_CFLAGS)'
-	@echo '$(PKG_LIBS)'
+	@echo '$(PKG_LIBS) $(MHD_LIBS)'
 
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
@@ -108,6 +115,8 @@ install: all
 	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
 	$(if $(MAN5),install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/)
 	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/)
+	mkdir -p $(DESTDIR)$(SHAREDIR)/board
+	$(if $(BOARD),install -m 644 $(BOARD) $(DESTDIR)$(SHAREDIR)/board/)
 
 README.md: man/lmf.7
 	sh scripts/mkreadme > $@
