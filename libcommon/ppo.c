@@ -3,10 +3,12 @@
  * GAE themselves are loss.c's. */
 #include <float.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lmf/hf.h"
 #include "lmf/kernels.h"
 #include "lmf/llama.h"
 #include "lmf/loss.h"
@@ -244,6 +246,115 @@ lmf_ppo_state_init(struct lmf_ppo_state *s, const struct lmf_ppo_config *c,
 	s->rm_var = 1;
 	s->rm_count = 1e-24;
 	lmf_rng_seed(&s->rng, seed);
+	lmf_rng_seed(&s->gen, seed + 1);
+}
+
+json_t *
+lmf_ppo_state_save(const struct lmf_ppo_state *s,
+    const struct lmf_llama *policy)
+{
+	char rng[17], gen[17], steps[17];
+
+	snprintf(rng, sizeof rng, "%016llx", (unsigned long long)s->rng.state);
+	snprintf(gen, sizeof gen, "%016llx", (unsigned long long)s->gen.state);
+	snprintf(steps, sizeof steps, "%016llx",
+	    (unsigned long long)lmf_llama_nsteps(policy));
+	return json_pack("{s:f, s:f, s:f, s:f, s:s, s:s, s:s}", "kl_coef",
+	    s->kl_coef, "score_mean", s->rm_mean, "score_var", s->rm_var,
+	    "score_count", s->rm_count, "shuffle_rng", rng, "sample_rng", gen,
+	    "policy_steps", steps);
+}
+
+/* 16 hex digits into *v: 0, or -1 */
+static int
+hex64(const char *x, uint64_t *v)
+{
+	char *end;
+	unsigned long long u;
+
+	if (strlen(x) != 16 || x[0] == '-' || x[0] == '+')
+		return -1;
+	u = strtoull(x, &end, 16);
+	if (*end)
+		return -1;
+	*v = (uint64_t)u;
+	return 0;
+}
+
+int
+lmf_ppo_state_load(struct lmf_ppo_state *s, struct lmf_llama *policy,
+    json_t *j, char *err, size_t errlen)
+{
+	const char *rng, *gen, *steps;
+	struct lmf_ppo_state n = *s;
+	uint64_t k;
+	json_error_t je;
+
+	if (json_unpack_ex(j, &je, 0, "{s:F, s:F, s:F, s:F, s:s, s:s, s:s}",
+	    "kl_coef", &n.kl_coef, "score_mean", &n.rm_mean, "score_var",
+	    &n.rm_var, "score_count", &n.rm_count, "shuffle_rng", &rng,
+	    "sample_rng", &gen, "policy_steps", &steps) < 0) {
+		lmf_seterr(err, errlen, "the ppo state: %s", je.text);
+		return -1;
+	}
+	if (hex64(rng, &n.rng.state) < 0 || hex64(gen, &n.gen.state) < 0 ||
+	    hex64(steps, &k) < 0 || !isfinite(n.kl_coef) ||
+	    !(n.rm_count > 0) || !(n.rm_var >= 0)) {
+		lmf_seterr(err, errlen, "the ppo state: a value out of range");
+		return -1;
+	}
+	*s = n;
+	lmf_llama_set_nsteps(policy, k);
+	return 0;
+}
+
+int
+lmf_ppo_reward_read(const char *path, struct lmf_item *it, json_t **cfg,
+    char *err, size_t errlen)
+{
+	struct lmf_item all = { 0 };
+	struct lmf_rd *r;
+	json_t *c;
+	int e, i;
+
+	memset(it, 0, sizeof *it);
+	*cfg = NULL;
+	if (!(r = lmf_rd_open(path, &e))) {
+		lmf_seterr(err, errlen, "%s", lmf_rd_open_errmsg());
+		return -1;
+	}
+	if (lmf_rd_item(r, &all) != 1) {
+		lmf_seterr(err, errlen, "'%s': no adapter item", path);
+		lmf_rd_close(r);
+		return -1;
+	}
+	for (i = 0; i < all.ntensors; i++) {
+		struct lmf_tensor *t = &all.t[i];
+
+		if (strncmp(t->name, "v_head.", 7))
+			memcpy(lmf_item_add_tensor(it, t->name, t->dtype,
+			    t->ndim, t->shape)->data, t->data, t->nbytes);
+	}
+	c = json_object_get(lmf_rd_meta(r), "adapter_config");
+	if (json_is_object(c)) {
+		*cfg = json_deep_copy(c);
+		json_object_set_new(*cfg, "inference_mode", json_true());
+	}
+	lmf_item_free(&all);
+	lmf_rd_close(r);
+	return 0;
+}
+
+int
+lmf_ppo_reward_write(const char *dir, struct lmf_item *it, json_t *cfg,
+    char *err, size_t errlen)
+{
+	char *sub = xasprintf("%s/reward", dir);
+	struct lmf_hf_opts o = { .adapter = 1, .dtype = -1, .src = "reward" };
+	int rc = lmf_hf_write(sub, cfg, it, &o, err, errlen);
+
+	free(sub);
+	return rc < 0 ? -1 : 0;
 }
 
 /* trl's RunningMoments.update over the batch's scores; the running std */

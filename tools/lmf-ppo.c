@@ -44,7 +44,8 @@ struct run {
 	struct lmf_infer *inf;
 	struct lmf_infer_layer *layers;
 	struct lmf_ppo_state s;
-	struct lmf_rng grng;
+	struct lmf_item reward;   /* lora: the adapter output_dir/reward gets */
+	json_t *reward_cfg;
 	int32_t pad, eos;
 	long cutoff;   /* the batches' cutoff_len, 0 if not known */
 };
@@ -78,8 +79,12 @@ open_rm(struct run *r)
 	const char *p = o->rm_type == RM_FULL ? o->reward_model : o->model;
 	const char *a = o->rm_type == RM_FULL ? o->reward_adapters :
 	    o->reward_model;
+	char err[512];
 
 	r->rm = open_frozen(p, a);
+	if (o->rm_type == RM_LORA && !o->dump && lmf_ppo_reward_read(a,
+	    &r->reward, &r->reward_cfg, err, sizeof err) < 0)
+		die("%s", err);
 	if (!lmf_llama_has_value_head(r->rm))
 		die("'%s': no value head (v_head.summary): not a reward model",
 		    a ? a : p);
@@ -197,7 +202,7 @@ prompts(struct run *r, struct lmf_rollout *ro)
 	}
 	if (n)
 		lmf_ppo_rollout(ro, r->inf, n, (const int32_t *const *)q, ql,
-		    r->o->c.mbs, &r->o->g, &r->grng, r->pad, r->eos);
+		    r->o->c.mbs, &r->o->g, &r->s.gen, r->pad, r->eos);
 	for (i = 0; i < n; i++)
 		free(q[i]);
 	for (i = 0; i < k; i++)
@@ -265,6 +270,43 @@ write_result(struct lmf_trainer *tr, const char *path)
 	lmf_train_model_write(tr, r->model, path);
 }
 
+/* reward_model_type lora: dir/reward as PEFT saves the second adapter */
+static void
+write_extra(struct lmf_trainer *tr, const char *dir)
+{
+	struct run *r = tr->ctx;
+	char err[512];
+
+	if (r->reward.ntensors && lmf_ppo_reward_write(dir, &r->reward,
+	    r->reward_cfg, err, sizeof err) < 0)
+		die("%s", err);
+}
+
+static json_t *
+save_state(struct lmf_trainer *tr)
+{
+	struct run *r = tr->ctx;
+
+	return lmf_ppo_state_save(&r->s, r->model);
+}
+
+/* a resume continues the KL controller, the score moments and the RNGs */
+static void
+resume(struct run *r)
+{
+	struct lmf_trainer *tr = r->tr;
+	char err[512];
+
+	if (!tr->resume_dir)
+		return;
+	if (!tr->resumed)
+		die("'%s': no ppo state in lmf_state.json: not a checkpoint "
+		    "of lmf-ppo", tr->resume_dir);
+	if (lmf_ppo_state_load(&r->s, r->model, tr->resumed, err,
+	    sizeof err) < 0)
+		die("'%s/lmf_state.json': %s", tr->resume_dir, err);
+}
+
 static void
 train(struct run *r)
 {
@@ -277,11 +319,15 @@ train(struct run *r)
 	tr->result_name = r->o->t.finetuning_type == LMF_FT_LORA ?
 	    "adapter.lmf" : "model.lmf";
 	tr->write_result = write_result;
+	tr->write_extra = write_extra;
+	tr->save_state = save_state;
+	tr->updates_vary = 1;
 	tr->plot_keys = plots;
 	tr->log_metrics = 1;
 	lmf_train_begin(tr);
 	open_models(r);
 	lmf_train_open(tr);
+	resume(r);
 	m = lmf_rd_meta(tr->data);
 	s = json_object_get(m, "stage");
 	if (json_is_string(s) && strcmp(json_string_value(s), "ppo"))
@@ -464,7 +510,6 @@ main(int argc, char **argv)
 	tr.seed = t->seed;
 	tr.ctx = &r;
 	lmf_ppo_state_init(&r.s, c, t->seed);
-	lmf_rng_seed(&r.grng, t->seed + 1);
 	if (o.rollout) {
 		lmf_train_begin(&tr);
 		open_models(&r);
@@ -480,6 +525,8 @@ main(int argc, char **argv)
 	free(r.layers);
 	free((void *)o.g.stop);
 	free(r.tp);
+	lmf_item_free(&r.reward);
+	json_decref(r.reward_cfg);
 	lmf_close_out();
 	return 0;
 }

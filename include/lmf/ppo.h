@@ -14,6 +14,7 @@
  * left-padded and counts positions from the first pad; RoPE depends only
  * on position differences, so the numbers are the same. */
 #include <stdint.h>
+#include <jansson.h>
 
 #include "lmf/llama.h"
 #include "lmf/loss.h"
@@ -110,10 +111,32 @@ void lmf_ppo_forward(struct lmf_llama *policy, struct lmf_llama *ref,
 struct lmf_ppo_state {
 	double kl_coef;               /* the KL controller's value */
 	double rm_mean, rm_var, rm_count; /* RunningMoments of the scores */
-	struct lmf_rng rng;           /* the mini-batch permutations */
+	struct lmf_rng rng;           /* the mini-batch permutations (seed) */
+	struct lmf_rng gen;           /* the responses' sampling (seed + 1) */
 };
 void lmf_ppo_state_init(struct lmf_ppo_state *s,
     const struct lmf_ppo_config *c, uint64_t seed);
+/* s and the policy's step count (its dropout's seed) as a checkpoint
+ * keeps them for a resume (a new JSON object: reals exact, the RNG
+ * states as 16 hex digits) */
+json_t *lmf_ppo_state_save(const struct lmf_ppo_state *s,
+    const struct lmf_llama *policy);
+/* the same read back into s and policy: 0, or -1 with err */
+int lmf_ppo_state_load(struct lmf_ppo_state *s, struct lmf_llama *policy,
+    json_t *j, char *err, size_t errlen);
+
+/* reward_model_type lora: the reward adapter as PEFT saves the policy's
+ * second adapter "reward", into DIR/reward/: adapter_model.safetensors
+ * (its LoRA tensors, the rm's value head left out: LLaMA-Factory holds it
+ * in buffers that are not saved) and adapter_config.json (inference_mode
+ * true). read takes them from the rm's adapter stream once: 0, or -1 */
+struct lmf_item;
+int lmf_ppo_reward_read(const char *path, struct lmf_item *it, json_t **cfg,
+    char *err, size_t errlen);
+/* write them into dir/reward (lmf_hf_write, each file atomically): 0, or
+ * -1 with err */
+int lmf_ppo_reward_write(const char *dir, struct lmf_item *it, json_t *cfg,
+    char *err, size_t errlen);
 
 /* the statistics of one step (trl's names in the log) */
 struct lmf_ppo_step_stats {
