@@ -173,10 +173,14 @@ lmf_ppo_score(struct lmf_llama *rm, struct lmf_rollout *ro, int mbs)
 	ro->t_score = lmf_now() - t0;
 }
 
+static void mask_labels(int32_t *labels, const float *mask, int k, int T);
+
 void
 lmf_ppo_forward(struct lmf_llama *policy, struct lmf_llama *ref,
-    struct lmf_rollout *ro, int mbs)
+    struct lmf_rollout *ro, int mbs, int all)
 {
+	int32_t *lab = all ? NULL : xmallocarray((size_t)mbs * ro->T,
+	    sizeof *lab);
 	struct lmf_batch b;
 	double t0, t1;
 	long o;
@@ -187,6 +191,11 @@ lmf_ppo_forward(struct lmf_llama *policy, struct lmf_llama *ref,
 		k = ro->n - i < mbs ? ro->n - i : mbs;
 		o = (long)i * ro->T;
 		rows(ro, &b, i, k);
+		if (lab) {
+			memcpy(lab, b.labels, (size_t)k * ro->T * sizeof *lab);
+			mask_labels(lab, ro->mask + o, k, ro->T);
+			b.labels = lab;
+		}
 		t0 = lmf_now();
 		lmf_llama_forward(policy, &b, LMF_FWD_TRAIN);
 		lmf_llama_logps(policy, ro->lp + o);
@@ -202,6 +211,7 @@ lmf_ppo_forward(struct lmf_llama *policy, struct lmf_llama *ref,
 		}
 		ro->t_ref += lmf_now() - t1;
 	}
+	free(lab);
 }
 
 void
@@ -479,6 +489,22 @@ gather(float *dst, const float *src, const int *idx, int k, int T)
 		    (size_t)T * sizeof *dst);
 }
 
+/* the labels of the positions outside the mask ignored, so that the
+ * log-probs (a log-softmax over the vocabulary each) are only taken where
+ * the loss uses them; the others are set to the old ones (a ratio of 1,
+ * masked out as before) after the forward */
+static void
+mask_labels(int32_t *labels, const float *mask, int k, int T)
+{
+	long i;
+	int t;
+
+	for (i = 0; i < k; i++)
+		for (t = 0; t + 1 < T; t++)
+			if (mask[i * T + t] == 0)
+				labels[i * T + t + 1] = LMF_IGNORE_INDEX;
+}
+
 /* forward, loss and backward of rows idx[0..k): gradients of loss /
  * ga added; the loss */
 static double
@@ -497,9 +523,13 @@ minibatch(struct lmf_llama *m, struct lmf_rollout *ro, struct mb *s,
 	gather(s->adv, ro->adv, idx, k, ro->T);
 	gather(s->ret, ro->ret, idx, k, ro->T);
 	gather(s->mask, ro->mask, idx, k, ro->T);
+	mask_labels(s->labels, s->mask, k, ro->T);
 	lmf_llama_forward(m, &b, LMF_FWD_TRAIN);
 	lmf_llama_logps(m, s->lp);
 	lmf_llama_values(m, s->v);
+	for (i = 0; i < N; i++)
+		if (s->mask[i] == 0)
+			s->lp[i] = s->oldlp[i];
 	memset(s->dlp, 0, (size_t)N * sizeof *s->dlp);
 	memset(s->dv, 0, (size_t)N * sizeof *s->dv);
 	loss = lmf_ppo_loss(&ps, s->dlp, s->dv, s->lp, s->oldlp, s->v,

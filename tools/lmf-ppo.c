@@ -223,7 +223,7 @@ step(struct run *r, struct lmf_rollout *ro, int scored)
 		c->mbs = ro->n;
 	if (!scored)
 		lmf_ppo_score(r->rm, ro, c->mbs);
-	lmf_ppo_forward(r->model, r->ref, ro, c->mbs);
+	lmf_ppo_forward(r->model, r->ref, ro, c->mbs, r->o->dump != NULL);
 	lmf_ppo_advantages(ro, c, &r->s, &st);
 	t0 = lmf_now();
 	lmf_ppo_optimize(r->model, ro, c, &r->s, &st, update, r, r->o->dump

@@ -103,9 +103,12 @@ void lmf_ppo_rollout(struct lmf_rollout *ro, struct lmf_infer *inf, int n,
 void lmf_ppo_score(struct lmf_llama *rm, struct lmf_rollout *ro, int mbs);
 /* the old log-probs and values (policy, in training mode as trl runs
  * them, no gradients kept) and the reference log-probs (ref, or policy
- * without its adapter when ref is NULL), mbs rows at a time */
+ * without its adapter when ref is NULL), mbs rows at a time. The
+ * log-probs (a log-softmax over the vocabulary each) are taken at every
+ * position with all, else only where the mask is (0 elsewhere: a step
+ * uses no other, as the optimisation's mini-batches) */
 void lmf_ppo_forward(struct lmf_llama *policy, struct lmf_llama *ref,
-    struct lmf_rollout *ro, int mbs);
+    struct lmf_rollout *ro, int mbs, int all);
 
 /* what persists across steps */
 struct lmf_ppo_state {
