@@ -300,6 +300,11 @@ lmf_ppo_state_load(struct lmf_ppo_state *s, struct lmf_llama *policy,
 	uint64_t k;
 	json_error_t je;
 
+	if (!j) {
+		lmf_seterr(err, errlen, "no ppo state: not a checkpoint of "
+		    "lmf-ppo");
+		return -1;
+	}
 	if (json_unpack_ex(j, &je, 0, "{s:F, s:F, s:F, s:F, s:s, s:s, s:s}",
 	    "kl_coef", &n.kl_coef, "score_mean", &n.rm_mean, "score_var",
 	    &n.rm_var, "score_count", &n.rm_count, "shuffle_rng", &rng,
@@ -316,6 +321,36 @@ lmf_ppo_state_load(struct lmf_ppo_state *s, struct lmf_llama *policy,
 	*s = n;
 	lmf_llama_set_nsteps(policy, k);
 	return 0;
+}
+
+static void
+add_stop(struct lmf_gen_opts *g, int32_t id, int32_t *eos)
+{
+	int32_t *s = (int32_t *)g->stop;
+	int i;
+
+	for (i = 0; i < g->nstop; i++)
+		if (s[i] == id)
+			return;
+	s = xrealloc(s, (size_t)(g->nstop + 1) * sizeof *s);
+	s[g->nstop++] = id;
+	g->stop = s;
+	if (*eos < 0)
+		*eos = id;
+}
+
+void
+lmf_ppo_add_stops(struct lmf_gen_opts *g, json_t *meta, int32_t *eos)
+{
+	json_t *p = json_object_get(meta, "eos_token_id");
+	size_t i;
+
+	if (json_is_integer(p))   /* the tokenizer's eos stops rows too */
+		add_stop(g, (int32_t)json_integer_value(p), eos);
+	p = json_object_get(meta, "additional_special_tokens_ids");
+	for (i = 0; i < json_array_size(p); i++)
+		add_stop(g, (int32_t)json_integer_value(json_array_get(p, i)),
+		    eos);
 }
 
 int

@@ -7,7 +7,7 @@
 # and resumed: the same trainer_log.jsonl (but its clock fields) and the
 # same final weights, for LoRA with a LoRA reward model and for full.
 . "$(dirname "$0")/lib.sh"
-plan 7
+plan 8
 mkdir mdl
 cp "$TOP"/tests/data/tok-bytelevel/* mdl/
 cat >mdl/config.json <<'CFG'
@@ -98,6 +98,13 @@ check "lora: the same adapter, value head and reward adapter" sh -c '
 	cmp out-lora/a/value_head.safetensors out-lora/b/value_head.safetensors &&
 	cmp out-lora/a/reward/adapter_model.safetensors \
 	    out-lora/b/reward/adapter_model.safetensors'
+check "a checkpoint without the ppo state: exit 1, said why" sh -c '
+	cp -r out-lora/a/checkpoint-3 ck && python3 -c "import json
+j = json.load(open(\"ck/lmf_state.json\")); del j[\"tool\"]
+json.dump(j, open(\"ck/lmf_state.json\", \"w\"))" &&
+	lmf train ppo.yaml reward_model=rm-lora reward_model_type=lora \
+	    finetuning_type=lora output_dir=out-x resume_from_checkpoint=ck \
+	    2>x.err; test $? = 1 && grep -q "lmf_state.json.: no ppo state" x.err'
 check "full: the same model and value head" sh -c '
 	cmp out-full/a/model.safetensors out-full/b/model.safetensors &&
 	cmp out-full/a/value_head.safetensors out-full/b/value_head.safetensors'

@@ -129,23 +129,6 @@ open_models(struct run *r)
 	    (int32_t **)&o->g.stop);
 }
 
-static void
-add_stop(struct run *r, int32_t id)
-{
-	struct lmf_gen_opts *g = &r->o->g;
-	int32_t *s = (int32_t *)g->stop;
-	int i;
-
-	for (i = 0; i < g->nstop; i++)
-		if (s[i] == id)
-			return;
-	s = xrealloc(s, (size_t)(g->nstop + 1) * sizeof *s);
-	s[g->nstop++] = id;
-	g->stop = s;
-	if (r->eos < 0)
-		r->eos = id;
-}
-
 /* the last step: the optimizer as train.c runs it, once per backward
  * batch at the step's learning rate; the step's last one is
  * lmf_train_update's, after the statistics are in */
@@ -290,23 +273,6 @@ save_state(struct lmf_trainer *tr)
 	return lmf_ppo_state_save(&r->s, r->model);
 }
 
-/* a resume continues the KL controller, the score moments and the RNGs */
-static void
-resume(struct run *r)
-{
-	struct lmf_trainer *tr = r->tr;
-	char err[512];
-
-	if (!tr->resume_dir)
-		return;
-	if (!tr->resumed)
-		die("'%s': no ppo state in lmf_state.json: not a checkpoint "
-		    "of lmf-ppo", tr->resume_dir);
-	if (lmf_ppo_state_load(&r->s, r->model, tr->resumed, err,
-	    sizeof err) < 0)
-		die("'%s/lmf_state.json': %s", tr->resume_dir, err);
-}
-
 static void
 train(struct run *r)
 {
@@ -314,6 +280,7 @@ train(struct run *r)
 	struct lmf_trainer *tr = r->tr;
 	struct lmf_rollout ro;
 	json_t *s, *p, *m;
+	char err[512];
 	int i;
 
 	tr->result_name = r->o->t.finetuning_type == LMF_FT_LORA ?
@@ -327,7 +294,9 @@ train(struct run *r)
 	lmf_train_begin(tr);
 	open_models(r);
 	lmf_train_open(tr);
-	resume(r);
+	if (tr->resume_dir && lmf_ppo_state_load(&r->s, r->model, tr->resumed,
+	    err, sizeof err) < 0)   /* the KL controller, moments, RNGs */
+		die("'%s/lmf_state.json': %s", tr->resume_dir, err);
 	m = lmf_rd_meta(tr->data);
 	s = json_object_get(m, "stage");
 	if (json_is_string(s) && strcmp(json_string_value(s), "ppo"))
@@ -336,12 +305,7 @@ train(struct run *r)
 	p = json_object_get(m, "pad_token_id");
 	r->pad = json_is_integer(p) ? (int32_t)json_integer_value(p) : 0;
 	r->cutoff = (long)json_integer_value(json_object_get(m, "cutoff_len"));
-	p = json_object_get(m, "eos_token_id");
-	if (json_is_integer(p))   /* the tokenizer's eos stops rows too */
-		add_stop(r, (int32_t)json_integer_value(p));
-	p = json_object_get(m, "additional_special_tokens_ids"); /* 3.3 */
-	for (i = 0; i < (int)json_array_size(p); i++)
-		add_stop(r, (int32_t)json_integer_value(json_array_get(p, i)));
+	lmf_ppo_add_stops(&r->o->g, m, &r->eos);
 	lmf_train_start(tr, r->tp, r->ntp,
 	    lmf_llama_trainable_numel(r->model));
 	while (tr->step < tr->total && prompts(r, &ro)) {

@@ -98,6 +98,12 @@ void lmf_ppo_rollout(struct lmf_rollout *ro, struct lmf_infer *inf, int n,
     const struct lmf_gen_opts *g, struct lmf_rng *rng, int32_t pad,
     int32_t eos);
 
+/* the stop ids g->stop (allocated) with the prompt batches' eos_token_id
+ * and additional_special_tokens_ids (their header meta; spec 3.3) added,
+ * as LLaMA-Factory's eos_token_id = [eos] + additional_special_tokens_ids;
+ * *eos set to the first one added when it is < 0 */
+void lmf_ppo_add_stops(struct lmf_gen_opts *g, json_t *meta, int32_t *eos);
+
 /* reward scores: each row's value at its last token through rm's value
  * head, mbs rows at a time */
 void lmf_ppo_score(struct lmf_llama *rm, struct lmf_rollout *ro, int mbs);
