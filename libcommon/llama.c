@@ -280,10 +280,14 @@ lmf_batch_from_prompts(struct lmf_batch *b, struct lmf_item *it, int64_t V,
 			    (int)b->input_ids[i]);
 			return -1;
 		}
-	for (i = 0; cutoff > 0 && i < b->B; i++) {
+	for (i = 0; i < b->B; i++) {
 		for (n = t = 0; t < b->T; t++)
 			n += !b->attention_mask || b->attention_mask[i * b->T + t];
-		if (n > cutoff) {
+		if (!n) {
+			lmf_seterr(err, errlen, "row %d is all padding", (int)i);
+			return -1;
+		}
+		if (cutoff > 0 && n > cutoff) {
 			lmf_seterr(err, errlen, "row %d: a prompt of %lld tokens, "
 			    "longer than cutoff_len %ld", (int)i, (long long)n,
 			    cutoff);
@@ -291,6 +295,18 @@ lmf_batch_from_prompts(struct lmf_batch *b, struct lmf_item *it, int64_t V,
 		}
 	}
 	return 0;
+}
+
+int
+lmf_batch_row_tokens(const struct lmf_batch *b, int row, int32_t *q)
+{
+	long t, o = (long)row * b->T;
+	int n = 0;
+
+	for (t = 0; t < b->T; t++)
+		if (!b->attention_mask || b->attention_mask[o + t])
+			q[n++] = b->input_ids[o + t];
+	return n;
 }
 
 int

@@ -3,10 +3,12 @@
  * GAE themselves are loss.c's. */
 #include <float.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lmf/hf.h"
 #include "lmf/kernels.h"
 #include "lmf/llama.h"
 #include "lmf/loss.h"
@@ -171,10 +173,14 @@ lmf_ppo_score(struct lmf_llama *rm, struct lmf_rollout *ro, int mbs)
 	ro->t_score = lmf_now() - t0;
 }
 
+static void mask_labels(int32_t *labels, const float *mask, int k, int T);
+
 void
 lmf_ppo_forward(struct lmf_llama *policy, struct lmf_llama *ref,
-    struct lmf_rollout *ro, int mbs)
+    struct lmf_rollout *ro, int mbs, int all)
 {
+	int32_t *lab = all ? NULL : xmallocarray((size_t)mbs * ro->T,
+	    sizeof *lab);
 	struct lmf_batch b;
 	double t0, t1;
 	long o;
@@ -185,6 +191,11 @@ lmf_ppo_forward(struct lmf_llama *policy, struct lmf_llama *ref,
 		k = ro->n - i < mbs ? ro->n - i : mbs;
 		o = (long)i * ro->T;
 		rows(ro, &b, i, k);
+		if (lab) {
+			memcpy(lab, b.labels, (size_t)k * ro->T * sizeof *lab);
+			mask_labels(lab, ro->mask + o, k, ro->T);
+			b.labels = lab;
+		}
 		t0 = lmf_now();
 		lmf_llama_forward(policy, &b, LMF_FWD_TRAIN);
 		lmf_llama_logps(policy, ro->lp + o);
@@ -200,6 +211,7 @@ lmf_ppo_forward(struct lmf_llama *policy, struct lmf_llama *ref,
 		}
 		ro->t_ref += lmf_now() - t1;
 	}
+	free(lab);
 }
 
 void
@@ -244,6 +256,142 @@ lmf_ppo_state_init(struct lmf_ppo_state *s, const struct lmf_ppo_config *c,
 	s->rm_var = 1;
 	s->rm_count = 1e-24;
 	lmf_rng_seed(&s->rng, seed);
+	lmf_rng_seed(&s->gen, seed + 1);
+}
+
+json_t *
+lmf_ppo_state_save(const struct lmf_ppo_state *s,
+    const struct lmf_llama *policy)
+{
+	char rng[17], gen[17], steps[17];
+
+	snprintf(rng, sizeof rng, "%016llx", (unsigned long long)s->rng.state);
+	snprintf(gen, sizeof gen, "%016llx", (unsigned long long)s->gen.state);
+	snprintf(steps, sizeof steps, "%016llx",
+	    (unsigned long long)lmf_llama_nsteps(policy));
+	return json_pack("{s:f, s:f, s:f, s:f, s:s, s:s, s:s}", "kl_coef",
+	    s->kl_coef, "score_mean", s->rm_mean, "score_var", s->rm_var,
+	    "score_count", s->rm_count, "shuffle_rng", rng, "sample_rng", gen,
+	    "policy_steps", steps);
+}
+
+/* 16 hex digits into *v: 0, or -1 */
+static int
+hex64(const char *x, uint64_t *v)
+{
+	char *end;
+	unsigned long long u;
+
+	if (strlen(x) != 16 || x[0] == '-' || x[0] == '+')
+		return -1;
+	u = strtoull(x, &end, 16);
+	if (*end)
+		return -1;
+	*v = (uint64_t)u;
+	return 0;
+}
+
+int
+lmf_ppo_state_load(struct lmf_ppo_state *s, struct lmf_llama *policy,
+    json_t *j, char *err, size_t errlen)
+{
+	const char *rng, *gen, *steps;
+	struct lmf_ppo_state n = *s;
+	uint64_t k;
+	json_error_t je;
+
+	if (!j) {
+		lmf_seterr(err, errlen, "no ppo state: not a checkpoint of "
+		    "lmf-ppo");
+		return -1;
+	}
+	if (json_unpack_ex(j, &je, 0, "{s:F, s:F, s:F, s:F, s:s, s:s, s:s}",
+	    "kl_coef", &n.kl_coef, "score_mean", &n.rm_mean, "score_var",
+	    &n.rm_var, "score_count", &n.rm_count, "shuffle_rng", &rng,
+	    "sample_rng", &gen, "policy_steps", &steps) < 0) {
+		lmf_seterr(err, errlen, "the ppo state: %s", je.text);
+		return -1;
+	}
+	if (hex64(rng, &n.rng.state) < 0 || hex64(gen, &n.gen.state) < 0 ||
+	    hex64(steps, &k) < 0 || !isfinite(n.kl_coef) ||
+	    !(n.rm_count > 0) || !(n.rm_var >= 0)) {
+		lmf_seterr(err, errlen, "the ppo state: a value out of range");
+		return -1;
+	}
+	*s = n;
+	lmf_llama_set_nsteps(policy, k);
+	return 0;
+}
+
+static void
+add_stop(struct lmf_gen_opts *g, int32_t id, int32_t *eos)
+{
+	lmf_gen_add_stop(g, id);
+	if (*eos < 0)
+		*eos = id;
+}
+
+void
+lmf_ppo_add_stops(struct lmf_gen_opts *g, json_t *meta, int32_t *eos)
+{
+	json_t *p = json_object_get(meta, "eos_token_id");
+	size_t i;
+
+	if (json_is_integer(p))   /* the tokenizer's eos stops rows too */
+		add_stop(g, (int32_t)json_integer_value(p), eos);
+	p = json_object_get(meta, "additional_special_tokens_ids");
+	for (i = 0; i < json_array_size(p); i++)
+		add_stop(g, (int32_t)json_integer_value(json_array_get(p, i)),
+		    eos);
+}
+
+int
+lmf_ppo_reward_read(const char *path, struct lmf_item *it, json_t **cfg,
+    char *err, size_t errlen)
+{
+	struct lmf_item all = { 0 };
+	struct lmf_rd *r;
+	json_t *c;
+	int e, i;
+
+	memset(it, 0, sizeof *it);
+	*cfg = NULL;
+	if (!(r = lmf_rd_open(path, &e))) {
+		lmf_seterr(err, errlen, "%s", lmf_rd_open_errmsg());
+		return -1;
+	}
+	if (lmf_rd_item(r, &all) != 1) {
+		lmf_seterr(err, errlen, "'%s': no adapter item", path);
+		lmf_rd_close(r);
+		return -1;
+	}
+	for (i = 0; i < all.ntensors; i++) {
+		struct lmf_tensor *t = &all.t[i];
+
+		if (strncmp(t->name, "v_head.", 7))
+			memcpy(lmf_item_add_tensor(it, t->name, t->dtype,
+			    t->ndim, t->shape)->data, t->data, t->nbytes);
+	}
+	c = json_object_get(lmf_rd_meta(r), "adapter_config");
+	if (json_is_object(c)) {
+		*cfg = json_deep_copy(c);
+		json_object_set_new(*cfg, "inference_mode", json_true());
+	}
+	lmf_item_free(&all);
+	lmf_rd_close(r);
+	return 0;
+}
+
+int
+lmf_ppo_reward_write(const char *dir, struct lmf_item *it, json_t *cfg,
+    char *err, size_t errlen)
+{
+	char *sub = xasprintf("%s/reward", dir);
+	struct lmf_hf_opts o = { .adapter = 1, .dtype = -1, .src = "reward" };
+	int rc = lmf_hf_write(sub, cfg, it, &o, err, errlen);
+
+	free(sub);
+	return rc < 0 ? -1 : 0;
 }
 
 /* trl's RunningMoments.update over the batch's scores; the running std */
@@ -368,6 +516,22 @@ gather(float *dst, const float *src, const int *idx, int k, int T)
 		    (size_t)T * sizeof *dst);
 }
 
+/* the labels of the positions outside the mask ignored, so that the
+ * log-probs (a log-softmax over the vocabulary each) are only taken where
+ * the loss uses them; the others are set to the old ones (a ratio of 1,
+ * masked out as before) after the forward */
+static void
+mask_labels(int32_t *labels, const float *mask, int k, int T)
+{
+	long i;
+	int t;
+
+	for (i = 0; i < k; i++)
+		for (t = 0; t + 1 < T; t++)
+			if (mask[i * T + t] == 0)
+				labels[i * T + t + 1] = LMF_IGNORE_INDEX;
+}
+
 /* forward, loss and backward of rows idx[0..k): gradients of loss /
  * ga added; the loss */
 static double
@@ -386,9 +550,13 @@ minibatch(struct lmf_llama *m, struct lmf_rollout *ro, struct mb *s,
 	gather(s->adv, ro->adv, idx, k, ro->T);
 	gather(s->ret, ro->ret, idx, k, ro->T);
 	gather(s->mask, ro->mask, idx, k, ro->T);
+	mask_labels(s->labels, s->mask, k, ro->T);
 	lmf_llama_forward(m, &b, LMF_FWD_TRAIN);
 	lmf_llama_logps(m, s->lp);
 	lmf_llama_values(m, s->v);
+	for (i = 0; i < N; i++)
+		if (s->mask[i] == 0)
+			s->lp[i] = s->oldlp[i];
 	memset(s->dlp, 0, (size_t)N * sizeof *s->dlp);
 	memset(s->dv, 0, (size_t)N * sizeof *s->dv);
 	loss = lmf_ppo_loss(&ps, s->dlp, s->dv, s->lp, s->oldlp, s->v,

@@ -139,12 +139,7 @@ batch(struct pred *p, struct lmf_item *it, int V, const char *path,
 	lab = xmallocarray((size_t)LT + 1, sizeof *lab);
 	for (i = 0; i < B; i++) {
 		q[i] = xmallocarray((size_t)T, sizeof **q);
-		for (t = 0; t < T; t++)
-			if (!b.attention_mask || b.attention_mask[i * T + t])
-				q[i][ql[i]++] = b.input_ids[i * T + t];
-		if (!ql[i])
-			die("'%s': batch %llu: row %d is all padding", path,
-			    (unsigned long long)k, i);
+		ql[i] = lmf_batch_row_tokens(&b, i, q[i]);
 	}
 	lmf_sample_generate(p->inf, B, (const int32_t *const *)q, ql, &p->g,
 	    &p->rng, out, nout);

@@ -612,18 +612,36 @@ resume_state(struct lmf_trainer *tr, uint64_t seed)
 	    "loss_sum", tr->loss_sum, "log_steps", (json_int_t)tr->log_steps,
 	    "last_norm", tr->last_norm, "batch_size",
 	    (json_int_t)tr->batch_size, "seed", (json_int_t)seed);
-	json_t *m;
+	json_t *m, *order;
 	int i;
 
 	json_object_set_new(j, "total_flos", json_real(tr->flos));
 	if (tr->nmetric) {
 		m = json_object();
-		for (i = 0; i < tr->nmetric; i++)
+		order = json_array();   /* the log's key order */
+		for (i = 0; i < tr->nmetric; i++) {
 			json_object_set_new(m, tr->mname[i],
 			    json_real(tr->msum[i]));
+			json_array_append_new(order,
+			    json_string(tr->mname[i]));
+		}
 		json_object_set_new(j, "metric_sums", m);
+		json_object_set_new(j, "metric_order", order);
 	}
+	if (tr->save_state)
+		json_object_set_new(j, "tool", tr->save_state(tr));
 	return j;
+}
+
+static int
+has_metric(const struct lmf_trainer *tr, const char *name)
+{
+	int i;
+
+	for (i = 0; i < tr->nmetric; i++)
+		if (!strcmp(tr->mname[i], name))
+			return 1;
+	return 0;
 }
 
 /* the state of the checkpoint resumed from: the counters, the extra
@@ -633,9 +651,10 @@ load_state(struct lmf_trainer *tr, const char *dir)
 {
 	char *path = xasprintf("%s/lmf_state.json", dir);
 	json_error_t je;
-	json_t *j = json_load_file(path, 0, &je), *ts, *v;
+	json_t *j = json_load_file(path, 0, &je), *ts, *v, *ms;
 	json_int_t step, total, micro, tokens, samples, ls, bs;
 	const char *k;
+	size_t i;
 
 	if (!j || json_unpack_ex(j, &je, 0, "{s:I, s:I, s:I, s:I, s:I, s:F, "
 	    "s:F, s:I, s:F, s:I}", "global_step", &step, "total_steps",
@@ -658,9 +677,17 @@ load_state(struct lmf_trainer *tr, const char *dir)
 	ts = json_object_get(j, "log_lines");
 	if (json_is_integer(ts) && json_integer_value(ts) >= 0)
 		tr->log_keep = (long)json_integer_value(ts);
-	json_object_foreach(json_object_get(j, "metric_sums"), k, v)
-		if (json_is_number(v))
+	ms = json_object_get(j, "metric_sums");
+	json_array_foreach(json_object_get(j, "metric_order"), i, v)
+		if (json_is_string(v) && json_is_number(ts = json_object_get(ms,
+		    json_string_value(v))))
+			lmf_train_metric(tr, json_string_value(v),
+			    json_number_value(ts));
+	json_object_foreach(ms, k, v)   /* those the order leaves out */
+		if (json_is_number(v) && !has_metric(tr, k))
 			lmf_train_metric(tr, k, json_number_value(v));
+	json_decref(tr->resumed);
+	tr->resumed = json_incref(json_object_get(j, "tool"));
 	json_decref(j);
 	free(path);
 	path = xasprintf("%s/trainer_state.json", dir);
@@ -739,7 +766,8 @@ lmf_train_start(struct lmf_trainer *tr, struct lmf_tparam *tp, int ntp,
 			die("%s", err);
 		lmf_rd_close(r);
 		free(path);
-		if (tr->adam.step != tr->step)
+		if (tr->updates_vary ? tr->adam.step < tr->step :
+		    tr->adam.step != tr->step)
 			die("'%s': optimizer step %ld, trainer step %ld",
 			    tr->resume_dir, tr->adam.step, tr->step);
 		for (i = 0; i < tr->micro; i++) {
@@ -800,6 +828,8 @@ write_result_dir(struct lmf_trainer *tr, const char *dir)
 	    sizeof err) < 0)
 		die("%s", err);
 	free(path);
+	if (tr->write_extra)
+		tr->write_extra(tr, dir);
 }
 
 /* the tokenizer files of tokenizer_dir beside the weights in dir, as
@@ -1287,6 +1317,7 @@ lmf_train_free(struct lmf_trainer *tr)
 	lmf_adamw_free(&tr->adam);
 	json_decref(tr->history);
 	json_decref(tr->model_meta);
+	json_decref(tr->resumed);
 	free(tr->resume_dir);
 	free(tr->flat);
 	free(tr->gidx);

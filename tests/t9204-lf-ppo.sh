@@ -4,7 +4,8 @@
 # Llama 3 with the real tokenizer; its reward model is the stock reward
 # example trained on the same model with template=llama3 (as the
 # llama3_lora_reward.yaml it was paired with had). The PPO run itself is
-# only --dry_run here: 512 sampled tokens per prompt take minutes.
+# only --dry_run here: 512 sampled tokens per prompt take minutes
+# (t4307 runs it for real on a model whose generations end at once).
 . "$(dirname "$0")/lib.sh"
 . "$TOP/tests/lfex.sh"
 plan 4

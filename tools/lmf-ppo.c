@@ -45,7 +45,8 @@ struct run {
 	struct lmf_infer *inf;
 	struct lmf_infer_layer *layers;
 	struct lmf_ppo_state s;
-	struct lmf_rng grng;
+	struct lmf_item reward;   /* lora: the adapter output_dir/reward gets */
+	json_t *reward_cfg;
 	int32_t pad, eos;
 	long cutoff;   /* the batches' cutoff_len, 0 if not known */
 };
@@ -79,8 +80,12 @@ open_rm(struct run *r)
 	const char *p = o->rm_type == RM_FULL ? o->reward_model : o->model;
 	const char *a = o->rm_type == RM_FULL ? o->reward_adapters :
 	    o->reward_model;
+	char err[512];
 
 	r->rm = open_frozen(p, a);
+	if (o->rm_type == RM_LORA && !o->dump && lmf_ppo_reward_read(a,
+	    &r->reward, &r->reward_cfg, err, sizeof err) < 0)
+		die("%s", err);
 	if (!lmf_llama_has_value_head(r->rm))
 		die("'%s': no value head (v_head.summary): not a reward model",
 		    a ? a : p);
@@ -152,7 +157,7 @@ prompts(struct run *r, struct lmf_rollout *ro)
 	long nb = (long)r->o->c.ga * r->o->c.buffer, k;
 	struct lmf_item *items = xcalloc((size_t)nb, sizeof *items);
 	int32_t **q = NULL;
-	int *ql = NULL, n = 0, i, t, ended = 0;
+	int *ql = NULL, n = 0, i, ended = 0;
 	struct lmf_batch b;
 	char err[256];
 
@@ -170,25 +175,17 @@ prompts(struct run *r, struct lmf_rollout *ro)
 		ql = xrealloc(ql, (size_t)(n + b.B) * sizeof *ql);
 		for (i = 0; i < b.B; i++, n++) {
 			q[n] = xmallocarray((size_t)b.T, sizeof **q);
-			for (ql[n] = t = 0; t < b.T; t++)
-				if (!b.attention_mask ||
-				    b.attention_mask[i * b.T + t])
-					q[n][ql[n]++] = b.input_ids[i * b.T + t];
-			if (!ql[n])
-				die("'%s': batch %llu: row %d is all padding",
-				    tr->data_path, (unsigned long long)tr->micro,
-				    i);
+			ql[n] = lmf_batch_row_tokens(&b, i, q[n]);
 		}
 	}
-	/* bf16 rollouts: the policy's weights as this step starts (a
-	 * LoRA base is frozen: its copy was made once) */
+	/* bf16 rollouts: the weights as the step starts (LoRA: base frozen) */
 	if (n && r->o->infer_dtype == 2 && r->o->t.finetuning_type !=
 	    LMF_FT_LORA && lmf_infer_set_dtype(r->inf, LMF_BF16, err,
 	    sizeof err))
 		die("%s", err);
 	if (n)
 		lmf_ppo_rollout(ro, r->inf, n, (const int32_t *const *)q, ql,
-		    r->o->c.mbs, &r->o->g, &r->grng, r->pad, r->eos);
+		    r->o->c.mbs, &r->o->g, &r->s.gen, r->pad, r->eos);
 	for (i = 0; i < n; i++)
 		free(q[i]);
 	for (i = 0; i < k; i++)
@@ -209,7 +206,7 @@ step(struct run *r, struct lmf_rollout *ro, int scored)
 		c->mbs = ro->n;
 	if (!scored)
 		lmf_ppo_score(r->rm, ro, c->mbs);
-	lmf_ppo_forward(r->model, r->ref, ro, c->mbs);
+	lmf_ppo_forward(r->model, r->ref, ro, c->mbs, r->o->dump != NULL);
 	lmf_ppo_advantages(ro, c, &r->s, &st);
 	t0 = lmf_now();
 	lmf_ppo_optimize(r->model, ro, c, &r->s, &st, update, r, r->o->dump
@@ -256,6 +253,26 @@ write_result(struct lmf_trainer *tr, const char *path)
 	lmf_train_model_write(tr, r->model, path);
 }
 
+/* reward_model_type lora: dir/reward as PEFT saves the second adapter */
+static void
+write_extra(struct lmf_trainer *tr, const char *dir)
+{
+	struct run *r = tr->ctx;
+	char err[512];
+
+	if (r->reward.ntensors && lmf_ppo_reward_write(dir, &r->reward,
+	    r->reward_cfg, err, sizeof err) < 0)
+		die("%s", err);
+}
+
+static json_t *
+save_state(struct lmf_trainer *tr)
+{
+	struct run *r = tr->ctx;
+
+	return lmf_ppo_state_save(&r->s, r->model);
+}
+
 static void
 train(struct run *r)
 {
@@ -263,16 +280,23 @@ train(struct run *r)
 	struct lmf_trainer *tr = r->tr;
 	struct lmf_rollout ro;
 	json_t *s, *p, *m;
+	char err[512];
 	int i;
 
 	tr->result_name = r->o->t.finetuning_type == LMF_FT_LORA ?
 	    "adapter.lmf" : "model.lmf";
 	tr->write_result = write_result;
+	tr->write_extra = write_extra;
+	tr->save_state = save_state;
+	tr->updates_vary = 1;
 	tr->plot_keys = plots;
 	tr->log_metrics = 1;
 	lmf_train_begin(tr);
 	open_models(r);
 	lmf_train_open(tr);
+	if (tr->resume_dir && lmf_ppo_state_load(&r->s, r->model, tr->resumed,
+	    err, sizeof err) < 0)   /* the KL controller, moments, RNGs */
+		die("'%s/lmf_state.json': %s", tr->resume_dir, err);
 	m = lmf_rd_meta(tr->data);
 	s = json_object_get(m, "stage");
 	if (json_is_string(s) && strcmp(json_string_value(s), "ppo"))
@@ -281,13 +305,7 @@ train(struct run *r)
 	p = json_object_get(m, "pad_token_id");
 	r->pad = json_is_integer(p) ? (int32_t)json_integer_value(p) : 0;
 	r->cutoff = (long)json_integer_value(json_object_get(m, "cutoff_len"));
-	p = json_object_get(m, "eos_token_id");
-	if (json_is_integer(p))   /* the tokenizer's eos stops rows too */
-		lmf_gen_add_stop(&r->o->g, (int32_t)json_integer_value(p));
-	p = json_object_get(m, "additional_special_tokens_ids"); /* 3.3 */
-	for (i = 0; i < (int)json_array_size(p); i++)
-		lmf_gen_add_stop(&r->o->g, (int32_t)json_integer_value(
-		    json_array_get(p, i)));
+	lmf_ppo_add_stops(&r->o->g, m, &r->eos);
 	lmf_train_start(tr, r->tp, r->ntp,
 	    lmf_llama_trainable_numel(r->model));
 	while (tr->step < tr->total && prompts(r, &ro)) {
@@ -460,7 +478,6 @@ main(int argc, char **argv)
 	tr.seed = t->seed;
 	tr.ctx = &r;
 	lmf_ppo_state_init(&r.s, c, t->seed);
-	lmf_rng_seed(&r.grng, t->seed + 1);
 	if (o.rollout) {
 		lmf_train_begin(&tr);
 		open_models(&r);
@@ -476,6 +493,8 @@ main(int argc, char **argv)
 	free(r.layers);
 	free((void *)o.g.stop);
 	free(r.tp);
+	lmf_item_free(&r.reward);
+	json_decref(r.reward_cfg);
 	lmf_close_out();
 	return 0;
 }

@@ -95,6 +95,9 @@ int lmf_batch_from_item(struct lmf_batch *b, struct lmf_item *it, int V,
  * labels, the unaligned reference answers, are not used. 0, or -1 */
 int lmf_batch_from_prompts(struct lmf_batch *b, struct lmf_item *it, int64_t V,
     long cutoff, char *err, size_t errlen);
+/* a prompt batch row's tokens without its padding into q (room for T
+ * ids); their count */
+int lmf_batch_row_tokens(const struct lmf_batch *b, int row, int32_t *q);
 /* tokens with labels != -100 (unshifted, as HF counts num_items_in_batch) */
 long lmf_batch_label_tokens(const struct lmf_batch *b);
 /* the row's last non-padding position as an index into (B * T) per-token

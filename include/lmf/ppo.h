@@ -14,6 +14,7 @@
  * left-padded and counts positions from the first pad; RoPE depends only
  * on position differences, so the numbers are the same. */
 #include <stdint.h>
+#include <jansson.h>
 
 #include "lmf/llama.h"
 #include "lmf/loss.h"
@@ -97,23 +98,54 @@ void lmf_ppo_rollout(struct lmf_rollout *ro, struct lmf_infer *inf, int n,
     const struct lmf_gen_opts *g, struct lmf_rng *rng, int32_t pad,
     int32_t eos);
 
+/* the stop ids g->stop (allocated) with the prompt batches' eos_token_id
+ * and additional_special_tokens_ids (their header meta; spec 3.3) added,
+ * as LLaMA-Factory's eos_token_id = [eos] + additional_special_tokens_ids;
+ * *eos set to the first one added when it is < 0 */
+void lmf_ppo_add_stops(struct lmf_gen_opts *g, json_t *meta, int32_t *eos);
+
 /* reward scores: each row's value at its last token through rm's value
  * head, mbs rows at a time */
 void lmf_ppo_score(struct lmf_llama *rm, struct lmf_rollout *ro, int mbs);
 /* the old log-probs and values (policy, in training mode as trl runs
  * them, no gradients kept) and the reference log-probs (ref, or policy
- * without its adapter when ref is NULL), mbs rows at a time */
+ * without its adapter when ref is NULL), mbs rows at a time. The
+ * log-probs (a log-softmax over the vocabulary each) are taken at every
+ * position with all, else only where the mask is (0 elsewhere: a step
+ * uses no other, as the optimisation's mini-batches) */
 void lmf_ppo_forward(struct lmf_llama *policy, struct lmf_llama *ref,
-    struct lmf_rollout *ro, int mbs);
+    struct lmf_rollout *ro, int mbs, int all);
 
 /* what persists across steps */
 struct lmf_ppo_state {
 	double kl_coef;               /* the KL controller's value */
 	double rm_mean, rm_var, rm_count; /* RunningMoments of the scores */
-	struct lmf_rng rng;           /* the mini-batch permutations */
+	struct lmf_rng rng;           /* the mini-batch permutations (seed) */
+	struct lmf_rng gen;           /* the responses' sampling (seed + 1) */
 };
 void lmf_ppo_state_init(struct lmf_ppo_state *s,
     const struct lmf_ppo_config *c, uint64_t seed);
+/* s and the policy's step count (its dropout's seed) as a checkpoint
+ * keeps them for a resume (a new JSON object: reals exact, the RNG
+ * states as 16 hex digits) */
+json_t *lmf_ppo_state_save(const struct lmf_ppo_state *s,
+    const struct lmf_llama *policy);
+/* the same read back into s and policy: 0, or -1 with err */
+int lmf_ppo_state_load(struct lmf_ppo_state *s, struct lmf_llama *policy,
+    json_t *j, char *err, size_t errlen);
+
+/* reward_model_type lora: the reward adapter as PEFT saves the policy's
+ * second adapter "reward", into DIR/reward/: adapter_model.safetensors
+ * (its LoRA tensors, the rm's value head left out: LLaMA-Factory holds it
+ * in buffers that are not saved) and adapter_config.json (inference_mode
+ * true). read takes them from the rm's adapter stream once: 0, or -1 */
+struct lmf_item;
+int lmf_ppo_reward_read(const char *path, struct lmf_item *it, json_t **cfg,
+    char *err, size_t errlen);
+/* write them into dir/reward (lmf_hf_write, each file atomically): 0, or
+ * -1 with err */
+int lmf_ppo_reward_write(const char *dir, struct lmf_item *it, json_t *cfg,
+    char *err, size_t errlen);
 
 /* the statistics of one step (trl's names in the log) */
 struct lmf_ppo_step_stats {

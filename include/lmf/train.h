@@ -152,6 +152,17 @@ struct lmf_trainer {
 	int log_metrics;             /* trainer_log.jsonl gets every metric
 	                                (after LLaMA-Factory's keys) */
 	uint64_t seed;               /* recorded in lmf_state.json */
+	/* the tool's other files into a result directory: a checkpoint's
+	 * (being written, committed with it) or output_dir at the end;
+	 * NULL: none */
+	void (*write_extra)(struct lmf_trainer *tr, const char *dir);
+	/* what else a resume needs, kept under "tool" in a checkpoint's
+	 * lmf_state.json (a new reference); NULL: nothing */
+	json_t *(*save_state)(struct lmf_trainer *tr);
+	json_t *resumed;             /* that object of the checkpoint resumed
+	                                from (lmf_train_open), or NULL */
+	int updates_vary;            /* the optimizer steps once or more a
+	                                step (lmf-ppo), not exactly once */
 	struct lmf_llama *model;     /* lmf_train_tool_open's */
 	char *resume_dir;            /* the checkpoint resumed from, or NULL */
 	struct lmf_rd *data;
