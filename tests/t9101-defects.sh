@@ -1,11 +1,11 @@
 #!/bin/sh
-# issue 15's defects: lmf train --dry_run checks the dataset and template
-# names; lmf export and lmf chat --dry_run print their commands and run
+# issue 15's defects: lmf train --dry_run checks the dataset, eval_dataset
+# and template names; lmf export and lmf chat --dry_run print their commands and run
 # none; a hub id as model_name_or_path says lmf is offline and how to
 # point at a local copy; SIGINT under overwrite_output_dir says how to
 # resume, and that advice resumes.
 . "$(dirname "$0")/lib.sh"
-plan 13
+plan 15
 mkdir tiny
 sed 's/"vocab_size": 512/"vocab_size": 576/' \
 	"$TOP/data/models/tiny-llama/config.json" >tiny/config.json
@@ -18,6 +18,10 @@ check "train --dry_run with good names" lmf train "$@" --dry_run
 check_exit "  a dataset not in dataset_info.json: refused" 1 \
 	lmf train "$@" --dataset identity,nosuch --dry_run
 check_grep "  naming it" "dataset 'nosuch' is not in dataset_info.json" \
+	check.err
+check_exit "  an eval_dataset not in dataset_info.json: refused" 1 \
+	lmf train "$@" --eval_dataset nosuch2 --dry_run
+check_grep "  naming it" "dataset 'nosuch2' is not in dataset_info.json" \
 	check.err
 check_exit "  an unknown template: refused" 1 \
 	lmf train "$@" --template nosuch --dry_run
