@@ -190,19 +190,25 @@ lmf_board_last_checkpoint(const char *dir)
 	return s;
 }
 
-/* the stage in the YAML text beside a run, or "?" */
+/* the stage in the YAML text beside a run ("export" for an export's),
+ * or "?" */
 static json_t *
 run_stage(const char *text, size_t len)
 {
 	struct lmf_args a;
 	json_t *s = NULL;
 	char err[256];
+	long k;
 
 	lmf_args_init(&a);
 	a.allow_extra = 1;
 	if (text && lmf_args_read_yaml(&a, "yaml", text, len, err,
-	    sizeof err) == 0)
-		s = json_string(lmf_args_get(&a, "stage"));
+	    sizeof err) == 0) {
+		k = lmf_args_find("stage");
+		/* an export's YAML names no stage: its default is sft */
+		s = json_string(!a.given[k] && a.given[lmf_args_find(
+		    "export_dir")] ? "export" : lmf_args_get(&a, "stage"));
+	}
 	lmf_args_free(&a);
 	return s ? s : json_string("?");
 }

@@ -236,6 +236,12 @@ def run_is(name, status, ck):
            'no %s: %r' % (ck, r[0]))
 
 
+def stage_is(name, stage):
+    d = status_is('GET', '/api/runs', 200)
+    r = [r for r in d['runs'] if r['name'] == name]
+    expect(r and r[0]['stage'] == stage, 'runs: %r' % d)
+
+
 def run(name, args):
     try:
         globals()[name](*args)

@@ -119,12 +119,14 @@ a = json.load(open("gen/all_results.json"))
 assert all(a[x] == r[x] for x in k)
 p = json.load(open("gen/predict_results.json"))
 assert all(p["predict" + x[4:]] == r[x] for x in k), (p, r)'
+# evaluations at 3 and 6, the end of training's line (t9103), the final
+# evaluation
 check "  trainer_log.jsonl: evaluations at steps 3 and 6 without a loss" \
 	python3 -c '
 import json
 ls = [json.loads(l) for l in open("gen/trainer_log.jsonl")]
 e = [l["current_steps"] for l in ls if "loss" not in l]
-assert e == [3, 6, 6], e
+assert e == [3, 6, 6, 6], e
 assert not any("eval_loss" in l for l in ls)'
 check "  the predictions: the 6 eval_dataset rows" python3 -c '
 import json

@@ -6,7 +6,7 @@
 # a tiny sft job started, a second Start refused, stopped with its
 # checkpoint kept, listed and resumed.
 . "$(dirname "$0")/lib.sh"
-plan 47
+plan 49
 # checks: DESC|CHECK|ARG... lines on stdin, one python3 for them all
 checks() {
 	python3 "$TOP/tests/boardhttp.py" "$URL" batch >batch.out 2>&1
@@ -99,6 +99,14 @@ resume: from the checkpoint|post|resume|name=j
 CHECKS
 check "  the resume ran with resume_from_checkpoint" \
 	grep -q "resume_from_checkpoint 'runs/j/checkpoint-" runs/j.log
+mkdir runs/e runs/r
+printf '# lmf-board: export\nmodel_name_or_path: tiny\nexport_dir: runs/e\n' \
+	>runs/e.yaml
+printf 'stage: rm\nmodel_name_or_path: tiny\noutput_dir: runs/r\n' >runs/r.yaml
+checks <<CHECKS
+runs list: an export's stage is export|stage_is|e|export
+runs list: a stage from its YAML|stage_is|r|rm
+CHECKS
 kill -TERM $pid
 wait $pid
 check "SIGTERM: lmf-board ends with 0" test $? -eq 0
