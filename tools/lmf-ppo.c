@@ -142,6 +142,22 @@ add_stop(struct run *r, int32_t id)
 		r->eos = id;
 }
 
+/* under mpirun, every rank optimises on the whole rollout alike: rank
+ * 0's gradients on every rank (the others' zeroed, then summed), so that
+ * they stay equal whatever their threads */
+static void
+grads_from_rank0(struct run *r)
+{
+	int i;
+
+	if (r->tr->world < 2)
+		return;
+	for (i = 0; r->tr->rank > 0 && i < r->ntp; i++)
+		memset(r->tp[i].g, 0, r->tp[i].numel * sizeof *r->tp[i].g);
+	for (i = 0; i < r->ntp; i++)
+		lmf_dist_sum_f32(r->tp[i].g, r->tp[i].numel);
+}
+
 /* the last step: the optimizer as train.c runs it, once per backward
  * batch at the step's learning rate; the step's last one is
  * lmf_train_update's, after the statistics are in */
@@ -154,6 +170,7 @@ update(void *ctx, int last, double loss)
 	(void)loss;
 	if (last)
 		return;
+	grads_from_rank0(r);
 	lmf_grad_clip(tr->tp, tr->ntp, tr->a.max_grad_norm);
 	lmf_adamw_step(&tr->adam, tr->tp, tr->ntp,
 	    lmf_sched_lr(&tr->sched, tr->step));
@@ -165,7 +182,7 @@ static int
 prompts(struct run *r, struct lmf_rollout *ro)
 {
 	struct lmf_trainer *tr = r->tr;
-	long nb = (long)r->o->c.ga * r->o->c.buffer, k;
+	long nb = tr->ga, k;    /* GA x buffer (x ranks) */
 	struct lmf_item *items = xcalloc((size_t)nb, sizeof *items);
 	int32_t **q = NULL;
 	int *ql = NULL, n = 0, i, t, ended = 0;
@@ -214,6 +231,7 @@ step(struct run *r, struct lmf_rollout *ro, int scored)
 	struct lmf_ppo_step_stats st = { 0 };
 	struct lmf_ppo_config *c = &r->o->c;
 	double t0;
+	int i;
 
 	if (!c->mbs)
 		c->mbs = ro->n;
@@ -231,6 +249,13 @@ step(struct run *r, struct lmf_rollout *ro, int scored)
 		return 0;
 	}
 	lmf_ppo_metrics(r->tr, &st);
+	if (r->tr->rank > 0) {
+		/* lmf_train_update sums them: rank 0's alone, as above */
+		for (i = 0; i < r->ntp; i++)
+			memset(r->tp[i].g, 0, r->tp[i].numel *
+			    sizeof *r->tp[i].g);
+		st.loss = 0;
+	}
 	lmf_train_update(r->tr, st.loss);
 	return 1;
 }
@@ -311,6 +336,32 @@ train(struct run *r)
 	lmf_train_end(tr);
 	if (r->o->out)
 		write_result(tr, r->o->out);
+}
+
+/* under mpirun: the prompts of a step are GA x buffer x ranks
+ * micro-batches, each rank generating its share (ppo.c), every rank
+ * optimising on the whole rollout with rank 0's gradients; rank 0 alone
+ * writes and prints */
+static void
+dist_setup(struct opts *o, int threads)
+{
+	int n = lmf_dist_init();
+
+	if (n < 2)
+		return;
+	if (o->dump || o->rollout)
+		die_usage("--dump_step and --rollout run on one process only");
+	if (!strcmp(o->model, "-") || !strcmp(o->data, "-"))
+		die_usage("under mpirun --model and --data must be files, "
+		    "not stdin");
+	if (lmf_dist_rank() > 0) {
+		lmf_verbose = 0;
+		o->out = NULL;
+	}
+	o->c.ga *= n;
+	if (!o->threads && lmf_dist_local_size() > 1)
+		lmf_gemm_init(threads / lmf_dist_local_size() > 1 ?
+		    threads / lmf_dist_local_size() : 1);
 }
 
 static void
@@ -455,8 +506,7 @@ main(int argc, char **argv)
 	check_args(&o, tab);
 	t->gradient_checkpointing = !o.nockpt;
 	c->ga = (int)o.a.gradient_accumulation_steps;
-	lmf_gemm_init(o.threads);
-	lmf_dist_single_or_die();
+	dist_setup(&o, lmf_gemm_init(o.threads));
 	/* the Trainer plans ceil(batches / (GA x buffer)) steps an epoch */
 	o.a.gradient_accumulation_steps *= c->buffer;
 	lmf_train_init(&tr, &o.a, lmf_now());
@@ -482,6 +532,7 @@ main(int argc, char **argv)
 	free(r.layers);
 	free((void *)o.g.stop);
 	free(r.tp);
+	lmf_dist_finish();
 	lmf_close_out();
 	return 0;
 }
