@@ -155,7 +155,7 @@ main(int argc, char **argv)
 	r.model = lmf_train_tool_open(x, &tr);
 	r.b = xcalloc((size_t)x->a.gradient_accumulation_steps, sizeof *r.b);
 	lmf_train_tool_run(x, &tr, step, evaluate);
-	if (o.predict_data && !x->p.dump_grads && tr.rank == 0)
+	if (o.predict_data && !x->p.dump_grads)
 		lmf_predict_sft(&tr, r.model, o.predict_data, &o.pr, x->t.seed);
 	free(r.b);
 	lmf_train_tool_free(x, &tr);

@@ -23,6 +23,10 @@ int lmf_dist_built(void);             /* 1 if built with MPI */
  * length, and give every rank the same result) */
 void lmf_dist_sum_f32(float *buf, size_t n);
 void lmf_dist_sum_f64(double *buf, size_t n);
+/* the n bytes of buf of every rank on rank 0, concatenated in rank
+ * order: a new buffer, and len[i] the bytes of rank i (len has room for
+ * the world size); NULL on the other ranks. With one rank a copy of buf */
+void *lmf_dist_gather(const void *buf, size_t n, size_t *len);
 /* 1 if every rank passed the same v (always with one rank) */
 int lmf_dist_agree(long v);
 void lmf_dist_barrier(void);
