@@ -41,6 +41,8 @@ struct ev {
 	FILE *dump;              /* --dump_ids, or NULL */
 	int32_t choice[4];       /* the ids of A, B, C, D */
 	int V;
+	int rank, world;         /* under mpirun (dist.h) */
+	long group;              /* scoring groups so far, every subject */
 	size_t correct[1 + LMF_EVAL_NCAT], total[1 + LMF_EVAL_NCAT];
 };
 
@@ -192,7 +194,7 @@ subject(struct ev *e, const struct lmf_evaltask *t, int s, char **out)
 	size_t nq, nd, i, j, k, *perm;
 	struct lmf_ids *p = xcalloc((size_t)e->o.batch, sizeof *p);
 	char err[512], *pick;
-	int b = 0, cat;
+	int b = 0, cat, mine;
 
 	if (lmf_evaltask_read(t, s, t->split, &q, &nq, err, sizeof err) ||
 	    lmf_evaltask_read(t, s, "train", &dev, &nd, err, sizeof err))
@@ -201,14 +203,21 @@ subject(struct ev *e, const struct lmf_evaltask *t, int s, char **out)
 	pick = xcalloc(nq + 1, 1);
 	k = (size_t)e->o.n_shot < nd ? (size_t)e->o.n_shot : nd;
 	for (i = j = 0; i < nq; i++) {
+		/* every rank draws every permutation; a group of questions
+		 * is scored by rank group % ranks, the others' picks 0 */
 		lmf_np_permutation(lmf_np_shuffle_seed(&e->np), nd, perm);
-		encode(e, sb, &q[i], dev, perm, k, &p[b]);
-		check_ids(e, &p[b], sb->key, i);
+		mine = e->group % e->world == e->rank;
+		if (mine) {
+			encode(e, sb, &q[i], dev, perm, k, &p[b]);
+			check_ids(e, &p[b], sb->key, i);
+		}
 		if (++b == e->o.batch || i + 1 == nq) {
-			score(e, p, b, pick + j);
+			if (mine)
+				score(e, p, b, pick + j);
 			for (; b > 0; b--, j++)
 				lmf_ids_free(&p[j % e->o.batch]);
 			memset(p, 0, (size_t)e->o.batch * sizeof *p);
+			e->group++;
 		}
 	}
 	for (i = 0; i < nq; i++)
@@ -318,6 +327,33 @@ make_dir(const char *dir)
 	free(p);
 }
 
+/* under mpirun: every rank's picks and correct answers on every rank
+ * (each question's pick is one rank's, 0 on the others) */
+static void
+merge(struct ev *e, const struct lmf_evaltask *t, char **pick,
+    const size_t *nq)
+{
+	size_t n = 0, i, k;
+	double *x;
+	int s;
+
+	for (s = 0; s < t->nsubj; s++)
+		n += nq[s];
+	x = xmallocarray(n + 2 + 2 * LMF_EVAL_NCAT, sizeof *x);
+	for (s = 0, k = 0; s < t->nsubj; s++)
+		for (i = 0; i < nq[s]; i++)
+			x[k++] = (unsigned char)pick[s][i];
+	for (i = 0; i <= LMF_EVAL_NCAT; i++)
+		x[n + i] = (double)e->correct[i];
+	lmf_dist_sum_f64(x, n + 1 + LMF_EVAL_NCAT);
+	for (s = 0, k = 0; s < t->nsubj; s++)
+		for (i = 0; i < nq[s]; i++)
+			pick[s][i] = (char)x[k++];
+	for (i = 0; i <= LMF_EVAL_NCAT; i++)
+		e->correct[i] = (size_t)x[n + i];
+	free(x);
+}
+
 static void
 run(struct ev *e)
 {
@@ -338,9 +374,12 @@ run(struct ev *e)
 		nq[s] = subject(e, &t, s, &pick[s]);
 	if (e->dump && fclose(e->dump))
 		die_errno("cannot write '%s'", e->o.dump_ids);
+	if (e->world > 1)
+		merge(e, &t, pick, nq);
 	text = report(e);
-	puts(text);
-	if (e->o.save_dir) {
+	if (e->rank == 0)
+		puts(text);
+	if (e->o.save_dir && e->rank == 0) {
 		make_dir(e->o.save_dir);
 		write_file(e->o.save_dir, "results.json", NULL, &t, pick, nq);
 		write_file(e->o.save_dir, "results.log", text, &t, pick, nq);
@@ -372,6 +411,24 @@ check_args(struct ev *e)
 		die_usage("--save_dir '%s' already exists, use another one",
 		    o->save_dir);
 	e->lang = o->lang ? "zh" : "en";
+}
+
+/* under mpirun: the scoring groups split over the ranks; rank 0 alone
+ * prints and writes */
+static void
+dist_setup(struct ev *e, int threads)
+{
+	e->world = lmf_dist_init();
+	e->rank = lmf_dist_rank();
+	if (e->world < 2)
+		return;
+	if (e->o.dump_ids)
+		die_usage("--dump_ids runs on one process only");
+	if (e->rank > 0)
+		lmf_verbose = 0;
+	if (!e->o.threads && lmf_dist_local_size() > 1)
+		lmf_gemm_init(threads / lmf_dist_local_size() > 1 ?
+		    threads / lmf_dist_local_size() : 1);
 }
 
 int
@@ -428,9 +485,9 @@ main(int argc, char **argv)
 	if (i < argc)
 		die_usage("unexpected argument '%s'", argv[i]);
 	check_args(&e);
-	lmf_gemm_init(o->threads);
-	lmf_dist_single_or_die();
+	dist_setup(&e, lmf_gemm_init(o->threads));
 	run(&e);
+	lmf_dist_finish();
 	lmf_close_out();
 	return 0;
 }
