@@ -98,6 +98,29 @@ lmf_dist_single_or_die(void)
 }
 
 int
+lmf_dist_tool(const char *a, const char *b)
+{
+	int n = lmf_dist_init();
+
+	if (n < 2)
+		return n;
+	if ((a && !strcmp(a, "-")) || (b && !strcmp(b, "-")))
+		die_usage("under mpirun the model and the data must be files, "
+		    "not stdin");
+	if (world.rank > 0)
+		lmf_verbose = 0;
+	return n;
+}
+
+int
+lmf_dist_threads(int cores)
+{
+	int n = lmf_dist_local_size();
+
+	return n > 1 && cores / n > 1 ? cores / n : n > 1 ? 1 : cores;
+}
+
+int
 lmf_dist_rank(void)
 {
 	return world.rank;

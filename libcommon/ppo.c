@@ -494,6 +494,19 @@ out:
 	free(perm);
 }
 
+void
+lmf_ppo_rank0_grads(struct lmf_tparam *tp, int ntp, int for_sum)
+{
+	int i;
+
+	if (lmf_dist_size() < 2)
+		return;
+	for (i = 0; lmf_dist_rank() > 0 && i < ntp; i++)
+		memset(tp[i].g, 0, tp[i].numel * sizeof *tp[i].g);
+	for (i = 0; !for_sum && i < ntp; i++)
+		lmf_dist_sum_f32(tp[i].g, tp[i].numel);
+}
+
 /* the responses each rank generated (zero elsewhere) on every rank:
  * summed over the ranks, exactly (one rank's ids or 0 in each place) */
 static void

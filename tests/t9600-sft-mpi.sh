@@ -58,10 +58,12 @@ check "2 ranks x GA 2, full" mpirun -np 2 $SHM lmf-sft --model m.lmf \
 	--output_dir full2
 check "  the losses and model of 1 process" same full2 full1 model.lmf
 
-mpirun -np 2 $SHM lmf-logps --model m.lmf -o /dev/null b.lmf 2>lp.err
+mpirun -np 2 $SHM lmf-sft --model m.lmf --data b.lmf --dump_grads g.lmf \
+	2>dump.err
 rc=$?
-check "a tool that does not split its work refuses (exit 2)" test $rc -eq 2
-check_grep "  saying so" '^lmf-logps: runs on one process only' lp.err
+check "--dump_grads under 2 ranks refuses (exit 2)" test $rc -eq 2
+check_grep "  saying so" '^lmf-sft: --dump_grads runs on one process only' \
+	dump.err
 
 python3 "$TOP/tests/mkbatches.py" -B 2 -T 16 -n 8 >c.lmf
 mpirun $SHM -np 1 lmf-sft --model m.lmf --data b.lmf -q -o /dev/null : \

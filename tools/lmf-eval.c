@@ -418,17 +418,14 @@ check_args(struct ev *e)
 static void
 dist_setup(struct ev *e, int threads)
 {
-	e->world = lmf_dist_init();
+	e->world = lmf_dist_tool(e->o.model, e->o.adapter);
 	e->rank = lmf_dist_rank();
 	if (e->world < 2)
 		return;
 	if (e->o.dump_ids)
 		die_usage("--dump_ids runs on one process only");
-	if (e->rank > 0)
-		lmf_verbose = 0;
-	if (!e->o.threads && lmf_dist_local_size() > 1)
-		lmf_gemm_init(threads / lmf_dist_local_size() > 1 ?
-		    threads / lmf_dist_local_size() : 1);
+	if (!e->o.threads)
+		lmf_gemm_init(lmf_dist_threads(threads));
 }
 
 int

@@ -142,22 +142,6 @@ add_stop(struct run *r, int32_t id)
 		r->eos = id;
 }
 
-/* under mpirun, every rank optimises on the whole rollout alike: rank
- * 0's gradients on every rank (the others' zeroed, then summed), so that
- * they stay equal whatever their threads */
-static void
-grads_from_rank0(struct run *r)
-{
-	int i;
-
-	if (r->tr->world < 2)
-		return;
-	for (i = 0; r->tr->rank > 0 && i < r->ntp; i++)
-		memset(r->tp[i].g, 0, r->tp[i].numel * sizeof *r->tp[i].g);
-	for (i = 0; i < r->ntp; i++)
-		lmf_dist_sum_f32(r->tp[i].g, r->tp[i].numel);
-}
-
 /* the last step: the optimizer as train.c runs it, once per backward
  * batch at the step's learning rate; the step's last one is
  * lmf_train_update's, after the statistics are in */
@@ -170,7 +154,7 @@ update(void *ctx, int last, double loss)
 	(void)loss;
 	if (last)
 		return;
-	grads_from_rank0(r);
+	lmf_ppo_rank0_grads(tr->tp, tr->ntp, 0);
 	lmf_grad_clip(tr->tp, tr->ntp, tr->a.max_grad_norm);
 	lmf_adamw_step(&tr->adam, tr->tp, tr->ntp,
 	    lmf_sched_lr(&tr->sched, tr->step));
@@ -231,7 +215,6 @@ step(struct run *r, struct lmf_rollout *ro, int scored)
 	struct lmf_ppo_step_stats st = { 0 };
 	struct lmf_ppo_config *c = &r->o->c;
 	double t0;
-	int i;
 
 	if (!c->mbs)
 		c->mbs = ro->n;
@@ -249,14 +232,8 @@ step(struct run *r, struct lmf_rollout *ro, int scored)
 		return 0;
 	}
 	lmf_ppo_metrics(r->tr, &st);
-	if (r->tr->rank > 0) {
-		/* lmf_train_update sums them: rank 0's alone, as above */
-		for (i = 0; i < r->ntp; i++)
-			memset(r->tp[i].g, 0, r->tp[i].numel *
-			    sizeof *r->tp[i].g);
-		st.loss = 0;
-	}
-	lmf_train_update(r->tr, st.loss);
+	lmf_ppo_rank0_grads(r->tp, r->ntp, 1);
+	lmf_train_update(r->tr, r->tr->rank > 0 ? 0 : st.loss);
 	return 1;
 }
 
@@ -338,30 +315,20 @@ train(struct run *r)
 		write_result(tr, r->o->out);
 }
 
-/* under mpirun: the prompts of a step are GA x buffer x ranks
- * micro-batches, each rank generating its share (ppo.c), every rank
- * optimising on the whole rollout with rank 0's gradients; rank 0 alone
- * writes and prints */
+/* under mpirun a step's prompts are GA x buffer x ranks micro-batches,
+ * each rank generating its share (ppo.c); rank 0 alone writes */
 static void
 dist_setup(struct opts *o, int threads)
 {
-	int n = lmf_dist_init();
-
-	if (n < 2)
+	if (lmf_dist_tool(o->model, o->data) < 2)
 		return;
 	if (o->dump || o->rollout)
 		die_usage("--dump_step and --rollout run on one process only");
-	if (!strcmp(o->model, "-") || !strcmp(o->data, "-"))
-		die_usage("under mpirun --model and --data must be files, "
-		    "not stdin");
-	if (lmf_dist_rank() > 0) {
-		lmf_verbose = 0;
+	if (lmf_dist_rank() > 0)
 		o->out = NULL;
-	}
-	o->c.ga *= n;
-	if (!o->threads && lmf_dist_local_size() > 1)
-		lmf_gemm_init(threads / lmf_dist_local_size() > 1 ?
-		    threads / lmf_dist_local_size() : 1);
+	o->c.ga *= lmf_dist_size();
+	if (!o->threads)
+		lmf_gemm_init(lmf_dist_threads(threads));
 }
 
 static void
@@ -524,15 +491,10 @@ main(int argc, char **argv)
 	} else
 		train(&r);
 	lmf_train_free(&tr);
-	lmf_llama_free(r.model);
-	lmf_llama_free(r.ref);
-	lmf_llama_free(r.rm);
+	lmf_llama_free(r.model), lmf_llama_free(r.ref), lmf_llama_free(r.rm);
 	if (r.inf)
 		lmf_infer_free(r.inf);
-	free(r.layers);
-	free((void *)o.g.stop);
-	free(r.tp);
-	lmf_dist_finish();
+	free(r.layers), free((void *)o.g.stop), free(r.tp), lmf_dist_finish();
 	lmf_close_out();
 	return 0;
 }

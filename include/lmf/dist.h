@@ -14,6 +14,14 @@ int lmf_dist_init(void);
 /* for a tool that does not split its work: exit 2 with one line when
  * launched as one of several ranks (from the environment: no MPI_Init) */
 void lmf_dist_single_or_die(void);
+/* for a tool that splits its work: lmf_dist_init; with several ranks
+ * exit 2 with one line when a or b (either may be NULL) is "-" (stdin
+ * reaches rank 0 only), and ranks past 0 quiet (lmf_verbose 0): the
+ * world size */
+int lmf_dist_tool(const char *a, const char *b);
+/* a rank's threads when 0 were asked for: the machine's cores over the
+ * ranks on it, at least 1 */
+int lmf_dist_threads(int cores);
 int lmf_dist_rank(void);              /* 0 without MPI */
 int lmf_dist_size(void);              /* 1 without MPI */
 int lmf_dist_local_size(void);        /* ranks on this machine, from env */

@@ -108,6 +108,11 @@ void lmf_ppo_score(struct lmf_llama *rm, struct lmf_rollout *ro, int mbs);
 void lmf_ppo_forward(struct lmf_llama *policy, struct lmf_llama *ref,
     struct lmf_rollout *ro, int mbs);
 
+/* under mpirun, where every rank optimises on the whole rollout: rank
+ * 0's gradients of tp on every rank, so that the ranks stay equal
+ * whatever their threads; with for_sum, the other ranks' only zeroed
+ * (lmf_train_update sums them) */
+void lmf_ppo_rank0_grads(struct lmf_tparam *tp, int ntp, int for_sum);
 /* what persists across steps */
 struct lmf_ppo_state {
 	double kl_coef;               /* the KL controller's value */
