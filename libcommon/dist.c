@@ -1,7 +1,10 @@
 /* dist.c: the MPI collectives of dist.h, or a one-rank stub when lmf is
  * built without MPI (no LMF_MPI). A failed collective dies with one line;
  * OpenMPI's mpirun then stops the other ranks. */
+#include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lmf/dist.h"
 #include "lmf/util.h"
@@ -95,6 +98,29 @@ lmf_dist_single_or_die(void)
 }
 
 int
+lmf_dist_tool(const char *a, const char *b)
+{
+	int n = lmf_dist_init();
+
+	if (n < 2)
+		return n;
+	if ((a && !strcmp(a, "-")) || (b && !strcmp(b, "-")))
+		die_usage("under mpirun the model and the data must be files, "
+		    "not stdin");
+	if (world.rank > 0)
+		lmf_verbose = 0;
+	return n;
+}
+
+int
+lmf_dist_threads(int cores)
+{
+	int n = lmf_dist_local_size();
+
+	return n > 1 && cores / n > 1 ? cores / n : n > 1 ? 1 : cores;
+}
+
+int
 lmf_dist_rank(void)
 {
 	return world.rank;
@@ -148,6 +174,63 @@ lmf_dist_sum_f64(double *buf, size_t n)
 	check(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_SUM,
 	    MPI_COMM_WORLD), "MPI_Allreduce");
 #endif
+}
+
+#ifdef LMF_MPI
+/* rank 0's buffer for the counts c[] (bytes of each rank) and their
+ * displacements d[]; dies past an int's count */
+static char *
+gather_room(const uint64_t *c, int *ic, int *d, size_t *len)
+{
+	uint64_t tot = 0;
+	int i;
+
+	for (i = 0; i < world.size; i++) {
+		if (c[i] > INT_MAX || tot + c[i] > INT_MAX)
+			die("rank %d of %d: %llu bytes to gather, more than "
+			    "MPI_Gatherv takes", world.rank, world.size,
+			    (unsigned long long)(tot + c[i]));
+		ic[i] = (int)c[i];
+		d[i] = (int)tot;
+		len[i] = (size_t)c[i];
+		tot += c[i];
+	}
+	return xmalloc(tot ? (size_t)tot : 1);
+}
+#endif
+
+void *
+lmf_dist_gather(const void *buf, size_t n, size_t *len)
+{
+	char *out = NULL;
+#ifdef LMF_MPI
+	uint64_t mine = n, *c = NULL;
+	int *ic = NULL, *d = NULL;
+
+	if (world.size > 1) {
+		if (world.rank == 0) {
+			c = xmallocarray((size_t)world.size, sizeof *c);
+			ic = xmallocarray((size_t)world.size, sizeof *ic);
+			d = xmallocarray((size_t)world.size, sizeof *d);
+		}
+		check(MPI_Gather(&mine, 1, MPI_UINT64_T, c, 1, MPI_UINT64_T, 0,
+		    MPI_COMM_WORLD), "MPI_Gather");
+		if (world.rank == 0)
+			out = gather_room(c, ic, d, len);
+		if (n > INT_MAX)
+			die("rank %d of %d: %zu bytes to gather, more than "
+			    "MPI_Gatherv takes", world.rank, world.size, n);
+		check(MPI_Gatherv(buf, (int)n, MPI_BYTE, out, ic, d, MPI_BYTE,
+		    0, MPI_COMM_WORLD), "MPI_Gatherv");
+		free(c), free(ic), free(d);
+		return out;
+	}
+#endif
+	out = xmalloc(n ? n : 1);
+	if (n)
+		memcpy(out, buf, n);
+	len[0] = n;
+	return out;
 }
 
 int

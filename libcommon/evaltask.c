@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "lmf/csv.h"
+#include "lmf/dist.h"
 #include "lmf/evaltask.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
@@ -261,4 +262,29 @@ lmf_eval_system(const char *name, const char *lang)
 		    "(with answers) about %s.\n\n", name);
 	return xasprintf("以下是中国关于%s考试的单项选择题，请选出其中的正确"
 	    "答案。\n\n", name);
+}
+
+void
+lmf_evaltask_dist_merge(const struct lmf_evaltask *t, char **pick,
+    const size_t *nq, size_t *correct)
+{
+	size_t n = 0, i, k;
+	double *x;
+	int s;
+
+	for (s = 0; s < t->nsubj; s++)
+		n += nq[s];
+	x = xmallocarray(n + 1 + LMF_EVAL_NCAT, sizeof *x);
+	for (s = 0, k = 0; s < t->nsubj; s++)
+		for (i = 0; i < nq[s]; i++)
+			x[k++] = (unsigned char)pick[s][i];
+	for (i = 0; i <= LMF_EVAL_NCAT; i++)
+		x[n + i] = (double)correct[i];
+	lmf_dist_sum_f64(x, n + 1 + LMF_EVAL_NCAT);
+	for (s = 0, k = 0; s < t->nsubj; s++)
+		for (i = 0; i < nq[s]; i++)
+			pick[s][i] = (char)x[k++];
+	for (i = 0; i <= LMF_EVAL_NCAT; i++)
+		correct[i] = (size_t)x[n + i];
+	free(x);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lmf/hf.h"
+#include "lmf/dist.h"
 #include "lmf/kernels.h"
 #include "lmf/llama.h"
 #include "lmf/loss.h"
@@ -662,6 +663,41 @@ out:
 }
 
 void
+lmf_ppo_rank0_grads(struct lmf_tparam *tp, int ntp, int for_sum)
+{
+	int i;
+
+	if (lmf_dist_size() < 2)
+		return;
+	for (i = 0; lmf_dist_rank() > 0 && i < ntp; i++)
+		memset(tp[i].g, 0, tp[i].numel * sizeof *tp[i].g);
+	for (i = 0; !for_sum && i < ntp; i++)
+		lmf_dist_sum_f32(tp[i].g, tp[i].numel);
+}
+
+/* the responses each rank generated (zero elsewhere) on every rank:
+ * summed over the ranks, exactly (one rank's ids or 0 in each place) */
+static void
+gather_responses(int32_t *resp, int *rl, long *ngen, int n, int M)
+{
+	size_t nr = (size_t)n * (size_t)M, i;
+	double *x = xmallocarray(nr + (size_t)n + 1, sizeof *x);
+
+	for (i = 0; i < nr; i++)
+		x[i] = resp[i];
+	for (i = 0; i < (size_t)n; i++)
+		x[nr + i] = rl[i];
+	x[nr + (size_t)n] = (double)*ngen;
+	lmf_dist_sum_f64(x, nr + (size_t)n + 1);
+	for (i = 0; i < nr; i++)
+		resp[i] = (int32_t)x[i];
+	for (i = 0; i < (size_t)n; i++)
+		rl[i] = (int)x[nr + i];
+	*ngen = (long)x[nr + (size_t)n];
+	free(x);
+}
+
+void
 lmf_ppo_rollout(struct lmf_rollout *ro, struct lmf_infer *inf, int n,
     const int32_t *const *q, const int *ql, int mbs,
     const struct lmf_gen_opts *g, struct lmf_rng *rng, int32_t pad,
@@ -669,14 +705,16 @@ lmf_ppo_rollout(struct lmf_rollout *ro, struct lmf_infer *inf, int n,
 {
 	int M = g->max_new_tokens, i, j, k, w, T = 2;
 	int32_t *out = xmallocarray((size_t)mbs * M, sizeof *out);
-	int32_t *resp = xmallocarray((size_t)n * M, sizeof *resp);
-	int *rl = xmallocarray((size_t)n, sizeof *rl);
+	int32_t *resp = xcalloc((size_t)n * M, sizeof *resp);
+	int *rl = xcalloc((size_t)n, sizeof *rl);
 	int *nout = xcalloc((size_t)mbs, sizeof *nout);
 	double t0 = lmf_now();
 	long ngen = 0;
 
 	for (i = 0; i < n; i += k) {
 		k = n - i < mbs ? n - i : mbs;
+		if ((i / mbs) % lmf_dist_size() != lmf_dist_rank())
+			continue;   /* another rank's share */
 		lmf_sample_generate(inf, k, q + i, ql + i, g, rng, out, nout);
 		for (j = 0; j < k; j++)
 			ngen += nout[j];
@@ -694,10 +732,13 @@ lmf_ppo_rollout(struct lmf_rollout *ro, struct lmf_infer *inf, int n,
 			    0;
 			if (rl[i + j] < 1)   /* max_new_tokens 0: refused */
 				BUG("empty response");
-			if (ql[i + j] + rl[i + j] > T)
-				T = ql[i + j] + rl[i + j];
 		}
 	}
+	if (lmf_dist_size() > 1)
+		gather_responses(resp, rl, &ngen, n, M);
+	for (i = 0; i < n; i++)
+		if (ql[i] + rl[i] > T)
+			T = ql[i] + rl[i];
 	t0 = lmf_now() - t0;
 	/* T as trl pads the step's batch: the longest query + response */
 	lmf_rollout_init(ro, n, T);

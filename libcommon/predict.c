@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lmf/dist.h"
 #include "lmf/infer.h"
 #include "lmf/llama.h"
 #include "lmf/predict.h"
@@ -159,6 +160,94 @@ batch(struct pred *p, struct lmf_item *it, int V, const char *path,
 	free(lab);
 }
 
+/* ---- under mpirun: rank r generates the batches k with k % ranks == r,
+ * rank 0 writes them all in their order ---- */
+
+/* the batches this rank generated: their text in p->f (a memory stream)
+ * and scores in p->sc, rows[] the rows of every batch of the stream */
+struct share {
+	char *text;
+	size_t tlen;
+	long *tend;             /* where each own batch's text ends */
+	long *rows;             /* (every batch) its rows */
+	size_t nown, nb, cap;
+};
+
+static void
+share_batch(struct share *sh, struct pred *p, long B, int mine)
+{
+	if (sh->nb == sh->cap) {
+		sh->cap = sh->cap ? 2 * sh->cap : 64;
+		sh->rows = xrealloc(sh->rows, sh->cap * sizeof *sh->rows);
+		sh->tend = xrealloc(sh->tend, sh->cap * sizeof *sh->tend);
+	}
+	sh->rows[sh->nb++] = B;
+	if (mine)
+		sh->tend[sh->nown++] = ftell(p->f);
+}
+
+/* this rank's batches as frames: the text's length (u64), the text,
+ * then each row's LMF_SIM_N scores (f64) */
+static char *
+frames(struct share *sh, const struct pred *p, size_t *n)
+{
+	size_t i, b, row = 0, sz = 0, t0 = 0, tl;
+	int W = lmf_dist_size(), R = lmf_dist_rank(), k;
+	char *buf, *o;
+	uint64_t u;
+	long j;
+
+	for (b = (size_t)R; b < sh->nb; b += (size_t)W)
+		sz += 8 + (size_t)sh->rows[b] * LMF_SIM_N * 8;
+	o = buf = xmalloc(sz + sh->tlen + 1);
+	for (b = (size_t)R, i = 0; b < sh->nb; b += (size_t)W, i++) {
+		tl = (size_t)sh->tend[i] - t0;
+		u = tl;
+		memcpy(o, &u, 8), o += 8;
+		memcpy(o, sh->text + t0, tl), o += tl;
+		t0 = (size_t)sh->tend[i];
+		for (j = 0; j < sh->rows[b]; j++, row++)
+			for (k = 0; k < LMF_SIM_N; k++, o += 8)
+				memcpy(o, &p->sc[k][row], 8);
+	}
+	*n = (size_t)(o - buf);
+	return buf;
+}
+
+/* rank 0: the frames of all ranks (len[r] bytes each) into f (if any)
+ * and p->sc, batch k from rank k % ranks, in the stream's order */
+static void
+unframe(struct pred *p, const char *all, const size_t *len, const long *rows,
+    size_t nb, FILE *f)
+{
+	int W = lmf_dist_size(), k;
+	size_t *at = xcalloc((size_t)W, sizeof *at), b, r, n = 0;
+	const char *c;
+	long i;
+	uint64_t u;
+
+	for (r = 1; r < (size_t)W; r++)
+		at[r] = at[r - 1] + len[r - 1];
+	for (b = 0; b < nb; b++)
+		n += (size_t)rows[b];
+	for (k = 0; k < LMF_SIM_N; k++)
+		p->sc[k] = xrealloc(p->sc[k], (n ? n : 1) * sizeof *p->sc[k]);
+	p->n = 0;
+	for (b = 0; b < nb; b++) {
+		r = b % (size_t)W;
+		c = all + at[r];
+		memcpy(&u, c, 8);
+		if (f && fwrite(c + 8, 1, (size_t)u, f) != (size_t)u)
+			die_errno("cannot write the predictions");
+		c += 8 + u;
+		for (i = 0; i < rows[b]; i++, p->n++)
+			for (k = 0; k < LMF_SIM_N; k++, c += 8)
+				memcpy(&p->sc[k][p->n], c, 8);
+		at[r] = (size_t)(c - all);
+	}
+	free(at);
+}
+
 /* the stream's header is a prompt batches one */
 static void
 check_meta(struct lmf_rd *rd, const char *path)
@@ -191,6 +280,25 @@ tokenizer(struct lmf_trainer *tr, struct lmf_llama *m)
 	    err, sizeof err)))
 		return t;
 	die("predict: %s", err);
+}
+
+/* every rank's share to rank 0, written to f there in the stream's
+ * order, the scores with them */
+static void
+gather(struct pred *p, struct share *sh, FILE *f)
+{
+	size_t n, *len = xcalloc((size_t)lmf_dist_size(), sizeof *len);
+	char *mine, *all;
+
+	if (fclose(p->f) != 0)
+		die_errno("predict: the memory stream");
+	p->f = NULL;
+	mine = frames(sh, p, &n);
+	all = lmf_dist_gather(mine, n, len);
+	if (all)
+		unframe(p, all, len, sh->rows, sh->nb, f);
+	free(all), free(mine), free(len);
+	free(sh->text), free(sh->tend), free(sh->rows);
 }
 
 void
@@ -226,8 +334,10 @@ run(struct lmf_trainer *tr, struct lmf_llama *m, const char *path,
 	double t0 = lmf_now(), v[LMF_SIM_N];
 	uint64_t rows = 0, nb = 0;
 	struct lmf_item it;
+	struct share sh = { 0 };
 	char err[1024], *fp = NULL;
-	int k;
+	long B;
+	int k, mine;
 
 	check_meta(rd, path);
 	p.tok = tokenizer(tr, m);
@@ -241,28 +351,40 @@ run(struct lmf_trainer *tr, struct lmf_llama *m, const char *path,
 		die("predict: %s", err);
 	stops(&p, c, lmf_rd_meta(rd));
 	lmf_rng_seed(&p.rng, seed);
-	if (final == LMF_EVAL_PREDICT) {
+	if (final == LMF_EVAL_PREDICT && tr->rank == 0) {
 		fp = xasprintf("%s/generated_predictions.jsonl",
 		    tr->a.output_dir);
 		if (lmf_afile_open(&af, fp) < 0)
 			die_errno("cannot create '%s'", fp);
-		p.f = af.f;
 	}
+	p.f = tr->world > 1 ? open_memstream(&sh.text, &sh.tlen) : af.f;
+	if (tr->world > 1 && !p.f)
+		die_errno("predict: cannot open a memory stream");
 	while (lmf_rd_item_or_die(rd, &it) == 1) {
-		batch(&p, &it, (int)c->vocab_size, path, nb);
-		rows += (uint64_t)lmf_item_find(&it, "input_ids")->shape[0];
+		B = (long)lmf_item_find(&it, "input_ids")->shape[0];
+		mine = nb % (uint64_t)tr->world == (uint64_t)tr->rank;
+		if (mine)
+			batch(&p, &it, (int)c->vocab_size, path, nb);
+		if (tr->world > 1)
+			share_batch(&sh, &p, B, mine);
+		rows += (uint64_t)B;
 		nb++;
 		lmf_item_free(&it);
 	}
 	lmf_rd_close(rd);
 	if (!rows)
 		die("'%s': no prompt batches", path);
+	if (tr->world > 1)
+		gather(&p, &sh, af.f);
+	if (tr->rank != 0)
+		goto out;
 	if (fp && lmf_afile_commit(&af) < 0)
 		die_errno("cannot write '%s'", fp);
 	for (k = 0; k < LMF_SIM_N; k++)
 		v[k] = lmf_np_mean(p.sc[k], p.n);
 	lmf_train_log_eval(tr, final == LMF_EVAL_PREDICT ? pnames : enames, v,
 	    LMF_SIM_N, rows, nb, lmf_now() - t0, final);
+out:
 	for (k = 0; k < LMF_SIM_N; k++)
 		free(p.sc[k]);
 	free(fp);

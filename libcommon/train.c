@@ -1338,6 +1338,33 @@ lmf_train_opt_target(const struct lmf_opt *op, const char *v)
 
 
 struct lmf_llama *
+lmf_train_frozen_open(const char *model, const char *adapter)
+{
+	struct lmf_train_opts t = lmf_train_opts_default();
+	struct lmf_llama *m;
+	struct lmf_rd *rd = lmf_rd_open_or_die(model);
+	char err[512];
+
+	/* nothing trains, so no gradients are allocated; an adapter needs
+	 * the LoRA layout */
+	t.finetuning_type = adapter ? LMF_FT_LORA : LMF_FT_FREEZE;
+	t.freeze_trainable_layers = 0;
+	t.gradient_checkpointing = 0;
+	lmf_rd_check_kind_or_die(rd, "model");
+	if (!(m = lmf_llama_open(rd, &t, err, sizeof err)))
+		die("'%s': %s", lmf_rd_name(rd), err);
+	lmf_rd_close(rd);
+	if (!adapter)
+		return m;
+	rd = lmf_rd_open_or_die(adapter);
+	lmf_rd_check_kind_or_die(rd, "adapter");
+	if (lmf_llama_load_adapter(m, rd, err, sizeof err) < 0)
+		die("'%s': %s", adapter, err);
+	lmf_rd_close(rd);
+	return m;
+}
+
+struct lmf_llama *
 lmf_train_model_open(struct lmf_trainer *tr, const char *model,
     const char *adapter, const struct lmf_train_opts *t)
 {

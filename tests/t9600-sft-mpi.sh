@@ -58,10 +58,12 @@ check "2 ranks x GA 2, full" mpirun -np 2 $SHM lmf-sft --model m.lmf \
 	--output_dir full2
 check "  the losses and model of 1 process" same full2 full1 model.lmf
 
-mpirun -np 2 $SHM lmf-rm --model m.lmf --data b.lmf -o /dev/null 2>rm.err
+mpirun -np 2 $SHM lmf-sft --model m.lmf --data b.lmf --dump_grads g.lmf \
+	2>dump.err
 rc=$?
-check "a trainer that does not split its work refuses (exit 2)" test $rc -eq 2
-check_grep "  saying so" '^lmf-rm: runs on one process only' rm.err
+check "--dump_grads under 2 ranks refuses (exit 2)" test $rc -eq 2
+check_grep "  saying so" '^lmf-sft: --dump_grads runs on one process only' \
+	dump.err
 
 python3 "$TOP/tests/mkbatches.py" -B 2 -T 16 -n 8 >c.lmf
 mpirun $SHM -np 1 lmf-sft --model m.lmf --data b.lmf -q -o /dev/null : \

@@ -2,9 +2,8 @@
 # lmf train with nproc_per_node 2 (or NPROC_PER_NODE=2): lmf-sft under
 # mpirun, the losses and adapter of one process at the same global batch
 # (2 x GA 1 against 1 x GA 2); the dry run shows the mpirun line, with
-# hostfile's; a bad count, and several processes for a stage that does
-# not split its work, are usage errors. Skipped when mpirun is absent
-# or lmf was built without MPI.
+# hostfile's, and stage rm's and ppo's; a bad count is a usage error.
+# Skipped when mpirun is absent or lmf was built without MPI.
 . "$(dirname "$0")/lib.sh"
 N=9
 plan $N
@@ -53,10 +52,14 @@ check "dry run: hostfile, 2 per machine" sh -c \
 	tail -n 1 | grep -q "^mpirun --hostfile hosts --npernode 2 "'
 check_exit "nproc_per_node 0 is refused" 2 lmf train sft.yaml \
 	nproc_per_node=0
-check_exit "stage rm with nproc_per_node 2 is refused" 2 lmf train \
-	sft.yaml stage=rm nproc_per_node=2
-check_exit "stage dpo with NPROC_PER_NODE=2 is refused" 2 env \
-	NPROC_PER_NODE=2 lmf train sft.yaml stage=dpo
+check "dry run: stage ppo, lmf-ppo under mpirun -np 2" sh -c \
+	'lmf train sft.yaml stage=ppo reward_model=m.lmf nproc_per_node=2 \
+	--dry_run | tail -n 1 |
+	grep -q "^mpirun -np 2 --oversubscribe .* lmf-ppo --model"'
+check "dry run: stage rm, lmf-rm under mpirun -np 2" sh -c \
+	'lmf train sft.yaml stage=rm dataset=dpo_demo nproc_per_node=2 \
+	--dry_run | tail -n 1 |
+	grep -q "^mpirun -np 2 --oversubscribe .* lmf-rm --model"'
 check "1 process, GA 2" lmf train sft.yaml
 check "NPROC_PER_NODE=2, GA 1" env NPROC_PER_NODE=2 lmf train sft.yaml \
 	gradient_accumulation_steps=1 output_dir=two

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lmf/dist.h"
 #include "lmf/gemm.h"
 #include "lmf/llama.h"
 #include "lmf/loss.h"
@@ -39,6 +40,7 @@ static const char *const mnames[2][NMETRIC + 1] = {
 struct run {
 	struct opts *o;
 	struct lmf_llama *model;
+	struct lmf_batch *b;    /* the step's micro-batches on this rank */
 	int nmetric;
 	struct lmf_dpo_args d;
 	double bco[2];          /* the rewards' running mean and count */
@@ -183,25 +185,31 @@ evaluate(struct lmf_trainer *tr, int final)
 /* one optimizer step over GA micro-batches (fewer at an epoch's end),
  * each one's loss divided by their number, as Hugging Face's Trainer does
  * (current_gradient_accumulation_steps) for a loss without token counts:
- * 0 when the batches ran out before it began, or after a gradient dump */
+ * 0 when the batches ran out before it began, or after a gradient dump.
+ * Under mpirun this rank's share of them, divided by the number on all
+ * ranks; the metrics summed over the ranks here, the loss by train.c */
 static int
 step(struct lmf_trainer *tr, struct lmf_item *items)
 {
 	struct run *r = tr->ctx;
-	double v[NMETRIC + 1] = { 0 };
-	long rows;
-	int n = lmf_train_read_step(tr, items, &rows), i;
+	double v[NMETRIC + 1] = { 0 }, n;
+	long rows = 0;
+	int nb = lmf_train_read_batches(tr, r->model, items, r->b), i;
 
-	if (n == 0)
+	if (tr->nmicro == 0)
 		return 0;
+	n = (double)tr->nmicro;
 	lmf_llama_zero_grad(r->model);
-	for (i = 0; i < n; i++) {
-		v[0] += pairs(r, &items[i], tr->data_path, tr->micro - n + i,
+	for (i = 0; i < nb; i++) {
+		rows += r->b[i].B;
+		v[0] += pairs(r, &items[i], tr->data_path, tr->gidx[i],
 		    1.0 / n, v + 1) / n;
 		lmf_item_free(&items[i]);
 	}
 	for (i = 1; i <= NMETRIC; i++)
 		v[i] /= n;
+	if (tr->world > 1)
+		lmf_dist_sum_f64(v + 1, NMETRIC);
 	if (r->o->x.p.dump_grads) {
 		json_t *meta = json_pack("{s:s, s:i, s:f, s:i}", "kind",
 		    "grads", "step", 1, "loss", v[0], "pairs", (int)(rows / 2));
@@ -303,11 +311,18 @@ main(int argc, char **argv)
 	check_args(&o);
 	/* LLaMA-Factory's dpo trainer sets every dropout to 0 */
 	x->t.lora_dropout = 0;
+	x->dist_ok = 1;
 	lmf_train_tool_init(x, &tr, &r);
+	/* BCO's running mean of the rewards follows the micro-batches in
+	 * the order of one process */
+	if (tr.world > 1 && o.bco > 1e-6)
+		die_usage("--pref_bco_weight runs on one process only");
 	tr.plot_keys = plots;
 	r.model = lmf_train_tool_open(x, &tr);
 	check_pref(&r, &tr);
+	r.b = xcalloc((size_t)x->a.gradient_accumulation_steps, sizeof *r.b);
 	lmf_train_tool_run(x, &tr, step, evaluate);
+	free(r.b);
 	lmf_train_tool_free(x, &tr);
 	lmf_seqlp_free(&r.s);
 	free(r.pair);

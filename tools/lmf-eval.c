@@ -42,6 +42,8 @@ struct ev {
 	FILE *pdump;             /* --dump_prompts, or NULL */
 	int32_t choice[4];       /* the ids of A, B, C, D */
 	int V;
+	int rank, world;         /* under mpirun (dist.h) */
+	long group;              /* scoring groups so far, every subject */
 	size_t correct[1 + LMF_EVAL_NCAT], total[1 + LMF_EVAL_NCAT];
 };
 
@@ -224,7 +226,7 @@ subject(struct ev *e, const struct lmf_evaltask *t, int s, char **out)
 	size_t nq, nd, i, j, k, *perm;
 	struct lmf_ids *p = xcalloc((size_t)e->o.batch, sizeof *p);
 	char err[512], *pick;
-	int b = 0, cat;
+	int b = 0, cat, mine;
 
 	if (lmf_evaltask_read(t, s, t->split, &q, &nq, err, sizeof err) ||
 	    lmf_evaltask_read(t, s, "train", &dev, &nd, err, sizeof err))
@@ -233,14 +235,21 @@ subject(struct ev *e, const struct lmf_evaltask *t, int s, char **out)
 	pick = xcalloc(nq + 1, 1);
 	k = (size_t)e->o.n_shot < nd ? (size_t)e->o.n_shot : nd;
 	for (i = j = 0; i < nq; i++) {
+		/* every rank draws every permutation; a group of questions
+		 * is scored by rank group % ranks, the others' picks 0 */
 		lmf_np_permutation(lmf_np_shuffle_seed(&e->np), nd, perm);
-		encode(e, sb, &q[i], i, dev, perm, k, &p[b]);
-		check_ids(e, &p[b], sb->key, i);
+		mine = e->group % e->world == e->rank;
+		if (mine) {
+			encode(e, sb, &q[i], i, dev, perm, k, &p[b]);
+			check_ids(e, &p[b], sb->key, i);
+		}
 		if (++b == e->o.batch || i + 1 == nq) {
-			score(e, p, b, pick + j);
+			if (mine)
+				score(e, p, b, pick + j);
 			for (; b > 0; b--, j++)
 				lmf_ids_free(&p[j % e->o.batch]);
 			memset(p, 0, (size_t)e->o.batch * sizeof *p);
+			e->group++;
 		}
 	}
 	for (i = 0; i < nq; i++)
@@ -374,9 +383,12 @@ run(struct ev *e)
 		die_errno("cannot write '%s'", e->o.dump_ids);
 	if (e->pdump && fclose(e->pdump))
 		die_errno("cannot write '%s'", e->o.dump_prompts);
+	if (e->world > 1)
+		lmf_evaltask_dist_merge(&t, pick, nq, e->correct);
 	text = report(e);
-	puts(text);
-	if (e->o.save_dir) {
+	if (e->rank == 0)
+		puts(text);
+	if (e->o.save_dir && e->rank == 0) {
 		make_dir(e->o.save_dir);
 		write_file(e->o.save_dir, "results.json", NULL, &t, pick, nq);
 		write_file(e->o.save_dir, "results.log", text, &t, pick, nq);
@@ -408,6 +420,20 @@ check_args(struct ev *e)
 		die_usage("--save_dir '%s' already exists, use another one",
 		    o->save_dir);
 	e->lang = o->lang ? "zh" : "en";
+}
+
+/* under mpirun: scoring groups split over the ranks; rank 0 writes */
+static void
+dist_setup(struct ev *e, int threads)
+{
+	e->world = lmf_dist_tool(e->o.model, e->o.adapter);
+	e->rank = lmf_dist_rank();
+	if (e->world < 2)
+		return;
+	if (e->o.dump_ids)
+		die_usage("--dump_ids runs on one process only");
+	if (!e->o.threads)
+		lmf_gemm_init(lmf_dist_threads(threads));
 }
 
 int
@@ -466,9 +492,9 @@ main(int argc, char **argv)
 	if (i < argc)
 		die_usage("unexpected argument '%s'", argv[i]);
 	check_args(&e);
-	lmf_gemm_init(o->threads);
-	lmf_dist_single_or_die();
+	dist_setup(&e, lmf_gemm_init(o->threads));
 	run(&e);
+	lmf_dist_finish();
 	lmf_close_out();
 	return 0;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lmf/dist.h"
 #include "lmf/gemm.h"
 #include "lmf/llama.h"
 #include "lmf/loss.h"
@@ -42,6 +43,7 @@ static const char *const dnames[2][NDER] = {
 struct run {
 	struct opts *o;
 	struct lmf_llama *model;
+	struct lmf_batch *b;    /* the step's micro-batches on this rank */
 	struct lmf_kto_args k;
 	struct lmf_seqlp s;
 	float *ex;              /* (7 n): p, avg, len, dp, losses, rewards,
@@ -272,23 +274,29 @@ dump(struct run *r, double loss, const double *s, int n)
 
 /* one optimizer step over GA micro-batches (fewer at an epoch's end),
  * each one's loss divided by their number: 0 when the batches ran out
- * before it began, or after a gradient dump */
+ * before it began, or after a gradient dump. Under mpirun this rank's
+ * share of them, divided by the number on all ranks; the sums summed over
+ * the ranks here, the loss by train.c */
 static int
 step(struct lmf_trainer *tr, struct lmf_item *items)
 {
 	struct run *r = tr->ctx;
-	double s[NSUM] = { 0 }, loss = 0;
-	long nex;
-	int n = lmf_train_read_step(tr, items, &nex), i;
+	double s[NSUM] = { 0 }, loss = 0, n;
+	long nex = 0;
+	int nb = lmf_train_read_batches(tr, r->model, items, r->b), i;
 
-	if (n == 0)
+	if (tr->nmicro == 0)
 		return 0;
+	n = (double)tr->nmicro;
 	lmf_llama_zero_grad(r->model);
-	for (i = 0; i < n; i++) {
-		loss += micro(r, &items[i], tr->data_path, tr->micro - n + i,
+	for (i = 0; i < nb; i++) {
+		nex += r->b[i].B;
+		loss += micro(r, &items[i], tr->data_path, tr->gidx[i],
 		    1.0 / n, s) / n;
 		lmf_item_free(&items[i]);
 	}
+	if (tr->world > 1)
+		lmf_dist_sum_f64(s, NSUM);
 	if (r->o->x.p.dump_grads) {
 		dump(r, loss, s, (int)nex);
 		return 0;
@@ -361,12 +369,15 @@ main(int argc, char **argv)
 	lmf_train_check_paths(&x->a, tab, &x->p, &x->t);
 	/* LLaMA-Factory's kto trainer sets every dropout to 0 */
 	x->t.lora_dropout = 0;
+	x->dist_ok = 1;
 	lmf_train_tool_init(x, &tr, &r);
 	tr.plot_keys = plots;
 	tr.window = window;
 	r.model = lmf_train_tool_open(x, &tr);
 	check_data(&r, &tr);
+	r.b = xcalloc((size_t)x->a.gradient_accumulation_steps, sizeof *r.b);
 	lmf_train_tool_run(x, &tr, step, evaluate);
+	free(r.b);
 	lmf_train_tool_free(x, &tr);
 	lmf_seqlp_free(&r.s);
 	free(r.ex);

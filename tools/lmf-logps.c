@@ -16,6 +16,7 @@
 #include "lmf/pack.h"
 #include "lmf/process.h"
 #include "lmf/stream.h"
+#include "lmf/train.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
 
@@ -36,34 +37,12 @@ struct score {
 	float *lp;
 	long cap;
 	uint64_t rows;
+	/* under mpirun: each example's 4 log-probs (0 for the other
+	 * ranks' until summed) instead of into the items */
+	int share;
+	double *vals;
+	uint64_t nvals;
 };
-
-static struct lmf_llama *
-open_model(const struct opts *o)
-{
-	struct lmf_train_opts t = lmf_train_opts_default();
-	struct lmf_llama *m;
-	struct lmf_rd *rd = lmf_rd_open_or_die(o->model);
-	char err[512];
-
-	/* frozen: nothing trains, so no gradients are allocated; an
-	 * adapter (ref_model_adapters) needs the LoRA layout */
-	t.finetuning_type = o->adapter ? LMF_FT_LORA : LMF_FT_FREEZE;
-	t.freeze_trainable_layers = 0;
-	t.gradient_checkpointing = 0;
-	lmf_rd_check_kind_or_die(rd, "model");
-	if (!(m = lmf_llama_open(rd, &t, err, sizeof err)))
-		die("'%s': %s", lmf_rd_name(rd), err);
-	lmf_rd_close(rd);
-	if (!o->adapter)
-		return m;
-	rd = lmf_rd_open_or_die(o->adapter);
-	lmf_rd_check_kind_or_die(rd, "adapter");
-	if (lmf_llama_load_adapter(m, rd, err, sizeof err) < 0)
-		die("'%s': %s", o->adapter, err);
-	lmf_rd_close(rd);
-	return m;
-}
 
 static long
 meta_long(json_t *m, const char *key)
@@ -119,22 +98,62 @@ put_scalar(struct lmf_item *it, uint64_t k, const char *name, float v)
 	*(float *)t->data = v;
 }
 
+/* the two sequences of an example: kto's, dpo's */
+static const char *const seq_ids[2][2] = {
+	{ "input_ids", "kl_input_ids" },
+	{ "chosen_input_ids", "rejected_input_ids" } };
+
+/* example k's log-probs v (each sequence's sum, then average) into its
+ * item */
+static void
+put_logps(const struct score *s, struct lmf_item *it, uint64_t k,
+    const double *v)
+{
+	char *nm;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		nm = ref_name(seq_ids[s->stage == LMF_STAGE_DPO][i], "logps");
+		put_scalar(it, k, nm, (float)v[2 * i]);
+		free(nm);
+		nm = ref_name(seq_ids[s->stage == LMF_STAGE_DPO][i],
+		    "logps_avg");
+		put_scalar(it, k, nm, (float)v[2 * i + 1]);
+		free(nm);
+	}
+}
+
+/* room for the log-probs of n examples in s->vals, zeros past those
+ * there */
+static void
+grow_vals(struct score *s, uint64_t n)
+{
+	uint64_t cap = s->nvals;
+
+	if (n <= cap)
+		return;
+	while (cap < n)
+		cap = cap ? 2 * cap : 256;
+	s->vals = xrealloc(s->vals, (size_t)cap * 4 * sizeof *s->vals);
+	memset(s->vals + 4 * s->nvals, 0, (size_t)(cap - s->nvals) * 4 *
+	    sizeof *s->vals);
+	s->nvals = cap;
+}
+
 /* forward the sequences of examples it[0..n) as one batch (each example's
  * chosen and rejected, or target and KL, rows padded together); their
  * log-probs into the examples; k the index of it[0] */
 static void
 score_items(struct score *s, struct lmf_item *it, int n, uint64_t k)
 {
-	static const char *const ids[2][2] = {
-		{ "input_ids", "kl_input_ids" },
-		{ "chosen_input_ids", "rejected_input_ids" } };
 	struct lmf_pack_seq seq[2 * LOGPS_MAX_BATCH];
 	const struct lmf_pack_seq *rows[2 * LOGPS_MAX_BATCH];
 	struct lmf_item bi = { 0, NULL };
 	struct lmf_batch b;
 	float sum[2 * LOGPS_MAX_BATCH], avg[2 * LOGPS_MAX_BATCH];
 	int32_t tag;
-	char err[512], *nm;
+	char err[512];
+	double v[4];
 	int ns = 0, e, i, c;
 	long N;
 
@@ -161,19 +180,48 @@ score_items(struct score *s, struct lmf_item *it, int n, uint64_t k)
 	lmf_llama_logps(s->model, s->lp);
 	lmf_seqlogps_forward(sum, avg, NULL, s->lp, lmf_llama_targets(s->model),
 	    b.B, b.T);
-	for (e = 0; e < n; e++)
+	if (s->share)
+		grow_vals(s, k + (uint64_t)n);
+	for (e = 0; e < n; e++) {
 		for (i = 0; i < 2; i++) {
-			c = 2 * e + i;
-			nm = ref_name(ids[s->stage == LMF_STAGE_DPO][i], "logps");
-			put_scalar(&it[e], k + e, nm, sum[c]);
-			free(nm);
-			nm = ref_name(ids[s->stage == LMF_STAGE_DPO][i],
-			    "logps_avg");
-			put_scalar(&it[e], k + e, nm, avg[c]);
-			free(nm);
+			v[2 * i] = sum[2 * e + i];
+			v[2 * i + 1] = avg[2 * e + i];
 		}
+		if (s->share)
+			memcpy(s->vals + 4 * (k + (uint64_t)e), v, sizeof v);
+		else
+			put_logps(s, &it[e], k + (uint64_t)e, v);
+	}
 	s->rows += (uint64_t)ns;
 	lmf_item_free(&bi);
+}
+
+/* under mpirun: rank r scores the groups of batch_size examples whose
+ * place g has g % ranks == r; every rank gets every log-prob */
+static void
+score_share(struct score *s, const struct opts *o, struct lmf_rd *r)
+{
+	struct lmf_item it[LOGPS_MAX_BATCH];
+	uint64_t g = 0, W = (uint64_t)lmf_dist_size();
+	uint64_t R = (uint64_t)lmf_dist_rank();
+	double rows;
+	int i, n;
+
+	s->share = 1;
+	do {
+		for (n = 0; n < o->batch && lmf_rd_item_or_die(r, &it[n]) == 1;
+		    n++)
+			;
+		if (n > 0 && g++ % W == R)
+			score_items(s, it, n, lmf_rd_items(r) - (uint64_t)n);
+		for (i = 0; i < n; i++)
+			lmf_item_free(&it[i]);
+	} while (n == o->batch);
+	grow_vals(s, lmf_rd_items(r));
+	lmf_dist_sum_f64(s->vals, 4 * lmf_rd_items(r));
+	rows = (double)s->rows;
+	lmf_dist_sum_f64(&rows, 1);
+	s->rows = (uint64_t)rows;
 }
 
 int
@@ -208,7 +256,8 @@ main(int argc, char **argv)
 	struct lmf_item it[LOGPS_MAX_BATCH];
 	json_t *meta;
 	double t0 = lmf_now();
-	int i, n;
+	uint64_t k;
+	int i, n, nt;
 
 	lmf_init(argc, argv);
 	o.wo = lmf_wropts_default;
@@ -221,11 +270,22 @@ main(int argc, char **argv)
 	if (!strcmp(o.model, "-") && !strcmp(o.in, "-"))
 		die_usage("the model and the examples cannot both come from "
 		    "stdin");
-	lmf_gemm_init(o.threads);
-	lmf_dist_single_or_die();
-	s.model = open_model(&o);
+	nt = lmf_gemm_init(o.threads);
+	if (lmf_dist_tool(o.model, o.in) > 1 && !o.threads)
+		lmf_gemm_init(lmf_dist_threads(nt));
+	s.model = lmf_train_frozen_open(o.model, o.adapter);
 	r = lmf_rd_open_or_die(o.in);
 	read_header(&s, r);
+	if (lmf_dist_size() > 1) {
+		/* every rank scores its share; rank 0 reads the examples
+		 * again and writes them with every log-prob */
+		score_share(&s, &o, r);
+		lmf_rd_close(r);
+		if (lmf_dist_rank() > 0)
+			goto done;
+		r = lmf_rd_open_or_die(o.in);
+		read_header(&s, r);
+	}
 	meta = json_deep_copy(lmf_rd_meta(r));
 	json_object_set_new(meta, "command", json_string(lmf_cmdline()));
 	json_object_set_new(meta, "ref_logps", json_true());
@@ -238,9 +298,12 @@ main(int argc, char **argv)
 		for (n = 0; n < o.batch && lmf_rd_item_or_die(r, &it[n]) == 1;
 		    n++)
 			;
-		if (n > 0)
+		if (n > 0 && !s.share)
 			score_items(&s, it, n, lmf_rd_items(r) - n);
 		for (i = 0; i < n; i++) {
+			k = lmf_rd_items(r) - (uint64_t)(n - i);
+			if (s.share)
+				put_logps(&s, &it[i], k, s.vals + 4 * k);
 			lmf_wr_item_or_die(w, &it[i]);
 			lmf_item_free(&it[i]);
 		}
@@ -254,8 +317,11 @@ main(int argc, char **argv)
 		    lmf_rd_items(r), (unsigned long long)s.rows,
 		    lmf_now() - t0);
 	lmf_rd_close(r);
+done:
 	lmf_llama_free(s.model);
 	free(s.lp);
+	free(s.vals);
+	lmf_dist_finish();
 	lmf_close_out();
 	return 0;
 }

@@ -51,26 +51,6 @@ struct run {
 	long cutoff;   /* the batches' cutoff_len, 0 if not known */
 };
 
-static struct lmf_llama *
-open_frozen(const char *path, const char *adapter)
-{
-	struct lmf_train_opts t = lmf_train_opts_default();
-	struct lmf_rd *rd = lmf_rd_open_or_die(path);
-	struct lmf_llama *m;
-	char err[512];
-
-	if (!(m = lmf_llama_open(rd, &t, err, sizeof err)))
-		die("'%s': %s", path, err);
-	lmf_rd_close(rd);
-	if (adapter) {
-		rd = lmf_rd_open_or_die(adapter);
-		if (lmf_llama_load_adapter(m, rd, err, sizeof err) < 0)
-			die("'%s': %s", adapter, err);
-		lmf_rd_close(rd);
-	}
-	return m;
-}
-
 /* the reward model: its own (full), or the rm adapter over the policy's
  * base (lora); its vocabulary must be the policy's */
 static void
@@ -82,7 +62,7 @@ open_rm(struct run *r)
 	    o->reward_model;
 	char err[512];
 
-	r->rm = open_frozen(p, a);
+	r->rm = lmf_train_frozen_open(p, a);
 	if (o->rm_type == RM_LORA && !o->dump && lmf_ppo_reward_read(a,
 	    &r->reward, &r->reward_cfg, err, sizeof err) < 0)
 		die("%s", err);
@@ -114,8 +94,8 @@ open_models(struct run *r)
 		r->tp[i] = *lmf_llama_trainable(r->model, i);
 	c = lmf_llama_config(r->model);
 	if (o->t.finetuning_type != LMF_FT_LORA)
-		r->ref = open_frozen(o->ref_model ? o->ref_model : o->model,
-		    NULL);
+		r->ref = lmf_train_frozen_open(o->ref_model ? o->ref_model :
+		    o->model, NULL);
 	if (o->reward_model)
 		open_rm(r);
 	r->eos = c->n_eos ? (int32_t)c->eos_token_ids[0] : -1;
@@ -143,6 +123,7 @@ update(void *ctx, int last, double loss)
 	(void)loss;
 	if (last)
 		return;
+	lmf_ppo_rank0_grads(tr->tp, tr->ntp, 0);
 	lmf_grad_clip(tr->tp, tr->ntp, tr->a.max_grad_norm);
 	lmf_adamw_step(&tr->adam, tr->tp, tr->ntp,
 	    lmf_sched_lr(&tr->sched, tr->step));
@@ -154,7 +135,7 @@ static int
 prompts(struct run *r, struct lmf_rollout *ro)
 {
 	struct lmf_trainer *tr = r->tr;
-	long nb = (long)r->o->c.ga * r->o->c.buffer, k;
+	long nb = tr->ga, k;    /* GA x buffer (x ranks) */
 	struct lmf_item *items = xcalloc((size_t)nb, sizeof *items);
 	int32_t **q = NULL;
 	int *ql = NULL, n = 0, i, ended = 0;
@@ -218,7 +199,8 @@ step(struct run *r, struct lmf_rollout *ro, int scored)
 		return 0;
 	}
 	lmf_ppo_metrics(r->tr, &st);
-	lmf_train_update(r->tr, st.loss);
+	lmf_ppo_rank0_grads(r->tp, r->ntp, 1);
+	lmf_train_update(r->tr, r->tr->rank > 0 ? 0 : st.loss);
 	return 1;
 }
 
@@ -320,6 +302,22 @@ train(struct run *r)
 	lmf_train_end(tr);
 	if (r->o->out)
 		write_result(tr, r->o->out);
+}
+
+/* under mpirun a step's prompts are GA x buffer x ranks micro-batches,
+ * each rank generating its share (ppo.c); rank 0 alone writes */
+static void
+dist_setup(struct opts *o, int threads)
+{
+	if (lmf_dist_tool(o->model, o->data) < 2)
+		return;
+	if (o->dump || o->rollout)
+		die_usage("--dump_step and --rollout run on one process only");
+	if (lmf_dist_rank() > 0)
+		o->out = NULL;
+	o->c.ga *= lmf_dist_size();
+	if (!o->threads)
+		lmf_gemm_init(lmf_dist_threads(threads));
 }
 
 static void
@@ -467,8 +465,7 @@ main(int argc, char **argv)
 	check_args(&o, tab);
 	t->gradient_checkpointing = !o.nockpt;
 	c->ga = (int)o.a.gradient_accumulation_steps;
-	lmf_gemm_init(o.threads);
-	lmf_dist_single_or_die();
+	dist_setup(&o, lmf_gemm_init(o.threads));
 	/* the Trainer plans ceil(batches / (GA x buffer)) steps an epoch */
 	o.a.gradient_accumulation_steps *= c->buffer;
 	lmf_train_init(&tr, &o.a, lmf_now());
@@ -485,16 +482,11 @@ main(int argc, char **argv)
 	} else
 		train(&r);
 	lmf_train_free(&tr);
-	lmf_llama_free(r.model);
-	lmf_llama_free(r.ref);
-	lmf_llama_free(r.rm);
+	lmf_llama_free(r.model), lmf_llama_free(r.ref), lmf_llama_free(r.rm);
 	if (r.inf)
 		lmf_infer_free(r.inf);
-	free(r.layers);
-	free((void *)o.g.stop);
-	free(r.tp);
-	lmf_item_free(&r.reward);
-	json_decref(r.reward_cfg);
+	free(r.layers), free((void *)o.g.stop), free(r.tp), lmf_dist_finish();
+	lmf_item_free(&r.reward), json_decref(r.reward_cfg);
 	lmf_close_out();
 	return 0;
 }

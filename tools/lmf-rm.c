@@ -196,7 +196,9 @@ evaluate(struct run *r, struct lmf_trainer *tr, int final, int predict)
 /* one optimizer step over GA micro-batches, each micro-batch's mean pair
  * loss divided by their number, as Hugging Face's Trainer scales a loss
  * that does not count items: 0 when the batches ran out before it began,
- * or after a gradient dump */
+ * or after a gradient dump. Under mpirun this rank's share of them,
+ * divided by the number on all ranks, dropout drawn as one process would
+ * for each micro-batch (train.c sums the loss over the ranks) */
 static int
 step(struct lmf_trainer *tr, struct lmf_item *items)
 {
@@ -205,22 +207,26 @@ step(struct lmf_trainer *tr, struct lmf_item *items)
 	long j;
 	struct sums s = { 0 };
 	double l;
-	float acc;
-	int n = lmf_train_read_batches(tr, r->model, items, b), np, i;
+	float acc, n;
+	int nb = lmf_train_read_batches(tr, r->model, items, b), np, i;
 
-	if (n == 0)
+	if (tr->nmicro == 0)
 		return 0;
+	n = (float)tr->nmicro;
 	lmf_llama_zero_grad(r->model);
-	for (i = 0; i < n; i++) {
-		np = scores(r, &b[i], LMF_FWD_TRAIN, tr->data_path, tr->micro);
+	for (i = 0; i < nb; i++) {
+		if (tr->world > 1)
+			lmf_llama_set_nsteps(r->model, tr->gidx[i]);
+		np = scores(r, &b[i], LMF_FWD_TRAIN, tr->data_path,
+		    tr->gidx[i]);
 		memset(r->dsc, 0, (size_t)np * sizeof *r->dsc);
 		memset(r->dsr, 0, (size_t)np * sizeof *r->dsr);
 		l = lmf_rm_loss(&acc, r->dsc, r->dsr, r->sc, r->sr, np);
 		add_sums(&s, r, np, l / n, acc);
 		memset(r->dv, 0, (size_t)b[i].B * b[i].T * sizeof *r->dv);
 		for (j = 0; j < np; j++) {
-			r->dv[r->ic[j]] = r->dsc[j] / (float)n;
-			r->dv[r->ir[j]] = r->dsr[j] / (float)n;
+			r->dv[r->ic[j]] = r->dsc[j] / n;
+			r->dv[r->ir[j]] = r->dsr[j] / n;
 		}
 		lmf_llama_values_backward(r->model, r->dv);
 		lmf_llama_backward(r->model, &b[i]);
@@ -386,6 +392,8 @@ main(int argc, char **argv)
 	lmf_train_tool_parsed(x, lmf_opt_parse(tab, &u, argc, argv), argc,
 	    argv);
 	check_args(&o, tab);
+	/* training splits its batches over mpirun's ranks; --score not */
+	x->dist_ok = !o.score;
 	lmf_train_tool_init(x, &tr, &r);
 	if (o.score)
 		score(&r, &tr);

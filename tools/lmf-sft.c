@@ -224,7 +224,10 @@ main(int argc, char **argv)
 		lmf_predict_ready(&tr, r.model, &o.pr);
 	r.b = xcalloc((size_t)x->a.gradient_accumulation_steps, sizeof *r.b);
 	lmf_train_tool_run(x, &tr, step, evaluate);
-	if (o.predict_data && !x->p.dump_grads && tr.rank == 0)
+	/* every rank generates its share; ranks past 0 had tokenizer_dir
+	 * cleared (they write nothing) but may need its tokenizer */
+	tr.a.tokenizer_dir = x->a.tokenizer_dir;
+	if (o.predict_data && !x->p.dump_grads)
 		lmf_predict_sft(&tr, r.model, o.predict_data, &o.pr, x->t.seed);
 	free(r.b);
 	free(r.pred);

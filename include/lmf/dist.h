@@ -14,6 +14,14 @@ int lmf_dist_init(void);
 /* for a tool that does not split its work: exit 2 with one line when
  * launched as one of several ranks (from the environment: no MPI_Init) */
 void lmf_dist_single_or_die(void);
+/* for a tool that splits its work: lmf_dist_init; with several ranks
+ * exit 2 with one line when a or b (either may be NULL) is "-" (stdin
+ * reaches rank 0 only), and ranks past 0 quiet (lmf_verbose 0): the
+ * world size */
+int lmf_dist_tool(const char *a, const char *b);
+/* a rank's threads when 0 were asked for: the machine's cores over the
+ * ranks on it, at least 1 */
+int lmf_dist_threads(int cores);
 int lmf_dist_rank(void);              /* 0 without MPI */
 int lmf_dist_size(void);              /* 1 without MPI */
 int lmf_dist_local_size(void);        /* ranks on this machine, from env */
@@ -23,6 +31,10 @@ int lmf_dist_built(void);             /* 1 if built with MPI */
  * length, and give every rank the same result) */
 void lmf_dist_sum_f32(float *buf, size_t n);
 void lmf_dist_sum_f64(double *buf, size_t n);
+/* the n bytes of buf of every rank on rank 0, concatenated in rank
+ * order: a new buffer, and len[i] the bytes of rank i (len has room for
+ * the world size); NULL on the other ranks. With one rank a copy of buf */
+void *lmf_dist_gather(const void *buf, size_t n, size_t *len);
 /* 1 if every rank passed the same v (always with one rank) */
 int lmf_dist_agree(long v);
 void lmf_dist_barrier(void);

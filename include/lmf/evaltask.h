@@ -47,4 +47,10 @@ void lmf_mcq_free(struct lmf_mcq *q, size_t n);
 char *lmf_eval_prompt(const struct lmf_mcq *q, const char *lang);
 char *lmf_eval_system(const char *name, const char *lang);
 
+/* under mpirun: each subject's picks (each question's pick is one
+ * rank's, 0 on the others) and the correct counts (overall, then per
+ * category) summed over the ranks, on every rank */
+void lmf_evaltask_dist_merge(const struct lmf_evaltask *t, char **pick,
+    const size_t *nq, size_t *correct);
+
 #endif

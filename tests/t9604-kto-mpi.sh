@@ -1,0 +1,68 @@
+#!/bin/sh
+# lmf-kto data-parallel under OpenMPI's mpirun: 2 ranks x GA 2 give the
+# losses and logged metrics (ratios of window sums, kl, the eval ones) of
+# one process at GA 4 within 1e-5 relative at every step, and its weights
+# within fp32 reduction-order tolerance, steps at an epoch's end where one
+# rank has no micro-batch included (LoRA with ftx; full, a log window of 2
+# steps). Skipped when mpirun is absent or lmf was built without MPI.
+. "$(dirname "$0")/lib.sh"
+N=6
+plan $N
+skip_all() {
+	_i=0
+	while [ $_i -lt $N ]; do skip "$1"; _i=$((_i + 1)); done
+	done_testing
+}
+command -v mpirun >/dev/null 2>&1 || skip_all "no mpirun (openmpi-bin)"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
+SHM="--oversubscribe --mca btl vader,self"
+cat >cfg.json <<'CFG'
+{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
+ "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
+ "vocab_size": 576, "max_position_embeddings": 128, "rms_norm_eps": 1e-6,
+ "tie_word_embeddings": false}
+CFG
+lmf-load -q --init --config cfg.json -o m.lmf
+mpirun -np 2 $SHM lmf-sft --model m.lmf --data /dev/null -o /dev/null \
+	2>probe.err
+grep -q 'built without MPI' probe.err && skip_all "lmf built without MPI"
+python3 "$TOP/tests/mkfeedback.py" . 24
+lmf-tokenize -q --tokenizer "$TOP/tests/data/tok-bytelevel" --dataset_dir . \
+	--dataset fb --stage kto --template default --cutoff_len 32 -o ex.lmf
+lmf-logps -q --model m.lmf -o scored.lmf ex.lmf
+# 18 examples: 9 batches an epoch, steps of 4, 4 and 1 micro-batches
+lmf-pack -q --per_device_train_batch_size 2 --per_device_eval_batch_size 4 \
+	--num_train_epochs 2 --val_size 0.25 --eval_output ev.lmf -o tr.lmf \
+	scored.lmf
+# kto NP GA DIR [options]: NP ranks (1: no mpirun)
+kto() {
+	_np=$1 _ga=$2 _d=$3
+	shift 3
+	_l=
+	[ "$_np" -gt 1 ] && _l="mpirun -np $_np $SHM"
+	$_l lmf-kto --model m.lmf --data tr.lmf --eval_data ev.lmf --threads 1 \
+		--save_steps 1 --eval_strategy steps --eval_steps 3 -q \
+		--gradient_accumulation_steps "$_ga" --output_dir "$_d" "$@"
+}
+# same: DIR_GOT DIR_REF RESULT: cmpdist.py's and cmplog.py's verdicts
+same() {
+	lmf-dump --json "$1/$3" >got.jsonl &&
+		lmf-dump --json "$2/$3" >ref.jsonl &&
+		python3 "$TOP/tests/cmpdist.py" "$1" "$2" "$3" got.jsonl \
+		ref.jsonl && python3 "$TOP/tests/cmplog.py" "$1" "$2"
+}
+
+check "LoRA + ftx: 1 process, GA 4" kto 1 4 one --learning_rate 1e-2 \
+	--pref_ftx 0.5 --logging_steps 1
+check "  2 ranks x GA 2" kto 2 2 two --learning_rate 1e-2 --pref_ftx 0.5 \
+	--logging_steps 1
+check "  the losses, metrics and adapter of 1 process" same two one \
+	adapter.lmf
+check "full, log window 2: 1 process, GA 4" kto 1 4 full1 \
+	--finetuning_type full --learning_rate 1e-3 --logging_steps 2
+check "  2 ranks x GA 2" kto 2 2 full2 --finetuning_type full \
+	--learning_rate 1e-3 --logging_steps 2
+check "  the losses, metrics and model of 1 process" same full2 full1 \
+	model.lmf
+done_testing

@@ -1,0 +1,74 @@
+#!/bin/sh
+# lmf-ppo data-parallel under OpenMPI's mpirun, greedy (do_sample false):
+# 2 ranks x GA 1, each generating its share of the prompts, give the
+# losses, logged statistics (reward, KL, whitened advantages, ...) and the
+# adapter and value head of one process at GA 2 (LoRA, a full reward
+# model; an epoch's last step with one prompt batch); --dump_step
+# refuses several ranks. Skipped when mpirun is absent or lmf was built
+# without MPI.
+. "$(dirname "$0")/lib.sh"
+N=6
+plan $N
+skip_all() {
+	_i=0
+	while [ $_i -lt $N ]; do skip "$1"; _i=$((_i + 1)); done
+	done_testing
+}
+command -v mpirun >/dev/null 2>&1 || skip_all "no mpirun (openmpi-bin)"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
+SHM="--oversubscribe --mca btl vader,self"
+cat >cfg.json <<'CFG'
+{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
+ "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
+ "vocab_size": 576, "max_position_embeddings": 128, "rms_norm_eps": 1e-6,
+ "tie_word_embeddings": false}
+CFG
+lmf-load -q --init --config cfg.json -o m.lmf
+mpirun -np 2 $SHM lmf-sft --model m.lmf --data /dev/null -o /dev/null \
+	2>probe.err
+grep -q 'built without MPI' probe.err && skip_all "lmf built without MPI"
+python3 "$TOP/tests/mkpref.py" ds 20
+tok=$TOP/tests/data/tok-bytelevel
+lmf-tokenize -q --tokenizer "$tok" --dataset_dir ds --dataset pref \
+	--stage rm --cutoff_len 32 -o rex.lmf
+lmf-pack -q --per_device_train_batch_size 4 -o rtr.lmf rex.lmf
+lmf-rm -q --model m.lmf --data rtr.lmf --threads 1 --finetuning_type full \
+	--learning_rate 1e-3 --num_train_epochs 1 -o rm.lmf
+python3 - <<'PY'
+import json
+d = json.load(open('ds/pref.json'))
+json.dump([{'instruction': r['instruction'], 'input': '', 'output': ''}
+           for r in d], open('ds/prompts.json', 'w'))
+i = json.load(open('ds/dataset_info.json'))
+i['prompts'] = {'file_name': 'prompts.json'}
+json.dump(i, open('ds/dataset_info.json', 'w'))
+PY
+lmf-tokenize -q --tokenizer "$tok" --dataset_dir ds --dataset prompts \
+	--stage ppo --cutoff_len 32 -o pex.lmf
+# 20 prompts: 5 batches of 4, steps of 2, 2 and 1 in each of 3 epochs
+lmf-pack -q --per_device_train_batch_size 4 -o p.lmf pex.lmf
+opts="--model m.lmf --data p.lmf --reward_model rm.lmf --reward_model_type
+full --threads 1 --max_new_tokens 6 --do_sample false --save_steps 1
+--logging_steps 1 --learning_rate 1e-3 -q"
+# same: DIR_GOT DIR_REF: cmpdist.py's and cmplog.py's verdicts
+same() {
+	lmf-dump --json "$1/adapter.lmf" >got.jsonl &&
+		lmf-dump --json "$2/adapter.lmf" >ref.jsonl &&
+		python3 "$TOP/tests/cmpdist.py" "$1" "$2" adapter.lmf got.jsonl \
+		ref.jsonl && python3 "$TOP/tests/cmplog.py" "$1" "$2"
+}
+
+check "1 process, GA 2" lmf-ppo $opts --gradient_accumulation_steps 2 \
+	--output_dir one
+check "2 ranks x GA 1" mpirun -np 2 $SHM lmf-ppo $opts --output_dir two
+check "  9 steps" test "$(python3 -c '
+import json; print(json.load(open("two/trainer_state.json"))["global_step"])
+')" -eq 9
+check "  the losses, statistics and adapter of 1 process" same two one
+mpirun -np 2 $SHM lmf-ppo $opts --dump_step d.lmf 2>dump.err
+rc=$?
+check "--dump_step under 2 ranks refuses" test $rc -ne 0
+check_grep "  saying so" \
+	'^lmf-ppo: --dump_step and --rollout run on one process only' dump.err
+done_testing

@@ -1,0 +1,64 @@
+#!/bin/sh
+# sft predict (predict_with_generate, greedy) under mpirun through lmf
+# train with nproc_per_node 2: each rank generates its share of the
+# prompt batches (rank-strided) and rank 0 writes generated_predictions.jsonl
+# and the predict_* scores of one process at the same global batch (3
+# batches: 2 on rank 0, 1 on rank 1). Skipped when mpirun is absent or
+# lmf was built without MPI.
+. "$(dirname "$0")/lib.sh"
+N=4
+plan $N
+skip_all() {
+	_i=0
+	while [ $_i -lt $N ]; do skip "$1"; _i=$((_i + 1)); done
+	done_testing
+}
+command -v mpirun >/dev/null 2>&1 || skip_all "no mpirun (openmpi-bin)"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
+export LMF_MPIRUN_ARGS="--oversubscribe --mca btl vader,self"
+tiny_model
+mpirun -np 2 $LMF_MPIRUN_ARGS lmf-sft --model m.lmf --data /dev/null \
+	-o /dev/null 2>probe.err
+grep -q 'built without MPI' probe.err && skip_all "lmf built without MPI"
+mkdir tiny
+sed 's/"vocab_size": 512/"vocab_size": 576/' \
+	"$TOP/data/models/tiny-llama/config.json" >tiny/config.json
+cp "$TOP"/tests/data/tok-bytelevel/* tiny/
+cat >sft.yaml <<CFG
+model_name_or_path: tiny
+train_from_scratch: true
+stage: sft
+do_train: true
+do_predict: true
+predict_with_generate: true
+finetuning_type: lora
+dataset: identity
+dataset_dir: $TOP/data
+template: llama3
+cutoff_len: 128
+max_samples: 16
+val_size: 6
+per_device_eval_batch_size: 2
+output_dir: one
+overwrite_output_dir: true
+per_device_train_batch_size: 2
+gradient_accumulation_steps: 2
+learning_rate: 5.0e-3
+num_train_epochs: 1.0
+max_new_tokens: 12
+do_sample: false
+CFG
+
+check "1 process, GA 2" lmf train sft.yaml
+check "nproc_per_node 2, GA 1" lmf train sft.yaml nproc_per_node=2 \
+	gradient_accumulation_steps=1 output_dir=two
+check "  the predictions of 1 process, in its order" cmp \
+	two/generated_predictions.jsonl one/generated_predictions.jsonl
+check "  the predict_* scores of 1 process" python3 -c '
+import json
+g, r = (json.load(open(d + "/predict_results.json")) for d in ("two", "one"))
+k = [x for x in r if "runtime" not in x and "per_second" not in x]
+assert len(k) == 4 and list(g) == list(r), (g, r)
+assert all(g[x] == r[x] for x in k), (g, r)'
+done_testing

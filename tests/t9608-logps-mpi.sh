@@ -1,0 +1,57 @@
+#!/bin/sh
+# lmf-logps under OpenMPI's mpirun: 2 and 3 ranks score their shares of
+# the examples (groups of --batch_size, rank-strided) and rank 0 writes the
+# stream of one process, every reference log-prob in the examples' order
+# (dpo pairs and kto examples with their KL rows, batch 1 and 3); stdin
+# is refused. Skipped when mpirun is absent or lmf was built without MPI.
+. "$(dirname "$0")/lib.sh"
+N=8
+plan $N
+skip_all() {
+	_i=0
+	while [ $_i -lt $N ]; do skip "$1"; _i=$((_i + 1)); done
+	done_testing
+}
+command -v mpirun >/dev/null 2>&1 || skip_all "no mpirun (openmpi-bin)"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
+SHM="--oversubscribe --mca btl vader,self"
+cat >cfg.json <<'CFG'
+{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
+ "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
+ "vocab_size": 576, "max_position_embeddings": 128, "rms_norm_eps": 1e-6,
+ "tie_word_embeddings": false}
+CFG
+lmf-load -q --init --config cfg.json -o m.lmf
+mpirun -np 2 $SHM lmf-sft --model m.lmf --data /dev/null -o /dev/null \
+	2>probe.err
+grep -q 'built without MPI' probe.err && skip_all "lmf built without MPI"
+tok=$TOP/tests/data/tok-bytelevel
+python3 "$TOP/tests/mkpref.py" ds 11
+lmf-tokenize -q --tokenizer "$tok" --dataset_dir ds --dataset pref \
+	--stage dpo --cutoff_len 32 -o dpo.lmf
+python3 "$TOP/tests/mkfeedback.py" . 10
+lmf-tokenize -q --tokenizer "$tok" --dataset_dir . --dataset fb \
+	--stage kto --template default --cutoff_len 32 -o kto.lmf
+# same NP STAGE BATCH: NP ranks write what one process writes (the
+# header aside, whose command names another output)
+same() {
+	lmf-logps -q --threads 1 --model m.lmf --batch_size "$3" -o "one$2$3" \
+		"$2.lmf" &&
+	mpirun -np "$1" $SHM lmf-logps -q --threads 1 --model m.lmf \
+		--batch_size "$3" -o "np$1$2$3" "$2.lmf" &&
+	lmf-dump --json "one$2$3" | sed 1d >a.jsonl &&
+	lmf-dump --json "np$1$2$3" | sed 1d >b.jsonl && test -s a.jsonl &&
+	cmp a.jsonl b.jsonl && grep -q ref_logps_avg a.jsonl
+}
+check "dpo, batch 1: 2 ranks write the stream of 1 process" same 2 dpo 1
+check "dpo, batch 3: 2 ranks, the same" same 2 dpo 3
+check "dpo, batch 3: 3 ranks, the same" same 3 dpo 3
+check "kto, batch 1: 2 ranks, the same" same 2 kto 1
+check "kto, batch 3: 2 ranks, the same" same 2 kto 3
+check "  the KL rows' log-probs are there" grep -q kl_ref_logps a.jsonl
+mpirun -np 2 $SHM lmf-logps --model m.lmf -o x.lmf <dpo.lmf 2>in.err
+rc=$?
+check "stdin under 2 ranks refuses" test $rc -ne 0
+check_grep "  saying so" '^lmf-logps: under mpirun .* must be files' in.err
+done_testing
