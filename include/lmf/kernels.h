@@ -147,6 +147,22 @@ void lmf_attention_backward_ref(float *dq, float *dk, float *dv,
     const float *dout, const float *att, const float *q, const float *k,
     const float *v, int B, int T, int NH, int NKV, int HS);
 
+/* ---- attention in blocks (flash-style), same masks as above ----
+ * The forward keeps each query's logsumexp instead of the (T, T)
+ * probabilities; the backward recomputes them block by block. */
+size_t lmf_attention_flash_scratch(void);
+	/* floats of scratch the flash kernels need (any T) */
+void lmf_attention_flash_forward(float *out, float *lse, float *scratch,
+    const float *q, const float *k, const float *v, const int32_t *mask,
+    const int32_t *seg, int W, int B, int T, int NH, int NKV, int HS);
+	/* out (B, T, NH, HS), lse (B, NH, T) (-inf: a query seeing no
+	 * key), W as lmf_attention_forward_window */
+void lmf_attention_flash_backward(float *dq, float *dk, float *dv,
+    float *scratch, const float *dout, const float *out, const float *lse,
+    const float *q, const float *k, const float *v, const int32_t *mask,
+    const int32_t *seg, int W, int B, int T, int NH, int NKV, int HS);
+	/* dq +=, dk, dv +=; out, lse from the forward with the same masks */
+
 /* ---- swiglu: out = silu(gate) * up, silu(x) = x * sigmoid(x) ---- */
 void lmf_swiglu_forward(float *out, const float *gate, const float *up,
     long n);
