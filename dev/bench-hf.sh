@@ -147,8 +147,9 @@ for s in $shapes; do
 				return ""
 			}
 			BEGIN {
-				printf("| %s | %s | %s | %s | %s | %s | %s | %s |\n",
-				    s, ft, th, l, f, r(l, f), b, r(l, b))
+				printf("| %s | %s | %s | %s | %s | %s |",
+				    s, ft, th, l, f, r(l, f))
+				printf(" %s | %s |\n", b, r(l, b))
 			}'
 	done; done
 done

@@ -33,9 +33,9 @@ hf() {
 }
 
 hf BENCH_HF_BF16=1 >t.md 2>t.err
+r=micro:full:cpu
 check "bf16 on: the fake gets the threads, steps and both runs" grep -qx \
-	-- "--threads 2 --steps 1 --warmup 1 --runs micro:full:cpu:fp32,micro:full:cpu:bf16" \
-	fake.args
+	-- "--threads 2 --steps 1 --warmup 1 --runs $r:fp32,$r:bf16" fake.args
 check "  a row with lmf's tokens/s and the fake's, ratios lmf / them" \
 	awk -F' *[|] *' '$2 == "micro" {
 		n++
