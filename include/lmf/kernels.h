@@ -118,7 +118,9 @@ void lmf_rope_backward_ref(float *dinp, const float *dout,
  * Query head h reads kv head h / (NH / NKV). Query t of row b sees key s
  * when s <= t, mask[b, s] != 0 and seg[b, s] == seg[b, t] (mask, seg may
  * be NULL: no padding, one segment). Scores are scaled by 1/sqrt(HS). A
- * query that sees no key gets a zero output and a zero gradient. */
+ * query that sees no key gets a zero output and a zero gradient. These
+ * keep the (B, NH, T, T) probabilities; the model runs the flash kernels
+ * below, which tests compare with these and their references. */
 size_t lmf_attention_scratch(int T);
 	/* floats of scratch attention_backward needs */
 void lmf_attention_forward(float *out, float *att, const float *q,
