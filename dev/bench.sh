@@ -115,6 +115,7 @@ load "" 1 "$out/load.lmf" "-o FILE (f32)"
 rm -f "$out/load.lmf" "$out/time.txt" "$out/times.txt" "$out/load.err" \
     "$out/size.txt"
 sh dev/bench-train.sh
+sh dev/bench-hf.sh
 sh dev/bench-tok.sh
 sh dev/bench-gen.sh
 echo

@@ -955,6 +955,264 @@ lmf_attention_backward_ref(float *dq, float *dk, float *dv,
 }
 
 /* ------------------------------------------------------------------ */
+/* attention in blocks (flash-style): no (T, T) matrix */
+
+/* keys per block of the online softmax */
+#define ATT_KBLOCK 128
+
+/* floats of one thread's scratch: S and dP blocks, three row vectors */
+#define FA_PER (2 * (size_t)ATT_BLOCK * ATT_KBLOCK + 3 * ATT_BLOCK)
+
+size_t
+lmf_attention_flash_scratch(void)
+{
+#ifdef _OPENMP
+	return FA_PER * (size_t)lmf_gemm_threads();
+#else
+	return FA_PER;
+#endif
+}
+
+/* hide the keys [s0, s1) that queries [t0, t1) may not see: S (t1 - t0,
+ * s1 - s0) becomes -inf there */
+static void
+fa_mask_block(float *S, const int32_t *mask, const int32_t *seg, int W,
+    int b, int T, int t0, int t1, int s0, int s1)
+{
+	int t, s, kb = s1 - s0;
+
+	if (!mask && !seg && W <= 0 && s1 - 1 <= t0)
+		return;
+	for (t = t0; t < t1; t++) {
+		float *row = S + (size_t)(t - t0) * kb;
+
+		for (s = s0; s < s1; s++)
+			if (s > t || !att_visible(mask, seg, W, b, T, t, s))
+				row[s - s0] = -INFINITY;
+	}
+}
+
+/* the online softmax over one more block of scores p (kb): p becomes
+ * exp(p - m'), with m' the running max; l, the running sum, and the
+ * output row o (HS) are rescaled to m' first */
+static void
+fa_online_row(float *p, int kb, float *m, float *l, float *o, int HS)
+{
+	float mx = vmax(p, kb), mn = mx > *m ? mx : *m, corr;
+
+	if (mn == -INFINITY) {
+		memset(p, 0, (size_t)kb * sizeof *p);
+		return;
+	}
+	corr = *m == -INFINITY ? 0.0f : expf(*m - mn);
+	*l = *l * corr + (float)vexp_store(p, p, mn, kb);
+	if (corr != 1.0f)
+		vscale(o, corr, HS);
+	*m = mn;
+}
+
+/* is key block [s0, s1) hidden from every query of [t0, t1) by the
+ * window? (causality is the loop bound's business) */
+static int
+fa_block_hidden(int W, int t0, int s1)
+{
+	return W > 0 && s1 - 1 <= t0 - W;
+}
+
+/* one (row, head) of the forward: query blocks, then key blocks */
+static void
+fa_fwd_head(float *O, float *lse, float *sc, const float *Q, const float *K,
+    const float *Vh, const int32_t *mask, const int32_t *seg, int W, int b,
+    int T, size_t ldq, size_t ldk, int HS, float scale)
+{
+	float *S = sc, *m = sc + (size_t)ATT_BLOCK * ATT_KBLOCK;
+	float *l = m + ATT_BLOCK;
+	int t0, t1, s0, s1, t;
+
+	for (t0 = 0; t0 < T; t0 = t1) {
+		int nb;
+
+		t1 = t0 + ATT_BLOCK < T ? t0 + ATT_BLOCK : T;
+		nb = t1 - t0;
+		for (t = 0; t < nb; t++) {
+			m[t] = -INFINITY;
+			l[t] = 0;
+			memset(O + (t0 + t) * ldq, 0, (size_t)HS * sizeof *O);
+		}
+		for (s0 = 0; s0 < t1; s0 = s1) {
+			int kb;
+
+			s1 = s0 + ATT_KBLOCK < t1 ? s0 + ATT_KBLOCK : t1;
+			kb = s1 - s0;
+			if (fa_block_hidden(W, t0, s1))
+				continue;
+			lmf_gemm(LMF_NOTRANS, LMF_TRANS, nb, kb, HS, scale,
+			    Q + t0 * ldq, (int)ldq, K + s0 * ldk, (int)ldk,
+			    0.0f, S, kb);
+			fa_mask_block(S, mask, seg, W, b, T, t0, t1, s0, s1);
+			for (t = 0; t < nb; t++)
+				fa_online_row(S + (size_t)t * kb, kb, &m[t],
+				    &l[t], O + (t0 + t) * ldq, HS);
+			lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, nb, HS, kb, 1.0f,
+			    S, kb, Vh + s0 * ldk, (int)ldk, 1.0f,
+			    O + t0 * ldq, (int)ldq);
+		}
+		/* a query that saw no key keeps O = 0 and lse = -inf */
+		for (t = 0; t < nb; t++) {
+			if (l[t] > 0)
+				vscale(O + (t0 + t) * ldq, 1.0f / l[t], HS);
+			lse[t0 + t] = l[t] > 0 ? m[t] + logf(l[t]) : -INFINITY;
+		}
+	}
+}
+
+/* dS in place over dP (nb, kb): P (dP - D) scale, P from S in place */
+static void LMF_VEC
+fa_ds_block(float *dP, float *S, const float *lse, const float *D,
+    int nb, int kb, float scale)
+{
+	int t, s;
+
+	for (t = 0; t < nb; t++) {
+		float *p = S + (size_t)t * kb, *d = dP + (size_t)t * kb;
+		float dt = D[t];
+
+		if (lse[t] == -INFINITY)
+			memset(p, 0, (size_t)kb * sizeof *p);
+		else
+			vexp_store(p, p, lse[t], kb);
+		OMP_SIMD
+		for (s = 0; s < kb; s++)
+			d[s] = p[s] * (d[s] - dt) * scale;
+	}
+}
+
+/* D[t] = dO[t] . O[t] for the block's rows: rowsum(P * dP) */
+static void
+fa_rowdot(float *D, const float *dO, const float *O, int nb, size_t ldq,
+    int HS)
+{
+	int t, i;
+
+	for (t = 0; t < nb; t++) {
+		double d = 0;
+
+		for (i = 0; i < HS; i++)
+			d += (double)dO[t * ldq + i] * O[t * ldq + i];
+		D[t] = (float)d;
+	}
+}
+
+/* one query head of the backward, adding into its kv head's dK, dV */
+static void
+fa_bwd_head(float *dQ, float *dK, float *dV, float *sc, const float *dO,
+    const float *O, const float *lse, const float *Q, const float *K,
+    const float *Vh, const int32_t *mask, const int32_t *seg, int W, int b,
+    int T, size_t ldq, size_t ldk, int HS, float scale)
+{
+	float *S = sc, *dP = sc + (size_t)ATT_BLOCK * ATT_KBLOCK;
+	float *D = dP + (size_t)ATT_BLOCK * ATT_KBLOCK;
+	int t0, t1, s0, s1;
+
+	for (t0 = 0; t0 < T; t0 = t1) {
+		int nb;
+
+		t1 = t0 + ATT_BLOCK < T ? t0 + ATT_BLOCK : T;
+		nb = t1 - t0;
+		fa_rowdot(D, dO + t0 * ldq, O + t0 * ldq, nb, ldq, HS);
+		for (s0 = 0; s0 < t1; s0 = s1) {
+			int kb;
+
+			s1 = s0 + ATT_KBLOCK < t1 ? s0 + ATT_KBLOCK : t1;
+			kb = s1 - s0;
+			if (fa_block_hidden(W, t0, s1))
+				continue;
+			/* P again: exp(S - lse), the hidden keys 0 */
+			lmf_gemm(LMF_NOTRANS, LMF_TRANS, nb, kb, HS, scale,
+			    Q + t0 * ldq, (int)ldq, K + s0 * ldk, (int)ldk,
+			    0.0f, S, kb);
+			fa_mask_block(S, mask, seg, W, b, T, t0, t1, s0, s1);
+			/* dP = dO V^T */
+			lmf_gemm(LMF_NOTRANS, LMF_TRANS, nb, kb, HS, 1.0f,
+			    dO + t0 * ldq, (int)ldq, Vh + s0 * ldk, (int)ldk,
+			    0.0f, dP, kb);
+			fa_ds_block(dP, S, lse + t0, D, nb, kb, scale);
+			/* dV += P^T dO, dQ += dS K, dK += dS^T Q */
+			lmf_gemm(LMF_TRANS, LMF_NOTRANS, kb, HS, nb, 1.0f, S,
+			    kb, dO + t0 * ldq, (int)ldq, 1.0f, dV + s0 * ldk,
+			    (int)ldk);
+			lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, nb, HS, kb, 1.0f,
+			    dP, kb, K + s0 * ldk, (int)ldk, 1.0f,
+			    dQ + t0 * ldq, (int)ldq);
+			lmf_gemm(LMF_TRANS, LMF_NOTRANS, kb, HS, nb, 1.0f, dP,
+			    kb, Q + t0 * ldq, (int)ldq, 1.0f, dK + s0 * ldk,
+			    (int)ldk);
+		}
+	}
+}
+
+void
+lmf_attention_flash_forward(float *out, float *lse, float *scratch,
+    const float *q, const float *k, const float *v, const int32_t *mask,
+    const int32_t *seg, int W, int B, int T, int NH, int NKV, int HS)
+{
+	int bh, rep = NH / NKV;
+	size_t ldq = (size_t)NH * HS, ldk = (size_t)NKV * HS;
+	float scale = (float)(1.0 / sqrt((double)HS));
+
+	if (NKV <= 0 || NH % NKV)
+		BUG("attention: %d heads over %d kv heads", NH, NKV);
+	/* per (row, head) and block of query rows, the key blocks update a
+	 * running max m, sum l and unnormalised O = sum exp(S - m) V; at
+	 * the end O /= l and lse = m + log l is kept for the backward */
+	OMP_PAIRS(B * NH, (long)T * T * HS)
+	for (bh = 0; bh < B * NH; bh++) {
+		int b = bh / NH, h = bh % NH;
+
+		fa_fwd_head(out + (size_t)b * T * ldq + (size_t)h * HS,
+		    lse + ((size_t)b * NH + h) * T,
+		    scratch + FA_PER * (size_t)thread_id(),
+		    q + (size_t)b * T * ldq + (size_t)h * HS,
+		    k + (size_t)b * T * ldk + (size_t)(h / rep) * HS,
+		    v + (size_t)b * T * ldk + (size_t)(h / rep) * HS,
+		    mask, seg, W, b, T, ldq, ldk, HS, scale);
+	}
+}
+
+void
+lmf_attention_flash_backward(float *dq, float *dk, float *dv,
+    float *scratch, const float *dout, const float *out, const float *lse,
+    const float *q, const float *k, const float *v, const int32_t *mask,
+    const int32_t *seg, int W, int B, int T, int NH, int NKV, int HS)
+{
+	int bkv, rep = NH / NKV;
+	size_t ldq = (size_t)NH * HS, ldk = (size_t)NKV * HS;
+	float scale = (float)(1.0 / sqrt((double)HS));
+
+	if (NKV <= 0 || NH % NKV)
+		BUG("attention: %d heads over %d kv heads", NH, NKV);
+	/* as lmf_attention_backward, with P recomputed block by block from
+	 * lse and rowsum(P * dP) taken as dO . O; the threads take (row, kv
+	 * head) pairs, whose query heads add into the same dK, dV */
+	OMP_PAIRS(B * NKV, (long)T * T * HS * rep)
+	for (bkv = 0; bkv < B * NKV; bkv++) {
+		int b = bkv / NKV, kh = bkv % NKV, h;
+		size_t kvoff = (size_t)b * T * ldk + (size_t)kh * HS;
+		float *sc = scratch + FA_PER * (size_t)thread_id();
+
+		for (h = kh * rep; h < (kh + 1) * rep; h++) {
+			size_t qoff = (size_t)b * T * ldq + (size_t)h * HS;
+
+			fa_bwd_head(dq + qoff, dk + kvoff, dv + kvoff, sc,
+			    dout + qoff, out + qoff,
+			    lse + ((size_t)b * NH + h) * T, q + qoff,
+			    k + kvoff, v + kvoff, mask, seg, W, b, T, ldq,
+			    ldk, HS, scale);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
 /* swiglu */
 
 /* elements per call of the vector loops below; the threads take blocks */

@@ -71,7 +71,7 @@ struct lacts {
 	float *qrstd;  /* (N * NH) */
 	float *krstd;  /* (N * NKV) */
 	float *v;      /* (N, NKV * HS) */
-	float *att;    /* (B, NH, T, T) */
+	float *alse;   /* (B, NH, T) attention's logsumexp per query */
 	float *atty;   /* (N, NH * HS) */
 	float *xmid;   /* (N, C) residual after attention */
 	float *ln2;    /* (N, C) */
@@ -99,7 +99,6 @@ struct bscratch {
 	float *dkp;    /* (N, NKV * HS) */
 	float *dt;     /* (N, r) */
 	float *dx;     /* (N, max(C, FF, NH * HS)) */
-	float *attscr; /* lmf_attention_scratch(T) */
 };
 
 struct lmf_llama {
@@ -147,6 +146,7 @@ struct lmf_llama {
 	float *lscr;           /* (min(N, LOGIT_ROWS), V) a block of logits */
 	float *fscr;           /* (N, max(QD + 2 KD, 2 FF)) fused products */
 	float *lse;            /* (N) logsumexp of each row's logits */
+	float *attscr;         /* lmf_attention_flash_scratch() */
 	float *cosb, *sinb;    /* (N, HS / 2) */
 	int32_t *pos, *targ;   /* (N) */
 	struct lmf_rope rope;  /* inverse frequencies, attention scaling */
@@ -1327,7 +1327,7 @@ layout(struct lmf_llama *m, float *base, int B, int T, int train)
 			TAKE(a->qrstd, N * NH);
 			TAKE(a->krstd, N * (size_t)c->num_key_value_heads);
 		}
-		TAKE(a->att, (size_t)B * NH * T * T);
+		TAKE(a->alse, (size_t)B * NH * T);
 		TAKE(a->atty, N * QD);
 		TAKE(a->xmid, N * C);
 		TAKE(a->ln2, N * C);
@@ -1348,6 +1348,7 @@ layout(struct lmf_llama *m, float *base, int B, int T, int train)
 	TAKE(m->lscr, (N < LOGIT_ROWS ? N : LOGIT_ROWS) * V);
 	TAKE(m->fscr, N * (QD + 2 * KD > 2 * FF ? QD + 2 * KD : 2 * FF));
 	TAKE(m->lse, N);
+	TAKE(m->attscr, lmf_attention_flash_scratch());
 	TAKE(m->cosb, N * (HS / 2));
 	TAKE(m->sinb, N * (HS / 2));
 	if (train) {
@@ -1369,7 +1370,6 @@ layout(struct lmf_llama *m, float *base, int B, int T, int train)
 		TAKE(s->dkp, c->qk_norm ? N * KD : 0);
 		TAKE(s->dt, m->lora ? N * (size_t)m->rank : 0);
 		TAKE(s->dx, drop ? N * mx : 0);
-		TAKE(s->attscr, lmf_attention_scratch(T));
 	}
 #undef TAKE
 	return off;
@@ -1688,9 +1688,9 @@ layer_forward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 	}
 	lmf_rope_forward(a->q, a->q, m->cosb, m->sinb, N, NH, HS);
 	lmf_rope_forward(a->k, a->k, m->cosb, m->sinb, N, NKV, HS);
-	lmf_attention_forward_window(a->atty, a->att, a->q, a->k, a->v,
-	    b->attention_mask, b->attention_mask, att_window(c, T), B, T, NH,
-	    NKV, HS);
+	lmf_attention_flash_forward(a->atty, a->alse, m->attscr, a->q, a->k,
+	    a->v, b->attention_mask, b->attention_mask, att_window(c, T), B, T,
+	    NH, NKV, HS);
 	proj_forward(m, a, l, P_O, a->xmid, a->atty, N, train);
 	for (i = 0; i < n; i++)
 		a->xmid[i] += x[i];
@@ -1741,8 +1741,9 @@ layer_backward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 	memset(s->dq, 0, nq * sizeof(float));
 	memset(s->dk, 0, nk * sizeof(float));
 	memset(s->dv, 0, nk * sizeof(float));
-	lmf_attention_backward(s->dq, s->dk, s->dv, s->attscr, s->datty,
-	    a->att, a->q, a->k, a->v, B, T, NH, NKV, HS);
+	lmf_attention_flash_backward(s->dq, s->dk, s->dv, m->attscr, s->datty,
+	    a->atty, a->alse, a->q, a->k, a->v, b->attention_mask,
+	    b->attention_mask, att_window(c, T), B, T, NH, NKV, HS);
 	lmf_rope_backward(s->dq, s->dq, m->cosb, m->sinb, N, NH, HS);
 	lmf_rope_backward(s->dk, s->dk, m->cosb, m->sinb, N, NKV, HS);
 	dq = s->dq;

@@ -118,7 +118,9 @@ void lmf_rope_backward_ref(float *dinp, const float *dout,
  * Query head h reads kv head h / (NH / NKV). Query t of row b sees key s
  * when s <= t, mask[b, s] != 0 and seg[b, s] == seg[b, t] (mask, seg may
  * be NULL: no padding, one segment). Scores are scaled by 1/sqrt(HS). A
- * query that sees no key gets a zero output and a zero gradient. */
+ * query that sees no key gets a zero output and a zero gradient. These
+ * keep the (B, NH, T, T) probabilities; the model runs the flash kernels
+ * below, which tests compare with these and their references. */
 size_t lmf_attention_scratch(int T);
 	/* floats of scratch attention_backward needs */
 void lmf_attention_forward(float *out, float *att, const float *q,
@@ -146,6 +148,22 @@ void lmf_attention_backward(float *dq, float *dk, float *dv, float *scratch,
 void lmf_attention_backward_ref(float *dq, float *dk, float *dv,
     const float *dout, const float *att, const float *q, const float *k,
     const float *v, int B, int T, int NH, int NKV, int HS);
+
+/* ---- attention in blocks (flash-style), same masks as above ----
+ * The forward keeps each query's logsumexp instead of the (T, T)
+ * probabilities; the backward recomputes them block by block. */
+size_t lmf_attention_flash_scratch(void);
+	/* floats of scratch the flash kernels need (any T) */
+void lmf_attention_flash_forward(float *out, float *lse, float *scratch,
+    const float *q, const float *k, const float *v, const int32_t *mask,
+    const int32_t *seg, int W, int B, int T, int NH, int NKV, int HS);
+	/* out (B, T, NH, HS), lse (B, NH, T) (-inf: a query seeing no
+	 * key), W as lmf_attention_forward_window */
+void lmf_attention_flash_backward(float *dq, float *dk, float *dv,
+    float *scratch, const float *dout, const float *out, const float *lse,
+    const float *q, const float *k, const float *v, const int32_t *mask,
+    const int32_t *seg, int W, int B, int T, int NH, int NKV, int HS);
+	/* dq +=, dk, dv +=; out, lse from the forward with the same masks */
 
 /* ---- swiglu: out = silu(gate) * up, silu(x) = x * sigmoid(x) ---- */
 void lmf_swiglu_forward(float *out, const float *gate, const float *up,

@@ -509,6 +509,39 @@ run_attention(struct ctx *x)
 	    x->B, x->T, x->NH, x->NKV, x->HS);
 }
 
+/* the flash kernels against out, dq, dk, dv computed otherwise */
+static void
+flash_vs(const char *what, const float *o, const float *dq, const float *dk,
+    const float *dv, const float *q, const float *k, const float *v,
+    const float *dout, const int32_t *mask, const int32_t *seg, int W, int B,
+    int T, int NH, int NKV, int HS)
+{
+	size_t nq = (size_t)B * T * NH * HS, nk = (size_t)B * T * NKV * HS;
+	float *o1 = zeros(nq), *lse = zeros((size_t)B * NH * T);
+	float *dq1 = zeros(nq), *dk1 = zeros(nk), *dv1 = zeros(nk);
+	float *scratch = zeros(lmf_attention_flash_scratch());
+	char name[160];
+
+	lmf_attention_flash_forward(o1, lse, scratch, q, k, v, mask, seg, W,
+	    B, T, NH, NKV, HS);
+	snprintf(name, sizeof name, "flash attention %s forward", what);
+	cmp(name, o1, o, nq, TOL_FWD);
+	lmf_attention_flash_backward(dq1, dk1, dv1, scratch, dout, o1, lse, q,
+	    k, v, mask, seg, W, B, T, NH, NKV, HS);
+	snprintf(name, sizeof name, "flash attention %s backward dq", what);
+	cmp(name, dq1, dq, nq, TOL_FWD);
+	snprintf(name, sizeof name, "flash attention %s backward dk", what);
+	cmp(name, dk1, dk, nk, TOL_FWD);
+	snprintf(name, sizeof name, "flash attention %s backward dv", what);
+	cmp(name, dv1, dv, nk, TOL_FWD);
+	free(o1);
+	free(lse);
+	free(dq1);
+	free(dk1);
+	free(dv1);
+	free(scratch);
+}
+
 /* fast vs ref, forward and backward, on random inputs */
 static void
 attention_vs_ref(const char *what, int B, int T, int NH, int NKV, int HS,
@@ -542,6 +575,8 @@ attention_vs_ref(const char *what, int B, int T, int NH, int NKV, int HS,
 	cmp(name, dk1, dk2, nk, TOL_FWD);
 	snprintf(name, sizeof name, "attention %s backward dv vs ref", what);
 	cmp(name, dv1, dv2, nk, TOL_FWD);
+	flash_vs(what, o2, dq2, dk2, dv2, q, k, v, dout, mask, seg, W, B, T,
+	    NH, NKV, HS);
 	free(q);
 	free(k);
 	free(v);
@@ -598,6 +633,8 @@ test_attention(void)
 	cmp("attention ref backward dq vs torch", dq, dqw, nq, TOL_GRAD);
 	cmp("attention ref backward dk vs torch", dk, dkw, nk, TOL_GRAD);
 	cmp("attention ref backward dv vs torch", dv, dvw, nk, TOL_GRAD);
+	flash_vs("gqa+padding+segments vs torch", want, dqw, dkw, dvw, q, k, v,
+	    dout, mask, seg, 0, B, T, NH, NKV, HS);
 	/* finite differences on the fast kernel */
 	memset(dq, 0, nq * sizeof *dq);
 	memset(dk, 0, nk * sizeof *dk);

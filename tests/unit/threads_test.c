@@ -58,7 +58,8 @@ rel(const float *a, const float *b, size_t n)
 }
 
 /* one run of every threaded kernel on fixed inputs, outputs in out[] */
-enum { O_ATT, O_ATTP, O_DQ, O_DK, O_DV, O_DLOG, O_SWI, O_DGATE, O_DUP,
+enum { O_ATT, O_ATTP, O_DQ, O_DK, O_DV, O_FA, O_FLSE, O_FDQ, O_FDK,
+	O_FDV, O_DLOG, O_SWI, O_DGATE, O_DUP,
 	O_RMS, O_DRMS, O_DW, O_W, O_M, O_V, O_G, NOUT };
 
 struct shapes {
@@ -105,6 +106,9 @@ make_inputs(void)
 	outn[O_ATTP] = (size_t)S.B * S.NH * S.T * S.T;
 	outn[O_DQ] = qn;
 	outn[O_DK] = outn[O_DV] = kn;
+	outn[O_FA] = outn[O_FDQ] = qn;
+	outn[O_FLSE] = (size_t)S.B * S.NH * S.T;
+	outn[O_FDK] = outn[O_FDV] = kn;
 	outn[O_DLOG] = (size_t)S.N * S.V;
 	outn[O_SWI] = outn[O_DGATE] = outn[O_DUP] = (size_t)S.nswi;
 	outn[O_RMS] = outn[O_DRMS] = (size_t)S.N * S.C;
@@ -116,6 +120,7 @@ static void
 run(float **o, double *loss, double *norm)
 {
 	float *scratch = zeros(lmf_attention_scratch(S.T));
+	float *fscr = zeros(lmf_attention_flash_scratch());
 	float *rstd = zeros((size_t)S.N);
 	struct lmf_adamw a;
 	struct lmf_tparam tp = { 0 };
@@ -127,6 +132,11 @@ run(float **o, double *loss, double *norm)
 	    NULL, S.B, S.T, S.NH, S.NKV, S.HS);
 	lmf_attention_backward(o[O_DQ], o[O_DK], o[O_DV], scratch, in.dout,
 	    o[O_ATTP], in.q, in.k, in.v, S.B, S.T, S.NH, S.NKV, S.HS);
+	lmf_attention_flash_forward(o[O_FA], o[O_FLSE], fscr, in.q, in.k,
+	    in.v, NULL, NULL, 0, S.B, S.T, S.NH, S.NKV, S.HS);
+	lmf_attention_flash_backward(o[O_FDQ], o[O_FDK], o[O_FDV], fscr,
+	    in.dout, o[O_FA], o[O_FLSE], in.q, in.k, in.v, NULL, NULL, 0, S.B,
+	    S.T, S.NH, S.NKV, S.HS);
 	*loss = lmf_crossentropy_backward(o[O_DLOG], NULL, in.logits,
 	    in.targ, 1.0f / S.N, S.N, S.V);
 	lmf_swiglu_forward(o[O_SWI], in.gate, in.up, S.nswi);
@@ -153,6 +163,7 @@ run(float **o, double *loss, double *norm)
 	memcpy(o[O_V], a.v, outn[O_V] * sizeof(float));
 	lmf_adamw_free(&a);
 	free(scratch);
+	free(fscr);
 	free(rstd);
 }
 
@@ -166,7 +177,9 @@ free_outs(float **o)
 }
 
 static const char *const names[NOUT] = { "attention out", "attention P",
-	"attention dq", "attention dk", "attention dv", "cross-entropy dlogits",
+	"attention dq", "attention dk", "attention dv", "flash attention out",
+	"flash attention lse", "flash attention dq", "flash attention dk",
+	"flash attention dv", "cross-entropy dlogits",
 	"swiglu out", "swiglu dgate", "swiglu dup", "rmsnorm out",
 	"rmsnorm dinp", "rmsnorm dweight", "adamw w", "adamw m", "adamw v",
 	"clipped grad" };

@@ -1,0 +1,71 @@
+#!/bin/sh
+# dev/bench-hf.sh, make bench's transformers comparison, against a fake
+# hf_bench.py and stub transformers, peft and torch modules put first on
+# PYTHONPATH: the table puts lmf-sft's tokens/s beside the fake's fp32 and
+# bf16 numbers with their ratios, the fake gets the threads and runs
+# asked, a failed run is n/a with a line on stderr, and a missing
+# hf_bench.py or transformers skips with one line and exit 0.
+. "$(dirname "$0")/lib.sh"
+plan 9
+mkdir -p stub/transformers stub/peft stub/torch bad/transformers
+echo '__version__ = "0.0-fake"' >stub/transformers/__init__.py
+: >stub/peft/__init__.py
+echo '__version__ = "0.0-fake"' >stub/torch/__init__.py
+echo 'raise ImportError("fake: no transformers")' \
+	>bad/transformers/__init__.py
+cat >fake_hf.py <<'PY'
+import json, os, sys
+open(os.environ["FAKE_ARGS"], "w").write(" ".join(sys.argv[1:]) + "\n")
+runs = sys.argv[sys.argv.index("--runs") + 1].split(",")
+for r in runs:
+    size, mode, dev, dt = r.split(":")
+    if os.environ.get("FAKE_FAIL"):
+        print(json.dumps(dict(run=r, error="RuntimeError('fake')")))
+        continue
+    print(json.dumps(dict(engine="transformers", size=size, mode=mode,
+        dtype=dt, tokens_per_s=100.0 if dt == "fp32" else 400.0)))
+PY
+hf() {
+	FAKE_ARGS=$PWD/fake.args PYTHONPATH=$PWD/stub \
+	    BENCH_HF=$PWD/fake_hf.py BENCH_SHAPES=micro BENCH_FT=full \
+	    BENCH_STEPS=1 BENCH_WARMUP=1 env "$@" \
+	    sh "$TOP/dev/bench-hf.sh"
+}
+
+hf BENCH_HF_BF16=1 >t.md 2>t.err
+r=micro:full:cpu
+check "bf16 on: the fake gets the threads, steps and both runs" grep -qx \
+	-- "--threads 2 --steps 1 --warmup 1 --runs $r:fp32,$r:bf16" fake.args
+check "  a row with lmf's tokens/s and the fake's, ratios lmf / them" \
+	awk -F' *[|] *' '$2 == "micro" {
+		n++
+		ok = $3 == "full" && $4 == 2 && $5 > 0 && $6 == "100.0" &&
+		    $7 == sprintf("%.2fx", $5 / 100) && $8 == "400.0" &&
+		    $9 == sprintf("%.2fx", $5 / 400)
+	} END { exit !(n == 1 && ok) }' t.md
+check "  the header names transformers' version" grep -q \
+	'transformers 0.0-fake, PyTorch 0.0-fake' t.md
+hf BENCH_HF_BF16=0 BENCH_HF_THREADS=1 FAKE_FAIL=1 >f.md 2>f.err
+check "bf16 off: one fp32 run at the threads asked" grep -qx \
+	-- "--threads 1 --steps 1 --warmup 1 --runs micro:full:cpu:fp32" \
+	fake.args
+check "  a failed run is n/a, no ratio" awk -F' *[|] *' '$2 == "micro" {
+		n++
+		ok = $4 == 1 && $5 > 0 && $6 == "n/a" && $7 == "" &&
+		    $8 == "" && $9 == ""
+	} END { exit !(n == 1 && ok) }' f.md
+check_grep "  and says so on stderr" \
+	"transformers micro:full:cpu:fp32 failed: RuntimeError('fake')" f.err
+rm -f fake.args
+hf BENCH_HF=$PWD/none.py >n.md 2>n.err
+check "no hf_bench.py: one line saying so, nothing run" sh -c \
+	'grep -q "^Skipped: no hf_bench.py at .*none.py" n.md &&
+	! test -s n.err && ! test -e fake.args'
+FAKE_ARGS=$PWD/fake.args PYTHONPATH=$PWD/bad BENCH_HF=$PWD/fake_hf.py \
+	sh "$TOP/dev/bench-hf.sh" >i.md 2>i.err
+echo "exit $?" >>i.md
+check "no transformers: one line saying so, exit 0" sh -c \
+	'grep -q "^Skipped: .* cannot import transformers and peft" i.md &&
+	grep -qx "exit 0" i.md && ! test -e fake.args'
+check "make bench runs it" grep -q 'sh dev/bench-hf.sh' "$TOP/dev/bench.sh"
+done_testing
