@@ -1554,8 +1554,7 @@ lmf_train_tool_init(struct lmf_train_tool *x, struct lmf_trainer *tr,
 	if (lmf_dist_init() > 1)
 		dist_checks(x);
 	if (!x->threads && lmf_dist_local_size() > 1)
-		lmf_gemm_init(n / lmf_dist_local_size() > 1 ?
-		    n / lmf_dist_local_size() : 1);
+		lmf_gemm_init(lmf_dist_threads(n));
 	lmf_train_init(tr, &x->a, lmf_now());
 	tr->data_path = x->p.data;
 	tr->out = x->p.out;
