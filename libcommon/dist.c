@@ -27,12 +27,14 @@ static struct {
 #endif
 } world = { .size = 1 };
 
+#ifdef LMF_MPI
 static int
 launched(void)
 {
 	return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") ||
 	    getenv("PMIX_RANK");
 }
+#endif
 
 /* the world size the launcher set in the environment, without MPI */
 static long
