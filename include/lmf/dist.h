@@ -55,8 +55,10 @@ int lmf_dist_agree(long v);
 void lmf_dist_barrier(void);
 /* MPI_Finalize after a good run (before the last exit 0) */
 void lmf_dist_finish(void);
-/* seconds lmf_dist_sum_f32 spent in MPI_Allreduce so far; *wait (when
- * not NULL) the seconds it waited before for the slowest rank */
+/* seconds lmf_dist_sum_f32 spent in MPI_Allreduce so far, and the
+ * bucket sums in their MPI calls (lmf_dist_isum_f32 ... lmf_dist_wait);
+ * *wait (when not NULL) the seconds lmf_dist_sum_f32 waited before for
+ * the slowest rank */
 double lmf_dist_time(double *wait);
 
 #endif
