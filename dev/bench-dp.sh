@@ -7,6 +7,11 @@
 # step lines' tok/s after the first step), and for 2 ranks the allreduce
 # and the wait before it per step, from lmf-sft's last line.
 # BENCH_STEPS (timed steps, 4), BENCH_FT ("full lora").
+# With BENCH_CAPS (ddp_bucket_cap_mb values, e.g. "0 25 1"; 0 = one flat
+# allreduce) only 2 ranks x 1 thread run, once per value and tuning in
+# each of BENCH_ROUNDS (3) interleaved rounds, one row a run: tok/s, the
+# allreduce ms per step (flat: the wait before it apart; buckets: the
+# time in MPI calls, the wait included) and the bucket count.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -35,6 +40,32 @@ toks() {
 		for (i = 1; i < NF; i++) if ($i == "tok/s") { s += $(i + 1); n++ } }
 	END { printf "%.1f", n ? s / n : 0 }' "$1"
 }
+if [ -n "${BENCH_CAPS-}" ]; then
+	echo "| round | tuning | ddp_bucket_cap_mb | tok/s | allreduce ms/step | wait ms/step | buckets |"
+	echo "|---|---|---|---|---|---|---|"
+	r=1
+	while [ $r -le "${BENCH_ROUNDS:-3}" ]; do
+		for ft in $fts; do
+			for cap in $BENCH_CAPS; do
+				e="$out/2x1-$ft-$cap-$r.err"
+				mpirun -np 2 --oversubscribe --mca btl vader,self \
+				    ./lmf-sft --model "$out/model.lmf" \
+				    --data "$out/batches.lmf" --finetuning_type $ft \
+				    --max_steps $((steps + 1)) --logging_steps 1 \
+				    --learning_rate 1e-4 -o /dev/null --threads 1 \
+				    --gradient_accumulation_steps 1 \
+				    --ddp_bucket_cap_mb $cap 2>"$e"
+				ar=$(sed -n 's/.*allreduce \([0-9.]*\) ms.*/\1/p' "$e")
+				wt=$(sed -n 's/.* \([0-9.]*\) ms waiting.*/\1/p' "$e")
+				nb=$(sed -n 's/.* in \([0-9]*\) buckets.*/\1/p' "$e")
+				echo "| $r | $ft | $cap | $(toks "$e") | $ar |" \
+				    "${wt:--} | ${nb:-1} |"
+			done
+		done
+		r=$((r + 1))
+	done
+	exit 0
+fi
 echo "| tuning | ranks x threads | tok/s | vs 1 x 1 | allreduce ms/step | wait ms/step | MB/step |"
 echo "|---|---|---|---|---|---|---|"
 for ft in $fts; do

@@ -152,6 +152,7 @@ static const struct lmf_args_key keys[] = {
 	{ "run_name", S, NULL, IGN, NULL, 0 },
 	{ "ddp_timeout", I, "1800", IGN, NULL, 0 },
 	{ "ddp_find_unused_parameters", B, NULL, IGN, NULL, 0 },
+	{ "ddp_bucket_cap_mb", F, NULL, USE, NULL, 0 },
 	{ "disable_tqdm", B, "false", IGN, NULL, 0 },
 	{ "remove_unused_columns", B, "true", IGN, NULL, 0 },
 	{ "include_num_input_tokens_seen", B, "false", IGN, NULL, 0 },

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lmf/dist.h"
+#include "lmf/gemm.h"
 #include "lmf/util.h"
 
 #ifdef LMF_MPI
@@ -14,18 +15,26 @@
 #endif
 #include "lmf/banned.h"
 
-/* the state of the one MPI world of the process */
+/* the state of the one MPI world of the process; the gradient sums
+ * under way (lmf_dist_isum_f32) on a communicator of their own */
 static struct {
 	int up, rank, size;
 	double t, tw;
-} world = { 0, 0, 1, 0, 0 };
+#ifdef LMF_MPI
+	MPI_Comm gcomm;
+	MPI_Request *req;
+	int nreq, capreq;
+#endif
+} world = { .size = 1 };
 
+#ifdef LMF_MPI
 static int
 launched(void)
 {
 	return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") ||
 	    getenv("PMIX_RANK");
 }
+#endif
 
 /* the world size the launcher set in the environment, without MPI */
 static long
@@ -78,6 +87,9 @@ lmf_dist_init(void)
 	MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
 	check(MPI_Comm_rank(MPI_COMM_WORLD, &world.rank), "MPI_Comm_rank");
 	check(MPI_Comm_size(MPI_COMM_WORLD, &world.size), "MPI_Comm_size");
+	/* the buckets' sums are matched among themselves, in their order,
+	 * whatever other collectives a rank calls while they are under way */
+	check(MPI_Comm_dup(MPI_COMM_WORLD, &world.gcomm), "MPI_Comm_dup");
 	world.up = 1;
 #else
 	if (env_size() > 1)
@@ -109,6 +121,17 @@ lmf_dist_tool(const char *a, const char *b)
 		    "not stdin");
 	if (world.rank > 0)
 		lmf_verbose = 0;
+	return n;
+}
+
+int
+lmf_dist_start(int threads)
+{
+	/* lmf_gemm_init may execute the program again: before MPI_Init */
+	int n = lmf_gemm_init(threads);
+
+	if (lmf_dist_init() > 1 && !threads && lmf_dist_local_size() > 1)
+		n = lmf_gemm_init(lmf_dist_threads(n));
 	return n;
 }
 
@@ -161,6 +184,65 @@ lmf_dist_sum_f32(float *buf, size_t n)
 		check(MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)k,
 		    MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
 	}
+	world.t += lmf_now() - t0;
+#endif
+}
+
+void
+lmf_dist_isum_f32(float *buf, size_t n)
+{
+#ifdef LMF_MPI
+	double t0;
+	size_t off, k;
+
+	if (world.size < 2)
+		return;
+	t0 = lmf_now();
+	for (off = 0; off < n; off += k) {
+		k = n - off < (size_t)1 << 30 ? n - off : (size_t)1 << 30;
+		if (world.nreq == world.capreq) {
+			world.capreq = world.capreq ? 2 * world.capreq : 16;
+			world.req = xrealloc(world.req,
+			    (size_t)world.capreq * sizeof *world.req);
+		}
+		check(MPI_Iallreduce(MPI_IN_PLACE, buf + off, (int)k,
+		    MPI_FLOAT, MPI_SUM, world.gcomm,
+		    &world.req[world.nreq++]), "MPI_Iallreduce");
+	}
+	world.t += lmf_now() - t0;
+#endif
+}
+
+void
+lmf_dist_progress(void)
+{
+#ifdef LMF_MPI
+	double t0;
+	int done = 0;
+
+	if (world.nreq == 0)
+		return;
+	t0 = lmf_now();
+	check(MPI_Testall(world.nreq, world.req, &done, MPI_STATUSES_IGNORE),
+	    "MPI_Testall");
+	if (done)
+		world.nreq = 0;
+	world.t += lmf_now() - t0;
+#endif
+}
+
+void
+lmf_dist_wait(void)
+{
+#ifdef LMF_MPI
+	double t0;
+
+	if (world.nreq == 0)
+		return;
+	t0 = lmf_now();
+	check(MPI_Waitall(world.nreq, world.req, MPI_STATUSES_IGNORE),
+	    "MPI_Waitall");
+	world.nreq = 0;
 	world.t += lmf_now() - t0;
 #endif
 }
@@ -267,6 +349,9 @@ lmf_dist_finish(void)
 	if (!world.up)
 		return;
 	world.up = 0;
+	lmf_dist_wait();
+	free(world.req);
+	MPI_Comm_free(&world.gcomm);
 	MPI_Finalize();
 #endif
 }

@@ -130,6 +130,8 @@ struct lmf_llama {
 	uint64_t tnumel;
 	int embed_trainable;
 	int *cont;             /* (L) backward must run through layer l */
+	void (*on_grads)(void *ctx, int l);   /* lmf_llama_on_grads */
+	void *grads_ctx;
 	/* extra tensors (tokenizer files), kept for writing */
 	struct lmf_tensor extra[MAX_EXTRA];
 	int nextra;
@@ -666,10 +668,11 @@ build_trainable(struct lmf_llama *m)
 		t->g = m->pg[i];
 		t->decay = m->p[i].kind == LMF_PARAM_LINEAR ||
 		    m->p[i].kind == LMF_PARAM_EMBED;
+		t->layer = m->p[i].layer >= 0 ? m->p[i].layer : L;
 		if (m->p[i].layer >= 0)
 			has[m->p[i].layer] = 1;
 		else if (!strcmp(m->p[i].name, "model.embed_tokens.weight"))
-			m->embed_trainable = 1;
+			m->embed_trainable = 1, t->layer = -1;
 	}
 	for (l = 0; m->lora && l < L; l++)
 		for (j = 0; j < NPROJ; j++) {
@@ -693,6 +696,7 @@ build_trainable(struct lmf_llama *m)
 				t->w = ab ? lo->B : lo->A;
 				t->g = ab ? lo->dB : lo->dA;
 				t->decay = 1;
+				t->layer = l;
 			}
 		}
 	for (j = 0; m->vhead && j < 2; j++) {
@@ -708,6 +712,7 @@ build_trainable(struct lmf_llama *m)
 		t->w = m->vh + (j ? C : 0);
 		t->g = m->dvh + (j ? C : 0);
 		t->decay = !j;
+		t->layer = L;
 	}
 	m->ntp = k;
 	for (i = 0; i < k; i++)
@@ -1808,6 +1813,14 @@ forward(struct lmf_llama *m, const struct lmf_batch *b, int flags)
 		memset(m->s.dln, 0, (size_t)N * C * sizeof(float));
 }
 
+/* the gradients of .layer >= l are final: tell the one who asked */
+static void
+grads_final(struct lmf_llama *m, int l)
+{
+	if (m->on_grads)
+		m->on_grads(m->grads_ctx, l);
+}
+
 /* from d(hidden) in s.dln down through the blocks into the trainable
  * gradients; the step is then taken (nsteps, the dropout seed, moves) */
 static void
@@ -1823,6 +1836,7 @@ backward(struct lmf_llama *m, const struct lmf_batch *b)
 	memset(s->dres, 0, (size_t)N * C * sizeof(float));
 	lmf_rmsnorm_backward(s->dres, m->dlnf, s->dln, m->res[L], m->lnf,
 	    m->rstdf, N, C);
+	grads_final(m, L);
 	for (l = L - 1; l >= 0 && m->cont[l]; l--) {
 		struct lacts *a = &m->la[m->nsets > 1 ? l : 0];
 
@@ -1831,9 +1845,11 @@ backward(struct lmf_llama *m, const struct lmf_batch *b)
 		if (m->nsets == 1 && l != L - 1)
 			layer_forward(m, l, a, m->res[l], s->xscr, b, 1);
 		layer_backward(m, l, a, m->res[l], b);
+		grads_final(m, l);
 	}
 	if (m->dwte && m->embed_trainable)
 		lmf_embedding_backward(m->dwte, s->dres, b->input_ids, N, C);
+	grads_final(m, -1);
 	m->fflags = 0;
 	m->nsteps++;
 }
@@ -1978,6 +1994,14 @@ lmf_llama_dhidden(struct lmf_llama *m)
 	if (!(m->fflags & LMF_FWD_TRAIN))
 		BUG("d(hidden) without a training forward");
 	return m->s.dln;
+}
+
+void
+lmf_llama_on_grads(struct lmf_llama *m, void (*fn)(void *ctx, int l),
+    void *ctx)
+{
+	m->on_grads = fn;
+	m->grads_ctx = ctx;
 }
 
 void

@@ -12,7 +12,6 @@
 
 #include "lmf/ckpt.h"
 #include "lmf/dist.h"
-#include "lmf/gemm.h"
 #include "lmf/hf.h"
 #include "lmf/plot.h"
 #include "lmf/pyjson.h"
@@ -729,6 +728,26 @@ on_signal(int sig)
 	stop_signal = sig;
 }
 
+/* the gradients' way to the other ranks: buckets sent from tr->model's
+ * backward (a tool's model, ddp_bucket_cap_mb > 0), or one flat buffer */
+static void
+dist_plan(struct lmf_trainer *tr)
+{
+	int i;
+
+	if (tr->model && tr->a.ddp_bucket_cap_mb > 0) {
+		lmf_buckets_plan(&tr->bk, tr->tp, tr->ntp,
+		    tr->a.ddp_bucket_cap_mb);
+		lmf_llama_on_grads(tr->model, lmf_buckets_ready, &tr->bk);
+		tr->nflat = tr->bk.numel;
+		tr->bucketed = 1;
+		return;
+	}
+	for (i = 0; i < tr->ntp; i++)
+		tr->nflat += tr->tp[i].numel;
+	tr->flat = xmallocarray(tr->nflat, sizeof *tr->flat);
+}
+
 void
 lmf_train_start(struct lmf_trainer *tr, struct lmf_tparam *tp, int ntp,
     uint64_t numel)
@@ -742,11 +761,8 @@ lmf_train_start(struct lmf_trainer *tr, struct lmf_tparam *tp, int ntp,
 
 	tr->tp = tp;
 	tr->ntp = ntp;
-	if (tr->world > 1) {
-		for (i = 0; i < (uint64_t)ntp; i++)
-			tr->nflat += tp[i].numel;
-		tr->flat = xmallocarray(tr->nflat, sizeof *tr->flat);
-	}
+	if (tr->world > 1)
+		dist_plan(tr);
 	lmf_adamw_init(&tr->adam, numel);
 	tr->adam.beta1 = a->adam_beta1;
 	tr->adam.beta2 = a->adam_beta2;
@@ -844,14 +860,20 @@ write_tokenizer(struct lmf_trainer *tr, const char *dir)
 		die("%s", err);
 }
 
-/* the gradients summed over the ranks through one flat buffer packed in
- * the order of tp, and the loss: the step's on every rank */
+/* the gradients summed over the ranks, in buckets already under way or
+ * through one flat buffer packed in the order of tp, and the loss: the
+ * step's on every rank */
 static double
 dist_sum(struct lmf_trainer *tr, double loss)
 {
 	uint64_t off = 0;
 	int i;
 
+	if (tr->bucketed) {
+		lmf_buckets_finish(&tr->bk);
+		lmf_dist_sum_f64(&loss, 1);
+		return loss;
+	}
 	for (i = 0; i < tr->ntp; i++) {
 		memcpy(tr->flat + off, tr->tp[i].g, tr->tp[i].numel *
 		    sizeof *tr->flat);
@@ -1245,6 +1267,14 @@ dist_report(struct lmf_trainer *tr)
 	double wait, ar = lmf_dist_time(&wait);
 	double n = (double)(tr->step - tr->step0);
 
+	if (tr->bucketed) {
+		fprintf(stderr, "%d ranks: allreduce %.3f ms per step of %llu "
+		    "floats (%.2f MB) in %d buckets, the wait for the slowest "
+		    "rank included\n", tr->world, ar * 1e3 / n,
+		    (unsigned long long)tr->nflat, (double)tr->nflat * 4 / 1e6,
+		    tr->bk.nb);
+		return;
+	}
 	fprintf(stderr, "%d ranks: allreduce %.3f ms per step of %llu floats "
 	    "(%.2f MB), after %.3f ms waiting for the slowest rank\n",
 	    tr->world, ar * 1e3 / n, (unsigned long long)tr->nflat,
@@ -1320,6 +1350,7 @@ lmf_train_free(struct lmf_trainer *tr)
 	json_decref(tr->resumed);
 	free(tr->resume_dir);
 	free(tr->flat);
+	lmf_buckets_free(&tr->bk);
 	free(tr->gidx);
 	if (tr->lock >= 0)
 		close(tr->lock);
@@ -1547,14 +1578,10 @@ void
 lmf_train_tool_init(struct lmf_train_tool *x, struct lmf_trainer *tr,
     void *ctx)
 {
-	int n;
-
 	x->t.gradient_checkpointing = !x->nockpt;
-	n = lmf_gemm_init(x->threads);
-	if (lmf_dist_init() > 1)
+	lmf_dist_start(x->threads);
+	if (lmf_dist_size() > 1)
 		dist_checks(x);
-	if (!x->threads && lmf_dist_local_size() > 1)
-		lmf_gemm_init(lmf_dist_threads(n));
 	lmf_train_init(tr, &x->a, lmf_now());
 	tr->data_path = x->p.data;
 	tr->out = x->p.out;
@@ -1724,5 +1751,7 @@ lmf_train_read_batches(struct lmf_trainer *tr, struct lmf_llama *m,
 		lmf_item_free(&it);
 	}
 	tr->nmicro = k;
+	if (tr->bucketed)
+		lmf_buckets_arm(&tr->bk, n);
 	return n;
 }

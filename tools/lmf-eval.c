@@ -13,7 +13,6 @@
 
 #include "lmf/dist.h"
 #include "lmf/evaltask.h"
-#include "lmf/gemm.h"
 #include "lmf/infer.h"
 #include "lmf/nprand.h"
 #include "lmf/opt.h"
@@ -424,16 +423,13 @@ check_args(struct ev *e)
 
 /* under mpirun: scoring groups split over the ranks; rank 0 writes */
 static void
-dist_setup(struct ev *e, int threads)
+dist_setup(struct ev *e)
 {
+	lmf_dist_start(e->o.threads);
 	e->world = lmf_dist_tool(e->o.model, e->o.adapter);
 	e->rank = lmf_dist_rank();
-	if (e->world < 2)
-		return;
-	if (e->o.dump_ids)
+	if (e->world > 1 && e->o.dump_ids)
 		die_usage("--dump_ids runs on one process only");
-	if (!e->o.threads)
-		lmf_gemm_init(lmf_dist_threads(threads));
 }
 
 int
@@ -492,7 +488,7 @@ main(int argc, char **argv)
 	if (i < argc)
 		die_usage("unexpected argument '%s'", argv[i]);
 	check_args(&e);
-	dist_setup(&e, lmf_gemm_init(o->threads));
+	dist_setup(&e);
 	run(&e);
 	lmf_dist_finish();
 	lmf_close_out();

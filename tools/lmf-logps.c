@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "lmf/dist.h"
-#include "lmf/gemm.h"
 #include "lmf/llama.h"
 #include "lmf/loss.h"
 #include "lmf/opt.h"
@@ -257,7 +256,7 @@ main(int argc, char **argv)
 	json_t *meta;
 	double t0 = lmf_now();
 	uint64_t k;
-	int i, n, nt;
+	int i, n;
 
 	lmf_init(argc, argv);
 	o.wo = lmf_wropts_default;
@@ -270,9 +269,8 @@ main(int argc, char **argv)
 	if (!strcmp(o.model, "-") && !strcmp(o.in, "-"))
 		die_usage("the model and the examples cannot both come from "
 		    "stdin");
-	nt = lmf_gemm_init(o.threads);
-	if (lmf_dist_tool(o.model, o.in) > 1 && !o.threads)
-		lmf_gemm_init(lmf_dist_threads(nt));
+	lmf_dist_start(o.threads);
+	lmf_dist_tool(o.model, o.in);
 	s.model = lmf_train_frozen_open(o.model, o.adapter);
 	r = lmf_rd_open_or_die(o.in);
 	read_header(&s, r);

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "lmf/dist.h"
-#include "lmf/gemm.h"
 #include "lmf/infer.h"
 #include "lmf/llama.h"
 #include "lmf/model.h"
@@ -307,8 +306,9 @@ train(struct run *r)
 /* under mpirun a step's prompts are GA x buffer x ranks micro-batches,
  * each rank generating its share (ppo.c); rank 0 alone writes */
 static void
-dist_setup(struct opts *o, int threads)
+dist_setup(struct opts *o)
 {
+	lmf_dist_start(o->threads);
 	if (lmf_dist_tool(o->model, o->data) < 2)
 		return;
 	if (o->dump || o->rollout)
@@ -316,8 +316,6 @@ dist_setup(struct opts *o, int threads)
 	if (lmf_dist_rank() > 0)
 		o->out = NULL;
 	o->c.ga *= lmf_dist_size();
-	if (!o->threads)
-		lmf_gemm_init(lmf_dist_threads(threads));
 }
 
 static void
@@ -465,7 +463,7 @@ main(int argc, char **argv)
 	check_args(&o, tab);
 	t->gradient_checkpointing = !o.nockpt;
 	c->ga = (int)o.a.gradient_accumulation_steps;
-	dist_setup(&o, lmf_gemm_init(o.threads));
+	dist_setup(&o);
 	/* the Trainer plans ceil(batches / (GA x buffer)) steps an epoch */
 	o.a.gradient_accumulation_steps *= c->buffer;
 	lmf_train_init(&tr, &o.a, lmf_now());

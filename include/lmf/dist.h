@@ -19,6 +19,11 @@ void lmf_dist_single_or_die(void);
  * reaches rank 0 only), and ranks past 0 quiet (lmf_verbose 0): the
  * world size */
 int lmf_dist_tool(const char *a, const char *b);
+/* what a tool that runs under mpirun does first: lmf_gemm_init(threads)
+ * (which may execute the program again, so before MPI_Init), then
+ * lmf_dist_init, and with threads 0 and several ranks on this machine
+ * the thread count lmf_dist_threads gives: the threads each rank uses */
+int lmf_dist_start(int threads);
 /* a rank's threads when 0 were asked for: the machine's cores over the
  * ranks on it, at least 1 */
 int lmf_dist_threads(int cores);
@@ -31,6 +36,16 @@ int lmf_dist_built(void);             /* 1 if built with MPI */
  * length, and give every rank the same result) */
 void lmf_dist_sum_f32(float *buf, size_t n);
 void lmf_dist_sum_f64(double *buf, size_t n);
+/* start the same sum of buf (n floats) with MPI_Iallreduce, on a
+ * communicator of its own: every rank must start its sums in the same
+ * order, and touch no buf until lmf_dist_wait; other collectives may come
+ * between. lmf_dist_progress moves them on (MPI_Testall: MPI progresses
+ * over shared memory only inside its calls), lmf_dist_wait ends them all.
+ * Their time counts in lmf_dist_time, the wait for the slowest rank
+ * included */
+void lmf_dist_isum_f32(float *buf, size_t n);
+void lmf_dist_progress(void);
+void lmf_dist_wait(void);
 /* the n bytes of buf of every rank on rank 0, concatenated in rank
  * order: a new buffer, and len[i] the bytes of rank i (len has room for
  * the world size); NULL on the other ranks. With one rank a copy of buf */
@@ -40,8 +55,10 @@ int lmf_dist_agree(long v);
 void lmf_dist_barrier(void);
 /* MPI_Finalize after a good run (before the last exit 0) */
 void lmf_dist_finish(void);
-/* seconds lmf_dist_sum_f32 spent in MPI_Allreduce so far; *wait (when
- * not NULL) the seconds it waited before for the slowest rank */
+/* seconds lmf_dist_sum_f32 spent in MPI_Allreduce so far, and the
+ * bucket sums in their MPI calls (lmf_dist_isum_f32 ... lmf_dist_wait);
+ * *wait (when not NULL) the seconds lmf_dist_sum_f32 waited before for
+ * the slowest rank */
 double lmf_dist_time(double *wait);
 
 #endif

@@ -73,6 +73,10 @@ struct lmf_tparam {
 	float *g;         /* the gradient; NULL when frozen */
 	int decay;        /* weight decay applies (HF Trainer: not to biases
 	                     and norm weights) */
+	int layer;        /* when a backward makes its gradient final: after
+	                     block layer (0 .. L-1); L: before the blocks
+	                     (lm_head, model.norm, v_head); -1: at the end
+	                     (embed_tokens, tied or not) */
 };
 
 /* a batch in memory (pointers borrowed from a stream item) */
@@ -209,6 +213,13 @@ float *lmf_llama_dhidden(struct lmf_llama *m);
 /* from d(hidden) down through the model: the gradients of the trainable
  * tensors are ADDED to; one micro-batch step is counted (nsteps) */
 void lmf_llama_backward(struct lmf_llama *m, const struct lmf_batch *b);
+/* fn(ctx, l) from every backward (lmf_llama_step's too) as soon as the
+ * gradients of the trainable tensors whose .layer >= l are final: l = L
+ * before the first block, then L-1 .. 0 as each block is done, -1 at the
+ * end; fn NULL: none (the default). Data parallelism sends gradients on
+ * their way while the backward goes on */
+void lmf_llama_on_grads(struct lmf_llama *m, void (*fn)(void *ctx, int l),
+    void *ctx);
 /* logits (N, V) of the last forward; and d(logits) (N, V) back through
  * lm_head into d(hidden) and lm_head's gradient (when it trains) */
 void lmf_llama_head_logits(struct lmf_llama *m, float *logits);

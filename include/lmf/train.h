@@ -21,6 +21,7 @@
 #include <sys/types.h>
 #include <jansson.h>
 
+#include "lmf/bucket.h"
 #include "lmf/llama.h"
 #include "lmf/optim.h"
 #include "lmf/opt.h"
@@ -35,6 +36,8 @@ struct lmf_train_args {
 	double learning_rate, num_train_epochs, weight_decay;
 	double adam_beta1, adam_beta2, adam_epsilon, max_grad_norm;
 	double warmup_ratio;
+	double ddp_bucket_cap_mb;    /* under mpirun: buckets (bucket.h) of
+	                                this many MiB; 0: one allreduce */
 	long max_steps, gradient_accumulation_steps, warmup_steps;
 	long logging_steps, save_steps, save_total_limit, eval_steps;
 	int lr_scheduler_type;       /* enum lmf_sched_type */
@@ -198,6 +201,8 @@ struct lmf_trainer {
 	double shown_at;
 	float *flat;                 /* the gradients packed for allreduce */
 	uint64_t nflat;
+	struct lmf_buckets bk;       /* or in buckets (bucket.h) */
+	int bucketed;
 	pid_t loader;                /* lmf-load reading a PEFT directory */
 	int lock;                    /* the fd holding output_dir's lock */
 };
@@ -352,6 +357,9 @@ struct lmf_train_tool {
 	LMF_OPT_ROW("disable_gradient_checkpointing", 0, LMF_OPT_BOOL, \
 	    &(x)->nockpt, NULL, 0, 0, "keep every activation"), \
 	LMF_TRAIN_OPTIONS(&(x)->a), \
+	{ "ddp_bucket_cap_mb", 0, LMF_OPT_FLOAT, &(x)->a.ddp_bucket_cap_mb, \
+	    "X", 0, 1e6, "under mpirun: gradient buckets of X MiB, sent " \
+	    "during the backward", "0 = one allreduce after it", NULL, 0 }, \
 	LMF_OPT_ROW("eval_data", 0, LMF_OPT_STRING, &(x)->p.eval_data, \
 	    "FILE", 0, 0, eval_help)
 #define LMF_TRAIN_TOOL_TAIL(x, seed_help) \
