@@ -599,161 +599,6 @@ att_visible(const int32_t *mask, const int32_t *seg, int W, int b, int T,
 	return 1;
 }
 
-size_t
-lmf_attention_scratch(int T)
-{
-	size_t per = (size_t)(T < ATT_BLOCK ? T : ATT_BLOCK) * T;
-
-	/* one block of dS per thread */
-#ifdef _OPENMP
-	return per * (size_t)lmf_gemm_threads();
-#else
-	return per;
-#endif
-}
-
-/* one row of probabilities: the scores a[0..t] (already scaled) become
- * softmax over the visible keys; the rest of the row (to T) becomes 0 */
-static void
-att_softmax_row(float *a, const int32_t *mask, const int32_t *seg, int W,
-    int b, int T, int t)
-{
-	float mx = -INFINITY;
-	double sum;
-	int s, any = 0;
-
-	if (!mask && !seg && W <= 0) {
-		mx = vmax(a, t + 1);
-		any = 1;
-	}
-	for (s = 0; s <= t && !any; s++) {
-		if (att_visible(mask, seg, W, b, T, t, s)) {
-			if (a[s] > mx)
-				mx = a[s];
-			any = 1;
-		} else {
-			a[s] = -INFINITY;
-		}
-	}
-	for (; s <= t && (mask || seg || W > 0); s++) {
-		if (att_visible(mask, seg, W, b, T, t, s)) {
-			if (a[s] > mx)
-				mx = a[s];
-		} else {
-			a[s] = -INFINITY;
-		}
-	}
-	if (!any) {
-		memset(a, 0, (size_t)T * sizeof *a);
-		return;
-	}
-	/* the hidden keys' -inf become exp(-inf) = 0 */
-	sum = vexp_store(a, a, mx, t + 1);
-	vscale(a, (float)(1.0 / sum), t + 1);
-	for (s = t + 1; s < T; s++)
-		a[s] = 0;
-}
-
-/* one (row, head) of the forward: the block loop over query rows */
-static void
-att_fwd_head(float *O, float *A, const float *Q, const float *K,
-    const float *Vh, const int32_t *mask, const int32_t *seg, int W, int b,
-    int T, size_t ldq, size_t ldk, int HS, float scale)
-{
-	int t0, t1, t;
-
-	/* block of query rows [t0, t1) needs keys [0, t1) */
-	for (t0 = 0; t0 < T; t0 = t1) {
-		t1 = t0 + ATT_BLOCK < T ? t0 + ATT_BLOCK : T;
-		lmf_gemm(LMF_NOTRANS, LMF_TRANS, t1 - t0, t1, HS, scale,
-		    Q + t0 * ldq, (int)ldq, K, (int)ldk, 0.0f,
-		    A + (size_t)t0 * T, T);
-		for (t = t0; t < t1; t++)
-			att_softmax_row(A + (size_t)t * T, mask, seg, W, b, T,
-			    t);
-		lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, t1 - t0, HS, t1, 1.0f,
-		    A + (size_t)t0 * T, T, Vh, (int)ldk, 0.0f, O + t0 * ldq,
-		    (int)ldq);
-	}
-}
-
-/* one row of dS in place over dP: d[s] = p[s] (d[s] - p . d) scale for
- * s <= t, 0 for t < s < t1 */
-static void LMF_VEC
-att_ds_row(float *d, const float *p, int t, int t1, float scale)
-{
-	double dot = 0;
-	float fd;
-	int s;
-
-	OMP_SIMD_SUM(dot)
-	for (s = 0; s <= t; s++)
-		dot += (double)p[s] * d[s];
-	fd = (float)dot;
-	OMP_SIMD
-	for (s = 0; s <= t; s++)
-		d[s] = p[s] * (d[s] - fd) * scale;
-	for (s = t + 1; s < t1; s++)
-		d[s] = 0;
-}
-
-/* the (row, head) loops: on lmf_gemm_threads() threads when there are
- * two pairs or more and enough work per pair */
-#ifdef _OPENMP
-#define OMP_PAIRS(pairs, work) OMP_PRAGMA(omp parallel for \
-	schedule(static) num_threads(lmf_gemm_threads()) \
-	if ((pairs) > 1 && (long)(work) * (pairs) >= OMP_MIN_WORK))
-static int
-thread_id(void)
-{
-	return omp_get_thread_num();
-}
-#else
-#define OMP_PAIRS(pairs, work)
-static int
-thread_id(void)
-{
-	return 0;
-}
-#endif
-
-void
-lmf_attention_forward(float *out, float *att, const float *q,
-    const float *k, const float *v, const int32_t *mask, const int32_t *seg,
-    int B, int T, int NH, int NKV, int HS)
-{
-	lmf_attention_forward_window(out, att, q, k, v, mask, seg, 0, B, T,
-	    NH, NKV, HS);
-}
-
-void
-lmf_attention_forward_window(float *out, float *att, const float *q,
-    const float *k, const float *v, const int32_t *mask, const int32_t *seg,
-    int W, int B, int T, int NH, int NKV, int HS)
-{
-	int bh, rep = NH / NKV;
-	size_t ldq = (size_t)NH * HS, ldk = (size_t)NKV * HS;
-	float scale = (float)(1.0 / sqrt((double)HS));
-
-	if (NKV <= 0 || NH % NKV)
-		BUG("attention: %d heads over %d kv heads", NH, NKV);
-	/* per (row, head) we need S = Q K^T / sqrt(HS) (T, T), P = softmax
-	 * over the visible keys, and O = P V (T, HS). Q, K, V, O are
-	 * strided views: row t of head h sits at t * NH * HS + h * HS. The
-	 * pairs are independent, so the threads take them, each running
-	 * its products alone */
-	OMP_PAIRS(B * NH, (long)T * T * HS)
-	for (bh = 0; bh < B * NH; bh++) {
-		int b = bh / NH, h = bh % NH;
-
-		att_fwd_head(out + (size_t)b * T * ldq + (size_t)h * HS,
-		    att + ((size_t)b * NH + h) * T * T,
-		    q + (size_t)b * T * ldq + (size_t)h * HS,
-		    k + (size_t)b * T * ldk + (size_t)(h / rep) * HS,
-		    v + (size_t)b * T * ldk + (size_t)(h / rep) * HS,
-		    mask, seg, W, b, T, ldq, ldk, HS, scale);
-	}
-}
 
 void
 lmf_attention_forward_ref(float *out, float *att, const float *q,
@@ -825,74 +670,6 @@ lmf_attention_forward_window_ref(float *out, float *att, const float *q,
 				}
 			}
 		}
-	}
-}
-
-/* one query head of the backward, adding into its kv head's dK, dV */
-static void
-att_bwd_head(float *dQ, float *dK, float *dV, float *scratch,
-    const float *dO, const float *A, const float *Q, const float *K,
-    const float *Vh, int T, size_t ldq, size_t ldk, int HS, float scale)
-{
-	int t0, t1, t;
-
-	for (t0 = 0; t0 < T; t0 = t1) {
-		int nb;
-
-		t1 = t0 + ATT_BLOCK < T ? t0 + ATT_BLOCK : T;
-		nb = t1 - t0;
-		/* dV[0:t1] += P[t0:t1, 0:t1]^T dO[t0:t1] */
-		lmf_gemm(LMF_TRANS, LMF_NOTRANS, t1, HS, nb, 1.0f,
-		    A + (size_t)t0 * T, T, dO + t0 * ldq, (int)ldq, 1.0f, dV,
-		    (int)ldk);
-		/* dP (nb, t1) into the scratch, row stride T */
-		lmf_gemm(LMF_NOTRANS, LMF_TRANS, nb, t1, HS, 1.0f,
-		    dO + t0 * ldq, (int)ldq, Vh, (int)ldk, 0.0f, scratch, T);
-		for (t = t0; t < t1; t++)
-			att_ds_row(scratch + (size_t)(t - t0) * T,
-			    A + (size_t)t * T, t, t1, scale);
-		/* dQ[t0:t1] += dS K[0:t1] */
-		lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, nb, HS, t1, 1.0f, scratch,
-		    T, K, (int)ldk, 1.0f, dQ + t0 * ldq, (int)ldq);
-		/* dK[0:t1] += dS^T Q[t0:t1] */
-		lmf_gemm(LMF_TRANS, LMF_NOTRANS, t1, HS, nb, 1.0f, scratch, T,
-		    Q + t0 * ldq, (int)ldq, 1.0f, dK, (int)ldk);
-	}
-}
-
-void
-lmf_attention_backward(float *dq, float *dk, float *dv, float *scratch,
-    const float *dout, const float *att, const float *q, const float *k,
-    const float *v, int B, int T, int NH, int NKV, int HS)
-{
-	int bkv, rep = NH / NKV;
-	size_t ldq = (size_t)NH * HS, ldk = (size_t)NKV * HS;
-	size_t per = (size_t)(T < ATT_BLOCK ? T : ATT_BLOCK) * T;
-	float scale = (float)(1.0 / sqrt((double)HS));
-
-	if (NKV <= 0 || NH % NKV)
-		BUG("attention: %d heads over %d kv heads", NH, NKV);
-	/* with O = P V and P = softmax(S) row-wise:
-	 *   dV += P^T dO,  dP = dO V^T,
-	 *   dS = P * (dP - rowsum(P * dP)) / sqrt(HS),
-	 *   dQ += dS K,  dK += dS^T Q.
-	 * We go by blocks of query rows [t0, t1); they touch keys [0, t1).
-	 * Query heads sharing a kv head add into the same dK, dV rows, so
-	 * the threads take (row, kv head) pairs and run that kv head's
-	 * query heads in order, each thread with its own block of scratch */
-	OMP_PAIRS(B * NKV, (long)T * T * HS * rep)
-	for (bkv = 0; bkv < B * NKV; bkv++) {
-		int b = bkv / NKV, kh = bkv % NKV, h;
-		size_t kvoff = (size_t)b * T * ldk + (size_t)kh * HS;
-		float *sc = scratch + per * (size_t)thread_id();
-
-		for (h = kh * rep; h < (kh + 1) * rep; h++)
-			att_bwd_head(dq + (size_t)b * T * ldq + (size_t)h * HS,
-			    dk + kvoff, dv + kvoff, sc,
-			    dout + (size_t)b * T * ldq + (size_t)h * HS,
-			    att + ((size_t)b * NH + h) * T * T,
-			    q + (size_t)b * T * ldq + (size_t)h * HS,
-			    k + kvoff, v + kvoff, T, ldq, ldk, HS, scale);
 	}
 }
 
@@ -1019,15 +796,41 @@ fa_block_hidden(int W, int t0, int s1)
 	return W > 0 && s1 - 1 <= t0 - W;
 }
 
+/* what the flash kernels' heads share: the tensors (B, T, NH or NKV, HS)
+ * and masks of lmf_attention_flash_forward/_backward, the sizes, and the
+ * strides and scale we derive; each kernel sets only the fields it uses */
+struct fa_args {
+	float *out, *lse, *dq, *dk, *dv, *scratch; /* what we write */
+	const float *q, *k, *v, *dout, *fout, *flse; /* the forward's out,
+	                                           lse for the backward */
+	const int32_t *mask, *seg;
+	int W, B, T, NH, NKV, HS;
+	size_t ldq, ldk;
+	float scale;
+};
+
+/* one query head's work: head h of row b, sc its thread's scratch */
+typedef void fa_head_fn(const struct fa_args *a, int b, int h, float *sc);
+
 /* one (row, head) of the forward: query blocks, then key blocks */
 static void
-fa_fwd_head(float *O, float *lse, float *sc, const float *Q, const float *K,
-    const float *Vh, const int32_t *mask, const int32_t *seg, int W, int b,
-    int T, size_t ldq, size_t ldk, int HS, float scale)
+fa_fwd_head(const struct fa_args *a, int b, int h, float *sc)
 {
+	size_t ldq = a->ldq, ldk = a->ldk, qoff, kvoff;
 	float *S = sc, *m = sc + (size_t)ATT_BLOCK * ATT_KBLOCK;
-	float *l = m + ATT_BLOCK;
-	int t0, t1, s0, s1, t;
+	float *l = m + ATT_BLOCK, *O, *lse;
+	const float *Q, *K, *Vh;
+	const int32_t *mask = a->mask, *seg = a->seg;
+	int T = a->T, HS = a->HS, W = a->W, t0, t1, s0, s1, t;
+	float scale = a->scale;
+
+	qoff = (size_t)b * T * ldq + (size_t)h * HS;
+	kvoff = (size_t)b * T * ldk + (size_t)(h / (a->NH / a->NKV)) * HS;
+	O = a->out + qoff;
+	lse = a->lse + ((size_t)b * a->NH + h) * T;
+	Q = a->q + qoff;
+	K = a->k + kvoff;
+	Vh = a->v + kvoff;
 
 	for (t0 = 0; t0 < T; t0 = t1) {
 		int nb;
@@ -1105,14 +908,27 @@ fa_rowdot(float *D, const float *dO, const float *O, int nb, size_t ldq,
 
 /* one query head of the backward, adding into its kv head's dK, dV */
 static void
-fa_bwd_head(float *dQ, float *dK, float *dV, float *sc, const float *dO,
-    const float *O, const float *lse, const float *Q, const float *K,
-    const float *Vh, const int32_t *mask, const int32_t *seg, int W, int b,
-    int T, size_t ldq, size_t ldk, int HS, float scale)
+fa_bwd_head(const struct fa_args *a, int b, int h, float *sc)
 {
+	size_t ldq = a->ldq, ldk = a->ldk, qoff, kvoff;
 	float *S = sc, *dP = sc + (size_t)ATT_BLOCK * ATT_KBLOCK;
-	float *D = dP + (size_t)ATT_BLOCK * ATT_KBLOCK;
-	int t0, t1, s0, s1;
+	float *D = dP + (size_t)ATT_BLOCK * ATT_KBLOCK, *dQ, *dK, *dV;
+	const float *dO, *O, *lse, *Q, *K, *Vh;
+	const int32_t *mask = a->mask, *seg = a->seg;
+	int T = a->T, HS = a->HS, W = a->W, t0, t1, s0, s1;
+	float scale = a->scale;
+
+	qoff = (size_t)b * T * ldq + (size_t)h * HS;
+	kvoff = (size_t)b * T * ldk + (size_t)(h / (a->NH / a->NKV)) * HS;
+	dQ = a->dq + qoff;
+	dK = a->dk + kvoff;
+	dV = a->dv + kvoff;
+	dO = a->dout + qoff;
+	O = a->fout + qoff;
+	lse = a->flse + ((size_t)b * a->NH + h) * T;
+	Q = a->q + qoff;
+	K = a->k + kvoff;
+	Vh = a->v + kvoff;
 
 	for (t0 = 0; t0 < T; t0 = t1) {
 		int nb;
@@ -1151,32 +967,76 @@ fa_bwd_head(float *dQ, float *dK, float *dV, float *sc, const float *dO,
 	}
 }
 
+/* the (row, head) loops: on lmf_gemm_threads() threads when there are
+ * two pairs or more and enough work per pair */
+#ifdef _OPENMP
+#define OMP_PAIRS(pairs, work) OMP_PRAGMA(omp parallel for \
+	schedule(static) num_threads(lmf_gemm_threads()) \
+	if ((pairs) > 1 && (long)(work) * (pairs) >= OMP_MIN_WORK))
+static int
+thread_id(void)
+{
+	return omp_get_thread_num();
+}
+#else
+#define OMP_PAIRS(pairs, work)
+static int
+thread_id(void)
+{
+	return 0;
+}
+#endif
+
+/* run fn on every (row, query head): the threads take units of g query
+ * heads (g = 1, or NH / NKV: the query heads of one kv head, run in
+ * order since they add into the same dK, dV rows), each thread with its
+ * own block of scratch */
+static void
+fa_dispatch(const struct fa_args *a, fa_head_fn *fn, int g)
+{
+	int units = a->B * (a->NH / g), u;
+
+	OMP_PAIRS(units, (long)a->T * a->T * a->HS * g)
+	for (u = 0; u < units; u++) {
+		int b = u / (a->NH / g), h0 = u % (a->NH / g) * g, h;
+		float *sc = a->scratch + FA_PER * (size_t)thread_id();
+
+		for (h = h0; h < h0 + g; h++)
+			fn(a, b, h, sc);
+	}
+}
+
+static struct fa_args
+fa_args(float *scratch, const float *q, const float *k, const float *v,
+    const int32_t *mask, const int32_t *seg, int W, int B, int T, int NH,
+    int NKV, int HS)
+{
+	struct fa_args a = { .scratch = scratch, .q = q, .k = k, .v = v,
+		.mask = mask, .seg = seg, .W = W, .B = B, .T = T, .NH = NH,
+		.NKV = NKV, .HS = HS, .ldq = (size_t)NH * HS,
+		.ldk = (size_t)NKV * HS,
+		.scale = (float)(1.0 / sqrt((double)HS)) };
+
+	if (NKV <= 0 || NH % NKV)
+		BUG("attention: %d heads over %d kv heads", NH, NKV);
+	return a;
+}
+
 void
 lmf_attention_flash_forward(float *out, float *lse, float *scratch,
     const float *q, const float *k, const float *v, const int32_t *mask,
     const int32_t *seg, int W, int B, int T, int NH, int NKV, int HS)
 {
-	int bh, rep = NH / NKV;
-	size_t ldq = (size_t)NH * HS, ldk = (size_t)NKV * HS;
-	float scale = (float)(1.0 / sqrt((double)HS));
+	struct fa_args a = fa_args(scratch, q, k, v, mask, seg, W, B, T, NH,
+	    NKV, HS);
 
-	if (NKV <= 0 || NH % NKV)
-		BUG("attention: %d heads over %d kv heads", NH, NKV);
 	/* per (row, head) and block of query rows, the key blocks update a
 	 * running max m, sum l and unnormalised O = sum exp(S - m) V; at
-	 * the end O /= l and lse = m + log l is kept for the backward */
-	OMP_PAIRS(B * NH, (long)T * T * HS)
-	for (bh = 0; bh < B * NH; bh++) {
-		int b = bh / NH, h = bh % NH;
-
-		fa_fwd_head(out + (size_t)b * T * ldq + (size_t)h * HS,
-		    lse + ((size_t)b * NH + h) * T,
-		    scratch + FA_PER * (size_t)thread_id(),
-		    q + (size_t)b * T * ldq + (size_t)h * HS,
-		    k + (size_t)b * T * ldk + (size_t)(h / rep) * HS,
-		    v + (size_t)b * T * ldk + (size_t)(h / rep) * HS,
-		    mask, seg, W, b, T, ldq, ldk, HS, scale);
-	}
+	 * the end O /= l and lse = m + log l is kept for the backward. The
+	 * (row, head) pairs are independent */
+	a.out = out;
+	a.lse = lse;
+	fa_dispatch(&a, fa_fwd_head, 1);
 }
 
 void
@@ -1185,31 +1045,23 @@ lmf_attention_flash_backward(float *dq, float *dk, float *dv,
     const float *q, const float *k, const float *v, const int32_t *mask,
     const int32_t *seg, int W, int B, int T, int NH, int NKV, int HS)
 {
-	int bkv, rep = NH / NKV;
-	size_t ldq = (size_t)NH * HS, ldk = (size_t)NKV * HS;
-	float scale = (float)(1.0 / sqrt((double)HS));
+	struct fa_args a = fa_args(scratch, q, k, v, mask, seg, W, B, T, NH,
+	    NKV, HS);
 
-	if (NKV <= 0 || NH % NKV)
-		BUG("attention: %d heads over %d kv heads", NH, NKV);
-	/* as lmf_attention_backward, with P recomputed block by block from
-	 * lse and rowsum(P * dP) taken as dO . O; the threads take (row, kv
-	 * head) pairs, whose query heads add into the same dK, dV */
-	OMP_PAIRS(B * NKV, (long)T * T * HS * rep)
-	for (bkv = 0; bkv < B * NKV; bkv++) {
-		int b = bkv / NKV, kh = bkv % NKV, h;
-		size_t kvoff = (size_t)b * T * ldk + (size_t)kh * HS;
-		float *sc = scratch + FA_PER * (size_t)thread_id();
-
-		for (h = kh * rep; h < (kh + 1) * rep; h++) {
-			size_t qoff = (size_t)b * T * ldq + (size_t)h * HS;
-
-			fa_bwd_head(dq + qoff, dk + kvoff, dv + kvoff, sc,
-			    dout + qoff, out + qoff,
-			    lse + ((size_t)b * NH + h) * T, q + qoff,
-			    k + kvoff, v + kvoff, mask, seg, W, b, T, ldq,
-			    ldk, HS, scale);
-		}
-	}
+	/* with O = P V and P = softmax(S) row-wise:
+	 *   dV += P^T dO,  dP = dO V^T,
+	 *   dS = P * (dP - rowsum(P * dP)) / sqrt(HS),
+	 *   dQ += dS K,  dK += dS^T Q,
+	 * P recomputed block by block from lse and rowsum(P * dP) taken as
+	 * dO . O. Query heads sharing a kv head add into the same dK, dV, so
+	 * a thread takes a kv head's query heads together */
+	a.dq = dq;
+	a.dk = dk;
+	a.dv = dv;
+	a.dout = dout;
+	a.fout = out;
+	a.flse = lse;
+	fa_dispatch(&a, fa_bwd_head, NH / NKV);
 }
 
 /* ------------------------------------------------------------------ */
