@@ -14,7 +14,9 @@
 # token. A benchmark, not a test: it fails only when something cannot run;
 # a side that cannot run gets "n/a" rows.
 # BENCH_THREADS (2), BENCH_GEN_REPS (1), BENCH_GEN_NEW (128),
-# BENCH_GEN_PROMPT (32), BENCH_SHAPES ("tiny small"), BENCH_GEN_BATCH ("1 8").
+# BENCH_GEN_PROMPT (32), BENCH_SHAPES ("tiny small"), BENCH_GEN_BATCH ("1 8"),
+# BENCH_GEN_ARGS (more lmf-generate options, e.g. "--infer_dtype bfloat16"),
+# BENCH_GEN_TORCH=0 (no PyTorch rows).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -30,6 +32,7 @@ mkdir -p "$out"
 
 havetorch=1
 $py -c 'import torch' 2>/dev/null || havetorch=0
+[ "${BENCH_GEN_TORCH:-1}" = 0 ] && havetorch=0
 havegen=0
 [ -x ./lmf-generate ] && [ -x ./lmf-load ] && havegen=1
 
@@ -47,10 +50,11 @@ now() { date +%s.%N; }
 lmfrun() {
 	set -- "$1" "$2" "$3" "$out/run.ids"
 	t0=$(now)
-	# shellcheck disable=SC2046
+	# shellcheck disable=SC2046,SC2086
 	if ! ./lmf-generate --model "$1" $(sed 's/^/--prompt_ids /' \
 	    "$out/prompts-$2.txt") --batch_size "$2" --do_sample false \
 	    --max_new_tokens "$3" --threads "$threads" --output_format ids \
+	    ${BENCH_GEN_ARGS:-} \
 	    >"$4" 2>"$out/run.err"; then
 		echo "bench-gen.sh: lmf-generate failed:" \
 		    "$(head -1 "$out/run.err")" >&2
@@ -76,7 +80,7 @@ echo
 echo "## Generation, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
 echo "CPU: ${cpumodel:-unknown}, $(nproc) cores; $threads threads; PyTorch" \
-    "$tv; greedy, fp32, random weights, $plen-id random prompts, $new" \
+    "$tv; greedy, fp32${BENCH_GEN_ARGS:+ (lmf: $BENCH_GEN_ARGS)}, random weights, $plen-id random prompts, $new" \
     "new tokens per row, no EOS (every row makes all $new). tokens/s =" \
     "new tokens of all rows / decode time, load and prefill excluded" \
     "(lmf: wall of the run minus a 0-new-token run; PyTorch: its decode" \

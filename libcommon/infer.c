@@ -71,6 +71,14 @@ struct lmf_infer {
 	const uint16_t *(*bw)[LMF_INFER_NPROJ]; /* (L) into bfblk: q, k, v
 	                           and gate, up side by side */
 	const uint16_t *lmbf;   /* (V, C) */
+	/* int8 weights with a scale per row (lmf_infer_set_dtype), else
+	 * NULL: laid out as bfblk, the scales in the same order */
+	int8_t *i8blk;
+	float *i8sc;
+	const int8_t *(*qw)[LMF_INFER_NPROJ]; /* (L) into i8blk */
+	const float *(*qs)[LMF_INFER_NPROJ];  /* (L) into i8sc */
+	const int8_t *lmq;      /* (V, C) */
+	const float *lmqs;      /* (V) */
 	float *wscr;            /* (LMF_MATVEC_BF16_ROWS, max(C, FF, NH * HS)) */
 };
 
@@ -328,8 +336,9 @@ lmf_infer_open_dtype(struct lmf_rd *model, struct lmf_rd *adapter,
 	if (lmf_config_parse(&m->c, json_object_get(m->meta, "config"), err,
 	    errlen))
 		goto fail;
-	if (dtype != LMF_F32 && dtype != LMF_BF16) {
-		lmf_seterr(err, errlen, "weights dtype %s: only f32, or bf16",
+	if (dtype != LMF_F32 && dtype != LMF_BF16 && dtype != LMF_I8) {
+		lmf_seterr(err, errlen, "weights dtype %s: only f32, bf16 or "
+		    "int8",
 		    lmf_dtype_name(dtype) ? lmf_dtype_name(dtype) : "?");
 		goto fail;
 	}
@@ -347,7 +356,7 @@ lmf_infer_open_dtype(struct lmf_rd *model, struct lmf_rd *adapter,
 				m->lw[l][pw[j]] = NULL;
 		if (!m->c.tie_word_embeddings)
 			m->lmw = NULL;
-	} else if (dtype == LMF_BF16 &&
+	} else if (dtype != LMF_F32 &&
 	    lmf_infer_set_dtype(m, dtype, err, errlen)) {
 		goto fail;
 	}
@@ -396,6 +405,10 @@ lmf_infer_free(struct lmf_infer *m)
 	free(m->fown);
 	free(m->bfblk);
 	free(m->bw);
+	free(m->i8blk);
+	free(m->i8sc);
+	free(m->qw);
+	free(m->qs);
 	free(m->wscr);
 	free(m);
 }
@@ -506,6 +519,9 @@ proj(struct lmf_infer *m, int l, int j, float *out, const float *inp,
 	if (m->bw)
 		lmf_matvec_bf16_forward(out, inp, m->bw[l][j], b, n, in, on,
 		    m->wscr);
+	else if (m->qw)
+		lmf_matvec_i8_forward(out, inp, m->qw[l][j], m->qs[l][j], b, n,
+		    in, on, m->wscr);
 	else
 		lmf_matvec_forward(out, inp, m->lw[l][pw[j]], b, n, in, on);
 	lora_add(m, l, j, out, inp, n, in, on);
@@ -526,7 +542,7 @@ adjacent(const struct lmf_infer *m, int l, int j0, int cnt, int in,
 }
 
 /* projections j0..j0+cnt-1 on the same input (q, k, v or gate, up): when
- * their weights are one block (bf16 always; f32 when side by side) one
+ * their weights are one block (bf16, int8 always; f32 when side by side) one
  * product into fs (n, sum of on), each part copied out with its bias,
  * then each LoRA term */
 static void
@@ -536,7 +552,7 @@ group(struct lmf_infer *m, int l, int j0, int cnt, float *const *outs,
 	int k, i, o, tot = 0, off;
 	const float *b;
 
-	if (!m->bw && !adjacent(m, l, j0, cnt, in, on)) {
+	if (!m->bw && !m->qw && !adjacent(m, l, j0, cnt, in, on)) {
 		for (k = 0; k < cnt; k++)
 			proj(m, l, j0 + k, outs[k], inp, n, in, on[k]);
 		return;
@@ -546,6 +562,9 @@ group(struct lmf_infer *m, int l, int j0, int cnt, float *const *outs,
 	if (m->bw)
 		lmf_matvec_bf16_forward(m->fs, inp, m->bw[l][j0], NULL, n, in,
 		    tot, m->wscr);
+	else if (m->qw)
+		lmf_matvec_i8_forward(m->fs, inp, m->qw[l][j0], m->qs[l][j0],
+		    NULL, n, in, tot, m->wscr);
 	else
 		lmf_matvec_forward(m->fs, inp, m->lw[l][pw[j0]], NULL, n, in,
 		    tot);
@@ -611,12 +630,27 @@ bf16_off(const struct lmf_config *c, int j)
 	return off;
 }
 
+/* the scratch of the bf16 and int8 products */
+static void
+wscr_alloc(struct lmf_infer *m)
+{
+	const struct lmf_config *c = &m->c;
+	int mx = (int)c->hidden_size;
+
+	if (c->intermediate_size > mx)
+		mx = (int)c->intermediate_size;
+	if (c->num_attention_heads * c->head_dim > mx)
+		mx = (int)(c->num_attention_heads * c->head_dim);
+	m->wscr = xmallocarray((size_t)LMF_MATVEC_BF16_ROWS * mx,
+	    sizeof(float));
+}
+
 /* room for the bf16 weights: bfblk, bw and lmbf pointing into it, wscr */
 static void
 bf16_alloc(struct lmf_infer *m)
 {
 	const struct lmf_config *c = &m->c;
-	int L = (int)c->num_hidden_layers, l, j, mx;
+	int L = (int)c->num_hidden_layers, l, j;
 	size_t n = bf16_off(c, LMF_INFER_NPROJ), C = (size_t)c->hidden_size;
 
 	m->bfblk = xmallocarray(n * (size_t)L + (size_t)c->vocab_size * C,
@@ -626,12 +660,46 @@ bf16_alloc(struct lmf_infer *m)
 		for (j = 0; j < LMF_INFER_NPROJ; j++)
 			m->bw[l][j] = m->bfblk + n * l + bf16_off(c, j);
 	m->lmbf = m->bfblk + n * L;
-	mx = (int)C > c->intermediate_size ? (int)C :
-	    (int)c->intermediate_size;
-	if (c->num_attention_heads * c->head_dim > mx)
-		mx = (int)(c->num_attention_heads * c->head_dim);
-	m->wscr = xmallocarray((size_t)LMF_MATVEC_BF16_ROWS * mx,
-	    sizeof(float));
+	wscr_alloc(m);
+}
+
+/* the rows of projection j's weight before it in a layer (model order) */
+static size_t
+rows_off(const struct lmf_config *c, int j)
+{
+	size_t off = 0;
+	int k, on, in;
+
+	for (k = 0; k < j; k++) {
+		proj_shape(c, k, &on, &in);
+		off += (size_t)on;
+	}
+	return off;
+}
+
+/* room for the int8 weights and their scales: i8blk, i8sc, qw, qs, lmq,
+ * lmqs pointing into them, wscr */
+static void
+i8_alloc(struct lmf_infer *m)
+{
+	const struct lmf_config *c = &m->c;
+	int L = (int)c->num_hidden_layers, l, j;
+	size_t n = bf16_off(c, LMF_INFER_NPROJ), C = (size_t)c->hidden_size;
+	size_t r = rows_off(c, LMF_INFER_NPROJ), V = (size_t)c->vocab_size;
+
+	m->i8blk = xmallocarray(n * (size_t)L + V * C, 1);
+	m->i8sc = xmallocarray(r * (size_t)L + V, sizeof(float));
+	m->qw = xcalloc((size_t)L, sizeof *m->qw);
+	m->qs = xcalloc((size_t)L, sizeof *m->qs);
+	for (l = 0; l < L; l++) {
+		for (j = 0; j < LMF_INFER_NPROJ; j++) {
+			m->qw[l][j] = m->i8blk + n * l + bf16_off(c, j);
+			m->qs[l][j] = m->i8sc + r * l + rows_off(c, j);
+		}
+	}
+	m->lmq = m->i8blk + n * L;
+	m->lmqs = m->i8sc + r * L;
+	wscr_alloc(m);
 }
 
 /* room for the f32 q/k/v and gate/up blocks of an opened model (fown) */
@@ -856,6 +924,25 @@ narrow_all(struct lmf_infer *m)
 	    (size_t)c->vocab_size * c->hidden_size);
 }
 
+/* the int8 weights and scales of the projections and lm_head from their
+ * f32 values */
+static void
+quantize_all(struct lmf_infer *m)
+{
+	const struct lmf_config *c = &m->c;
+	int L = (int)c->num_hidden_layers, l, j, on, in;
+
+	for (l = 0; l < L; l++) {
+		for (j = 0; j < LMF_INFER_NPROJ; j++) {
+			proj_shape(c, j, &on, &in);
+			lmf_i8_quantize((int8_t *)m->qw[l][j],
+			    (float *)m->qs[l][j], m->lw[l][pw[j]], on, in);
+		}
+	}
+	lmf_i8_quantize((int8_t *)m->lmq, (float *)m->lmqs, m->lmw,
+	    (int)c->vocab_size, (int)c->hidden_size);
+}
+
 /* an opened model's f32 copies of what bf16 now holds go */
 static void
 drop_f32(struct lmf_infer *m)
@@ -890,22 +977,30 @@ int
 lmf_infer_set_dtype(struct lmf_infer *m, int dtype, char *err,
     size_t errlen)
 {
-	if (dtype == LMF_F32 && !m->bw)
-		return 0;
-	if (dtype != LMF_BF16) {
-		lmf_seterr(err, errlen, "weights dtype %s: only f32, or bf16",
-		    lmf_dtype_name(dtype) ? lmf_dtype_name(dtype) : "?");
-		return -1;
-	}
-	if (m->bw) {
+	int have = m->bw ? LMF_BF16 : m->qw ? LMF_I8 : LMF_F32;
+
+	if (dtype == have) {
 		/* again: a borrowed model's current values; an opened
 		 * model's cannot change */
-		if (!m->meta)
+		if (!m->meta && dtype == LMF_BF16)
 			narrow_all(m);
+		else if (!m->meta && dtype == LMF_I8)
+			quantize_all(m);
 		return 0;
 	}
-	bf16_alloc(m);
-	narrow_all(m);
+	if ((dtype != LMF_BF16 && dtype != LMF_I8) || have != LMF_F32) {
+		lmf_seterr(err, errlen, "weights dtype %s: only f32, bf16 or "
+		    "int8, once", lmf_dtype_name(dtype) ?
+		    lmf_dtype_name(dtype) : "?");
+		return -1;
+	}
+	if (dtype == LMF_BF16) {
+		bf16_alloc(m);
+		narrow_all(m);
+	} else {
+		i8_alloc(m);
+		quantize_all(m);
+	}
 	if (m->meta)
 		drop_f32(m);
 	return 0;
@@ -1050,6 +1145,9 @@ lmf_infer_forward(struct lmf_infer *m, int n, const int *row,
 	if (m->lmbf)
 		lmf_matvec_bf16_forward(logits, m->xn, m->lmbf, NULL, nlast, C,
 		    V, m->wscr);
+	else if (m->lmq)
+		lmf_matvec_i8_forward(logits, m->xn, m->lmq, m->lmqs, NULL,
+		    nlast, C, V, m->wscr);
 	else
 		lmf_matvec_forward(logits, m->xn, m->lmw, NULL, nlast, C, V);
 	return 0;

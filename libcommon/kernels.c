@@ -1466,6 +1466,49 @@ matvec_rows_bf16(float *out, const float *inp, const uint16_t *weight,
 	}
 }
 
+/* the same over int8 weights with a scale per row: we widen each weight
+ * to f32 and multiply it by its row's scale, the very f32 value
+ * lmf_i8_widen gives, then sum as matvec_rows does; a quarter of f32's
+ * bytes read */
+typedef int8_t v8c __attribute__((vector_size(8)));
+
+static LMF_VEC void
+matvec_rows_i8(float *out, const float *inp, const int8_t *weight,
+    const float *scale, const float *bias, int N, int C, int OC, int o0,
+    int o1)
+{
+	int o, n, c, k;
+
+	for (o = o0; o < o1; o++) {
+		const int8_t *w = weight + (size_t)o * C;
+		float sc = scale[o];
+
+		for (n = 0; n < N; n++) {
+			const float *x = inp + (size_t)n * C;
+			v8f a0 = { 0 }, a1 = { 0 }, w0, w1, x0, x1;
+			v8c c0, c1;
+			float s = 0;
+
+			for (c = 0; c + 16 <= C; c += 16) {
+				memcpy(&c0, w + c, sizeof c0);
+				memcpy(&c1, w + c + 8, sizeof c1);
+				w0 = __builtin_convertvector(c0, v8f) * sc;
+				w1 = __builtin_convertvector(c1, v8f) * sc;
+				memcpy(&x0, x + c, sizeof x0);
+				memcpy(&x1, x + c + 8, sizeof x1);
+				a0 += w0 * x0;
+				a1 += w1 * x1;
+			}
+			a0 += a1;
+			for (k = 0; k < 8; k++)
+				s += a0[k];
+			for (; c < C; c++)
+				s += (float)w[c] * sc * x[c];
+			out[(size_t)n * OC + o] = s + (bias ? bias[o] : 0.0f);
+		}
+	}
+}
+
 /* The threads of matvec are our own, not OpenMP's: a decoding step is
  * dozens of products of microseconds each, and libgomp's workers spin at
  * every barrier, which on a shared machine starves the thread doing the
@@ -1484,10 +1527,32 @@ static struct {
 	float *out;
 	const float *inp, *weight, *bias;
 	const uint16_t *wbf;     /* bf16 weight, used instead when set */
+	const int8_t *wi8;       /* or int8 weight, with its row scales */
+	const float *wsc;
 	int N, C, OC, jnt;       /* jnt: threads on this job */
 } pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-	PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, 0, 0,
-	0, 0 };
+	PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL,
+	NULL, 0, 0, 0, 0 };
+
+/* the weights of one product: f32, bf16 or int8 with row scales */
+struct mv_w {
+	const float *f;
+	const uint16_t *bf;
+	const int8_t *i8;
+	const float *sc;
+};
+
+static void
+mv_rows(float *out, const float *inp, const struct mv_w *w,
+    const float *bias, int N, int C, int OC, int o0, int o1)
+{
+	if (w->bf)
+		matvec_rows_bf16(out, inp, w->bf, bias, N, C, OC, o0, o1);
+	else if (w->i8)
+		matvec_rows_i8(out, inp, w->i8, w->sc, bias, N, C, OC, o0, o1);
+	else
+		matvec_rows(out, inp, w->f, bias, N, C, OC, o0, o1);
+}
 
 static void
 pool_slice(int t)
@@ -1498,14 +1563,13 @@ pool_slice(int t)
 
 	if (t >= pool.jnt)
 		return;
+	struct mv_w w = { pool.weight, pool.wbf, pool.wi8, pool.wsc };
+
 	if (o1 > pool.OC)
 		o1 = pool.OC;
-	if (o0 < o1 && pool.wbf)
-		matvec_rows_bf16(pool.out, pool.inp, pool.wbf, pool.bias,
-		    pool.N, pool.C, pool.OC, o0, o1);
-	else if (o0 < o1)
-		matvec_rows(pool.out, pool.inp, pool.weight, pool.bias, pool.N,
-		    pool.C, pool.OC, o0, o1);
+	if (o0 < o1)
+		mv_rows(pool.out, pool.inp, &w, pool.bias, pool.N, pool.C,
+		    pool.OC, o0, o1);
 }
 
 static void *
@@ -1561,10 +1625,10 @@ pool_threads(void)
 	return nt;
 }
 
-/* run the product on the pool: weight (f32) or wbf (bf16) */
+/* run the product on the pool */
 static void
-matvec_run(float *out, const float *inp, const float *weight,
-    const uint16_t *wbf, const float *bias, int N, int C, int OC)
+matvec_run(float *out, const float *inp, const struct mv_w *w,
+    const float *bias, int N, int C, int OC)
 {
 	int i, nt = 1;
 
@@ -1576,10 +1640,7 @@ matvec_run(float *out, const float *inp, const float *weight,
 	if (nt > 1 && (long)N * C * OC >= OMP_MIN_WORK && pool_threads() < nt)
 		nt = pool.nt;
 	if ((long)N * C * OC < OMP_MIN_WORK || nt < 2) {
-		if (wbf)
-			matvec_rows_bf16(out, inp, wbf, bias, N, C, OC, 0, OC);
-		else
-			matvec_rows(out, inp, weight, bias, N, C, OC, 0, OC);
+		mv_rows(out, inp, w, bias, N, C, OC, 0, OC);
 		return;
 	}
 	/* one caller at a time (the pool serves one job): decoding calls
@@ -1588,8 +1649,10 @@ matvec_run(float *out, const float *inp, const float *weight,
 	pool.jnt = nt;
 	pool.out = out;
 	pool.inp = inp;
-	pool.weight = weight;
-	pool.wbf = wbf;
+	pool.weight = w->f;
+	pool.wbf = w->bf;
+	pool.wi8 = w->i8;
+	pool.wsc = w->sc;
 	pool.bias = bias;
 	pool.N = N;
 	pool.C = C;
@@ -1617,7 +1680,9 @@ lmf_matvec_forward(float *out, const float *inp, const float *weight,
 		lmf_matmul_forward(out, inp, weight, bias, N, C, OC);
 		return;
 	}
-	matvec_run(out, inp, weight, NULL, bias, N, C, OC);
+	struct mv_w w = { .f = weight };
+
+	matvec_run(out, inp, &w, bias, N, C, OC);
 }
 
 /* For more rows than LMF_MATVEC_MAX_N (a prompt) we widen
@@ -1627,10 +1692,11 @@ void
 lmf_matvec_bf16_forward(float *out, const float *inp, const uint16_t *weight,
     const float *bias, int N, int C, int OC, float *scratch)
 {
+	struct mv_w w = { .bf = weight };
 	int o0, n, o, rows;
 
 	if (N <= LMF_MATVEC_MAX_N) {
-		matvec_run(out, inp, NULL, weight, bias, N, C, OC);
+		matvec_run(out, inp, &w, bias, N, C, OC);
 		return;
 	}
 	for (o0 = 0; o0 < OC; o0 += LMF_MATVEC_BF16_ROWS) {
@@ -1662,6 +1728,89 @@ lmf_matvec_bf16_forward_ref(float *out, const float *inp,
 			out[(size_t)n * OC + o] = (float)sum;
 		}
 	}
+}
+
+void
+lmf_matvec_i8_forward(float *out, const float *inp, const int8_t *weight,
+    const float *scale, const float *bias, int N, int C, int OC,
+    float *scratch)
+{
+	struct mv_w w = { .i8 = weight, .sc = scale };
+	int o0, n, o, rows;
+
+	if (N <= LMF_MATVEC_MAX_N) {
+		matvec_run(out, inp, &w, bias, N, C, OC);
+		return;
+	}
+	for (o0 = 0; o0 < OC; o0 += LMF_MATVEC_BF16_ROWS) {
+		rows = OC - o0 < LMF_MATVEC_BF16_ROWS ? OC - o0 :
+		    LMF_MATVEC_BF16_ROWS;
+		lmf_i8_widen(scratch, weight + (size_t)o0 * C, scale + o0,
+		    rows, C);
+		lmf_gemm(LMF_NOTRANS, LMF_TRANS, N, rows, C, 1.0f, inp, C,
+		    scratch, C, 0.0f, out + o0, OC);
+	}
+	for (n = 0; bias && n < N; n++)
+		for (o = 0; o < OC; o++)
+			out[(size_t)n * OC + o] += bias[o];
+}
+
+void
+lmf_matvec_i8_forward_ref(float *out, const float *inp,
+    const int8_t *weight, const float *scale, const float *bias, int N,
+    int C, int OC)
+{
+	int n, o, c;
+
+	for (n = 0; n < N; n++) {
+		for (o = 0; o < OC; o++) {
+			double sum = bias ? bias[o] : 0;
+
+			for (c = 0; c < C; c++)
+				sum += (double)inp[(size_t)n * C + c] *
+				    ((float)weight[(size_t)o * C + c] *
+				    scale[o]);
+			out[(size_t)n * OC + o] = (float)sum;
+		}
+	}
+}
+
+/* per row we take the largest magnitude m, scale = m / 127, and round
+ * w / scale to the nearest integer (ties to even), so that every weight
+ * is within scale / 2 of q scale; a row of zeros gets scale 0 */
+void
+lmf_i8_quantize(int8_t *q, float *scale, const float *w, int rows, int C)
+{
+	int r;
+
+	OMP_FOR((long)rows * C)
+	for (r = 0; r < rows; r++) {
+		const float *x = w + (size_t)r * C;
+		int8_t *y = q + (size_t)r * C;
+		float m = 0, s, v;
+		int c;
+
+		for (c = 0; c < C; c++)
+			m = fabsf(x[c]) > m ? fabsf(x[c]) : m;
+		s = m / 127.0f;
+		scale[r] = s;
+		for (c = 0; c < C; c++) {
+			v = s > 0 ? nearbyintf(x[c] / s) : 0;
+			y[c] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+		}
+	}
+}
+
+void
+lmf_i8_widen(float *out, const int8_t *q, const float *scale, int rows,
+    int C)
+{
+	int r, c;
+
+	for (r = 0; r < rows; r++)
+		for (c = 0; c < C; c++)
+			out[(size_t)r * C + c] = (float)q[(size_t)r * C + c] *
+			    scale[r];
 }
 
 void

@@ -98,7 +98,8 @@ struct lmf_item *lmf_infer_item(struct lmf_infer *m); /* the tensors,
 
 /* hold the projections and lm_head in dtype: LMF_BF16 (rounded to
  * nearest even, widened on the fly in the products, f32 sums; the
- * embedding, norms, biases and LoRA pairs stay f32) or LMF_F32 (as
+ * embedding, norms, biases and LoRA pairs stay f32), LMF_I8 (the same
+ * with int8 and an f32 scale per row, lmf_i8_quantize) or LMF_F32 (as
  * opened; a no-op). An opened model frees its f32 copies (the tensors
  * of lmf_infer_item for them are then left without data); a borrowed one
  * copies the lender's weights as they are at this call, and copies them

@@ -75,6 +75,24 @@ void lmf_matvec_bf16_forward(float *out, const float *inp,
     float *scratch);
 void lmf_matvec_bf16_forward_ref(float *out, const float *inp,
     const uint16_t *weight, const float *bias, int N, int C, int OC);
+/* and with int8 weights, a scale per row (w = q * scale[o], rounded to
+ * f32 as it is read; for N > LMF_MATVEC_MAX_N widened in blocks as bf16's
+ * are: the same values, so the same sums as lmf_matvec_forward over the
+ * widened weights) */
+void lmf_matvec_i8_forward(float *out, const float *inp,
+    const int8_t *weight, const float *scale, const float *bias, int N,
+    int C, int OC, float *scratch);
+	/* weight (OC, C), scale (OC) */
+void lmf_matvec_i8_forward_ref(float *out, const float *inp,
+    const int8_t *weight, const float *scale, const float *bias, int N,
+    int C, int OC);
+void lmf_i8_quantize(int8_t *q, float *scale, const float *w, int rows,
+    int C);
+	/* q (rows, C), scale (rows) from w (rows, C): scale = max |w| / 127,
+	 * q = w / scale rounded to nearest even, in [-127, 127] */
+void lmf_i8_widen(float *out, const int8_t *q, const float *scale, int rows,
+    int C);
+	/* out (rows, C) = q * scale, in f32 */
 void lmf_bf16_widen(float *out, const uint16_t *in, size_t n);
 	/* out (n) = in (n) widened exactly */
 void lmf_bf16_narrow(uint16_t *out, const float *in, size_t n);
