@@ -1470,7 +1470,6 @@ matvec_rows_bf16(float *out, const float *inp, const uint16_t *weight,
  * to f32 and multiply it by its row's scale, the very f32 value
  * lmf_i8_widen gives, then sum as matvec_rows does; a quarter of f32's
  * bytes read */
-typedef int8_t v8c __attribute__((vector_size(8)));
 
 static LMF_VEC void
 matvec_rows_i8(float *out, const float *inp, const int8_t *weight,
@@ -1486,14 +1485,17 @@ matvec_rows_i8(float *out, const float *inp, const int8_t *weight,
 		for (n = 0; n < N; n++) {
 			const float *x = inp + (size_t)n * C;
 			v8f a0 = { 0 }, a1 = { 0 }, w0, w1, x0, x1;
-			v8c c0, c1;
-			float s = 0;
+			float s = 0, wf[16];
 
 			for (c = 0; c + 16 <= C; c += 16) {
-				memcpy(&c0, w + c, sizeof c0);
-				memcpy(&c1, w + c + 8, sizeof c1);
-				w0 = __builtin_convertvector(c0, v8f) * sc;
-				w1 = __builtin_convertvector(c1, v8f) * sc;
+				/* a plain loop, which the compiler turns
+				 * into sign extensions and conversions */
+				for (k = 0; k < 16; k++)
+					wf[k] = (float)w[c + k];
+				memcpy(&w0, wf, sizeof w0);
+				memcpy(&w1, wf + 8, sizeof w1);
+				w0 *= sc;
+				w1 *= sc;
 				memcpy(&x0, x + c, sizeof x0);
 				memcpy(&x1, x + c + 8, sizeof x1);
 				a0 += w0 * x0;
