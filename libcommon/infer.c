@@ -1,7 +1,8 @@
 /* infer.c: inference with a key/value cache (infer.h).
  *
  * We keep the weights as the model item holds them (f32, Hugging Face
- * names) and point a table at them, or point the table at weights we
+ * names; q/k/v and gate/up read into one block each, or every projection
+ * into bf16) and point a table at them, or point the table at weights we
  * borrow (lmf_infer_borrow), with their LoRA pairs beside. The cache holds, per layer and row,
  * the keys (after rope) and values of every token seen: (L, B, maxT, NKV,
  * HS) each. A call runs its n tokens through the blocks together (one
@@ -64,8 +65,9 @@ struct lmf_infer {
 	/* x, xn (n, C), q, att (n, NH * HS), k, v (n, NKV * HS),
 	 * gate, up (n, FF), sc (maxT), t (n, r),
 	 * fs (n, max(NH * HS + 2 NKV * HS, 2 FF)) fused products */
-	float **fown;           /* (2 L) fused q/k/v, gate/up blocks we made
-	                           from an item's separate tensors, or NULL */
+	float **fown;           /* (2 L) fused q/k/v, gate/up blocks an
+	                           opened model's tensors were read into, or
+	                           NULL */
 	/* bf16 weights (lmf_infer_set_dtype), else NULL */
 	uint16_t *bfblk;        /* every projection and lm_head */
 	const uint16_t *(*bw)[LMF_INFER_NPROJ]; /* (L) into bfblk: q, k, v
@@ -615,10 +617,11 @@ fused_block(const struct lmf_infer *m, int l, int j)
 	return m->fown[2 * l + (j >= LMF_INFER_GATE)];
 }
 
-/* the offset of projection j's weight in a layer's bf16 weights (model
- * order: q, k, v, o, gate, up, down), and the size of them all */
+/* the offset, in weights, of projection j's weight in a layer's
+ * projections laid out in model order (q, k, v, o, gate, up, down; j =
+ * LMF_INFER_NPROJ: the size of them all), in bfblk, i8blk and fown alike */
 static size_t
-bf16_off(const struct lmf_config *c, int j)
+proj_off(const struct lmf_config *c, int j)
 {
 	size_t off = 0;
 	int k, on, in;
@@ -651,14 +654,14 @@ bf16_alloc(struct lmf_infer *m)
 {
 	const struct lmf_config *c = &m->c;
 	int L = (int)c->num_hidden_layers, l, j;
-	size_t n = bf16_off(c, LMF_INFER_NPROJ), C = (size_t)c->hidden_size;
+	size_t n = proj_off(c, LMF_INFER_NPROJ), C = (size_t)c->hidden_size;
 
 	m->bfblk = xmallocarray(n * (size_t)L + (size_t)c->vocab_size * C,
 	    sizeof(uint16_t));
 	m->bw = xcalloc((size_t)L, sizeof *m->bw);
 	for (l = 0; l < L; l++)
 		for (j = 0; j < LMF_INFER_NPROJ; j++)
-			m->bw[l][j] = m->bfblk + n * l + bf16_off(c, j);
+			m->bw[l][j] = m->bfblk + n * l + proj_off(c, j);
 	m->lmbf = m->bfblk + n * L;
 	wscr_alloc(m);
 }
@@ -684,7 +687,7 @@ i8_alloc(struct lmf_infer *m)
 {
 	const struct lmf_config *c = &m->c;
 	int L = (int)c->num_hidden_layers, l, j;
-	size_t n = bf16_off(c, LMF_INFER_NPROJ), C = (size_t)c->hidden_size;
+	size_t n = proj_off(c, LMF_INFER_NPROJ), C = (size_t)c->hidden_size;
 	size_t r = rows_off(c, LMF_INFER_NPROJ), V = (size_t)c->vocab_size;
 
 	m->i8blk = xmallocarray(n * (size_t)L + V * C, 1);
@@ -693,7 +696,7 @@ i8_alloc(struct lmf_infer *m)
 	m->qs = xcalloc((size_t)L, sizeof *m->qs);
 	for (l = 0; l < L; l++) {
 		for (j = 0; j < LMF_INFER_NPROJ; j++) {
-			m->qw[l][j] = m->i8blk + n * l + bf16_off(c, j);
+			m->qw[l][j] = m->i8blk + n * l + proj_off(c, j);
 			m->qs[l][j] = m->i8sc + r * l + rows_off(c, j);
 		}
 	}
@@ -708,8 +711,8 @@ fused_alloc(struct lmf_infer *m)
 {
 	const struct lmf_config *c = &m->c;
 	int L = (int)c->num_hidden_layers, l;
-	size_t qkv = bf16_off(c, LMF_INFER_O) - bf16_off(c, LMF_INFER_Q);
-	size_t gu = bf16_off(c, LMF_INFER_DOWN) - bf16_off(c, LMF_INFER_GATE);
+	size_t qkv = proj_off(c, LMF_INFER_O) - proj_off(c, LMF_INFER_Q);
+	size_t gu = proj_off(c, LMF_INFER_DOWN) - proj_off(c, LMF_INFER_GATE);
 
 	m->fown = xcalloc(2 * (size_t)L, sizeof *m->fown);
 	for (l = 0; l < L; l++) {
@@ -735,7 +738,7 @@ slot(struct lmf_infer *m, int l, int j, int *dtype)
 	if (j == LMF_INFER_NPROJ || !fused_block(m, l, j))
 		return NULL;
 	g0 = j < LMF_INFER_GATE ? LMF_INFER_Q : LMF_INFER_GATE;
-	return fused_block(m, l, j) + bf16_off(&m->c, j) - bf16_off(&m->c, g0);
+	return fused_block(m, l, j) + proj_off(&m->c, j) - proj_off(&m->c, g0);
 }
 
 /* the layer and projection a tensor name gives ("model.layers.3.mlp.
