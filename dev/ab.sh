@@ -8,7 +8,9 @@
 # AB_SHAPES ("tiny small"), AB_STEPS (training steps, 4), AB_PARTS
 # ("train gen": which measurements, in that order, each round),
 # AB_GEN_ARGS (more lmf-generate options for the new side, e.g.
-# "--infer_dtype bfloat16").
+# "--infer_dtype bfloat16"), AB_GEN_OLD_ARGS (the same for the old side),
+# AB_GEN_NEW (new tokens, 128; 0 times the load and the prefill alone),
+# AB_GEN_BATCH ("1 8"), AB_REUSE=1 (keep the models of an earlier run).
 # BENCH.md's "Speed after the trainer core" table came from it.
 set -eu
 [ $# -eq 1 ] || { echo "usage: dev/ab.sh OLD_CHECKOUT" >&2; exit 2; }
@@ -33,12 +35,15 @@ cfg tiny 288 6 768 6
 cfg small 768 12 2048 12
 for v in old new; do
 	for s in tiny small; do
+		[ "${AB_REUSE:-0}" = 1 ] && [ -s "$o/$v-$s.lmf" ] && continue
 		"$(dir $v)/lmf-load" -q --init --config "$o/$s.json" -l 0 \
 		    -o "$o/$v-$s.lmf"
 	done
 done
-$py "$new/dev/mkbatches.py" 8 256 32000 4 >"$o/tiny-b.lmf"
-$py "$new/dev/mkbatches.py" 4 512 32000 4 >"$o/small-b.lmf"
+case ${AB_PARTS:-train gen} in *train*)
+	$py "$new/dev/mkbatches.py" 8 256 32000 4 >"$o/tiny-b.lmf"
+	$py "$new/dev/mkbatches.py" 4 512 32000 4 >"$o/small-b.lmf"
+esac
 shapes=${AB_SHAPES:-tiny small}
 steps=${AB_STEPS:-4}
 # train: one round of the training rows
@@ -58,16 +63,18 @@ train() {
 }
 # gen: one round of the generation rows
 gen() {
-	for s in $shapes; do for b in 1 8; do for v in old new; do
+	for s in $shapes; do for b in ${AB_GEN_BATCH:-1 8}; do for v in old new; do
 		# shellcheck disable=SC2046
 		set -- $(i=0; while [ $i -lt $b ]; do i=$((i + 1));
 		    printf -- '--prompt_ids %s ' "$(seq -s, $((i * 7)) \
 		    $((i * 7 + 31)))"; done)
 		# shellcheck disable=SC2086
 		[ $v = new ] && set -- "$@" ${AB_GEN_ARGS:-}
+		# shellcheck disable=SC2086
+		[ $v = old ] && set -- "$@" ${AB_GEN_OLD_ARGS:-}
 		t0=$(date +%s.%N)
 		"$(dir $v)/lmf-generate" --model "$o/$v-$s.lmf" "$@" \
-		    --batch_size $b --do_sample false --max_new_tokens 128 \
+		    --batch_size $b --do_sample false --max_new_tokens ${AB_GEN_NEW:-128} \
 		    --threads 2 --output_format ids >/dev/null 2>"$o/err"
 		t1=$(date +%s.%N)
 		echo "gen $s b$b $v $(echo "$t1 - $t0" | bc)"

@@ -14,7 +14,11 @@
 # token. A benchmark, not a test: it fails only when something cannot run;
 # a side that cannot run gets "n/a" rows.
 # BENCH_THREADS (2), BENCH_GEN_REPS (1), BENCH_GEN_NEW (128),
-# BENCH_GEN_PROMPT (32), BENCH_SHAPES ("tiny small"), BENCH_GEN_BATCH ("1 8").
+# BENCH_GEN_PROMPT (32), BENCH_SHAPES ("tiny small"), BENCH_GEN_BATCH ("1 8"),
+# BENCH_GEN_ARGS (more lmf-generate options, e.g. "--infer_dtype bfloat16"),
+# BENCH_GEN_TORCH=0 (no PyTorch rows), BENCH_GEN_CPU=1 (lmf's times are the
+# CPU seconds, user + system, of each run instead of its wall time: on a
+# machine shared with other work, at 1 thread, what the core itself took).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -30,6 +34,7 @@ mkdir -p "$out"
 
 havetorch=1
 $py -c 'import torch' 2>/dev/null || havetorch=0
+[ "${BENCH_GEN_TORCH:-1}" = 0 ] && havetorch=0
 havegen=0
 [ -x ./lmf-generate ] && [ -x ./lmf-load ] && havegen=1
 
@@ -47,10 +52,13 @@ now() { date +%s.%N; }
 lmfrun() {
 	set -- "$1" "$2" "$3" "$out/run.ids"
 	t0=$(now)
-	# shellcheck disable=SC2046
-	if ! ./lmf-generate --model "$1" $(sed 's/^/--prompt_ids /' \
+	tm=
+	[ "${BENCH_GEN_CPU:-0}" = 1 ] && tm="/usr/bin/time -f %U+%S -o $out/cpu"
+	# shellcheck disable=SC2046,SC2086
+	if ! $tm ./lmf-generate --model "$1" $(sed 's/^/--prompt_ids /' \
 	    "$out/prompts-$2.txt") --batch_size "$2" --do_sample false \
 	    --max_new_tokens "$3" --threads "$threads" --output_format ids \
+	    ${BENCH_GEN_ARGS:-} \
 	    >"$4" 2>"$out/run.err"; then
 		echo "bench-gen.sh: lmf-generate failed:" \
 		    "$(head -1 "$out/run.err")" >&2
@@ -61,6 +69,10 @@ lmfrun() {
 	if [ "$got" -ne $(($2 * $3)) ]; then
 		echo "bench-gen.sh: lmf-generate made $got tokens," \
 		    "not $(($2 * $3))" >&2
+		return 0
+	fi
+	if [ -n "$tm" ]; then
+		awk -F+ '{ printf("%.4f\n", $1 + $2) }' "$out/cpu"
 		return 0
 	fi
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf("%.4f\n", b - a) }'
@@ -76,7 +88,7 @@ echo
 echo "## Generation, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
 echo "CPU: ${cpumodel:-unknown}, $(nproc) cores; $threads threads; PyTorch" \
-    "$tv; greedy, fp32, random weights, $plen-id random prompts, $new" \
+    "$tv; greedy, fp32${BENCH_GEN_ARGS:+ (lmf: $BENCH_GEN_ARGS)}$([ "${BENCH_GEN_CPU:-0}" = 1 ] && echo " (lmf: CPU seconds, not wall)"), random weights, $plen-id random prompts, $new" \
     "new tokens per row, no EOS (every row makes all $new). tokens/s =" \
     "new tokens of all rows / decode time, load and prefill excluded" \
     "(lmf: wall of the run minus a 0-new-token run; PyTorch: its decode" \

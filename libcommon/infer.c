@@ -1,7 +1,8 @@
 /* infer.c: inference with a key/value cache (infer.h).
  *
  * We keep the weights as the model item holds them (f32, Hugging Face
- * names) and point a table at them, or point the table at weights we
+ * names; q/k/v and gate/up read into one block each, or every projection
+ * into bf16) and point a table at them, or point the table at weights we
  * borrow (lmf_infer_borrow), with their LoRA pairs beside. The cache holds, per layer and row,
  * the keys (after rope) and values of every token seen: (L, B, maxT, NKV,
  * HS) each. A call runs its n tokens through the blocks together (one
@@ -64,18 +65,28 @@ struct lmf_infer {
 	/* x, xn (n, C), q, att (n, NH * HS), k, v (n, NKV * HS),
 	 * gate, up (n, FF), sc (maxT), t (n, r),
 	 * fs (n, max(NH * HS + 2 NKV * HS, 2 FF)) fused products */
-	float **fown;           /* (2 L) fused q/k/v, gate/up blocks we made
-	                           from an item's separate tensors, or NULL */
+	float **fown;           /* (2 L) fused q/k/v, gate/up blocks an
+	                           opened model's tensors were read into, or
+	                           NULL */
 	/* bf16 weights (lmf_infer_set_dtype), else NULL */
 	uint16_t *bfblk;        /* every projection and lm_head */
 	const uint16_t *(*bw)[LMF_INFER_NPROJ]; /* (L) into bfblk: q, k, v
 	                           and gate, up side by side */
 	const uint16_t *lmbf;   /* (V, C) */
+	/* int8 weights with a scale per row (lmf_infer_set_dtype), else
+	 * NULL: laid out as bfblk, the scales in the same order */
+	int8_t *i8blk;
+	float *i8sc;
+	const int8_t *(*qw)[LMF_INFER_NPROJ]; /* (L) into i8blk */
+	const float *(*qs)[LMF_INFER_NPROJ];  /* (L) into i8sc */
+	const int8_t *lmq;      /* (V, C) */
+	const float *lmqs;      /* (V) */
 	float *wscr;            /* (LMF_MATVEC_BF16_ROWS, max(C, FF, NH * HS)) */
 };
 
-static void fuse_owned(struct lmf_infer *m);
 static void unpoint_fused(struct lmf_infer *m);
+static int open_weights(struct lmf_infer *m, struct lmf_rd *model,
+    struct lmf_rd *adapter, int dtype, char *err, size_t errlen);
 
 int
 lmf_infer_check_item(struct lmf_item *it, const struct lmf_config *c,
@@ -146,12 +157,16 @@ read_item(struct lmf_rd *r, const char *kind, struct lmf_item *it, char *err,
 	return 0;
 }
 
+/* an opened model's weight by name: its f32 values, or, for one held
+ * only in bf16 (read straight into bfblk), a mark that it is there,
+ * which the open clears once the tables are set up */
 static const float *
 find_item(void *ctx, const char *name)
 {
+	static const float held_bf16;
 	struct lmf_tensor *t = lmf_item_find(ctx, name);
 
-	return t ? t->data : NULL;
+	return !t ? NULL : t->data ? t->data : &held_bf16;
 }
 
 /* whether the config gives projection j a bias */
@@ -309,40 +324,48 @@ lmf_infer_open_dtype(struct lmf_rd *model, struct lmf_rd *adapter,
     int dtype, char *err, size_t errlen)
 {
 	struct lmf_infer *m = xcalloc(1, sizeof *m);
-	struct lmf_item ad = { 0 };
 	struct lmf_infer_weights w;
 	struct lmf_infer_layer *layer = NULL;
+	const char *k = lmf_rd_kind(model);
+	int L, l, j;
 
 	m->meta = json_incref(lmf_rd_meta(model));
-	if (read_item(model, "model", &m->it, err, errlen))
+	if (!k || strcmp(k, "model")) {
+		lmf_seterr(err, errlen, "'%s': stream kind '%s', not 'model'",
+		    lmf_rd_name(model), k ? k : "");
 		goto fail;
+	}
 	if (lmf_config_parse(&m->c, json_object_get(m->meta, "config"), err,
 	    errlen))
 		goto fail;
-	if (lmf_infer_check_item(&m->it, &m->c, err, errlen))
+	if (dtype != LMF_F32 && dtype != LMF_BF16 && dtype != LMF_I8) {
+		lmf_seterr(err, errlen, "weights dtype %s: only f32, bf16 or "
+		    "int8",
+		    lmf_dtype_name(dtype) ? lmf_dtype_name(dtype) : "?");
 		goto fail;
-	if (adapter) {
-		if (read_item(adapter, "adapter", &ad, err, errlen))
-			goto fail;
-		if (lmf_lora_merge(&m->it, &m->c, lmf_rd_meta(adapter), &ad,
-		    err, errlen))
-			goto fail;
-		lmf_item_free(&ad);
 	}
-	layer = xcalloc((size_t)m->c.num_hidden_layers, sizeof *layer);
+	if (open_weights(m, model, adapter, dtype, err, errlen))
+		goto fail;
+	L = (int)m->c.num_hidden_layers;
+	layer = xcalloc((size_t)L, sizeof *layer);
 	if (lmf_infer_weights_by_name(&w, layer, &m->c, find_item, &m->it,
 	    err, errlen) || setup(m, &w, err, errlen))
 		goto fail;
-	/* bf16 narrows straight from the item's tensors */
-	if (dtype == LMF_F32)
-		fuse_owned(m);
-	else if (lmf_infer_set_dtype(m, dtype, err, errlen))
+	if (m->bw) {
+		/* bf16 only: no f32 projections, no f32 lm_head */
+		for (l = 0; l < L; l++)
+			for (j = 0; j < LMF_INFER_NPROJ; j++)
+				m->lw[l][pw[j]] = NULL;
+		if (!m->c.tie_word_embeddings)
+			m->lmw = NULL;
+	} else if (dtype != LMF_F32 &&
+	    lmf_infer_set_dtype(m, dtype, err, errlen)) {
 		goto fail;
+	}
 	free(layer);
 	return m;
 fail:
 	free(layer);
-	lmf_item_free(&ad);
 	lmf_infer_free(m);
 	return NULL;
 }
@@ -384,6 +407,10 @@ lmf_infer_free(struct lmf_infer *m)
 	free(m->fown);
 	free(m->bfblk);
 	free(m->bw);
+	free(m->i8blk);
+	free(m->i8sc);
+	free(m->qw);
+	free(m->qs);
 	free(m->wscr);
 	free(m);
 }
@@ -494,6 +521,9 @@ proj(struct lmf_infer *m, int l, int j, float *out, const float *inp,
 	if (m->bw)
 		lmf_matvec_bf16_forward(out, inp, m->bw[l][j], b, n, in, on,
 		    m->wscr);
+	else if (m->qw)
+		lmf_matvec_i8_forward(out, inp, m->qw[l][j], m->qs[l][j], b, n,
+		    in, on, m->wscr);
 	else
 		lmf_matvec_forward(out, inp, m->lw[l][pw[j]], b, n, in, on);
 	lora_add(m, l, j, out, inp, n, in, on);
@@ -514,7 +544,7 @@ adjacent(const struct lmf_infer *m, int l, int j0, int cnt, int in,
 }
 
 /* projections j0..j0+cnt-1 on the same input (q, k, v or gate, up): when
- * their weights are one block (bf16 always; f32 when side by side) one
+ * their weights are one block (bf16, int8 always; f32 when side by side) one
  * product into fs (n, sum of on), each part copied out with its bias,
  * then each LoRA term */
 static void
@@ -524,7 +554,7 @@ group(struct lmf_infer *m, int l, int j0, int cnt, float *const *outs,
 	int k, i, o, tot = 0, off;
 	const float *b;
 
-	if (!m->bw && !adjacent(m, l, j0, cnt, in, on)) {
+	if (!m->bw && !m->qw && !adjacent(m, l, j0, cnt, in, on)) {
 		for (k = 0; k < cnt; k++)
 			proj(m, l, j0 + k, outs[k], inp, n, in, on[k]);
 		return;
@@ -534,6 +564,9 @@ group(struct lmf_infer *m, int l, int j0, int cnt, float *const *outs,
 	if (m->bw)
 		lmf_matvec_bf16_forward(m->fs, inp, m->bw[l][j0], NULL, n, in,
 		    tot, m->wscr);
+	else if (m->qw)
+		lmf_matvec_i8_forward(m->fs, inp, m->qw[l][j0], m->qs[l][j0],
+		    NULL, n, in, tot, m->wscr);
 	else
 		lmf_matvec_forward(m->fs, inp, m->lw[l][pw[j0]], NULL, n, in,
 		    tot);
@@ -584,57 +617,296 @@ fused_block(const struct lmf_infer *m, int l, int j)
 	return m->fown[2 * l + (j >= LMF_INFER_GATE)];
 }
 
+/* the offset, in weights, of projection j's weight in a layer's
+ * projections laid out in model order (q, k, v, o, gate, up, down; j =
+ * LMF_INFER_NPROJ: the size of them all), in bfblk, i8blk and fown alike */
+static size_t
+proj_off(const struct lmf_config *c, int j)
+{
+	size_t off = 0;
+	int k, on, in;
+
+	for (k = 0; k < j; k++) {
+		proj_shape(c, k, &on, &in);
+		off += (size_t)on * in;
+	}
+	return off;
+}
+
+/* the scratch of the bf16 and int8 products */
+static void
+wscr_alloc(struct lmf_infer *m)
+{
+	const struct lmf_config *c = &m->c;
+	int mx = (int)c->hidden_size;
+
+	if (c->intermediate_size > mx)
+		mx = (int)c->intermediate_size;
+	if (c->num_attention_heads * c->head_dim > mx)
+		mx = (int)(c->num_attention_heads * c->head_dim);
+	m->wscr = xmallocarray((size_t)LMF_MATVEC_BF16_ROWS * mx,
+	    sizeof(float));
+}
+
+/* room for the bf16 weights: bfblk, bw and lmbf pointing into it, wscr */
+static void
+bf16_alloc(struct lmf_infer *m)
+{
+	const struct lmf_config *c = &m->c;
+	int L = (int)c->num_hidden_layers, l, j;
+	size_t n = proj_off(c, LMF_INFER_NPROJ), C = (size_t)c->hidden_size;
+
+	m->bfblk = xmallocarray(n * (size_t)L + (size_t)c->vocab_size * C,
+	    sizeof(uint16_t));
+	m->bw = xcalloc((size_t)L, sizeof *m->bw);
+	for (l = 0; l < L; l++)
+		for (j = 0; j < LMF_INFER_NPROJ; j++)
+			m->bw[l][j] = m->bfblk + n * l + proj_off(c, j);
+	m->lmbf = m->bfblk + n * L;
+	wscr_alloc(m);
+}
+
+/* the rows of projection j's weight before it in a layer (model order) */
+static size_t
+rows_off(const struct lmf_config *c, int j)
+{
+	size_t off = 0;
+	int k, on, in;
+
+	for (k = 0; k < j; k++) {
+		proj_shape(c, k, &on, &in);
+		off += (size_t)on;
+	}
+	return off;
+}
+
+/* room for the int8 weights and their scales: i8blk, i8sc, qw, qs, lmq,
+ * lmqs pointing into them, wscr */
+static void
+i8_alloc(struct lmf_infer *m)
+{
+	const struct lmf_config *c = &m->c;
+	int L = (int)c->num_hidden_layers, l, j;
+	size_t n = proj_off(c, LMF_INFER_NPROJ), C = (size_t)c->hidden_size;
+	size_t r = rows_off(c, LMF_INFER_NPROJ), V = (size_t)c->vocab_size;
+
+	m->i8blk = xmallocarray(n * (size_t)L + V * C, 1);
+	m->i8sc = xmallocarray(r * (size_t)L + V, sizeof(float));
+	m->qw = xcalloc((size_t)L, sizeof *m->qw);
+	m->qs = xcalloc((size_t)L, sizeof *m->qs);
+	for (l = 0; l < L; l++) {
+		for (j = 0; j < LMF_INFER_NPROJ; j++) {
+			m->qw[l][j] = m->i8blk + n * l + proj_off(c, j);
+			m->qs[l][j] = m->i8sc + r * l + rows_off(c, j);
+		}
+	}
+	m->lmq = m->i8blk + n * L;
+	m->lmqs = m->i8sc + r * L;
+	wscr_alloc(m);
+}
+
+/* room for the f32 q/k/v and gate/up blocks of an opened model (fown) */
+static void
+fused_alloc(struct lmf_infer *m)
+{
+	const struct lmf_config *c = &m->c;
+	int L = (int)c->num_hidden_layers, l;
+	size_t qkv = proj_off(c, LMF_INFER_O) - proj_off(c, LMF_INFER_Q);
+	size_t gu = proj_off(c, LMF_INFER_DOWN) - proj_off(c, LMF_INFER_GATE);
+
+	m->fown = xcalloc(2 * (size_t)L, sizeof *m->fown);
+	for (l = 0; l < L; l++) {
+		m->fown[2 * l] = xmallocarray(qkv, sizeof(float));
+		m->fown[2 * l + 1] = xmallocarray(gu, sizeof(float));
+	}
+}
+
+/* where an opened model keeps projection j of layer l (j ==
+ * LMF_INFER_NPROJ: lm_head) and in which dtype: bf16 in bfblk when bw is
+ * set, else f32 in its fused block, or NULL (o, down and lm_head stay
+ * the item's own tensors) */
+static void *
+slot(struct lmf_infer *m, int l, int j, int *dtype)
+{
+	int g0;
+
+	if (m->bw) {
+		*dtype = LMF_BF16;
+		return (void *)(j == LMF_INFER_NPROJ ? m->lmbf : m->bw[l][j]);
+	}
+	*dtype = LMF_F32;
+	if (j == LMF_INFER_NPROJ || !fused_block(m, l, j))
+		return NULL;
+	g0 = j < LMF_INFER_GATE ? LMF_INFER_Q : LMF_INFER_GATE;
+	return fused_block(m, l, j) + proj_off(&m->c, j) - proj_off(&m->c, g0);
+}
+
+/* the layer and projection a tensor name gives ("model.layers.3.mlp.
+ * up_proj.weight"; lm_head: LMF_INFER_NPROJ), or -1 */
+static int
+weight_of(const struct lmf_config *c, const char *name, int *l)
+{
+	const char *pre = "model.layers.";
+	char *end;
+	long v;
+	int j;
+
+	*l = 0;
+	if (!strcmp(name, "lm_head.weight"))
+		return c->tie_word_embeddings ? -1 : LMF_INFER_NPROJ;
+	if (strncmp(name, pre, strlen(pre)) || name[strlen(pre)] < '0' ||
+	    name[strlen(pre)] > '9')
+		return -1;
+	v = strtol(name + strlen(pre), &end, 10);
+	if (*end != '.' || v < 0 || v >= c->num_hidden_layers)
+		return -1;
+	*l = (int)v;
+	for (j = 0; j < LMF_INFER_NPROJ; j++)
+		if (!strcmp(end + 1, wname[pw[j]]))
+			return j;
+	return -1;
+}
+
 /* the item's tensors that point into fused blocks let go of them */
 static void
 unpoint_fused(struct lmf_infer *m)
 {
-	int L = (int)m->c.num_hidden_layers, l, j;
 	struct lmf_tensor *t;
+	int i, l, j, dt;
 
-	for (l = 0; m->fown && l < L; l++)
-		for (j = 0; j < LMF_INFER_NPROJ; j++)
-			if (fused_block(m, l, j) && (t = item_weight(m, l,
-			    pw[j])))
-				t->data = NULL;
+	for (i = 0; m->fown && i < m->it.ntensors; i++) {
+		t = &m->it.t[i];
+		if (t->data && (j = weight_of(&m->c, t->name, &l)) >= 0 &&
+		    j < LMF_INFER_NPROJ && fused_block(m, l, j) &&
+		    t->data == slot(m, l, j, &dt))
+			t->data = NULL;
+	}
 }
 
-/* an opened model's q/k/v and gate/up into one block each, so that each
- * group is one product: the item holds each tensor on its own, so we
- * copy them side by side and point the item's tensors at the copies,
- * freeing the old (an adapter is merged by then; borrowed weights are
- * used where they lie). lmf_infer_item's tensors keep their values. */
-static void
-fuse_owned(struct lmf_infer *m)
+/* lmf_rd_item_place's callback (ctx: the model being opened): the slot
+ * of a weight the config shapes so, unless the item has one of that name
+ * already (lmf_item_find gives the first) */
+static void *
+place_weight(void *ctx, const struct lmf_tensor *t, int *dtype)
 {
-	static const int g0[2] = { LMF_INFER_Q, LMF_INFER_GATE };
-	static const int gn[2] = { 3, 2 };
-	int L = (int)m->c.num_hidden_layers, l, g, k, on, in;
-	size_t tot, off;
-	struct lmf_tensor *t;
-	float *blk;
+	struct lmf_infer *m = ctx;
+	const struct lmf_config *c = &m->c;
+	int l, j, on, in;
 
-	m->fown = xcalloc(2 * (size_t)L, sizeof *m->fown);
+	if ((j = weight_of(c, t->name, &l)) < 0 ||
+	    lmf_item_find(&m->it, t->name))
+		return NULL;
+	if (j == LMF_INFER_NPROJ) {
+		on = (int)c->vocab_size;
+		in = (int)c->hidden_size;
+	} else {
+		proj_shape(c, j, &on, &in);
+	}
+	if (t->ndim != 2 || t->shape[0] != on || t->shape[1] != in)
+		return NULL;
+	return slot(m, l, j, dtype);
+}
+
+/* after the read: the placed tensors (those without data) in the item as
+ * f32, pointing into their fused block, or left without data (bf16) */
+static void
+mark_placed(struct lmf_infer *m)
+{
+	struct lmf_tensor *t;
+	int i, l, j, dt;
+
+	for (i = 0; i < m->it.ntensors; i++) {
+		t = &m->it.t[i];
+		if (t->data || (j = weight_of(&m->c, t->name, &l)) < 0)
+			continue;
+		t->data = slot(m, l, j, &dt);
+		t->dtype = LMF_F32;
+		t->nbytes = lmf_tensor_numel(t) * sizeof(float);
+		if (dt != LMF_F32)
+			t->data = NULL;
+	}
+}
+
+/* the weights the read left in the item (another dtype) to their slots
+ * as placed ones are, from their f32 values */
+static void
+place_rest(struct lmf_infer *m)
+{
+	const struct lmf_config *c = &m->c;
+	int L = (int)c->num_hidden_layers, l, j, dt;
+	struct lmf_tensor *t;
+	char name[200];
+	void *to;
+
 	for (l = 0; l < L; l++) {
-		for (g = 0; g < 2; g++) {
-			for (k = 0, tot = 0; k < gn[g]; k++) {
-				proj_shape(&m->c, g0[g] + k, &on, &in);
-				tot += (size_t)on * in;
-			}
-			blk = m->fown[2 * l + g] = xmallocarray(tot,
-			    sizeof(float));
-			for (k = 0, off = 0; k < gn[g]; k++) {
-				proj_shape(&m->c, g0[g] + k, &on, &in);
-				memcpy(blk + off, m->lw[l][pw[g0[g] + k]],
-				    (size_t)on * in * sizeof(float));
-				if ((t = item_weight(m, l, pw[g0[g] + k]))) {
-					free(t->data);
-					t->data = blk + off;
-				}
-				m->lw[l][pw[g0[g] + k]] = blk + off;
-				off += (size_t)on * in;
-			}
+		for (j = 0; j < LMF_INFER_NPROJ; j++) {
+			snprintf(name, sizeof name, "model.layers.%d.%s", l,
+			    wname[pw[j]]);
+			t = lmf_item_find(&m->it, name);
+			if (!(to = slot(m, l, j, &dt)) || !t->data ||
+			    t->data == to)
+				continue;
+			if (dt == LMF_BF16)
+				lmf_bf16_narrow(to, t->data,
+				    lmf_tensor_numel(t));
+			else
+				memcpy(to, t->data, t->nbytes);
+			free(t->data);
+			t->data = dt == LMF_F32 ? to : NULL;
 		}
 	}
+	if (!m->bw)
+		return;
+	t = lmf_item_find(&m->it, c->tie_word_embeddings ?
+	    "model.embed_tokens.weight" : "lm_head.weight");
+	if (t->data)
+		lmf_bf16_narrow((uint16_t *)m->lmbf, t->data,
+		    (size_t)c->vocab_size * c->hidden_size);
+	if (!c->tie_word_embeddings) {
+		free(t->data);
+		t->data = NULL;
+	}
+}
+
+/* read an opened model's item with q/k/v and gate/up side by side, each
+ * tensor read straight into its place in the block (f32), or every
+ * projection and lm_head narrowed into bfblk as it is read (bf16 without
+ * an adapter: no f32 copy of them at all); then merge the adapter. The
+ * item's tensors of the f32 blocks point into them (unpoint_fused lets
+ * go), those held in bf16 are left without data */
+static int
+open_weights(struct lmf_infer *m, struct lmf_rd *model,
+    struct lmf_rd *adapter, int dtype, char *err, size_t errlen)
+{
+	struct lmf_item ad = { 0 };
+	int rc;
+
+	if (dtype == LMF_BF16 && !adapter)
+		bf16_alloc(m);
+	else
+		fused_alloc(m);
+	rc = lmf_rd_item_place(model, &m->it, place_weight, m);
+	if (rc <= 0) {
+		lmf_seterr(err, errlen, rc < 0 ? "%s" : "'%s': the model "
+		    "stream has no item", rc < 0 ? lmf_rd_errmsg(model) :
+		    lmf_rd_name(model));
+		goto fail;
+	}
+	mark_placed(m);
+	if (lmf_infer_check_item(&m->it, &m->c, err, errlen))
+		goto fail;
+	place_rest(m);
+	if (adapter) {
+		if (read_item(adapter, "adapter", &ad, err, errlen) ||
+		    lmf_lora_merge(&m->it, &m->c, lmf_rd_meta(adapter), &ad,
+		    err, errlen))
+			goto fail;
+		lmf_item_free(&ad);
+	}
+	return 0;
+fail:
+	lmf_item_free(&ad);
+	return -1;
 }
 
 /* the bf16 copies of the projections and lm_head from their f32 values */
@@ -643,21 +915,35 @@ narrow_all(struct lmf_infer *m)
 {
 	const struct lmf_config *c = &m->c;
 	int L = (int)c->num_hidden_layers, l, j, on, in;
-	size_t off = 0;
 
-	/* model order puts q, k, v and gate, up side by side */
 	for (l = 0; l < L; l++) {
 		for (j = 0; j < LMF_INFER_NPROJ; j++) {
 			proj_shape(c, j, &on, &in);
-			lmf_bf16_narrow(m->bfblk + off, m->lw[l][pw[j]],
-			    (size_t)on * in);
-			m->bw[l][j] = m->bfblk + off;
-			off += (size_t)on * in;
+			lmf_bf16_narrow((uint16_t *)m->bw[l][j],
+			    m->lw[l][pw[j]], (size_t)on * in);
 		}
 	}
-	lmf_bf16_narrow(m->bfblk + off, m->lmw,
+	lmf_bf16_narrow((uint16_t *)m->lmbf, m->lmw,
 	    (size_t)c->vocab_size * c->hidden_size);
-	m->lmbf = m->bfblk + off;
+}
+
+/* the int8 weights and scales of the projections and lm_head from their
+ * f32 values */
+static void
+quantize_all(struct lmf_infer *m)
+{
+	const struct lmf_config *c = &m->c;
+	int L = (int)c->num_hidden_layers, l, j, on, in;
+
+	for (l = 0; l < L; l++) {
+		for (j = 0; j < LMF_INFER_NPROJ; j++) {
+			proj_shape(c, j, &on, &in);
+			lmf_i8_quantize((int8_t *)m->qw[l][j],
+			    (float *)m->qs[l][j], m->lw[l][pw[j]], on, in);
+		}
+	}
+	lmf_i8_quantize((int8_t *)m->lmq, (float *)m->lmqs, m->lmw,
+	    (int)c->vocab_size, (int)c->hidden_size);
 }
 
 /* an opened model's f32 copies of what bf16 now holds go */
@@ -694,38 +980,30 @@ int
 lmf_infer_set_dtype(struct lmf_infer *m, int dtype, char *err,
     size_t errlen)
 {
-	const struct lmf_config *c = &m->c;
-	int L = (int)c->num_hidden_layers, j, on, in, mx;
-	size_t n = 0, C = (size_t)c->hidden_size;
+	int have = m->bw ? LMF_BF16 : m->qw ? LMF_I8 : LMF_F32;
 
-	if (dtype == LMF_F32 && !m->bw)
-		return 0;
-	if (dtype != LMF_BF16) {
-		lmf_seterr(err, errlen, "weights dtype %s: only f32, or bf16",
-		    lmf_dtype_name(dtype) ? lmf_dtype_name(dtype) : "?");
-		return -1;
-	}
-	if (m->bw) {
+	if (dtype == have) {
 		/* again: a borrowed model's current values; an opened
 		 * model's cannot change */
-		if (!m->meta)
+		if (!m->meta && dtype == LMF_BF16)
 			narrow_all(m);
+		else if (!m->meta && dtype == LMF_I8)
+			quantize_all(m);
 		return 0;
 	}
-	for (j = 0; j < LMF_INFER_NPROJ; j++) {
-		proj_shape(c, j, &on, &in);
-		n += (size_t)on * in;
+	if ((dtype != LMF_BF16 && dtype != LMF_I8) || have != LMF_F32) {
+		lmf_seterr(err, errlen, "weights dtype %s: only f32, bf16 or "
+		    "int8, once", lmf_dtype_name(dtype) ?
+		    lmf_dtype_name(dtype) : "?");
+		return -1;
 	}
-	m->bfblk = xmallocarray(n * (size_t)L + (size_t)c->vocab_size * C,
-	    sizeof(uint16_t));
-	m->bw = xcalloc((size_t)L, sizeof *m->bw);
-	narrow_all(m);
-	mx = (int)C > c->intermediate_size ? (int)C :
-	    (int)c->intermediate_size;
-	if (c->num_attention_heads * c->head_dim > mx)
-		mx = (int)(c->num_attention_heads * c->head_dim);
-	m->wscr = xmallocarray((size_t)LMF_MATVEC_BF16_ROWS * mx,
-	    sizeof(float));
+	if (dtype == LMF_BF16) {
+		bf16_alloc(m);
+		narrow_all(m);
+	} else {
+		i8_alloc(m);
+		quantize_all(m);
+	}
 	if (m->meta)
 		drop_f32(m);
 	return 0;
@@ -870,6 +1148,9 @@ lmf_infer_forward(struct lmf_infer *m, int n, const int *row,
 	if (m->lmbf)
 		lmf_matvec_bf16_forward(logits, m->xn, m->lmbf, NULL, nlast, C,
 		    V, m->wscr);
+	else if (m->lmq)
+		lmf_matvec_i8_forward(logits, m->xn, m->lmq, m->lmqs, NULL,
+		    nlast, C, V, m->wscr);
 	else
 		lmf_matvec_forward(logits, m->xn, m->lmw, NULL, nlast, C, V);
 	return 0;

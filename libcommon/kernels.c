@@ -5,6 +5,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -599,161 +602,6 @@ att_visible(const int32_t *mask, const int32_t *seg, int W, int b, int T,
 	return 1;
 }
 
-size_t
-lmf_attention_scratch(int T)
-{
-	size_t per = (size_t)(T < ATT_BLOCK ? T : ATT_BLOCK) * T;
-
-	/* one block of dS per thread */
-#ifdef _OPENMP
-	return per * (size_t)lmf_gemm_threads();
-#else
-	return per;
-#endif
-}
-
-/* one row of probabilities: the scores a[0..t] (already scaled) become
- * softmax over the visible keys; the rest of the row (to T) becomes 0 */
-static void
-att_softmax_row(float *a, const int32_t *mask, const int32_t *seg, int W,
-    int b, int T, int t)
-{
-	float mx = -INFINITY;
-	double sum;
-	int s, any = 0;
-
-	if (!mask && !seg && W <= 0) {
-		mx = vmax(a, t + 1);
-		any = 1;
-	}
-	for (s = 0; s <= t && !any; s++) {
-		if (att_visible(mask, seg, W, b, T, t, s)) {
-			if (a[s] > mx)
-				mx = a[s];
-			any = 1;
-		} else {
-			a[s] = -INFINITY;
-		}
-	}
-	for (; s <= t && (mask || seg || W > 0); s++) {
-		if (att_visible(mask, seg, W, b, T, t, s)) {
-			if (a[s] > mx)
-				mx = a[s];
-		} else {
-			a[s] = -INFINITY;
-		}
-	}
-	if (!any) {
-		memset(a, 0, (size_t)T * sizeof *a);
-		return;
-	}
-	/* the hidden keys' -inf become exp(-inf) = 0 */
-	sum = vexp_store(a, a, mx, t + 1);
-	vscale(a, (float)(1.0 / sum), t + 1);
-	for (s = t + 1; s < T; s++)
-		a[s] = 0;
-}
-
-/* one (row, head) of the forward: the block loop over query rows */
-static void
-att_fwd_head(float *O, float *A, const float *Q, const float *K,
-    const float *Vh, const int32_t *mask, const int32_t *seg, int W, int b,
-    int T, size_t ldq, size_t ldk, int HS, float scale)
-{
-	int t0, t1, t;
-
-	/* block of query rows [t0, t1) needs keys [0, t1) */
-	for (t0 = 0; t0 < T; t0 = t1) {
-		t1 = t0 + ATT_BLOCK < T ? t0 + ATT_BLOCK : T;
-		lmf_gemm(LMF_NOTRANS, LMF_TRANS, t1 - t0, t1, HS, scale,
-		    Q + t0 * ldq, (int)ldq, K, (int)ldk, 0.0f,
-		    A + (size_t)t0 * T, T);
-		for (t = t0; t < t1; t++)
-			att_softmax_row(A + (size_t)t * T, mask, seg, W, b, T,
-			    t);
-		lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, t1 - t0, HS, t1, 1.0f,
-		    A + (size_t)t0 * T, T, Vh, (int)ldk, 0.0f, O + t0 * ldq,
-		    (int)ldq);
-	}
-}
-
-/* one row of dS in place over dP: d[s] = p[s] (d[s] - p . d) scale for
- * s <= t, 0 for t < s < t1 */
-static void LMF_VEC
-att_ds_row(float *d, const float *p, int t, int t1, float scale)
-{
-	double dot = 0;
-	float fd;
-	int s;
-
-	OMP_SIMD_SUM(dot)
-	for (s = 0; s <= t; s++)
-		dot += (double)p[s] * d[s];
-	fd = (float)dot;
-	OMP_SIMD
-	for (s = 0; s <= t; s++)
-		d[s] = p[s] * (d[s] - fd) * scale;
-	for (s = t + 1; s < t1; s++)
-		d[s] = 0;
-}
-
-/* the (row, head) loops: on lmf_gemm_threads() threads when there are
- * two pairs or more and enough work per pair */
-#ifdef _OPENMP
-#define OMP_PAIRS(pairs, work) OMP_PRAGMA(omp parallel for \
-	schedule(static) num_threads(lmf_gemm_threads()) \
-	if ((pairs) > 1 && (long)(work) * (pairs) >= OMP_MIN_WORK))
-static int
-thread_id(void)
-{
-	return omp_get_thread_num();
-}
-#else
-#define OMP_PAIRS(pairs, work)
-static int
-thread_id(void)
-{
-	return 0;
-}
-#endif
-
-void
-lmf_attention_forward(float *out, float *att, const float *q,
-    const float *k, const float *v, const int32_t *mask, const int32_t *seg,
-    int B, int T, int NH, int NKV, int HS)
-{
-	lmf_attention_forward_window(out, att, q, k, v, mask, seg, 0, B, T,
-	    NH, NKV, HS);
-}
-
-void
-lmf_attention_forward_window(float *out, float *att, const float *q,
-    const float *k, const float *v, const int32_t *mask, const int32_t *seg,
-    int W, int B, int T, int NH, int NKV, int HS)
-{
-	int bh, rep = NH / NKV;
-	size_t ldq = (size_t)NH * HS, ldk = (size_t)NKV * HS;
-	float scale = (float)(1.0 / sqrt((double)HS));
-
-	if (NKV <= 0 || NH % NKV)
-		BUG("attention: %d heads over %d kv heads", NH, NKV);
-	/* per (row, head) we need S = Q K^T / sqrt(HS) (T, T), P = softmax
-	 * over the visible keys, and O = P V (T, HS). Q, K, V, O are
-	 * strided views: row t of head h sits at t * NH * HS + h * HS. The
-	 * pairs are independent, so the threads take them, each running
-	 * its products alone */
-	OMP_PAIRS(B * NH, (long)T * T * HS)
-	for (bh = 0; bh < B * NH; bh++) {
-		int b = bh / NH, h = bh % NH;
-
-		att_fwd_head(out + (size_t)b * T * ldq + (size_t)h * HS,
-		    att + ((size_t)b * NH + h) * T * T,
-		    q + (size_t)b * T * ldq + (size_t)h * HS,
-		    k + (size_t)b * T * ldk + (size_t)(h / rep) * HS,
-		    v + (size_t)b * T * ldk + (size_t)(h / rep) * HS,
-		    mask, seg, W, b, T, ldq, ldk, HS, scale);
-	}
-}
 
 void
 lmf_attention_forward_ref(float *out, float *att, const float *q,
@@ -825,74 +673,6 @@ lmf_attention_forward_window_ref(float *out, float *att, const float *q,
 				}
 			}
 		}
-	}
-}
-
-/* one query head of the backward, adding into its kv head's dK, dV */
-static void
-att_bwd_head(float *dQ, float *dK, float *dV, float *scratch,
-    const float *dO, const float *A, const float *Q, const float *K,
-    const float *Vh, int T, size_t ldq, size_t ldk, int HS, float scale)
-{
-	int t0, t1, t;
-
-	for (t0 = 0; t0 < T; t0 = t1) {
-		int nb;
-
-		t1 = t0 + ATT_BLOCK < T ? t0 + ATT_BLOCK : T;
-		nb = t1 - t0;
-		/* dV[0:t1] += P[t0:t1, 0:t1]^T dO[t0:t1] */
-		lmf_gemm(LMF_TRANS, LMF_NOTRANS, t1, HS, nb, 1.0f,
-		    A + (size_t)t0 * T, T, dO + t0 * ldq, (int)ldq, 1.0f, dV,
-		    (int)ldk);
-		/* dP (nb, t1) into the scratch, row stride T */
-		lmf_gemm(LMF_NOTRANS, LMF_TRANS, nb, t1, HS, 1.0f,
-		    dO + t0 * ldq, (int)ldq, Vh, (int)ldk, 0.0f, scratch, T);
-		for (t = t0; t < t1; t++)
-			att_ds_row(scratch + (size_t)(t - t0) * T,
-			    A + (size_t)t * T, t, t1, scale);
-		/* dQ[t0:t1] += dS K[0:t1] */
-		lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, nb, HS, t1, 1.0f, scratch,
-		    T, K, (int)ldk, 1.0f, dQ + t0 * ldq, (int)ldq);
-		/* dK[0:t1] += dS^T Q[t0:t1] */
-		lmf_gemm(LMF_TRANS, LMF_NOTRANS, t1, HS, nb, 1.0f, scratch, T,
-		    Q + t0 * ldq, (int)ldq, 1.0f, dK, (int)ldk);
-	}
-}
-
-void
-lmf_attention_backward(float *dq, float *dk, float *dv, float *scratch,
-    const float *dout, const float *att, const float *q, const float *k,
-    const float *v, int B, int T, int NH, int NKV, int HS)
-{
-	int bkv, rep = NH / NKV;
-	size_t ldq = (size_t)NH * HS, ldk = (size_t)NKV * HS;
-	size_t per = (size_t)(T < ATT_BLOCK ? T : ATT_BLOCK) * T;
-	float scale = (float)(1.0 / sqrt((double)HS));
-
-	if (NKV <= 0 || NH % NKV)
-		BUG("attention: %d heads over %d kv heads", NH, NKV);
-	/* with O = P V and P = softmax(S) row-wise:
-	 *   dV += P^T dO,  dP = dO V^T,
-	 *   dS = P * (dP - rowsum(P * dP)) / sqrt(HS),
-	 *   dQ += dS K,  dK += dS^T Q.
-	 * We go by blocks of query rows [t0, t1); they touch keys [0, t1).
-	 * Query heads sharing a kv head add into the same dK, dV rows, so
-	 * the threads take (row, kv head) pairs and run that kv head's
-	 * query heads in order, each thread with its own block of scratch */
-	OMP_PAIRS(B * NKV, (long)T * T * HS * rep)
-	for (bkv = 0; bkv < B * NKV; bkv++) {
-		int b = bkv / NKV, kh = bkv % NKV, h;
-		size_t kvoff = (size_t)b * T * ldk + (size_t)kh * HS;
-		float *sc = scratch + per * (size_t)thread_id();
-
-		for (h = kh * rep; h < (kh + 1) * rep; h++)
-			att_bwd_head(dq + (size_t)b * T * ldq + (size_t)h * HS,
-			    dk + kvoff, dv + kvoff, sc,
-			    dout + (size_t)b * T * ldq + (size_t)h * HS,
-			    att + ((size_t)b * NH + h) * T * T,
-			    q + (size_t)b * T * ldq + (size_t)h * HS,
-			    k + kvoff, v + kvoff, T, ldq, ldk, HS, scale);
 	}
 }
 
@@ -1019,15 +799,41 @@ fa_block_hidden(int W, int t0, int s1)
 	return W > 0 && s1 - 1 <= t0 - W;
 }
 
+/* what the flash kernels' heads share: the tensors (B, T, NH or NKV, HS)
+ * and masks of lmf_attention_flash_forward/_backward, the sizes, and the
+ * strides and scale we derive; each kernel sets only the fields it uses */
+struct fa_args {
+	float *out, *lse, *dq, *dk, *dv, *scratch; /* what we write */
+	const float *q, *k, *v, *dout, *fout, *flse; /* the forward's out,
+	                                           lse for the backward */
+	const int32_t *mask, *seg;
+	int W, B, T, NH, NKV, HS;
+	size_t ldq, ldk;
+	float scale;
+};
+
+/* one query head's work: head h of row b, sc its thread's scratch */
+typedef void fa_head_fn(const struct fa_args *a, int b, int h, float *sc);
+
 /* one (row, head) of the forward: query blocks, then key blocks */
 static void
-fa_fwd_head(float *O, float *lse, float *sc, const float *Q, const float *K,
-    const float *Vh, const int32_t *mask, const int32_t *seg, int W, int b,
-    int T, size_t ldq, size_t ldk, int HS, float scale)
+fa_fwd_head(const struct fa_args *a, int b, int h, float *sc)
 {
+	size_t ldq = a->ldq, ldk = a->ldk, qoff, kvoff;
 	float *S = sc, *m = sc + (size_t)ATT_BLOCK * ATT_KBLOCK;
-	float *l = m + ATT_BLOCK;
-	int t0, t1, s0, s1, t;
+	float *l = m + ATT_BLOCK, *O, *lse;
+	const float *Q, *K, *Vh;
+	const int32_t *mask = a->mask, *seg = a->seg;
+	int T = a->T, HS = a->HS, W = a->W, t0, t1, s0, s1, t;
+	float scale = a->scale;
+
+	qoff = (size_t)b * T * ldq + (size_t)h * HS;
+	kvoff = (size_t)b * T * ldk + (size_t)(h / (a->NH / a->NKV)) * HS;
+	O = a->out + qoff;
+	lse = a->lse + ((size_t)b * a->NH + h) * T;
+	Q = a->q + qoff;
+	K = a->k + kvoff;
+	Vh = a->v + kvoff;
 
 	for (t0 = 0; t0 < T; t0 = t1) {
 		int nb;
@@ -1105,14 +911,27 @@ fa_rowdot(float *D, const float *dO, const float *O, int nb, size_t ldq,
 
 /* one query head of the backward, adding into its kv head's dK, dV */
 static void
-fa_bwd_head(float *dQ, float *dK, float *dV, float *sc, const float *dO,
-    const float *O, const float *lse, const float *Q, const float *K,
-    const float *Vh, const int32_t *mask, const int32_t *seg, int W, int b,
-    int T, size_t ldq, size_t ldk, int HS, float scale)
+fa_bwd_head(const struct fa_args *a, int b, int h, float *sc)
 {
+	size_t ldq = a->ldq, ldk = a->ldk, qoff, kvoff;
 	float *S = sc, *dP = sc + (size_t)ATT_BLOCK * ATT_KBLOCK;
-	float *D = dP + (size_t)ATT_BLOCK * ATT_KBLOCK;
-	int t0, t1, s0, s1;
+	float *D = dP + (size_t)ATT_BLOCK * ATT_KBLOCK, *dQ, *dK, *dV;
+	const float *dO, *O, *lse, *Q, *K, *Vh;
+	const int32_t *mask = a->mask, *seg = a->seg;
+	int T = a->T, HS = a->HS, W = a->W, t0, t1, s0, s1;
+	float scale = a->scale;
+
+	qoff = (size_t)b * T * ldq + (size_t)h * HS;
+	kvoff = (size_t)b * T * ldk + (size_t)(h / (a->NH / a->NKV)) * HS;
+	dQ = a->dq + qoff;
+	dK = a->dk + kvoff;
+	dV = a->dv + kvoff;
+	dO = a->dout + qoff;
+	O = a->fout + qoff;
+	lse = a->flse + ((size_t)b * a->NH + h) * T;
+	Q = a->q + qoff;
+	K = a->k + kvoff;
+	Vh = a->v + kvoff;
 
 	for (t0 = 0; t0 < T; t0 = t1) {
 		int nb;
@@ -1151,32 +970,76 @@ fa_bwd_head(float *dQ, float *dK, float *dV, float *sc, const float *dO,
 	}
 }
 
+/* the (row, head) loops: on lmf_gemm_threads() threads when there are
+ * two pairs or more and enough work per pair */
+#ifdef _OPENMP
+#define OMP_PAIRS(pairs, work) OMP_PRAGMA(omp parallel for \
+	schedule(static) num_threads(lmf_gemm_threads()) \
+	if ((pairs) > 1 && (long)(work) * (pairs) >= OMP_MIN_WORK))
+static int
+thread_id(void)
+{
+	return omp_get_thread_num();
+}
+#else
+#define OMP_PAIRS(pairs, work)
+static int
+thread_id(void)
+{
+	return 0;
+}
+#endif
+
+/* run fn on every (row, query head): the threads take units of g query
+ * heads (g = 1, or NH / NKV: the query heads of one kv head, run in
+ * order since they add into the same dK, dV rows), each thread with its
+ * own block of scratch */
+static void
+fa_dispatch(const struct fa_args *a, fa_head_fn *fn, int g)
+{
+	int units = a->B * (a->NH / g), u;
+
+	OMP_PAIRS(units, (long)a->T * a->T * a->HS * g)
+	for (u = 0; u < units; u++) {
+		int b = u / (a->NH / g), h0 = u % (a->NH / g) * g, h;
+		float *sc = a->scratch + FA_PER * (size_t)thread_id();
+
+		for (h = h0; h < h0 + g; h++)
+			fn(a, b, h, sc);
+	}
+}
+
+static struct fa_args
+fa_args(float *scratch, const float *q, const float *k, const float *v,
+    const int32_t *mask, const int32_t *seg, int W, int B, int T, int NH,
+    int NKV, int HS)
+{
+	struct fa_args a = { .scratch = scratch, .q = q, .k = k, .v = v,
+		.mask = mask, .seg = seg, .W = W, .B = B, .T = T, .NH = NH,
+		.NKV = NKV, .HS = HS, .ldq = (size_t)NH * HS,
+		.ldk = (size_t)NKV * HS,
+		.scale = (float)(1.0 / sqrt((double)HS)) };
+
+	if (NKV <= 0 || NH % NKV)
+		BUG("attention: %d heads over %d kv heads", NH, NKV);
+	return a;
+}
+
 void
 lmf_attention_flash_forward(float *out, float *lse, float *scratch,
     const float *q, const float *k, const float *v, const int32_t *mask,
     const int32_t *seg, int W, int B, int T, int NH, int NKV, int HS)
 {
-	int bh, rep = NH / NKV;
-	size_t ldq = (size_t)NH * HS, ldk = (size_t)NKV * HS;
-	float scale = (float)(1.0 / sqrt((double)HS));
+	struct fa_args a = fa_args(scratch, q, k, v, mask, seg, W, B, T, NH,
+	    NKV, HS);
 
-	if (NKV <= 0 || NH % NKV)
-		BUG("attention: %d heads over %d kv heads", NH, NKV);
 	/* per (row, head) and block of query rows, the key blocks update a
 	 * running max m, sum l and unnormalised O = sum exp(S - m) V; at
-	 * the end O /= l and lse = m + log l is kept for the backward */
-	OMP_PAIRS(B * NH, (long)T * T * HS)
-	for (bh = 0; bh < B * NH; bh++) {
-		int b = bh / NH, h = bh % NH;
-
-		fa_fwd_head(out + (size_t)b * T * ldq + (size_t)h * HS,
-		    lse + ((size_t)b * NH + h) * T,
-		    scratch + FA_PER * (size_t)thread_id(),
-		    q + (size_t)b * T * ldq + (size_t)h * HS,
-		    k + (size_t)b * T * ldk + (size_t)(h / rep) * HS,
-		    v + (size_t)b * T * ldk + (size_t)(h / rep) * HS,
-		    mask, seg, W, b, T, ldq, ldk, HS, scale);
-	}
+	 * the end O /= l and lse = m + log l is kept for the backward. The
+	 * (row, head) pairs are independent */
+	a.out = out;
+	a.lse = lse;
+	fa_dispatch(&a, fa_fwd_head, 1);
 }
 
 void
@@ -1185,31 +1048,23 @@ lmf_attention_flash_backward(float *dq, float *dk, float *dv,
     const float *q, const float *k, const float *v, const int32_t *mask,
     const int32_t *seg, int W, int B, int T, int NH, int NKV, int HS)
 {
-	int bkv, rep = NH / NKV;
-	size_t ldq = (size_t)NH * HS, ldk = (size_t)NKV * HS;
-	float scale = (float)(1.0 / sqrt((double)HS));
+	struct fa_args a = fa_args(scratch, q, k, v, mask, seg, W, B, T, NH,
+	    NKV, HS);
 
-	if (NKV <= 0 || NH % NKV)
-		BUG("attention: %d heads over %d kv heads", NH, NKV);
-	/* as lmf_attention_backward, with P recomputed block by block from
-	 * lse and rowsum(P * dP) taken as dO . O; the threads take (row, kv
-	 * head) pairs, whose query heads add into the same dK, dV */
-	OMP_PAIRS(B * NKV, (long)T * T * HS * rep)
-	for (bkv = 0; bkv < B * NKV; bkv++) {
-		int b = bkv / NKV, kh = bkv % NKV, h;
-		size_t kvoff = (size_t)b * T * ldk + (size_t)kh * HS;
-		float *sc = scratch + FA_PER * (size_t)thread_id();
-
-		for (h = kh * rep; h < (kh + 1) * rep; h++) {
-			size_t qoff = (size_t)b * T * ldq + (size_t)h * HS;
-
-			fa_bwd_head(dq + qoff, dk + kvoff, dv + kvoff, sc,
-			    dout + qoff, out + qoff,
-			    lse + ((size_t)b * NH + h) * T, q + qoff,
-			    k + kvoff, v + kvoff, mask, seg, W, b, T, ldq,
-			    ldk, HS, scale);
-		}
-	}
+	/* with O = P V and P = softmax(S) row-wise:
+	 *   dV += P^T dO,  dP = dO V^T,
+	 *   dS = P * (dP - rowsum(P * dP)) / sqrt(HS),
+	 *   dQ += dS K,  dK += dS^T Q,
+	 * P recomputed block by block from lse and rowsum(P * dP) taken as
+	 * dO . O. Query heads sharing a kv head add into the same dK, dV, so
+	 * a thread takes a kv head's query heads together */
+	a.dq = dq;
+	a.dk = dk;
+	a.dv = dv;
+	a.dout = dout;
+	a.fout = out;
+	a.flse = lse;
+	fa_dispatch(&a, fa_bwd_head, NH / NKV);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1614,6 +1469,106 @@ matvec_rows_bf16(float *out, const float *inp, const uint16_t *weight,
 	}
 }
 
+/* the same over int8 weights with a scale per row: we widen each weight
+ * to f32 and multiply it by its row's scale, the very f32 value
+ * lmf_i8_widen gives, then sum as matvec_rows does; a quarter of f32's
+ * bytes read. The vector extensions' int8 conversions come out as scalar
+ * code, so on x86-64 with AVX2 we write the sign extension (vpmovsxbd)
+ * with intrinsics; the sums are the same either way (no fused
+ * multiply-add: AVX2 alone does not enable it). */
+#define I8_ROW_TAIL(s, w, x, sc, c, C) \
+	for (; (c) < (C); (c)++) \
+		(s) += (float)(w)[c] * (sc) * (x)[c]
+
+static void
+matvec_rows_i8_generic(float *out, const float *inp, const int8_t *weight,
+    const float *scale, const float *bias, int N, int C, int OC, int o0,
+    int o1)
+{
+	int o, n, c, k;
+
+	for (o = o0; o < o1; o++) {
+		const int8_t *w = weight + (size_t)o * C;
+		float sc = scale[o];
+
+		for (n = 0; n < N; n++) {
+			const float *x = inp + (size_t)n * C;
+			float a0[8] = { 0 }, a1[8] = { 0 }, s = 0;
+
+			for (c = 0; c + 16 <= C; c += 16) {
+				for (k = 0; k < 8; k++) {
+					a0[k] += (float)w[c + k] * sc * x[c + k];
+					a1[k] += (float)w[c + 8 + k] * sc *
+					    x[c + 8 + k];
+				}
+			}
+			for (k = 0; k < 8; k++)
+				a0[k] += a1[k];
+			for (k = 0; k < 8; k++)
+				s += a0[k];
+			I8_ROW_TAIL(s, w, x, sc, c, C);
+			out[(size_t)n * OC + o] = s + (bias ? bias[o] : 0.0f);
+		}
+	}
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2"))) static void
+matvec_rows_i8_avx2(float *out, const float *inp, const int8_t *weight,
+    const float *scale, const float *bias, int N, int C, int OC, int o0,
+    int o1)
+{
+	int o, n, c, k;
+
+	for (o = o0; o < o1; o++) {
+		const int8_t *w = weight + (size_t)o * C;
+		float sc = scale[o], t[8];
+		__m256 vs = _mm256_set1_ps(sc);
+
+		for (n = 0; n < N; n++) {
+			const float *x = inp + (size_t)n * C;
+			__m256 a0 = _mm256_setzero_ps(), a1 = a0, w0, w1;
+			float s = 0;
+
+			for (c = 0; c + 16 <= C; c += 16) {
+				w0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
+				    _mm_loadl_epi64((const __m128i *)(w + c))));
+				w1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
+				    _mm_loadl_epi64((const __m128i *)(w + c +
+				    8))));
+				w0 = _mm256_mul_ps(w0, vs);
+				w1 = _mm256_mul_ps(w1, vs);
+				a0 = _mm256_add_ps(a0, _mm256_mul_ps(w0,
+				    _mm256_loadu_ps(x + c)));
+				a1 = _mm256_add_ps(a1, _mm256_mul_ps(w1,
+				    _mm256_loadu_ps(x + c + 8)));
+			}
+			_mm256_storeu_ps(t, _mm256_add_ps(a0, a1));
+			for (k = 0; k < 8; k++)
+				s += t[k];
+			I8_ROW_TAIL(s, w, x, sc, c, C);
+			out[(size_t)n * OC + o] = s + (bias ? bias[o] : 0.0f);
+		}
+	}
+}
+#endif
+
+static void
+matvec_rows_i8(float *out, const float *inp, const int8_t *weight,
+    const float *scale, const float *bias, int N, int C, int OC, int o0,
+    int o1)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	if (__builtin_cpu_supports("avx2")) {
+		matvec_rows_i8_avx2(out, inp, weight, scale, bias, N, C, OC,
+		    o0, o1);
+		return;
+	}
+#endif
+	matvec_rows_i8_generic(out, inp, weight, scale, bias, N, C, OC, o0,
+	    o1);
+}
+
 /* The threads of matvec are our own, not OpenMP's: a decoding step is
  * dozens of products of microseconds each, and libgomp's workers spin at
  * every barrier, which on a shared machine starves the thread doing the
@@ -1632,10 +1587,32 @@ static struct {
 	float *out;
 	const float *inp, *weight, *bias;
 	const uint16_t *wbf;     /* bf16 weight, used instead when set */
+	const int8_t *wi8;       /* or int8 weight, with its row scales */
+	const float *wsc;
 	int N, C, OC, jnt;       /* jnt: threads on this job */
 } pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-	PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, 0, 0,
-	0, 0 };
+	PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL,
+	NULL, 0, 0, 0, 0 };
+
+/* the weights of one product: f32, bf16 or int8 with row scales */
+struct mv_w {
+	const float *f;
+	const uint16_t *bf;
+	const int8_t *i8;
+	const float *sc;
+};
+
+static void
+mv_rows(float *out, const float *inp, const struct mv_w *w,
+    const float *bias, int N, int C, int OC, int o0, int o1)
+{
+	if (w->bf)
+		matvec_rows_bf16(out, inp, w->bf, bias, N, C, OC, o0, o1);
+	else if (w->i8)
+		matvec_rows_i8(out, inp, w->i8, w->sc, bias, N, C, OC, o0, o1);
+	else
+		matvec_rows(out, inp, w->f, bias, N, C, OC, o0, o1);
+}
 
 static void
 pool_slice(int t)
@@ -1646,14 +1623,13 @@ pool_slice(int t)
 
 	if (t >= pool.jnt)
 		return;
+	struct mv_w w = { pool.weight, pool.wbf, pool.wi8, pool.wsc };
+
 	if (o1 > pool.OC)
 		o1 = pool.OC;
-	if (o0 < o1 && pool.wbf)
-		matvec_rows_bf16(pool.out, pool.inp, pool.wbf, pool.bias,
-		    pool.N, pool.C, pool.OC, o0, o1);
-	else if (o0 < o1)
-		matvec_rows(pool.out, pool.inp, pool.weight, pool.bias, pool.N,
-		    pool.C, pool.OC, o0, o1);
+	if (o0 < o1)
+		mv_rows(pool.out, pool.inp, &w, pool.bias, pool.N, pool.C,
+		    pool.OC, o0, o1);
 }
 
 static void *
@@ -1709,10 +1685,10 @@ pool_threads(void)
 	return nt;
 }
 
-/* run the product on the pool: weight (f32) or wbf (bf16) */
+/* run the product on the pool */
 static void
-matvec_run(float *out, const float *inp, const float *weight,
-    const uint16_t *wbf, const float *bias, int N, int C, int OC)
+matvec_run(float *out, const float *inp, const struct mv_w *w,
+    const float *bias, int N, int C, int OC)
 {
 	int i, nt = 1;
 
@@ -1724,10 +1700,7 @@ matvec_run(float *out, const float *inp, const float *weight,
 	if (nt > 1 && (long)N * C * OC >= OMP_MIN_WORK && pool_threads() < nt)
 		nt = pool.nt;
 	if ((long)N * C * OC < OMP_MIN_WORK || nt < 2) {
-		if (wbf)
-			matvec_rows_bf16(out, inp, wbf, bias, N, C, OC, 0, OC);
-		else
-			matvec_rows(out, inp, weight, bias, N, C, OC, 0, OC);
+		mv_rows(out, inp, w, bias, N, C, OC, 0, OC);
 		return;
 	}
 	/* one caller at a time (the pool serves one job): decoding calls
@@ -1736,8 +1709,10 @@ matvec_run(float *out, const float *inp, const float *weight,
 	pool.jnt = nt;
 	pool.out = out;
 	pool.inp = inp;
-	pool.weight = weight;
-	pool.wbf = wbf;
+	pool.weight = w->f;
+	pool.wbf = w->bf;
+	pool.wi8 = w->i8;
+	pool.wsc = w->sc;
 	pool.bias = bias;
 	pool.N = N;
 	pool.C = C;
@@ -1765,7 +1740,9 @@ lmf_matvec_forward(float *out, const float *inp, const float *weight,
 		lmf_matmul_forward(out, inp, weight, bias, N, C, OC);
 		return;
 	}
-	matvec_run(out, inp, weight, NULL, bias, N, C, OC);
+	struct mv_w w = { .f = weight };
+
+	matvec_run(out, inp, &w, bias, N, C, OC);
 }
 
 /* For more rows than LMF_MATVEC_MAX_N (a prompt) we widen
@@ -1775,10 +1752,11 @@ void
 lmf_matvec_bf16_forward(float *out, const float *inp, const uint16_t *weight,
     const float *bias, int N, int C, int OC, float *scratch)
 {
+	struct mv_w w = { .bf = weight };
 	int o0, n, o, rows;
 
 	if (N <= LMF_MATVEC_MAX_N) {
-		matvec_run(out, inp, NULL, weight, bias, N, C, OC);
+		matvec_run(out, inp, &w, bias, N, C, OC);
 		return;
 	}
 	for (o0 = 0; o0 < OC; o0 += LMF_MATVEC_BF16_ROWS) {
@@ -1810,6 +1788,89 @@ lmf_matvec_bf16_forward_ref(float *out, const float *inp,
 			out[(size_t)n * OC + o] = (float)sum;
 		}
 	}
+}
+
+void
+lmf_matvec_i8_forward(float *out, const float *inp, const int8_t *weight,
+    const float *scale, const float *bias, int N, int C, int OC,
+    float *scratch)
+{
+	struct mv_w w = { .i8 = weight, .sc = scale };
+	int o0, n, o, rows;
+
+	if (N <= LMF_MATVEC_MAX_N) {
+		matvec_run(out, inp, &w, bias, N, C, OC);
+		return;
+	}
+	for (o0 = 0; o0 < OC; o0 += LMF_MATVEC_BF16_ROWS) {
+		rows = OC - o0 < LMF_MATVEC_BF16_ROWS ? OC - o0 :
+		    LMF_MATVEC_BF16_ROWS;
+		lmf_i8_widen(scratch, weight + (size_t)o0 * C, scale + o0,
+		    rows, C);
+		lmf_gemm(LMF_NOTRANS, LMF_TRANS, N, rows, C, 1.0f, inp, C,
+		    scratch, C, 0.0f, out + o0, OC);
+	}
+	for (n = 0; bias && n < N; n++)
+		for (o = 0; o < OC; o++)
+			out[(size_t)n * OC + o] += bias[o];
+}
+
+void
+lmf_matvec_i8_forward_ref(float *out, const float *inp,
+    const int8_t *weight, const float *scale, const float *bias, int N,
+    int C, int OC)
+{
+	int n, o, c;
+
+	for (n = 0; n < N; n++) {
+		for (o = 0; o < OC; o++) {
+			double sum = bias ? bias[o] : 0;
+
+			for (c = 0; c < C; c++)
+				sum += (double)inp[(size_t)n * C + c] *
+				    ((float)weight[(size_t)o * C + c] *
+				    scale[o]);
+			out[(size_t)n * OC + o] = (float)sum;
+		}
+	}
+}
+
+/* per row we take the largest magnitude m, scale = m / 127, and round
+ * w / scale to the nearest integer (ties to even), so that every weight
+ * is within scale / 2 of q scale; a row of zeros gets scale 0 */
+void
+lmf_i8_quantize(int8_t *q, float *scale, const float *w, int rows, int C)
+{
+	int r;
+
+	OMP_FOR((long)rows * C)
+	for (r = 0; r < rows; r++) {
+		const float *x = w + (size_t)r * C;
+		int8_t *y = q + (size_t)r * C;
+		float m = 0, s, v;
+		int c;
+
+		for (c = 0; c < C; c++)
+			m = fabsf(x[c]) > m ? fabsf(x[c]) : m;
+		s = m / 127.0f;
+		scale[r] = s;
+		for (c = 0; c < C; c++) {
+			v = s > 0 ? nearbyintf(x[c] / s) : 0;
+			y[c] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+		}
+	}
+}
+
+void
+lmf_i8_widen(float *out, const int8_t *q, const float *scale, int rows,
+    int C)
+{
+	int r, c;
+
+	for (r = 0; r < rows; r++)
+		for (c = 0; c < C; c++)
+			out[(size_t)r * C + c] = (float)q[(size_t)r * C + c] *
+			    scale[r];
 }
 
 void

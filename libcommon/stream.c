@@ -918,12 +918,51 @@ lmf_rd_tensor_data(struct lmf_rd *r, const struct lmf_recinfo *rec,
 	return 0;
 }
 
+/* the current TENSOR record's values, converted to dtype (LMF_F32 or
+ * LMF_BF16), into dst: f32 into f32 straight from the frame, the rest
+ * through a buffer of a few KiB */
+static int
+rd_place(struct lmf_rd *r, const struct lmf_tensor *t, void *dst, int dtype)
+{
+	unsigned char buf[16384];
+	size_t es = lmf_dtype_size(t->dtype), chunk = sizeof buf / es, n;
+	uint64_t left = lmf_tensor_numel(t);
+	unsigned char *o = dst;
+	int rc;
+
+	if (t->dtype == dtype)
+		return lmf_rd_payload(r, dst, (size_t)t->nbytes);
+	for (; left > 0; left -= n) {
+		n = left < chunk ? (size_t)left : chunk;
+		if ((rc = lmf_rd_payload(r, buf, n * es)) < 0)
+			return rc;
+		o += lmf_dtype_convert(dtype, o, t->dtype, buf, n);
+	}
+	return 0;
+}
+
+static int
+place_ok(int dtype)
+{
+	return dtype == LMF_F32 || dtype == LMF_BF16 || dtype == LMF_F16;
+}
+
 int
 lmf_rd_item(struct lmf_rd *r, struct lmf_item *it)
 {
+	return lmf_rd_item_place(r, it, NULL, NULL);
+}
+
+int
+lmf_rd_item_place(struct lmf_rd *r, struct lmf_item *it,
+    void *(*place)(void *ctx, const struct lmf_tensor *t, int *dtype),
+    void *ctx)
+{
 	struct lmf_recinfo rec;
-	int rc;
+	struct lmf_tensor *t;
+	int rc, dtype;
 	uint32_t i;
+	void *dst;
 
 	memset(it, 0, sizeof *it);
 	for (;;) {
@@ -944,7 +983,21 @@ lmf_rd_item(struct lmf_rd *r, struct lmf_item *it)
 		}
 		if (rc != LMF_REC_TENSOR)
 			continue; /* unknown records inside an item are skipped */
-		if ((rc = lmf_rd_tensor_data(r, &rec, &it->t[i])) < 0) {
+		t = &it->t[i];
+		dst = place && place_ok(rec.t.dtype) ? place(ctx, &rec.t,
+		    &dtype) : NULL;
+		if (dst) {
+			*t = rec.t;
+			t->name = xstrdup(rec.t.name);
+			t->data = NULL;
+			rc = rd_place(r, &rec.t, dst, dtype);
+			t->dtype = dtype;
+			t->nbytes = lmf_tensor_numel(t) * lmf_dtype_size(dtype);
+		} else {
+			rc = lmf_rd_tensor_data(r, &rec, t);
+		}
+		if (rc < 0) {
+			it->ntensors = (int)i + (dst != NULL);
 			lmf_item_free(it);
 			return rc;
 		}

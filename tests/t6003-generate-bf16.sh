@@ -59,6 +59,6 @@ check "900 tokens each" test "$(cut -d' ' -f2 agree.txt)" -eq 900
 check_exit "--infer_dtype float16: exit 2" 2 lmf-generate --model bare.lmf \
     --infer_dtype float16 --prompt_ids 1
 check_grep "  listing the words" \
-    "'float16' is not auto, float32 or bfloat16" check.err
+    "'float16' is not auto, float32, bfloat16 or int8" check.err
 check_exit "--infer_dtype without a value: exit 2" 2 lmf-generate \
     --model bare.lmf --prompt_ids 1 --infer_dtype

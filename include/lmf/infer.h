@@ -79,11 +79,14 @@ struct lmf_infer *lmf_infer_borrow(const struct lmf_config *c,
     const struct lmf_infer_weights *w, char *err, size_t errlen);
 
 /* read a model stream (and, when adapter is not NULL, an adapter stream to
- * merge). NULL with a one-line message in err on failure */
+ * merge). q/k/v and gate/up are read straight into one block each, so
+ * that each group is one product. NULL with a one-line message in err on
+ * failure */
 struct lmf_infer *lmf_infer_open(struct lmf_rd *model, struct lmf_rd *adapter,
     char *err, size_t errlen);
-/* the same with the weights in dtype (lmf_infer_set_dtype), LMF_BF16
- * made straight from the stream's f32 values, with no f32 copy between */
+/* the same with the weights in dtype (lmf_infer_set_dtype): LMF_BF16
+ * without an adapter reads every projection and lm_head straight into
+ * bf16, never holding them in f32 */
 struct lmf_infer *lmf_infer_open_dtype(struct lmf_rd *model,
     struct lmf_rd *adapter, int dtype, char *err, size_t errlen);
 void lmf_infer_free(struct lmf_infer *m);
@@ -95,23 +98,13 @@ struct lmf_item *lmf_infer_item(struct lmf_infer *m); /* the tensors,
 
 /* hold the projections and lm_head in dtype: LMF_BF16 (rounded to
  * nearest even, widened on the fly in the products, f32 sums; the
- * embedding, norms, biases and LoRA pairs stay f32) or LMF_F32 (as
+ * embedding, norms, biases and LoRA pairs stay f32), LMF_I8 (the same
+ * with int8 and an f32 scale per row, lmf_i8_quantize) or LMF_F32 (as
  * opened; a no-op). An opened model frees its f32 copies (the tensors
  * of lmf_infer_item for them are then left without data); a borrowed one
  * copies the lender's weights as they are at this call, and copies them
  * again at each later call (a policy trained between rollouts; a LoRA
  * base is frozen, its pairs stay f32 and live). 0, or -1 with err */
-int lmf_infer_set_dtype(struct lmf_infer *m, int dtype, char *err,
-    size_t errlen);
-
-/* hold the projections and lm_head in dtype: LMF_BF16 (rounded to
- * nearest even, widened on the fly in the products, f32 sums; the
- * embedding, norms, biases and LoRA pairs stay f32) or LMF_F32 (as
- * opened; a no-op). An opened model frees its f32 copies (the tensors
- * of lmf_infer_item for them are then left without data); a borrowed one
- * keeps reading the lender's values only for what stays f32, so the bf16
- * copy is of the weights at this call. Once per model. 0, or -1 with
- * err */
 int lmf_infer_set_dtype(struct lmf_infer *m, int dtype, char *err,
     size_t errlen);
 

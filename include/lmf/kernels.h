@@ -75,6 +75,24 @@ void lmf_matvec_bf16_forward(float *out, const float *inp,
     float *scratch);
 void lmf_matvec_bf16_forward_ref(float *out, const float *inp,
     const uint16_t *weight, const float *bias, int N, int C, int OC);
+/* and with int8 weights, a scale per row (w = q * scale[o], rounded to
+ * f32 as it is read; for N > LMF_MATVEC_MAX_N widened in blocks as bf16's
+ * are: the same values, so the same sums as lmf_matvec_forward over the
+ * widened weights) */
+void lmf_matvec_i8_forward(float *out, const float *inp,
+    const int8_t *weight, const float *scale, const float *bias, int N,
+    int C, int OC, float *scratch);
+	/* weight (OC, C), scale (OC) */
+void lmf_matvec_i8_forward_ref(float *out, const float *inp,
+    const int8_t *weight, const float *scale, const float *bias, int N,
+    int C, int OC);
+void lmf_i8_quantize(int8_t *q, float *scale, const float *w, int rows,
+    int C);
+	/* q (rows, C), scale (rows) from w (rows, C): scale = max |w| / 127,
+	 * q = w / scale rounded to nearest even, in [-127, 127] */
+void lmf_i8_widen(float *out, const int8_t *q, const float *scale, int rows,
+    int C);
+	/* out (rows, C) = q * scale, in f32 */
 void lmf_bf16_widen(float *out, const uint16_t *in, size_t n);
 	/* out (n) = in (n) widened exactly */
 void lmf_bf16_narrow(uint16_t *out, const float *in, size_t n);
@@ -117,37 +135,26 @@ void lmf_rope_backward_ref(float *dinp, const float *dout,
 /* ---- attention: causal, grouped-query, padding and segment masks ----
  * Query head h reads kv head h / (NH / NKV). Query t of row b sees key s
  * when s <= t, mask[b, s] != 0 and seg[b, s] == seg[b, t] (mask, seg may
- * be NULL: no padding, one segment). Scores are scaled by 1/sqrt(HS). A
- * query that sees no key gets a zero output and a zero gradient. These
- * keep the (B, NH, T, T) probabilities; the model runs the flash kernels
- * below, which tests compare with these and their references. */
-size_t lmf_attention_scratch(int T);
-	/* floats of scratch attention_backward needs */
-void lmf_attention_forward(float *out, float *att, const float *q,
-    const float *k, const float *v, const int32_t *mask, const int32_t *seg,
-    int B, int T, int NH, int NKV, int HS);
-	/* out (B, T, NH, HS), att (B, NH, T, T) probabilities saved for
-	 * backward, q (B, T, NH, HS), k, v (B, T, NKV, HS), mask, seg (B, T) */
+ * be NULL: no padding, one segment), and, with a sliding window W > 0
+ * (Mistral's; transformers' sliding_window_overlay), when t - W < s.
+ * Scores are scaled by 1/sqrt(HS). A query that sees no key gets a zero
+ * output and a zero gradient. The model runs the flash kernels; these
+ * references keep the (B, NH, T, T) probabilities, and the tests compare
+ * the two. */
 void lmf_attention_forward_ref(float *out, float *att, const float *q,
     const float *k, const float *v, const int32_t *mask, const int32_t *seg,
     int B, int T, int NH, int NKV, int HS);
-void lmf_attention_forward_window(float *out, float *att, const float *q,
-    const float *k, const float *v, const int32_t *mask, const int32_t *seg,
-    int W, int B, int T, int NH, int NKV, int HS);
-	/* W > 0: Mistral's sliding window, query t sees keys s with
-	 * t - W < s <= t (transformers' sliding_window_overlay); the
-	 * backward needs nothing more, the hidden keys' att being 0 */
+	/* out (B, T, NH, HS), att (B, NH, T, T) probabilities, q (B, T,
+	 * NH, HS), k, v (B, T, NKV, HS), mask, seg (B, T) */
 void lmf_attention_forward_window_ref(float *out, float *att,
     const float *q, const float *k, const float *v, const int32_t *mask,
     const int32_t *seg, int W, int B, int T, int NH, int NKV, int HS);
-void lmf_attention_backward(float *dq, float *dk, float *dv, float *scratch,
-    const float *dout, const float *att, const float *q, const float *k,
-    const float *v, int B, int T, int NH, int NKV, int HS);
-	/* dq (B, T, NH, HS) +=, dk, dv (B, T, NKV, HS) +=, scratch
-	 * (lmf_attention_scratch(T)), dout (B, T, NH, HS), att from forward */
+	/* the same with a window W (0: none) */
 void lmf_attention_backward_ref(float *dq, float *dk, float *dv,
     const float *dout, const float *att, const float *q, const float *k,
     const float *v, int B, int T, int NH, int NKV, int HS);
+	/* dq (B, T, NH, HS) +=, dk, dv (B, T, NKV, HS) +=, att from the
+	 * forward (with or without a window: hidden keys' att is 0) */
 
 /* ---- attention in blocks (flash-style), same masks as above ----
  * The forward keeps each query's logsumexp instead of the (T, T)
@@ -158,7 +165,7 @@ void lmf_attention_flash_forward(float *out, float *lse, float *scratch,
     const float *q, const float *k, const float *v, const int32_t *mask,
     const int32_t *seg, int W, int B, int T, int NH, int NKV, int HS);
 	/* out (B, T, NH, HS), lse (B, NH, T) (-inf: a query seeing no
-	 * key), W as lmf_attention_forward_window */
+	 * key), W the sliding window (0: none) */
 void lmf_attention_flash_backward(float *dq, float *dk, float *dv,
     float *scratch, const float *dout, const float *out, const float *lse,
     const float *q, const float *k, const float *v, const int32_t *mask,

@@ -141,6 +141,16 @@ int lmf_rd_skip(struct lmf_rd *r);
  * Returns 1 for an item, 0 at the clean end, negative on error. Unknown
  * records between items are skipped. */
 int lmf_rd_item(struct lmf_rd *r, struct lmf_item *it);
+/* the same, except that place(ctx, t) may say where the values of a float
+ * tensor (F32, F16 or BF16; t has its name, dtype and shape, data NULL)
+ * go instead: it returns an address for numel values of *dtype (LMF_F32,
+ * or LMF_BF16 rounded to nearest even) and the reader converts them into
+ * it as they arrive, with no copy of the whole tensor between. A placed
+ * tensor stays in the item with that dtype and data NULL; NULL from place
+ * reads the tensor as lmf_rd_item does. The caller checks the shape */
+int lmf_rd_item_place(struct lmf_rd *r, struct lmf_item *it,
+    void *(*place)(void *ctx, const struct lmf_tensor *t, int *dtype),
+    void *ctx);
 /* read the current TENSOR record's payload into t->data (allocated; grows
  * as the data arrives, so a false size claim fails as truncation, not as
  * an allocation); t is a copy of rec.t with its own name */

@@ -10,7 +10,9 @@
  * With arguments, MODEL ADAPTER MERGED (stream files): the logits of
  * MODEL + ADAPTER (llama, unmerged) against MERGED's, within 1e-4 of the
  * largest logit (t7000-export). With --greedy MODEL IDS N: N tokens of
- * greedy continuation of the ids 'IDS' without a cache (t6000). */
+ * greedy continuation of the ids 'IDS' without a cache (t6000). With
+ * --dtype-diff MODEL IDS...: bf16 and int8 weights against f32, the
+ * largest logit differences over every position of the prompts. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -571,6 +573,123 @@ check_golden(const char *model, const char *adapter, const char *batches,
 	return diff <= TOL * (mx > 1 ? mx : 1) ? 0 : 1;
 }
 
+static struct lmf_infer *
+open_dtype(const char *model, int dtype)
+{
+	struct lmf_rd *r = lmf_rd_open_or_die(model);
+	struct lmf_infer *m;
+	char err[256];
+
+	if (!(m = lmf_infer_open_dtype(r, NULL, dtype, err, sizeof err)))
+		die("%s", err);
+	lmf_rd_close(r);
+	return m;
+}
+
+/* the logits (n, V) of every position of ids (n) in one row */
+static float *
+all_logits(struct lmf_infer *m, const int32_t *ids, int n, int V)
+{
+	float *lg = xmallocarray((size_t)n * V, sizeof *lg);
+	int *rr = xcalloc((size_t)n, sizeof *rr);
+
+	lmf_infer_reset(m, 1, n);
+	lmf_infer_forward(m, n, rr, ids, lg, n);
+	free(rr);
+	return lg;
+}
+
+/* bf16 and int8 weights against f32: the largest logit difference over
+ * every position of the prompts ids[k] (len[k]), relative to the largest
+ * f32 logit; rel[0] bf16, rel[1] int8; agree[] the positions whose argmax
+ * is f32's */
+static void
+dtype_diff(const char *model, int np, int32_t *const *ids, const int *len,
+    double rel[2], int agree[2], int *npos)
+{
+	struct lmf_infer *f = open_dtype(model, LMF_F32);
+	struct lmf_infer *nb[2] = { open_dtype(model, LMF_BF16),
+		open_dtype(model, LMF_I8) };
+	int V = (int)lmf_infer_config(f)->vocab_size, k, d, t;
+	double mx = 0, diff[2] = { 0, 0 };
+	float *a, *b[2];
+
+	agree[0] = agree[1] = *npos = 0;
+	for (k = 0; k < np; k++) {
+		a = all_logits(f, ids[k], len[k], V);
+		for (d = 0; d < 2; d++)
+			b[d] = all_logits(nb[d], ids[k], len[k], V);
+		if (maxabs(a, (long)len[k] * V) > mx)
+			mx = maxabs(a, (long)len[k] * V);
+		for (d = 0; d < 2; d++)
+			if (maxdiff(a, b[d], (long)len[k] * V) > diff[d])
+				diff[d] = maxdiff(a, b[d], (long)len[k] * V);
+		for (t = 0; t < len[k]; t++) {
+			size_t o = (size_t)t * V;
+			int w = lmf_sample_argmax(a + o, V);
+
+			agree[0] += lmf_sample_argmax(b[0] + o, V) == w;
+			agree[1] += lmf_sample_argmax(b[1] + o, V) == w;
+			++*npos;
+		}
+		free(a);
+		free(b[0]);
+		free(b[1]);
+	}
+	for (d = 0; d < 2; d++)
+		rel[d] = diff[d] / (mx > 0 ? mx : 1);
+	printf("# %s: max logit %.4g; bf16 max diff %.4g (rel %.3g), int8 "
+	    "max diff %.4g (rel %.3g); argmax as f32's at %d (bf16), %d "
+	    "(int8) of %d positions\n", model, mx, diff[0], rel[0], diff[1],
+	    rel[1], agree[0], agree[1], *npos);
+	lmf_infer_free(f);
+	lmf_infer_free(nb[0]);
+	lmf_infer_free(nb[1]);
+}
+
+/* random models: bf16 within 1% of the largest logit, int8 within 5% */
+static void
+check_dtypes(const char *what, const char *model)
+{
+	int32_t p0[GT], p1[GT], *ids[2] = { p0, p1 };
+	int len[2] = { GT, 5 }, t, agree[2], npos;
+	double rel[2];
+
+	for (t = 0; t < GT; t++) {
+		p0[t] = gids[0][t % glen[0]];
+		p1[t] = (int32_t)(t * 7 % 30);
+	}
+	dtype_diff(model, 2, ids, len, rel, agree, &npos);
+	ok(rel[0] < 0.01, "%s: bf16 logits within 1%% of f32's (%.3g)", what,
+	    rel[0]);
+	ok(rel[1] < 0.05, "%s: int8 logits within 5%% of f32's (%.3g)", what,
+	    rel[1]);
+}
+
+/* --dtype-diff MODEL IDS...: the measurement of dtype_diff on prompts
+ * given as '1,2,3' */
+static int
+dtype_diff_main(const char *model, int np, char **arg)
+{
+	int32_t **ids = xcalloc((size_t)np, sizeof *ids);
+	int *len = xcalloc((size_t)np, sizeof *len), k, agree[2], npos;
+	const char *s;
+	char *end;
+	double rel[2];
+
+	for (k = 0; k < np; k++) {
+		ids[k] = xmallocarray(strlen(arg[k]) + 1, sizeof **ids);
+		for (s = arg[k]; *s; s = *end ? end + 1 : end)
+			ids[k][len[k]++] = (int32_t)strtol(s, &end, 10);
+	}
+	dtype_diff(model, np, ids, len, rel, agree, &npos);
+	for (k = 0; k < np; k++)
+		free(ids[k]);
+	free(ids);
+	free(len);
+	return 0;
+}
+
 /* t6000: greedy continuation of ids without a cache (the whole sequence
  * through lmf_llama_logits each step), stopping at the config's eos */
 static int
@@ -632,6 +751,8 @@ main(int argc, char **argv)
 	if (argc == 5 && !strcmp(argv[1], "--greedy"))
 		return greedy(argv[2], argv[3], (int)lmf_parse_int("N",
 		    argv[4], 0, 100000));
+	if (argc >= 4 && !strcmp(argv[1], "--dtype-diff"))
+		return dtype_diff_main(argv[2], argc - 3, argv + 3);
 	if (argc == 4)
 		return check_merged(argv[1], argv[2], argv[3]);
 	if (argc == 6 && !strcmp(argv[1], "--golden"))
@@ -650,6 +771,8 @@ main(int argc, char **argv)
 	check_borrowed("qwen2", m2);
 	check_borrowed_lora("llama", m1, a1);
 	check_borrowed_lora("qwen2", m2, a2);
+	check_dtypes("llama", m1);
+	check_dtypes("qwen2", m2);
 	unlink(m1);
 	unlink(m2);
 	unlink(a1);

@@ -502,11 +502,12 @@ test_rope(void)
 
 /* ---- attention ---- */
 
+/* the flash forward: att holds the logsumexps, w the scratch */
 static void
 run_attention(struct ctx *x)
 {
-	lmf_attention_forward(x->out, x->att, x->a, x->b, x->c, x->ia, x->ib,
-	    x->B, x->T, x->NH, x->NKV, x->HS);
+	lmf_attention_flash_forward(x->out, x->att, x->w, x->a, x->b, x->c,
+	    x->ia, x->ib, 0, x->B, x->T, x->NH, x->NKV, x->HS);
 }
 
 /* the flash kernels against out, dq, dk, dv computed otherwise */
@@ -542,7 +543,8 @@ flash_vs(const char *what, const float *o, const float *dq, const float *dk,
 	free(scratch);
 }
 
-/* fast vs ref, forward and backward, on random inputs */
+/* the flash kernels vs the references, forward and backward, on random
+ * inputs */
 static void
 attention_vs_ref(const char *what, int B, int T, int NH, int NKV, int HS,
     const int32_t *mask, const int32_t *seg, int W)
@@ -550,48 +552,26 @@ attention_vs_ref(const char *what, int B, int T, int NH, int NKV, int HS,
 	size_t nq = (size_t)B * T * NH * HS, nk = (size_t)B * T * NKV * HS;
 	size_t na = (size_t)B * NH * T * T;
 	float *q = rnd(nq, 1), *k = rnd(nk, 1), *v = rnd(nk, 1);
-	float *dout = rnd(nq, 1), *o1 = zeros(nq), *o2 = zeros(nq);
-	float *a1 = zeros(na), *a2 = zeros(na);
-	float *dq1 = zeros(nq), *dq2 = zeros(nq), *dk1 = zeros(nk);
-	float *dk2 = zeros(nk), *dv1 = zeros(nk), *dv2 = zeros(nk);
-	float *scratch = zeros(lmf_attention_scratch(T));
+	float *dout = rnd(nq, 1), *o = zeros(nq), *a = zeros(na);
+	float *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk);
 	char name[160];
 
-	lmf_attention_forward_window(o1, a1, q, k, v, mask, seg, W, B, T, NH,
-	    NKV, HS);
-	lmf_attention_forward_window_ref(o2, a2, q, k, v, mask, seg, W, B, T,
+	lmf_attention_forward_window_ref(o, a, q, k, v, mask, seg, W, B, T,
 	    NH, NKV, HS);
-	snprintf(name, sizeof name, "attention %s forward vs ref", what);
-	cmp(name, o1, o2, nq, TOL_FWD);
-	snprintf(name, sizeof name, "attention %s probabilities vs ref", what);
-	cmp(name, a1, a2, na, TOL_FWD);
-	lmf_attention_backward(dq1, dk1, dv1, scratch, dout, a1, q, k, v, B,
-	    T, NH, NKV, HS);
-	lmf_attention_backward_ref(dq2, dk2, dv2, dout, a2, q, k, v, B, T, NH,
+	lmf_attention_backward_ref(dq, dk, dv, dout, a, q, k, v, B, T, NH,
 	    NKV, HS);
-	snprintf(name, sizeof name, "attention %s backward dq vs ref", what);
-	cmp(name, dq1, dq2, nq, TOL_FWD);
-	snprintf(name, sizeof name, "attention %s backward dk vs ref", what);
-	cmp(name, dk1, dk2, nk, TOL_FWD);
-	snprintf(name, sizeof name, "attention %s backward dv vs ref", what);
-	cmp(name, dv1, dv2, nk, TOL_FWD);
-	flash_vs(what, o2, dq2, dk2, dv2, q, k, v, dout, mask, seg, W, B, T,
-	    NH, NKV, HS);
+	snprintf(name, sizeof name, "%s vs ref", what);
+	flash_vs(name, o, dq, dk, dv, q, k, v, dout, mask, seg, W, B, T, NH,
+	    NKV, HS);
 	free(q);
 	free(k);
 	free(v);
 	free(dout);
-	free(o1);
-	free(o2);
-	free(a1);
-	free(a2);
-	free(dq1);
-	free(dq2);
-	free(dk1);
-	free(dk2);
-	free(dv1);
-	free(dv2);
-	free(scratch);
+	free(o);
+	free(a);
+	free(dq);
+	free(dk);
+	free(dv);
 }
 
 static void
@@ -609,25 +589,14 @@ test_attention(void)
 	float *dvw = gf("attention.dv", nk);
 	float *out = zeros(nq), *att = zeros(na), *dq = zeros(nq);
 	float *dk = zeros(nk), *dv = zeros(nk);
-	float *scratch = zeros(lmf_attention_scratch(T));
+	float *scratch = zeros(lmf_attention_flash_scratch());
 	int32_t *m2, *s2;
 	struct ctx cx;
 
-	lmf_attention_forward(out, att, q, k, v, mask, seg, B, T, NH, NKV, HS);
-	cmp("attention gqa+padding+segments forward vs torch", out, want, nq,
-	    TOL_FWD);
-	cmp("attention probabilities vs torch", att, awant, na, TOL_FWD);
-	lmf_attention_backward(dq, dk, dv, scratch, dout, att, q, k, v, B, T,
-	    NH, NKV, HS);
-	cmp("attention backward dq vs torch", dq, dqw, nq, TOL_GRAD);
-	cmp("attention backward dk vs torch", dk, dkw, nk, TOL_GRAD);
-	cmp("attention backward dv vs torch", dv, dvw, nk, TOL_GRAD);
-	memset(dq, 0, nq * sizeof *dq);
-	memset(dk, 0, nk * sizeof *dk);
-	memset(dv, 0, nk * sizeof *dv);
 	lmf_attention_forward_ref(out, att, q, k, v, mask, seg, B, T, NH, NKV,
 	    HS);
 	cmp("attention ref forward vs torch", out, want, nq, TOL_FWD);
+	cmp("attention ref probabilities vs torch", att, awant, na, TOL_FWD);
 	lmf_attention_backward_ref(dq, dk, dv, dout, att, q, k, v, B, T, NH,
 	    NKV, HS);
 	cmp("attention ref backward dq vs torch", dq, dqw, nq, TOL_GRAD);
@@ -635,16 +604,18 @@ test_attention(void)
 	cmp("attention ref backward dv vs torch", dv, dvw, nk, TOL_GRAD);
 	flash_vs("gqa+padding+segments vs torch", want, dqw, dkw, dvw, q, k, v,
 	    dout, mask, seg, 0, B, T, NH, NKV, HS);
-	/* finite differences on the fast kernel */
+	/* finite differences on the flash kernels (att: the logsumexps) */
 	memset(dq, 0, nq * sizeof *dq);
 	memset(dk, 0, nk * sizeof *dk);
 	memset(dv, 0, nk * sizeof *dv);
-	lmf_attention_forward(out, att, q, k, v, mask, seg, B, T, NH, NKV, HS);
-	lmf_attention_backward(dq, dk, dv, scratch, dout, att, q, k, v, B, T,
-	    NH, NKV, HS);
+	lmf_attention_flash_forward(out, att, scratch, q, k, v, mask, seg, 0,
+	    B, T, NH, NKV, HS);
+	lmf_attention_flash_backward(dq, dk, dv, scratch, dout, out, att, q, k,
+	    v, mask, seg, 0, B, T, NH, NKV, HS);
 	cx = (struct ctx){ .run = run_attention, .out = out, .g = dout,
-		.nout = nq, .att = att, .a = q, .b = k, .c = v, .ia = mask,
-		.ib = seg, .B = B, .T = T, .NH = NH, .NKV = NKV, .HS = HS };
+		.nout = nq, .att = att, .w = scratch, .a = q, .b = k, .c = v,
+		.ia = mask, .ib = seg, .B = B, .T = T, .NH = NH, .NKV = NKV,
+		.HS = HS };
 	fd_check("attention dq", &cx, q, nq, dq);
 	fd_check("attention dk", &cx, k, nk, dk);
 	fd_check("attention dv", &cx, v, nk, dv);

@@ -1,7 +1,10 @@
 /* stream_test: write streams (raw and zstd), read them back; truncate a
  * small stream at every byte offset and flip bytes: every failure must be
  * an error code, never a crash or a wrong success. Zstd frames are bounded
- * and a damaged frame stops the reader before any of its items. TAP
+ * and a damaged frame stops the reader before any of its items.
+ * lmf_rd_item_place: float tensors converted into the places a callback
+ * names (f16, bf16 to f32; f32 to bf16 across the reader's buffer), the
+ * others read as before, and truncation an error there too. TAP
  * output. */
 #include <stdlib.h>
 #include <string.h>
@@ -314,6 +317,105 @@ test_frames(void)
 	}
 }
 
+/* lmf_rd_item_place's test stream: a (f16), b (bf16), c (f32, 5000),
+ * d (i32), e (f32) in one item */
+#define PLACE_N 5000
+static unsigned char *
+make_place_stream(size_t *len, float *cv)
+{
+	char path[] = "/tmp/lmf-stream-test-XXXXXX";
+	int fd = mkstemp(path), err, i;
+	json_t *meta = json_pack("{s:s}", "kind", "model");
+	struct lmf_wropts o = { 3, 0, 0 };
+	struct lmf_wr *w = lmf_wr_open_fd(fd, meta, &o, &err);
+	uint16_t a[3] = { 0x3c00, 0xc000, 0x3800 }, b[2] = { 0x3f80, 0xc040 };
+	int32_t d[2] = { 7, 8 };
+	float e[2] = { 1.5f, 2.5f };
+	struct lmf_tensor t[5] = {
+		{ "a", LMF_F16, 1, { 3 }, a, 6 },
+		{ "b", LMF_BF16, 1, { 2 }, b, 4 },
+		{ "c", LMF_F32, 1, { PLACE_N }, cv, PLACE_N * 4 },
+		{ "d", LMF_I32, 1, { 2 }, d, 8 },
+		{ "e", LMF_F32, 1, { 2 }, e, 8 } };
+	unsigned char *buf;
+
+	for (i = 0; i < PLACE_N; i++)
+		cv[i] = (float)i / 3.0f - 100.0f;
+	lmf_wr_item(w, 5);
+	for (i = 0; i < 5; i++)
+		lmf_wr_tensor(w, &t[i]);
+	if (lmf_wr_close(w) < 0)
+		abort();
+	json_decref(meta);
+	*len = (size_t)lseek(fd, 0, SEEK_END);
+	buf = xmalloc(*len);
+	if (pread(fd, buf, *len, 0) != (ssize_t)*len)
+		abort();
+	close(fd);
+	unlink(path);
+	return buf;
+}
+
+/* where a, b (f32) and c (bf16) go; the names offered are counted */
+struct places {
+	float a[3], b[2];
+	uint16_t c[PLACE_N];
+	int offered;
+};
+
+static void *
+place_cb(void *ctx, const struct lmf_tensor *t, int *dtype)
+{
+	struct places *p = ctx;
+
+	p->offered |= 1 << (t->name[0] - 'a');
+	*dtype = t->name[0] == 'c' ? LMF_BF16 : LMF_F32;
+	return t->name[0] == 'a' ? (void *)p->a : t->name[0] == 'b' ?
+	    (void *)p->b : t->name[0] == 'c' ? (void *)p->c : NULL;
+}
+
+static void
+test_place(void)
+{
+	static float cv[PLACE_N];
+	static struct places p;
+	size_t len, i;
+	unsigned char *s = make_place_stream(&len, cv);
+	struct lmf_rd *r;
+	struct lmf_item it;
+	int err, rc, same = 1, bad = 0;
+
+	r = lmf_rd_open_mem(s, len, &err);
+	rc = lmf_rd_item_place(r, &it, place_cb, &p);
+	for (i = 0; i < PLACE_N; i++)
+		same &= p.c[i] == lmf_f32_to_bf16(cv[i]);
+	ok(rc == 1 && it.ntensors == 5 && p.offered == (1 | 2 | 4 | 16),
+	    "place: an item of 5, float tensors offered, i32 not");
+	ok(p.a[0] == 1 && p.a[1] == -2 && p.a[2] == 0.5f && p.b[0] == 1 &&
+	    p.b[1] == -3, "place: f16 and bf16 widened into f32 places");
+	ok(same, "place: %d f32 narrowed to bf16 across the buffer", PLACE_N);
+	ok(!it.t[0].data && it.t[0].dtype == LMF_F32 && !it.t[2].data &&
+	    it.t[2].dtype == LMF_BF16 && it.t[2].nbytes == 2 * PLACE_N &&
+	    it.t[3].data && ((int32_t *)it.t[3].data)[1] == 8 &&
+	    it.t[4].data && ((float *)it.t[4].data)[1] == 2.5f,
+	    "place: placed tensors without data in the item, the rest read");
+	lmf_item_free(&it);
+	lmf_rd_close(r);
+	for (i = 0; i < len; i++) {
+		if (!(r = lmf_rd_open_mem(s, i, &err)))
+			continue;
+		rc = lmf_rd_item_place(r, &it, place_cb, &p);
+		if (rc == 1)
+			lmf_item_free(&it);
+		if (rc >= 0 && (rc = lmf_rd_item(r, &it)) == 0)
+			bad++;
+		lmf_rd_close(r);
+	}
+	ok(bad == 0, "place: truncation at each of %zu offsets is an error",
+	    len);
+	free(s);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -385,5 +487,6 @@ main(int argc, char **argv)
 		free(c);
 	}
 	test_frames();
+	test_place();
 	return tap_done();
 }
