@@ -893,6 +893,8 @@ lmf_train_update(struct lmf_trainer *tr, double loss)
 	}
 	lr = lmf_sched_lr(&tr->sched, tr->step);
 	lmf_adamw_step(&tr->adam, tr->tp, tr->ntp, lr);
+	if (tr->model)
+		lmf_llama_weights_changed(tr->model);
 	tr->step++;
 	tr->last_norm = norm;
 	tr->loss_sum += loss;

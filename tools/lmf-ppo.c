@@ -127,6 +127,7 @@ update(void *ctx, int last, double loss)
 	lmf_grad_clip(tr->tp, tr->ntp, tr->a.max_grad_norm);
 	lmf_adamw_step(&tr->adam, tr->tp, tr->ntp,
 	    lmf_sched_lr(&tr->sched, tr->step));
+	lmf_llama_weights_changed(r->model);
 }
 
 /* the prompts of GA x buffer micro-batches: each row's tokens (its

@@ -119,7 +119,9 @@ void lmf_train_opt_sched(const struct lmf_opt *o, const char *v);
 	    "all|q_proj,...", 0, 0, "the modules LoRA adapts", "all", \
 	    lmf_train_opt_target, 0 }, \
 	LMF_OPT_ROW("use_rslora", 0, LMF_OPT_BOOL, &(t)->use_rslora, NULL, 0, \
-	    0, "scale LoRA by alpha / sqrt(rank)")
+	    0, "scale LoRA by alpha / sqrt(rank)"), \
+	LMF_OPT_ROW("bf16", 0, LMF_OPT_BOOL, &(t)->bf16, NULL, 0, 0, \
+	    "the linear layers' products in bf16 (fp32 masters)")
 #define LMF_FREEZE_OPTIONS(t) \
 	LMF_OPT_ROW("freeze_trainable_layers", 0, LMF_OPT_INT, \
 	    &(t)->freeze_trainable_layers, "N", -100000, 100000, \
