@@ -1340,7 +1340,7 @@ lmf_train_opt_target(const struct lmf_opt *op, const char *v)
 
 
 struct lmf_llama *
-lmf_train_frozen_open(const char *model, const char *adapter)
+lmf_train_frozen_open(const char *model, const char *adapter, int bf16)
 {
 	struct lmf_train_opts t = lmf_train_opts_default();
 	struct lmf_llama *m;
@@ -1352,6 +1352,7 @@ lmf_train_frozen_open(const char *model, const char *adapter)
 	t.finetuning_type = adapter ? LMF_FT_LORA : LMF_FT_FREEZE;
 	t.freeze_trainable_layers = 0;
 	t.gradient_checkpointing = 0;
+	t.bf16 = bf16;
 	lmf_rd_check_kind_or_die(rd, "model");
 	if (!(m = lmf_llama_open(rd, &t, err, sizeof err)))
 		die("'%s': %s", lmf_rd_name(rd), err);

@@ -62,7 +62,7 @@ open_rm(struct run *r)
 	    o->reward_model;
 	char err[512];
 
-	r->rm = lmf_train_frozen_open(p, a);
+	r->rm = lmf_train_frozen_open(p, a, o->t.bf16);
 	if (o->rm_type == RM_LORA && !o->dump && lmf_ppo_reward_read(a,
 	    &r->reward, &r->reward_cfg, err, sizeof err) < 0)
 		die("%s", err);
@@ -95,7 +95,7 @@ open_models(struct run *r)
 	c = lmf_llama_config(r->model);
 	if (o->t.finetuning_type != LMF_FT_LORA)
 		r->ref = lmf_train_frozen_open(o->ref_model ? o->ref_model :
-		    o->model, NULL);
+		    o->model, NULL, o->t.bf16);
 	if (o->reward_model)
 		open_rm(r);
 	r->eos = c->n_eos ? (int32_t)c->eos_token_ids[0] : -1;

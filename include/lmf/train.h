@@ -295,10 +295,11 @@ void lmf_train_check_paths(struct lmf_train_args *a, struct lmf_opt *tab,
  * of opt.h serve -l and -q) */
 void lmf_train_opt_target(const struct lmf_opt *o, const char *v);
 /* a frozen model (a reference, a reward model) from a model stream, with
- * an adapter stream over it when adapter is not NULL; no gradients. Dies
- * with one line */
+ * an adapter stream over it when adapter is not NULL; no gradients; its
+ * products in bf16 when bf16 (as the policy's, so that both agree at the
+ * start). Dies with one line */
 struct lmf_llama *lmf_train_frozen_open(const char *model,
-    const char *adapter);
+    const char *adapter, int bf16);
 /* the model stream (or on resume the checkpoint's model.lmf) opened for
  * training per t, with the adapter (a stream or a PEFT directory; on a
  * LoRA resume the checkpoint's adapter.lmf) when there is one; dies with

@@ -3,12 +3,12 @@
  * instructions where there are some (oneDNN) and with LMF_BF16_ISA=none
  * (widened into sgemm); every transposition, beta 0 and 1, alpha 1 and
  * not, odd sizes, padded leading dimensions, more shapes than the
- * primitive cache holds. Then lmf_gemm_init's core-type re-exec. We stand in for
- * openblas_get_corename (the executable's definition wins over the shared
- * library's), claim a weak core, and run ourselves as a child: it must run
- * twice, the second time with OPENBLAS_CORETYPE set to the CPU's best,
- * the same argv and the same stdin; a user's OPENBLAS_CORETYPE must stop
- * it. TAP. */
+ * primitive cache holds. Then lmf_gemm_init's core-type re-exec. We
+ * stand in for openblas_get_corename (the executable's definition wins
+ * over the shared library's), claim a weak core, and run ourselves as a
+ * child: it must run twice, the second time with OPENBLAS_CORETYPE set to
+ * the CPU's best, the same argv and the same stdin; a user's
+ * OPENBLAS_CORETYPE must stop it. TAP. */
 #include <dlfcn.h>
 #include <math.h>
 #include <stdint.h>
