@@ -6,12 +6,12 @@
 # where the uninterrupted run does, LoRA, the key's way from a YAML config
 # to lmf-sft, and usage errors.
 . "$(dirname "$0")/lib.sh"
-plan 16
+plan 18
 PY=python3
 cat >cfg.json <<'CFG'
 {"model_type": "llama", "hidden_size": 64, "intermediate_size": 160,
  "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
- "vocab_size": 256, "max_position_embeddings": 64, "rms_norm_eps": 1e-6,
+ "vocab_size": 576, "max_position_embeddings": 64, "rms_norm_eps": 1e-6,
  "tie_word_embeddings": false}
 CFG
 lmf-load -q --init --config cfg.json -o m.lmf
@@ -75,6 +75,28 @@ check "  resumed from checkpoint-4 ends with the same model" sh -c \
 	    --learning_rate 3e-3 --logging_steps 1 -q --finetuning_type full \
 	    --save_steps 4 --output_dir r2/out --bf16 &&
 	    cmp r2/out/model.safetensors r1/model.safetensors'
+
+# dpo: the reference scored with --bf16 equals the bf16 policy at first,
+# so the first step's loss is ln 2, as in fp32
+$PY - <<'PY'
+import json
+ex = [{"instruction": "Say %d" % i, "input": "", "chosen": "%d yes" % i,
+       "rejected": "%d no" % i} for i in range(8)]
+json.dump(ex, open("pairs.json", "w"))
+json.dump({"pairs": {"file_name": "pairs.json", "ranking": True,
+           "columns": {"prompt": "instruction", "query": "input",
+                       "chosen": "chosen", "rejected": "rejected"}}},
+          open("dataset_info.json", "w"))
+PY
+lmf-tokenize -q --tokenizer "$TOP/tests/data/tok-bytelevel" --dataset_dir . \
+	--dataset pairs --stage dpo --template default -o ex.lmf
+check "lmf-logps --bf16 scores the pairs" sh -c \
+	'lmf-logps -q --bf16 --model m.lmf --threads 1 -o sc.lmf ex.lmf &&
+	lmf-pack -q --per_device_train_batch_size 4 -o pb.lmf sc.lmf'
+lmf-dpo --bf16 --model m.lmf --data pb.lmf --threads 1 --max_steps 1 \
+	--logging_steps 1 -o /dev/null 2>dpo.err
+check_grep "  lmf-dpo --bf16 starts at ln 2" \
+	'^step 1/1: loss 0\.6931 rewards/chosen 0\.0000 ' dpo.err
 
 # the YAML key reaches lmf-sft; pure_bf16 stays refused
 cat >c.yaml <<'CFG'
