@@ -25,6 +25,12 @@ MPI_LIBS := $(if $(MPICC),$(shell $(MPICC) --showme:link 2>/dev/null || \
 	pkg-config --libs ompi-c 2>/dev/null),$(if $(filter 1,$(MPI)),$(shell \
 	pkg-config --libs ompi-c 2>/dev/null)))
 MPI_DEF := $(if $(MPI_LIBS),-DLMF_MPI)
+# oneDNN (bf16 matrix products, gemm.c) when its header compiles; DNNL=0
+# builds without it (bf16 inputs then widen into sgemm)
+DNNL ?= 1
+DNNL_LIBS := $(if $(filter 1,$(DNNL)),$(shell echo '\#include <oneapi/dnnl/dnnl.h>' | \
+	$(CC) -E -x c - >/dev/null 2>&1 && echo -ldnnl))
+DNNL_DEF := $(if $(DNNL_LIBS),-DLMF_DNNL)
 # lmf-board's HTTP server (libmicrohttpd), linked into it alone
 MHD_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 SHAREDIR ?= $(PREFIX)/share/lmf
@@ -33,7 +39,7 @@ VERSION := $(shell cat VERSION)
 override CFLAGS += -std=c11 -Wall -Wextra -Wno-unused-parameter -Iinclude \
 	$(PKG_CFLAGS) -DLMF_VERSION='"$(VERSION)"' -D_GNU_SOURCE $(OMPFLAGS) \
 	-fno-math-errno -fno-trapping-math
-LDLIBS = $(PKG_LIBS) $(MPI_LIBS) -lm -lpthread $(OMPFLAGS) $(OMPBLAS:%=-Wl,-rpath,%)
+LDLIBS = $(PKG_LIBS) $(MPI_LIBS) $(DNNL_LIBS) -lm -lpthread $(OMPFLAGS) $(OMPBLAS:%=-Wl,-rpath,%)
 ifdef DEBUG
 SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer
 override CFLAGS += -O0 $(SANFLAGS)
@@ -60,6 +66,9 @@ libcommon/%.o: libcommon/%.c $(HDR)
 
 libcommon/dist.o: libcommon/dist.c $(HDR) Makefile
 	$(CC) $(CFLAGS) $(MPI_DEF) $(MPI_CFLAGS) -c -o $@ $<
+
+libcommon/gemm.o: libcommon/gemm.c $(HDR) Makefile
+	$(CC) $(CFLAGS) $(DNNL_DEF) -c -o $@ $<
 
 tools/%.o: tools/%.c $(HDR)
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -105,7 +114,7 @@ fuzz:
 # (it links every libcommon object, lmf-board's server too)
 fuzz-flags:
 	@echo '$(PKG_CFLAGS)'
-	@echo '$(PKG_LIBS) $(MHD_LIBS)'
+	@echo '$(PKG_LIBS) $(DNNL_LIBS) $(MHD_LIBS)'
 
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \

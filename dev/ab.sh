@@ -10,7 +10,10 @@
 # AB_GEN_ARGS (more lmf-generate options for the new side, e.g.
 # "--infer_dtype bfloat16"), AB_GEN_OLD_ARGS (the same for the old side),
 # AB_GEN_NEW (new tokens, 128; 0 times the load and the prefill alone),
-# AB_GEN_BATCH ("1 8"), AB_REUSE=1 (keep the models of an earlier run).
+# AB_GEN_BATCH ("1 8"), AB_REUSE=1 (keep the models of an earlier run),
+# AB_TRAIN_ARGS (more lmf-sft options for the new side, e.g. "--bf16";
+# OLD may then be this checkout itself). With /usr/bin/time, each train
+# line ends with the run's peak RSS in KiB.
 # BENCH.md's "Speed after the trainer core" table came from it.
 set -eu
 [ $# -eq 1 ] || { echo "usage: dev/ab.sh OLD_CHECKOUT" >&2; exit 2; }
@@ -51,14 +54,19 @@ train() {
 	for s in $shapes; do for ft in full lora; do for v in old new; do
 		set -- --finetuning_type $ft
 		[ $ft = lora ] && set -- "$@" --lora_rank 8 --lora_target all
+		# shellcheck disable=SC2086
+		[ $v = new ] && set -- "$@" ${AB_TRAIN_ARGS:-}
 		rm -rf "$o/out-$v"
-		"$(dir $v)/lmf-sft" --model "$o/$v-$s.lmf" --data "$o/$s-b.lmf" \
+		tm=
+		[ -x /usr/bin/time ] && tm="/usr/bin/time -f %M -o $o/rss"
+		: >"$o/rss"
+		$tm "$(dir $v)/lmf-sft" --model "$o/$v-$s.lmf" --data "$o/$s-b.lmf" \
 		    "$@" --disable_gradient_checkpointing --max_steps $steps \
 		    --logging_steps 1 --threads 2 --output_dir "$o/out-$v" \
 		    -l 0 2>"$o/err" >/dev/null
 		echo "train $s $ft $v $(grep -o 'tok/s [0-9.]*' "$o/err" |
 		    tail -$((steps - 1)) | awk '{ s += 1 / $2; n++ }
-		    END { printf("%.1f", n / s) }')"
+		    END { printf("%.1f", n / s) }') $(cat "$o/rss")"
 	done; done; done
 }
 # gen: one round of the generation rows

@@ -8,9 +8,11 @@ set -eu
 cd "$(dirname "$0")/.."
 [ -f libcommon.a ] || make libcommon.a
 mkdir -p dev/out
+# oneDNN when libcommon.a's gemm.o was built with it (lmf_gemm_bf16)
+dnnl=$(nm libcommon.a 2>/dev/null | grep -q ' U dnnl_' && echo -ldnnl || true)
 cc -O2 -std=c11 -Iinclude $(pkg-config --cflags openblas) -D_GNU_SOURCE \
 	-o dev/out/bench-gemm dev/bench-gemm.c libcommon.a \
-	$(pkg-config --libs openblas jansson libzstd) -lm -lpthread
+	$(pkg-config --libs openblas jansson libzstd) $dnnl -lm -lpthread
 best=$(dev/out/bench-gemm -b)
 [ "$best" = none ] && best=Prescott
 echo "== detected core type"

@@ -33,13 +33,15 @@ if [ -d "$ompblas" ]; then
 	PKG_CONFIG_PATH=$ompblas/pkgconfig
 	export PKG_CONFIG_PATH
 fi
+# oneDNN when libcommon.a's gemm.o was built with it (lmf_gemm_bf16)
+dnnl=$(nm libcommon.a 2>/dev/null | grep -q ' U dnnl_' && echo -ldnnl || true)
 # shellcheck disable=SC2046,SC2086
 cc -O2 -g -std=c11 -Wall -Wextra -Wno-unused-parameter -Iinclude \
     -D_GNU_SOURCE -DLMF_VERSION="\"$(cat VERSION)\"" \
     $(pkg-config --cflags openblas jansson libzstd 2>/dev/null || true) \
     -o "$out/gemm-shapes" dev/gemm-shapes.c libcommon.a \
     $(pkg-config --libs openblas jansson libzstd 2>/dev/null ||
-    echo -lopenblas -ljansson -lzstd) -lm -lpthread $omp
+    echo -lopenblas -ljansson -lzstd) $dnnl -lm -lpthread $omp
 unset PKG_CONFIG_PATH
 
 # PyTorch is a benchmark dependency only (make check never needs it)

@@ -141,7 +141,7 @@ static const struct lmf_args_key keys[] = {
 	{ "nproc_per_node", I, "1", USE, NULL, 1 },
 	{ "hostfile", S, NULL, USE, NULL, 0 },
 	{ "data_seed", I, NULL, IGN, NULL, 0 },
-	{ "bf16", B, "false", IGN, NULL, 0 },
+	{ "bf16", B, "false", USE, NULL, 0 },
 	{ "fp16", B, "false", IGN, NULL, 0 },
 	{ "tf32", B, NULL, IGN, NULL, 0 },
 	{ "pure_bf16", B, "false", NO, NULL, 0 },
@@ -293,8 +293,8 @@ static const struct {
 	{ "save_only_model", "lmf checkpoints always hold the optimizer "
 	    "state, so each can be resumed" },
 	{ "data_seed", "the data order follows seed" },
-	{ "bf16", "lmf computes in fp32 on CPUs (no mixed precision yet)" },
-	{ "fp16", "lmf computes in fp32 on CPUs (no mixed precision yet)" },
+	{ "fp16", "lmf's mixed precision is bf16 (bf16: true); fp16 is not "
+	    "done" },
 	{ "tf32", "lmf computes in fp32 on CPUs; TF32 is a GPU mode" },
 	{ "dataloader_num_workers", "lmf-pack makes the batches before "
 	    "training starts" },

@@ -1,6 +1,8 @@
 /* gemm.c: the matrix-product interface over OpenBLAS, its thread count,
  * the core-type re-exec, and a plain reference (see gemm.h). */
 #include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -218,4 +220,299 @@ lmf_gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
 			*c = (float)(alpha * sum + (beta == 0 ? 0 : beta * *c));
 		}
 	}
+}
+
+/* ---- bf16 products (gemm.h) ---- */
+
+/* a bf16 matrix (rows, cols) with row stride ld into dense f32 */
+static void
+widen_mat(float *dst, const uint16_t *src, int rows, int cols, int ld)
+{
+	int i, j;
+
+	for (i = 0; i < rows; i++) {
+		const uint16_t *s = src + (size_t)i * ld;
+		float *d = dst + (size_t)i * cols;
+
+		for (j = 0; j < cols; j++) {
+			uint32_t u = (uint32_t)s[j] << 16;
+
+			memcpy(&d[j], &u, sizeof u);
+		}
+	}
+}
+
+/* the bf16 inputs widened (exact) into sgemm: the path without bf16
+ * instructions; its scratch grows to the largest operands seen */
+static void
+gemm_bf16_sgemm(int transA, int transB, int M, int N, int K, float alpha,
+    const uint16_t *A, int lda, const uint16_t *B, int ldb, float beta,
+    float *C, int ldc)
+{
+	static float *wa, *wb;
+	static size_t na, nb;
+	size_t sa = (size_t)M * K, sb = (size_t)K * N;
+
+	if (sa > na) {
+		free(wa);
+		wa = xmallocarray(sa, sizeof *wa);
+		na = sa;
+	}
+	if (sb > nb) {
+		free(wb);
+		wb = xmallocarray(sb, sizeof *wb);
+		nb = sb;
+	}
+	/* stored (M, K) or (K, M); (K, N) or (N, K) */
+	widen_mat(wa, A, transA ? K : M, transA ? M : K, lda);
+	widen_mat(wb, B, transB ? N : K, transB ? K : N, ldb);
+	cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+	    transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, wa,
+	    transA ? M : K, wb, transB ? K : N, beta, C, ldc);
+}
+
+/* does the CPU have bf16 dot products (AVX512-BF16) or AMX-BF16? */
+static int
+cpu_has_bf16(void)
+{
+	unsigned a, b, c, d;
+
+	__builtin_cpu_init();
+	if (!__builtin_cpu_supports("avx512f") ||
+	    !__builtin_cpu_supports("avx512bw") ||
+	    !__builtin_cpu_supports("avx512vl"))
+		return 0;
+	/* leaf 7: EDX bit 22 AMX-BF16; subleaf 1: EAX bit 5 AVX512_BF16 */
+	__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+	if (d >> 22 & 1)
+		return 1;
+	__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(1));
+	return a >> 5 & 1;
+}
+
+#ifdef LMF_DNNL
+#include <oneapi/dnnl/dnnl.h>
+
+#define BF16_CACHE 64
+
+/* one product shape's primitive and its memory objects */
+struct bf16_prim {
+	int ta, tb, M, N, K, lda, ldb, ldc;
+	float alpha, beta;
+	dnnl_primitive_t p;
+	dnnl_memory_t a, b, c;
+};
+
+/* the engine, stream and primitives, made on first use */
+struct bf16_state {
+	dnnl_engine_t eng;
+	dnnl_stream_t st;
+	struct bf16_prim cache[BF16_CACHE];
+	int n, next;
+	char impl[96];
+};
+
+static struct bf16_state *bf16s;
+
+static void
+dnnl_ok(dnnl_status_t s, const char *what)
+{
+	if (s != dnnl_success)
+		die("oneDNN: %s failed (status %d)", what, (int)s);
+}
+
+static struct bf16_state *
+bf16_state(void)
+{
+	if (!bf16s) {
+		bf16s = xcalloc(1, sizeof *bf16s);
+		dnnl_ok(dnnl_engine_create(&bf16s->eng, dnnl_cpu, 0),
+		    "engine");
+		dnnl_ok(dnnl_stream_create(&bf16s->st, bf16s->eng,
+		    dnnl_stream_default_flags), "stream");
+	}
+	return bf16s;
+}
+
+/* a 2-d row-major (or, transposed, column-major) descriptor */
+static void
+md2(dnnl_memory_desc_t *md, int rows, int cols, int ld, int trans,
+    dnnl_data_type_t dt)
+{
+	dnnl_dims_t dims = { rows, cols }, strides = { ld, 1 };
+
+	if (trans) {
+		strides[0] = 1;
+		strides[1] = ld;
+	}
+	dnnl_ok(dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides),
+	    "memory descriptor");
+}
+
+static void
+prim_free(struct bf16_prim *e)
+{
+	dnnl_primitive_destroy(e->p);
+	dnnl_memory_destroy(e->a);
+	dnnl_memory_destroy(e->b);
+	dnnl_memory_destroy(e->c);
+}
+
+/* make the matmul for e's shape: src (M, K), weights (K, N), dst (M, N) */
+static void
+prim_make(struct bf16_state *s, struct bf16_prim *e)
+{
+	dnnl_memory_desc_t a, b, c;
+	dnnl_matmul_desc_t mm;
+	dnnl_primitive_attr_t attr;
+	dnnl_post_ops_t po = NULL;
+	dnnl_primitive_desc_t pd;
+	const char *impl = NULL;
+
+	md2(&a, e->M, e->K, e->lda, e->ta, dnnl_bf16);
+	md2(&b, e->K, e->N, e->ldb, e->tb, dnnl_bf16);
+	md2(&c, e->M, e->N, e->ldc, 0, dnnl_f32);
+	dnnl_ok(dnnl_matmul_desc_init(&mm, &a, &b, NULL, &c), "matmul");
+	dnnl_ok(dnnl_primitive_attr_create(&attr), "attributes");
+	if (e->alpha != 1.0f)
+		dnnl_ok(dnnl_primitive_attr_set_output_scales(attr, 1, 0,
+		    &e->alpha), "output scale");
+	if (e->beta != 0.0f) {
+		dnnl_ok(dnnl_post_ops_create(&po), "post-ops");
+		dnnl_ok(dnnl_post_ops_append_sum(po, e->beta), "sum post-op");
+		dnnl_ok(dnnl_primitive_attr_set_post_ops(attr, po), "post-ops");
+	}
+	dnnl_ok(dnnl_primitive_desc_create(&pd, &mm, attr, s->eng, NULL),
+	    "matmul primitive descriptor");
+	if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0,
+	    &impl) == dnnl_success && impl)
+		snprintf(s->impl, sizeof s->impl, "oneDNN %s", impl);
+	dnnl_ok(dnnl_primitive_create(&e->p, pd), "matmul primitive");
+	dnnl_ok(dnnl_memory_create(&e->a, &a, s->eng, DNNL_MEMORY_NONE),
+	    "memory");
+	dnnl_ok(dnnl_memory_create(&e->b, &b, s->eng, DNNL_MEMORY_NONE),
+	    "memory");
+	dnnl_ok(dnnl_memory_create(&e->c, &c, s->eng, DNNL_MEMORY_NONE),
+	    "memory");
+	dnnl_primitive_desc_destroy(pd);
+	dnnl_primitive_attr_destroy(attr);
+	if (po)
+		dnnl_post_ops_destroy(po);
+}
+
+/* the cached primitive for this shape, made (evicting the oldest) when
+ * there is none */
+static struct bf16_prim *
+prim_get(int ta, int tb, int M, int N, int K, float alpha, int lda,
+    int ldb, float beta, int ldc)
+{
+	struct bf16_state *s = bf16_state();
+	struct bf16_prim key = { ta, tb, M, N, K, lda, ldb, ldc, alpha, beta,
+		NULL, NULL, NULL, NULL }, *e;
+	int i;
+
+	for (i = 0; i < s->n; i++) {
+		e = &s->cache[i];
+		if (e->ta == ta && e->tb == tb && e->M == M && e->N == N &&
+		    e->K == K && e->lda == lda && e->ldb == ldb &&
+		    e->ldc == ldc && e->alpha == alpha && e->beta == beta)
+			return e;
+	}
+	if (s->n < BF16_CACHE) {
+		e = &s->cache[s->n++];
+	} else {
+		e = &s->cache[s->next];
+		s->next = (s->next + 1) % BF16_CACHE;
+		prim_free(e);
+	}
+	*e = key;
+	prim_make(s, e);
+	return e;
+}
+
+static void
+gemm_bf16_dnnl(int transA, int transB, int M, int N, int K, float alpha,
+    const uint16_t *A, int lda, const uint16_t *B, int ldb, float beta,
+    float *C, int ldc)
+{
+	struct bf16_prim *e = prim_get(transA, transB, M, N, K, alpha, lda,
+	    ldb, beta, ldc);
+	dnnl_exec_arg_t args[3] = { { DNNL_ARG_SRC, e->a },
+		{ DNNL_ARG_WEIGHTS, e->b }, { DNNL_ARG_DST, e->c } };
+
+	dnnl_ok(dnnl_memory_set_data_handle(e->a, (void *)A), "memory");
+	dnnl_ok(dnnl_memory_set_data_handle(e->b, (void *)B), "memory");
+	dnnl_ok(dnnl_memory_set_data_handle(e->c, C), "memory");
+	dnnl_ok(dnnl_primitive_execute(e->p, bf16_state()->st, 3, args),
+	    "matmul");
+	dnnl_ok(dnnl_stream_wait(bf16_state()->st), "stream wait");
+}
+#endif
+
+int
+lmf_gemm_bf16_native(void)
+{
+	static int native = -1;
+	const char *e;
+
+	if (native >= 0)
+		return native;
+	e = getenv("LMF_BF16_ISA");
+	if (e && *e && strcmp(e, "none") && strcmp(e, "auto"))
+		die_usage("LMF_BF16_ISA: '%s' is not none or auto", e);
+	native = 0;
+#ifdef LMF_DNNL
+	native = !(e && !strcmp(e, "none")) && cpu_has_bf16();
+#else
+	(void)cpu_has_bf16;
+#endif
+	return native;
+}
+
+const char *
+lmf_gemm_bf16_impl(void)
+{
+#ifdef LMF_DNNL
+	if (lmf_gemm_bf16_native()) {
+		struct bf16_state *s = bf16_state();
+
+		return s->impl[0] ? s->impl : "oneDNN";
+	}
+#endif
+	return "sgemm";
+}
+
+void
+lmf_gemm_bf16(int transA, int transB, int M, int N, int K, float alpha,
+    const uint16_t *A, int lda, const uint16_t *B, int ldb, float beta,
+    float *C, int ldc)
+{
+	int i, j;
+
+	check_args(transA, transB, M, N, K, lda, ldb, ldc);
+#ifdef _OPENMP
+	if (omp_in_parallel())
+		BUG("lmf_gemm_bf16 inside a parallel region");
+#endif
+	if (M == 0 || N == 0)
+		return;
+	if (K == 0) {
+		/* no products: C = beta C, as sgemm has it */
+		for (i = 0; i < M; i++)
+			for (j = 0; j < N; j++) {
+				float *c = &C[(size_t)i * ldc + j];
+
+				*c = beta == 0 ? 0 : beta * *c;
+			}
+		return;
+	}
+#ifdef LMF_DNNL
+	if (lmf_gemm_bf16_native()) {
+		gemm_bf16_dnnl(transA, transB, M, N, K, alpha, A, lda, B, ldb,
+		    beta, C, ldc);
+		return;
+	}
+#endif
+	gemm_bf16_sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta,
+	    C, ldc);
 }

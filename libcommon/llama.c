@@ -12,7 +12,20 @@
  *
  * Memory as in llm.c: one block of base weights (model order), one of
  * LoRA weights, one of gradients for trainable tensors only, one of
- * activations that grows to the largest batch seen and is then reused. */
+ * activations that grows to the largest batch seen and is then reused.
+ *
+ * bf16 (o.bf16, LLaMA-Factory's bf16: true): the seven projections' and
+ * lm_head's products take bf16 inputs (lmf_gemm_bf16: fp32 accumulation
+ * and output). The weights are narrowed once after each optimizer step
+ * (lmf_llama_weights_changed) into a bf16 copy; the activations and
+ * gradients that enter a product are narrowed just before it. What is
+ * rounded: forward X W^T, both inputs; backward dY W and dY^T X, all of
+ * dY, W, X. Everything else stays fp32: master weights, optimizer state,
+ * gradients (their products accumulate in fp32), norms, RoPE, attention
+ * (its own products too), softmax, the loss, LoRA's A and B products, and
+ * the log-prob heads (lmf_llama_logps) and value head. With LoRA the
+ * frozen projections are held in bf16 only: their fp32 is freed once
+ * narrowed (generation widens a copy on demand, lmf_llama_infer_weights). */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -153,6 +166,18 @@ struct lmf_llama {
 	int32_t *pos, *targ;   /* (N) */
 	struct lmf_rope rope;  /* inverse frequencies, attention scaling */
 	uint64_t nsteps;       /* steps taken: seeds dropout */
+	/* bf16 (o.bf16): each projection's and lm_head's bf16 copy */
+	uint16_t *p16;         /* the bf16 copies, one block */
+	uint16_t **pw16;       /* (np) a weight's bf16, or NULL */
+	uint16_t *(*lw16)[NW]; /* (L) per layer, or NULL */
+	uint16_t *lmw16;       /* (V, C) */
+	float **pwback;        /* (np) a bf16-only weight widened for
+	                          generation, made on demand */
+	int w16_fresh;         /* the copies match the fp32 masters */
+	uint16_t *x16, *y16;   /* products' inputs narrowed: (N, max(C,
+	                          FF, QD)) and the larger of (N, the widest
+	                          output) and (LOGIT_ROWS, V) */
+	size_t x16cap, y16cap;
 	int fflags, fB, fT;    /* the last forward: LMF_FWD_*, its batch */
 	char *trainable;       /* (np) which base weights train */
 	/* the value head (TRL's v_head.summary), when there is one */
@@ -946,6 +971,115 @@ out:
 	return ret;
 }
 
+/* ---- bf16 (see the top) ---- */
+
+/* is parameter i narrowed for the bf16 products: a projection, lm_head,
+ * or the embedding when lm_head is tied to it */
+static int
+bf16_param(const struct lmf_llama *m, int i)
+{
+	const struct lmf_param *q = &m->p[i];
+
+	if (q->kind == LMF_PARAM_LINEAR)
+		return 1;
+	return m->c.tie_word_embeddings &&
+	    !strcmp(q->name, "model.embed_tokens.weight");
+}
+
+/* the named bf16 pointers, as point_params sets the fp32 ones */
+static void
+bf16_point(struct lmf_llama *m)
+{
+	int i, k;
+
+	for (i = 0; i < m->np; i++) {
+		const struct lmf_param *q = &m->p[i];
+
+		if (!m->pw16[i])
+			continue;
+		if (q->layer >= 0 && (k = layer_slot(q->name, q->layer)) >= 0)
+			m->lw16[q->layer][k] = m->pw16[i];
+		else if (!strcmp(q->name, "lm_head.weight") ||
+		    !strcmp(q->name, "model.embed_tokens.weight"))
+			m->lmw16 = m->pw16[i];
+	}
+}
+
+/* LoRA: the frozen projections in bf16 only; the fp32 block keeps the
+ * rest (embedding, norms, biases, lm_head) */
+static void
+bf16_drop_f32(struct lmf_llama *m)
+{
+	uint64_t keep = 0, off = 0;
+	float *blk;
+	int i;
+
+#define DROP(i) (m->p[i].layer >= 0 && m->pw16[i] && !m->pg[i])
+	for (i = 0; i < m->np; i++)
+		keep += DROP(i) ? 0 : m->p[i].numel;
+	blk = xmallocarray(keep ? keep : 1, sizeof(float));
+	for (i = 0; i < m->np; i++) {
+		if (DROP(i)) {
+			m->pw[i] = NULL;
+			continue;
+		}
+		memcpy(blk + off, m->pw[i], m->p[i].numel * sizeof(float));
+		m->pw[i] = blk + off;
+		off += m->p[i].numel;
+	}
+#undef DROP
+	free(m->params);
+	m->params = blk;
+	build_trainable(m);
+}
+
+/* the bf16 copies of every bf16_param, narrowed now */
+static void
+bf16_setup(struct lmf_llama *m)
+{
+	uint64_t n = 0;
+	int i;
+
+	if (!m->o.bf16)
+		return;
+	for (i = 0; i < m->np; i++)
+		n += bf16_param(m, i) ? m->p[i].numel : 0;
+	m->p16 = xmallocarray(n ? n : 1, sizeof *m->p16);
+	m->pw16 = xcalloc((size_t)m->np, sizeof *m->pw16);
+	m->lw16 = xcalloc((size_t)m->c.num_hidden_layers, sizeof *m->lw16);
+	for (n = 0, i = 0; i < m->np; i++) {
+		if (!bf16_param(m, i))
+			continue;
+		m->pw16[i] = m->p16 + n;
+		n += m->p[i].numel;
+		lmf_bf16_narrow(m->pw16[i], m->pw[i], m->p[i].numel);
+	}
+	bf16_point(m);
+	m->w16_fresh = 1;
+	if (m->lora)
+		bf16_drop_f32(m);
+}
+
+/* after an optimizer step: narrow the trainable weights again */
+static void
+bf16_refresh(struct lmf_llama *m)
+{
+	int i;
+
+	if (!m->o.bf16 || m->w16_fresh)
+		return;
+	for (i = 0; i < m->np; i++)
+		if (m->pw16[i] && m->pw[i] && m->pg[i])
+			lmf_bf16_narrow(m->pw16[i], m->pw[i], m->p[i].numel);
+	m->w16_fresh = 1;
+}
+
+void
+lmf_llama_weights_changed(struct lmf_llama *m)
+{
+	m->w16_fresh = 0;
+}
+
 struct lmf_llama *
 lmf_llama_open(struct lmf_rd *r, const struct lmf_train_opts *o, char *err,
     size_t errlen)
@@ -1015,6 +1149,7 @@ lmf_llama_open(struct lmf_rd *r, const struct lmf_train_opts *o, char *err,
 	if (m->vseen)
 		lmf_llama_value_head(m, -1);
 	build_trainable(m);
+	bf16_setup(m);
 	return m;
 fail:
 	lmf_llama_free(m);
@@ -1051,6 +1186,14 @@ lmf_llama_free(struct lmf_llama *m)
 	free(m->la);
 	free(m->res);
 	lmf_rope_free(&m->rope);
+	for (i = 0; m->pwback && i < m->np; i++)
+		free(m->pwback[i]);
+	free(m->pwback);
+	free(m->p16);
+	free(m->pw16);
+	free(m->lw16);
+	free(m->x16);
+	free(m->y16);
 	free(m);
 }
 
@@ -1058,6 +1201,21 @@ const struct lmf_config *
 lmf_llama_config(const struct lmf_llama *m)
 {
 	return &m->c;
+}
+
+/* a weight held in bf16 only, widened (once, kept) for generation */
+static const float *
+bf16_widened(struct lmf_llama *m, int i)
+{
+	if (!m->pw16 || !m->pw16[i])
+		return NULL;
+	if (!m->pwback)
+		m->pwback = xcalloc((size_t)m->np, sizeof *m->pwback);
+	if (!m->pwback[i]) {
+		m->pwback[i] = xmallocarray(m->p[i].numel, sizeof(float));
+		lmf_bf16_widen(m->pwback[i], m->pw16[i], m->p[i].numel);
+	}
+	return m->pwback[i];
 }
 
 /* infer.h's find: a base weight by its HF name, a LoRA one by PEFT's */
@@ -1068,6 +1226,8 @@ infer_find(void *ctx, const char *name)
 	const struct lmf_param *q = lmf_model_param_find(m->p, m->np, name);
 	int i;
 
+	if (q && !m->pw[q - m->p])
+		return bf16_widened(m, (int)(q - m->p));
 	if (q)
 		return m->pw[q - m->p];
 	for (i = 0; m->lora && i < m->ntp; i++)
@@ -1380,6 +1540,35 @@ layout(struct lmf_llama *m, float *base, int B, int T, int train)
 	return off;
 }
 
+/* the bf16 scratch for N rows (see struct lmf_llama); grows only */
+static void
+bf16_scratch_fit(struct lmf_llama *m, size_t N)
+{
+	const struct lmf_config *c = &m->c;
+	size_t C = (size_t)c->hidden_size, FF = (size_t)c->intermediate_size;
+	size_t QD = (size_t)(c->num_attention_heads * c->head_dim);
+	size_t KD = (size_t)(c->num_key_value_heads * c->head_dim);
+	size_t V = (size_t)c->vocab_size, nx, ny, w;
+
+	w = C > FF ? C : FF;
+	nx = N * (w > QD ? w : QD);
+	w = QD + 2 * KD > 2 * FF ? QD + 2 * KD : 2 * FF;
+	w = w > C ? w : C;
+	ny = N * w;
+	w = (N < LOGIT_ROWS ? N : LOGIT_ROWS) * V;
+	ny = ny > w ? ny : w;
+	if (nx > m->x16cap) {
+		free(m->x16);
+		m->x16 = xmallocarray(nx, sizeof *m->x16);
+		m->x16cap = nx;
+	}
+	if (ny > m->y16cap) {
+		free(m->y16);
+		m->y16 = xmallocarray(ny, sizeof *m->y16);
+		m->y16cap = ny;
+	}
+}
+
 /* make the activation block fit (B, T); grows, never shrinks */
 static void
 acts_fit(struct lmf_llama *m, int B, int T, int train)
@@ -1396,6 +1585,8 @@ acts_fit(struct lmf_llama *m, int B, int T, int train)
 		m->ints = xmallocarray(2 * N, sizeof(int32_t));
 		m->icap = 2 * N;
 	}
+	if (m->o.bf16)
+		bf16_scratch_fit(m, N);
 	layout(m, m->acts, B, T, train);
 	m->pos = m->ints;
 	m->targ = m->ints + N;
@@ -1474,6 +1665,36 @@ lora_forward(struct lmf_llama *m, struct lacts *a, int l, int j,
 	    a->t[j], m->rank, lo->B, m->rank, 1.0f, out, O);
 }
 
+/* bf16: out (N, O) (row stride ldo) = inp (N, I) W^T + bias, inp
+ * narrowed into m->x16, w16 W's bf16 copy */
+static void
+lin16_forward(struct lmf_llama *m, float *out, int ldo, const float *inp,
+    const uint16_t *w16, const float *bias, int N, int I, int O)
+{
+	int n, o;
+
+	lmf_bf16_narrow(m->x16, inp, (size_t)N * I);
+	lmf_gemm_bf16(LMF_NOTRANS, LMF_TRANS, N, O, I, 1.0f, m->x16, I, w16,
+	    I, 0.0f, out, ldo);
+	for (n = 0; bias && n < N; n++)
+		for (o = 0; o < O; o++)
+			out[(size_t)n * ldo + o] += bias[o];
+}
+
+/* bf16: from dy (N, O), dout already narrowed (row stride ldy), and x16
+ * the narrowed input (N, I): dinp (N, I) += dy W, dw (O, I) += dy^T x */
+static void
+lin16_backward(struct lmf_llama *m, float *dinp, float *dw,
+    const uint16_t *dy, int ldy, const uint16_t *w16, int N, int I, int O)
+{
+	if (dinp)
+		lmf_gemm_bf16(LMF_NOTRANS, LMF_NOTRANS, N, I, O, 1.0f, dy, ldy,
+		    w16, I, 1.0f, dinp, I);
+	if (dw)
+		lmf_gemm_bf16(LMF_TRANS, LMF_NOTRANS, O, I, N, 1.0f, dy, ldy,
+		    m->x16, I, 1.0f, dw, I);
+}
+
 /* out (N, OC) = inp W^T + b, plus the LoRA term when targeted */
 static void
 proj_forward(struct lmf_llama *m, struct lacts *a, int l, int j,
@@ -1483,7 +1704,12 @@ proj_forward(struct lmf_llama *m, struct lacts *a, int l, int j,
 	int I, O;
 
 	proj_dims(m, j, &I, &O);
-	lmf_matmul_forward(out, inp, m->lw[l][pweight[j]], bias, N, I, O);
+	if (m->o.bf16)
+		lin16_forward(m, out, O, inp, m->lw16[l][pweight[j]], bias, N,
+		    I, O);
+	else
+		lmf_matmul_forward(out, inp, m->lw[l][pweight[j]], bias, N, I,
+		    O);
 	lora_forward(m, a, l, j, out, inp, N, train);
 }
 
@@ -1538,9 +1764,21 @@ proj_backward(struct lmf_llama *m, struct lacts *a, int l, int j,
 	float *dbias = pbias[j] >= 0 ? m->lg[l][pbias[j]] : NULL;
 	int I, O;
 
+	float *dw = m->lg[l][pweight[j]];
+
 	proj_dims(m, j, &I, &O);
-	lmf_matmul_backward(dinp, m->lg[l][pweight[j]], dbias, dout, inp,
-	    m->lw[l][pweight[j]], N, I, O);
+	if (m->o.bf16) {
+		lmf_bf16_narrow(m->y16, dout, (size_t)N * O);
+		if (dw)
+			lmf_bf16_narrow(m->x16, inp, (size_t)N * I);
+		lin16_backward(m, dinp, dw, m->y16, O, m->lw16[l][pweight[j]],
+		    N, I, O);
+		lmf_matmul_backward(NULL, NULL, dbias, dout, NULL, NULL, N, I,
+		    O);
+	} else {
+		lmf_matmul_backward(dinp, dw, dbias, dout, inp,
+		    m->lw[l][pweight[j]], N, I, O);
+	}
 	lora_backward(m, a, l, j, dinp, dout, inp, N);
 }
 
@@ -1557,12 +1795,16 @@ static int
 group_adjacent(struct lmf_llama *m, int l, int j0, int n, int g)
 {
 	float *const *w = g ? m->lg[l] : m->lw[l];
+	uint16_t *const *w16 = m->o.bf16 && !g ? m->lw16[l] : NULL;
 	int k, I, O;
 
 	for (k = 0; k + 1 < n; k++) {
 		proj_dims(m, j0 + k, &I, &O);
-		if (!w[pweight[j0 + k]] || w[pweight[j0 + k + 1]] !=
-		    w[pweight[j0 + k]] + (size_t)I * O)
+		if (w16 && (!w16[pweight[j0 + k]] || w16[pweight[j0 + k + 1]]
+		    != w16[pweight[j0 + k]] + (size_t)I * O))
+			return 0;
+		if (!w16 && (!w[pweight[j0 + k]] || w[pweight[j0 + k + 1]] !=
+		    w[pweight[j0 + k]] + (size_t)I * O))
 			return 0;
 	}
 	return 1;
@@ -1597,8 +1839,12 @@ group_forward(struct lmf_llama *m, struct lacts *a, int l, int j0, int n,
 	}
 	tot = group_width(m, j0, n, off, O);
 	proj_dims(m, j0, &I, &O[0]);
-	lmf_gemm(LMF_NOTRANS, LMF_TRANS, N, tot, I, 1.0f, inp, I,
-	    m->lw[l][pweight[j0]], I, 0.0f, f, tot);
+	if (m->o.bf16)
+		lin16_forward(m, f, tot, inp, m->lw16[l][pweight[j0]], NULL, N,
+		    I, tot);
+	else
+		lmf_gemm(LMF_NOTRANS, LMF_TRANS, N, tot, I, 1.0f, inp, I,
+		    m->lw[l][pweight[j0]], I, 0.0f, f, tot);
 	for (k = 0; k < n; k++) {
 		bias = pbias[j0 + k] >= 0 ? m->lw[l][pbias[j0 + k]] : NULL;
 		for (i = 0; i < N; i++) {
@@ -1613,24 +1859,16 @@ group_forward(struct lmf_llama *m, struct lacts *a, int l, int j0, int n,
 	}
 }
 
+/* group_backward's products in fp32, from the gathered dout in fscr */
 static void
-group_backward(struct lmf_llama *m, struct lacts *a, int l, int j0, int n,
-    float *dinp, const float *const *douts, const float *inp, int N)
+group_backward32(struct lmf_llama *m, int l, int j0, int n, float *dinp,
+    const float *inp, int N)
 {
-	int off[3], O[3], tot, I, k, i;
-	float *f = m->fscr, *dw, *dbias;
+	int off[3], O[3], tot, I, k;
+	float *f = m->fscr, *dw;
 
-	if (!group_adjacent(m, l, j0, n, 0)) {
-		for (k = 0; k < n; k++)
-			proj_backward(m, a, l, j0 + k, dinp, douts[k], inp, N);
-		return;
-	}
 	tot = group_width(m, j0, n, off, O);
 	proj_dims(m, j0, &I, &O[0]);
-	for (i = 0; i < N; i++)
-		for (k = 0; k < n; k++)
-			memcpy(f + (size_t)i * tot + off[k], douts[k] +
-			    (size_t)i * O[k], (size_t)O[k] * sizeof(float));
 	/* dinp (N, I) += dout (N, tot) W (tot, I) */
 	if (dinp)
 		lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, N, I, tot, 1.0f, f, tot,
@@ -1647,6 +1885,58 @@ group_backward(struct lmf_llama *m, struct lacts *a, int l, int j0, int n,
 				    1.0f, f + off[k], tot, inp, I, 1.0f, dw,
 				    I);
 	}
+}
+
+/* group_backward's products in bf16, from the gathered dout in fscr */
+static void
+group_backward16(struct lmf_llama *m, int l, int j0, int n, float *dinp,
+    const float *inp, int N)
+{
+	int off[3], O[3], tot, I, k, any = 0;
+	float *dw;
+
+	tot = group_width(m, j0, n, off, O);
+	proj_dims(m, j0, &I, &O[0]);
+	lmf_bf16_narrow(m->y16, m->fscr, (size_t)N * tot);
+	for (k = 0; k < n; k++)
+		any |= m->lg[l][pweight[j0 + k]] != NULL;
+	if (any)
+		lmf_bf16_narrow(m->x16, inp, (size_t)N * I);
+	if (group_adjacent(m, l, j0, n, 1)) {
+		lin16_backward(m, dinp, m->lg[l][pweight[j0]], m->y16, tot,
+		    m->lw16[l][pweight[j0]], N, I, tot);
+		return;
+	}
+	lin16_backward(m, dinp, NULL, m->y16, tot, m->lw16[l][pweight[j0]],
+	    N, I, tot);
+	for (k = 0; k < n; k++)
+		if ((dw = m->lg[l][pweight[j0 + k]]))
+			lin16_backward(m, NULL, dw, m->y16 + off[k], tot, NULL,
+			    N, I, O[k]);
+}
+
+static void
+group_backward(struct lmf_llama *m, struct lacts *a, int l, int j0, int n,
+    float *dinp, const float *const *douts, const float *inp, int N)
+{
+	int off[3], O[3], tot, I, k, i;
+	float *f = m->fscr, *dbias;
+
+	if (!group_adjacent(m, l, j0, n, 0)) {
+		for (k = 0; k < n; k++)
+			proj_backward(m, a, l, j0 + k, dinp, douts[k], inp, N);
+		return;
+	}
+	tot = group_width(m, j0, n, off, O);
+	proj_dims(m, j0, &I, &O[0]);
+	for (i = 0; i < N; i++)
+		for (k = 0; k < n; k++)
+			memcpy(f + (size_t)i * tot + off[k], douts[k] +
+			    (size_t)i * O[k], (size_t)O[k] * sizeof(float));
+	if (m->o.bf16)
+		group_backward16(m, l, j0, n, dinp, inp, N);
+	else
+		group_backward32(m, l, j0, n, dinp, inp, N);
 	for (k = 0; k < n; k++) {
 		dbias = pbias[j0 + k] >= 0 ? m->lg[l][pbias[j0 + k]] : NULL;
 		if (dbias)
@@ -1784,6 +2074,7 @@ forward(struct lmf_llama *m, const struct lmf_batch *b, int flags)
 	if (train && (flags & LMF_FWD_NO_ADAPTER))
 		BUG("a forward without the adapter has no gradients");
 	acts_fit(m, b->B, b->T, train);
+	bf16_refresh(m);
 	m->fflags = flags;
 	m->fB = b->B;
 	m->fT = b->T;
@@ -1886,8 +2177,12 @@ ce_fused(struct lmf_llama *m, float *dhid, float scale)
 		if (!logit_block(m, &lo, &hi, N))
 			continue;
 		x = m->xf + (size_t)lo * C;
-		lmf_gemm(LMF_NOTRANS, LMF_TRANS, hi - lo, V, C, 1.0f, x, C,
-		    m->lmw, C, 0.0f, m->lscr, V);
+		if (m->o.bf16)
+			lin16_forward(m, m->lscr, V, x, m->lmw16, NULL, hi - lo,
+			    C, V);
+		else
+			lmf_gemm(LMF_NOTRANS, LMF_TRANS, hi - lo, V, C, 1.0f, x,
+			    C, m->lmw, C, 0.0f, m->lscr, V);
 		if (!dhid) {
 			loss += lmf_crossentropy_forward(NULL, m->lscr,
 			    m->targ + lo, hi - lo, V);
@@ -1895,6 +2190,13 @@ ce_fused(struct lmf_llama *m, float *dhid, float scale)
 		}
 		loss += lmf_crossentropy_backward(m->lscr, NULL, m->lscr,
 		    m->targ + lo, scale, hi - lo, V);
+		if (m->o.bf16) {
+			/* x16 still holds x, narrowed by the forward */
+			lmf_bf16_narrow(m->y16, m->lscr, (size_t)(hi - lo) * V);
+			lin16_backward(m, dhid + (size_t)lo * C, m->dlmw,
+			    m->y16, V, m->lmw16, hi - lo, C, V);
+			continue;
+		}
 		lmf_matmul_backward(dhid + (size_t)lo * C, m->dlmw, NULL,
 		    m->lscr, x, m->lmw, hi - lo, C, V);
 	}

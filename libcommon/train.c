@@ -915,6 +915,8 @@ lmf_train_update(struct lmf_trainer *tr, double loss)
 	}
 	lr = lmf_sched_lr(&tr->sched, tr->step);
 	lmf_adamw_step(&tr->adam, tr->tp, tr->ntp, lr);
+	if (tr->model)
+		lmf_llama_weights_changed(tr->model);
 	tr->step++;
 	tr->last_norm = norm;
 	tr->loss_sum += loss;
@@ -1369,7 +1371,7 @@ lmf_train_opt_target(const struct lmf_opt *op, const char *v)
 
 
 struct lmf_llama *
-lmf_train_frozen_open(const char *model, const char *adapter)
+lmf_train_frozen_open(const char *model, const char *adapter, int bf16)
 {
 	struct lmf_train_opts t = lmf_train_opts_default();
 	struct lmf_llama *m;
@@ -1381,6 +1383,7 @@ lmf_train_frozen_open(const char *model, const char *adapter)
 	t.finetuning_type = adapter ? LMF_FT_LORA : LMF_FT_FREEZE;
 	t.freeze_trainable_layers = 0;
 	t.gradient_checkpointing = 0;
+	t.bf16 = bf16;
 	lmf_rd_check_kind_or_die(rd, "model");
 	if (!(m = lmf_llama_open(rd, &t, err, sizeof err)))
 		die("'%s': %s", lmf_rd_name(rd), err);

@@ -23,7 +23,7 @@
 
 struct opts {
 	const char *model, *adapter, *in, *out;
-	int threads, batch;
+	int threads, batch, bf16;
 	struct lmf_wropts wo;
 };
 
@@ -227,7 +227,7 @@ int
 main(int argc, char **argv)
 {
 	static const struct lmf_opt_usage u = { "--model FILE "
-	    "[--adapter_name_or_path FILE] [-o FILE]\n"
+	    "[--adapter_name_or_path FILE] [-o FILE] [--bf16 [BOOL]]\n"
 	    "                 [--threads N] [-l N] [-q] [examples]",
 	    "Append a reference model's log-probs to an examples stream." };
 	struct opts o = { .in = "-", .out = "-", .batch = 1 };
@@ -242,6 +242,8 @@ main(int argc, char **argv)
 		    "the output examples stream"),
 		LMF_OPT_ROW("batch_size", 0, LMF_OPT_INT, &o.batch, "N", 1,
 		    LOGPS_MAX_BATCH, "examples per forward"),
+		LMF_OPT_ROW("bf16", 0, LMF_OPT_BOOL, &o.bf16, NULL, 0, 0,
+		    "the projections' products in bf16, as the trainer's"),
 		{ "threads", 0, LMF_OPT_INT, &o.threads, "N", 0, 4096,
 		    "threads for matrix products", "0 = all cores", NULL, 0 },
 		{ "level", 'l', LMF_OPT_FUNC, &o.wo.level, "N", 0, 0,
@@ -271,7 +273,7 @@ main(int argc, char **argv)
 		    "stdin");
 	lmf_dist_start(o.threads);
 	lmf_dist_tool(o.model, o.in);
-	s.model = lmf_train_frozen_open(o.model, o.adapter);
+	s.model = lmf_train_frozen_open(o.model, o.adapter, o.bf16);
 	r = lmf_rd_open_or_die(o.in);
 	read_header(&s, r);
 	if (lmf_dist_size() > 1) {

@@ -61,7 +61,7 @@ open_rm(struct run *r)
 	    o->reward_model;
 	char err[512];
 
-	r->rm = lmf_train_frozen_open(p, a);
+	r->rm = lmf_train_frozen_open(p, a, o->t.bf16);
 	if (o->rm_type == RM_LORA && !o->dump && lmf_ppo_reward_read(a,
 	    &r->reward, &r->reward_cfg, err, sizeof err) < 0)
 		die("%s", err);
@@ -94,7 +94,7 @@ open_models(struct run *r)
 	c = lmf_llama_config(r->model);
 	if (o->t.finetuning_type != LMF_FT_LORA)
 		r->ref = lmf_train_frozen_open(o->ref_model ? o->ref_model :
-		    o->model, NULL);
+		    o->model, NULL, o->t.bf16);
 	if (o->reward_model)
 		open_rm(r);
 	r->eos = c->n_eos ? (int32_t)c->eos_token_ids[0] : -1;
@@ -126,6 +126,7 @@ update(void *ctx, int last, double loss)
 	lmf_grad_clip(tr->tp, tr->ntp, tr->a.max_grad_norm);
 	lmf_adamw_step(&tr->adam, tr->tp, tr->ntp,
 	    lmf_sched_lr(&tr->sched, tr->step));
+	lmf_llama_weights_changed(r->model);
 }
 
 /* the prompts of GA x buffer micro-batches: each row's tokens (its

@@ -11,8 +11,21 @@
  * (N, K) when transposed), and C has row stride ldc. With beta == 0, C is
  * written without being read (NaN in C does not leak through).
  *
- * Today the backend is OpenBLAS's cblas_sgemm; a different backend (for
- * example bf16 through oneDNN) replaces lmf_gemm's body and nothing else.
+ * lmf_gemm's backend is OpenBLAS's cblas_sgemm, bit for bit as before
+ * whatever else is built in. lmf_gemm_bf16 is the mixed-precision product
+ * (bf16: true): bf16 inputs, fp32 accumulation, fp32 C. Where the CPU has
+ * AVX512-BF16 or AMX and lmf was built with oneDNN (the Makefile finds
+ * <oneapi/dnnl/dnnl.h>; DNNL=0 builds without), it runs oneDNN's matmul
+ * primitive on the bf16 instructions; otherwise, or with LMF_BF16_ISA=none
+ * in the environment, the inputs are widened to fp32 (exactly) and run
+ * through sgemm. Both give sum_k a_k b_k of the same bf16 values, each
+ * product exact in fp32, and differ only in the order of the fp32 sums.
+ * oneDNN primitives are made once per (transposition, shape, leading
+ * dimensions, alpha, beta) and kept (making one costs far more than a
+ * small product); beta != 0 is oneDNN's sum post-op, alpha its output
+ * scale. oneDNN runs on the same OpenMP team as OpenBLAS and the kernels.
+ * lmf_gemm_bf16 keeps that cache and its scratch in the library: call it
+ * from serial code only (never inside an OpenMP parallel region).
  *
  * Threads: lmf_gemm_init decides how many threads the backend uses, and
  * (when built with OpenMP) sets OpenMP to the same count. The Makefile
@@ -36,6 +49,7 @@
  * lmf_gemm_init early in main, before reading input, creating files or
  * starting threads, since everything before it runs twice. */
 #include <stddef.h>
+#include <stdint.h>
 
 enum {
 	LMF_NOTRANS = 0,
@@ -62,5 +76,16 @@ void lmf_gemm(int transA, int transB, int M, int N, int K, float alpha,
 void lmf_gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
     const float *A, int lda, const float *B, int ldb, float beta, float *C,
     int ldc);
+
+/* C = alpha op(A) op(B) + beta C with A, B bf16 (their upper 16 bits of
+ * an f32), fp32 accumulation and C (see above) */
+void lmf_gemm_bf16(int transA, int transB, int M, int N, int K, float alpha,
+    const uint16_t *A, int lda, const uint16_t *B, int ldb, float beta,
+    float *C, int ldc);
+/* 1 when lmf_gemm_bf16 runs on the CPU's bf16 instructions (oneDNN), 0
+ * when it widens into sgemm; dies (exit 2) on a bad LMF_BF16_ISA */
+int lmf_gemm_bf16_native(void);
+/* what runs the bf16 products: "oneDNN brg:avx512_core_bf16", "sgemm" */
+const char *lmf_gemm_bf16_impl(void);
 
 #endif

@@ -57,6 +57,8 @@ struct lmf_train_opts {
 	int use_rslora;                /* scaling alpha / sqrt(r) */
 	/* training */
 	int gradient_checkpointing;    /* 1 */
+	int bf16;                      /* 0; 1: the linear layers' products
+	                                  with bf16 inputs (lmf_gemm_bf16) */
 	uint64_t seed;                 /* LoRA init and dropout: 42 */
 };
 struct lmf_train_opts lmf_train_opts_default(void);
@@ -123,6 +125,9 @@ struct lmf_llama *lmf_llama_open(struct lmf_rd *r, const struct lmf_train_opts *
 int lmf_llama_load_adapter(struct lmf_llama *m, struct lmf_rd *r, char *err,
     size_t errlen);
 void lmf_llama_free(struct lmf_llama *m);
+/* the weights changed (an optimizer step): with bf16 the next forward
+ * narrows the trainable ones' bf16 copies again */
+void lmf_llama_weights_changed(struct lmf_llama *m);
 /* a preference trainer's buffers for lmf_llama_seqlogps, (B * T): the
  * tokens' log-probs, their gradient, the mean logits of each position */
 struct lmf_seqlp {

@@ -122,7 +122,9 @@ void lmf_train_opt_sched(const struct lmf_opt *o, const char *v);
 	    "all|q_proj,...", 0, 0, "the modules LoRA adapts", "all", \
 	    lmf_train_opt_target, 0 }, \
 	LMF_OPT_ROW("use_rslora", 0, LMF_OPT_BOOL, &(t)->use_rslora, NULL, 0, \
-	    0, "scale LoRA by alpha / sqrt(rank)")
+	    0, "scale LoRA by alpha / sqrt(rank)"), \
+	LMF_OPT_ROW("bf16", 0, LMF_OPT_BOOL, &(t)->bf16, NULL, 0, 0, \
+	    "the linear layers' products in bf16 (fp32 masters)")
 #define LMF_FREEZE_OPTIONS(t) \
 	LMF_OPT_ROW("freeze_trainable_layers", 0, LMF_OPT_INT, \
 	    &(t)->freeze_trainable_layers, "N", -100000, 100000, \
@@ -298,10 +300,11 @@ void lmf_train_check_paths(struct lmf_train_args *a, struct lmf_opt *tab,
  * of opt.h serve -l and -q) */
 void lmf_train_opt_target(const struct lmf_opt *o, const char *v);
 /* a frozen model (a reference, a reward model) from a model stream, with
- * an adapter stream over it when adapter is not NULL; no gradients. Dies
- * with one line */
+ * an adapter stream over it when adapter is not NULL; no gradients; its
+ * products in bf16 when bf16 (as the policy's, so that both agree at the
+ * start). Dies with one line */
 struct lmf_llama *lmf_train_frozen_open(const char *model,
-    const char *adapter);
+    const char *adapter, int bf16);
 /* the model stream (or on resume the checkpoint's model.lmf) opened for
  * training per t, with the adapter (a stream or a PEFT directory; on a
  * LoRA resume the checkpoint's adapter.lmf) when there is one; dies with

@@ -8,6 +8,10 @@
 # transformers' sliding_window_overlay). No transformers, no peft.
 # Cases with qwen3 or rope_scaling also get logits.lmf (the logits of the
 # first batch, f64) and greedy (a prompt and its argmax continuation).
+# Cases in BF16_CASES also get grads_bf16.lmf: the same step with the
+# inputs of the projections' and lm_head's products rounded to bf16 exactly
+# where lmf --bf16 rounds them (forward x and W; backward dy, W and x),
+# everything else float64 (see LinBF and man/lmf-sft.1, BF16).
 # Usage: /usr/bin/python3 tests/golden/make_golden.py [OUTDIR]
 # (default tests/golden/sft). Deterministic: the same files every run.
 import json, math, os, shutil, struct, sys
@@ -194,8 +198,35 @@ def rope(x, pos, cfg, lens=None):
     emb = torch.cat((fr, fr), dim=-1)[:, None]    # (B, 1, T, HS)
     return x * (emb.cos() * scale) + rotate_half(x) * (emb.sin() * scale)
 
+def bf16(t):
+    """t rounded as lmf rounds its fp32 values: to float32, then to bf16
+    (nearest even), held in float64"""
+    return t.float().to(torch.bfloat16).double()
+
+class LinBF(torch.autograd.Function):
+    """x @ W.t() with bf16-rounded inputs, float64 sums; its backward
+    rounds dy too: dx = r(dy) r(W), dW = r(dy)^T r(x) (lmf --bf16)"""
+    @staticmethod
+    def forward(ctx, x, W):
+        xr, Wr = bf16(x), bf16(W)
+        ctx.save_for_backward(xr, Wr)
+        return xr @ Wr.t()
+
+    @staticmethod
+    def backward(ctx, dy):
+        xr, Wr = ctx.saved_tensors
+        dyr = bf16(dy)
+        dW = dyr.reshape(-1, dy.shape[-1]).t() @ xr.reshape(-1, xr.shape[-1])
+        return dyr @ Wr, dW
+
+BF16 = [False]
+
+def matmul_t(x, W):
+    """x @ W.t(), through LinBF while BF16[0]"""
+    return LinBF.apply(x, W) if BF16[0] else x @ W.t()
+
 def linear(x, W, b, lora, name):
-    y = x @ W.t()
+    y = matmul_t(x, W)
     if b is not None:
         y = y + b
     if lora is not None and name in lora['A']:
@@ -248,7 +279,7 @@ def forward(cfg, w, lora, ids, mask, pos, hidden=False, lens=None):
         return x
     lm = w['model.embed_tokens.weight'] if cfg.get('tie_word_embeddings') \
         else w['lm_head.weight']
-    return x @ lm.t()
+    return matmul_t(x, lm)
 
 def ce_sum(logits, labels):
     tgt = torch.cat((labels[:, 1:], torch.full_like(labels[:, :1], -100)), 1)
@@ -492,6 +523,53 @@ def write_extra(d, name, cfg, w, lora, batches):
         f.write(','.join(map(str, seq[:4])) + '\n' +
                 ','.join(map(str, new)) + '\n')
 
+BF16_CASES = ('llama_gqa_full', 'qwen2_bias_full', 'tied_full',
+              'padded_full', 'lora_all', 'freeze_last1', 'gradacc_full',
+              'qwen3_lora_all')
+
+def step_grads(cfg, w, lora, batches, train):
+    """the loss and gradients of one step, on fresh leaves"""
+    w = {n: t.detach().clone().requires_grad_(n in train)
+         for n, t in w.items()}
+    if lora:
+        lora = dict(lora)
+        for ab in 'AB':
+            lora[ab] = {k: t.detach().clone().requires_grad_(True)
+                        for k, t in lora[ab].items()}
+    nlab = sum(int((b['labels'] != -100).sum()) for b in batches)
+    total = 0
+    for b in batches:
+        B, T = b['input_ids'].shape
+        pos = b.get('position_ids', torch.arange(T).expand(B, T))
+        logits = forward(cfg, w, lora, b['input_ids'], b['attention_mask'], pos)
+        total = total + ce_sum(logits, b['labels'])
+    loss = total / nlab
+    loss.backward()
+    return loss, w, lora
+
+def write_bf16(d, name, cfg, w, lora, batches, train):
+    """grads_bf16.lmf: grads.lmf's layout, the products in bf16"""
+    BF16[0] = True
+    loss, w, lora = step_grads(cfg, w, lora, batches, train)
+    BF16[0] = False
+    out = [('loss', 'f64', (), f64bytes(loss.detach().reshape(1)))]
+    for n in train:
+        out.append((n, 'f64', tuple(w[n].shape), f64bytes(w[n].grad)))
+    if lora:
+        for l in range(cfg['num_hidden_layers']):
+            for p in PROJ:
+                key = 'model.layers.%d.%s.%s' % (l, MOD[p], p)
+                if key not in lora['A']:
+                    continue
+                for ab in 'AB':
+                    t = lora[ab][key]
+                    out.append(('base_model.model.%s.lora_%s.weight' % (key, ab),
+                                'f64', tuple(t.shape), f64bytes(t.grad)))
+    with open(os.path.join(d, 'grads_bf16.lmf'), 'wb') as f:
+        f.write(stream({'kind': 'grads', 'case': name, 'bf16': True,
+                        'command': 'make_golden.py'}, [out]))
+    print('%s: bf16 loss %.6f' % (name, loss.item()))
+
 def run(name, cfg, batches, args, lora, seed, extra):
     d = os.path.join(OUT, name)
     shutil.rmtree(d, ignore_errors=True)
@@ -554,6 +632,8 @@ def run(name, cfg, batches, args, lora, seed, extra):
     with open(os.path.join(d, 'grads.lmf'), 'wb') as f:
         f.write(stream({'kind': 'grads', 'case': name,
                         'command': 'make_golden.py'}, [out]))
+    if name in BF16_CASES:
+        write_bf16(d, name, cfg, w, lora, batches, train)
     items = []
     for b in batches:
         it = []

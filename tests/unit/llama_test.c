@@ -1181,6 +1181,130 @@ check_bad(void)
 	case_free(&c);
 }
 
+/* ---- bf16 (--bf16) against grads_bf16.lmf ----
+ * make_golden.py's float64 step with the products' inputs rounded to bf16
+ * exactly where lmf rounds them. The tolerances, derived. Two sources of
+ * difference remain. (1) lmf's fp32 arithmetic: each product's K <= 48
+ * fp32 sums of exact bf16 x bf16 terms err by at most (K + 2) 2^-24 of
+ * sum |a b| (gemm_test checks it), and the fp32 work around the products
+ * (norms, attention, softmax) is what the fp32 goldens above bound by
+ * 1e-5 on the loss: both negligible next to (2). (2) Rounding flips: lmf
+ * rounds its fp32 values, the reference its float64 ones; the two differ
+ * by a few fp32 ulps, and an element that close to a bf16 tie rounds the
+ * other way, one bf16 ulp (2^-8 relative) apart. Such elements exist in
+ * every case (within 1.5e-5 to 1e-4 bf16 ulps of a tie), so the reference
+ * itself is defined only up to that: tests/golden/bf16_spread.py moves
+ * every rounded value by up to 2^-22 relative (4 fp32 ulps) before
+ * rounding and finds the reference's loss moving by up to 1.3e-4 relative
+ * and its gradients by up to 1.0e-2 of max|ref| (qwen2_bias_full,
+ * lora_all; 0 in cases without a near tie). The tolerances are twice
+ * that. Where no flip happens lmf matches to 1e-8 (loss) and 1e-5
+ * (gradients), printed below. The check that the tolerance means
+ * something: the fp32 golden's gradients miss the bf16 golden's by more
+ * than it (2.9e-2 to 6.5e-2). */
+#define TOL_BF16_LOSS 3e-4
+#define TOL_BF16_GRAD 2e-2
+
+/* the worst gradient difference of m (or, m NULL, of golden b) against
+ * golden g, each relative to max|g| of its tensor */
+static double
+grads_worst(struct lmf_llama *m, const struct lmf_item *b,
+    const struct lmf_item *g, int *nbad)
+{
+	double worst = 0;
+	int i, k, n = m ? lmf_llama_ntrainable(m) : 0;
+
+	for (k = 0; k < g->ntensors; k++) {
+		const struct lmf_tensor *t = &g->t[k], *u = NULL;
+		struct lmf_tparam *p = NULL;
+		double mx = 0, md = 0, v;
+		uint64_t j;
+
+		if (!strcmp(t->name, "loss"))
+			continue;
+		for (i = 0; i < n; i++)
+			if (!strcmp(lmf_llama_trainable(m, i)->name, t->name))
+				p = lmf_llama_trainable(m, i);
+		for (i = 0; !m && i < b->ntensors; i++)
+			if (!strcmp(b->t[i].name, t->name))
+				u = &b->t[i];
+		if (m ? !p || p->numel != lmf_tensor_numel(t) : !u) {
+			++*nbad;
+			continue;
+		}
+		for (j = 0; j < lmf_tensor_numel(t); j++) {
+			v = m ? p->g[j] : gval(u, j);
+			mx = fmax(mx, fabs(gval(t, j)));
+			md = fmax(md, fabs(gval(t, j) - v));
+		}
+		worst = fmax(worst, md / (mx > 0 ? mx : 1));
+	}
+	return worst;
+}
+
+static void
+check_bf16(const char *name)
+{
+	struct gcase c;
+	struct lmf_item g16 = { 0 };
+	struct lmf_llama *m, *m2;
+	struct lmf_train_opts o;
+	struct lmf_rd *r;
+	double loss, ref16, ref32, w16, w32, wgold;
+	int err, nbad = 0, i, same = 1;
+	char *p;
+
+	case_load(&c, name);
+	p = xasprintf("%s/grads_bf16.lmf", c.dir);
+	r = lmf_rd_open(p, &err);
+	if (!r || lmf_rd_item(r, &g16) != 1) {
+		printf("# cannot read '%s'\n", p);
+		exit(1);
+	}
+	lmf_rd_close(r);
+	free(p);
+	o = c.o;
+	o.bf16 = 1;
+	m = open_model(&c, &o);
+	loss = run_step(m, &c);
+	ref16 = gval(lmf_item_find(&g16, "loss"), 0);
+	ref32 = gval(lmf_item_find(&c.grads, "loss"), 0);
+	w16 = grads_worst(m, NULL, &g16, &nbad);
+	w32 = grads_worst(m, NULL, &c.grads, &nbad);
+	wgold = grads_worst(NULL, &g16, &c.grads, &nbad);
+	printf("# %s bf16: loss %.8f, bf16 torch %.8f (rel %.1e), fp32 torch "
+	    "%.8f (rel %.1e); gradients: worst %.1e against bf16 torch, "
+	    "%.1e against fp32 torch (the two torch %.1e)\n", name, loss,
+	    ref16, fabs(loss - ref16) / fabs(ref16), ref32,
+	    fabs(loss - ref32) / fabs(ref32), w16, w32, wgold);
+	ok(!nbad && fabs(loss - ref16) <= TOL_BF16_LOSS * fabs(ref16) &&
+	    w16 <= TOL_BF16_GRAD, "%s: bf16 loss and gradients match the bf16 "
+	    "golden (loss rel %.1e, gradients %.1e)", name,
+	    fabs(loss - ref16) / fabs(ref16), w16);
+	ok(wgold > TOL_BF16_GRAD, "%s: the fp32 golden's gradients miss the "
+	    "bf16 golden's by more than the tolerance (%.1e)", name, wgold);
+	/* recomputation rounds as the forward did */
+	o.gradient_checkpointing = !o.gradient_checkpointing;
+	m2 = open_model(&c, &o);
+	run_step(m2, &c);
+	for (i = 0; i < lmf_llama_ntrainable(m); i++)
+		if (memcmp(lmf_llama_trainable(m, i)->g,
+		    lmf_llama_trainable(m2, i)->g,
+		    lmf_llama_trainable(m, i)->numel * sizeof(float)))
+			same = 0;
+	ok(same, "%s: bf16, checkpointing on and off give identical "
+	    "gradients", name);
+	lmf_llama_free(m2);
+	lmf_llama_free(m);
+	lmf_item_free(&g16);
+	case_free(&c);
+}
+
+static const char *bf16_cases[] = {
+	"llama_gqa_full", "qwen2_bias_full", "tied_full", "padded_full",
+	"lora_all", "freeze_last1", "gradacc_full", "qwen3_lora_all",
+};
+
 static const char *cases[] = {
 	"llama_gqa_full", "qwen2_bias_full", "llama_attention_bias_full",
 	"mistral_full", "tied_full", "padded_full", "packed_full",
@@ -1200,6 +1324,11 @@ main(int argc, char **argv)
 	lmf_init(argc, argv);
 	lmf_gemm_init(1);
 	gdir = golden_path(argv[0], "sft");
+	printf("# bf16 products: %s\n", lmf_gemm_bf16_impl());
+	for (i = 0; i < sizeof bf16_cases / sizeof bf16_cases[0]; i++)
+		check_bf16(bf16_cases[i]);
+	if (argc > 1 && !strcmp(argv[1], "--bf16"))
+		return tap_done();
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		check_case(cases[i]);
 	check_lora_dropout();
