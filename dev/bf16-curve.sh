@@ -8,7 +8,12 @@
 # same seed. Prints the losses every 20 steps and the worst relative
 # difference over all steps; exit 1 when some step differs by 1% or more.
 # CURVE_ARGS: more lmf-sft options for both runs (e.g. "--finetuning_type
-# lora"). A benchmark, not a test: too slow for make check (t9710 runs a
+# lora"). CURVE_RUNS ("fp32 bf16"): the two runs compared, the second
+# against the first, each one of fp32, bf16 and bf16-sgemm (--bf16 with
+# LMF_BF16_ISA=none: the same numbers as bf16 up to the order of the fp32
+# sums, so "bf16-sgemm bf16" measures how far two runs drift apart from
+# summation order alone, the floor the fp32/bf16 difference is read
+# against). A benchmark, not a test: too slow for make check (t9710 runs a
 # short version).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,22 +31,34 @@ cat >"$o/tiny.json" <<E
 E
 "$top/lmf-load" -q --init --config "$o/tiny.json" -l 0 -o "$o/model.lmf"
 $py "$top/dev/mkbatches.py" 8 256 32000 "${CURVE_BATCHES:-4}" >"$o/b.lmf"
-for p in fp32 bf16; do
+# shellcheck disable=SC2086
+set -- ${CURVE_RUNS:-fp32 bf16}
+[ $# -eq 2 ] || { echo "bf16-curve.sh: CURVE_RUNS must name two runs" >&2; exit 2; }
+first=$1 second=$2
+for p in "$first" "$second"; do
+	isa=${LMF_BF16_ISA:-}
 	set -- --finetuning_type full
-	[ $p = bf16 ] && set -- "$@" --bf16
+	case $p in
+	fp32) ;;
+	bf16) set -- "$@" --bf16 ;;
+	bf16-sgemm) set -- "$@" --bf16; isa=none ;;
+	*) echo "bf16-curve.sh: unknown run '$p'" >&2; exit 2 ;;
+	esac
 	rm -rf "$o/$p"
 	# shellcheck disable=SC2086
-	"$top/lmf-sft" --model "$o/model.lmf" --data "$o/b.lmf" "$@" \
+	LMF_BF16_ISA=$isa "$top/lmf-sft" --model "$o/model.lmf" --data "$o/b.lmf" "$@" \
 	    ${CURVE_ARGS:-} --max_steps "$steps" --learning_rate \
 	    "${CURVE_LR:-1e-3}" --logging_steps 1 --threads 2 -q -l 0 \
 	    --output_dir "$o/$p" >/dev/null
 done
-$py - "$o/fp32/trainer_log.jsonl" "$o/bf16/trainer_log.jsonl" <<'PY'
+$py - "$o/$first/trainer_log.jsonl" "$o/$second/trainer_log.jsonl" \
+    "$first" "$second" <<'PY'
 import json, sys
 def losses(p):
     return [json.loads(l)["loss"] for l in open(p) if '"loss"' in l]
 a, b = losses(sys.argv[1]), losses(sys.argv[2])
-print("| step | fp32 loss | bf16 loss | bf16 / fp32 - 1 |")
+na, nb = sys.argv[3], sys.argv[4]
+print("| step | %s loss | %s loss | %s / %s - 1 |" % (na, nb, nb, na))
 print("|---:|---:|---:|---:|")
 for i in range(len(a)):
     if i == 0 or (i + 1) % 20 == 0:
