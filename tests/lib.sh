@@ -12,7 +12,7 @@ cd "$SCRATCH" || exit 1
 _n=0
 _fail=0
 
-plan() { echo "1..$1"; }
+plan() { _plan=$1; echo "1..$1"; }
 
 _result() {  # status description
 	_n=$((_n + 1))
@@ -93,6 +93,31 @@ options_diff() {
 }
 
 skip() { _n=$((_n + 1)); echo "ok $_n # skip $1"; }
+
+# skip the rest of the plan with one reason, and end
+skip_all() {
+	while [ "$_n" -lt "$_plan" ]; do skip "$1"; done
+	done_testing
+}
+
+# MPI tests: skip all without mpirun; let OpenMPI run as root in
+# containers; SHM: mpirun's arguments for its shared-memory transport
+mpi_setup() {
+	command -v mpirun >/dev/null 2>&1 ||
+	    skip_all "no mpirun (openmpi-bin)"
+	export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+	export OMPI_MCA_btl_vader_single_copy_mechanism=none
+	SHM="--oversubscribe --mca btl vader,self"
+}
+
+# MODEL: skip all when lmf was built without MPI (make MPI=0)
+mpi_probe() {
+	mpirun -np 2 $SHM lmf-sft --model "$1" --data /dev/null \
+	    -o /dev/null 2>probe.err
+	grep -q 'built without MPI' probe.err &&
+	    skip_all "lmf built without MPI"
+	return 0
+}
 
 done_testing() {
 	[ "$_fail" -eq 0 ] && rm -rf "$SCRATCH"

@@ -9,25 +9,15 @@
 . "$(dirname "$0")/lib.sh"
 N=17
 plan $N
-skip_all() {
-	_i=0
-	while [ $_i -lt $N ]; do skip "$1"; _i=$((_i + 1)); done
-	done_testing
-}
-command -v mpirun >/dev/null 2>&1 || skip_all "no mpirun (openmpi-bin)"
+mpi_setup
 # root may run mpirun only when it says so (containers); the test machine
 # has few cores
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_btl_vader_single_copy_mechanism=none
-SHM="--oversubscribe --mca btl vader,self"
 TCP="--oversubscribe --mca btl tcp,self --mca btl_tcp_if_include lo"
 tiny_model
 python3 "$TOP/tests/mkbatches.py" -B 2 -T 16 -n 7 --epochs 2 >b.lmf
 sft() { lmf-sft --model m.lmf --data b.lmf --threads 1 --save_steps 1 -q \
 	--learning_rate 1e-2 --lora_dropout 0.1 "$@"; }
-mpirun -np 2 $SHM lmf-sft --model m.lmf --data b.lmf --max_steps 1 -q \
-	-o /dev/null 2>probe.err
-grep -q 'built without MPI' probe.err && skip_all "lmf built without MPI"
+mpi_probe m.lmf
 # same: DIR_GOT DIR_REF RESULT: cmpdist.py's verdict
 same() {
 	lmf-dump --json "$1/$3" >got.jsonl && lmf-dump --json "$2/$3" \

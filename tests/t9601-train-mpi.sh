@@ -7,19 +7,10 @@
 . "$(dirname "$0")/lib.sh"
 N=9
 plan $N
-skip_all() {
-	_i=0
-	while [ $_i -lt $N ]; do skip "$1"; _i=$((_i + 1)); done
-	done_testing
-}
-command -v mpirun >/dev/null 2>&1 || skip_all "no mpirun (openmpi-bin)"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_btl_vader_single_copy_mechanism=none
+mpi_setup
 export LMF_MPIRUN_ARGS="--oversubscribe --mca btl vader,self"
 tiny_model
-mpirun -np 2 $LMF_MPIRUN_ARGS lmf-sft --model m.lmf --data /dev/null \
-	-o /dev/null 2>probe.err
-grep -q 'built without MPI' probe.err && skip_all "lmf built without MPI"
+mpi_probe m.lmf
 mkdir tiny
 sed 's/"vocab_size": 512/"vocab_size": 576/' \
 	"$TOP/data/models/tiny-llama/config.json" >tiny/config.json

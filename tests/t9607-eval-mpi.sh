@@ -7,19 +7,9 @@
 . "$(dirname "$0")/lib.sh"
 N=9
 plan $N
-skip_all() {
-	_i=0
-	while [ $_i -lt $N ]; do skip "$1"; _i=$((_i + 1)); done
-	done_testing
-}
-command -v mpirun >/dev/null 2>&1 || skip_all "no mpirun (openmpi-bin)"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_btl_vader_single_copy_mechanism=none
-SHM="--oversubscribe --mca btl vader,self"
+mpi_setup
 tiny_model
-mpirun -np 2 $SHM lmf-sft --model m.lmf --data /dev/null -o /dev/null \
-	2>probe.err
-grep -q 'built without MPI' probe.err && skip_all "lmf built without MPI"
+mpi_probe m.lmf
 G="$TOP/tests/golden/eval"
 lmf-load -q -o e.lmf "$G/model" || exit 1
 cp -R "$TOP/data/eval" tasks

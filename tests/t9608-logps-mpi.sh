@@ -7,15 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 N=8
 plan $N
-skip_all() {
-	_i=0
-	while [ $_i -lt $N ]; do skip "$1"; _i=$((_i + 1)); done
-	done_testing
-}
-command -v mpirun >/dev/null 2>&1 || skip_all "no mpirun (openmpi-bin)"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_btl_vader_single_copy_mechanism=none
-SHM="--oversubscribe --mca btl vader,self"
+mpi_setup
 cat >cfg.json <<'CFG'
 {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
  "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
@@ -23,9 +15,7 @@ cat >cfg.json <<'CFG'
  "tie_word_embeddings": false}
 CFG
 lmf-load -q --init --config cfg.json -o m.lmf
-mpirun -np 2 $SHM lmf-sft --model m.lmf --data /dev/null -o /dev/null \
-	2>probe.err
-grep -q 'built without MPI' probe.err && skip_all "lmf built without MPI"
+mpi_probe m.lmf
 tok=$TOP/tests/data/tok-bytelevel
 python3 "$TOP/tests/mkpref.py" ds 11
 lmf-tokenize -q --tokenizer "$tok" --dataset_dir ds --dataset pref \
