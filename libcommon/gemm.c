@@ -14,6 +14,7 @@
 #endif
 
 #include "lmf/gemm.h"
+#include "lmf/kernels.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
 
@@ -228,18 +229,11 @@ lmf_gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
 static void
 widen_mat(float *dst, const uint16_t *src, int rows, int cols, int ld)
 {
-	int i, j;
+	int i;
 
-	for (i = 0; i < rows; i++) {
-		const uint16_t *s = src + (size_t)i * ld;
-		float *d = dst + (size_t)i * cols;
-
-		for (j = 0; j < cols; j++) {
-			uint32_t u = (uint32_t)s[j] << 16;
-
-			memcpy(&d[j], &u, sizeof u);
-		}
-	}
+	for (i = 0; i < rows; i++)
+		lmf_bf16_widen(dst + (size_t)i * cols, src + (size_t)i * ld,
+		    (size_t)cols);
 }
 
 /* the bf16 inputs widened (exact) into sgemm: the path without bf16
