@@ -10,9 +10,20 @@ cd "$(dirname "$0")/.."
 mkdir -p dev/out
 # oneDNN when libcommon.a's gemm.o was built with it (lmf_gemm_bf16)
 dnnl=$(nm libcommon.a 2>/dev/null | grep -q ' U dnnl_' && echo -ldnnl || true)
+# linked as the Makefile links the tools: OpenMP and the OpenMP build of
+# OpenBLAS where it is installed (libcommon.a's kernels use OpenMP)
+ompblas=/usr/lib/$(cc -print-multiarch 2>/dev/null)/openblas-openmp
+omp=
+if [ -d "$ompblas" ]; then
+	omp="-fopenmp -Wl,-rpath,$ompblas"
+	PKG_CONFIG_PATH=$ompblas/pkgconfig
+	export PKG_CONFIG_PATH
+fi
+# shellcheck disable=SC2046,SC2086
 cc -O2 -std=c11 -Iinclude $(pkg-config --cflags openblas) -D_GNU_SOURCE \
 	-o dev/out/bench-gemm dev/bench-gemm.c libcommon.a \
-	$(pkg-config --libs openblas jansson libzstd) $dnnl -lm -lpthread
+	$(pkg-config --libs openblas jansson libzstd) $dnnl -lm -lpthread $omp
+unset PKG_CONFIG_PATH
 best=$(dev/out/bench-gemm -b)
 [ "$best" = none ] && best=Prescott
 echo "== detected core type"

@@ -9,7 +9,8 @@
 # only when something cannot run; a side that cannot run gets "n/a" rows.
 # BENCH_THREADS (2), BENCH_STEPS (timed steps, 3), BENCH_WARMUP (1),
 # BENCH_GC (1: gradient checkpointing on both sides; default 0),
-# BENCH_SHAPES ("tiny small"), BENCH_FT ("full lora").
+# BENCH_SHAPES ("tiny small"), BENCH_FT ("full lora"), BENCH_CORETYPE
+# (OpenBLAS core type of both sides; default: what lmf_gemm_init picks).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -72,7 +73,14 @@ fpt() {
 	    --gradient_checkpointing "$gc"
 }
 
-# the core type lmf_gemm_init settles on, for PyTorch's OpenBLAS too
+# the core type lmf_gemm_init settles on, for PyTorch's OpenBLAS too: the
+# CPU's best unless OPENBLAS_CORETYPE is set (BENCH_CORETYPE sets it here;
+# some machines set it in every shell, which hides AVX-512 kernels)
+inherited=${OPENBLAS_CORETYPE:-}
+if [ -n "${BENCH_CORETYPE:-}" ]; then
+	OPENBLAS_CORETYPE=$BENCH_CORETYPE
+	export OPENBLAS_CORETYPE
+fi
 core=$("$out/gemm-shapes" -t 0.01 --dim 64 --heads 1 --hidden 64 \
     --vocab 64 --seq 64 --batch 1 --layers 1 |
     sed -n 's/^# openblas core \([^,]*\),.*/\1/p')
@@ -84,7 +92,8 @@ echo
 echo "## Training, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
 echo "CPU: ${cpumodel:-unknown}, $(nproc) cores; $threads threads;" \
-    "OpenBLAS core type $core (both sides: OPENBLAS_CORETYPE=$core);" \
+    "OpenBLAS core type $core (both sides: OPENBLAS_CORETYPE=$core$(
+    [ -n "$inherited" ] && echo "; the shell had OPENBLAS_CORETYPE=$inherited"));" \
     "PyTorch $tv; gradient checkpointing $([ "$gc" = 1 ] && echo on ||
     echo off) (both sides); $warmup warm-up step(s), then $steps timed" \
     "steps of random tokens; tokens/s = B*T*steps / time of the timed" \
