@@ -6,7 +6,7 @@
 # weights quantized), greedy and sampled; lmf train takes the key; a bad
 # value is a usage error.
 . "$(dirname "$0")/lib.sh"
-plan 14
+plan 16
 mkdir tiny
 sed 's/"vocab_size": 512/"vocab_size": 576/' \
 	"$TOP/data/models/tiny-llama/config.json" >tiny/config.json
@@ -24,19 +24,20 @@ tok -o ex.lmf
 tok --predict_with_generate -o prompts.lmf
 pack="lmf-pack -q --per_device_train_batch_size 4 --val_size 6"
 pack="$pack --per_device_eval_batch_size 4"
-$pack -o train.lmf ex.lmf
+$pack --eval_output eval.lmf -o train.lmf ex.lmf
 $pack --eval_output predict.lmf -o ptrain.lmf prompts.lmf
 lmf-sft -q --model m.lmf --data train.lmf --threads 2 --lora_rank 8 \
 	--lora_target all --learning_rate 5e-3 --max_steps 4 -o a.lmf
 
+differ() { ! cmp -s "$1" "$2"; }
 # predict MODEL DIR [options]: no training (learning rate 0), then the
 # predictions of the 6 held-out prompts
 predict() {
-	_m=$1 _d=$2
+	pm=$1 pd=$2
 	shift 2
-	lmf-sft -q --model "$_m" --data train.lmf --threads 2 \
+	lmf-sft -q --model "$pm" --data train.lmf --threads 2 \
 		--learning_rate 0 --max_steps 1 --predict_data predict.lmf \
-		--output_dir "$_d" --max_new_tokens 16 "$@"
+		--output_dir "$pd" --max_new_tokens 32 "$@"
 }
 lora="--adapter_name_or_path a.lmf --do_sample false"
 check "LoRA: int8 predict" predict m.lmf li8 $lora --infer_dtype int8
@@ -63,13 +64,19 @@ samp="--adapter_name_or_path a.lmf --do_sample true --temperature 1.5"
 samp="$samp --seed 7"
 predict m.lmf si8 $samp --infer_dtype int8
 predict q8.lmf sq8 $samp
+predict m.lmf sf32 $samp
 check_same "LoRA, sampled: int8 equals f32 of the dequantized model" \
 	si8/generated_predictions.jsonl sq8/generated_predictions.jsonl
+check "  not f32 of the model itself" differ \
+	si8/generated_predictions.jsonl sf32/generated_predictions.jsonl
 full="--finetuning_type full --do_sample false"
 check "full tuning: int8 predict" predict m.lmf fi8 $full --infer_dtype int8
 predict q8.lmf fq8 $full
+predict m.lmf ff32 $full
 check_same "  equal f32 predictions of the dequantized model" \
 	fi8/generated_predictions.jsonl fq8/generated_predictions.jsonl
+check "  not f32 predictions of the model itself" differ \
+	fi8/generated_predictions.jsonl ff32/generated_predictions.jsonl
 
 cat >sft.yaml <<CFG
 model_name_or_path: tiny
