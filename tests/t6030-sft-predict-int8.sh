@@ -3,8 +3,9 @@
 # key): the predictions of a tiny model's int8 copy equal, line for line,
 # f32 predictions of tests/i8round.py's dequantized model, with a trained
 # LoRA adapter (pairs unmerged, f32) and with full tuning (the live
-# weights quantized), greedy and sampled; lmf train takes the key; a bad
-# value is a usage error.
+# weights quantized), greedy and sampled, where f32 predictions of the
+# model itself differ; lmf train takes the key; a bad value is a usage
+# error.
 . "$(dirname "$0")/lib.sh"
 plan 16
 mkdir tiny

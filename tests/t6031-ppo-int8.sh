@@ -6,10 +6,10 @@
 # for bit the same, LoRA and full tuning, and 3 LoRA steps log the same
 # losses (the pairs live in the rollouts); rollouts of the model itself
 # with int8 equal f32 rollouts of the dequantized model; full tuning
-# copies the weights again each step and trains; a bad value is a usage
-# error.
+# copies the weights again each step and trains; lmf train passes the
+# key on; a bad value is a usage error.
 . "$(dirname "$0")/lib.sh"
-plan 11
+plan 14
 cat >cfg.json <<'CFG'
 {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
  "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
@@ -45,6 +45,7 @@ lmf-tokenize -q --tokenizer "$tok" --dataset_dir ds --dataset prompts \
 lmf-pack -q --per_device_train_batch_size 4 -o p.lmf pex.lmf
 ppo() { lmf-ppo --data p.lmf --reward_model rm.lmf --reward_model_type full \
 	--threads 1 --max_new_tokens 12 "$@"; }
+differ() { ! cmp -s "$1" "$2"; }
 # body FILE: a dumped step's tensors, as text (no header: its command)
 body() { lmf-dump --json "$1" | sed 1d; }
 # rollout FILE: the dumped step's queries and responses
@@ -77,10 +78,13 @@ body ff32.lmf >ff32.json
 check_same "  the step as with f32 rollouts, bit for bit" fi8.json ff32.json
 ppo --model m.lmf --do_sample false --dump_step mi8.lmf --infer_dtype int8
 ppo --model q8.lmf --do_sample false --dump_step mq8.lmf
+ppo --model m.lmf --do_sample false --dump_step mf32.lmf
 rollout mi8.lmf >mi8.txt
 rollout mq8.lmf >mq8.txt
+rollout mf32.lmf >mf32.txt
 check_same "int8 rollouts of the model equal f32 ones of its dequantized copy" \
 	mi8.txt mq8.txt
+check "  not f32 ones of the model itself" differ mi8.txt mf32.txt
 # steps N OUT [options]: the logged loss and reward of N LoRA steps
 steps() {
 	sn=$1 so=$2
@@ -103,4 +107,22 @@ check "int8 rollouts, full tuning, 3 steps" ppo --model m.lmf -q \
 	--learning_rate 1e-3 --logging_steps 1 --output_dir o
 check_exit "--infer_dtype int4: exit 2" 2 ppo --model m.lmf -o x \
 	--infer_dtype int4
+mkdir mdl
+cp m.lmf mdl/model.lmf
+cp "$tok"/* mdl/
+cat >ppo.yaml <<'Y'
+model_name_or_path: mdl
+reward_model: rm.lmf
+reward_model_type: full
+stage: ppo
+do_train: true
+dataset: prompts
+dataset_dir: ds
+output_dir: t
+infer_dtype: int8
+Y
+check "lmf train: infer_dtype int8 goes to lmf-ppo" sh -c \
+	'lmf train ppo.yaml --dry_run | grep -q "^lmf-ppo .*--infer_dtype int8"'
+check_exit "lmf train: infer_dtype int4: exit 2" 2 lmf train ppo.yaml \
+	--dry_run infer_dtype=int4
 done_testing
