@@ -977,6 +977,12 @@ drop_f32(struct lmf_infer *m)
 }
 
 int
+lmf_infer_dtype(int choice)
+{
+	return choice == 2 ? LMF_BF16 : choice == 3 ? LMF_I8 : LMF_F32;
+}
+
+int
 lmf_infer_set_dtype(struct lmf_infer *m, int dtype, char *err,
     size_t errlen)
 {

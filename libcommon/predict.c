@@ -346,8 +346,8 @@ run(struct lmf_trainer *tr, struct lmf_llama *m, const char *path,
 	layers = xcalloc((size_t)c->num_hidden_layers, sizeof *layers);
 	if (lmf_llama_infer_weights(m, &w, layers, err, sizeof err) < 0 ||
 	    !(p.inf = lmf_infer_borrow(c, &w, err, sizeof err)) ||
-	    (o->infer_dtype == 2 && lmf_infer_set_dtype(p.inf, LMF_BF16,
-	    err, sizeof err)))
+	    lmf_infer_set_dtype(p.inf, lmf_infer_dtype(o->infer_dtype),
+	    err, sizeof err))
 		die("predict: %s", err);
 	stops(&p, c, lmf_rd_meta(rd));
 	lmf_rng_seed(&p.rng, seed);

@@ -262,8 +262,8 @@ load(struct gen *g)
 
 	if (o->adapter)
 		ra = lmf_rd_open_or_die(o->adapter);
-	if (!(g->model = lmf_infer_open_dtype(r, ra, o->dtype == 2 ? LMF_BF16 :
-	    o->dtype == 3 ? LMF_I8 : LMF_F32, err, sizeof err)))
+	if (!(g->model = lmf_infer_open_dtype(r, ra,
+	    lmf_infer_dtype(o->dtype), err, sizeof err)))
 		die("%s", err);
 	lmf_rd_close(r);
 	if (ra)
@@ -371,7 +371,7 @@ main(int argc, char **argv)
 		LMF_OPT_ROW("output_format", 0, LMF_OPT_CHOICE, &o->out,
 		    "text|jsonl|ids", 0, 0, "how each answer is printed"),
 		LMF_OPT_ROW("infer_dtype", 0, LMF_OPT_CHOICE, &o->dtype,
-		    "auto|float32|bfloat16|int8", 0, 0,
+		    LMF_INFER_DTYPES, 0, 0,
 		    "weights of the products; auto = float32"),
 		LMF_OPT_ROW("do_sample", 0, LMF_OPT_BOOL, &o->do_sample, NULL,
 		    0, 0, "sample, or decode greedily"),

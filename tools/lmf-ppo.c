@@ -103,8 +103,8 @@ open_models(struct run *r)
 	r->layers = xcalloc((size_t)c->num_hidden_layers, sizeof *r->layers);
 	if (lmf_llama_infer_weights(r->model, &w, r->layers, err,
 	    sizeof err) < 0 || !(r->inf = lmf_infer_borrow(c, &w, err,
-	    sizeof err)) || (o->infer_dtype == 2 &&
-	    lmf_infer_set_dtype(r->inf, LMF_BF16, err, sizeof err)))
+	    sizeof err)) || lmf_infer_set_dtype(r->inf,
+	    lmf_infer_dtype(o->infer_dtype), err, sizeof err))
 		die("'%s': %s", o->model, err);
 	o->g.nstop = lmf_sample_stop_ids(c, NULL, NULL,
 	    (int32_t **)&o->g.stop);
@@ -159,10 +159,11 @@ prompts(struct run *r, struct lmf_rollout *ro)
 			ql[n] = lmf_batch_row_tokens(&b, i, q[n]);
 		}
 	}
-	/* bf16 rollouts: the weights as the step starts (LoRA: base frozen) */
-	if (n && r->o->infer_dtype == 2 && r->o->t.finetuning_type !=
-	    LMF_FT_LORA && lmf_infer_set_dtype(r->inf, LMF_BF16, err,
-	    sizeof err))
+	/* bf16, int8 rollouts: the weights as the step starts (LoRA: the
+	 * base frozen, its pairs live) */
+	if (n && r->o->t.finetuning_type != LMF_FT_LORA &&
+	    lmf_infer_set_dtype(r->inf, lmf_infer_dtype(r->o->infer_dtype),
+	    err, sizeof err))
 		die("%s", err);
 	if (n)
 		lmf_ppo_rollout(ro, r->inf, n, (const int32_t *const *)q, ql,
@@ -430,7 +431,7 @@ main(int argc, char **argv)
 		LMF_OPT_ROW("max_new_tokens", 0, I, &g->max_new_tokens, "N", 0,
 		    1 << 20, "response length limit"),
 		LMF_OPT_ROW("infer_dtype", 0, LMF_OPT_CHOICE, &o.infer_dtype,
-		    "auto|float32|bfloat16", 0, 0,
+		    LMF_INFER_DTYPES, 0, 0,
 		    "weights of the rollouts' products; auto = float32"),
 		LMF_OPT_ROW("seed", 0, LMF_OPT_U64, &t->seed, "N", 0, 9.3e18,
 		    "seed of init, dropout, sampling, shuffles"),

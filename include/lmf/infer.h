@@ -108,6 +108,16 @@ struct lmf_item *lmf_infer_item(struct lmf_infer *m); /* the tensors,
 int lmf_infer_set_dtype(struct lmf_infer *m, int dtype, char *err,
     size_t errlen);
 
+/* the values of LLaMA-Factory's infer_dtype key, int8 lmf's own, as an
+ * option's choices (opt.h's LMF_OPT_CHOICE: 0 auto, 1 float32, 2
+ * bfloat16, 3 int8) */
+#define LMF_INFER_DTYPES "auto|float32|bfloat16|int8"
+/* the weights dtype of choice i of LMF_INFER_DTYPES, for
+ * lmf_infer_set_dtype and lmf_infer_open_dtype: LMF_F32 (auto and
+ * float32: unlike LLaMA-Factory's auto, never the checkpoint's dtype),
+ * LMF_BF16 or LMF_I8 */
+int lmf_infer_dtype(int choice);
+
 /* make room for B rows of up to maxT tokens each, all empty */
 void lmf_infer_reset(struct lmf_infer *m, int B, int maxT);
 int lmf_infer_len(const struct lmf_infer *m, int row); /* tokens cached */

@@ -12,6 +12,7 @@
  * runtime keys (train.h's LMF_EVAL_PREDICT). */
 #include <stdint.h>
 
+#include "lmf/infer.h"
 #include "lmf/opt.h"
 #include "lmf/sample.h"
 
@@ -19,8 +20,9 @@ struct lmf_predict_opts {
 	struct lmf_gen_opts g;      /* stop ids: filled by lmf_predict_sft */
 	int skip_special;           /* skip_special_tokens (for predict) */
 	const char *jieba_dir;      /* NULL: jieba's default */
-	int infer_dtype;            /* 0 auto, 1 float32: f32; 2 bfloat16:
-	                               the weights copied to bf16 for it */
+	int infer_dtype;            /* a choice of LMF_INFER_DTYPES
+	                               (infer.h): the weights copied to
+	                               bf16 or int8 for it, else f32 */
 };
 /* GeneratingArguments' defaults: do_sample, temperature 0.95, top_p 0.7,
  * top_k 50, repetition_penalty 1, max_new_tokens 1024, skip special */
@@ -44,7 +46,7 @@ void lmf_predict_defaults(struct lmf_predict_opts *o);
 	LMF_OPT_ROW("jieba_dir", 0, LMF_OPT_STRING, &(o)->jieba_dir, "DIR", \
 	    0, 0, "jieba's dictionary for ROUGE"), \
 	LMF_OPT_ROW("infer_dtype", 0, LMF_OPT_CHOICE, &(o)->infer_dtype, \
-	    "auto|float32|bfloat16", 0, 0, \
+	    LMF_INFER_DTYPES, 0, 0, \
 	    "predict: weights of the products; auto = float32")
 
 /* dies (exit 1) unless path is a prompt batches stream: before training */
