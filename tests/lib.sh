@@ -70,6 +70,42 @@ CFG
 	lmf-load -q --init --config cfg.json -o m.lmf
 }
 
+# byte_model: cfg.json, a 1-layer LLaMA of the byte-level test tokenizer's
+# vocabulary (576), and m.lmf, the model initialised from it (the
+# preference and PPO tests' model)
+byte_model() {
+	cat >cfg.json <<'CFG'
+{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
+ "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
+ "vocab_size": 576, "max_position_embeddings": 128, "rms_norm_eps": 1e-6,
+ "tie_word_embeddings": false}
+CFG
+	lmf-load -q --init --config cfg.json -o m.lmf
+}
+
+# pref_data N CUTOFF: N synthetic preference rows in ds/ (tests/mkpref.py),
+# tokenized for the rm stage into rex.lmf; sets tok to the tokenizer
+pref_data() {
+	python3 "$TOP/tests/mkpref.py" ds "$1"
+	tok=$TOP/tests/data/tok-bytelevel
+	lmf-tokenize -q --tokenizer "$tok" --dataset_dir ds --dataset pref \
+		--stage rm --cutoff_len "$2" -o rex.lmf
+}
+
+# ppo_prompts: ds/prompts.json, the preference rows' instructions as PPO
+# prompts, registered in ds/dataset_info.json as "prompts"
+ppo_prompts() {
+	python3 - <<'PY'
+import json
+d = json.load(open('ds/pref.json'))
+json.dump([{'instruction': r['instruction'], 'input': '', 'output': ''}
+           for r in d], open('ds/prompts.json', 'w'))
+i = json.load(open('ds/dataset_info.json'))
+i['prompts'] = {'file_name': 'prompts.json'}
+json.dump(i, open('ds/dataset_info.json', 'w'))
+PY
+}
+
 # man_flags TOOL: the flags of man/TOOL.1's OPTIONS items, "-name" for
 # --name, "c" for -c, one a line
 man_flags() {

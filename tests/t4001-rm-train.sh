@@ -8,13 +8,7 @@
 # with lmf-export's merge of a LoRA reward model; usage errors.
 . "$(dirname "$0")/lib.sh"
 plan 32
-cat >cfg.json <<'CFG'
-{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
- "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
- "vocab_size": 576, "max_position_embeddings": 128, "rms_norm_eps": 1e-6,
- "tie_word_embeddings": false}
-CFG
-lmf-load -q --init --config cfg.json -o m.lmf
+byte_model
 python3 "$TOP/tests/mkpref.py" ds 96
 lmf-tokenize -q --tokenizer "$TOP/tests/data/tok-bytelevel" --dataset_dir ds \
 	--dataset pref --stage rm --cutoff_len 64 -o ex.lmf

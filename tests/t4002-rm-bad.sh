@@ -7,13 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 plan 10
 T=$TOP/tests/data/tok-bytelevel
-cat >cfg.json <<'CFG'
-{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
- "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
- "vocab_size": 576, "max_position_embeddings": 128, "rms_norm_eps": 1e-6,
- "tie_word_embeddings": false}
-CFG
-lmf-load -q --init --config cfg.json -o m.lmf
+byte_model
 python3 "$TOP/tests/mkpref.py" ds 16
 python3 - <<'PY'
 import json

@@ -19,15 +19,7 @@ cat >mdl/config.json <<'CFG'
 CFG
 lmf-load -q --init --config mdl/config.json -o mdl/model.lmf
 python3 "$TOP/tests/mkpref.py" ds 64
-python3 - <<'PY'
-import json
-d = json.load(open('ds/pref.json'))
-json.dump([{'instruction': r['instruction'], 'input': '', 'output': ''}
-           for r in d], open('ds/prompts.json', 'w'))
-i = json.load(open('ds/dataset_info.json'))
-i['prompts'] = {'file_name': 'prompts.json'}
-json.dump(i, open('ds/dataset_info.json', 'w'))
-PY
+ppo_prompts
 cat >ppo.yaml <<'Y'
 ### model
 model_name_or_path: mdl

@@ -6,31 +6,14 @@
 # a policy that starts from another adapter (so base and policy differ).
 . "$(dirname "$0")/lib.sh"
 plan 7
-cat >cfg.json <<'CFG'
-{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
- "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
- "vocab_size": 576, "max_position_embeddings": 128, "rms_norm_eps": 1e-6,
- "tie_word_embeddings": false}
-CFG
-lmf-load -q --init --config cfg.json -o m.lmf
-python3 "$TOP/tests/mkpref.py" ds 16
-tok=$TOP/tests/data/tok-bytelevel
-lmf-tokenize -q --tokenizer "$tok" --dataset_dir ds --dataset pref \
-	--stage rm --cutoff_len 64 -o rex.lmf
+byte_model
+pref_data 16 64
 lmf-pack -q --per_device_train_batch_size 4 -o rtr.lmf rex.lmf
 lmf-rm -q --model m.lmf --data rtr.lmf --threads 1 --finetuning_type lora \
 	--learning_rate 1e-2 --max_steps 4 --output_dir rmo
 lmf-rm -q --model m.lmf --data rtr.lmf --threads 1 --finetuning_type lora \
 	--learning_rate 1e-2 --max_steps 4 --seed 7 --output_dir other
-python3 - <<'PY'
-import json
-d = json.load(open('ds/pref.json'))
-json.dump([{'instruction': r['instruction'], 'input': '', 'output': ''}
-           for r in d], open('ds/prompts.json', 'w'))
-i = json.load(open('ds/dataset_info.json'))
-i['prompts'] = {'file_name': 'prompts.json'}
-json.dump(i, open('ds/dataset_info.json', 'w'))
-PY
+ppo_prompts
 lmf-tokenize -q --tokenizer "$tok" --dataset_dir ds --dataset prompts \
 	--stage ppo --cutoff_len 64 -o pex.lmf
 lmf-pack -q --per_device_train_batch_size 4 -o p.lmf pex.lmf

@@ -10,13 +10,7 @@
 N=8
 plan $N
 mpi_setup
-cat >cfg.json <<'CFG'
-{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
- "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
- "vocab_size": 576, "max_position_embeddings": 128, "rms_norm_eps": 1e-6,
- "tie_word_embeddings": false}
-CFG
-lmf-load -q --init --config cfg.json -o m.lmf
+byte_model
 mpi_probe m.lmf
 python3 "$TOP/tests/mkpref.py" ds 24
 lmf-tokenize -q --tokenizer "$TOP/tests/data/tok-bytelevel" --dataset_dir ds \
