@@ -528,7 +528,9 @@ BF16_CASES = ('llama_gqa_full', 'qwen2_bias_full', 'tied_full',
               'qwen3_lora_all')
 
 def step_grads(cfg, w, lora, batches, train):
-    """the loss and gradients of one step, on fresh leaves"""
+    """the loss and gradients of one step, on fresh leaves; the loss is the
+    step's summed token cross-entropy over its label tokens (unshifted
+    count, as num_items_in_batch)"""
     w = {n: t.detach().clone().requires_grad_(n in train)
          for n, t in w.items()}
     if lora:
@@ -547,11 +549,9 @@ def step_grads(cfg, w, lora, batches, train):
     loss.backward()
     return loss, w, lora
 
-def write_bf16(d, name, cfg, w, lora, batches, train):
-    """grads_bf16.lmf: grads.lmf's layout, the products in bf16"""
-    BF16[0] = True
-    loss, w, lora = step_grads(cfg, w, lora, batches, train)
-    BF16[0] = False
+def grad_items(cfg, train, w, lora, loss):
+    """a grads stream's item: the loss, then the trainable weights' and the
+    LoRA pairs' gradients under their HF/PEFT names"""
     out = [('loss', 'f64', (), f64bytes(loss.detach().reshape(1)))]
     for n in train:
         out.append((n, 'f64', tuple(w[n].shape), f64bytes(w[n].grad)))
@@ -565,6 +565,14 @@ def write_bf16(d, name, cfg, w, lora, batches, train):
                     t = lora[ab][key]
                     out.append(('base_model.model.%s.lora_%s.weight' % (key, ab),
                                 'f64', tuple(t.shape), f64bytes(t.grad)))
+    return out
+
+def write_bf16(d, name, cfg, w, lora, batches, train):
+    """grads_bf16.lmf: grads.lmf's layout, the products in bf16"""
+    BF16[0] = True
+    loss, w, lora = step_grads(cfg, w, lora, batches, train)
+    BF16[0] = False
+    out = grad_items(cfg, train, w, lora, loss)
     with open(os.path.join(d, 'grads_bf16.lmf'), 'wb') as f:
         f.write(stream({'kind': 'grads', 'case': name, 'bf16': True,
                         'command': 'make_golden.py'}, [out]))
@@ -584,8 +592,6 @@ def run(name, cfg, batches, args, lora, seed, extra):
     if extra:
         write_extra(d, name, cfg, w, lora, batches)
     train = trainable_names(cfg, args)
-    for n in train:
-        w[n].requires_grad_(True)
     if lora:
         os.makedirs(os.path.join(d, 'adapter'))
         ac = {'peft_type': 'LORA', 'task_type': 'CAUSAL_LM', 'r': lora['r'],
@@ -603,32 +609,9 @@ def run(name, cfg, batches, args, lora, seed, extra):
             ts.append(('base_model.model.%s.lora_A.weight' % key, lora['A'][key]))
             ts.append(('base_model.model.%s.lora_B.weight' % key, lora['B'][key]))
         write_st(os.path.join(d, 'adapter', 'adapter_model.safetensors'), ts)
-        for t in list(lora['A'].values()) + list(lora['B'].values()):
-            t.requires_grad_(True)
-    # the loss: sum of token CE over the step / label tokens of the step
-    # (unshifted count, as num_items_in_batch)
     nlab = sum(int((b['labels'] != -100).sum()) for b in batches)
-    total = 0
-    for b in batches:
-        B, T = b['input_ids'].shape
-        pos = b.get('position_ids', torch.arange(T).expand(B, T))
-        logits = forward(cfg, w, lora, b['input_ids'], b['attention_mask'], pos)
-        total = total + ce_sum(logits, b['labels'])
-    loss = total / nlab
-    loss.backward()
-    out = [('loss', 'f64', (), f64bytes(loss.detach().reshape(1)))]
-    for n in train:
-        out.append((n, 'f64', tuple(w[n].shape), f64bytes(w[n].grad)))
-    if lora:
-        for l in range(cfg['num_hidden_layers']):
-            for p in PROJ:
-                key = 'model.layers.%d.%s.%s' % (l, MOD[p], p)
-                if key not in lora['A']:
-                    continue
-                for ab in 'AB':
-                    t = lora[ab][key]
-                    out.append(('base_model.model.%s.lora_%s.weight' % (key, ab),
-                                'f64', tuple(t.shape), f64bytes(t.grad)))
+    loss, gw, glora = step_grads(cfg, w, lora, batches, train)
+    out = grad_items(cfg, train, gw, glora, loss)
     with open(os.path.join(d, 'grads.lmf'), 'wb') as f:
         f.write(stream({'kind': 'grads', 'case': name,
                         'command': 'make_golden.py'}, [out]))
