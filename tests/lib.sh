@@ -70,6 +70,16 @@ CFG
 	lmf-load -q --init --config cfg.json -o m.lmf
 }
 
+# tiny_dir DIR: a model directory for train_from_scratch: data/models/
+# tiny-llama's config at the byte-level test tokenizer's vocabulary (576),
+# with that tokenizer
+tiny_dir() {
+	mkdir -p "$1"
+	sed 's/"vocab_size": 512/"vocab_size": 576/' \
+		"$TOP/data/models/tiny-llama/config.json" >"$1/config.json"
+	cp "$TOP"/tests/data/tok-bytelevel/* "$1/"
+}
+
 # byte_model: cfg.json, a 1-layer LLaMA of the byte-level test tokenizer's
 # vocabulary (576), and m.lmf, the model initialised from it (the
 # preference and PPO tests' model)

@@ -106,10 +106,7 @@ check_grep "  resumes from it, put back" \
 	"resuming training from 'out/checkpoint-2' at step 2" check.err
 
 # lmf train: the tokenizer reaches output_dir through lmf-sft
-mkdir ../d && cd ../d && mkdir tiny
-sed 's/"vocab_size": 512/"vocab_size": 576/' \
-	"$TOP/data/models/tiny-llama/config.json" >tiny/config.json
-cp "$TOP"/tests/data/tok-bytelevel/* tiny/
+mkdir ../d && cd ../d && tiny_dir tiny
 lmf train --stage sft --model_name_or_path tiny --train_from_scratch \
 	--do_train --dataset identity --dataset_dir "$TOP/data" \
 	--template llama3 --cutoff_len 64 --max_samples 8 --max_steps 1 \

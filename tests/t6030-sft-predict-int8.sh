@@ -8,10 +8,7 @@
 # error.
 . "$(dirname "$0")/lib.sh"
 plan 16
-mkdir tiny
-sed 's/"vocab_size": 512/"vocab_size": 576/' \
-	"$TOP/data/models/tiny-llama/config.json" >tiny/config.json
-cp "$TOP"/tests/data/tok-bytelevel/* tiny/
+tiny_dir tiny
 lmf-load -q --init --seed 42 tiny -o m.lmf
 lmf-dump --json m.lmf | python3 "$TOP/tests/i8round.py" 2>nround.txt |
 	lmf-dump -r -o q8.lmf

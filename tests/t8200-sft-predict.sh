@@ -8,10 +8,7 @@
 # without it is refused.
 . "$(dirname "$0")/lib.sh"
 plan 14
-mkdir tiny
-sed 's/"vocab_size": 512/"vocab_size": 576/' \
-	"$TOP/data/models/tiny-llama/config.json" >tiny/config.json
-cp "$TOP"/tests/data/tok-bytelevel/* tiny/
+tiny_dir tiny
 cat >sft.yaml <<CFG
 model_name_or_path: tiny
 train_from_scratch: true

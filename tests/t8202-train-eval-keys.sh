@@ -5,10 +5,7 @@
 # evaluation), eval_results.json and all_results.json for each stage.
 . "$(dirname "$0")/lib.sh"
 plan 13
-mkdir tiny
-sed 's/"vocab_size": 512/"vocab_size": 576/' \
-	"$TOP/data/models/tiny-llama/config.json" >tiny/config.json
-cp "$TOP"/tests/data/tok-bytelevel/* tiny/
+tiny_dir tiny
 lmf-load -q --init --seed 1 tiny -o tiny/model.lmf
 cat >base.yaml <<CFG
 model_name_or_path: tiny/model.lmf

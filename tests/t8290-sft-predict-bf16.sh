@@ -6,10 +6,7 @@
 # f32's printed (not required equal); a bad value is a usage error.
 . "$(dirname "$0")/lib.sh"
 plan 4
-mkdir tiny
-sed 's/"vocab_size": 512/"vocab_size": 576/' \
-	"$TOP/data/models/tiny-llama/config.json" >tiny/config.json
-cp "$TOP"/tests/data/tok-bytelevel/* tiny/
+tiny_dir tiny
 cat >sft.yaml <<CFG
 model_name_or_path: tiny
 train_from_scratch: true

@@ -127,10 +127,7 @@ else
 fi
 
 # the drivers on a tiny model directory
-mkdir tiny
-sed 's/"vocab_size": 512/"vocab_size": 576/' \
-	"$TOP/data/models/tiny-llama/config.json" >tiny/config.json
-cp "$TOP"/tests/data/tok-bytelevel/* tiny/
+tiny_dir tiny
 run="model_name_or_path=tiny train_from_scratch=true do_train=true
 dataset=alpaca_demo dataset_dir=$TOP/data template=llama3 cutoff_len=64
 max_samples=8 output_dir=out"

@@ -6,10 +6,7 @@
 # resume, and that advice resumes.
 . "$(dirname "$0")/lib.sh"
 plan 15
-mkdir tiny
-sed 's/"vocab_size": 512/"vocab_size": 576/' \
-	"$TOP/data/models/tiny-llama/config.json" >tiny/config.json
-cp "$TOP"/tests/data/tok-bytelevel/* tiny/
+tiny_dir tiny
 set -- --stage sft --do_train --model_name_or_path tiny \
 	--train_from_scratch --dataset identity --dataset_dir "$TOP/data" \
 	--template llama3 --cutoff_len 64 --output_dir out

@@ -63,10 +63,7 @@ CHECKS
 check "  nothing written under runs" sh -c 'test -z "$(ls runs)"'
 check "  no connection left open" test "$(ls /proc/$pid/fd | wc -l)" -lt 30
 
-mkdir tiny
-sed 's/"vocab_size": 512/"vocab_size": 576/' \
-	"$TOP/data/models/tiny-llama/config.json" >tiny/config.json
-cp "$TOP"/tests/data/tok-bytelevel/* tiny/
+tiny_dir tiny
 lmf-load -q --init --config tiny/config.json -o tiny/model.lmf
 F="_tab=train&stage=sft&model_name_or_path=tiny&template=llama3"
 F="$F&dataset=alpaca_demo,identity&dataset_dir=$TOP/data&output_dir=runs/j"

@@ -17,10 +17,7 @@ plan 12
 SHOTS="$TOP/tests/scratch/t9501-shots"
 rm -rf "$SHOTS"
 mkdir -p "$SHOTS"
-mkdir tiny
-sed 's/"vocab_size": 512/"vocab_size": 576/' \
-	"$TOP/data/models/tiny-llama/config.json" >tiny/config.json
-cp "$TOP"/tests/data/tok-bytelevel/* tiny/
+tiny_dir tiny
 lmf-load -q --init --config tiny/config.json -o tiny/model.lmf
 
 lmf-board --port 0 --runs runs >url.txt 2>board.err &

@@ -11,10 +11,7 @@ mpi_setup
 export LMF_MPIRUN_ARGS="--oversubscribe --mca btl vader,self"
 tiny_model
 mpi_probe m.lmf
-mkdir tiny
-sed 's/"vocab_size": 512/"vocab_size": 576/' \
-	"$TOP/data/models/tiny-llama/config.json" >tiny/config.json
-cp "$TOP"/tests/data/tok-bytelevel/* tiny/
+tiny_dir tiny
 cat >sft.yaml <<CFG
 model_name_or_path: tiny
 train_from_scratch: true

@@ -97,10 +97,7 @@ check "the one-process run takes the key and is the same" sh -c '
 	cmp -s o1.jsonl o2.jsonl'
 
 # lmf train passes ddp_bucket_cap_mb to the trainer it launches
-mkdir tiny
-sed 's/"vocab_size": 512/"vocab_size": 576/' \
-	"$TOP/data/models/tiny-llama/config.json" >tiny/config.json
-cp "$TOP"/tests/data/tok-bytelevel/* tiny/
+tiny_dir tiny
 cat >sft.yaml <<CFG
 model_name_or_path: tiny
 train_from_scratch: true
