@@ -4,15 +4,20 @@
 # times ../shared/bench/hf_bench.py (LLaMA-Factory's engine: transformers +
 # PEFT on PyTorch) and lmf-sft in the same run, on the tiny and small
 # shapes, full and LoRA rank 8 on all seven projections, at each thread
-# count asked: transformers fp32, and bf16 autocast where the CPU has
-# AVX512-BF16 or AMX. Prints a markdown table; without transformers, peft
-# or hf_bench.py it prints one line saying why and exits 0. A benchmark,
-# not a test: it fails only when something cannot run.
+# count asked: lmf fp32 against transformers fp32, and where the CPU has
+# AVX512-BF16 or AMX lmf --bf16 against transformers' bf16 autocast; the
+# peak RSS of both fp32 runs. Then greedy generation (dev/bench_gen_hf.py
+# against lmf-generate through dev/bench-gen.sh), fp32 and bf16 weights on
+# both sides. Prints markdown tables; without transformers, peft or
+# hf_bench.py it prints one line saying why and exits 0. A benchmark, not
+# a test: it fails only when something cannot run.
 # BENCH_HF (hf_bench.py's path, default ../shared/bench/hf_bench.py beside
 # the checkout), BENCH_HF_THREADS ("2"), BENCH_HF_BF16 (auto, 0 or 1),
 # BENCH_STEPS (3), BENCH_WARMUP (1), BENCH_SHAPES ("tiny small"),
-# BENCH_FT ("full lora"), BENCH_PY (python3). The shape "micro" (width
-# 32, 2 layers, 2 x 32 tokens) is a smoke test's, which hf_bench.py lacks.
+# BENCH_FT ("full lora"), BENCH_PY (python3), BENCH_HF_TRAIN (1; 0: no
+# training table), BENCH_HF_GEN_BATCH ("1"; empty: no generation table),
+# BENCH_GEN_NEW (128). The shape "micro" (width 32, 2 layers, 2 x 32
+# tokens) is a smoke test's, which hf_bench.py lacks.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -25,6 +30,9 @@ shapes=${BENCH_SHAPES:-tiny small}
 fts=${BENCH_FT:-full lora}
 py=${BENCH_PY:-python3}
 bf16=${BENCH_HF_BF16:-auto}
+train=${BENCH_HF_TRAIN:-1}
+genb=${BENCH_HF_GEN_BATCH-1}
+new=${BENCH_GEN_NEW:-128}
 
 echo
 echo "## Against transformers, $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -57,14 +65,16 @@ shape() {
 	*) echo "bench-hf.sh: unknown shape '$1'" >&2; exit 2 ;;
 	esac
 }
-# lmf SHAPE FT THREADS: lmf-sft's tokens/s over the timed steps, or n/a
+# lmf SHAPE FT THREADS [OPTION...]: lmf-sft's tokens/s over the timed
+# steps and its peak RSS in MB ("n/a n/a" when it failed)
 lmf() {
-	set -- "$1" "$2" "$3" --finetuning_type "$2"
-	[ "$2" = lora ] && set -- "$@" --lora_rank 8 --lora_target all
-	rm -rf "$out/sft"
 	r=$1 ft=$2 th=$3
 	shift 3
-	if ./lmf-sft --model "$out/$r-model.lmf" --data "$out/$r-batches.lmf" \
+	set -- "$@" --finetuning_type "$ft"
+	[ "$ft" = lora ] && set -- "$@" --lora_rank 8 --lora_target all
+	rm -rf "$out/sft"
+	if /usr/bin/time -f %M -o "$out/sft.rss" ./lmf-sft \
+	    --model "$out/$r-model.lmf" --data "$out/$r-batches.lmf" \
 	    "$@" --disable_gradient_checkpointing \
 	    --max_steps $((warmup + steps)) --logging_steps 1 --threads "$th" \
 	    --output_dir "$out/sft" -l 0 >/dev/null 2>"$out/sft.err"; then
@@ -75,17 +85,19 @@ lmf() {
 				if (k > w && v > 0) { t += tok / v; m++ }
 			}
 			END {
-				if (m == 0 || t <= 0) print "n/a"
-				else printf("%.1f\n", tok * m / t)
+				if (m == 0 || t <= 0) printf("n/a ")
+				else printf("%.1f ", tok * m / t)
 			}' "$out/sft.err"
+		awk '{ printf("%.0f\n", $1 / 1024) }' "$out/sft.rss"
 	else
 		echo "bench-hf.sh: lmf-sft $r $ft failed:" \
 		    "$(tail -1 "$out/sft.err")" >&2
-		echo n/a
+		echo n/a n/a
 	fi
 }
-# hfrun SHAPE FT THREADS: hf_bench.py's lines, "fp32 TOK/S" and
-# "bf16 TOK/S" (n/a for a run that failed)
+# hfrun SHAPE FT THREADS: hf_bench.py's lines, "fp32 TOK/S RSS" and
+# "bf16 TOK/S RSS" (n/a for a run that failed; the fp32 run comes first,
+# so its RSS is its own)
 hfrun() {
 	runs=$1:$2:cpu:fp32
 	[ "$bf16" = 1 ] && runs=$runs,$1:$2:cpu:bf16
@@ -99,12 +111,12 @@ for line in open(sys.argv[1]):
     except ValueError:
         continue
     if "tokens_per_s" in d:
-        got[d["dtype"]] = d["tokens_per_s"]
+        got[d["dtype"]] = "%s %s" % (d["tokens_per_s"], d["peak_rss_mb"])
     elif "run" in d:
         print("bench-hf.sh: transformers %s failed: %s"
               % (d["run"], d.get("error", "?")), file=sys.stderr)
 for dt in sys.argv[2:]:
-    print(dt, got.get(dt, "n/a"))' "$out/hf.json" fp32 bf16
+    print(dt, got.get(dt, "n/a n/a"))' "$out/hf.json" fp32 bf16
 }
 
 ver=$($py -c 'import transformers, torch
@@ -116,12 +128,16 @@ echo "CPU: $(LC_ALL=C lscpu 2>/dev/null | sed -n 's/^Model name: *//p' |
     "autocast $([ "$bf16" = 1 ] && echo measured ||
     echo "not measured (no AVX512-BF16 or AMX)")."
 echo
-echo "| shape | tuning | threads | lmf fp32 | transformers fp32 |" \
-    "lmf / transformers | transformers bf16 autocast | lmf / bf16 |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|"
-for s in $shapes; do
-	shape "$s"
-	cat >"$out/$s-config.json" <<-E
+# ratio X Y: "X/Yx", or empty when either is not a number
+ratio() {
+	awk -v x="$1" -v y="$2" 'BEGIN {
+		if (x + 0 > 0 && y + 0 > 0) printf("%.2fx", x / y) }'
+}
+# model SHAPE: its config, an --init model and the batches in $out
+model() {
+	shape "$1"
+	[ -f "$out/$1-model.lmf" ] && [ -f "$out/$1-batches.lmf" ] && return 0
+	cat >"$out/$1-config.json" <<-E
 	{"architectures": ["LlamaForCausalLM"], "model_type": "llama",
 	 "hidden_size": $C, "intermediate_size": $FF,
 	 "num_attention_heads": $NH, "num_key_value_heads": $NH,
@@ -130,27 +146,86 @@ for s in $shapes; do
 	 "tie_word_embeddings": false, "hidden_act": "silu",
 	 "torch_dtype": "float32"}
 	E
-	./lmf-load -q --init --config "$out/$s-config.json" -l 0 \
-	    -o "$out/$s-model.lmf"
+	./lmf-load -q --init --config "$out/$1-config.json" -l 0 \
+	    -o "$out/$1-model.lmf"
 	$py dev/mkbatches.py $B $T $V $((warmup + steps)) \
-	    >"$out/$s-batches.lmf"
+	    >"$out/$1-batches.lmf"
+}
+rm -f "$out"/*-model.lmf "$out"/*-batches.lmf
+
+if [ "$train" = 1 ]; then
+echo "| shape | tuning | threads | lmf fp32 | transformers fp32 |" \
+    "lmf / transformers | lmf bf16 | transformers bf16 autocast |" \
+    "lmf bf16 / transformers bf16 | lmf peak RSS MB |" \
+    "transformers peak RSS MB | lmf / transformers RSS |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for s in $shapes; do
+	model "$s"
 	for ft in $fts; do for th in $threads; do
-		l=$(lmf "$s" "$ft" "$th")
+		set -- $(lmf "$s" "$ft" "$th")
+		l=$1 lr=$2
+		lb=
+		[ "$bf16" = 1 ] && lb=$(lmf "$s" "$ft" "$th" --bf16 | cut -d' ' -f1)
 		hfrun "$s" "$ft" "$th" >"$out/hf.txt"
-		f=$(sed -n 's/^fp32 //p' "$out/hf.txt")
-		b=$(sed -n 's/^bf16 //p' "$out/hf.txt")
+		set -- $(sed -n 's/^fp32 //p' "$out/hf.txt")
+		f=$1 fr=$2
+		b=$(sed -n 's/^bf16 //p' "$out/hf.txt" | cut -d' ' -f1)
 		[ "$bf16" = 1 ] || b=
-		awk -v s="$s" -v ft="$ft" -v th="$th" -v l="$l" -v f="$f" \
-		    -v b="$b" 'function r(x, y) {
-				if (x + 0 > 0 && y + 0 > 0)
-					return sprintf("%.2fx", x / y)
-				return ""
-			}
-			BEGIN {
-				printf("| %s | %s | %s | %s | %s | %s |",
-				    s, ft, th, l, f, r(l, f))
-				printf(" %s | %s |\n", b, r(l, b))
-			}'
+		echo "| $s | $ft | $th | $l | $f | $(ratio "$l" "$f") |" \
+		    "$lb | $b | $(ratio "$lb" "$b") | $lr | $fr |" \
+		    "$(ratio "$lr" "$fr") |"
 	done; done
 done
-rm -rf "$out/sft" "$out/sft.err" "$out/hf.json" "$out/hf.err" "$out/hf.txt"
+echo
+echo "tokens/s of the timed steps; peak RSS of the fp32 runs (transformers:" \
+    "ru_maxrss of hf_bench.py's process, lmf: of lmf-sft)."
+fi
+
+if [ -n "$genb" ]; then
+echo
+echo "Generation: greedy, random weights, 32-id random prompts, $new new" \
+    "tokens per row, no EOS; tokens/s = new tokens / decode time (load," \
+    "prefill and first token excluded: lmf, a run less a 0-new-token run" \
+    "(dev/bench-gen.sh); transformers, a generate() less a 1-token one" \
+    "(dev/bench_gen_hf.py)); bf16 = bf16 weights (lmf --infer_dtype" \
+    "bfloat16, transformers model.to(bfloat16))."
+echo
+echo "| shape | batch | threads | lmf fp32 | lmf bf16 | transformers fp32 |" \
+    "transformers bf16 | lmf bf16 / transformers' best |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+# lmfgen SHAPE B THREADS [ARGS]: lmf-generate's new tokens/s
+lmfgen() {
+	BENCH_SHAPES=$1 BENCH_GEN_BATCH=$2 BENCH_THREADS=$3 \
+	    BENCH_GEN_ARGS=${4:-} BENCH_GEN_TORCH=0 BENCH_GEN_NEW=$new \
+	    BENCH_GEN_REPS=2 sh dev/bench-gen.sh >/dev/null 2>"$out/gen.err" ||
+	    true
+	awk '$3 == "lmf" { print $4 }' dev/out/gen/rows.txt 2>/dev/null |
+	    grep . || echo n/a
+}
+# hfgen SHAPE B THREADS DTYPE: transformers' new tokens/s
+hfgen() {
+	$py dev/bench_gen_hf.py --size "$1" --batch "$2" --threads "$3" \
+	    --dtype "$4" --new "$new" >"$out/gen.json" 2>"$out/gen.err" ||
+	    true
+	$py -c 'import json, sys
+try:
+    print(json.load(open(sys.argv[1]))["tokens_per_s"] or "n/a")
+except (ValueError, KeyError, OSError):
+    print("n/a")' "$out/gen.json"
+}
+for s in $shapes; do
+	[ "$s" = micro ] && continue
+	for b in $genb; do for th in $threads; do
+		lf=$(lmfgen "$s" "$b" "$th")
+		lb=$(lmfgen "$s" "$b" "$th" "--infer_dtype bfloat16")
+		hf32=$(hfgen "$s" "$b" "$th" fp32)
+		hb=$(hfgen "$s" "$b" "$th" bf16)
+		best=$(awk -v x="$hf32" -v y="$hb" 'BEGIN {
+			print (y + 0 > x + 0) ? y : x }')
+		echo "| $s | $b | $th | $lf | $lb | $hf32 | $hb |" \
+		    "$(ratio "$lb" "$best") |"
+	done; done
+done
+fi
+rm -rf "$out/sft" "$out/sft.err" "$out/sft.rss" "$out/hf.json" "$out/hf.err" \
+    "$out/hf.txt" "$out/gen.json" "$out/gen.err"
