@@ -162,11 +162,13 @@ echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for s in $shapes; do
 	model "$s"
 	for ft in $fts; do for th in $threads; do
+		# shellcheck disable=SC2046
 		set -- $(lmf "$s" "$ft" "$th")
 		l=$1 lr=$2
 		lb=
 		[ "$bf16" = 1 ] && lb=$(lmf "$s" "$ft" "$th" --bf16 | cut -d' ' -f1)
 		hfrun "$s" "$ft" "$th" >"$out/hf.txt"
+		# shellcheck disable=SC2046
 		set -- $(sed -n 's/^fp32 //p' "$out/hf.txt")
 		f=$1 fr=$2
 		b=$(sed -n 's/^bf16 //p' "$out/hf.txt" | cut -d' ' -f1)
