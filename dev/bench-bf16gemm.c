@@ -1,8 +1,9 @@
 /* bench-bf16gemm: lmf_gemm (fp32, OpenBLAS) against lmf_gemm_bf16 (oneDNN
  * on bf16 instructions, or widened into sgemm with LMF_BF16_ISA=none) on
  * the tiny bench shape's training products (B 8 x T 256 rows, dim 288,
- * hidden 768, vocab 32000): GFLOP/s of each, 2 threads (argv[1] to
- * change), best of 5 after a warm-up call. Build (oneDNN present):
+ * hidden 768, vocab 32000), or with argv[2] "small" the small shape's
+ * (B 4 x T 512, dim 768, hidden 2048): GFLOP/s of each, 2 threads (argv[1]
+ * to change), best of 5 after a warm-up call. Build (oneDNN present):
  *   cc -O2 -fopenmp -Iinclude -o dev/out/bench-bf16gemm \
  *     dev/bench-bf16gemm.c libcommon.a $(PKG_CONFIG_PATH=\
  *     /usr/lib/x86_64-linux-gnu/openblas-openmp/pkgconfig pkg-config \
@@ -11,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "lmf/gemm.h"
@@ -52,14 +54,25 @@ int
 main(int argc, char **argv)
 {
 	/* transA, transB, M, N, K: forward x W^T, backward dy W, dy^T x */
-	static const int sh[][5] = {
+	static const int tiny[][5] = {
 		{ 0, 1, 2048, 864, 288 }, { 0, 1, 2048, 1536, 288 },
 		{ 0, 1, 2048, 288, 768 }, { 0, 1, 256, 32000, 288 },
 		{ 0, 0, 2048, 288, 864 }, { 1, 0, 864, 288, 2048 },
 		{ 0, 0, 2048, 768, 288 }, { 1, 0, 288, 768, 2048 },
 		{ 0, 0, 256, 288, 32000 }, { 1, 0, 32000, 288, 256 },
 	};
-	size_t n = (size_t)32000 * 2048, i;
+	static const int small[][5] = {
+		{ 0, 1, 2048, 2304, 768 }, { 0, 1, 2048, 4096, 768 },
+		{ 0, 1, 2048, 768, 2048 }, { 0, 1, 256, 32000, 768 },
+		{ 0, 0, 2048, 768, 2304 }, { 1, 0, 2304, 768, 2048 },
+		{ 0, 0, 2048, 2048, 768 }, { 1, 0, 768, 2048, 2048 },
+		{ 0, 0, 256, 768, 32000 }, { 1, 0, 32000, 768, 256 },
+	};
+	int big = argc > 2 && strcmp(argv[2], "small") == 0;
+	const int (*sh)[5] = big ? small : tiny;
+	int nsh = big ? (int)(sizeof small / sizeof small[0]) :
+	    (int)(sizeof tiny / sizeof tiny[0]);
+	size_t n = (size_t)32000 * 2304, i;
 	float *A = xmallocarray(n, 4), *B = xmallocarray(n, 4);
 	float *C = xcalloc(n, 4);
 	uint16_t *a = xmallocarray(n, 2), *b = xmallocarray(n, 2);
@@ -71,7 +84,7 @@ main(int argc, char **argv)
 		A[i] = B[i] = (float)(i % 17) * 0.01f;
 		a[i] = b[i] = lmf_f32_to_bf16(A[i]);
 	}
-	for (k = 0; k < (int)(sizeof sh / sizeof sh[0]); k++) {
+	for (k = 0; k < nsh; k++) {
 		const int *s = sh[k];
 		double f = 2.0 * s[2] * s[3] * s[4] / 1e9;
 		double t32 = best(0, s, A, B, C, a, b);
