@@ -1607,20 +1607,20 @@ struct mv_w {
  * c % 16 in 0..7 are a0, 8..15 are a1), each step a multiply then an add
  * (no fused multiply-add: -std=c11 leaves contraction off, and we call no
  * FMA intrinsic), and at the end we add the halves, sum their 8 lanes in
- * order and add the scalar tail, as above. What changes is the order of
- * independent work: we take a block of R output rows and all N inputs at
- * once, so each weight vector is read and widened once for the N inputs
- * (the kernels above widen it again for every input) and each input
- * vector is loaded once for the R rows, and the R x N accumulators are
- * independent chains the core can overlap. bf16 widens 16 weights with
+ * order and add the scalar tail, as above. bf16 widens 16 weights with
  * one zero extension to 32-bit lanes and a shift (vpmovzxwd, vpslld),
  * int8 with a sign extension (vpmovsxbd), a conversion and the row's
- * scale, as matvec_rows_i8_avx2 does. */
+ * scale, as matvec_rows_i8_avx2 does. For N inputs we keep N
+ * accumulators, so each weight vector is read and widened once for all
+ * of them (the kernels above widen it again for every input) and the N
+ * chains overlap. We take one output row at a time: blocks of 2 or 4
+ * rows sharing each input load were slower on this machine's memory
+ * (Zen 5: 0.5-0.8x at N = 1, with or without software prefetch; a single
+ * sequential stream per thread is what its prefetchers follow best). */
 #if defined(__x86_64__) && defined(__GNUC__)
 #define MV512 1
 #define MV512_TARGET __attribute__((target("avx512f")))
 enum { MV_F32, MV_BF16, MV_I8 };
-#define MV_RMAX 4
 
 /* 16 weights of row w from column c, widened to f32 (times sc for int8) */
 static inline __attribute__((always_inline)) MV512_TARGET __m512
@@ -1641,7 +1641,7 @@ mv512_load(int kind, const void *w, size_t c, __m512 sc)
 	return _mm512_loadu_ps((const float *)w + c);
 }
 
-/* weight c of row w as f32, times sc for int8, in the tails' order */
+/* weight c of row w times x, in the tails' order (int8: times sc first) */
 static inline __attribute__((always_inline)) float
 mv_at(int kind, const void *w, int c, float sc, float x)
 {
@@ -1670,68 +1670,49 @@ mv512_sum(int kind, const float *a, const void *w, const float *x, float sc,
 	return s;
 }
 
-/* the rows of one kind from o0 to o1, R at a time for N inputs (a
- * constant each, so that the loops unroll and the accumulators live in
- * registers); a last block short of R repeats its last row and does not
- * store it */
+/* rows o0 to o1 of one kind for N inputs (both constants, so that the
+ * loops over n unroll and the accumulators live in registers) */
 static inline __attribute__((always_inline)) MV512_TARGET void
-mv512_loop(int kind, int N, int R, float *out, const float *inp,
+mv512_loop(int kind, int N, float *out, const float *inp,
     const struct mv_w *mw, const float *bias, int C, int OC, int o0,
     int o1)
 {
-	__m512 acc[MV_RMAX][LMF_MATVEC_MAX_N], wv[MV_RMAX], vs[MV_RMAX], x;
-	const void *w[MV_RMAX];
-	float sc[MV_RMAX], fin[MV_RMAX][LMF_MATVEC_MAX_N][16];
-	int o, r, n, c, row;
+	__m512 acc[LMF_MATVEC_MAX_N], wv, vs;
+	float sc, fin[LMF_MATVEC_MAX_N][16];
 	size_t es = kind == MV_BF16 ? 2 : kind == MV_I8 ? 1 : 4;
 	const char *base = kind == MV_BF16 ? (const char *)mw->bf :
 	    kind == MV_I8 ? (const char *)mw->i8 : (const char *)mw->f;
+	const void *w;
+	int o, n, c;
 
-	for (o = o0; o < o1; o += R) {
-#pragma GCC unroll 4
-		for (r = 0; r < R; r++) {
-			row = o + r < o1 ? o + r : o1 - 1;
-			w[r] = base + (size_t)row * C * es;
-			sc[r] = kind == MV_I8 ? mw->sc[row] : 1.0f;
-			vs[r] = _mm512_set1_ps(sc[r]);
+	for (o = o0; o < o1; o++) {
+		w = base + (size_t)o * C * es;
+		sc = kind == MV_I8 ? mw->sc[o] : 1.0f;
+		vs = _mm512_set1_ps(sc);
 #pragma GCC unroll 8
-			for (n = 0; n < N; n++)
-				acc[r][n] = _mm512_setzero_ps();
-		}
+		for (n = 0; n < N; n++)
+			acc[n] = _mm512_setzero_ps();
 		for (c = 0; c + 16 <= C; c += 16) {
-#pragma GCC unroll 4
-			for (r = 0; r < R; r++)
-				wv[r] = mv512_load(kind, w[r], c, vs[r]);
+			wv = mv512_load(kind, w, c, vs);
 #pragma GCC unroll 8
-			for (n = 0; n < N; n++) {
-				x = _mm512_loadu_ps(inp + (size_t)n * C + c);
-#pragma GCC unroll 4
-				for (r = 0; r < R; r++)
-					acc[r][n] = _mm512_add_ps(acc[r][n],
-					    _mm512_mul_ps(wv[r], x));
-			}
+			for (n = 0; n < N; n++)
+				acc[n] = _mm512_add_ps(acc[n], _mm512_mul_ps(wv,
+				    _mm512_loadu_ps(inp + (size_t)n * C + c)));
 		}
-#pragma GCC unroll 4
-		for (r = 0; r < R; r++)
 #pragma GCC unroll 8
-			for (n = 0; n < N; n++)
-				_mm512_storeu_ps(fin[r][n], acc[r][n]);
-		for (r = 0; r < R && o + r < o1; r++)
-			for (n = 0; n < N; n++)
-				out[(size_t)n * OC + o + r] = mv512_sum(kind,
-				    fin[r][n], w[r], inp + (size_t)n * C,
-				    sc[r], c, C) + (bias ? bias[o + r] : 0.0f);
+		for (n = 0; n < N; n++)
+			_mm512_storeu_ps(fin[n], acc[n]);
+		for (n = 0; n < N; n++)
+			out[(size_t)n * OC + o] = mv512_sum(kind, fin[n], w,
+			    inp + (size_t)n * C, sc, c, C) +
+			    (bias ? bias[o] : 0.0f);
 	}
 }
 
-/* rows per block for N inputs: R x N accumulators, R widened weights and
- * R scales within the 32 vector registers */
 #define MV512_CASE(kind, n) \
 	case n: \
-		mv512_loop(kind, n, n <= 4 ? 4 : 2, out, inp, w, bias, C, \
-		    OC, o0, o1); \
+		mv512_loop(kind, n, out, inp, w, bias, C, OC, o0, o1); \
 		break
-
 #define MV512_SWITCH(kind) \
 	switch (N) { \
 	MV512_CASE(kind, 1); MV512_CASE(kind, 2); MV512_CASE(kind, 3); \

@@ -10,9 +10,8 @@
  * the largest at +-127, a row of zeros. And the AVX-512 kernels
  * (lmf_matvec_select's LMF_MATVEC_BEST) against the 8-lane ones
  * (LMF_MATVEC_AVX2) bit for bit, for f32, bf16 and int8 weights, N 1 to
- * LMF_MATVEC_MAX_N, C and OC not multiples of 16 or of the kernels' row
- * blocks, at 1 thread and at 3 (feature slices starting at 16 and 32 and
- * ending short of a row block). TAP. */
+ * LMF_MATVEC_MAX_N, C and OC not multiples of 16, at 1 thread and at 3
+ * (feature slices from 16 or 32 to an odd end). TAP. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -279,8 +278,8 @@ main(int argc, char **argv)
 {
 	static const int shape[][2] = { { 1, 1 }, { 7, 5 }, { 16, 33 },
 		{ 33, 17 }, { 288, 768 }, { 768, 288 }, { 100, 1000 } };
-	/* (C, OC): C % 16 of 0, 1, 15 and more; OC short of the row
-	 * blocks (4, 2) by 1 to 3; the larger ones split over 3 threads */
+	/* (C, OC): C % 16 of 0, 1, 15 and more; OC odd; the larger ones
+	 * split over 3 threads, in slices from 16 or 32 to an odd end */
 	static const int mixed[][2] = { { 1, 1 }, { 15, 3 }, { 16, 5 },
 		{ 17, 7 }, { 47, 33 }, { 100, 70 }, { 257, 301 },
 		{ 768, 131 }, { 1001, 67 } };
