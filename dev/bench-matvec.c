@@ -20,6 +20,7 @@
 #include "lmf/gemm.h"
 #include "lmf/kernels.h"
 #include "lmf/util.h"
+#include "lmf/banned.h"
 
 enum { F32, BF16, I8, NDT };
 static const char *dtname[NDT] = { "f32", "bf16", "int8" };
@@ -148,19 +149,21 @@ main(int argc, char **argv)
 	struct w *ws;
 	double best[2][NMAT];
 
+	lmf_init(argc, argv);
 	while ((o = getopt(argc, argv, "r:t:L:")) != -1) {
 		if (o == 'r')
-			passes = atoi(optarg);
+			passes = lmf_parse_int("-r", optarg, 1, 1000);
 		else if (o == 't')
-			threads = atoi(optarg);
+			threads = lmf_parse_int("-t", optarg, 1, 64);
 		else if (o == 'L')
-			L = atoi(optarg);
+			L = lmf_parse_int("-L", optarg, 1, 100);
 		else
 			return 2;
 	}
 	if (optind < argc)
 		for (nn = 0; optind < argc && nn < 8; nn++)
-			ns[nn] = atoi(argv[optind++]);
+			ns[nn] = lmf_parse_int("N", argv[optind++], 1,
+			    LMF_MATVEC_MAX_N);
 	lmf_gemm_init(threads);
 	lmf_rng_seed(&rng, 1);
 	ws = xmallocarray((size_t)L * NMAT, sizeof *ws);
