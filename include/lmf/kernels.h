@@ -65,6 +65,14 @@ void lmf_matvec_forward(float *out, const float *inp, const float *weight,
 	/* out (N, OC), inp (N, C), weight (OC, C), bias (OC) or NULL */
 void lmf_matvec_forward_ref(float *out, const float *inp,
     const float *weight, const float *bias, int N, int C, int OC);
+/* which kernels the three matvec products run on: LMF_MATVEC_BEST (the
+ * default: AVX-512 where the CPU has it) or LMF_MATVEC_AVX2 (the 8-lane
+ * kernels alone, as before the AVX-512 ones; for tests and benchmarks).
+ * The outputs are the same bits either way.
+ * @return the previous choice */
+#define LMF_MATVEC_BEST 0
+#define LMF_MATVEC_AVX2 1
+int lmf_matvec_select(int kernels);
 /* the same with bf16 weights (decoding from a model held in bf16): each
  * weight row widened to f32 as it is read, f32 sums. For N >
  * LMF_MATVEC_MAX_N, LMF_MATVEC_BF16_ROWS rows at a time are widened into

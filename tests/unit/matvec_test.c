@@ -7,7 +7,11 @@
  * against its reference over the same bf16 values, and for
  * lmf_matvec_i8_forward (int8 weights, a scale per row) over the same
  * int8 values; lmf_i8_quantize's rows: within half a step of the weights,
- * the largest at +-127, a row of zeros. TAP. */
+ * the largest at +-127, a row of zeros. And the AVX-512 kernels
+ * (lmf_matvec_select's LMF_MATVEC_BEST) against the 8-lane ones
+ * (LMF_MATVEC_AVX2) bit for bit, for f32, bf16 and int8 weights, N 1 to
+ * LMF_MATVEC_MAX_N, C and OC not multiples of 16, at 1 thread and at 3
+ * (feature slices from 16 or 32 to an odd end). TAP. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -205,14 +209,88 @@ one_i8(int N, int C, int OC, int withbias)
 	free(scr);
 }
 
+/* one product of kind k (0 f32, 1 bf16, 2 int8) on the kernels chosen */
+static void
+product(int k, int kernels, float *out, const float *x, const float *w,
+    const uint16_t *h, const int8_t *q, const float *sc, const float *b,
+    int N, int C, int OC)
+{
+	lmf_matvec_select(kernels);
+	if (k == 0)
+		lmf_matvec_forward(out, x, w, b, N, C, OC);
+	else if (k == 1)
+		lmf_matvec_bf16_forward(out, x, h, b, N, C, OC, NULL);
+	else
+		lmf_matvec_i8_forward(out, x, q, sc, b, N, C, OC, NULL);
+	lmf_matvec_select(LMF_MATVEC_BEST);
+}
+
+/* the AVX-512 kernels against the 8-lane ones: the same bits for every
+ * N, with and without a bias, at 1 and 3 threads */
+static void
+same_bits(int C, int OC)
+{
+	static const char *kind[] = { "f32", "bf16", "int8" };
+	float *x = rnd((size_t)LMF_MATVEC_MAX_N * C), *w = rnd((size_t)OC * C);
+	float *b = rnd((size_t)OC), *sc = xmallocarray(OC, sizeof *sc);
+	uint16_t *h = xmallocarray((size_t)OC * C, sizeof *h);
+	int8_t *q = xmallocarray((size_t)OC * C, 1);
+	size_t n = (size_t)LMF_MATVEC_MAX_N * OC;
+	float *old = xmallocarray(n, sizeof *old);
+	float *got = xmallocarray(n, sizeof *got);
+	int k, N, t, same, runs;
+
+	lmf_bf16_narrow(h, w, (size_t)OC * C);
+	lmf_i8_quantize(q, sc, w, OC, C);
+	for (k = 0; k < 3; k++) {
+		same = 1;
+		runs = 0;
+		for (N = 1; N <= LMF_MATVEC_MAX_N; N++) {
+			for (t = 1; t <= 3; t += 2) {
+				const float *bb = (N + t) % 4 ? b : NULL;
+
+				lmf_gemm_init(1);
+				product(k, LMF_MATVEC_AVX2, old, x, w, h, q,
+				    sc, bb, N, C, OC);
+				lmf_gemm_init(t);
+				product(k, LMF_MATVEC_BEST, got, x, w, h, q,
+				    sc, bb, N, C, OC);
+				same &= !memcmp(old, got, (size_t)N * OC *
+				    sizeof *got);
+				runs++;
+			}
+		}
+		ok(same, "%s C %d OC %d: AVX-512 kernels as the 8-lane ones "
+		    "bit for bit (%d runs)", kind[k], C, OC, runs);
+	}
+	free(x);
+	free(w);
+	free(b);
+	free(sc);
+	free(h);
+	free(q);
+	free(old);
+	free(got);
+}
+
 int
 main(int argc, char **argv)
 {
 	static const int shape[][2] = { { 1, 1 }, { 7, 5 }, { 16, 33 },
 		{ 33, 17 }, { 288, 768 }, { 768, 288 }, { 100, 1000 } };
+	/* (C, OC): C % 16 of 0, 1, 15 and more; OC odd; the larger ones
+	 * split over 3 threads, in slices from 16 or 32 to an odd end */
+	static const int mixed[][2] = { { 1, 1 }, { 15, 3 }, { 16, 5 },
+		{ 17, 7 }, { 47, 33 }, { 100, 70 }, { 257, 301 },
+		{ 768, 131 }, { 1001, 67 } };
 	int s, N;
 
 	lmf_init(argc, argv);
+	/* first, so that the matvec pool is made with 3 threads */
+	lmf_gemm_init(3);
+	lmf_rng_seed(&rng, 7);
+	for (s = 0; s < (int)(sizeof mixed / sizeof *mixed); s++)
+		same_bits(mixed[s][0], mixed[s][1]);
 	lmf_rng_seed(&rng, 42);
 	for (s = 0; s < (int)(sizeof shape / sizeof *shape); s++)
 		for (N = 1; N <= LMF_MATVEC_MAX_N + 2; N += 3)
