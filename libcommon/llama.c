@@ -1021,30 +1021,32 @@ bf16_point(struct lmf_llama *m)
 }
 
 /* LoRA: the frozen projections in bf16 only; the fp32 block keeps the
- * rest (embedding, norms, biases, lm_head) */
+ * rest (embedding, norms, biases, lm_head), moved down in place and the
+ * block shrunk, so that no second block is ever held */
 static void
 bf16_drop_f32(struct lmf_llama *m)
 {
-	uint64_t keep = 0, off = 0;
-	float *blk;
+	uint64_t off = 0;
 	int i;
 
 #define DROP(i) (m->p[i].layer >= 0 && m->pw16[i] && !m->pg[i])
-	for (i = 0; i < m->np; i++)
-		keep += DROP(i) ? 0 : m->p[i].numel;
-	blk = xmallocarray(keep ? keep : 1, sizeof(float));
 	for (i = 0; i < m->np; i++) {
+		if (DROP(i))
+			continue;
+		memmove(m->params + off, m->pw[i],
+		    m->p[i].numel * sizeof(float));
+		off += m->p[i].numel;
+	}
+	m->params = xrealloc(m->params, (off ? off : 1) * sizeof(float));
+	for (off = 0, i = 0; i < m->np; i++) {
 		if (DROP(i)) {
 			m->pw[i] = NULL;
 			continue;
 		}
-		memcpy(blk + off, m->pw[i], m->p[i].numel * sizeof(float));
-		m->pw[i] = blk + off;
+		m->pw[i] = m->params + off;
 		off += m->p[i].numel;
 	}
 #undef DROP
-	free(m->params);
-	m->params = blk;
 	build_trainable(m);
 }
 
@@ -2077,10 +2079,12 @@ layer_forward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 		xout[i] += a->xmid[i];
 }
 
-/* one block backward: s.dres holds d xout on entry and d x on return */
+/* one block backward: s.dres holds d xout on entry and d x on return;
+ * fresh: layer_forward has just run again (checkpointing), so h and ln2
+ * are there, and only ln1, which ln2 overwrote, is recomputed */
 static void
 layer_backward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
-    const struct lmf_batch *b)
+    const struct lmf_batch *b, int fresh)
 {
 	const struct lmf_config *c = &m->c;
 	struct bscratch *s = &m->s;
@@ -2096,7 +2100,7 @@ layer_backward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 
 	/* the MLP half: xout = xmid + down(silu(gate(ln2)) * up(ln2)); h
 	 * and ln2 recomputed when not kept */
-	if (!m->keep)
+	if (!m->keep && !fresh)
 		lmf_swiglu_forward(a->h, a->gate, a->up, (long)nff);
 	memset(s->dh, 0, nff * sizeof(float));
 	proj_backward(m, a, l, P_D, s->dh, s->dres, a->h, N);
@@ -2107,7 +2111,7 @@ layer_backward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 	memset(s->dln, 0, nc * sizeof(float));
 	dgu[0] = s->dgate;
 	dgu[1] = s->dup;
-	if (!m->keep)
+	if (!m->keep && !fresh)
 		lmf_rmsnorm_forward(a->ln2, s->rstd, a->xmid, w[W_LN2], eps, N,
 		    C);
 	group_backward(m, a, l, P_G, 2, s->dln, dgu, a->ln2, N);
@@ -2204,7 +2208,7 @@ backward(struct lmf_llama *m, const struct lmf_batch *b)
 {
 	const struct lmf_config *c = &m->c;
 	int N = b->B * b->T, C = (int)c->hidden_size;
-	int L = (int)c->num_hidden_layers, l;
+	int L = (int)c->num_hidden_layers, l, fresh;
 	struct bscratch *s = &m->s;
 
 	if (!(m->fflags & LMF_FWD_TRAIN) || b->B != m->fB || b->T != m->fT)
@@ -2218,9 +2222,10 @@ backward(struct lmf_llama *m, const struct lmf_batch *b)
 
 		/* recompute the block, except the last one, whose
 		 * activations are still there from the forward */
-		if (m->nsets == 1 && l != L - 1)
+		fresh = m->nsets == 1 && l != L - 1;
+		if (fresh)
 			layer_forward(m, l, a, m->res[l], s->xscr, b, 1);
-		layer_backward(m, l, a, m->res[l], b);
+		layer_backward(m, l, a, m->res[l], b, fresh);
 		grads_final(m, l);
 	}
 	if (m->dwte && m->embed_trainable)
