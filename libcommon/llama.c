@@ -13,6 +13,10 @@
  * Memory as in llm.c: one block of base weights (model order), one of
  * LoRA weights, one of gradients for trainable tensors only, one of
  * activations that grows to the largest batch seen and is then reused.
+ * In that block, what the backward can get back exactly for a few
+ * elementwise passes is not kept per layer (struct lacts), and buffers
+ * never live at once share storage (the two halves' backward scratch;
+ * the heads' logits and the blocks' fused products).
  *
  * bf16 (o.bf16, LLaMA-Factory's bf16: true): the seven projections' and
  * lm_head's products take bf16 inputs (lmf_gemm_bf16: fp32 accumulation
