@@ -13,6 +13,10 @@
  * Memory as in llm.c: one block of base weights (model order), one of
  * LoRA weights, one of gradients for trainable tensors only, one of
  * activations that grows to the largest batch seen and is then reused.
+ * In that block, what the backward can get back exactly for a few
+ * elementwise passes is not kept per layer (struct lacts), and buffers
+ * never live at once share storage (the two halves' backward scratch;
+ * the heads' logits and the blocks' fused products).
  *
  * bf16 (o.bf16, LLaMA-Factory's bf16: true): the seven projections' and
  * lm_head's products take bf16 inputs (lmf_gemm_bf16: fp32 accumulation
@@ -36,6 +40,7 @@
 #include "lmf/infer.h"
 #include "lmf/kernels.h"
 #include "lmf/llama.h"
+#include "lmf/llama_priv.h"
 #include "lmf/loss.h"
 #include "lmf/tok.h"
 #include "lmf/util.h"
@@ -73,7 +78,12 @@ struct lora {
 	int in, out;
 };
 
-/* the activations of one layer (all (N, ...) row-major) */
+/* the activations of one layer (all (N, ...) row-major). In training,
+ * unless m->keep, ln1, ln2, h and the xd are not kept per layer: they
+ * point at shared buffers (ln1 and ln2 at one (N, C), h at the backward's
+ * dgate, every xd at its dx) and the backward recomputes them from what
+ * is kept (x, xmid, gate, up, the dropout seed) with the functions the
+ * forward used, so they come back bit for bit */
 struct lacts {
 	float *ln1;    /* (N, C) */
 	float *rstd1;  /* (N) */
@@ -96,11 +106,15 @@ struct lacts {
 	float *xd[NPROJ]; /* (N, in) dropped-out input, when dropout > 0 */
 };
 
-/* backward scratch, shared by all layers */
+/* backward scratch, shared by all layers. The MLP half's (dh, dgate,
+ * dup) and the attention half's (datty .. dkp) are never live at once:
+ * they share one region */
 struct bscratch {
 	float *dres;   /* (N, C) gradient of the residual stream */
 	float *dln;    /* (N, C) */
-	float *xscr;   /* (N, C) recomputed layer output (discarded) */
+	float *xscr;   /* (N, C) recomputed layer output (discarded);
+	                  checkpointing only */
+	float *rstd;   /* (N) a recomputed norm's rstd (the saved one's) */
 	float *dh;     /* (N, FF) */
 	float *dgate;  /* (N, FF) */
 	float *dup;    /* (N, FF) */
@@ -158,8 +172,13 @@ struct lmf_llama {
 	struct bscratch s;
 	float **res;           /* (L + 1) residual stream, each (N, C) */
 	float *xf, *rstdf;     /* (N, C), (N) final norm */
-	float *lscr;           /* (min(N, LOGIT_ROWS), V) a block of logits */
-	float *fscr;           /* (N, max(QD + 2 KD, 2 FF)) fused products */
+	float *lscr;           /* (min(N, LOGIT_ROWS), V) a block of logits;
+	                          the heads' scratch, shares fscr's storage */
+	float *fscr;           /* (N, max(QD + 2 KD, 2 FF)) fused products,
+	                          used by the blocks only */
+	float *lnb;            /* (N, C) ln1 and ln2 when not kept */
+	int keep;              /* keep ln1, ln2, h, xd per layer
+	                          (lmf_llama_keep_acts) */
 	float *lse;            /* (N) logsumexp of each row's logits */
 	float *attscr;         /* lmf_attention_flash_scratch() */
 	float *cosb, *sinb;    /* (N, HS / 2) */
@@ -1006,30 +1025,32 @@ bf16_point(struct lmf_llama *m)
 }
 
 /* LoRA: the frozen projections in bf16 only; the fp32 block keeps the
- * rest (embedding, norms, biases, lm_head) */
+ * rest (embedding, norms, biases, lm_head), moved down in place and the
+ * block shrunk, so that no second block is ever held */
 static void
 bf16_drop_f32(struct lmf_llama *m)
 {
-	uint64_t keep = 0, off = 0;
-	float *blk;
+	uint64_t off = 0;
 	int i;
 
 #define DROP(i) (m->p[i].layer >= 0 && m->pw16[i] && !m->pg[i])
-	for (i = 0; i < m->np; i++)
-		keep += DROP(i) ? 0 : m->p[i].numel;
-	blk = xmallocarray(keep ? keep : 1, sizeof(float));
 	for (i = 0; i < m->np; i++) {
+		if (DROP(i))
+			continue;
+		memmove(m->params + off, m->pw[i],
+		    m->p[i].numel * sizeof(float));
+		off += m->p[i].numel;
+	}
+	m->params = xrealloc(m->params, (off ? off : 1) * sizeof(float));
+	for (off = 0, i = 0; i < m->np; i++) {
 		if (DROP(i)) {
 			m->pw[i] = NULL;
 			continue;
 		}
-		memcpy(blk + off, m->pw[i], m->p[i].numel * sizeof(float));
-		m->pw[i] = blk + off;
+		m->pw[i] = m->params + off;
 		off += m->p[i].numel;
 	}
 #undef DROP
-	free(m->params);
-	m->params = blk;
 	build_trainable(m);
 }
 
@@ -1072,6 +1093,12 @@ bf16_refresh(struct lmf_llama *m)
 		if (m->pw16[i] && m->pw[i] && m->pg[i])
 			lmf_bf16_narrow(m->pw16[i], m->pw[i], m->p[i].numel);
 	m->w16_fresh = 1;
+}
+
+void
+lmf_llama_keep_acts(struct lmf_llama *m, int keep)
+{
+	m->keep = keep != 0;
 }
 
 void
@@ -1455,6 +1482,95 @@ fail:
 /* ------------------------------------------------------------------ */
 /* activations */
 
+#define TAKE(p, n) do { if (base) (p) = base + off; off += (n); } while (0)
+
+/* the backward scratch from base + off; the new offset. dh, dgate, dup
+ * and datty .. dkp overlap (struct bscratch) */
+static size_t
+layout_bscratch(struct lmf_llama *m, float *base, size_t off, size_t N,
+    int drop)
+{
+	const struct lmf_config *c = &m->c;
+	struct bscratch *s = &m->s;
+	size_t C = (size_t)c->hidden_size, FF = (size_t)c->intermediate_size;
+	size_t HS = (size_t)c->head_dim, NH = (size_t)c->num_attention_heads;
+	size_t QD = NH * HS, KD = (size_t)c->num_key_value_heads * HS;
+	size_t mx, mlp = 3 * FF, att = 2 * QD + 2 * KD, reg;
+
+	mx = C > FF ? C : FF;
+	mx = mx > QD ? mx : QD;
+	if (c->qk_norm)
+		att += QD + KD;
+	TAKE(s->dres, N * C);
+	TAKE(s->dln, N * C);
+	TAKE(s->xscr, m->nsets == 1 ? N * C : 0);
+	TAKE(s->rstd, N);
+	reg = off;
+	TAKE(s->dh, N * FF);
+	TAKE(s->dgate, N * FF);
+	TAKE(s->dup, N * FF);
+	off = reg;
+	TAKE(s->datty, N * QD);
+	TAKE(s->dq, N * QD);
+	TAKE(s->dk, N * KD);
+	TAKE(s->dv, N * KD);
+	TAKE(s->dqp, c->qk_norm ? N * QD : 0);
+	TAKE(s->dkp, c->qk_norm ? N * KD : 0);
+	off = reg + N * (mlp > att ? mlp : att);
+	TAKE(s->dt, m->lora ? N * (size_t)m->rank : 0);
+	TAKE(s->dx, drop ? N * mx : 0);
+	return off;
+}
+
+/* one layer's activation set from base + off; the new offset. With
+ * share, ln1, ln2, h and the xd point at the shared buffers */
+static size_t
+layout_set(struct lmf_llama *m, struct lacts *a, float *base, size_t off,
+    int B, int T, int drop, int share)
+{
+	const struct lmf_config *c = &m->c;
+	size_t N = (size_t)B * T, C = (size_t)c->hidden_size;
+	size_t FF = (size_t)c->intermediate_size;
+	size_t HS = (size_t)c->head_dim, NH = (size_t)c->num_attention_heads;
+	size_t QD = NH * HS, KD = (size_t)c->num_key_value_heads * HS;
+	size_t in[NPROJ] = { C, C, C, QD, C, C, FF };
+	int j;
+
+	TAKE(a->ln1, share ? 0 : N * C);
+	TAKE(a->rstd1, N);
+	TAKE(a->q, N * QD);
+	TAKE(a->k, N * KD);
+	TAKE(a->v, N * KD);
+	if (c->qk_norm) {
+		TAKE(a->qp, N * QD);
+		TAKE(a->kp, N * KD);
+		TAKE(a->qrstd, N * NH);
+		TAKE(a->krstd, N * (size_t)c->num_key_value_heads);
+	}
+	TAKE(a->alse, (size_t)B * NH * T);
+	TAKE(a->atty, N * QD);
+	TAKE(a->xmid, N * C);
+	TAKE(a->ln2, share ? 0 : N * C);
+	TAKE(a->rstd2, N);
+	TAKE(a->gate, N * FF);
+	TAKE(a->up, N * FF);
+	TAKE(a->h, share ? 0 : N * FF);
+	for (j = 0; m->lora && j < NPROJ; j++) {
+		if (!(m->targets & 1 << j))
+			continue;
+		TAKE(a->t[j], N * (size_t)m->rank);
+		if (drop)
+			TAKE(a->xd[j], share ? 0 : N * in[j]);
+	}
+	if (base && share) {
+		a->ln1 = a->ln2 = m->lnb;
+		a->h = m->s.dgate;
+		for (j = 0; drop && j < NPROJ; j++)
+			a->xd[j] = m->s.dx;
+	}
+	return off;
+}
+
 /* lay out the activation block for (B, T); with base NULL only count */
 static size_t
 layout(struct lmf_llama *m, float *base, int B, int T, int train)
@@ -1464,81 +1580,36 @@ layout(struct lmf_llama *m, float *base, int B, int T, int train)
 	size_t FF = (size_t)c->intermediate_size, V = (size_t)c->vocab_size;
 	size_t HS = (size_t)c->head_dim, NH = (size_t)c->num_attention_heads;
 	size_t QD = NH * HS, KD = (size_t)c->num_key_value_heads * HS;
-	size_t in[NPROJ] = { C, C, C, QD, C, C, FF }, mx, off = 0;
-	int L = (int)c->num_hidden_layers, l, j, nsets, drop;
-	struct lacts *a;
+	size_t off = 0, nl, nf;
+	int L = (int)c->num_hidden_layers, l, nsets, drop, share;
+	struct lacts dummy;
 
-#define TAKE(p, n) do { if (base) (p) = base + off; off += (n); } while (0)
 	nsets = train && !m->o.gradient_checkpointing ? L : 1;
 	drop = train && m->lora && m->dropout > 0;
-	if (base)
-		m->nsets = nsets;
+	share = train && !m->keep;
+	m->nsets = nsets;
 	for (l = 0; l <= L; l++)
 		TAKE(m->res[l], N * C);
-	for (l = 0; l < nsets; l++) {
-		a = base ? &m->la[l] : NULL;
-		struct lacts dummy;
-
-		if (!a)
-			a = &dummy;
-		TAKE(a->ln1, N * C);
-		TAKE(a->rstd1, N);
-		TAKE(a->q, N * QD);
-		TAKE(a->k, N * KD);
-		TAKE(a->v, N * KD);
-		if (c->qk_norm) {
-			TAKE(a->qp, N * QD);
-			TAKE(a->kp, N * KD);
-			TAKE(a->qrstd, N * NH);
-			TAKE(a->krstd, N * (size_t)c->num_key_value_heads);
-		}
-		TAKE(a->alse, (size_t)B * NH * T);
-		TAKE(a->atty, N * QD);
-		TAKE(a->xmid, N * C);
-		TAKE(a->ln2, N * C);
-		TAKE(a->rstd2, N);
-		TAKE(a->gate, N * FF);
-		TAKE(a->up, N * FF);
-		TAKE(a->h, N * FF);
-		for (j = 0; m->lora && j < NPROJ; j++) {
-			if (!(m->targets & 1 << j))
-				continue;
-			TAKE(a->t[j], N * (size_t)m->rank);
-			if (drop)
-				TAKE(a->xd[j], N * in[j]);
-		}
-	}
+	TAKE(m->lnb, share ? N * C : 0);
+	if (train)
+		off = layout_bscratch(m, base, off, N, drop);
+	for (l = 0; l < nsets; l++)
+		off = layout_set(m, base ? &m->la[l] : &dummy, base, off, B, T,
+		    drop, share);
 	TAKE(m->xf, N * C);
 	TAKE(m->rstdf, N);
-	TAKE(m->lscr, (N < LOGIT_ROWS ? N : LOGIT_ROWS) * V);
-	TAKE(m->fscr, N * (QD + 2 * KD > 2 * FF ? QD + 2 * KD : 2 * FF));
+	/* the heads' logits and the blocks' fused products share storage */
+	nl = (N < LOGIT_ROWS ? N : LOGIT_ROWS) * V;
+	nf = N * (QD + 2 * KD > 2 * FF ? QD + 2 * KD : 2 * FF);
+	TAKE(m->lscr, 0);
+	TAKE(m->fscr, nl > nf ? nl : nf);
 	TAKE(m->lse, N);
 	TAKE(m->attscr, lmf_attention_flash_scratch());
 	TAKE(m->cosb, N * (HS / 2));
 	TAKE(m->sinb, N * (HS / 2));
-	if (train) {
-		struct bscratch *s = &m->s;
-
-		mx = C > FF ? C : FF;
-		mx = mx > QD ? mx : QD;
-		TAKE(s->dres, N * C);
-		TAKE(s->dln, N * C);
-		TAKE(s->xscr, N * C);
-		TAKE(s->dh, N * FF);
-		TAKE(s->dgate, N * FF);
-		TAKE(s->dup, N * FF);
-		TAKE(s->datty, N * QD);
-		TAKE(s->dq, N * QD);
-		TAKE(s->dk, N * KD);
-		TAKE(s->dv, N * KD);
-		TAKE(s->dqp, c->qk_norm ? N * QD : 0);
-		TAKE(s->dkp, c->qk_norm ? N * KD : 0);
-		TAKE(s->dt, m->lora ? N * (size_t)m->rank : 0);
-		TAKE(s->dx, drop ? N * mx : 0);
-	}
-#undef TAKE
 	return off;
 }
+#undef TAKE
 
 /* the bf16 scratch for N rows (see struct lmf_llama); grows only */
 static void
@@ -1631,6 +1702,23 @@ proj_dims(const struct lmf_llama *m, int j, int *in, int *out)
 	*out = out_[j];
 }
 
+/* xd (n) = the dropped-out inp of projection j in layer l: inverted
+ * dropout, the kept inputs scaled by 1 / (1 - p); the backward calls it
+ * again to get the forward's xd back */
+static void
+lora_dropout(struct lmf_llama *m, float *xd, const float *inp, int l, int j,
+    long n)
+{
+	float keep = (float)(1.0 / (1.0 - m->dropout));
+	struct lmf_rng rng;
+	long i;
+
+	drop_rng(m, &rng, l, j);
+	for (i = 0; i < n; i++)
+		xd[i] = lmf_rng_uniform(&rng) < m->dropout ? 0.0f :
+		    inp[i] * keep;
+}
+
 /* out (N, O) += scaling (x A^T) B^T, the LoRA term of projection j when
  * it is targeted (x: inp, or its dropped-out copy in training) */
 static void
@@ -1639,24 +1727,14 @@ lora_forward(struct lmf_llama *m, struct lacts *a, int l, int j,
 {
 	struct lora *lo = &m->lo[l][j];
 	const float *x = inp;
-	float keep, *xd;
-	struct lmf_rng rng;
-	long i, n;
 	int I, O;
 
 	if (!m->lora || !lo->A || (m->fflags & LMF_FWD_NO_ADAPTER))
 		return;
 	proj_dims(m, j, &I, &O);
 	if (train && m->dropout > 0) {
-		/* inverted dropout: kept inputs scaled by 1 / (1 - p) */
-		xd = a->xd[j];
-		keep = (float)(1.0 / (1.0 - m->dropout));
-		n = (long)N * I;
-		drop_rng(m, &rng, l, j);
-		for (i = 0; i < n; i++)
-			xd[i] = lmf_rng_uniform(&rng) < m->dropout ? 0.0f :
-			    inp[i] * keep;
-		x = xd;
+		lora_dropout(m, a->xd[j], inp, l, j, (long)N * I);
+		x = a->xd[j];
 	}
 	/* t (N, r) = x A^T; out += scaling * t B^T */
 	lmf_gemm(LMF_NOTRANS, LMF_TRANS, N, m->rank, I, 1.0f, x, I, lo->A, I,
@@ -1729,8 +1807,13 @@ lora_backward(struct lmf_llama *m, struct lacts *a, int l, int j,
 	if (!m->lora || !lo->A)
 		return;
 	proj_dims(m, j, &I, &O);
-	if (m->dropout > 0)
+	if (m->dropout > 0) {
+		/* not kept: xd is dx, which we fill again (dx = dt A
+		 * below overwrites it once dA has it) */
+		if (!m->keep)
+			lora_dropout(m, a->xd[j], inp, l, j, (long)N * I);
 		x = a->xd[j];
+	}
 	/* dB (O, r) += sc * dout^T t; dt (N, r) = sc * dout B;
 	 * dA (r, I) += dt^T x; dx (N, I) = dt A */
 	lmf_gemm(LMF_TRANS, LMF_NOTRANS, O, r, N, sc, dout, O, a->t[j], r,
@@ -2000,10 +2083,12 @@ layer_forward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 		xout[i] += a->xmid[i];
 }
 
-/* one block backward: s.dres holds d xout on entry and d x on return */
+/* one block backward: s.dres holds d xout on entry and d x on return;
+ * fresh: layer_forward has just run again (checkpointing), so h and ln2
+ * are there, and only ln1, which ln2 overwrote, is recomputed */
 static void
 layer_backward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
-    const struct lmf_batch *b)
+    const struct lmf_batch *b, int fresh)
 {
 	const struct lmf_config *c = &m->c;
 	struct bscratch *s = &m->s;
@@ -2014,10 +2099,13 @@ layer_backward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 	size_t nq = (size_t)N * NH * HS, nk = (size_t)N * NKV * HS;
 	float *const *w = m->lw[l];
 	float *const *g = m->lg[l];
-	float *dq, *dk;
+	float eps = (float)c->rms_norm_eps, *dq, *dk;
 	const float *dqkv[3], *dgu[2];
 
-	/* the MLP half: xout = xmid + down(silu(gate(ln2)) * up(ln2)) */
+	/* the MLP half: xout = xmid + down(silu(gate(ln2)) * up(ln2)); h
+	 * and ln2 recomputed when not kept */
+	if (!m->keep && !fresh)
+		lmf_swiglu_forward(a->h, a->gate, a->up, (long)nff);
 	memset(s->dh, 0, nff * sizeof(float));
 	proj_backward(m, a, l, P_D, s->dh, s->dres, a->h, N);
 	memset(s->dgate, 0, nff * sizeof(float));
@@ -2027,6 +2115,9 @@ layer_backward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 	memset(s->dln, 0, nc * sizeof(float));
 	dgu[0] = s->dgate;
 	dgu[1] = s->dup;
+	if (!m->keep && !fresh)
+		lmf_rmsnorm_forward(a->ln2, s->rstd, a->xmid, w[W_LN2], eps, N,
+		    C);
 	group_backward(m, a, l, P_G, 2, s->dln, dgu, a->ln2, N);
 	lmf_rmsnorm_backward(s->dres, g[W_LN2], s->dln, a->xmid, w[W_LN2],
 	    a->rstd2, N, C);
@@ -2057,6 +2148,8 @@ layer_backward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 	dqkv[0] = dq;
 	dqkv[1] = dk;
 	dqkv[2] = s->dv;
+	if (!m->keep)
+		lmf_rmsnorm_forward(a->ln1, s->rstd, x, w[W_LN1], eps, N, C);
 	group_backward(m, a, l, P_Q, 3, s->dln, dqkv, a->ln1, N);
 	lmf_rmsnorm_backward(s->dres, g[W_LN1], s->dln, x, w[W_LN1],
 	    a->rstd1, N, C);
@@ -2119,7 +2212,7 @@ backward(struct lmf_llama *m, const struct lmf_batch *b)
 {
 	const struct lmf_config *c = &m->c;
 	int N = b->B * b->T, C = (int)c->hidden_size;
-	int L = (int)c->num_hidden_layers, l;
+	int L = (int)c->num_hidden_layers, l, fresh;
 	struct bscratch *s = &m->s;
 
 	if (!(m->fflags & LMF_FWD_TRAIN) || b->B != m->fB || b->T != m->fT)
@@ -2133,9 +2226,10 @@ backward(struct lmf_llama *m, const struct lmf_batch *b)
 
 		/* recompute the block, except the last one, whose
 		 * activations are still there from the forward */
-		if (m->nsets == 1 && l != L - 1)
+		fresh = m->nsets == 1 && l != L - 1;
+		if (fresh)
 			layer_forward(m, l, a, m->res[l], s->xscr, b, 1);
-		layer_backward(m, l, a, m->res[l], b);
+		layer_backward(m, l, a, m->res[l], b, fresh);
 		grads_final(m, l);
 	}
 	if (m->dwte && m->embed_trainable)

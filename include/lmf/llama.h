@@ -13,7 +13,11 @@
  * weights, one gradient block holding only trainable tensors (frozen ones
  * have none), one activation block sized for the largest batch seen.
  * Gradient checkpointing (on by default, as in LLaMA-Factory) keeps only
- * each layer's input and recomputes the layer in backward.
+ * each layer's input and recomputes the layer in backward. Without it a
+ * layer keeps q, k, v, the attention output, the residual after attention,
+ * gate and up; the two RMSNorm outputs, silu(gate) * up and LoRA's
+ * dropped-out inputs are recomputed in backward by the forward's own
+ * functions, so the results are those of keeping them, bit for bit.
  *
  * The batch (a "batches" stream item, lmf-stream(5)):
  *   input_ids       i32 (B, T)   token ids, each in [0, V)
