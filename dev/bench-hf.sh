@@ -111,7 +111,8 @@ for line in open(sys.argv[1]):
     except ValueError:
         continue
     if "tokens_per_s" in d:
-        got[d["dtype"]] = "%s %s" % (d["tokens_per_s"], d["peak_rss_mb"])
+        got[d["dtype"]] = "%s %s" % (d["tokens_per_s"],
+                                     d.get("peak_rss_mb", "n/a"))
     elif "run" in d:
         print("bench-hf.sh: transformers %s failed: %s"
               % (d["run"], d.get("error", "?")), file=sys.stderr)

@@ -1,10 +1,12 @@
 #!/bin/sh
 # dev/bench-hf.sh, make bench's transformers comparison, against a fake
 # hf_bench.py and stub transformers, peft and torch modules put first on
-# PYTHONPATH: the table puts lmf-sft's tokens/s beside the fake's fp32 and
-# bf16 numbers with their ratios, the fake gets the threads and runs
-# asked, a failed run is n/a with a line on stderr, and a missing
-# hf_bench.py or transformers skips with one line and exit 0.
+# PYTHONPATH: the table puts lmf-sft's fp32 and --bf16 tokens/s beside the
+# fake's fp32 and bf16 numbers with their ratios, and both fp32 peak RSS
+# figures with theirs; the fake gets the threads and runs asked, a failed
+# run is n/a with a line on stderr, and a missing hf_bench.py or
+# transformers skips with one line and exit 0. (The generation table,
+# BENCH_HF_GEN_BATCH, needs a real transformers: not here.)
 . "$(dirname "$0")/lib.sh"
 plan 9
 mkdir -p stub/transformers stub/peft stub/torch bad/transformers
@@ -23,12 +25,13 @@ for r in runs:
         print(json.dumps(dict(run=r, error="RuntimeError('fake')")))
         continue
     print(json.dumps(dict(engine="transformers", size=size, mode=mode,
-        dtype=dt, tokens_per_s=100.0 if dt == "fp32" else 400.0)))
+        dtype=dt, tokens_per_s=100.0 if dt == "fp32" else 400.0,
+        peak_rss_mb=1000)))
 PY
 hf() {
 	FAKE_ARGS=$PWD/fake.args PYTHONPATH=$PWD/stub \
 	    BENCH_HF=$PWD/fake_hf.py BENCH_SHAPES=micro BENCH_FT=full \
-	    BENCH_STEPS=1 BENCH_WARMUP=1 env "$@" \
+	    BENCH_STEPS=1 BENCH_WARMUP=1 BENCH_HF_GEN_BATCH= env "$@" \
 	    sh "$TOP/dev/bench-hf.sh"
 }
 
@@ -36,12 +39,14 @@ hf BENCH_HF_BF16=1 >t.md 2>t.err
 r=micro:full:cpu
 check "bf16 on: the fake gets the threads, steps and both runs" grep -qx \
 	-- "--threads 2 --steps 1 --warmup 1 --runs $r:fp32,$r:bf16" fake.args
-check "  a row with lmf's tokens/s and the fake's, ratios lmf / them" \
+check "  a row with lmf's fp32 and bf16 tokens/s and RSS beside the fake's" \
 	awk -F' *[|] *' '$2 == "micro" {
 		n++
 		ok = $3 == "full" && $4 == 2 && $5 > 0 && $6 == "100.0" &&
-		    $7 == sprintf("%.2fx", $5 / 100) && $8 == "400.0" &&
-		    $9 == sprintf("%.2fx", $5 / 400)
+		    $7 == sprintf("%.2fx", $5 / 100) && $8 > 0 &&
+		    $9 == "400.0" && $10 == sprintf("%.2fx", $8 / 400) &&
+		    $11 > 0 && $12 == 1000 &&
+		    $13 == sprintf("%.2fx", $11 / 1000)
 	} END { exit !(n == 1 && ok) }' t.md
 check "  the header names transformers' version" grep -q \
 	'transformers 0.0-fake, PyTorch 0.0-fake' t.md
@@ -49,10 +54,12 @@ hf BENCH_HF_BF16=0 BENCH_HF_THREADS=1 FAKE_FAIL=1 >f.md 2>f.err
 check "bf16 off: one fp32 run at the threads asked" grep -qx \
 	-- "--threads 1 --steps 1 --warmup 1 --runs micro:full:cpu:fp32" \
 	fake.args
-check "  a failed run is n/a, no ratio" awk -F' *[|] *' '$2 == "micro" {
+check "  a failed run is n/a, no ratio, no bf16" awk -F' *[|] *' '
+	$2 == "micro" {
 		n++
 		ok = $4 == 1 && $5 > 0 && $6 == "n/a" && $7 == "" &&
-		    $8 == "" && $9 == ""
+		    $8 == "" && $9 == "" && $10 == "" && $11 > 0 &&
+		    $12 == "n/a" && $13 == ""
 	} END { exit !(n == 1 && ok) }' f.md
 check_grep "  and says so on stderr" \
 	"transformers micro:full:cpu:fp32 failed: RuntimeError('fake')" f.err
