@@ -729,11 +729,13 @@ on_signal(int sig)
 }
 
 /* the gradients' way to the other ranks: buckets sent from tr->model's
- * backward (a tool's model, ddp_bucket_cap_mb > 0), or one flat buffer */
+ * backward (a tool's model, ddp_bucket_cap_mb > 0), or one allreduce over
+ * all of them: in place where they lie back to back in tp's order (the
+ * model's gradients do: one block), else through a flat copy */
 static void
 dist_plan(struct lmf_trainer *tr)
 {
-	int i;
+	int i, inplace = tr->ntp > 0;
 
 	if (tr->model && tr->a.ddp_bucket_cap_mb > 0) {
 		lmf_buckets_plan(&tr->bk, tr->tp, tr->ntp,
@@ -743,9 +745,13 @@ dist_plan(struct lmf_trainer *tr)
 		tr->bucketed = 1;
 		return;
 	}
-	for (i = 0; i < tr->ntp; i++)
+	for (i = 0; i < tr->ntp; i++) {
+		if (tr->tp[i].g != tr->tp[0].g + tr->nflat)
+			inplace = 0;
 		tr->nflat += tr->tp[i].numel;
-	tr->flat = xmallocarray(tr->nflat, sizeof *tr->flat);
+	}
+	if (!inplace)
+		tr->flat = xmallocarray(tr->nflat, sizeof *tr->flat);
 }
 
 void
@@ -860,9 +866,9 @@ write_tokenizer(struct lmf_trainer *tr, const char *dir)
 		die("%s", err);
 }
 
-/* the gradients summed over the ranks, in buckets already under way or
- * through one flat buffer packed in the order of tp, and the loss: the
- * step's on every rank */
+/* the gradients summed over the ranks, in buckets already under way, in
+ * place, or through one flat buffer packed in the order of tp, and the
+ * loss: the step's on every rank */
 static double
 dist_sum(struct lmf_trainer *tr, double loss)
 {
@@ -871,6 +877,12 @@ dist_sum(struct lmf_trainer *tr, double loss)
 
 	if (tr->bucketed) {
 		lmf_buckets_finish(&tr->bk);
+		lmf_dist_sum_f64(&loss, 1);
+		return loss;
+	}
+	if (!tr->flat) {
+		if (tr->nflat)
+			lmf_dist_sum_f32(tr->tp[0].g, tr->nflat);
 		lmf_dist_sum_f64(&loss, 1);
 		return loss;
 	}

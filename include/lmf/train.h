@@ -201,7 +201,8 @@ struct lmf_trainer {
 	FILE *log;                   /* trainer_log.jsonl */
 	int tty, shown;              /* the progress line */
 	double shown_at;
-	float *flat;                 /* the gradients packed for allreduce */
+	float *flat;                 /* the gradients packed for allreduce,
+	                              * NULL when they lie back to back */
 	uint64_t nflat;
 	struct lmf_buckets bk;       /* or in buckets (bucket.h) */
 	int bucketed;
