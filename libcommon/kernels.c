@@ -1916,28 +1916,47 @@ lmf_matvec_forward(float *out, const float *inp, const float *weight,
 /* For more rows than LMF_MATVEC_MAX_N (a prompt) we widen
  * LMF_MATVEC_BF16_ROWS weight rows at a time into scratch and multiply
  * them with sgemm into their columns of out. */
-void
-lmf_matvec_bf16_forward(float *out, const float *inp, const uint16_t *weight,
+/* rows o0.. o0 + rows - 1 of a bf16 or int8 weight widened to f32 */
+static void
+mv_widen(float *dst, const struct mv_w *w, int o0, int rows, int C)
+{
+	if (w->bf)
+		lmf_bf16_widen(dst, w->bf + (size_t)o0 * C, (size_t)rows * C);
+	else
+		lmf_i8_widen(dst, w->i8 + (size_t)o0 * C, w->sc + o0, rows, C);
+}
+
+/* the product over bf16 or int8 weights: matvec for a few rows, else
+ * sgemm on LMF_MATVEC_BF16_ROWS rows of the weight widened at a time */
+static void
+matvec_narrow_forward(float *out, const float *inp, const struct mv_w *w,
     const float *bias, int N, int C, int OC, float *scratch)
 {
-	struct mv_w w = { .bf = weight };
 	int o0, n, o, rows;
 
 	if (N <= LMF_MATVEC_MAX_N) {
-		matvec_run(out, inp, &w, bias, N, C, OC);
+		matvec_run(out, inp, w, bias, N, C, OC);
 		return;
 	}
 	for (o0 = 0; o0 < OC; o0 += LMF_MATVEC_BF16_ROWS) {
 		rows = OC - o0 < LMF_MATVEC_BF16_ROWS ? OC - o0 :
 		    LMF_MATVEC_BF16_ROWS;
-		lmf_bf16_widen(scratch, weight + (size_t)o0 * C,
-		    (size_t)rows * C);
+		mv_widen(scratch, w, o0, rows, C);
 		lmf_gemm(LMF_NOTRANS, LMF_TRANS, N, rows, C, 1.0f, inp, C,
 		    scratch, C, 0.0f, out + o0, OC);
 	}
 	for (n = 0; bias && n < N; n++)
 		for (o = 0; o < OC; o++)
 			out[(size_t)n * OC + o] += bias[o];
+}
+
+void
+lmf_matvec_bf16_forward(float *out, const float *inp, const uint16_t *weight,
+    const float *bias, int N, int C, int OC, float *scratch)
+{
+	struct mv_w w = { .bf = weight };
+
+	matvec_narrow_forward(out, inp, &w, bias, N, C, OC, scratch);
 }
 
 void
@@ -1964,23 +1983,8 @@ lmf_matvec_i8_forward(float *out, const float *inp, const int8_t *weight,
     float *scratch)
 {
 	struct mv_w w = { .i8 = weight, .sc = scale };
-	int o0, n, o, rows;
 
-	if (N <= LMF_MATVEC_MAX_N) {
-		matvec_run(out, inp, &w, bias, N, C, OC);
-		return;
-	}
-	for (o0 = 0; o0 < OC; o0 += LMF_MATVEC_BF16_ROWS) {
-		rows = OC - o0 < LMF_MATVEC_BF16_ROWS ? OC - o0 :
-		    LMF_MATVEC_BF16_ROWS;
-		lmf_i8_widen(scratch, weight + (size_t)o0 * C, scale + o0,
-		    rows, C);
-		lmf_gemm(LMF_NOTRANS, LMF_TRANS, N, rows, C, 1.0f, inp, C,
-		    scratch, C, 0.0f, out + o0, OC);
-	}
-	for (n = 0; bias && n < N; n++)
-		for (o = 0; o < OC; o++)
-			out[(size_t)n * OC + o] += bias[o];
+	matvec_narrow_forward(out, inp, &w, bias, N, C, OC, scratch);
 }
 
 void
