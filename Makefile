@@ -85,6 +85,11 @@ lmf-board: LDLIBS += $(MHD_LIBS)
 $(UNIT): %: %.c libcommon.a $(HDR)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< libcommon.a $(LDLIBS)
 
+# dev/'s benchmark programs, linked as the tools are (make dev/out/NAME)
+dev/out/%: dev/%.c libcommon.a $(HDR)
+	@mkdir -p dev/out
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< libcommon.a $(LDLIBS)
+
 $(REPLAY): tests/fuzz/%_replay: tests/fuzz/%_fuzz.c tests/fuzz/replay.c \
     libcommon.a $(HDR)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/replay.c $< libcommon.a \

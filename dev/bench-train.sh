@@ -24,26 +24,8 @@ fts=${BENCH_FT:-full lora}
 py=/usr/bin/python3
 mkdir -p "$out"
 
-[ -f libcommon.a ] || make -s libcommon.a
-# linked as the Makefile links lmf-sft: with OpenMP and the OpenMP build of
-# OpenBLAS where it is installed
-ompblas=/usr/lib/$(cc -print-multiarch 2>/dev/null)/openblas-openmp
-omp=
-if [ -d "$ompblas" ]; then
-	omp="-fopenmp -Wl,-rpath,$ompblas"
-	PKG_CONFIG_PATH=$ompblas/pkgconfig
-	export PKG_CONFIG_PATH
-fi
-# oneDNN when libcommon.a's gemm.o was built with it (lmf_gemm_bf16)
-dnnl=$(nm libcommon.a 2>/dev/null | grep -q ' U dnnl_' && echo -ldnnl || true)
-# shellcheck disable=SC2046,SC2086
-cc -O2 -g -std=c11 -Wall -Wextra -Wno-unused-parameter -Iinclude \
-    -D_GNU_SOURCE -DLMF_VERSION="\"$(cat VERSION)\"" \
-    $(pkg-config --cflags openblas jansson libzstd 2>/dev/null || true) \
-    -o "$out/gemm-shapes" dev/gemm-shapes.c libcommon.a \
-    $(pkg-config --libs openblas jansson libzstd 2>/dev/null ||
-    echo -lopenblas -ljansson -lzstd) $dnnl -lm -lpthread $omp
-unset PKG_CONFIG_PATH
+# dev/gemm-shapes.c, linked as the tools are
+make -s dev/out/gemm-shapes
 
 # PyTorch is a benchmark dependency only (make check never needs it)
 havetorch=1
@@ -81,7 +63,7 @@ if [ -n "${BENCH_CORETYPE:-}" ]; then
 	OPENBLAS_CORETYPE=$BENCH_CORETYPE
 	export OPENBLAS_CORETYPE
 fi
-core=$("$out/gemm-shapes" -t 0.01 --dim 64 --heads 1 --hidden 64 \
+core=$(dev/out/gemm-shapes -t 0.01 --dim 64 --heads 1 --hidden 64 \
     --vocab 64 --seq 64 --batch 1 --layers 1 |
     sed -n 's/^# openblas core \([^,]*\),.*/\1/p')
 cpumodel=$(LC_ALL=C lscpu 2>/dev/null | sed -n 's/^Model name: *//p' |
@@ -104,7 +86,7 @@ echo
 # gemmshapes FILE: sgemm on the shape's products, into FILE unless the
 # rate in FILE is higher (the best of the runs before and after the rows)
 gemmshapes() {
-	"$out/gemm-shapes" --dim $C --layers $L --heads $NH --hidden $FF \
+	dev/out/gemm-shapes --dim $C --layers $L --heads $NH --hidden $FF \
 	    --vocab $V --seq $T --batch $B --threads "$threads" \
 	    >"$out/gemm.tmp"
 	if [ ! -f "$1" ] || [ "$(rate "$out/gemm.tmp")" -gt "$(rate "$1")" ]
