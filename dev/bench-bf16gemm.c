@@ -3,12 +3,8 @@
  * the tiny bench shape's training products (B 8 x T 256 rows, dim 288,
  * hidden 768, vocab 32000), or with argv[2] "small" the small shape's
  * (B 4 x T 512, dim 768, hidden 2048): GFLOP/s of each, 2 threads (argv[1]
- * to change), best of 5 after a warm-up call. Build (oneDNN present):
- *   cc -O2 -fopenmp -Iinclude -o dev/out/bench-bf16gemm \
- *     dev/bench-bf16gemm.c libcommon.a $(PKG_CONFIG_PATH=\
- *     /usr/lib/x86_64-linux-gnu/openblas-openmp/pkgconfig pkg-config \
- *     --libs openblas jansson libzstd) -ldnnl -lm \
- *     -Wl,-rpath,/usr/lib/x86_64-linux-gnu/openblas-openmp */
+ * to change), best of 5 after a warm-up call. Build: make
+ * dev/out/bench-bf16gemm (linked as the tools are). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
