@@ -46,14 +46,6 @@ lmf_ckpt_write_json(const char *path, json_t *j, int indent, int nl,
 	return 0;
 }
 
-int
-lmf_ckpt_hf_files(const char *stream, const char *dir, uint64_t shard_bytes,
-    char *err, size_t errlen)
-{
-	return lmf_hf_write_stream(stream, dir, shard_bytes, err, errlen) < 0 ?
-	    -1 : 0;
-}
-
 static long
 ckpt_num(const char *name)
 {

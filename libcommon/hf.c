@@ -560,44 +560,6 @@ out:
 	return rc;
 }
 
-int
-lmf_hf_write_stream(const char *stream, const char *dir,
-    uint64_t shard_bytes, char *err, size_t errlen)
-{
-	struct lmf_hf_opts o = { .shard_bytes = shard_bytes, .dtype = -1,
-		.src = stream };
-	struct lmf_item it = { 0 };
-	struct lmf_rd *r;
-	const char *kind;
-	json_t *cfg;
-	int e, rc;
-
-	if (!(r = lmf_rd_open(stream, &e))) {
-		lmf_seterr(err, errlen, "%s", lmf_rd_open_errmsg());
-		return e < 0 ? e : LMF_E_IO;
-	}
-	kind = lmf_rd_kind(r);
-	o.adapter = kind && !strcmp(kind, "adapter");
-	if (!o.adapter && !(kind && !strcmp(kind, "model"))) {
-		lmf_seterr(err, errlen, "'%s': not a model or adapter stream",
-		    stream);
-		lmf_rd_close(r);
-		return LMF_E_FORMAT;
-	}
-	if ((rc = lmf_rd_item(r, &it)) < 0) {
-		lmf_seterr(err, errlen, "%s", lmf_rd_errmsg(r));
-		lmf_rd_close(r);
-		return rc;
-	}
-	cfg = json_object_get(lmf_rd_meta(r), o.adapter ? "adapter_config" :
-	    "config");
-	rc = lmf_hf_write(dir, json_is_object(cfg) ? cfg : NULL, &it, &o,
-	    err, errlen);
-	lmf_item_free(&it);
-	lmf_rd_close(r);
-	return rc;
-}
-
 /* all of f, allocated; NULL on a read error */
 static char *
 read_all(FILE *f, size_t *n)

@@ -2604,74 +2604,87 @@ lmf_llama_result_meta(struct lmf_llama *m)
 	return meta;
 }
 
-static int
-write_f32(struct lmf_wr *w, const char *name, int ndim, const int64_t *shape,
-    const float *x, uint64_t n)
+/* t: name (allocated), f32 shape and data pointing at x */
+static void
+put_f32(struct lmf_tensor *t, const char *name, int ndim,
+    const int64_t *shape, float *x)
 {
-	int rc = lmf_wr_tensor_begin(w, name, LMF_F32, ndim, shape);
-
-	if (rc < 0)
-		return rc;
-	return lmf_wr_payload(w, x, n * sizeof(float));
+	t->name = xstrdup(name);
+	t->dtype = LMF_F32;
+	t->ndim = ndim;
+	memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+	t->data = x;
+	t->nbytes = lmf_tensor_numel(t) * sizeof(float);
 }
 
-/* v_head.summary.weight (1, C) and .bias (1), after everything else, when
- * there is a value head */
-static int
-write_vhead(struct lmf_llama *m, struct lmf_wr *w)
+void
+lmf_llama_result_item(struct lmf_llama *m, struct lmf_item *it)
 {
+	int L = (int)m->c.num_hidden_layers, l, j, k, ab, n = 0;
 	int64_t shape[2] = { 1, m->c.hidden_size };
-	int rc;
+	char name[160];
 
-	if (!m->vhead)
-		return 0;
-	rc = write_f32(w, "v_head.summary.weight", 2, shape, m->vh,
-	    (uint64_t)shape[1]);
-	if (rc >= 0)
-		rc = write_f32(w, "v_head.summary.bias", 1, shape, m->vh +
-		    shape[1], 1);
-	return rc;
+	n = m->lora ? 0 : m->nextra + m->np;
+	for (l = 0; m->lora && l < L; l++)
+		for (j = 0; j < NPROJ; j++)
+			n += m->lo[l][j].A ? 2 : 0;
+	it->t = xcalloc((size_t)n + 2, sizeof *it->t);
+	it->ntensors = 0;
+	for (l = 0; m->lora && l < L; l++)
+		for (k = 0; k < NPROJ; k++) {
+			j = lmf_lora_sorted(k);
+			struct lora *lo = &m->lo[l][j];
+
+			for (ab = 0; lo->A && ab < 2; ab++) {
+				lmf_lora_tensor_name(name, sizeof name, l, j,
+				    ab);
+				shape[0] = ab ? lo->out : m->rank;
+				shape[1] = ab ? m->rank : lo->in;
+				put_f32(&it->t[it->ntensors++], name, 2, shape,
+				    ab ? lo->B : lo->A);
+			}
+		}
+	for (k = 0; !m->lora && k < m->nextra; k++) {
+		it->t[it->ntensors] = m->extra[k];
+		it->t[it->ntensors++].name = xstrdup(m->extra[k].name);
+	}
+	for (k = 0; !m->lora && k < m->np; k++)
+		put_f32(&it->t[it->ntensors++], m->p[k].name, m->p[k].ndim,
+		    m->p[k].shape, m->pw[k]);
+	if (m->vhead) {
+		/* v_head.summary.weight (1, C) and .bias (1), last */
+		shape[0] = 1;
+		shape[1] = m->c.hidden_size;
+		put_f32(&it->t[it->ntensors++], "v_head.summary.weight", 2,
+		    shape, m->vh);
+		put_f32(&it->t[it->ntensors++], "v_head.summary.bias", 1,
+		    shape, m->vh + shape[1]);
+	}
+}
+
+void
+lmf_llama_result_release(struct lmf_item *it)
+{
+	int i;
+
+	for (i = 0; i < it->ntensors; i++)
+		free(it->t[i].name);
+	free(it->t);
+	it->t = NULL;
+	it->ntensors = 0;
 }
 
 int
 lmf_llama_write(struct lmf_llama *m, struct lmf_wr *w)
 {
-	int L = (int)m->c.num_hidden_layers, l, j, k, ab, rc, cnt = 0;
-	char name[160];
-	int64_t shape[2];
+	struct lmf_item it;
+	int k, rc;
 
-	if (m->lora) {
-		for (l = 0; l < L; l++)
-			for (j = 0; j < NPROJ; j++)
-				cnt += m->lo[l][j].A ? 2 : 0;
-		rc = lmf_wr_item(w, (uint32_t)(cnt + 2 * m->vhead));
-		for (l = 0; rc >= 0 && l < L; l++)
-			for (k = 0; rc >= 0 && k < NPROJ; k++) {
-				j = lmf_lora_sorted(k);
-				struct lora *lo = &m->lo[l][j];
-
-				for (ab = 0; lo->A && rc >= 0 && ab < 2; ab++) {
-					lmf_lora_tensor_name(name, sizeof name,
-					    l, j, ab);
-					shape[0] = ab ? lo->out : m->rank;
-					shape[1] = ab ? m->rank : lo->in;
-					rc = write_f32(w, name, 2, shape,
-					    ab ? lo->B : lo->A,
-					    (uint64_t)(shape[0] * shape[1]));
-				}
-			}
-		if (rc >= 0)
-			rc = write_vhead(m, w);
-		return rc < 0 ? rc : 0;
-	}
-	rc = lmf_wr_item(w, (uint32_t)(m->nextra + m->np + 2 * m->vhead));
-	for (k = 0; rc >= 0 && k < m->nextra; k++)
-		rc = lmf_wr_tensor(w, &m->extra[k]);
-	for (k = 0; rc >= 0 && k < m->np; k++)
-		rc = write_f32(w, m->p[k].name, m->p[k].ndim, m->p[k].shape,
-		    m->pw[k], m->p[k].numel);
-	if (rc >= 0)
-		rc = write_vhead(m, w);
+	lmf_llama_result_item(m, &it);
+	rc = lmf_wr_item(w, (uint32_t)it.ntensors);
+	for (k = 0; rc >= 0 && k < it.ntensors; k++)
+		rc = lmf_wr_tensor(w, &it.t[k]);
+	lmf_llama_result_release(&it);
 	return rc < 0 ? rc : 0;
 }
 

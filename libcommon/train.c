@@ -23,6 +23,13 @@
 /* the one static: what a signal handler may set */
 static volatile sig_atomic_t stop_signal;
 
+/* the model whose weights are the result */
+static struct lmf_llama *
+result_model(const struct lmf_trainer *tr)
+{
+	return tr->result ? tr->result : tr->model;
+}
+
 void
 lmf_train_args_default(struct lmf_train_args *a)
 {
@@ -839,16 +846,39 @@ lmf_train_metric(struct lmf_trainer *tr, const char *name, double v)
 	tr->msum[i] += v;
 }
 
-/* the result stream in dir and the Hugging Face files made from it */
+/* the result's Hugging Face files in dir, from the weights in memory (as
+ * lmf-export makes them of the stream beside, src; not read back whole) */
+static void
+write_hf(struct lmf_trainer *tr, const char *dir, const char *src)
+{
+	struct lmf_llama *m = result_model(tr);
+	json_t *meta = lmf_llama_result_meta(m), *cfg;
+	struct lmf_hf_opts o = { .shard_bytes = LMF_ST_SHARD_DEFAULT,
+		.dtype = -1, .src = src };
+	struct lmf_item it;
+	char err[512];
+	int rc;
+
+	o.adapter = !strcmp(json_string_value(json_object_get(meta, "kind")),
+	    "adapter");
+	cfg = json_object_get(meta, o.adapter ? "adapter_config" : "config");
+	lmf_llama_result_item(m, &it);
+	rc = lmf_hf_write(dir, json_is_object(cfg) ? cfg : NULL, &it, &o, err,
+	    sizeof err);
+	lmf_llama_result_release(&it);
+	json_decref(meta);
+	if (rc < 0)
+		die("%s", err);
+}
+
+/* the result stream in dir and the Hugging Face files of the same weights */
 static void
 write_result_dir(struct lmf_trainer *tr, const char *dir)
 {
-	char *path = xasprintf("%s/%s", dir, tr->result_name), err[512];
+	char *path = xasprintf("%s/%s", dir, tr->result_name);
 
-	tr->write_result(tr, path);
-	if (lmf_ckpt_hf_files(path, dir, LMF_ST_SHARD_DEFAULT, err,
-	    sizeof err) < 0)
-		die("%s", err);
+	lmf_train_model_write(tr, result_model(tr), path);
+	write_hf(tr, dir, path);
 	free(path);
 	if (tr->write_extra)
 		tr->write_extra(tr, dir);
@@ -916,11 +946,11 @@ lmf_train_update(struct lmf_trainer *tr, double loss)
 		if (tr->a.output_dir) {
 			path = xasprintf("%s/%s", tr->a.output_dir,
 			    tr->result_name);
-			tr->write_result(tr, path);
+			lmf_train_model_write(tr, result_model(tr), path);
 			free(path);
 		}
 		if (tr->out)
-			tr->write_result(tr, tr->out);
+			lmf_train_model_write(tr, result_model(tr), tr->out);
 		die("step %ld: the %s is %s; wrote the state after step %ld",
 		    tr->step + 1, isfinite(loss) ? "grad norm" : "loss",
 		    isnan(x) ? "nan" : x > 0 ? "inf" : "-inf", tr->step);
@@ -1546,12 +1576,6 @@ lmf_train_check_paths(struct lmf_train_args *a, struct lmf_opt *tab,
 
 /* ---- a trainer tool ---- */
 
-static void
-tool_write(struct lmf_trainer *tr, const char *path)
-{
-	lmf_train_model_write(tr, tr->model, path);
-}
-
 void
 lmf_train_tool_defaults(struct lmf_train_tool *x)
 {
@@ -1604,7 +1628,6 @@ lmf_train_tool_init(struct lmf_train_tool *x, struct lmf_trainer *tr,
 	tr->seed = x->t.seed;
 	tr->result_name = x->t.finetuning_type == LMF_FT_LORA ?
 	    "adapter.lmf" : "model.lmf";
-	tr->write_result = tool_write;
 	tr->ctx = ctx;
 }
 
@@ -1673,7 +1696,7 @@ lmf_train_tool_run(struct lmf_train_tool *x, struct lmf_trainer *tr,
 	if (x->p.eval_data && tr->a.output_dir)
 		evaluate(tr, 1);
 	if (x->p.out)
-		tr->write_result(tr, x->p.out);
+		lmf_train_model_write(tr, tr->model, x->p.out);
 }
 
 void

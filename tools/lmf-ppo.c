@@ -228,14 +228,6 @@ replay(struct run *r)
 	lmf_rollout_free(&ro);
 }
 
-static void
-write_result(struct lmf_trainer *tr, const char *path)
-{
-	struct run *r = tr->ctx;
-
-	lmf_train_model_write(tr, r->model, path);
-}
-
 /* reward_model_type lora: dir/reward as PEFT saves the second adapter */
 static void
 write_extra(struct lmf_trainer *tr, const char *dir)
@@ -268,7 +260,6 @@ train(struct run *r)
 
 	tr->result_name = r->o->t.finetuning_type == LMF_FT_LORA ?
 	    "adapter.lmf" : "model.lmf";
-	tr->write_result = write_result;
 	tr->write_extra = write_extra;
 	tr->save_state = save_state;
 	tr->updates_vary = 1;
@@ -276,6 +267,7 @@ train(struct run *r)
 	tr->log_metrics = 1;
 	lmf_train_begin(tr);
 	open_models(r);
+	tr->result = r->model;
 	lmf_train_open(tr);
 	if (tr->resume_dir && lmf_ppo_state_load(&r->s, r->model, tr->resumed,
 	    err, sizeof err) < 0)   /* the KL controller, moments, RNGs */
@@ -302,7 +294,7 @@ train(struct run *r)
 	}
 	lmf_train_end(tr);
 	if (r->o->out)
-		write_result(tr, r->o->out);
+		lmf_train_model_write(tr, r->model, r->o->out);
 }
 
 /* under mpirun a step's prompts are GA x buffer x ranks micro-batches,

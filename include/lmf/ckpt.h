@@ -1,17 +1,12 @@
 #ifndef LMF_CKPT_H
 #define LMF_CKPT_H
 /* ckpt.h: a trainer's output directory as Hugging Face's Trainer and
- * LLaMA-Factory leave it: the result stream turned into the files PEFT
- * and transformers load, JSON files, checkpoint-N directories (found,
+ * LLaMA-Factory leave it: JSON files, checkpoint-N directories (found,
  * replaced atomically, pruned). */
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
 
-/* the Hugging Face files of an adapter or model stream into dir:
- * lmf_hf_write_stream (hf.h). 0, or -1 with a one-line message in err */
-int lmf_ckpt_hf_files(const char *stream, const char *dir,
-    uint64_t shard_bytes, char *err, size_t errlen);
 /* j into path atomically as Python's json.dumps(j, indent=indent,
  * sort_keys=True) writes it (pyjson.h), then a newline if nl (Hugging
  * Face's save_to_json and to_json_file add one; save_metrics does not).

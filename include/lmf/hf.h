@@ -49,11 +49,6 @@ struct lmf_hf_opts {
 int lmf_hf_write(const char *dir, json_t *config, struct lmf_item *it,
     const struct lmf_hf_opts *o, char *err, size_t errlen);
 
-/* the same for a stream file holding a model or an adapter (its kind),
- * with its header's "config" or "adapter_config", weights as stored */
-int lmf_hf_write_stream(const char *stream, const char *dir,
-    uint64_t shard_bytes, char *err, size_t errlen);
-
 /* the tokenizer files of directory src (tokenizer.json,
  * tokenizer_config.json, special_tokens_map.json, chat_template.jinja,
  * tokenizer.model: those it has) into dir, each atomically, with

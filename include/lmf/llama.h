@@ -271,5 +271,11 @@ json_t *lmf_llama_result_meta(struct lmf_llama *m);
 struct lmf_tok;
 struct lmf_tok *lmf_llama_tok(struct lmf_llama *m, char *err, size_t errlen);
 int lmf_llama_write(struct lmf_llama *m, struct lmf_wr *w);
+/* the tensors lmf_llama_write writes, in its order, as an item whose
+ * data are m's own weights (not copied: valid while m is and unchanged);
+ * lmf_llama_result_release frees what it allocated (names, the array) */
+struct lmf_item;
+void lmf_llama_result_item(struct lmf_llama *m, struct lmf_item *it);
+void lmf_llama_result_release(struct lmf_item *it);
 
 #endif

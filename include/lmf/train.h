@@ -145,9 +145,10 @@ struct lmf_trainer {
 	const char *out;             /* -o: the result also here, or NULL */
 	const struct lmf_wropts *wo;
 	const char *result_name;     /* "adapter.lmf" or "model.lmf" */
-	/* the tool writes its result stream to path */
-	void (*write_result)(struct lmf_trainer *tr, const char *path);
-	void *ctx;                   /* the tool's, for write_result */
+	/* the model written as the result (its stream, and the Hugging Face
+	 * files made from its weights in memory); NULL: tr->model */
+	struct lmf_llama *result;
+	void *ctx;                   /* the tool's, for its callbacks */
 	const char *const *plot_keys; /* NULL-terminated; NULL: "loss" */
 	/* the log window's values of the metrics from their sums over the
 	 * window's steps (NULL: each sum / steps): names and v (16 at most)

@@ -1,4 +1,4 @@
-/* train_test: the Trainer (train.h) over a one-tensor "model": the
+/* train_test: the Trainer (train.h) over a tiny LoRA model: the
  * output_dir rule, the step plan from a batches header, should_save by
  * epoch, save_total_limit, the log window's mean of an extra metric in
  * log_history and trainer_log.jsonl, its sum carried in lmf_state.json,
@@ -10,11 +10,11 @@
 #include <unistd.h>
 
 #include "lmf/ckpt.h"
+#include "lmf/llama.h"
+#include "lmf/model.h"
 #include "lmf/train.h"
 #include "lmf/util.h"
 #include "tap.h"
-
-static float w[4], g[4];
 
 static void
 write_tensor(const char *path, const char *kind, const char *name, float *v,
@@ -33,11 +33,53 @@ write_tensor(const char *path, const char *kind, const char *name, float *v,
 	lmf_wr_close_or_die(wr);
 }
 
-static void
-result(struct lmf_trainer *tr, const char *path)
+/* a tiny model of constant weights into path, opened for LoRA rank 2 */
+static struct lmf_llama *
+tiny_lora(const char *path)
 {
-	write_tensor(path, "adapter", "base_model.model.x", w, 4,
-	    json_object());
+	json_t *meta = json_object(), *cfg;
+	struct lmf_train_opts o = lmf_train_opts_default();
+	struct lmf_config c;
+	struct lmf_param *p;
+	struct lmf_llama *m;
+	struct lmf_wr *wr;
+	struct lmf_rd *r;
+	char eb[256];
+	int np, i;
+
+	cfg = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:b}",
+	    "model_type", "llama", "hidden_size", 8, "intermediate_size", 16,
+	    "num_hidden_layers", 1, "num_attention_heads", 2,
+	    "num_key_value_heads", 2, "vocab_size", 16,
+	    "max_position_embeddings", 16, "rms_norm_eps", 1e-6,
+	    "tie_word_embeddings", 0);
+	if (lmf_config_parse(&c, cfg, eb, sizeof eb))
+		die("%s", eb);
+	json_object_set_new(meta, "kind", json_string("model"));
+	json_object_set_new(meta, "config", cfg);
+	wr = lmf_wr_open_or_die(path, meta, &lmf_wropts_default);
+	json_decref(meta);
+	p = lmf_model_params(&c, &np);
+	if (lmf_wr_item(wr, (uint32_t)np) < 0)
+		die("%s", lmf_wr_errmsg(wr));
+	for (i = 0; i < np; i++) {
+		float *v = xcalloc(p[i].numel, sizeof *v);
+		struct lmf_tensor t = { .name = p[i].name, .dtype = LMF_F32,
+			.ndim = p[i].ndim, .shape = { p[i].shape[0],
+			p[i].shape[1] }, .data = v, .nbytes = 4 * p[i].numel };
+
+		lmf_wr_tensor_or_die(wr, &t);
+		free(v);
+	}
+	free(p);
+	lmf_wr_close_or_die(wr);
+	o.finetuning_type = LMF_FT_LORA;
+	o.lora_rank = 2;
+	r = lmf_rd_open_or_die(path);
+	if (!(m = lmf_llama_open(r, &o, eb, sizeof eb)))
+		die("%s", eb);
+	lmf_rd_close(r);
+	return m;
 }
 
 static int
@@ -55,15 +97,16 @@ int
 main(int argc, char **argv)
 {
 	char tmpl[] = "/tmp/train_test.XXXXXX", *dir, *out, *bat, *p;
-	struct lmf_tparam tp = { .name = "x", .ndim = 1, .shape = { 4 },
-		.numel = 4, .w = w, .g = g, .decay = 1 };
+	struct lmf_tparam *tp;
+	struct lmf_llama *m;
 	struct lmf_train_args a;
 	struct lmf_trainer tr;
 	const char *wname;
 	struct lmf_item it;
 	json_t *h, *j;
 	float one[2] = { 1, 2 };
-	int i, saves = 0, ok_step = 1;
+	int i, ntp, saves = 0, ok_step = 1;
+	uint64_t k;
 	double acc;
 	char *s;
 
@@ -73,6 +116,13 @@ main(int argc, char **argv)
 	dir = mkdtemp(tmpl);
 	out = xasprintf("%s/out", dir);
 	bat = xasprintf("%s/b.lmf", dir);
+	p = xasprintf("%s/m.lmf", dir);
+	m = tiny_lora(p);
+	free(p);
+	ntp = lmf_llama_ntrainable(m);
+	tp = xmallocarray((size_t)ntp, sizeof *tp);
+	for (i = 0; i < ntp; i++)
+		tp[i] = *lmf_llama_trainable(m, i);
 	/* the rule */
 	ok(!lmf_train_resume_rule(out, 0, NULL, &wname) && !wname,
 	    "rule: no output_dir, a fresh start");
@@ -105,20 +155,21 @@ main(int argc, char **argv)
 	tr.data_path = bat;
 	tr.wo = &lmf_wropts_default;
 	tr.result_name = "adapter.lmf";
-	tr.write_result = result;
+	tr.model = m;
 	lmf_train_begin(&tr);
 	ok(!tr.resume_dir, "begin: a fresh start");
 	lmf_train_open(&tr);
 	ok(tr.total == 6 && tr.bpe == 3, "plan: T = 2 epochs of 3 steps "
 	    "(%ld)", tr.total);
-	lmf_train_start(&tr, &tp, 1, 4);
+	lmf_train_start(&tr, tp, ntp, lmf_llama_trainable_numel(m));
 	while (tr.step < tr.total) {
 		if (lmf_train_next(&tr, &it) != 1)
 			break;
 		lmf_item_free(&it);
 		lmf_train_micro(&tr, 2, 8);
-		for (i = 0; i < 4; i++)
-			g[i] = 0.1f;
+		for (i = 0; i < ntp; i++)
+			for (k = 0; k < tp[i].numel; k++)
+				tp[i].g[k] = 0.1f;
 		lmf_train_metric(&tr, "rewards/accuracies", tr.step % 2);
 		lmf_train_update(&tr, (double)(tr.step + 1));
 		ok_step &= tr.adam.step == tr.step;
@@ -158,7 +209,9 @@ main(int argc, char **argv)
 	free(s);
 	free(p);
 	ok(exists(out, "adapter.lmf") && exists(out, "trainer_state.json") &&
-	    exists(out, "all_results.json"), "the final files");
+	    exists(out, "all_results.json") &&
+	    exists(out, "adapter_model.safetensors") &&
+	    exists(out, "adapter_config.json"), "the final files");
 	lmf_train_free(&tr);
 
 	/* a second run finds the checkpoint */
@@ -174,6 +227,8 @@ main(int argc, char **argv)
 	if (system(s) != 0)
 		warn("cannot remove '%s'", dir);
 	free(s);
+	lmf_llama_free(m);
+	free(tp);
 	free(out);
 	free(bat);
 	return tap_done();
