@@ -153,6 +153,59 @@ vscale(float *d, float f, long n)
 #define ATT_BLOCK 128
 
 /* ------------------------------------------------------------------ */
+/* memory */
+
+/* the elements a thread zeroes or adds at once (a multiple of 16) */
+#define MEM_BLOCK 16384
+
+void
+lmf_zero(float *x, size_t n)
+{
+	size_t i;
+
+	OMP_FOR(n)
+	for (i = 0; i < n; i += MEM_BLOCK)
+		memset(x + i, 0, (n - i < MEM_BLOCK ? n - i : MEM_BLOCK) *
+		    sizeof *x);
+}
+
+LMF_VEC static void
+add_block(float *restrict y, const float *restrict x, size_t n)
+{
+	size_t i;
+
+	OMP_SIMD
+	for (i = 0; i < n; i++)
+		y[i] += x[i];
+}
+
+void
+lmf_add(float *y, const float *x, size_t n)
+{
+	size_t i;
+
+	OMP_FOR(n)
+	for (i = 0; i < n; i += MEM_BLOCK)
+		add_block(y + i, x + i, n - i < MEM_BLOCK ? n - i : MEM_BLOCK);
+}
+
+void
+lmf_copy_rows(float *dst, size_t dld, const float *src, size_t sld,
+    const float *bias, long rows, size_t cols)
+{
+	long r;
+
+	OMP_FOR((size_t)rows * cols)
+	for (r = 0; r < rows; r++) {
+		float *y = dst + (size_t)r * dld;
+
+		memcpy(y, src + (size_t)r * sld, cols * sizeof *y);
+		if (bias)
+			add_block(y, bias, cols);
+	}
+}
+
+/* ------------------------------------------------------------------ */
 /* embedding */
 
 void

@@ -1304,9 +1304,9 @@ void
 lmf_llama_zero_grad(struct lmf_llama *m)
 {
 	if (m->grads)
-		memset(m->grads, 0, m->ngrads * sizeof(float));
+		lmf_zero(m->grads, m->ngrads);
 	if (m->lgrad)
-		memset(m->lgrad, 0, m->nlora * sizeof(float));
+		lmf_zero(m->lgrad, m->nlora);
 	if (m->dvh)
 		memset(m->dvh, 0, ((size_t)m->c.hidden_size + 1) *
 		    sizeof(float));
@@ -1911,7 +1911,7 @@ static void
 group_forward(struct lmf_llama *m, struct lacts *a, int l, int j0, int n,
     float *const *outs, const float *inp, int N, int train)
 {
-	int off[3], O[3], tot, I, k, i, o;
+	int off[3], O[3], tot, I, k;
 	const float *bias;
 	float *f = m->fscr;
 
@@ -1930,14 +1930,8 @@ group_forward(struct lmf_llama *m, struct lacts *a, int l, int j0, int n,
 		    m->lw[l][pweight[j0]], I, 0.0f, f, tot);
 	for (k = 0; k < n; k++) {
 		bias = pbias[j0 + k] >= 0 ? m->lw[l][pbias[j0 + k]] : NULL;
-		for (i = 0; i < N; i++) {
-			float *y = outs[k] + (size_t)i * O[k];
-
-			memcpy(y, f + (size_t)i * tot + off[k],
-			    (size_t)O[k] * sizeof(float));
-			for (o = 0; bias && o < O[k]; o++)
-				y[o] += bias[o];
-		}
+		lmf_copy_rows(outs[k], (size_t)O[k], f + off[k], (size_t)tot,
+		    bias, N, (size_t)O[k]);
 		lora_forward(m, a, l, j0 + k, outs[k], inp, N, train);
 	}
 }
@@ -2002,7 +1996,7 @@ static void
 group_backward(struct lmf_llama *m, struct lacts *a, int l, int j0, int n,
     float *dinp, const float *const *douts, const float *inp, int N)
 {
-	int off[3], O[3], tot, I, k, i;
+	int off[3], O[3], tot, I, k;
 	float *f = m->fscr, *dbias;
 
 	if (!group_adjacent(m, l, j0, n, 0)) {
@@ -2012,10 +2006,9 @@ group_backward(struct lmf_llama *m, struct lacts *a, int l, int j0, int n,
 	}
 	tot = group_width(m, j0, n, off, O);
 	proj_dims(m, j0, &I, &O[0]);
-	for (i = 0; i < N; i++)
-		for (k = 0; k < n; k++)
-			memcpy(f + (size_t)i * tot + off[k], douts[k] +
-			    (size_t)i * O[k], (size_t)O[k] * sizeof(float));
+	for (k = 0; k < n; k++)
+		lmf_copy_rows(f + off[k], (size_t)tot, douts[k], (size_t)O[k],
+		    NULL, N, (size_t)O[k]);
 	if (m->o.bf16)
 		group_backward16(m, l, j0, n, dinp, inp, N);
 	else
@@ -2047,7 +2040,7 @@ layer_forward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 	int B = b->B, T = b->T, N = B * T, C = (int)c->hidden_size;
 	int NH = (int)c->num_attention_heads;
 	int NKV = (int)c->num_key_value_heads, HS = (int)c->head_dim;
-	long i, n = (long)N * C;
+	long n = (long)N * C;
 	float eps = (float)c->rms_norm_eps;
 	float *const *w = m->lw[l];
 	float *qkv[3], *gu[2];
@@ -2070,8 +2063,7 @@ layer_forward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 	    a->v, b->attention_mask, b->attention_mask, att_window(c, T), B, T,
 	    NH, NKV, HS);
 	proj_forward(m, a, l, P_O, a->xmid, a->atty, N, train);
-	for (i = 0; i < n; i++)
-		a->xmid[i] += x[i];
+	lmf_add(a->xmid, x, (size_t)n);
 	lmf_rmsnorm_forward(a->ln2, a->rstd2, a->xmid, w[W_LN2], eps, N, C);
 	gu[0] = a->gate;
 	gu[1] = a->up;
@@ -2079,8 +2071,7 @@ layer_forward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 	lmf_swiglu_forward(a->h, a->gate, a->up, (long)N *
 	    c->intermediate_size);
 	proj_forward(m, a, l, P_D, xout, a->h, N, train);
-	for (i = 0; i < n; i++)
-		xout[i] += a->xmid[i];
+	lmf_add(xout, a->xmid, (size_t)n);
 }
 
 /* one block backward: s.dres holds d xout on entry and d x on return;
@@ -2106,13 +2097,13 @@ layer_backward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 	 * and ln2 recomputed when not kept */
 	if (!m->keep && !fresh)
 		lmf_swiglu_forward(a->h, a->gate, a->up, (long)nff);
-	memset(s->dh, 0, nff * sizeof(float));
+	lmf_zero(s->dh, nff);
 	proj_backward(m, a, l, P_D, s->dh, s->dres, a->h, N);
-	memset(s->dgate, 0, nff * sizeof(float));
-	memset(s->dup, 0, nff * sizeof(float));
+	lmf_zero(s->dgate, nff);
+	lmf_zero(s->dup, nff);
 	lmf_swiglu_backward(s->dgate, s->dup, s->dh, a->gate, a->up,
 	    (long)nff);
-	memset(s->dln, 0, nc * sizeof(float));
+	lmf_zero(s->dln, nc);
 	dgu[0] = s->dgate;
 	dgu[1] = s->dup;
 	if (!m->keep && !fresh)
@@ -2122,11 +2113,11 @@ layer_backward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 	lmf_rmsnorm_backward(s->dres, g[W_LN2], s->dln, a->xmid, w[W_LN2],
 	    a->rstd2, N, C);
 	/* the attention half: xmid = x + o(attention(rope(q), rope(k), v)) */
-	memset(s->datty, 0, nq * sizeof(float));
+	lmf_zero(s->datty, nq);
 	proj_backward(m, a, l, P_O, s->datty, s->dres, a->atty, N);
-	memset(s->dq, 0, nq * sizeof(float));
-	memset(s->dk, 0, nk * sizeof(float));
-	memset(s->dv, 0, nk * sizeof(float));
+	lmf_zero(s->dq, nq);
+	lmf_zero(s->dk, nk);
+	lmf_zero(s->dv, nk);
 	lmf_attention_flash_backward(s->dq, s->dk, s->dv, m->attscr, s->datty,
 	    a->atty, a->alse, a->q, a->k, a->v, b->attention_mask,
 	    b->attention_mask, att_window(c, T), B, T, NH, NKV, HS);
@@ -2135,8 +2126,8 @@ layer_backward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 	dq = s->dq;
 	dk = s->dk;
 	if (c->qk_norm) {
-		memset(s->dqp, 0, nq * sizeof(float));
-		memset(s->dkp, 0, nk * sizeof(float));
+		lmf_zero(s->dqp, nq);
+		lmf_zero(s->dkp, nk);
 		lmf_rmsnorm_backward(s->dqp, g[W_QN], s->dq, a->qp, w[W_QN],
 		    a->qrstd, N * NH, HS);
 		lmf_rmsnorm_backward(s->dkp, g[W_KN], s->dk, a->kp, w[W_KN],
@@ -2144,7 +2135,7 @@ layer_backward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 		dq = s->dqp;
 		dk = s->dkp;
 	}
-	memset(s->dln, 0, nc * sizeof(float));
+	lmf_zero(s->dln, nc);
 	dqkv[0] = dq;
 	dqkv[1] = dk;
 	dqkv[2] = s->dv;
@@ -2194,7 +2185,7 @@ forward(struct lmf_llama *m, const struct lmf_batch *b, int flags)
 	lmf_rmsnorm_forward(m->xf, m->rstdf, m->res[L], m->lnf,
 	    (float)c->rms_norm_eps, N, C);
 	if (train)
-		memset(m->s.dln, 0, (size_t)N * C * sizeof(float));
+		lmf_zero(m->s.dln, (size_t)N * C);
 }
 
 /* the gradients of .layer >= l are final: tell the one who asked */
@@ -2217,7 +2208,7 @@ backward(struct lmf_llama *m, const struct lmf_batch *b)
 
 	if (!(m->fflags & LMF_FWD_TRAIN) || b->B != m->fB || b->T != m->fT)
 		BUG("backward without the training forward of its batch");
-	memset(s->dres, 0, (size_t)N * C * sizeof(float));
+	lmf_zero(s->dres, (size_t)N * C);
 	lmf_rmsnorm_backward(s->dres, m->dlnf, s->dln, m->res[L], m->lnf,
 	    m->rstdf, N, C);
 	grads_final(m, L);

@@ -31,6 +31,18 @@
 
 #define LMF_IGNORE_INDEX (-100)
 
+/* ---- memory: the step's bulk zeroing, residual sums and copies, on
+ * the threads (each element written by one thread: bit for bit as a
+ * plain loop) ---- */
+void lmf_zero(float *x, size_t n);
+	/* x (n) = 0 */
+void lmf_add(float *y, const float *x, size_t n);
+	/* y (n) += x (n) */
+void lmf_copy_rows(float *dst, size_t dld, const float *src, size_t sld,
+    const float *bias, long rows, size_t cols);
+	/* dst[r][c] = src[r][c] (+ bias[c] when bias) for rows x cols, the
+	 * rows dld and sld floats apart */
+
 /* ---- embedding: out[n] = wte[tokens[n]] ---- */
 void lmf_embedding_forward(float *out, const int32_t *tokens,
     const float *wte, int N, int C);

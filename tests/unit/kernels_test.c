@@ -239,6 +239,67 @@ test_gemm(void)
 	}
 }
 
+/* ---- memory: lmf_zero, lmf_add, lmf_copy_rows against plain loops, on
+ * sizes below and above the threads' threshold and off the blocks ---- */
+
+static void
+test_memory(void)
+{
+	static const size_t ns[] = { 1, 15, 16385, 200003 };
+	size_t n, i, k, r, c, rows, cols;
+	float *x, *y, *want, *bias;
+	int good = 1;
+
+	for (k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+		n = ns[k];
+		x = xmallocarray(n + 1, sizeof *x);
+		y = xmallocarray(n + 1, sizeof *y);
+		want = xmallocarray(n + 1, sizeof *want);
+		for (i = 0; i <= n; i++) {
+			x[i] = lmf_rng_normal(&rng);
+			y[i] = want[i] = lmf_rng_normal(&rng);
+		}
+		for (i = 0; i < n; i++)
+			want[i] += x[i];
+		lmf_add(y, x, n);
+		good &= !memcmp(y, want, (n + 1) * sizeof *y);
+		lmf_zero(y, n);
+		for (i = 0; i < n; i++)
+			good &= y[i] == 0.0f && !signbit(y[i]);
+		good &= y[n] == want[n];
+		free(x);
+		free(y);
+		free(want);
+	}
+	ok(good, "lmf_add is y += x and lmf_zero zeroes, not a float past n");
+	/* a (rows, 7) slice out of rows of 19, into rows of 11, with a bias */
+	rows = 30001, cols = 7;
+	x = xmallocarray(rows * 19, sizeof *x);
+	y = xmallocarray(rows * 11, sizeof *y);
+	want = xmallocarray(rows * 11, sizeof *want);
+	bias = xmallocarray(cols, sizeof *bias);
+	for (i = 0; i < rows * 19; i++)
+		x[i] = lmf_rng_normal(&rng);
+	for (i = 0; i < rows * 11; i++)
+		y[i] = want[i] = lmf_rng_normal(&rng);
+	for (c = 0; c < cols; c++)
+		bias[c] = lmf_rng_normal(&rng);
+	for (k = 0, good = 1; k < 2; k++) {
+		for (r = 0; r < rows; r++)
+			for (c = 0; c < cols; c++)
+				want[r * 11 + 3 + c] = x[r * 19 + 5 + c] +
+				    (k ? bias[c] : 0.0f);
+		lmf_copy_rows(y + 3, 11, x + 5, 19, k ? bias : NULL,
+		    (long)rows, cols);
+		good &= !memcmp(y, want, rows * 11 * sizeof *y);
+	}
+	ok(good, "lmf_copy_rows copies the strided rows, adding the bias");
+	free(x);
+	free(y);
+	free(want);
+	free(bias);
+}
+
 /* ---- embedding ---- */
 
 static void
@@ -864,6 +925,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	test_gemm();
+	test_memory();
 	test_embedding();
 	test_rmsnorm();
 	test_matmul();
