@@ -16,7 +16,9 @@
 # BENCH_STEPS (3), BENCH_WARMUP (1), BENCH_SHAPES ("tiny small"),
 # BENCH_FT ("full lora"), BENCH_PY (python3), BENCH_HF_TRAIN (1; 0: no
 # training table), BENCH_HF_GEN_BATCH ("1"; empty: no generation table),
-# BENCH_GEN_NEW (128). The shape "micro" (width 32, 2 layers, 2 x 32
+# BENCH_GEN_NEW (128). With LMF_PROFILE=1 each lmf-sft run's profile
+# (prof.h: seconds a step by kind of work) is added to
+# dev/out/hf/profile.txt. The shape "micro" (width 32, 2 layers, 2 x 32
 # tokens) is a smoke test's, which hf_bench.py lacks.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -89,6 +91,8 @@ lmf() {
 				else printf("%.1f ", tok * m / t)
 			}' "$out/sft.err"
 		awk '{ printf("%.0f\n", $1 / 1024) }' "$out/sft.rss"
+		[ -z "${LMF_PROFILE:-}" ] || { echo "# $r $ft, $th threads $*"
+			grep '^profile:' "$out/sft.err"; } >>"$out/profile.txt"
 	else
 		echo "bench-hf.sh: lmf-sft $r $ft failed:" \
 		    "$(tail -1 "$out/sft.err")" >&2

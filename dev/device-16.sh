@@ -6,13 +6,15 @@
 # dev/out/device) as soon as it is done, so a run cut short still returns
 # what it measured. Meant for one call of about 9 minutes:
 #   sh dev/device-16.sh
-# DEVICE_THREADS ("16 2"), DEVICE_STEPS (2).
+# DEVICE_THREADS ("16 2"), DEVICE_STEPS (2). lmf-sft runs with
+# LMF_PROFILE=1: $OUT/profile.txt has where each run's step time went
+# (prof.h), the thread scaling of each kind of work.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 out=${OUT:-dev/out/device}
 mkdir -p "$out"
 th=${DEVICE_THREADS:-16 2}
-export BENCH_STEPS="${DEVICE_STEPS:-2}" BENCH_WARMUP=1
+export BENCH_STEPS="${DEVICE_STEPS:-2}" BENCH_WARMUP=1 LMF_PROFILE=1
 { lscpu; nproc; free -g; python3 -c 'import torch, transformers, peft
 print(torch.__version__, transformers.__version__, peft.__version__)'
 } >"$out/machine.txt" 2>&1
@@ -28,8 +30,10 @@ part() {
 	env "$@" timeout "$s" sh dev/bench-hf.sh >"$out/$n.md" \
 	    2>"$out/$n.err"
 	echo "$n: exit $? at $(date -u +%T)" >>"$out/parts.txt"
+	cp dev/out/hf/profile.txt "$out/" 2>/dev/null
 }
 date -u +%T >"$out/parts.txt"
+rm -f dev/out/hf/profile.txt
 part small-16 150 BENCH_SHAPES=small BENCH_HF_THREADS=16 \
     BENCH_HF_GEN_BATCH=1
 part tiny 100 BENCH_SHAPES=tiny "BENCH_HF_THREADS=$th" BENCH_HF_GEN_BATCH=1

@@ -15,6 +15,7 @@
 
 #include "lmf/gemm.h"
 #include "lmf/kernels.h"
+#include "lmf/prof.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
 
@@ -189,12 +190,16 @@ lmf_gemm(int transA, int transB, int M, int N, int K, float alpha,
     const float *A, int lda, const float *B, int ldb, float beta, float *C,
     int ldc)
 {
+	double t0;
+
 	check_args(transA, transB, M, N, K, lda, ldb, ldc);
 	if (M == 0 || N == 0)
 		return;
+	t0 = LMF_PROF_BEGIN();
 	cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
 	    transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb,
 	    beta, C, ldc);
+	LMF_PROF_END(LMF_PROF_GEMM, t0, 2.0 * M * N * K);
 }
 
 void
@@ -481,6 +486,7 @@ lmf_gemm_bf16(int transA, int transB, int M, int N, int K, float alpha,
     const uint16_t *A, int lda, const uint16_t *B, int ldb, float beta,
     float *C, int ldc)
 {
+	double t0;
 	int i, j;
 
 	check_args(transA, transB, M, N, K, lda, ldb, ldc);
@@ -500,13 +506,14 @@ lmf_gemm_bf16(int transA, int transB, int M, int N, int K, float alpha,
 			}
 		return;
 	}
+	t0 = LMF_PROF_BEGIN();
 #ifdef LMF_DNNL
-	if (lmf_gemm_bf16_native()) {
+	if (lmf_gemm_bf16_native())
 		gemm_bf16_dnnl(transA, transB, M, N, K, alpha, A, lda, B, ldb,
 		    beta, C, ldc);
-		return;
-	}
+	else
 #endif
-	gemm_bf16_sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta,
-	    C, ldc);
+		gemm_bf16_sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb,
+		    beta, C, ldc);
+	LMF_PROF_END(LMF_PROF_GEMM16, t0, 2.0 * M * N * K);
 }

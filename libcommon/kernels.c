@@ -14,6 +14,7 @@
 
 #include "lmf/gemm.h"
 #include "lmf/kernels.h"
+#include "lmf/prof.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
 
@@ -161,12 +162,14 @@ vscale(float *d, float f, long n)
 void
 lmf_zero(float *x, size_t n)
 {
+	double prof_t0 = LMF_PROF_BEGIN();
 	size_t i;
 
 	OMP_FOR(n)
 	for (i = 0; i < n; i += MEM_BLOCK)
 		memset(x + i, 0, (n - i < MEM_BLOCK ? n - i : MEM_BLOCK) *
 		    sizeof *x);
+	LMF_PROF_END(LMF_PROF_MEM, prof_t0, 0);
 }
 
 LMF_VEC static void
@@ -182,17 +185,20 @@ add_block(float *restrict y, const float *restrict x, size_t n)
 void
 lmf_add(float *y, const float *x, size_t n)
 {
+	double prof_t0 = LMF_PROF_BEGIN();
 	size_t i;
 
 	OMP_FOR(n)
 	for (i = 0; i < n; i += MEM_BLOCK)
 		add_block(y + i, x + i, n - i < MEM_BLOCK ? n - i : MEM_BLOCK);
+	LMF_PROF_END(LMF_PROF_MEM, prof_t0, 0);
 }
 
 void
 lmf_copy_rows(float *dst, size_t dld, const float *src, size_t sld,
     const float *bias, long rows, size_t cols)
 {
+	double prof_t0 = LMF_PROF_BEGIN();
 	long r;
 
 	OMP_FOR((size_t)rows * cols)
@@ -203,6 +209,7 @@ lmf_copy_rows(float *dst, size_t dld, const float *src, size_t sld,
 		if (bias)
 			add_block(y, bias, cols);
 	}
+	LMF_PROF_END(LMF_PROF_MEM, prof_t0, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -212,6 +219,7 @@ void
 lmf_embedding_forward(float *out, const int32_t *tokens, const float *wte,
     int N, int C)
 {
+	double prof_t0 = LMF_PROF_BEGIN();
 	int n;
 
 	/* we copy row tokens[n] of the table to row n */
@@ -219,12 +227,14 @@ lmf_embedding_forward(float *out, const int32_t *tokens, const float *wte,
 	for (n = 0; n < N; n++)
 		memcpy(out + (size_t)n * C, wte + (size_t)tokens[n] * C,
 		    (size_t)C * sizeof *out);
+	LMF_PROF_END(LMF_PROF_EMBED, prof_t0, 0);
 }
 
 void
 lmf_embedding_backward(float *dwte, const float *dout,
     const int32_t *tokens, int N, int C)
 {
+	double prof_t0 = LMF_PROF_BEGIN();
 	int n, c;
 
 	/* the gradient of a lookup is a scatter-add; a token seen twice
@@ -236,6 +246,7 @@ lmf_embedding_backward(float *dwte, const float *dout,
 		for (c = 0; c < C; c++)
 			d[c] += g[c];
 	}
+	LMF_PROF_END(LMF_PROF_EMBED, prof_t0, 0);
 }
 
 long
@@ -259,6 +270,7 @@ void
 lmf_rmsnorm_forward(float *out, float *rstd, const float *inp,
     const float *weight, float eps, int N, int C)
 {
+	double prof_t0 = LMF_PROF_BEGIN();
 	int n;
 
 	/* per row we take r = 1 / sqrt(mean(x^2) + eps), eps inside the root
@@ -280,12 +292,14 @@ lmf_rmsnorm_forward(float *out, float *rstd, const float *inp,
 		for (c = 0; c < C; c++)
 			y[c] = weight[c] * (x[c] * r);
 	}
+	LMF_PROF_END(LMF_PROF_NORM, prof_t0, 0);
 }
 
 void
 lmf_rmsnorm_backward(float *dinp, float *dweight, const float *dout,
     const float *inp, const float *weight, const float *rstd, int N, int C)
 {
+	double prof_t0 = LMF_PROF_BEGIN();
 	int n;
 
 	/* with xn = x * r and dxn = dout * weight, we have
@@ -332,6 +346,7 @@ lmf_rmsnorm_backward(float *dinp, float *dweight, const float *dout,
 			}
 		}
 	}
+	LMF_PROF_END(LMF_PROF_NORM, prof_t0, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -511,6 +526,7 @@ void
 lmf_rope_forward(float *out, const float *inp, const float *cos_,
     const float *sin_, int N, int nh, int HS)
 {
+	double prof_t0 = LMF_PROF_BEGIN();
 	int n, half = HS / 2;
 
 	/* HF's q * cos + rotate_half(q) * sin with cos = cat(c, c) is, per
@@ -535,12 +551,14 @@ lmf_rope_forward(float *out, const float *inp, const float *cos_,
 			}
 		}
 	}
+	LMF_PROF_END(LMF_PROF_ROPE, prof_t0, 0);
 }
 
 void
 lmf_rope_backward(float *dinp, const float *dout, const float *cos_,
     const float *sin_, int N, int nh, int HS)
 {
+	double prof_t0 = LMF_PROF_BEGIN();
 	int n, half = HS / 2, inplace = dinp == dout;
 
 	/* the rotation is orthogonal, so its transpose is the rotation by
@@ -570,6 +588,7 @@ lmf_rope_backward(float *dinp, const float *dout, const float *cos_,
 			}
 		}
 	}
+	LMF_PROF_END(LMF_PROF_ROPE, prof_t0, 0);
 }
 
 /* emb = cat(freqs, freqs) for one position, as HF builds it */
@@ -1083,6 +1102,7 @@ lmf_attention_flash_forward(float *out, float *lse, float *scratch,
     const float *q, const float *k, const float *v, const int32_t *mask,
     const int32_t *seg, int W, int B, int T, int NH, int NKV, int HS)
 {
+	double prof_t0 = LMF_PROF_BEGIN();
 	struct fa_args a = fa_args(scratch, q, k, v, mask, seg, W, B, T, NH,
 	    NKV, HS);
 
@@ -1093,6 +1113,7 @@ lmf_attention_flash_forward(float *out, float *lse, float *scratch,
 	a.out = out;
 	a.lse = lse;
 	fa_dispatch(&a, fa_fwd_head, 1);
+	LMF_PROF_END(LMF_PROF_ATTN, prof_t0, 0);
 }
 
 void
@@ -1101,6 +1122,7 @@ lmf_attention_flash_backward(float *dq, float *dk, float *dv,
     const float *q, const float *k, const float *v, const int32_t *mask,
     const int32_t *seg, int W, int B, int T, int NH, int NKV, int HS)
 {
+	double prof_t0 = LMF_PROF_BEGIN();
 	struct fa_args a = fa_args(scratch, q, k, v, mask, seg, W, B, T, NH,
 	    NKV, HS);
 
@@ -1118,6 +1140,7 @@ lmf_attention_flash_backward(float *dq, float *dk, float *dv,
 	a.fout = out;
 	a.flse = lse;
 	fa_dispatch(&a, fa_bwd_head, NH / NKV);
+	LMF_PROF_END(LMF_PROF_ATTN, prof_t0, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1182,6 +1205,7 @@ swiglu_bwd_block(float *dgate, float *dup, const float *dout,
 void
 lmf_swiglu_forward(float *out, const float *gate, const float *up, long n)
 {
+	double prof_t0 = LMF_PROF_BEGIN();
 	long i;
 
 	/* silu(g) = g * sigmoid(g); for very negative g, exp(-g) is inf and
@@ -1190,12 +1214,14 @@ lmf_swiglu_forward(float *out, const float *gate, const float *up, long n)
 	for (i = 0; i < n; i += SWIGLU_BLOCK)
 		swiglu_fwd_block(out + i, gate + i, up + i,
 		    n - i < SWIGLU_BLOCK ? n - i : SWIGLU_BLOCK);
+	LMF_PROF_END(LMF_PROF_SWIGLU, prof_t0, 0);
 }
 
 void
 lmf_swiglu_backward(float *dgate, float *dup, const float *dout,
     const float *gate, const float *up, long n)
 {
+	double prof_t0 = LMF_PROF_BEGIN();
 	long i;
 
 	/* d silu(g) / dg = s (1 + g (1 - s)) with s = sigmoid(g) */
@@ -1204,6 +1230,7 @@ lmf_swiglu_backward(float *dgate, float *dup, const float *dout,
 		swiglu_bwd_block(dgate ? dgate + i : NULL, dup ? dup + i : NULL,
 		    dout + i, gate + i, up + i,
 		    n - i < SWIGLU_BLOCK ? n - i : SWIGLU_BLOCK);
+	LMF_PROF_END(LMF_PROF_SWIGLU, prof_t0, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1391,14 +1418,22 @@ double
 lmf_crossentropy_forward(float *losses, const float *logits,
     const int32_t *targets, int N, int V)
 {
-	return ce_run(NULL, losses, logits, targets, 0, N, V);
+	double prof_t0 = LMF_PROF_BEGIN();
+	double loss = ce_run(NULL, losses, logits, targets, 0, N, V);
+
+	LMF_PROF_END(LMF_PROF_CE, prof_t0, 0);
+	return loss;
 }
 
 double
 lmf_crossentropy_backward(float *dlogits, float *losses,
     const float *logits, const int32_t *targets, float scale, int N, int V)
 {
-	return ce_run(dlogits, losses, logits, targets, scale, N, V);
+	double prof_t0 = LMF_PROF_BEGIN();
+	double loss = ce_run(dlogits, losses, logits, targets, scale, N, V);
+
+	LMF_PROF_END(LMF_PROF_CE, prof_t0, 0);
+	return loss;
 }
 
 double
@@ -2101,6 +2136,7 @@ lmf_i8_widen(float *out, const int8_t *q, const float *scale, int rows,
 void
 lmf_bf16_widen(float *out, const uint16_t *in, size_t n)
 {
+	double prof_t0 = LMF_PROF_BEGIN();
 	size_t i;
 
 	OMP_FOR_SIMD(n)
@@ -2109,6 +2145,7 @@ lmf_bf16_widen(float *out, const uint16_t *in, size_t n)
 
 		memcpy(&out[i], &u, sizeof u);
 	}
+	LMF_PROF_END(LMF_PROF_CVT, prof_t0, 0);
 }
 
 /* lmf_f32_to_bf16 written out so that the loop vectorises: we add half
@@ -2117,6 +2154,7 @@ lmf_bf16_widen(float *out, const uint16_t *in, size_t n)
 void
 lmf_bf16_narrow(uint16_t *out, const float *in, size_t n)
 {
+	double prof_t0 = LMF_PROF_BEGIN();
 	size_t i;
 
 	OMP_FOR_SIMD(n)
@@ -2128,6 +2166,7 @@ lmf_bf16_narrow(uint16_t *out, const float *in, size_t n)
 		out[i] = (uint16_t)((u & 0x7fffffff) > 0x7f800000 ?
 		    (u >> 16) | 0x40 : r);
 	}
+	LMF_PROF_END(LMF_PROF_CVT, prof_t0, 0);
 }
 
 void

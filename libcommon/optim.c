@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "lmf/optim.h"
+#include "lmf/prof.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
 
@@ -153,6 +154,7 @@ lmf_adamw_update(struct lmf_adamw *a, uint64_t off, float *w,
 void
 lmf_adamw_step(struct lmf_adamw *a, struct lmf_tparam *p, int np, double lr)
 {
+	double prof_t0 = LMF_PROF_BEGIN();
 	uint64_t off = 0;
 	int i;
 
@@ -164,6 +166,7 @@ lmf_adamw_step(struct lmf_adamw *a, struct lmf_tparam *p, int np, double lr)
 		    p[i].decay, lr);
 		off += p[i].numel;
 	}
+	LMF_PROF_END(LMF_PROF_OPTIM, prof_t0, 0);
 }
 
 static int
@@ -334,8 +337,8 @@ lmf_grad_norm(struct lmf_tparam *p, int np)
 	return sqrt(sum);
 }
 
-double
-lmf_grad_clip(struct lmf_tparam *p, int np, double max_norm)
+static double
+grad_clip(struct lmf_tparam *p, int np, double max_norm)
 {
 	double norm = lmf_grad_norm(p, np), coef;
 	long j;
@@ -357,6 +360,16 @@ lmf_grad_clip(struct lmf_tparam *p, int np, double max_norm)
 		for (j = 0; j < n; j += BLOCK)
 			scale_block(g + j, c, n - j < BLOCK ? n - j : BLOCK);
 	}
+	return norm;
+}
+
+double
+lmf_grad_clip(struct lmf_tparam *p, int np, double max_norm)
+{
+	double prof_t0 = LMF_PROF_BEGIN();
+	double norm = grad_clip(p, np, max_norm);
+
+	LMF_PROF_END(LMF_PROF_OPTIM, prof_t0, 0);
 	return norm;
 }
 

@@ -12,8 +12,10 @@
 
 #include "lmf/ckpt.h"
 #include "lmf/dist.h"
+#include "lmf/gemm.h"
 #include "lmf/hf.h"
 #include "lmf/plot.h"
+#include "lmf/prof.h"
 #include "lmf/pyjson.h"
 #include "lmf/st_write.h"
 #include "lmf/train.h"
@@ -964,6 +966,8 @@ lmf_train_update(struct lmf_trainer *tr, double loss)
 	tr->loss_sum += loss;
 	tr->train_loss_sum += loss;
 	tr->log_steps++;
+	if (tr->step == tr->step0 + 1)
+		lmf_prof_reset();   /* LMF_PROFILE: from the second step */
 	if (tr->step == tr->step0 + 1 && lmf_verbose > 0 &&
 	    (tr->tty || tr->a.output_dir)) {
 		prog_clear(tr);
@@ -1004,6 +1008,7 @@ lmf_train_save(struct lmf_trainer *tr)
 {
 	char *fin = xasprintf("%s/checkpoint-%ld", tr->a.output_dir, tr->step);
 	char *tmp = xasprintf("%s.tmp-%ld", fin, (long)getpid()), *path;
+	double prof_t0 = LMF_PROF_BEGIN();
 	json_t *meta, *j;
 	struct lmf_wr *w;
 
@@ -1036,6 +1041,7 @@ lmf_train_save(struct lmf_trainer *tr)
 out:
 	free(fin);
 	free(tmp);
+	LMF_PROF_END(LMF_PROF_SAVE, prof_t0, 0);
 }
 
 void
@@ -1341,6 +1347,7 @@ lmf_train_end(struct lmf_trainer *tr)
 	json_t *res, *all;
 
 	prog_clear(tr);
+	lmf_prof_report(tr->step - tr->step0 - 1, lmf_gemm_threads());
 	if (tr->step < tr->total && tr->rank == 0)
 		warn("the batches ran out after step %ld of %ld", tr->step,
 		    tr->total);
