@@ -827,13 +827,30 @@ lmf_attention_flash_scratch(void)
 
 /* hide the keys [s0, s1) that queries [t0, t1) may not see: S (t1 - t0,
  * s1 - s0) becomes -inf there */
+/* does v (row b of T) hold one nonzero value at [lo, hi)? (NULL: yes) */
+static int
+fa_uniform(const int32_t *v, int b, int T, int lo, int hi)
+{
+	int i;
+
+	if (!v)
+		return 1;
+	v += (size_t)b * T;
+	for (i = lo; i < hi && v[i] == v[lo]; i++)
+		;
+	return i == hi && v[lo] != 0;
+}
+
 static void
 fa_mask_block(float *S, const int32_t *mask, const int32_t *seg, int W,
     int b, int T, int t0, int t1, int s0, int s1)
 {
 	int t, s, kb = s1 - s0;
 
-	if (!mask && !seg && W <= 0 && s1 - 1 <= t0)
+	/* below the diagonal, without a window, keys and queries of one
+	 * segment, none of them padding: nothing to hide (s0 <= t0) */
+	if (W <= 0 && s1 - 1 <= t0 && fa_uniform(mask, b, T, s0, t1) &&
+	    (seg == mask || fa_uniform(seg, b, T, s0, t1)))
 		return;
 	for (t = t0; t < t1; t++) {
 		float *row = S + (size_t)(t - t0) * kb;

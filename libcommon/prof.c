@@ -86,7 +86,8 @@ lmf_prof_report(long steps, int threads)
 		if (flops[i] > 0 && secs[i] > 0)
 			fprintf(stderr, " %7.1f GFLOP/s", flops[i] / secs[i] /
 			    1e9);
-		fprintf(stderr, " (%ld calls)\n", calls[i] / steps);
+		fprintf(stderr, " (%.4g calls a step)\n", (double)calls[i] /
+		    steps);
 	}
 	fprintf(stderr, "profile: %-18s %9.4f s/step %5.1f%%\n", "other",
 	    (wall - sum) / steps, wall > 0 ? 100 * (wall - sum) / wall : 0);
