@@ -42,6 +42,7 @@
 #include "lmf/llama.h"
 #include "lmf/llama_priv.h"
 #include "lmf/loss.h"
+#include "lmf/prof.h"
 #include "lmf/tok.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
@@ -1721,8 +1722,13 @@ lora_dropout(struct lmf_llama *m, float *xd, const float *inp, int l, int j,
 
 /* out (N, O) += scaling (x A^T) B^T, the LoRA term of projection j when
  * it is targeted (x: inp, or its dropped-out copy in training) */
+static void lora_forward(struct lmf_llama *m, struct lacts *a, int l, int j,
+    float *out, const float *inp, int N, int train);
+static void lora_backward(struct lmf_llama *m, struct lacts *a, int l,
+    int j, float *dinp, const float *dout, const float *inp, int N);
+
 static void
-lora_forward(struct lmf_llama *m, struct lacts *a, int l, int j,
+lora_forward_(struct lmf_llama *m, struct lacts *a, int l, int j,
     float *out, const float *inp, int N, int train)
 {
 	struct lora *lo = &m->lo[l][j];
@@ -1794,7 +1800,7 @@ proj_forward(struct lmf_llama *m, struct lacts *a, int l, int j,
 /* the LoRA backward of projection j: dB, dA +=, dinp += (through the
  * dropout mask of the forward) */
 static void
-lora_backward(struct lmf_llama *m, struct lacts *a, int l, int j,
+lora_backward_(struct lmf_llama *m, struct lacts *a, int l, int j,
     float *dinp, const float *dout, const float *inp, int N)
 {
 	struct lora *lo = &m->lo[l][j];
@@ -1837,6 +1843,33 @@ lora_backward(struct lmf_llama *m, struct lacts *a, int l, int j,
 	for (i = 0; i < n; i++)
 		if (!(lmf_rng_uniform(&rng) < m->dropout))
 			dinp[i] += dx[i] * keep;
+}
+
+/* lora_forward_ and lora_backward_ timed as LMF_PROFILE's "LoRA" */
+static void
+lora_forward(struct lmf_llama *m, struct lacts *a, int l, int j,
+    float *out, const float *inp, int N, int train)
+{
+	double t0;
+
+	if (!m->lora)
+		return;
+	t0 = LMF_PROF_BEGIN();
+	lora_forward_(m, a, l, j, out, inp, N, train);
+	LMF_PROF_END(LMF_PROF_LORA, t0, 0);
+}
+
+static void
+lora_backward(struct lmf_llama *m, struct lacts *a, int l, int j,
+    float *dinp, const float *dout, const float *inp, int N)
+{
+	double t0;
+
+	if (!m->lora)
+		return;
+	t0 = LMF_PROF_BEGIN();
+	lora_backward_(m, a, l, j, dinp, dout, inp, N);
+	LMF_PROF_END(LMF_PROF_LORA, t0, 0);
 }
 
 /* dinp (N, in) +=, weight and LoRA gradients += from dout (N, out) */

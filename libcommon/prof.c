@@ -14,7 +14,7 @@
 int lmf_prof_on;
 
 static const char *const names[LMF_PROF_N] = {
-	"products (sgemm)", "products (bf16)", "attention", "rmsnorm",
+	"products (sgemm)", "products (bf16)", "LoRA", "attention", "rmsnorm",
 	"rope", "swiglu", "cross-entropy", "zero, add, copy", "embedding",
 	"bf16 conversion", "optimizer", "checkpoints"
 };

@@ -14,6 +14,7 @@
 enum lmf_prof_slot {
 	LMF_PROF_GEMM,     /* lmf_gemm: fp32 products */
 	LMF_PROF_GEMM16,   /* lmf_gemm_bf16 */
+	LMF_PROF_LORA,     /* the LoRA terms (their products, dropout) */
 	LMF_PROF_ATTN,     /* flash attention, forward and backward */
 	LMF_PROF_NORM,     /* RMSNorm */
 	LMF_PROF_ROPE,
