@@ -202,6 +202,37 @@ lmf_gemm(int transA, int transB, int M, int N, int K, float alpha,
 	LMF_PROF_END(LMF_PROF_GEMM, t0, 2.0 * M * N * K);
 }
 
+#define THIN_ROWS 256
+#define THIN_COLS 128
+
+void
+lmf_gemm_thin(int transA, int transB, int M, int N, int K, float alpha,
+    const float *A, int lda, const float *B, int ldb, float beta, float *C,
+    int ldc)
+{
+	int rows = M >= N, S = rows ? THIN_ROWS : THIN_COLS;
+	int nb = ((rows ? M : N) + S - 1) / S, i;
+
+	check_args(transA, transB, M, N, K, lda, ldb, ldc);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (lmf_gemm_threads() > 1 && \
+	!omp_in_parallel())
+#endif
+	for (i = 0; i < nb; i++) {
+		int o = i * S, n = ((rows ? M : N) - o < S ? (rows ? M : N) -
+		    o : S);
+
+		if (rows)
+			lmf_gemm(transA, transB, n, N, K, alpha, transA ?
+			    A + o : A + (size_t)o * lda, lda, B, ldb, beta,
+			    C + (size_t)o * ldc, ldc);
+		else
+			lmf_gemm(transA, transB, M, n, K, alpha, A, lda,
+			    transB ? B + (size_t)o * ldb : B + o, ldb, beta,
+			    C + o, ldc);
+	}
+}
+
 void
 lmf_gemm_ref(int transA, int transB, int M, int N, int K, float alpha,
     const float *A, int lda, const float *B, int ldb, float beta, float *C,

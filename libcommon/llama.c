@@ -1743,10 +1743,10 @@ lora_forward_(struct lmf_llama *m, struct lacts *a, int l, int j,
 		x = a->xd[j];
 	}
 	/* t (N, r) = x A^T; out += scaling * t B^T */
-	lmf_gemm(LMF_NOTRANS, LMF_TRANS, N, m->rank, I, 1.0f, x, I, lo->A, I,
-	    0.0f, a->t[j], m->rank);
-	lmf_gemm(LMF_NOTRANS, LMF_TRANS, N, O, m->rank, (float)m->scaling,
-	    a->t[j], m->rank, lo->B, m->rank, 1.0f, out, O);
+	lmf_gemm_thin(LMF_NOTRANS, LMF_TRANS, N, m->rank, I, 1.0f, x, I,
+	    lo->A, I, 0.0f, a->t[j], m->rank);
+	lmf_gemm_thin(LMF_NOTRANS, LMF_TRANS, N, O, m->rank,
+	    (float)m->scaling, a->t[j], m->rank, lo->B, m->rank, 1.0f, out, O);
 }
 
 /* bf16: out (N, O) (row stride ldo) = inp (N, I) W^T + bias, inp
@@ -1822,21 +1822,21 @@ lora_backward_(struct lmf_llama *m, struct lacts *a, int l, int j,
 	}
 	/* dB (O, r) += sc * dout^T t; dt (N, r) = sc * dout B;
 	 * dA (r, I) += dt^T x; dx (N, I) = dt A */
-	lmf_gemm(LMF_TRANS, LMF_NOTRANS, O, r, N, sc, dout, O, a->t[j], r,
-	    1.0f, lo->dB, r);
-	lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, N, r, O, sc, dout, O, lo->B, r,
-	    0.0f, dt, r);
-	lmf_gemm(LMF_TRANS, LMF_NOTRANS, r, I, N, 1.0f, dt, r, x, I, 1.0f,
-	    lo->dA, I);
+	lmf_gemm_thin(LMF_TRANS, LMF_NOTRANS, O, r, N, sc, dout, O, a->t[j],
+	    r, 1.0f, lo->dB, r);
+	lmf_gemm_thin(LMF_NOTRANS, LMF_NOTRANS, N, r, O, sc, dout, O, lo->B,
+	    r, 0.0f, dt, r);
+	lmf_gemm_thin(LMF_TRANS, LMF_NOTRANS, r, I, N, 1.0f, dt, r, x, I,
+	    1.0f, lo->dA, I);
 	if (!dinp)
 		return;
 	if (m->dropout <= 0) {
-		lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, N, I, r, 1.0f, dt, r, lo->A,
-		    I, 1.0f, dinp, I);
+		lmf_gemm_thin(LMF_NOTRANS, LMF_NOTRANS, N, I, r, 1.0f, dt, r,
+		    lo->A, I, 1.0f, dinp, I);
 		return;
 	}
-	lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, N, I, r, 1.0f, dt, r, lo->A, I,
-	    0.0f, dx, I);
+	lmf_gemm_thin(LMF_NOTRANS, LMF_NOTRANS, N, I, r, 1.0f, dt, r, lo->A,
+	    I, 0.0f, dx, I);
 	keep = (float)(1.0 / (1.0 - m->dropout));
 	n = (long)N * I;
 	drop_rng(m, &rng, l, j);

@@ -239,6 +239,60 @@ test_gemm(void)
 	}
 }
 
+/* ---- lmf_gemm_thin on LoRA's thin shapes, split into row blocks (M >=
+ * N) and column blocks: against the reference on every transposition,
+ * odd sizes, padded leading dimensions, beta 0 and 1; and byte for byte
+ * the same on one thread as on all ---- */
+
+static void
+test_gemm_thin(void)
+{
+	static const int shapes[][3] = { { 1000, 8, 300 }, { 517, 700, 8 },
+		{ 8, 700, 999 }, { 300, 5, 1030 }, { 3, 2, 1 } };
+	int nt = lmf_gemm_threads(), same = 1, ta, tb;
+	size_t s, i, n;
+
+	for (s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+		int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+
+		for (i = 0; i < 8; i++) {
+			ta = (int)(i & 1), tb = (int)(i >> 1 & 1);
+			int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1;
+			int ldc = N + 2;
+			float beta = i & 4 ? 1.0f : 0.0f;
+			float *A = rnd((size_t)(ta ? K : M) * lda, 1);
+			float *Bm = rnd((size_t)(tb ? N : K) * ldb, 1);
+			float *C1, *C2, *C3;
+			char what[96];
+
+			n = (size_t)M * ldc;
+			C1 = rnd(n, 1);
+			C2 = copy(C1, n);
+			C3 = copy(C1, n);
+			lmf_gemm_thin(ta, tb, M, N, K, 0.7f, A, lda, Bm, ldb,
+			    beta, C1, ldc);
+			lmf_gemm_ref(ta, tb, M, N, K, 0.7f, A, lda, Bm, ldb,
+			    beta, C2, ldc);
+			snprintf(what, sizeof what, "gemm_thin %c%c %dx%dx%d "
+			    "beta %g vs ref", ta ? 'T' : 'N', tb ? 'T' : 'N',
+			    M, N, K, beta);
+			cmp(what, C1, C2, n, 1e-5);
+			lmf_gemm_init(1);
+			lmf_gemm_thin(ta, tb, M, N, K, 0.7f, A, lda, Bm, ldb,
+			    beta, C3, ldc);
+			lmf_gemm_init(nt);
+			same &= !memcmp(C1, C3, n * sizeof *C1);
+			free(A);
+			free(Bm);
+			free(C1);
+			free(C2);
+			free(C3);
+		}
+	}
+	ok(same, "lmf_gemm_thin on 1 thread is byte for byte that on %d",
+	    nt);
+}
+
 /* ---- memory: lmf_zero, lmf_add, lmf_copy_rows against plain loops, on
  * sizes below and above the threads' threshold and off the blocks ---- */
 
@@ -925,6 +979,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	test_gemm();
+	test_gemm_thin();
 	test_memory();
 	test_embedding();
 	test_rmsnorm();
