@@ -4,9 +4,10 @@
 # entries are the same, with the same keys, steps and epochs; every other
 # number (loss, grad_norm, learning_rate, the trainer's metrics, eval_*)
 # agrees within REL relative to the reference or ABS, whichever is larger,
-# runtimes and throughputs aside. kto's kl is a difference of float32
-# sequence log-prob sums (tens in size): its floor is KL_ABS, the rounding
-# of such sums when the weights differ in the last bit. Prints the worst
+# runtimes and throughputs aside. kto's kl and the rewards (beta times
+# differences of float32 sequence log-prob sums, tens in size; margins a
+# difference of two of them) have the floor KL_ABS, the rounding of such
+# sums when the weights differ in the last bit. Prints the worst
 # (one line); exit 0 when they agree, 1 otherwise.
 # Usage: python3 cmplog.py GOT_DIR REF_DIR
 import json
@@ -42,7 +43,8 @@ def main():
                 print('%s %s against %s' % (k, g[k], v))
                 return 1
             d = abs(g[k] - v) / max(abs(v) * REL,
-                                    KL_ABS if k.endswith('kl') else ABS)
+                                    KL_ABS if k.endswith('kl') or
+                                    k.startswith('rewards/') else ABS)
             if not d <= worst:
                 worst, wk = d, '%s at step %s' % (k, r.get('step'))
     print('%d entries: worst %.3g of the tolerance (%s)' %
