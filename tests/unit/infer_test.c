@@ -22,66 +22,29 @@
 #include "lmf/gemm.h"
 #include "lmf/infer.h"
 #include "lmf/llama.h"
+#include "lmf/model.h"
 #include "lmf/sample.h"
 #include "lmf/stream.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
 #include "tap.h"
+#include "mkmodel.h"
 
 #define TOL 1e-4
 
 static char tmpdir[] = "/tmp/infer_testXXXXXX";
-
-static void
-put_tensor(struct lmf_wr *w, const char *name, int ndim, const int64_t *sh,
-    struct lmf_rng *rng, float mean, float sd)
-{
-	struct lmf_tensor t = { 0 };
-	uint64_t i, n = 1;
-	float *p;
-	int d;
-
-	for (d = 0; d < ndim; d++)
-		n *= (uint64_t)sh[d];
-	p = xmallocarray(n, sizeof *p);
-	for (i = 0; i < n; i++)
-		p[i] = mean + sd * lmf_rng_normal(rng);
-	t.name = (char *)name;
-	t.dtype = LMF_F32;
-	t.ndim = ndim;
-	memcpy(t.shape, sh, (size_t)ndim * sizeof *sh);
-	t.data = p;
-	t.nbytes = n * 4;
-	lmf_wr_tensor_or_die(w, &t);
-	free(p);
-}
 
 /* a random model stream for the config text; its path */
 static char *
 make_model(const char *name, const char *cfgtext, struct lmf_config *c)
 {
 	json_error_t je;
-	json_t *cfg = json_loads(cfgtext, 0, &je), *meta;
-	struct lmf_param *p;
-	struct lmf_rng rng;
-	struct lmf_wr *w;
-	char err[256], *path = xasprintf("%s/%s.lmf", tmpdir, name);
-	int np, i;
+	json_t *cfg = json_loads(cfgtext, 0, &je);
+	char *path = xasprintf("%s/%s.lmf", tmpdir, name);
 
-	if (!cfg || lmf_config_parse(c, cfg, err, sizeof err))
+	if (!cfg)
 		BUG("config %s", name);
-	meta = json_pack("{s:s, s:o}", "kind", "model", "config", cfg);
-	w = lmf_wr_open_or_die(path, meta, &lmf_wropts_default);
-	json_decref(meta);
-	p = lmf_model_params(c, &np);
-	lmf_wr_item(w, (uint32_t)np);
-	lmf_rng_seed(&rng, 7);
-	for (i = 0; i < np; i++)
-		put_tensor(w, p[i].name, p[i].ndim, p[i].shape, &rng,
-		    p[i].kind == LMF_PARAM_NORM ? 1.0f : 0.0f,
-		    p[i].kind == LMF_PARAM_NORM ? 0.1f : 0.15f);
-	lmf_wr_close_or_die(w);
-	free(p);
+	mk_model(path, cfg, 0.15f, c);
 	return path;
 }
 
@@ -116,12 +79,12 @@ make_adapter(const char *name, const struct lmf_config *c)
 			    "%d.%s.lora_A.weight", l, mod[j]);
 			sh[0] = r;
 			sh[1] = in[j];
-			put_tensor(w, tn, 2, sh, &rng, 0, 0.2f);
+			mk_tensor(w, tn, 2, sh, &rng, 0, 0.2f);
 			snprintf(tn, sizeof tn, "base_model.model.model.layers."
 			    "%d.%s.lora_B.weight", l, mod[j]);
 			sh[0] = out[j];
 			sh[1] = r;
-			put_tensor(w, tn, 2, sh, &rng, 0, 0.2f);
+			mk_tensor(w, tn, 2, sh, &rng, 0, 0.2f);
 		}
 	lmf_wr_close_or_die(w);
 	return path;

@@ -18,6 +18,7 @@
 #include "lmf/util.h"
 #include "lmf/banned.h"
 #include "tap.h"
+#include "mkmodel.h"
 
 #define NB 2
 #define NT 24
@@ -27,48 +28,14 @@
 static void
 write_model(const char *path, const char *type)
 {
-	json_t *meta = json_object(), *cfg;
 	struct lmf_config c;
-	struct lmf_param *p;
-	struct lmf_rng rng;
-	struct lmf_wr *w;
-	char eb[256];
-	int np, i;
 
-	cfg = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:b}",
-	    "model_type", type, "hidden_size", 32, "intermediate_size", 80,
-	    "num_hidden_layers", 3, "num_attention_heads", 4,
-	    "num_key_value_heads", 2, "vocab_size", V,
-	    "max_position_embeddings", 64, "rms_norm_eps", 1e-6,
-	    "tie_word_embeddings", 0);
-	if (lmf_config_parse(&c, cfg, eb, sizeof eb))
-		die("%s", eb);
-	json_object_set_new(meta, "kind", json_string("model"));
-	json_object_set_new(meta, "config", cfg);
-	w = lmf_wr_open_or_die(path, meta, &lmf_wropts_default);
-	json_decref(meta);
-	p = lmf_model_params(&c, &np);
-	if (lmf_wr_item(w, (uint32_t)np) < 0)
-		die("%s", lmf_wr_errmsg(w));
-	lmf_rng_seed(&rng, 7);
-	for (i = 0; i < np; i++) {
-		float *v = xmallocarray(p[i].numel, sizeof *v);
-		struct lmf_tensor t = { .name = p[i].name, .dtype = LMF_F32,
-			.ndim = p[i].ndim, .data = v,
-			.nbytes = 4 * p[i].numel };
-		uint64_t j;
-
-		t.shape[0] = p[i].shape[0];
-		t.shape[1] = p[i].shape[1];
-		for (j = 0; j < p[i].numel; j++)
-			v[j] = p[i].kind == LMF_PARAM_NORM ? 1.0f +
-			    0.1f * lmf_rng_normal(&rng) :
-			    0.2f * lmf_rng_normal(&rng);
-		lmf_wr_tensor_or_die(w, &t);
-		free(v);
-	}
-	free(p);
-	lmf_wr_close_or_die(w);
+	mk_model(path, json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, "
+	    "s:f, s:b}", "model_type", type, "hidden_size", 32,
+	    "intermediate_size", 80, "num_hidden_layers", 3,
+	    "num_attention_heads", 4, "num_key_value_heads", 2, "vocab_size",
+	    V, "max_position_embeddings", 64, "rms_norm_eps", 1e-6,
+	    "tie_word_embeddings", 0), 0.2f, &c);
 }
 
 static struct lmf_llama *

@@ -15,6 +15,7 @@
 #include "lmf/train.h"
 #include "lmf/util.h"
 #include "tap.h"
+#include "mkmodel.h"
 
 static void
 write_tensor(const char *path, const char *kind, const char *name, float *v,
@@ -33,46 +34,22 @@ write_tensor(const char *path, const char *kind, const char *name, float *v,
 	lmf_wr_close_or_die(wr);
 }
 
-/* a tiny model of constant weights into path, opened for LoRA rank 2 */
+/* a tiny random model into path, opened for LoRA rank 2 */
 static struct lmf_llama *
 tiny_lora(const char *path)
 {
-	json_t *meta = json_object(), *cfg;
 	struct lmf_train_opts o = lmf_train_opts_default();
 	struct lmf_config c;
-	struct lmf_param *p;
 	struct lmf_llama *m;
-	struct lmf_wr *wr;
 	struct lmf_rd *r;
 	char eb[256];
-	int np, i;
 
-	cfg = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:b}",
-	    "model_type", "llama", "hidden_size", 8, "intermediate_size", 16,
-	    "num_hidden_layers", 1, "num_attention_heads", 2,
-	    "num_key_value_heads", 2, "vocab_size", 16,
-	    "max_position_embeddings", 16, "rms_norm_eps", 1e-6,
-	    "tie_word_embeddings", 0);
-	if (lmf_config_parse(&c, cfg, eb, sizeof eb))
-		die("%s", eb);
-	json_object_set_new(meta, "kind", json_string("model"));
-	json_object_set_new(meta, "config", cfg);
-	wr = lmf_wr_open_or_die(path, meta, &lmf_wropts_default);
-	json_decref(meta);
-	p = lmf_model_params(&c, &np);
-	if (lmf_wr_item(wr, (uint32_t)np) < 0)
-		die("%s", lmf_wr_errmsg(wr));
-	for (i = 0; i < np; i++) {
-		float *v = xcalloc(p[i].numel, sizeof *v);
-		struct lmf_tensor t = { .name = p[i].name, .dtype = LMF_F32,
-			.ndim = p[i].ndim, .shape = { p[i].shape[0],
-			p[i].shape[1] }, .data = v, .nbytes = 4 * p[i].numel };
-
-		lmf_wr_tensor_or_die(wr, &t);
-		free(v);
-	}
-	free(p);
-	lmf_wr_close_or_die(wr);
+	mk_model(path, json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, "
+	    "s:f, s:b}", "model_type", "llama", "hidden_size", 8,
+	    "intermediate_size", 16, "num_hidden_layers", 1,
+	    "num_attention_heads", 2, "num_key_value_heads", 2, "vocab_size",
+	    16, "max_position_embeddings", 16, "rms_norm_eps", 1e-6,
+	    "tie_word_embeddings", 0), 0.2f, &c);
 	o.finetuning_type = LMF_FT_LORA;
 	o.lora_rank = 2;
 	r = lmf_rd_open_or_die(path);
