@@ -5,10 +5,12 @@
 # fake's fp32 and bf16 numbers with their ratios, and both fp32 peak RSS
 # figures with theirs; the fake gets the threads and runs asked, a failed
 # run is n/a with a line on stderr, and a missing hf_bench.py or
-# transformers skips with one line and exit 0. (The generation table,
+# transformers skips with one line and exit 0; with LMF_PROFILE=1 each
+# lmf-sft run's profile lands in dev/out/hf/profile.txt. (The generation
+# table,
 # BENCH_HF_GEN_BATCH, needs a real transformers: not here.)
 . "$(dirname "$0")/lib.sh"
-plan 9
+plan 10
 mkdir -p stub/transformers stub/peft stub/torch bad/transformers
 echo '__version__ = "0.0-fake"' >stub/transformers/__init__.py
 : >stub/peft/__init__.py
@@ -35,7 +37,12 @@ hf() {
 	    sh "$TOP/dev/bench-hf.sh"
 }
 
-hf BENCH_HF_BF16=1 >t.md 2>t.err
+rm -f "$TOP/dev/out/hf/profile.txt"
+hf BENCH_HF_BF16=1 LMF_PROFILE=1 >t.md 2>t.err
+check "LMF_PROFILE=1: both lmf-sft runs' profiles" awk '
+	/^# micro full, 2 threads/ { h++ }
+	/^profile: products \(sgemm\)/ { p++ }
+	END { exit !(h == 2 && p >= 1) }' "$TOP/dev/out/hf/profile.txt"
 r=micro:full:cpu
 check "bf16 on: the fake gets the threads, steps and both runs" grep -qx \
 	-- "--threads 2 --steps 1 --warmup 1 --runs $r:fp32,$r:bf16" fake.args
