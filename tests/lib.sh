@@ -58,17 +58,21 @@ check_grep() {
 		_result 1 "$1"; echo "# no '$2' in $3:"; head -5 "$3" | sed 's/^/# /'; fi
 }
 
-# tiny_model: cfg.json, a 2-layer LLaMA of vocabulary 64, and m.lmf, the
-# model initialised from it (the trainer tests' model)
-tiny_model() {
-	cat >cfg.json <<'CFG'
+# small_llama LAYERS VOCAB MAXPOS: cfg.json, a LLaMA of width 32 (4 heads,
+# 2 kv heads, MLP 64) of that many layers, vocabulary and positions, and
+# m.lmf, the model initialised from it
+small_llama() {
+	cat >cfg.json <<CFG
 {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
- "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
- "vocab_size": 64, "max_position_embeddings": 64, "rms_norm_eps": 1e-6,
+ "num_hidden_layers": $1, "num_attention_heads": 4, "num_key_value_heads": 2,
+ "vocab_size": $2, "max_position_embeddings": $3, "rms_norm_eps": 1e-6,
  "tie_word_embeddings": false}
 CFG
 	lmf-load -q --init --config cfg.json -o m.lmf
 }
+
+# tiny_model: a 2-layer LLaMA of vocabulary 64 (the trainer tests' model)
+tiny_model() { small_llama 2 64 64; }
 
 # tiny_dir DIR: a model directory for train_from_scratch: data/models/
 # tiny-llama's config at the byte-level test tokenizer's vocabulary (576),
@@ -80,18 +84,9 @@ tiny_dir() {
 	cp "$TOP"/tests/data/tok-bytelevel/* "$1/"
 }
 
-# byte_model: cfg.json, a 1-layer LLaMA of the byte-level test tokenizer's
-# vocabulary (576), and m.lmf, the model initialised from it (the
-# preference and PPO tests' model)
-byte_model() {
-	cat >cfg.json <<'CFG'
-{"model_type": "llama", "hidden_size": 32, "intermediate_size": 64,
- "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
- "vocab_size": 576, "max_position_embeddings": 128, "rms_norm_eps": 1e-6,
- "tie_word_embeddings": false}
-CFG
-	lmf-load -q --init --config cfg.json -o m.lmf
-}
+# byte_model: a 1-layer LLaMA of the byte-level test tokenizer's
+# vocabulary (576), 128 positions (the preference and PPO tests' model)
+byte_model() { small_llama 1 576 128; }
 
 # pref_data N CUTOFF: N synthetic preference rows in ds/ (tests/mkpref.py),
 # tokenized for the rm stage into rex.lmf; sets tok to the tokenizer
