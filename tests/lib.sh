@@ -84,6 +84,33 @@ tiny_dir() {
 	cp "$TOP"/tests/data/tok-bytelevel/* "$1/"
 }
 
+# identity_yaml: sft.yaml, LoRA rank 8 on every projection of tiny/ from
+# scratch (tiny_dir tiny) over 24 rows of the identity demo, 6 of them
+# held out, batches of 4, into out/ (the predict tests' common keys; each
+# test appends its own)
+identity_yaml() {
+	cat >sft.yaml <<CFG
+model_name_or_path: tiny
+train_from_scratch: true
+stage: sft
+do_train: true
+finetuning_type: lora
+lora_rank: 8
+lora_target: all
+dataset: identity
+dataset_dir: $TOP/data
+template: llama3
+cutoff_len: 128
+max_samples: 24
+val_size: 6
+per_device_eval_batch_size: 4
+output_dir: out
+overwrite_output_dir: true
+per_device_train_batch_size: 4
+learning_rate: 5.0e-3
+CFG
+}
+
 # byte_model: a 1-layer LLaMA of the byte-level test tokenizer's
 # vocabulary (576), 128 positions (the preference and PPO tests' model)
 byte_model() { small_llama 1 576 128; }

@@ -76,25 +76,8 @@ check_same "  equal f32 predictions of the dequantized model" \
 check "  not f32 predictions of the model itself" differ \
 	fi8/generated_predictions.jsonl ff32/generated_predictions.jsonl
 
-cat >sft.yaml <<CFG
-model_name_or_path: tiny
-train_from_scratch: true
-stage: sft
-do_train: true
-finetuning_type: lora
-lora_rank: 8
-lora_target: all
-dataset: identity
-dataset_dir: $TOP/data
-template: llama3
-cutoff_len: 128
-max_samples: 24
-val_size: 6
-per_device_eval_batch_size: 4
-output_dir: out
-overwrite_output_dir: true
-per_device_train_batch_size: 4
-learning_rate: 5.0e-3
+identity_yaml
+cat >>sft.yaml <<CFG
 max_steps: 2
 max_new_tokens: 8
 do_sample: false

@@ -9,26 +9,9 @@
 . "$(dirname "$0")/lib.sh"
 plan 14
 tiny_dir tiny
-cat >sft.yaml <<CFG
-model_name_or_path: tiny
-train_from_scratch: true
-stage: sft
-do_train: true
-finetuning_type: lora
-lora_rank: 8
-lora_target: all
-dataset: identity
-dataset_dir: $TOP/data
-template: llama3
-cutoff_len: 128
-max_samples: 24
-val_size: 6
-per_device_eval_batch_size: 4
-output_dir: out
+identity_yaml
+cat >>sft.yaml <<CFG
 logging_steps: 2
-overwrite_output_dir: true
-per_device_train_batch_size: 4
-learning_rate: 5.0e-3
 num_train_epochs: 2.0
 max_new_tokens: 16
 do_sample: false
