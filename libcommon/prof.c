@@ -52,12 +52,27 @@ lmf_prof_end_(int slot, double t0, double fl)
 	calls[slot]++;
 }
 
-void
-lmf_prof_reset(void)
+/* LMF_PROFILE: 1 on; unset, empty or 0 off; another value a usage error */
+static int
+prof_env(void)
 {
 	const char *e = getenv("LMF_PROFILE");
 
-	lmf_prof_on = e && *e && strcmp(e, "0");
+	if (e && *e && strcmp(e, "0") && strcmp(e, "1"))
+		die_usage("LMF_PROFILE: '%s' is not 0 or 1", e);
+	return e && !strcmp(e, "1");
+}
+
+void
+lmf_prof_check(void)
+{
+	(void)prof_env();
+}
+
+void
+lmf_prof_reset(void)
+{
+	lmf_prof_on = prof_env();
 	memset(secs, 0, sizeof secs);
 	memset(flops, 0, sizeof flops);
 	memset(calls, 0, sizeof calls);

@@ -62,6 +62,7 @@ void
 lmf_train_init(struct lmf_trainer *tr, const struct lmf_train_args *a,
     double start)
 {
+	lmf_prof_check();
 	memset(tr, 0, sizeof *tr);
 	tr->a = *a;
 	tr->data_path = "-";

@@ -3,9 +3,9 @@
 # went, one "profile:" line a kind of work, the products with their
 # GFLOP/s and "other" the rest; the shares add up to the wall time; the
 # training itself is the same (loss lines and weights); unset or 0 it
-# prints nothing of it.
+# prints nothing of it; another value is a usage error before training.
 . "$(dirname "$0")/lib.sh"
-plan 7
+plan 8
 tiny_model
 python3 "$TOP/tests/mkbatches.py" -B 2 -T 32 -n 4 >b.lmf
 # sft NAME [VAR=VALUE]: lmf-sft into NAME.lmf, its log in NAME.err
@@ -39,4 +39,6 @@ check "  3 steps after the first; products, attention, other" awk '
 check "  the shares add up to 100%" awk '
 	{ for (i = 1; i <= NF; i++) if ($i ~ /%$/) s += $i + 0 }
 	END { print "# " s "%"; exit !(s > 99.5 && s < 100.5) }' slots.txt
+check_exit "LMF_PROFILE=yes: exit 2" 2 env LMF_PROFILE=yes lmf-sft \
+	--model m.lmf --data b.lmf --threads 1 -l 0 --max_steps 1 -o y.lmf
 done_testing

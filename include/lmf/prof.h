@@ -39,6 +39,9 @@ void lmf_prof_end_(int slot, double t0, double flops);
 		lmf_prof_end_((slot), (t0), (flops)); \
 } while (0)
 
+/* exit 2 when LMF_PROFILE is set to something else than 0 or 1 (a
+ * trainer asks at its start, not at its second step) */
+void lmf_prof_check(void);
 /* from the environment (LMF_PROFILE), and the slots emptied; this thread
  * is the one timed */
 void lmf_prof_reset(void);
