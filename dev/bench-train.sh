@@ -11,6 +11,8 @@
 # BENCH_GC (1: gradient checkpointing on both sides; default 0),
 # BENCH_SHAPES ("tiny small"), BENCH_FT ("full lora"), BENCH_CORETYPE
 # (OpenBLAS core type of both sides; default: what lmf_gemm_init picks).
+# lmf-sft runs with LMF_PROFILE=1: the report ends with where its steps
+# went.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -154,7 +156,7 @@ print(sys.argv[2], sys.argv[3], "torch", d["tokens_per_s"], d["gflops"],
 		[ "$ft" = lora ] && set -- "$@" --lora_rank 8 --lora_target all
 		[ "$gc" = 1 ] || set -- "$@" --disable_gradient_checkpointing
 		rm -rf "$out/sft-$s-$ft"
-		if OPENBLAS_CORETYPE=$core /usr/bin/time -f %e:%M \
+		if LMF_PROFILE=1 OPENBLAS_CORETYPE=$core /usr/bin/time -f %e:%M \
 		    -o "$out/sft-$s-$ft.time" ./lmf-sft --model "$out/$s-model.lmf" \
 		    --data "$out/$s-batches.lmf" "$@" \
 		    --max_steps $((warmup + steps)) --logging_steps 1 \
@@ -232,4 +234,19 @@ for s in $shapes; do
 	echo "sgemm on the $s shape's products ($threads threads):"
 	echo
 	sed 's/^/    /' "$out/gemm-$s.txt"
+done
+# where lmf-sft's steps went (LMF_PROFILE, include/lmf/prof.h)
+echo
+echo "Where lmf-sft's step goes (LMF_PROFILE=1: seconds a step after the" \
+    "first, by kind of work; a kind that does not shrink with more" \
+    "threads is serial or bound by memory):"
+for s in $shapes; do
+	for ft in $fts; do
+		f=$out/sft-$s-$ft.err
+		[ -f "$f" ] && grep -q '^profile:' "$f" || continue
+		echo
+		echo "$s $ft:"
+		echo
+		grep '^profile:' "$f" | sed 's/^profile: /    /'
+	done
 done
