@@ -138,6 +138,31 @@ json.dump(i, open('ds/dataset_info.json', 'w'))
 PY
 }
 
+# ppo_data N: with m.lmf, a reward model rm.lmf (full, one step on N
+# preference rows of pref_data) and the rows' instructions as PPO prompts
+# in p.lmf (cutoff 64, batches of 4)
+ppo_data() {
+	pref_data "$1" 64
+	lmf-pack -q --per_device_train_batch_size 8 -o rtr.lmf rex.lmf
+	lmf-rm -q --model m.lmf --data rtr.lmf --threads 1 \
+		--finetuning_type full --learning_rate 1e-3 --max_steps 1 \
+		-o rm.lmf
+	ppo_prompts
+	lmf-tokenize -q --tokenizer "$tok" --dataset_dir ds --dataset prompts \
+		--stage ppo --cutoff_len 64 -o pex.lmf
+	lmf-pack -q --per_device_train_batch_size 4 -o p.lmf pex.lmf
+}
+
+# rollout FILE: a dumped PPO step's queries and responses, as text
+rollout() {
+	lmf-dump --json "$1" | python3 -c '
+import json, sys
+for line in sys.stdin:
+    for t in json.loads(line).get("tensors", []):
+        if t["name"] in ("input_ids", "query_len", "response_len"):
+            print(t["name"], t["data"])'
+}
+
 # man_flags TOOL: the flags of man/TOOL.1's OPTIONS items, "-name" for
 # --name, "c" for -c, one a line
 man_flags() {

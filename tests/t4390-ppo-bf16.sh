@@ -8,25 +8,9 @@ plan 6
 byte_model
 lmf-dump --json m.lmf | python3 "$TOP/tests/bf16round.py" 2>/dev/null |
     lmf-dump -r -o rnd.lmf
-pref_data 16 64
-lmf-pack -q --per_device_train_batch_size 8 -o rtr.lmf rex.lmf
-lmf-rm -q --model m.lmf --data rtr.lmf --threads 1 --finetuning_type full \
-	--learning_rate 1e-3 --max_steps 1 -o rm.lmf
-ppo_prompts
-lmf-tokenize -q --tokenizer "$tok" --dataset_dir ds --dataset prompts \
-	--stage ppo --cutoff_len 64 -o pex.lmf
-lmf-pack -q --per_device_train_batch_size 4 -o p.lmf pex.lmf
+ppo_data 16
 ppo() { lmf-ppo --data p.lmf --reward_model rm.lmf --reward_model_type full \
 	--threads 1 --max_new_tokens 12 --do_sample false "$@"; }
-# rollout FILE: the dumped step's queries and responses
-rollout() {
-	lmf-dump --json "$1" | python3 -c '
-import json, sys
-for line in sys.stdin:
-    for t in json.loads(line).get("tensors", []):
-        if t["name"] in ("input_ids", "query_len", "response_len"):
-            print(t["name"], t["data"])'
-}
 check "bf16 rollouts (LoRA)" ppo --model m.lmf --dump_step bf.lmf \
 	--infer_dtype bfloat16
 ppo --model rnd.lmf --dump_step rnd.lmf.step

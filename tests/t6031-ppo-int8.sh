@@ -18,28 +18,12 @@ lmf-dump --json q8.lmf | python3 "$TOP/tests/i8round.py" 2>/dev/null |
 check "quantizing the dequantized model again changes nothing" sh -c \
 	'lmf-dump --json q8.lmf >a.json && lmf-dump --json q8q8.lmf >b.json &&
 	cmp a.json b.json'
-pref_data 16 64
-lmf-pack -q --per_device_train_batch_size 8 -o rtr.lmf rex.lmf
-lmf-rm -q --model m.lmf --data rtr.lmf --threads 1 --finetuning_type full \
-	--learning_rate 1e-3 --max_steps 1 -o rm.lmf
-ppo_prompts
-lmf-tokenize -q --tokenizer "$tok" --dataset_dir ds --dataset prompts \
-	--stage ppo --cutoff_len 64 -o pex.lmf
-lmf-pack -q --per_device_train_batch_size 4 -o p.lmf pex.lmf
+ppo_data 16
 ppo() { lmf-ppo --data p.lmf --reward_model rm.lmf --reward_model_type full \
 	--threads 1 --max_new_tokens 12 "$@"; }
 differ() { ! cmp -s "$1" "$2"; }
 # body FILE: a dumped step's tensors, as text (no header: its command)
 body() { lmf-dump --json "$1" | sed 1d; }
-# rollout FILE: the dumped step's queries and responses
-rollout() {
-	lmf-dump --json "$1" | python3 -c '
-import json, sys
-for line in sys.stdin:
-    for t in json.loads(line).get("tensors", []):
-        if t["name"] in ("input_ids", "query_len", "response_len"):
-            print(t["name"], t["data"])'
-}
 check "LoRA, sampled: int8 rollouts of the dequantized model" \
 	ppo --model q8.lmf --dump_step li8.lmf --infer_dtype int8
 ppo --model q8.lmf --dump_step lf32.lmf --infer_dtype float32
