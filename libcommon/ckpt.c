@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "lmf/ckpt.h"
-#include "lmf/hf.h"
 #include "lmf/pyjson.h"
 #include "lmf/stream.h"
 #include "lmf/util.h"

@@ -211,7 +211,7 @@ lmf_gemm_thin(int transA, int transB, int M, int N, int K, float alpha,
     int ldc)
 {
 	int rows = M >= N, S = rows ? THIN_ROWS : THIN_COLS;
-	int nb = ((rows ? M : N) + S - 1) / S, i;
+	int D = rows ? M : N, nb = (D + S - 1) / S, i;
 
 	check_args(transA, transB, M, N, K, lda, ldb, ldc);
 #ifdef _OPENMP
@@ -219,8 +219,7 @@ lmf_gemm_thin(int transA, int transB, int M, int N, int K, float alpha,
 	!omp_in_parallel())
 #endif
 	for (i = 0; i < nb; i++) {
-		int o = i * S, n = ((rows ? M : N) - o < S ? (rows ? M : N) -
-		    o : S);
+		int o = i * S, n = D - o < S ? D - o : S;
 
 		if (rows)
 			lmf_gemm(transA, transB, n, N, K, alpha, transA ?

@@ -1722,11 +1722,6 @@ lora_dropout(struct lmf_llama *m, float *xd, const float *inp, int l, int j,
 
 /* out (N, O) += scaling (x A^T) B^T, the LoRA term of projection j when
  * it is targeted (x: inp, or its dropped-out copy in training) */
-static void lora_forward(struct lmf_llama *m, struct lacts *a, int l, int j,
-    float *out, const float *inp, int N, int train);
-static void lora_backward(struct lmf_llama *m, struct lacts *a, int l,
-    int j, float *dinp, const float *dout, const float *inp, int N);
-
 static void
 lora_forward_(struct lmf_llama *m, struct lacts *a, int l, int j,
     float *out, const float *inp, int N, int train)
@@ -1747,6 +1742,20 @@ lora_forward_(struct lmf_llama *m, struct lacts *a, int l, int j,
 	    lo->A, I, 0.0f, a->t[j], m->rank);
 	lmf_gemm_thin(LMF_NOTRANS, LMF_TRANS, N, O, m->rank,
 	    (float)m->scaling, a->t[j], m->rank, lo->B, m->rank, 1.0f, out, O);
+}
+
+/* lora_forward_ timed as LMF_PROFILE's "LoRA" */
+static void
+lora_forward(struct lmf_llama *m, struct lacts *a, int l, int j,
+    float *out, const float *inp, int N, int train)
+{
+	double t0;
+
+	if (!m->lora)
+		return;
+	t0 = LMF_PROF_BEGIN();
+	lora_forward_(m, a, l, j, out, inp, N, train);
+	LMF_PROF_END(LMF_PROF_LORA, t0, 0);
 }
 
 /* bf16: out (N, O) (row stride ldo) = inp (N, I) W^T + bias, inp
@@ -1845,20 +1854,7 @@ lora_backward_(struct lmf_llama *m, struct lacts *a, int l, int j,
 			dinp[i] += dx[i] * keep;
 }
 
-/* lora_forward_ and lora_backward_ timed as LMF_PROFILE's "LoRA" */
-static void
-lora_forward(struct lmf_llama *m, struct lacts *a, int l, int j,
-    float *out, const float *inp, int N, int train)
-{
-	double t0;
-
-	if (!m->lora)
-		return;
-	t0 = LMF_PROF_BEGIN();
-	lora_forward_(m, a, l, j, out, inp, N, train);
-	LMF_PROF_END(LMF_PROF_LORA, t0, 0);
-}
-
+/* lora_backward_ timed as LMF_PROFILE's "LoRA" */
 static void
 lora_backward(struct lmf_llama *m, struct lacts *a, int l, int j,
     float *dinp, const float *dout, const float *inp, int N)
@@ -2644,7 +2640,7 @@ put_f32(struct lmf_tensor *t, const char *name, int ndim,
 void
 lmf_llama_result_item(struct lmf_llama *m, struct lmf_item *it)
 {
-	int L = (int)m->c.num_hidden_layers, l, j, k, ab, n = 0;
+	int L = (int)m->c.num_hidden_layers, l, j, k, ab, n;
 	int64_t shape[2] = { 1, m->c.hidden_size };
 	char name[160];
 
