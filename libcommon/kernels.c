@@ -847,11 +847,19 @@ fa_mask_block(float *S, const int32_t *mask, const int32_t *seg, int W,
 {
 	int t, s, kb = s1 - s0;
 
-	/* below the diagonal, without a window, keys and queries of one
-	 * segment, none of them padding: nothing to hide (s0 <= t0) */
-	if (W <= 0 && s1 - 1 <= t0 && fa_uniform(mask, b, T, s0, t1) &&
-	    (seg == mask || fa_uniform(seg, b, T, s0, t1)))
+	/* without a window, keys and queries of one segment, none of them
+	 * padding: only the keys after each query to hide (none below the
+	 * diagonal, s1 - 1 <= t0) */
+	if (W <= 0 && fa_uniform(mask, b, T, s0, t1) &&
+	    (seg == mask || fa_uniform(seg, b, T, s0, t1))) {
+		for (t = t0; t < t1 && t + 1 < s1; t++) {
+			float *row = S + (size_t)(t - t0) * kb;
+
+			for (s = t + 1 > s0 ? t + 1 : s0; s < s1; s++)
+				row[s - s0] = -INFINITY;
+		}
 		return;
+	}
 	for (t = t0; t < t1; t++) {
 		float *row = S + (size_t)(t - t0) * kb;
 
