@@ -13,6 +13,7 @@
 #endif
 
 #include "lmf/gemm.h"
+#include "lmf/gemm16.h"
 #include "lmf/kernels.h"
 #include "lmf/prof.h"
 #include "lmf/util.h"
@@ -119,6 +120,17 @@ vexp_store(float *d, const float *x, float mx, long n)
 		sum += e;
 	}
 	return sum;
+}
+
+/* d[i] = exp(x[i] - mx) (d may equal x), no sum */
+static void LMF_VEC
+vexp_only(float *d, const float *x, float mx, long n)
+{
+	long i;
+
+	OMP_SIMD
+	for (i = 0; i < n; i++)
+		d[i] = vexpf(x[i] - mx);
 }
 
 /* @return the sum of exp(x[i] - mx) */
@@ -907,14 +919,89 @@ struct fa_args {
 	int W, B, T, NH, NKV, HS;
 	size_t ldq, ldk;
 	float scale;
+	int bf16;       /* the products on bf16 inputs (lmf_gemm16) */
+	size_t per;     /* floats of scratch a thread has */
 };
 
-/* one query head's work: head h of row b, sc its thread's scratch */
-typedef void fa_head_fn(const struct fa_args *a, int b, int h, float *sc);
+/* ---- under bf16: true: the products' inputs rounded to bf16 ----
+ * A thread's scratch has, after the FA_PER floats of the fp32 path, the
+ * packed operands of lmf_gemm16 (gemm16.h: words of bf16 pairs) and two
+ * f32 accumulators. Per kv head, packed once: Kt and Vt (K^T, V^T: pairs
+ * of features, a column per key), Kv and Vv (pairs of keys, a column per
+ * feature). Per query block: Qa and dOa (a row per query, pairs of
+ * features), QT and dOT (a row per feature, pairs of queries). Per key
+ * block: Pa and dSa (a row per query, pairs of keys), Pv and dSv (pairs
+ * of queries, a column per key). dVT and dKT (HS, T) gather dV^T = dO^T P
+ * and dK^T = Q^T dS over the kv head's queries: with the pairs along the
+ * queries, every packing but the per-head ones reads rows in order */
+struct fa16 {
+	uint32_t *Kt, *Vt, *Kv, *Vv, *Qa, *dOa, *QT, *dOT, *Pa, *Pv, *dSa,
+	    *dSv;
+	float *dVT, *dKT;
+	size_t T16, HS2, HSw;
+};
 
-/* one (row, head) of the forward: query blocks, then key blocks */
+#define FA16_NB2 (ATT_BLOCK / 2)
+#define FA16_KB2 (ATT_KBLOCK / 2)
+
+/* carve a thread's bf16 scratch (after its FA_PER floats) for T, HS;
+ * with p NULL only count: @return the 4-byte units it takes */
+static size_t
+fa16_carve(struct fa16 *z, float *p, int T, int HS)
+{
+	size_t T16 = ((size_t)T + 15) & ~(size_t)15, Th = ((size_t)T + 1) / 2;
+	size_t HS2 = ((size_t)HS + 1) / 2, HSw = ((size_t)HS + 15) & ~(size_t)15;
+	size_t off = 0;
+	uint32_t *w = (uint32_t *)p;
+
+#define FA16_TAKE(f, n) do { if (p) z->f = (void *)(w + off); \
+	off += (n); } while (0)
+	FA16_TAKE(Kt, HS2 * T16);
+	FA16_TAKE(Vt, HS2 * T16);
+	FA16_TAKE(Kv, Th * HSw);
+	FA16_TAKE(Vv, Th * HSw);
+	FA16_TAKE(Qa, (size_t)ATT_BLOCK * HS2);
+	FA16_TAKE(dOa, (size_t)ATT_BLOCK * HS2);
+	FA16_TAKE(QT, (size_t)HS * FA16_NB2);
+	FA16_TAKE(dOT, (size_t)HS * FA16_NB2);
+	FA16_TAKE(Pa, (size_t)ATT_BLOCK * FA16_KB2);
+	FA16_TAKE(Pv, (size_t)FA16_NB2 * ATT_KBLOCK);
+	FA16_TAKE(dSa, (size_t)ATT_BLOCK * FA16_KB2);
+	FA16_TAKE(dSv, (size_t)FA16_NB2 * ATT_KBLOCK);
+	FA16_TAKE(dVT, (size_t)HS * T16);
+	FA16_TAKE(dKT, (size_t)HS * T16);
+#undef FA16_TAKE
+	if (p) {
+		z->T16 = T16;
+		z->HS2 = HS2;
+		z->HSw = HSw;
+	}
+	return off;
+}
+
+/* S (nb, kb) = scale Q K^T for query rows t0.. and keys s0.. */
 static void
-fa_fwd_head(const struct fa_args *a, int b, int h, float *sc)
+fa_scores(const struct fa_args *a, const struct fa16 *z, float *S,
+    const float *Q, const float *K, int t0, int s0, int nb, int kb)
+{
+	if (a->bf16)
+		lmf_gemm16(nb, kb, (int)z->HS2, a->scale, z->Qa, z->HS2,
+		    z->Kt + s0, z->T16, 0, S, (size_t)kb);
+	else
+		lmf_gemm(LMF_NOTRANS, LMF_TRANS, nb, kb, a->HS, a->scale,
+		    Q + t0 * a->ldq, (int)a->ldq, K + s0 * a->ldk,
+		    (int)a->ldk, 0.0f, S, kb);
+}
+
+/* one unit's work: query heads h0 .. h0 + g - 1 of row b (g > 1: the
+ * query heads of one kv head), sc its thread's scratch */
+typedef void fa_head_fn(const struct fa_args *a, int b, int h0, int g,
+    float *sc);
+
+/* the forward of one (row, head): query blocks, then key blocks */
+static void
+fa_fwd_one(const struct fa_args *a, const struct fa16 *z, int b, int h,
+    float *sc)
 {
 	size_t ldq = a->ldq, ldk = a->ldk, qoff, kvoff;
 	float *S = sc, *m = sc + (size_t)ATT_BLOCK * ATT_KBLOCK;
@@ -922,7 +1009,6 @@ fa_fwd_head(const struct fa_args *a, int b, int h, float *sc)
 	const float *Q, *K, *Vh;
 	const int32_t *mask = a->mask, *seg = a->seg;
 	int T = a->T, HS = a->HS, W = a->W, t0, t1, s0, s1, t;
-	float scale = a->scale;
 
 	qoff = (size_t)b * T * ldq + (size_t)h * HS;
 	kvoff = (size_t)b * T * ldk + (size_t)(h / (a->NH / a->NKV)) * HS;
@@ -931,6 +1017,10 @@ fa_fwd_head(const struct fa_args *a, int b, int h, float *sc)
 	Q = a->q + qoff;
 	K = a->k + kvoff;
 	Vh = a->v + kvoff;
+	if (a->bf16) {
+		lmf_pack16(z->Kt, z->T16, K, ldk, T, HS, LMF_PACK16_ROWS_T);
+		lmf_pack16(z->Vv, z->HSw, Vh, ldk, T, HS, LMF_PACK16_PAIRS);
+	}
 
 	for (t0 = 0; t0 < T; t0 = t1) {
 		int nb;
@@ -942,6 +1032,9 @@ fa_fwd_head(const struct fa_args *a, int b, int h, float *sc)
 			l[t] = 0;
 			memset(O + (t0 + t) * ldq, 0, (size_t)HS * sizeof *O);
 		}
+		if (a->bf16)
+			lmf_pack16(z->Qa, z->HS2, Q + t0 * ldq, ldq, nb, HS,
+			    LMF_PACK16_ROWS);
 		for (s0 = 0; s0 < t1; s0 = s1) {
 			int kb;
 
@@ -949,16 +1042,23 @@ fa_fwd_head(const struct fa_args *a, int b, int h, float *sc)
 			kb = s1 - s0;
 			if (fa_block_hidden(W, t0, s1))
 				continue;
-			lmf_gemm(LMF_NOTRANS, LMF_TRANS, nb, kb, HS, scale,
-			    Q + t0 * ldq, (int)ldq, K + s0 * ldk, (int)ldk,
-			    0.0f, S, kb);
+			fa_scores(a, z, S, Q, K, t0, s0, nb, kb);
 			fa_mask_block(S, mask, seg, W, b, T, t0, t1, s0, s1);
 			for (t = 0; t < nb; t++)
 				fa_online_row(S + (size_t)t * kb, kb, &m[t],
 				    &l[t], O + (t0 + t) * ldq, HS);
-			lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, nb, HS, kb, 1.0f,
-			    S, kb, Vh + s0 * ldk, (int)ldk, 1.0f,
-			    O + t0 * ldq, (int)ldq);
+			if (a->bf16) {
+				/* O += r(P~) r(V), l summed from P~ itself */
+				lmf_pack16(z->Pa, FA16_KB2, S, (size_t)kb, nb,
+				    kb, LMF_PACK16_ROWS);
+				lmf_gemm16(nb, HS, (kb + 1) / 2, 1.0f, z->Pa,
+				    FA16_KB2, z->Vv + (size_t)(s0 / 2) * z->HSw,
+				    z->HSw, 1, O + t0 * ldq, ldq);
+			} else {
+				lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, nb, HS, kb,
+				    1.0f, S, kb, Vh + s0 * ldk, (int)ldk,
+				    1.0f, O + t0 * ldq, (int)ldq);
+			}
 		}
 		/* a query that saw no key keeps O = 0 and lse = -inf */
 		for (t = 0; t < nb; t++) {
@@ -967,6 +1067,18 @@ fa_fwd_head(const struct fa_args *a, int b, int h, float *sc)
 			lse[t0 + t] = l[t] > 0 ? m[t] + logf(l[t]) : -INFINITY;
 		}
 	}
+}
+
+static void
+fa_fwd_head(const struct fa_args *a, int b, int h0, int g, float *sc)
+{
+	struct fa16 z = { 0 };
+	int h;
+
+	if (a->bf16)
+		fa16_carve(&z, sc + FA_PER, a->T, a->HS);
+	for (h = h0; h < h0 + g; h++)
+		fa_fwd_one(a, &z, b, h, sc);
 }
 
 /* dS in place over dP (nb, kb): P (dP - D) scale, P from S in place */
@@ -983,7 +1095,7 @@ fa_ds_block(float *dP, float *S, const float *lse, const float *D,
 		if (lse[t] == -INFINITY)
 			memset(p, 0, (size_t)kb * sizeof *p);
 		else
-			vexp_store(p, p, lse[t], kb);
+			vexp_only(p, p, lse[t], kb);
 		OMP_SIMD
 		for (s = 0; s < kb; s++)
 			d[s] = p[s] * (d[s] - dt) * scale;
@@ -1006,9 +1118,11 @@ fa_rowdot(float *D, const float *dO, const float *O, int nb, size_t ldq,
 	}
 }
 
-/* one query head of the backward, adding into its kv head's dK, dV */
+/* one query head of the backward, adding into its kv head's dK, dV (or,
+ * under bf16, into dKT, dVT) */
 static void
-fa_bwd_head(const struct fa_args *a, int b, int h, float *sc)
+fa_bwd_one(const struct fa_args *a, const struct fa16 *z, int b, int h,
+    float *sc)
 {
 	size_t ldq = a->ldq, ldk = a->ldk, qoff, kvoff;
 	float *S = sc, *dP = sc + (size_t)ATT_BLOCK * ATT_KBLOCK;
@@ -1036,6 +1150,16 @@ fa_bwd_head(const struct fa_args *a, int b, int h, float *sc)
 		t1 = t0 + ATT_BLOCK < T ? t0 + ATT_BLOCK : T;
 		nb = t1 - t0;
 		fa_rowdot(D, dO + t0 * ldq, O + t0 * ldq, nb, ldq, HS);
+		if (a->bf16) {
+			lmf_pack16(z->Qa, z->HS2, Q + t0 * ldq, ldq, nb, HS,
+			    LMF_PACK16_ROWS);
+			lmf_pack16(z->dOa, z->HS2, dO + t0 * ldq, ldq, nb, HS,
+			    LMF_PACK16_ROWS);
+			lmf_pack16(z->QT, FA16_NB2, Q + t0 * ldq, ldq, nb, HS,
+			    LMF_PACK16_PAIRS_T);
+			lmf_pack16(z->dOT, FA16_NB2, dO + t0 * ldq, ldq, nb,
+			    HS, LMF_PACK16_PAIRS_T);
+		}
 		for (s0 = 0; s0 < t1; s0 = s1) {
 			int kb;
 
@@ -1044,27 +1168,76 @@ fa_bwd_head(const struct fa_args *a, int b, int h, float *sc)
 			if (fa_block_hidden(W, t0, s1))
 				continue;
 			/* P again: exp(S - lse), the hidden keys 0 */
-			lmf_gemm(LMF_NOTRANS, LMF_TRANS, nb, kb, HS, scale,
-			    Q + t0 * ldq, (int)ldq, K + s0 * ldk, (int)ldk,
-			    0.0f, S, kb);
+			fa_scores(a, z, S, Q, K, t0, s0, nb, kb);
 			fa_mask_block(S, mask, seg, W, b, T, t0, t1, s0, s1);
-			/* dP = dO V^T */
-			lmf_gemm(LMF_NOTRANS, LMF_TRANS, nb, kb, HS, 1.0f,
-			    dO + t0 * ldq, (int)ldq, Vh + s0 * ldk, (int)ldk,
-			    0.0f, dP, kb);
+			if (!a->bf16) {
+				/* dP = dO V^T */
+				lmf_gemm(LMF_NOTRANS, LMF_TRANS, nb, kb, HS,
+				    1.0f, dO + t0 * ldq, (int)ldq,
+				    Vh + s0 * ldk, (int)ldk, 0.0f, dP, kb);
+				fa_ds_block(dP, S, lse + t0, D, nb, kb, scale);
+				/* dV += P^T dO, dQ += dS K, dK += dS^T Q */
+				lmf_gemm(LMF_TRANS, LMF_NOTRANS, kb, HS, nb,
+				    1.0f, S, kb, dO + t0 * ldq, (int)ldq,
+				    1.0f, dV + s0 * ldk, (int)ldk);
+				lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, nb, HS, kb,
+				    1.0f, dP, kb, K + s0 * ldk, (int)ldk,
+				    1.0f, dQ + t0 * ldq, (int)ldq);
+				lmf_gemm(LMF_TRANS, LMF_NOTRANS, kb, HS, nb,
+				    1.0f, dP, kb, Q + t0 * ldq, (int)ldq,
+				    1.0f, dK + s0 * ldk, (int)ldk);
+				continue;
+			}
+			/* the same on r(dO), r(V), r(P), r(dS), r(K), r(Q),
+			 * dV and dK transposed (dV^T += dO^T P) */
+			lmf_gemm16(nb, kb, (int)z->HS2, 1.0f, z->dOa, z->HS2,
+			    z->Vt + s0, z->T16, 0, dP, (size_t)kb);
 			fa_ds_block(dP, S, lse + t0, D, nb, kb, scale);
-			/* dV += P^T dO, dQ += dS K, dK += dS^T Q */
-			lmf_gemm(LMF_TRANS, LMF_NOTRANS, kb, HS, nb, 1.0f, S,
-			    kb, dO + t0 * ldq, (int)ldq, 1.0f, dV + s0 * ldk,
-			    (int)ldk);
-			lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, nb, HS, kb, 1.0f,
-			    dP, kb, K + s0 * ldk, (int)ldk, 1.0f,
-			    dQ + t0 * ldq, (int)ldq);
-			lmf_gemm(LMF_TRANS, LMF_NOTRANS, kb, HS, nb, 1.0f, dP,
-			    kb, Q + t0 * ldq, (int)ldq, 1.0f, dK + s0 * ldk,
-			    (int)ldk);
+			lmf_pack16(z->Pv, ATT_KBLOCK, S, (size_t)kb, nb, kb,
+			    LMF_PACK16_PAIRS);
+			lmf_gemm16(HS, kb, (nb + 1) / 2, 1.0f, z->dOT,
+			    FA16_NB2, z->Pv, ATT_KBLOCK, 1, z->dVT + s0,
+			    z->T16);
+			lmf_pack16(z->dSa, FA16_KB2, dP, (size_t)kb, nb, kb,
+			    LMF_PACK16_ROWS);
+			lmf_pack16(z->dSv, ATT_KBLOCK, dP, (size_t)kb, nb, kb,
+			    LMF_PACK16_PAIRS);
+			lmf_gemm16(nb, HS, (kb + 1) / 2, 1.0f, z->dSa,
+			    FA16_KB2, z->Kv + (size_t)(s0 / 2) * z->HSw,
+			    z->HSw, 1, dQ + t0 * ldq, ldq);
+			lmf_gemm16(HS, kb, (nb + 1) / 2, 1.0f, z->QT,
+			    FA16_NB2, z->dSv, ATT_KBLOCK, 1, z->dKT + s0,
+			    z->T16);
 		}
 	}
+}
+
+/* the backward of one kv head's query heads h0 .. h0 + g - 1; under bf16
+ * its K and V packed once, dK^T and dV^T gathered, then added in */
+static void
+fa_bwd_head(const struct fa_args *a, int b, int h0, int g, float *sc)
+{
+	struct fa16 z = { 0 };
+	size_t ldk = a->ldk, kvoff;
+	int T = a->T, HS = a->HS, h;
+
+	kvoff = (size_t)b * T * ldk + (size_t)(h0 / (a->NH / a->NKV)) * HS;
+	if (a->bf16) {
+		const float *K = a->k + kvoff, *Vh = a->v + kvoff;
+
+		fa16_carve(&z, sc + FA_PER, T, HS);
+		lmf_pack16(z.Kt, z.T16, K, ldk, T, HS, LMF_PACK16_ROWS_T);
+		lmf_pack16(z.Vt, z.T16, Vh, ldk, T, HS, LMF_PACK16_ROWS_T);
+		lmf_pack16(z.Kv, z.HSw, K, ldk, T, HS, LMF_PACK16_PAIRS);
+		memset(z.dVT, 0, (size_t)HS * z.T16 * sizeof *z.dVT);
+		memset(z.dKT, 0, (size_t)HS * z.T16 * sizeof *z.dKT);
+	}
+	for (h = h0; h < h0 + g; h++)
+		fa_bwd_one(a, &z, b, h, sc);
+	if (!a->bf16)
+		return;
+	lmf_add_t(a->dk + kvoff, ldk, z.dKT, z.T16, T, HS);
+	lmf_add_t(a->dv + kvoff, ldk, z.dVT, z.T16, T, HS);
 }
 
 /* the (row, head) loops: on lmf_gemm_threads() threads when there are
@@ -1098,11 +1271,9 @@ fa_dispatch(const struct fa_args *a, fa_head_fn *fn, int g)
 
 	OMP_PAIRS(units, (long)a->T * a->T * a->HS * g)
 	for (u = 0; u < units; u++) {
-		int b = u / (a->NH / g), h0 = u % (a->NH / g) * g, h;
-		float *sc = a->scratch + FA_PER * (size_t)thread_id();
+		int b = u / (a->NH / g), h0 = u % (a->NH / g) * g;
 
-		for (h = h0; h < h0 + g; h++)
-			fn(a, b, h, sc);
+		fn(a, b, h0, g, a->scratch + a->per * (size_t)thread_id());
 	}
 }
 
@@ -1115,17 +1286,17 @@ fa_args(float *scratch, const float *q, const float *k, const float *v,
 		.mask = mask, .seg = seg, .W = W, .B = B, .T = T, .NH = NH,
 		.NKV = NKV, .HS = HS, .ldq = (size_t)NH * HS,
 		.ldk = (size_t)NKV * HS,
-		.scale = (float)(1.0 / sqrt((double)HS)) };
+		.scale = (float)(1.0 / sqrt((double)HS)), .per = FA_PER };
 
 	if (NKV <= 0 || NH % NKV)
 		BUG("attention: %d heads over %d kv heads", NH, NKV);
 	return a;
 }
 
-void
-lmf_attention_flash_forward(float *out, float *lse, float *scratch,
-    const float *q, const float *k, const float *v, const int32_t *mask,
-    const int32_t *seg, int W, int B, int T, int NH, int NKV, int HS)
+static void
+fa_forward(int bf16, float *out, float *lse, float *scratch, const float *q,
+    const float *k, const float *v, const int32_t *mask, const int32_t *seg,
+    int W, int B, int T, int NH, int NKV, int HS)
 {
 	double prof_t0 = LMF_PROF_BEGIN();
 	struct fa_args a = fa_args(scratch, q, k, v, mask, seg, W, B, T, NH,
@@ -1137,15 +1308,20 @@ lmf_attention_flash_forward(float *out, float *lse, float *scratch,
 	 * (row, head) pairs are independent */
 	a.out = out;
 	a.lse = lse;
+	if (bf16) {
+		a.bf16 = 1;
+		a.per = FA_PER + fa16_carve(NULL, NULL, T, HS);
+		(void)lmf_gemm16_native(); /* decided here, not in a thread */
+	}
 	fa_dispatch(&a, fa_fwd_head, 1);
 	LMF_PROF_END(LMF_PROF_ATTN, prof_t0, 0);
 }
 
-void
-lmf_attention_flash_backward(float *dq, float *dk, float *dv,
-    float *scratch, const float *dout, const float *out, const float *lse,
-    const float *q, const float *k, const float *v, const int32_t *mask,
-    const int32_t *seg, int W, int B, int T, int NH, int NKV, int HS)
+static void
+fa_backward(int bf16, float *dq, float *dk, float *dv, float *scratch,
+    const float *dout, const float *out, const float *lse, const float *q,
+    const float *k, const float *v, const int32_t *mask, const int32_t *seg,
+    int W, int B, int T, int NH, int NKV, int HS)
 {
 	double prof_t0 = LMF_PROF_BEGIN();
 	struct fa_args a = fa_args(scratch, q, k, v, mask, seg, W, B, T, NH,
@@ -1164,8 +1340,63 @@ lmf_attention_flash_backward(float *dq, float *dk, float *dv,
 	a.dout = dout;
 	a.fout = out;
 	a.flse = lse;
+	if (bf16) {
+		a.bf16 = 1;
+		a.per = FA_PER + fa16_carve(NULL, NULL, T, HS);
+		(void)lmf_gemm16_native();
+	}
 	fa_dispatch(&a, fa_bwd_head, NH / NKV);
 	LMF_PROF_END(LMF_PROF_ATTN, prof_t0, 0);
+}
+
+void
+lmf_attention_flash_forward(float *out, float *lse, float *scratch,
+    const float *q, const float *k, const float *v, const int32_t *mask,
+    const int32_t *seg, int W, int B, int T, int NH, int NKV, int HS)
+{
+	fa_forward(0, out, lse, scratch, q, k, v, mask, seg, W, B, T, NH, NKV,
+	    HS);
+}
+
+void
+lmf_attention_flash_backward(float *dq, float *dk, float *dv,
+    float *scratch, const float *dout, const float *out, const float *lse,
+    const float *q, const float *k, const float *v, const int32_t *mask,
+    const int32_t *seg, int W, int B, int T, int NH, int NKV, int HS)
+{
+	fa_backward(0, dq, dk, dv, scratch, dout, out, lse, q, k, v, mask, seg,
+	    W, B, T, NH, NKV, HS);
+}
+
+size_t
+lmf_attention_flash_scratch16(int T, int HS)
+{
+	size_t per = FA_PER + fa16_carve(NULL, NULL, T, HS);
+
+#ifdef _OPENMP
+	return per * (size_t)lmf_gemm_threads();
+#else
+	return per;
+#endif
+}
+
+void
+lmf_attention_flash_forward16(float *out, float *lse, float *scratch,
+    const float *q, const float *k, const float *v, const int32_t *mask,
+    const int32_t *seg, int W, int B, int T, int NH, int NKV, int HS)
+{
+	fa_forward(1, out, lse, scratch, q, k, v, mask, seg, W, B, T, NH, NKV,
+	    HS);
+}
+
+void
+lmf_attention_flash_backward16(float *dq, float *dk, float *dv,
+    float *scratch, const float *dout, const float *out, const float *lse,
+    const float *q, const float *k, const float *v, const int32_t *mask,
+    const int32_t *seg, int W, int B, int T, int NH, int NKV, int HS)
+{
+	fa_backward(1, dq, dk, dv, scratch, dout, out, lse, q, k, v, mask, seg,
+	    W, B, T, NH, NKV, HS);
 }
 
 /* ------------------------------------------------------------------ */

@@ -24,10 +24,12 @@
  * (lmf_llama_weights_changed) into a bf16 copy; the activations and
  * gradients that enter a product are narrowed just before it. What is
  * rounded: forward X W^T, both inputs; backward dY W and dY^T X, all of
- * dY, W, X. Everything else stays fp32: master weights, optimizer state,
- * gradients (their products accumulate in fp32), norms, RoPE, attention
- * (its own products too), softmax, the loss, LoRA's A and B products, and
- * the log-prob heads (lmf_llama_logps) and value head. With LoRA the
+ * dY, W, X. Attention's five products round their inputs too, as autocast
+ * runs attention (lmf_attention_flash_forward16: q, k, v, the
+ * probabilities, dO and dS; softmax and its sums in fp32). Everything else
+ * stays fp32: master weights, optimizer state, gradients (their products
+ * accumulate in fp32), norms, RoPE, softmax, the loss, LoRA's A and B
+ * products, and the log-prob heads (lmf_llama_logps) and value head. With LoRA the
  * frozen projections are held in bf16 only: their fp32 is freed once
  * narrowed (generation widens a copy on demand, lmf_llama_infer_weights). */
 #include <math.h>
@@ -181,7 +183,7 @@ struct lmf_llama {
 	int keep;              /* keep ln1, ln2, h, xd per layer
 	                          (lmf_llama_keep_acts) */
 	float *lse;            /* (N) logsumexp of each row's logits */
-	float *attscr;         /* lmf_attention_flash_scratch() */
+	float *attscr;         /* lmf_attention_flash_scratch(16) */
 	float *cosb, *sinb;    /* (N, HS / 2) */
 	int32_t *pos, *targ;   /* (N) */
 	struct lmf_rope rope;  /* inverse frequencies, attention scaling */
@@ -1605,7 +1607,8 @@ layout(struct lmf_llama *m, float *base, int B, int T, int train)
 	TAKE(m->lscr, 0);
 	TAKE(m->fscr, nl > nf ? nl : nf);
 	TAKE(m->lse, N);
-	TAKE(m->attscr, lmf_attention_flash_scratch());
+	TAKE(m->attscr, m->o.bf16 ? lmf_attention_flash_scratch16(T,
+	    (int)HS) : lmf_attention_flash_scratch());
 	TAKE(m->cosb, N * (HS / 2));
 	TAKE(m->sinb, N * (HS / 2));
 	return off;
@@ -2088,9 +2091,10 @@ layer_forward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 	}
 	lmf_rope_forward(a->q, a->q, m->cosb, m->sinb, N, NH, HS);
 	lmf_rope_forward(a->k, a->k, m->cosb, m->sinb, N, NKV, HS);
-	lmf_attention_flash_forward(a->atty, a->alse, m->attscr, a->q, a->k,
-	    a->v, b->attention_mask, b->attention_mask, att_window(c, T), B, T,
-	    NH, NKV, HS);
+	(m->o.bf16 ? lmf_attention_flash_forward16 :
+	    lmf_attention_flash_forward)(a->atty, a->alse, m->attscr, a->q,
+	    a->k, a->v, b->attention_mask, b->attention_mask, att_window(c, T),
+	    B, T, NH, NKV, HS);
 	proj_forward(m, a, l, P_O, a->xmid, a->atty, N, train);
 	lmf_add(a->xmid, x, (size_t)n);
 	lmf_rmsnorm_forward(a->ln2, a->rstd2, a->xmid, w[W_LN2], eps, N, C);
@@ -2147,8 +2151,9 @@ layer_backward(struct lmf_llama *m, int l, struct lacts *a, const float *x,
 	lmf_zero(s->dq, nq);
 	lmf_zero(s->dk, nk);
 	lmf_zero(s->dv, nk);
-	lmf_attention_flash_backward(s->dq, s->dk, s->dv, m->attscr, s->datty,
-	    a->atty, a->alse, a->q, a->k, a->v, b->attention_mask,
+	(m->o.bf16 ? lmf_attention_flash_backward16 :
+	    lmf_attention_flash_backward)(s->dq, s->dk, s->dv, m->attscr,
+	    s->datty, a->atty, a->alse, a->q, a->k, a->v, b->attention_mask,
 	    b->attention_mask, att_window(c, T), B, T, NH, NKV, HS);
 	lmf_rope_backward(s->dq, s->dq, m->cosb, m->sinb, N, NH, HS);
 	lmf_rope_backward(s->dk, s->dk, m->cosb, m->sinb, N, NKV, HS);

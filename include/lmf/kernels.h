@@ -192,6 +192,24 @@ void lmf_attention_flash_backward(float *dq, float *dk, float *dv,
     const int32_t *seg, int W, int B, int T, int NH, int NKV, int HS);
 	/* dq +=, dk, dv +=; out, lse from the forward with the same masks */
 
+/* ---- the same under bf16: true ----
+ * The five products take bf16 inputs with fp32 accumulation (gemm16.h),
+ * as autocast runs attention: S = r(Q) r(K)^T / sqrt(HS) and O += r(P~)
+ * r(V) with P~ = exp(S - running max) and its sum l taken in fp32; the
+ * backward dP = r(dO) r(V)^T, dV += r(P)^T r(dO), dQ += r(dS) r(K), dK +=
+ * r(dS)^T r(Q), P = exp(S - lse) and dS = P (dP - dO . O) / sqrt(HS) in
+ * fp32 (r: rounded to bf16, nearest even). The same bits with or without
+ * AVX512-BF16 (and on any thread count). */
+size_t lmf_attention_flash_scratch16(int T, int HS);
+	/* floats of scratch the bf16 kernels need for T and HS */
+void lmf_attention_flash_forward16(float *out, float *lse, float *scratch,
+    const float *q, const float *k, const float *v, const int32_t *mask,
+    const int32_t *seg, int W, int B, int T, int NH, int NKV, int HS);
+void lmf_attention_flash_backward16(float *dq, float *dk, float *dv,
+    float *scratch, const float *dout, const float *out, const float *lse,
+    const float *q, const float *k, const float *v, const int32_t *mask,
+    const int32_t *seg, int W, int B, int T, int NH, int NKV, int HS);
+
 /* ---- swiglu: out = silu(gate) * up, silu(x) = x * sigmoid(x) ---- */
 void lmf_swiglu_forward(float *out, const float *gate, const float *up,
     long n);

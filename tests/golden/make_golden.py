@@ -10,8 +10,9 @@
 # first batch, f64) and greedy (a prompt and its argmax continuation).
 # Cases in BF16_CASES also get grads_bf16.lmf: the same step with the
 # inputs of the projections' and lm_head's products rounded to bf16 exactly
-# where lmf --bf16 rounds them (forward x and W; backward dy, W and x),
-# everything else float64 (see LinBF and man/lmf-sft.1, BF16).
+# where lmf --bf16 rounds them (forward x and W; backward dy, W and x), and
+# attention's products' inputs as well (q, k, v, the probabilities, dO and
+# dS), everything else float64 (see LinBF, AttnBF and man/lmf-sft.1, BF16).
 # Usage: /usr/bin/python3 tests/golden/make_golden.py [OUTDIR]
 # (default tests/golden/sft). Deterministic: the same files every run.
 import json, math, os, shutil, struct, sys
@@ -219,6 +220,46 @@ class LinBF(torch.autograd.Function):
         dW = dyr.reshape(-1, dy.shape[-1]).t() @ xr.reshape(-1, xr.shape[-1])
         return dyr @ Wr, dW
 
+class AttnBF(torch.autograd.Function):
+    """causal attention with lmf --bf16's rounding points (kernels.h,
+    lmf_attention_flash_forward16), one key block (T <= 128): S = r(q)
+    r(k)^T / sqrt(HS), P~ = exp(S - rowmax), O = r(P~) r(v) / sum P~; the
+    backward P = exp(S - lse), dP = r(dO) r(v)^T, dS = P (dP - dO.O) /
+    sqrt(HS), dq = r(dS) r(k), dk = r(dS)^T r(q), dv = r(P)^T r(dO)"""
+    @staticmethod
+    def forward(ctx, q, k, v, allowed):
+        assert q.shape[-2] <= 128
+        scale = 1.0 / math.sqrt(q.shape[-1])
+        qr, kr, vr = bf16(q), bf16(k), bf16(v)
+        s = (qr @ kr.transpose(-1, -2)) * scale
+        s = s.masked_fill(~allowed, float('-inf'))
+        seen = allowed.any(-1, keepdim=True)
+        m = torch.where(seen, s.amax(-1, keepdim=True), torch.zeros_like(
+            s[..., :1]))
+        p = torch.exp(s - m)
+        l = p.sum(-1, keepdim=True)
+        o = torch.where(seen, (bf16(p) @ vr) / torch.where(seen, l, 1.0),
+                        torch.zeros_like(q))
+        lse = torch.where(seen, m + torch.log(torch.where(seen, l, 1.0)),
+                          torch.full_like(l, float('-inf')))
+        ctx.save_for_backward(qr, kr, vr, s, lse, o)
+        ctx.scale = scale
+        return o
+
+    @staticmethod
+    def backward(ctx, do):
+        qr, kr, vr, s, lse, o = ctx.saved_tensors
+        p = torch.exp(s - torch.where(lse == float('-inf'), 0.0, lse))
+        p = torch.where(lse == float('-inf'), torch.zeros_like(p), p)
+        D = (do * o).sum(-1, keepdim=True)
+        dor = bf16(do)
+        dv = bf16(p).transpose(-1, -2) @ dor
+        dp = dor @ vr.transpose(-1, -2)
+        ds = p * (dp - D) * ctx.scale
+        dq = bf16(ds) @ kr
+        dk = bf16(ds).transpose(-1, -2) @ qr
+        return dq, dk, dv, None
+
 BF16 = [False]
 
 def matmul_t(x, W):
@@ -264,11 +305,16 @@ def forward(cfg, w, lora, ids, mask, pos, hidden=False, lens=None):
         q, k = rope(q, pos, cfg, lens), rope(k, pos, cfg, lens)
         k = k.repeat_interleave(NH // NKV, dim=1)        # repeat_kv
         v = v.repeat_interleave(NH // NKV, dim=1)
-        s = (q @ k.transpose(-1, -2)) / math.sqrt(HS)
-        s = s.masked_fill(~allowed, float('-inf'))
-        a = torch.softmax(s, dim=-1)
-        a = torch.where(allowed.any(-1, keepdim=True), a, torch.zeros_like(a))
-        o = (a @ v).transpose(1, 2).reshape(B, T, NH * HS)
+        if BF16[0]:
+            o = AttnBF.apply(q, k, v, allowed.expand(B, NH, T, T))
+        else:
+            s = (q @ k.transpose(-1, -2)) / math.sqrt(HS)
+            s = s.masked_fill(~allowed, float('-inf'))
+            a = torch.softmax(s, dim=-1)
+            a = torch.where(allowed.any(-1, keepdim=True), a,
+                            torch.zeros_like(a))
+            o = a @ v
+        o = o.transpose(1, 2).reshape(B, T, NH * HS)
         x = x + lin('self_attn.o_proj', o)
         h = rmsnorm(x, w[pre + 'post_attention_layernorm.weight'], eps)
         g = lin('mlp.gate_proj', h)

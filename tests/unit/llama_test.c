@@ -1195,15 +1195,16 @@ check_bad(void)
  * every case (within 1.5e-5 to 1e-4 bf16 ulps of a tie), so the reference
  * itself is defined only up to that: tests/golden/bf16_spread.py moves
  * every rounded value by up to 2^-22 relative (4 fp32 ulps) before
- * rounding and finds the reference's loss moving by up to 1.3e-4 relative
- * and its gradients by up to 1.0e-2 of max|ref| (qwen2_bias_full,
- * lora_all; 0 in cases without a near tie). The tolerances are twice
- * that. Where no flip happens lmf matches to 1e-8 (loss) and 1e-5
- * (gradients), printed below. The check that the tolerance means
- * something: the fp32 golden's gradients miss the bf16 golden's by more
- * than it (2.9e-2 to 6.5e-2). */
-#define TOL_BF16_LOSS 3e-4
-#define TOL_BF16_GRAD 2e-2
+ * rounding and finds the reference's loss moving by up to 2.0e-4 relative
+ * and its gradients by up to 1.3e-2 of max|ref| (llama_gqa_full,
+ * padded_full; 0 in cases without a near tie), since attention's
+ * products round their inputs too. The tolerances are twice that. Where
+ * no flip happens lmf matches to 1e-8 (loss) and 1e-5 (gradients),
+ * printed below. The check that the tolerance means something: the fp32
+ * golden's gradients miss the bf16 golden's by more than it (3.0e-2 to
+ * 7.2e-2). */
+#define TOL_BF16_LOSS 4e-4
+#define TOL_BF16_GRAD 2.6e-2
 
 /* the worst gradient difference of m (or, m NULL, of golden b) against
  * golden g, each relative to max|g| of its tensor */
