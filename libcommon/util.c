@@ -519,6 +519,86 @@ lmf_rng_below(struct lmf_rng *r, uint32_t n)
 	return x % n;
 }
 
+/* path's directory made absolute (symbolic links resolved) joined with
+ * its last component, or NULL when the directory does not resolve */
+static char *
+canon_out(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir, *real, *out;
+	size_t n;
+
+	if (slash)
+		dir = xstrndup(path, slash == path ? 1 : (size_t)(slash - path));
+	else
+		dir = xstrdup(".");
+	real = realpath(dir, NULL);
+	free(dir);
+	if (!real)
+		return NULL;
+	n = strlen(real) + strlen(slash ? slash + 1 : path) + 2;
+	out = xmalloc(n);
+	snprintf(out, n, "%s/%s", real, slash ? slash + 1 : path);
+	free(real);
+	return out;
+}
+
+/* path with symbolic links at its end followed (a dangling one too: the
+ * file a write through it would create), allocated */
+static char *
+follow_links(const char *path)
+{
+	char *p = xstrdup(path), buf[4096];
+	struct stat st;
+	int i;
+
+	for (i = 0; i < 16 && !lstat(p, &st) && S_ISLNK(st.st_mode); i++) {
+		ssize_t n = readlink(p, buf, sizeof buf - 1);
+		const char *slash = strrchr(p, '/');
+		char *q;
+
+		if (n <= 0)
+			break;
+		buf[n] = '\0';
+		if (buf[0] == '/' || !slash) {
+			q = xstrdup(buf);
+		} else {
+			size_t len = (size_t)(slash - p) + 2 + (size_t)n;
+
+			q = xmalloc(len);
+			snprintf(q, len, "%.*s/%s", (int)(slash - p), p, buf);
+		}
+		free(p);
+		p = q;
+	}
+	return p;
+}
+
+int
+lmf_same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	char *ca, *cb, *fa, *fb;
+	int same;
+
+	if (!strcmp(a, b))
+		return 1;
+	if (!strcmp(a, "-") || !strcmp(b, "-"))
+		return 0;
+	if (!stat(a, &sa) && !stat(b, &sb))
+		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	fa = follow_links(a);
+	fb = follow_links(b);
+	ca = canon_out(fa);
+	cb = canon_out(fb);
+	free(fa);
+	free(fb);
+	same = ca && cb && !strcmp(ca, cb);
+	free(ca);
+	free(cb);
+	return same;
+}
+
 FILE *
 xfopen(const char *path, const char *mode)
 {
@@ -678,6 +758,24 @@ lmf_afile_commit(struct lmf_afile *a)
 	free(a->path);
 	a->f = NULL;
 	return 0;
+}
+
+FILE *
+lmf_afile_open_or_die(struct lmf_afile *a, const char *path)
+{
+	if (lmf_afile_open(a, path) < 0)
+		die_errno("cannot create '%s'", path);
+	return a->f;
+}
+
+void
+lmf_afile_commit_or_die(struct lmf_afile *a)
+{
+	char *path = xstrdup(a->path);
+
+	if (lmf_afile_commit(a) < 0)
+		die_errno("cannot write '%s'", path);
+	free(path);
 }
 
 void

@@ -37,8 +37,8 @@ struct ev {
 	struct lmf_tok *tok;
 	struct lmf_template *tmpl;
 	struct lmf_np_mt np;     /* NumPy's global RandomState */
-	FILE *dump;              /* --dump_ids, or NULL */
-	FILE *pdump;             /* --dump_prompts, or NULL */
+	struct lmf_afile dump;   /* --dump_ids (f NULL: none) */
+	struct lmf_afile pdump;  /* --dump_prompts (written atomically) */
 	int32_t choice[4];       /* the ids of A, B, C, D */
 	int V;
 	int rank, world;         /* under mpirun (dist.h) */
@@ -110,7 +110,7 @@ dump_prompt(struct ev *e, const char *key, size_t idx, const size_t *perm,
 	t = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (!t)
 		die("subject '%s': question %zu is not valid UTF-8", key, idx);
-	fprintf(e->pdump, "%s\n", t);
+	fprintf(e->pdump.f, "%s\n", t);
 	free(t);
 	json_decref(j);
 }
@@ -141,7 +141,7 @@ encode(struct ev *e, const struct lmf_subject *s, const struct lmf_mcq *q,
 	first = xasprintf("%s%s", sys, m[0].content);
 	free(m[0].content);
 	m[0].content = first;
-	if (e->pdump)
+	if (e->pdump.f)
 		dump_prompt(e, s->key, idx, perm, k, m, n);
 	if (lmf_template_encode_oneturn(e->tmpl, m, n, NULL, NULL, out, &resp,
 	    err, sizeof err) < 0)
@@ -208,12 +208,12 @@ check_ids(const struct ev *e, const struct lmf_ids *p, const char *key,
 		if (p->v[k] < 0 || p->v[k] >= e->V)
 			die("subject '%s': token id %d is past the model's "
 			    "vocabulary (%d)", key, (int)p->v[k], e->V);
-	if (!e->dump)
+	if (!e->dump.f)
 		return;
-	fprintf(e->dump, "%s %zu ", key, i);
+	fprintf(e->dump.f, "%s %zu ", key, i);
 	for (k = 0; k < p->n; k++)
-		fprintf(e->dump, "%s%d", k ? "," : "", (int)p->v[k]);
-	fputc('\n', e->dump);
+		fprintf(e->dump.f, "%s%d", k ? "," : "", (int)p->v[k]);
+	fputc('\n', e->dump.f);
 }
 
 /* one subject: its letters (allocated, one per question) into *out */
@@ -373,15 +373,15 @@ run(struct ev *e)
 	pick = xcalloc((size_t)t.nsubj + 1, sizeof *pick);
 	nq = xcalloc((size_t)t.nsubj + 1, sizeof *nq);
 	if (e->o.dump_ids)
-		e->dump = xfopen(e->o.dump_ids, "w");
+		lmf_afile_open_or_die(&e->dump, e->o.dump_ids);
 	if (e->o.dump_prompts)
-		e->pdump = xfopen(e->o.dump_prompts, "w");
+		lmf_afile_open_or_die(&e->pdump, e->o.dump_prompts);
 	for (s = 0; s < t.nsubj; s++)
 		nq[s] = subject(e, &t, s, &pick[s]);
-	if (e->dump && fclose(e->dump))
-		die_errno("cannot write '%s'", e->o.dump_ids);
-	if (e->pdump && fclose(e->pdump))
-		die_errno("cannot write '%s'", e->o.dump_prompts);
+	if (e->dump.f)
+		lmf_afile_commit_or_die(&e->dump);
+	if (e->pdump.f)
+		lmf_afile_commit_or_die(&e->pdump);
 	if (e->world > 1)
 		lmf_evaltask_dist_merge(&t, pick, nq, e->correct);
 	text = report(e);
@@ -415,6 +415,9 @@ check_args(struct ev *e)
 		die_usage("no --task given");
 	if (!o->template)
 		die_usage("no --template given");
+	if (o->dump_ids && o->dump_prompts &&
+	    lmf_same_file(o->dump_ids, o->dump_prompts))
+		die_usage("--dump_ids and --dump_prompts are one file");
 	if (o->save_dir && !stat(o->save_dir, &st))
 		die_usage("--save_dir '%s' already exists, use another one",
 		    o->save_dir);

@@ -371,8 +371,8 @@ check_args(const struct opts *o)
 		    o->val_size);
 	if (o->eval_only && (o->val_size > 1e-6 || o->eval_out))
 		die_usage("--eval_only: no --val_size or --eval_output with it");
-	if (o->eval_out && !strcmp(o->eval_out, o->out))
-		die_usage("--eval_output and -o are both '%s'", o->out);
+	if (o->eval_out && lmf_same_file(o->eval_out, o->out))
+		die_usage("--eval_output and -o are one file ('%s')", o->out);
 }
 
 int

@@ -26,7 +26,7 @@ enum { RM_LORA, RM_FULL, RM_API };
 
 struct opts {
 	const char *model, *data, *out, *adapter, *dump, *rollout;
-	const char *reward_model, *reward_adapters, *ref_model;
+	const char *reward_model, *reward_adapters, *ref_model, *ref_adapters;
 	int threads, nockpt, rm_type, mbs, time, infer_dtype;
 	struct lmf_train_opts t;
 	struct lmf_train_args a;
@@ -92,9 +92,13 @@ open_models(struct run *r)
 	for (i = 0; i < r->ntp; i++)
 		r->tp[i] = *lmf_llama_trainable(r->model, i);
 	c = lmf_llama_config(r->model);
-	if (o->t.finetuning_type != LMF_FT_LORA)
+	if (o->t.finetuning_type != LMF_FT_LORA || o->ref_model)
 		r->ref = lmf_train_frozen_open(o->ref_model ? o->ref_model :
-		    o->model, NULL, o->t.bf16);
+		    o->model, o->ref_adapters, o->t.bf16);
+	if (r->ref && lmf_llama_config(r->ref)->vocab_size != c->vocab_size)
+		die("'%s': the reference's vocabulary (%lld) is not the "
+		    "policy's (%lld)", o->ref_model, (long long)
+		    lmf_llama_config(r->ref)->vocab_size, (long long)c->vocab_size);
 	if (o->reward_model)
 		open_rm(r);
 	r->eos = c->n_eos ? (int32_t)c->eos_token_ids[0] : -1;
@@ -279,6 +283,9 @@ train(struct run *r)
 		    tr->data_path, json_string_value(s));
 	p = json_object_get(m, "pad_token_id");
 	r->pad = json_is_integer(p) ? (int32_t)json_integer_value(p) : 0;
+	if (r->pad < 0 || r->pad >= lmf_llama_config(r->model)->vocab_size)
+		die("'%s': pad_token_id %lld is outside the vocabulary",
+		    tr->data_path, (long long)json_integer_value(p));
 	r->cutoff = (long)json_integer_value(json_object_get(m, "cutoff_len"));
 	lmf_ppo_add_stops(&r->o->g, m, &r->eos);
 	lmf_train_start(tr, r->tp, r->ntp,
@@ -340,6 +347,8 @@ check_args(struct opts *o, struct lmf_opt *tab)
 	    !strcmp(o->model, "-"))
 		die_usage("--model must be a file: it is read again for the "
 		    "%s", o->rm_type == RM_LORA ? "reward model" : "reference");
+	if (o->ref_adapters && !o->ref_model)
+		die_usage("--ref_model_adapters goes with --ref_model");
 	if (o->adapter && o->t.finetuning_type != LMF_FT_LORA)
 		die_usage("--adapter_name_or_path goes with --finetuning_type "
 		    "lora");
@@ -383,7 +392,9 @@ main(int argc, char **argv)
 		LMF_OPT_ROW("reward_model_adapters", 0, S, &o.reward_adapters,
 		    "FILE", 0, 0, "full: an adapter over the reward model"),
 		LMF_OPT_ROW("ref_model", 0, S, &o.ref_model, "FILE", 0, 0,
-		    "full, freeze: the reference (default --model)"),
+		    "the reference (default: --model, lora: the adapter off)"),
+		LMF_OPT_ROW("ref_model_adapters", 0, S, &o.ref_adapters,
+		    "FILE", 0, 0, "an adapter over --ref_model"),
 		LMF_OPT_ROW("dump_step", 0, S, &o.dump, "FILE", 0, 0,
 		    "write one step's rollout and gradients, then stop"),
 		LMF_OPT_ROW("rollout", 0, S, &o.rollout, "FILE", 0, 0,

@@ -100,6 +100,9 @@ void lmf_buf_puts(struct lmf_buf *b, const char *s);
 
 /* files */
 FILE *xfopen(const char *path, const char *mode);  /* dies naming the path */
+/* do the two output paths name one file (other spellings, a symbolic link
+ * to the other, a hard link)? "-" is only itself */
+int lmf_same_file(const char *a, const char *b);
 /* read a whole (small) file; dies on error; NUL-terminated, *len set */
 char *lmf_read_file_or_die(const char *path, size_t *len, size_t maxlen);
 /* atomic writes: write to a temporary file beside path, then rename.
@@ -114,6 +117,9 @@ struct lmf_afile {
 int lmf_afile_open(struct lmf_afile *a, const char *path); /* -1, errno */
 int lmf_afile_commit(struct lmf_afile *a);  /* flush, fsync, rename; -1 errno */
 void lmf_afile_abort(struct lmf_afile *a);  /* close and unlink the temp */
+/* the same, dying with one line naming the file */
+FILE *lmf_afile_open_or_die(struct lmf_afile *a, const char *path);
+void lmf_afile_commit_or_die(struct lmf_afile *a);
 /* remove every pending temp file (called from die on the way out) */
 void lmf_afile_cleanup_all(void);
 /* stdout: refuse a terminal for binary output; flush and check at the end */
