@@ -3,6 +3,7 @@
  * overrides into a struct lmf_args, checking each value; and resolving it
  * as LLaMA-Factory's post-processing does (spec 1.2), with lmf's
  * refusals. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -511,6 +512,12 @@ check_value(const struct lmf_args_key *kp, const char *s, int quoted,
 			    "%g in %s", name, s, kp->lo, src);
 		break;
 	case LMF_ARG_STR:
+		/* a path that names nothing: refused before anything runs */
+		if (!*s && (!strcmp(name, "output_dir") ||
+		    !strcmp(name, "model_name_or_path") ||
+		    !strcmp(name, "export_dir")))
+			return fail(err, errlen, LMF_E_PARAM, "%s: an empty "
+			    "path in %s", name, src);
 		if (kp->choices && !in_choices(kp->choices, s))
 			return fail(err, errlen, LMF_E_PARAM, "%s: '%s' is not "
 			    "one of: %s (in %s)", name, s, kp->choices, src);
@@ -614,6 +621,73 @@ yaml_list(struct yaml_rd *r)
 	    r->errlen);
 }
 
+/* a scalar of a YAML mapping as JSON: plain numbers and true/false as
+ * such, everything else a string */
+static json_t *
+yaml_json_scalar(const yaml_event_t *e)
+{
+	const char *v = (const char *)e->data.scalar.value;
+	char *end;
+	double d;
+
+	if (e->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return json_string(v);
+	if (!strcmp(v, "true") || !strcmp(v, "false"))
+		return json_boolean(!strcmp(v, "true"));
+	d = strtod(v, &end);
+	if (*v && !*end && isfinite(d))
+		return strchr(v, '.') || strchr(v, 'e') || strchr(v, 'E') ?
+		    json_real(d) : json_integer((json_int_t)strtoll(v, NULL,
+		    10));
+	return json_string(v);
+}
+
+/* a mapping of scalars, after its start event: lr_scheduler_kwargs takes
+ * it (as LLaMA-Factory's dict, kept as its JSON), no other key does */
+static int
+yaml_map(struct yaml_rd *r)
+{
+	json_t *o = json_object();
+	char *k = NULL, *s;
+	int t, ret;
+
+	for (;;) {
+		yaml_event_delete(&r->e);
+		if ((t = yaml_next(r)) < 0) {
+			ret = t;
+			goto out;
+		}
+		if (t == YAML_MAPPING_END_EVENT)
+			break;
+		if (t != YAML_SCALAR_EVENT) {
+			ret = fail(r->err, r->errlen, LMF_E_PARAM, "%s: line "
+			    "%lu: %s: a mapping holds plain values only",
+			    r->src, yaml_line(r), r->key);
+			goto out;
+		}
+		if (!k) {
+			k = xstrdup((char *)r->e.data.scalar.value);
+			continue;
+		}
+		json_object_set_new(o, k, yaml_json_scalar(&r->e));
+		free(k);
+		k = NULL;
+	}
+	if (strcmp(r->key, "lr_scheduler_kwargs")) {
+		ret = fail(r->err, r->errlen, LMF_E_PARAM, "%s: line %lu: %s: "
+		    "a mapping is not a value lmf takes", r->src,
+		    yaml_line(r), r->key);
+		goto out;
+	}
+	s = json_dumps(o, JSON_COMPACT);
+	ret = lmf_args_set(r->a, r->key, s, 1, r->src, r->err, r->errlen);
+	free(s);
+out:
+	free(k);
+	json_decref(o);
+	return ret;
+}
+
 /* a key or its value inside the top mapping */
 static int
 yaml_entry(struct yaml_rd *r, int t)
@@ -634,10 +708,11 @@ yaml_entry(struct yaml_rd *r, int t)
 		    quoted, r->src, r->err, r->errlen);
 	} else if (t == YAML_SEQUENCE_START_EVENT) {
 		ret = yaml_list(r);
+	} else if (t == YAML_MAPPING_START_EVENT) {
+		ret = yaml_map(r);
 	} else {
 		return fail(r->err, r->errlen, LMF_E_FORMAT, "%s: line %lu: %s: "
-		    "a mapping is not a value lmf takes", r->src, yaml_line(r),
-		    r->key);
+		    "not a value lmf takes", r->src, yaml_line(r), r->key);
 	}
 	free(r->key);
 	r->key = NULL;

@@ -2509,9 +2509,14 @@ lmf_llama_value_head(struct lmf_llama *m, double dropout)
 	struct lmf_rng rng;
 	float bound;
 
+	/* trl: the config's value when it has one (null: none), else 0.1 */
+	if (dropout < 0 && v && !json_is_null(v) && !(json_is_number(v) &&
+	    json_number_value(v) >= 0 && json_number_value(v) < 1))
+		die("the model config's summary_dropout_prob is not a number "
+		    "in [0, 1)");
 	if (dropout < 0)
-		dropout = json_is_number(v) && json_number_value(v) >= 0 &&
-		    json_number_value(v) < 1 ? json_number_value(v) : 0.1;
+		dropout = !v ? 0.1 : json_is_null(v) ? 0 :
+		    json_number_value(v);
 	if (dropout >= 1)
 		BUG("value head dropout %g", dropout);
 	m->vdrop = dropout;

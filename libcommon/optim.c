@@ -237,8 +237,9 @@ read_state(struct lmf_adamw *a, struct lmf_tparam *p, int np,
 		off += p[i].numel;
 	}
 	if (i == np)
-		return fail(err, errlen, "tensor '%s': no such trainable "
-		    "tensor", t->name);
+		return fail(err, errlen, "tensor '%s': not trainable in "
+		    "this run (the checkpoint was trained with another "
+		    "finetuning_type or other trainable layers)", t->name);
 	if (seen[2 * i + which]++)
 		return fail(err, errlen, "tensor '%s' given twice", t->name);
 	if (t->dtype != LMF_F32)

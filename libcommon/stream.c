@@ -1062,8 +1062,9 @@ fd_write(struct lmf_wr *w, const void *p, size_t n)
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0)
-			return wr_fail(w, LMF_E_IO, "write error: %s",
-			    strerror(errno));
+			return wr_fail(w, LMF_E_IO, "write error on '%s': %s",
+			    w->af.path ? w->af.path : w->fd == 1 ? "-" :
+			    "the output", strerror(errno));
 		c += k;
 		n -= (size_t)k;
 		w->out_bytes += (size_t)k;

@@ -195,6 +195,15 @@ static struct lmf_template *bind(const struct tdef *d, struct tdef *owned,
     struct lmf_tok *tok, const struct lmf_template_opts *o, char *err,
     size_t errlen);
 
+int
+lmf_template_known(const char *name)
+{
+	for (size_t i = 0; i < NTDEF; i++)
+		if (!strcmp(tdefs[i].name, name))
+			return 1;
+	return 0;
+}
+
 struct lmf_template *
 lmf_template_new(const char *name, struct lmf_tok *tok,
     const struct lmf_template_opts *o, char *err, size_t errlen)

@@ -678,9 +678,7 @@ load_state(struct lmf_trainer *tr, const char *dir)
 	tr->samples = (uint64_t)samples;
 	tr->log_steps = (long)ls;
 	tr->batch_size = (long)bs;
-	if (total != tr->total)
-		warn("'%s': %lld total steps, this run has %ld", dir,
-		    (long long)total, tr->total);
+	tr->resume_total = (long)total;   /* told once the state fits */
 	if (json_is_number(ts = json_object_get(j, "total_flos")))
 		tr->flos = json_number_value(ts);
 	ts = json_object_get(j, "log_lines");
@@ -795,13 +793,16 @@ lmf_train_start(struct lmf_trainer *tr, struct lmf_tparam *tp, int ntp,
 		r = lmf_rd_open_or_die(path);
 		lmf_rd_check_kind_or_die(r, "optimizer");
 		if (lmf_adamw_read(&tr->adam, tp, ntp, r, err, sizeof err) < 0)
-			die("%s", err);
+			die("'%s': %s", path, err);
 		lmf_rd_close(r);
 		free(path);
 		if (tr->updates_vary ? tr->adam.step < tr->step :
 		    tr->adam.step != tr->step)
 			die("'%s': optimizer step %ld, trainer step %ld",
 			    tr->resume_dir, tr->adam.step, tr->step);
+		if (tr->resume_total != tr->total)
+			warn("'%s': %ld total steps, this run has %ld",
+			    tr->resume_dir, tr->resume_total, tr->total);
 		for (i = 0; i < tr->micro; i++) {
 			if (lmf_train_next(tr, &it) != 1)
 				die("'%s': the batches end before the %llu the "

@@ -3,10 +3,11 @@
 # errors (exit 2) and bad input (exit 1), each one line on stderr: a kto
 # dataset without the kto_tag column (LLaMA-Factory keeps no example of
 # it), batches without reference log-probs, without KL rows, of another
-# stage; and a dataset of one example, whose KL row is its own response
-# (LLaMA-Factory's rotation by one), so that kl is max(its log-ratio, 0).
+# stage, a kto_tags value other than 0 or 1; and a dataset of one
+# example, whose KL row is its own response (LLaMA-Factory's rotation by
+# one), so that kl is max(its log-ratio, 0).
 . "$(dirname "$0")/lib.sh"
-plan 16
+plan 18
 python3 "$TOP/tests/mkfeedback.py" . 16
 python3 - <<'PY'
 import json
@@ -67,6 +68,18 @@ for line in sys.stdin:
 lmf-dump -r -o nokl.lmf nokl.json
 check_exit "batches without KL rows: exit 1" 1 \
 	kto --data nokl.lmf --max_steps 1 -o /dev/null
+lmf-dump --json b.lmf | python3 -c '
+import json, sys
+for line in sys.stdin:
+    o = json.loads(line)
+    for t in o.get("tensors", []):
+        if t["name"] == "kto_tags":
+            t["data"][0] = 5
+    print(json.dumps(o))' >tag5.json
+lmf-dump -r -o tag5.lmf tag5.json
+check_exit "a kto_tags value other than 0 or 1 (an edited stream): exit 1" \
+	1 kto --data tag5.lmf --max_steps 1 -o /dev/null
+check_grep "  naming it" "kto_tags 5 is not 0 or 1" check.err
 python3 "$TOP/tests/mkpref.py" pref 8
 lmf-tokenize -q --tokenizer "$TOP/tests/data/tok-bytelevel" \
 	--dataset_dir pref --dataset pref --stage dpo --template default |

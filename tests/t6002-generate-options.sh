@@ -18,7 +18,7 @@ check_grep "  a choice with its words" \
 	"^output_format		choice:text|jsonl|ids	text$" lo.txt
 check_grep "  a bool" "^do_sample		bool	true$" lo.txt
 check_grep "  a flag" "^multiturn		flag	$" lo.txt
-check_grep "  a short flag only" "^	h	flag	$" lo.txt
+check_grep "  a flag with its short one" "^help	h	flag	$" lo.txt
 lmf-generate -h >usage.txt
 check_grep "-h: the usage from the table" \
 	"^  --repetition_penalty X .*(default 1)$" usage.txt

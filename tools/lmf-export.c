@@ -16,6 +16,7 @@
 #include "lmf/infer.h"
 #include "lmf/opt.h"
 #include "lmf/stream.h"
+#include "lmf/template.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
 
@@ -158,6 +159,9 @@ check_args(const struct opts *o)
 		die_usage("no --model_name_or_path given");
 	if (o->adapter && strcmp(o->ft, "lora"))
 		die_usage("an adapter needs --finetuning_type lora");
+	if (o->template && !lmf_template_known(o->template))
+		die_usage("unknown template '%s' (%s)", o->template,
+		    lmf_template_list());
 	if (o->model && o->adapter && !strcmp(o->model, "-") &&
 	    !strcmp(o->adapter, "-"))
 		die_usage("the model and the adapter cannot both be stdin");

@@ -395,11 +395,9 @@ main(int argc, char **argv)
 		    (double)INT64_MAX, "seed of the sampling RNG"),
 		{ "threads", 0, LMF_OPT_INT, &o->threads, "N", 0, 4096,
 		    "threads for matrix products", "0 = all cores", NULL, 0 },
-		LMF_OPT_ROW(NULL, 'h', LMF_OPT_HELP, NULL, NULL, 0, 0,
-		    "this help"),
-		LMF_OPT_ROW(NULL, 'V', LMF_OPT_VERSION, NULL, NULL, 0, 0,
-		    "the version"),
-		{ 0 },
+		{ "quiet", 'q', LMF_OPT_FUNC, NULL, NULL, 0, 0,
+		    "no notes on stderr", NULL, lmf_opt_quiet, 0 },
+		LMF_OPT_LAST_ROWS,
 	};
 #undef S
 #undef F

@@ -200,11 +200,15 @@ micro(struct run *r, struct lmf_item *it, const char *path, uint64_t k,
 	const int32_t *tags;
 	float *p, *avg, *len, *dp, *losses, *rw, *pkl, kl;
 	double l;
-	long n;
+	long n, i;
 
 	lmf_train_batch_or_die(r->model, &b, it, path, k);
 	n = b.B;
 	tags = need(it, "kto_tags", LMF_I32, n, path, k);
+	for (i = 0; i < n; i++)
+		if (tags[i] != 0 && tags[i] != 1)
+			die("'%s': batch %llu: kto_tags %d is not 0 or 1", path,
+			    (unsigned long long)k, (int)tags[i]);
 	ref = need(it, "ref_logps", LMF_F32, n, path, k);
 	refkl = need(it, "kl_ref_logps", LMF_F32, n, path, k);
 	grow(r, n);

@@ -57,6 +57,7 @@ int lmf_template_preserve_thinking(const struct lmf_template *t);
  * or NULL past the last */
 const char *lmf_template_stop_word(const struct lmf_template *t, int i);
 const char *lmf_template_list(void); /* "default, empty, ..." */
+int lmf_template_known(const char *name); /* one of them? */
 
 /* encode_multiturn: enc[2k] the source and enc[2k+1] the target of turn k
  * for n (even) messages; enc holds n lists (zeroed by the caller).

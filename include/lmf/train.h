@@ -171,6 +171,7 @@ struct lmf_trainer {
 	                                step (lmf-ppo), not exactly once */
 	struct lmf_llama *model;     /* lmf_train_tool_open's */
 	char *resume_dir;            /* the checkpoint resumed from, or NULL */
+	long resume_total;           /* its plan's total steps */
 	struct lmf_rd *data;
 	long step, total;            /* optimizer steps done, T */
 	uint64_t micro, bpe;         /* micro-batches read; per epoch (0: ?) */
