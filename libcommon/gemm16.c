@@ -3,14 +3,13 @@
  * A product here takes its operands already packed as 32-bit words, each
  * a pair of bf16 values along the summed dimension (the low half first),
  * the layout of AVX512-BF16's vdpbf16ps: A (M, K2) words, B (K2, N) words,
- * C (M, N) f32. Each C element is one fp32 accumulator that adds, pair
- * after pair in order, the high halves' product and then the low halves'
- * (the order vdpbf16ps adds them); a product of two bf16 values is exact in
- * fp32, so every addition rounds once and the portable loop below gives
- * the instruction's result bit for bit. The AVX512-BF16 kernel runs where
- * the CPU has it, unless LMF_BF16_ISA=none. */
+ * C (M, N) f32. The AVX512-BF16 kernel runs where the CPU has it, unless
+ * LMF_BF16_ISA=none; otherwise the words are widened into f32 and go
+ * through sgemm. A product of two bf16 values is exact in fp32, so the two
+ * differ only in the order of the fp32 sums. */
 #include <stdlib.h>
 #include <string.h>
+#include <cblas.h>
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #endif
@@ -122,43 +121,33 @@ pack16_c(uint32_t *d, size_t ldd, const float *s, size_t lds, int rows,
 	}
 }
 
-/* columns of C per pass of the portable loop */
-#define G16_NC 64
-
-/* the portable product: one row of C at a time, G16_NC columns at once */
-static void LMF_VEC
-g16_c(int M, int N, int K2, float alpha, const uint32_t *A, size_t lda,
-    const uint32_t *B, size_t ldb, int beta, float *C, size_t ldc)
+/* without AVX512-BF16: the words widened (exactly) into f32 and one
+ * single-threaded sgemm (inside a parallel region OpenBLAS runs on the
+ * calling thread; gemm.h) */
+static void
+g16_sgemm(int M, int N, int K2, float alpha, const uint32_t *A, size_t lda,
+    const uint32_t *B, size_t ldb, int beta, float *C, size_t ldc,
+    float *wk)
 {
-	float acc[G16_NC];
-	int m, n0, n, j;
+	float *a = wk, *b = wk + (size_t)M * 2 * K2;
+	int m, j, n;
 
-	for (m = 0; m < M; m++) {
-		const uint32_t *a = A + (size_t)m * lda;
-		float *c = C + (size_t)m * ldc;
+	for (m = 0; m < M; m++)
+		for (j = 0; j < K2; j++) {
+			uint32_t w = A[(size_t)m * lda + j];
 
-		for (n0 = 0; n0 < N; n0 += G16_NC) {
-			int nn = N - n0 < G16_NC ? N - n0 : G16_NC;
-
-			for (n = 0; n < nn; n++)
-				acc[n] = 0;
-			for (j = 0; j < K2; j++) {
-				const uint32_t *b = B + (size_t)j * ldb + n0;
-				float ah = hi16(a[j]), al = lo16(a[j]);
-
-				for (n = 0; n < nn; n++) {
-					acc[n] += ah * hi16(b[n]);
-					acc[n] += al * lo16(b[n]);
-				}
-			}
-			for (n = 0; n < nn; n++) {
-				float v = alpha == 1.0f ? acc[n] :
-				    acc[n] * alpha;
-
-				c[n0 + n] = beta ? c[n0 + n] + v : v;
-			}
+			a[(size_t)m * 2 * K2 + 2 * j] = lo16(w);
+			a[(size_t)m * 2 * K2 + 2 * j + 1] = hi16(w);
 		}
-	}
+	for (j = 0; j < K2; j++)
+		for (n = 0; n < N; n++) {
+			uint32_t w = B[(size_t)j * ldb + n];
+
+			b[(size_t)(2 * j) * N + n] = lo16(w);
+			b[(size_t)(2 * j + 1) * N + n] = hi16(w);
+		}
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, 2 * K2,
+	    alpha, a, 2 * K2, b, N, beta ? 1.0f : 0.0f, C, (int)ldc);
 }
 
 #ifdef HAVE_G16_X86
@@ -442,9 +431,17 @@ lmf_add_t(float *d, size_t ldd, const float *s, size_t lds, int rows,
 			d[(size_t)r * ldd + c] += s[(size_t)c * lds + r];
 }
 
+size_t
+lmf_gemm16_scratch(int M, int N, int K2)
+{
+	return lmf_gemm16_native() ? 0 : ((size_t)M + (size_t)N) * 2 *
+	    (size_t)K2;
+}
+
 void
 lmf_gemm16(int M, int N, int K2, float alpha, const uint32_t *A, size_t lda,
-    const uint32_t *B, size_t ldb, int beta, float *C, size_t ldc)
+    const uint32_t *B, size_t ldb, int beta, float *C, size_t ldc,
+    float *wk)
 {
 	if (alpha != 1.0f && beta)
 		BUG("lmf_gemm16: alpha %g with beta 1", (double)alpha);
@@ -456,5 +453,14 @@ lmf_gemm16(int M, int N, int K2, float alpha, const uint32_t *A, size_t lda,
 		return;
 	}
 #endif
-	g16_c(M, N, K2, alpha, A, lda, B, ldb, beta, C, ldc);
+	if (K2 == 0) {
+		int m, n;
+
+		for (m = 0; m < M; m++)
+			for (n = 0; n < N; n++)
+				C[(size_t)m * ldc + n] = beta ?
+				    C[(size_t)m * ldc + n] : 0;
+		return;
+	}
+	g16_sgemm(M, N, K2, alpha, A, lda, B, ldb, beta, C, ldc, wk);
 }

@@ -937,7 +937,7 @@ struct fa_args {
 struct fa16 {
 	uint32_t *Kt, *Vt, *Kv, *Vv, *Qa, *dOa, *QT, *dOT, *Pa, *Pv, *dSa,
 	    *dSv;
-	float *dVT, *dKT;
+	float *dVT, *dKT, *wk;  /* wk: lmf_gemm16's scratch */
 	size_t T16, HS2, HSw;
 };
 
@@ -970,6 +970,11 @@ fa16_carve(struct fa16 *z, float *p, int T, int HS)
 	FA16_TAKE(dSv, (size_t)FA16_NB2 * ATT_KBLOCK);
 	FA16_TAKE(dVT, (size_t)HS * T16);
 	FA16_TAKE(dKT, (size_t)HS * T16);
+	/* the largest product: M, N <= max(block, HS), K2 <= max(HS2,
+	 * block / 2) */
+	FA16_TAKE(wk, lmf_gemm16_scratch(HS > ATT_BLOCK ? HS : ATT_BLOCK,
+	    HS > ATT_KBLOCK ? HS : ATT_KBLOCK, (int)(HS2 > FA16_KB2 ? HS2 :
+	    FA16_KB2 > FA16_NB2 ? FA16_KB2 : FA16_NB2)));
 #undef FA16_TAKE
 	if (p) {
 		z->T16 = T16;
@@ -986,7 +991,7 @@ fa_scores(const struct fa_args *a, const struct fa16 *z, float *S,
 {
 	if (a->bf16)
 		lmf_gemm16(nb, kb, (int)z->HS2, a->scale, z->Qa, z->HS2,
-		    z->Kt + s0, z->T16, 0, S, (size_t)kb);
+		    z->Kt + s0, z->T16, 0, S, (size_t)kb, z->wk);
 	else
 		lmf_gemm(LMF_NOTRANS, LMF_TRANS, nb, kb, a->HS, a->scale,
 		    Q + t0 * a->ldq, (int)a->ldq, K + s0 * a->ldk,
@@ -1053,7 +1058,7 @@ fa_fwd_one(const struct fa_args *a, const struct fa16 *z, int b, int h,
 				    kb, LMF_PACK16_ROWS);
 				lmf_gemm16(nb, HS, (kb + 1) / 2, 1.0f, z->Pa,
 				    FA16_KB2, z->Vv + (size_t)(s0 / 2) * z->HSw,
-				    z->HSw, 1, O + t0 * ldq, ldq);
+				    z->HSw, 1, O + t0 * ldq, ldq, z->wk);
 			} else {
 				lmf_gemm(LMF_NOTRANS, LMF_NOTRANS, nb, HS, kb,
 				    1.0f, S, kb, Vh + s0 * ldk, (int)ldk,
@@ -1191,23 +1196,23 @@ fa_bwd_one(const struct fa_args *a, const struct fa16 *z, int b, int h,
 			/* the same on r(dO), r(V), r(P), r(dS), r(K), r(Q),
 			 * dV and dK transposed (dV^T += dO^T P) */
 			lmf_gemm16(nb, kb, (int)z->HS2, 1.0f, z->dOa, z->HS2,
-			    z->Vt + s0, z->T16, 0, dP, (size_t)kb);
+			    z->Vt + s0, z->T16, 0, dP, (size_t)kb, z->wk);
 			fa_ds_block(dP, S, lse + t0, D, nb, kb, scale);
 			lmf_pack16(z->Pv, ATT_KBLOCK, S, (size_t)kb, nb, kb,
 			    LMF_PACK16_PAIRS);
 			lmf_gemm16(HS, kb, (nb + 1) / 2, 1.0f, z->dOT,
 			    FA16_NB2, z->Pv, ATT_KBLOCK, 1, z->dVT + s0,
-			    z->T16);
+			    z->T16, z->wk);
 			lmf_pack16(z->dSa, FA16_KB2, dP, (size_t)kb, nb, kb,
 			    LMF_PACK16_ROWS);
 			lmf_pack16(z->dSv, ATT_KBLOCK, dP, (size_t)kb, nb, kb,
 			    LMF_PACK16_PAIRS);
 			lmf_gemm16(nb, HS, (kb + 1) / 2, 1.0f, z->dSa,
 			    FA16_KB2, z->Kv + (size_t)(s0 / 2) * z->HSw,
-			    z->HSw, 1, dQ + t0 * ldq, ldq);
+			    z->HSw, 1, dQ + t0 * ldq, ldq, z->wk);
 			lmf_gemm16(HS, kb, (nb + 1) / 2, 1.0f, z->QT,
 			    FA16_NB2, z->dSv, ATT_KBLOCK, 1, z->dKT + s0,
-			    z->T16);
+			    z->T16, z->wk);
 		}
 	}
 }

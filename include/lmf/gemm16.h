@@ -9,12 +9,11 @@
  *
  *     C (M, N) = alpha * A (M, K2 words) @ B (K2 words, N)  [+ C]
  *
- * with one fp32 accumulator per C element that adds the pairs in order,
- * each pair's high product and then its low one; the products of bf16
- * values are exact in fp32, so the portable loop and the AVX512-BF16
- * kernel give the same bits. The kernel runs where the CPU has
- * AVX512-BF16 unless LMF_BF16_ISA=none. Safe inside OpenMP parallel
- * regions (each call is single-threaded). */
+ * in fp32 sums of exact bf16 x bf16 products: on lmf's AVX512-BF16 kernel
+ * where the CPU has it (unless LMF_BF16_ISA=none), else widened into f32
+ * for a single-threaded sgemm; the two differ only in the order of the
+ * sums. Safe inside OpenMP parallel regions (each call is
+ * single-threaded). */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,8 +30,11 @@ void lmf_pack16(uint32_t *d, size_t ldd, const float *s, size_t lds,
 	 * words); an odd last element of a pair is paired with zero */
 void lmf_gemm16(int M, int N, int K2, float alpha, const uint32_t *A,
     size_t lda, const uint32_t *B, size_t ldb, int beta, float *C,
-    size_t ldc);
-	/* beta 0 or 1; alpha must be 1 when beta is 1 */
+    size_t ldc, float *wk);
+	/* beta 0 or 1; alpha must be 1 when beta is 1; wk: scratch of
+	 * lmf_gemm16_scratch(M, N, K2) floats */
+size_t lmf_gemm16_scratch(int M, int N, int K2);
+	/* 0 with the kernel */
 void lmf_add_t(float *d, size_t ldd, const float *s, size_t lds, int rows,
     int cols);
 	/* d (rows, cols) += s^T, s (cols, rows) with row stride lds */
@@ -42,6 +44,6 @@ int lmf_gemm16_native(void);
 int lmf_gemm16_native_cpu(void);
 	/* does the CPU have AVX512-BF16 (whatever LMF_BF16_ISA says) */
 void lmf_gemm16_select(int native);
-	/* tests: 0 the portable loop, 1 the kernel where the CPU has it */
+	/* tests: 0 the sgemm way, 1 the kernel where the CPU has it */
 
 #endif

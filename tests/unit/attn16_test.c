@@ -4,8 +4,8 @@
  * fp32 rounding (2e-4 of the largest value), and the fp32 kernels miss
  * it by far more (the check can fail); with several blocks, padding,
  * segments and a window both stay within bf16 rounding of the fp32
- * kernels; the AVX512-BF16 kernel gives the portable loop's bits, and 1
- * and 3 threads give the same bits. TAP. */
+ * kernels; the AVX512-BF16 kernel and the sgemm way agree within fp32
+ * sums, and 1 and 3 threads give the same bits. TAP. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -276,8 +276,12 @@ blocks(const char *what, int B, int T, int NH, int NKV, int HS,
 		lmf_gemm16_select(0);
 		p = run16(1, q, k, v, dout, mask, W, B, T, NH, NKV, HS);
 		lmf_gemm16_select(1);
-		ok(same(&r, &p, nq, nk, nl), "%s: AVX512-BF16 = portable bit "
-		    "for bit", what);
+		ok(relerrf(p.o, r.o, nq) < 1e-3 && relerrf(p.dq, r.dq, nq) <
+		    1e-3 && relerrf(p.dk, r.dk, nk) < 1e-3 && relerrf(p.dv,
+		    r.dv, nk) < 1e-3, "%s: the sgemm way within fp32 sums of "
+		    "the AVX512-BF16 kernel (%.1e %.1e %.1e %.1e)", what,
+		    relerrf(p.o, r.o, nq), relerrf(p.dq, r.dq, nq),
+		    relerrf(p.dk, r.dk, nk), relerrf(p.dv, r.dv, nk));
 		run_free(&p);
 	}
 	lmf_gemm_init(1);
