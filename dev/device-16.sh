@@ -34,6 +34,10 @@ part() {
 }
 date -u +%T >"$out/parts.txt"
 rm -f dev/out/hf/profile.txt
+# attention fp32 against bf16 (AMX CPUs have AVX512-BF16), 16 and 2 threads
+make dev/out/bench-attn >>"$out/build.log" 2>&1 &&
+	for t in 16 2; do timeout 20 dev/out/bench-attn $t; done \
+	>"$out/attn.txt" 2>&1
 part small-16 150 BENCH_SHAPES=small BENCH_HF_THREADS=16 \
     BENCH_HF_GEN_BATCH=1
 part tiny 100 BENCH_SHAPES=tiny "BENCH_HF_THREADS=$th" BENCH_HF_GEN_BATCH=1
