@@ -300,23 +300,43 @@ gemm_bf16_sgemm(int transA, int transB, int M, int N, int K, float alpha,
 	    transA ? M : K, wb, transB ? K : N, beta, C, ldc);
 }
 
-/* does the CPU have bf16 dot products (AVX512-BF16) or AMX-BF16? */
+/* AVX512-F/BW/VL, and cpuid leaf 7's subleaf 0 EDX (bit 22: AMX-BF16)
+ * and subleaf 1 EAX (bit 5: AVX512_BF16) */
 static int
-cpu_has_bf16(void)
+cpu_bf16_bits(unsigned *amx, unsigned *avx)
 {
 	unsigned a, b, c, d;
 
+	*amx = *avx = 0;
 	__builtin_cpu_init();
 	if (!__builtin_cpu_supports("avx512f") ||
 	    !__builtin_cpu_supports("avx512bw") ||
 	    !__builtin_cpu_supports("avx512vl"))
 		return 0;
-	/* leaf 7: EDX bit 22 AMX-BF16; subleaf 1: EAX bit 5 AVX512_BF16 */
 	__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
-	if (d >> 22 & 1)
+	*amx = d >> 22 & 1;
+	if (a < 1)
 		return 1;
 	__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(1));
-	return a >> 5 & 1;
+	*avx = a >> 5 & 1;
+	return 1;
+}
+
+int
+lmf_cpu_avx512bf16(void)
+{
+	unsigned amx, avx;
+
+	return cpu_bf16_bits(&amx, &avx) && avx;
+}
+
+/* does the CPU have bf16 dot products (AVX512-BF16) or AMX-BF16? */
+static int
+cpu_has_bf16(void)
+{
+	unsigned amx, avx;
+
+	return cpu_bf16_bits(&amx, &avx) && (amx || avx);
 }
 
 #ifdef LMF_DNNL

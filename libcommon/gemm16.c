@@ -344,23 +344,6 @@ add_t_avx512(float *d, size_t ldd, const float *s, size_t lds, int rows,
 	}
 }
 
-/* AVX512-F/BW/VL and AVX512-BF16 (cpuid leaf 7 subleaf 1, EAX bit 5) */
-static int
-cpu_avx512bf16(void)
-{
-	unsigned a, b, c, d;
-
-	__builtin_cpu_init();
-	if (!__builtin_cpu_supports("avx512f") ||
-	    !__builtin_cpu_supports("avx512bw") ||
-	    !__builtin_cpu_supports("avx512vl"))
-		return 0;
-	__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
-	if (a < 1)
-		return 0;
-	__asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(1));
-	return a >> 5 & 1;
-}
 #endif
 
 /* -1: not decided yet; 0 portable; 1 AVX512-BF16 */
@@ -376,7 +359,7 @@ lmf_gemm16_native(void)
 		g16_kind = 0;
 #ifdef HAVE_G16_X86
 		if (!(e && !strcmp(e, "none")))
-			g16_kind = cpu_avx512bf16();
+			g16_kind = lmf_cpu_avx512bf16();
 #else
 		(void)e;
 #endif
@@ -394,7 +377,7 @@ int
 lmf_gemm16_native_cpu(void)
 {
 #ifdef HAVE_G16_X86
-	return cpu_avx512bf16();
+	return lmf_cpu_avx512bf16();
 #else
 	return 0;
 #endif

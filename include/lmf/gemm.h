@@ -97,4 +97,7 @@ int lmf_gemm_bf16_native(void);
 /* what runs the bf16 products: "oneDNN brg:avx512_core_bf16", "sgemm" */
 const char *lmf_gemm_bf16_impl(void);
 
+/* does the CPU have AVX512-BF16 (and AVX512-F/BW/VL)? x86 only, else 0 */
+int lmf_cpu_avx512bf16(void);
+
 #endif
