@@ -202,8 +202,8 @@ lmf_gemm(int transA, int transB, int M, int N, int K, float alpha,
 	LMF_PROF_END(LMF_PROF_GEMM, t0, 2.0 * M * N * K);
 }
 
-#define THIN_ROWS 256
-#define THIN_COLS 128
+#define THIN_ROWS 128
+#define THIN_COLS 64
 
 void
 lmf_gemm_thin(int transA, int transB, int M, int N, int K, float alpha,

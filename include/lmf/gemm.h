@@ -73,9 +73,10 @@ void lmf_gemm(int transA, int transB, int M, int N, int K, float alpha,
     const float *A, int lda, const float *B, int ldb, float beta, float *C,
     int ldc);
 /* lmf_gemm for a thin product (one side of rank-r width, LoRA's): C in
- * blocks of 256 rows (or 128 columns when N > M), each block one
- * single-threaded sgemm on the threads. OpenBLAS's own split of such
- * shapes is slower on two threads than on one. The blocks do not depend
+ * blocks of 128 rows (or 64 columns when N > M), each block one
+ * single-threaded sgemm on the threads: 16 blocks for 2048 rows, enough
+ * to keep 16 threads busy. OpenBLAS's own split of such shapes is slower
+ * on two threads than on one. The blocks do not depend
  * on the thread count, so neither does the result; it may differ from
  * lmf_gemm's in the last bit of some elements */
 void lmf_gemm_thin(int transA, int transB, int M, int N, int K, float alpha,
