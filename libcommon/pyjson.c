@@ -235,3 +235,125 @@ lmf_pyjson_dumps(const json_t *v, int indent, int flags)
 	dump(&b, v, indent, flags, 0);
 	return b.s;
 }
+
+/* ---- str() of what json.loads returns (pyjson.h) ---- */
+
+/* does Python's repr escape code point cp (str.isprintable() false)?
+ * The controls, and the separators and format characters a JSON schema
+ * may hold; other code points print as they are */
+static int
+py_unprintable(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0xa0) || cp == 0xad ||
+	    (cp >= 0x2000 && cp <= 0x200f) || (cp >= 0x2028 &&
+	    cp <= 0x202f) || (cp >= 0x205f && cp <= 0x206f) || cp == 0x3000 ||
+	    cp == 0xfeff;
+}
+
+/* repr(s): single quotes unless s holds ' and no " */
+static void
+py_repr_str(struct lmf_buf *b, const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	char q = memchr(s, '\'', n) && !memchr(s, '"', n) ? '"' : '\'';
+	char esc[16];
+	size_t i, len;
+	uint32_t cp;
+
+	lmf_buf_add(b, &q, 1);
+	for (i = 0; i < n; i += len) {
+		len = 1;
+		if (u[i] == '\\' || u[i] == (unsigned char)q) {
+			lmf_buf_add(b, "\\", 1);
+			lmf_buf_add(b, s + i, 1);
+			continue;
+		}
+		switch (u[i]) {
+		case '\n': lmf_buf_puts(b, "\\n"); continue;
+		case '\r': lmf_buf_puts(b, "\\r"); continue;
+		case '\t': lmf_buf_puts(b, "\\t"); continue;
+		}
+		cp = u[i] < 0x80 ? u[i] : utf8_next(u + i, n - i, &len);
+		if (!py_unprintable(cp)) {
+			lmf_buf_add(b, s + i, len);
+			continue;
+		}
+		snprintf(esc, sizeof esc, cp < 0x100 ? "\\x%02x" : "\\u%04x",
+		    (unsigned)cp);
+		lmf_buf_puts(b, esc);
+	}
+	lmf_buf_add(b, &q, 1);
+}
+
+static void
+py_repr(struct lmf_buf *b, const json_t *v)
+{
+	char num[40];
+	const char *k;
+	json_t *x;
+	size_t i;
+	int first = 1;
+
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		py_repr_str(b, json_string_value(v), json_string_length(v));
+		break;
+	case JSON_INTEGER:
+		snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(v));
+		lmf_buf_puts(b, num);
+		break;
+	case JSON_REAL:
+		if (isnan(json_real_value(v)) || isinf(json_real_value(v)))
+			lmf_buf_puts(b, isnan(json_real_value(v)) ? "nan" :
+			    json_real_value(v) > 0 ? "inf" : "-inf");
+		else {
+			lmf_pyjson_repr(num, json_real_value(v));
+			lmf_buf_puts(b, num);
+		}
+		break;
+	case JSON_TRUE:
+		lmf_buf_puts(b, "True");
+		break;
+	case JSON_FALSE:
+		lmf_buf_puts(b, "False");
+		break;
+	case JSON_NULL:
+		lmf_buf_puts(b, "None");
+		break;
+	case JSON_ARRAY:
+		lmf_buf_add(b, "[", 1);
+		json_array_foreach(v, i, x) {
+			if (i)
+				lmf_buf_puts(b, ", ");
+			py_repr(b, x);
+		}
+		lmf_buf_add(b, "]", 1);
+		break;
+	case JSON_OBJECT:
+		lmf_buf_add(b, "{", 1);
+		json_object_foreach((json_t *)v, k, x) {
+			if (!first)
+				lmf_buf_puts(b, ", ");
+			first = 0;
+			py_repr_str(b, k, strlen(k));
+			lmf_buf_puts(b, ": ");
+			py_repr(b, x);
+		}
+		lmf_buf_add(b, "}", 1);
+		break;
+	}
+}
+
+char *
+lmf_py_str(const json_t *v)
+{
+	struct lmf_buf b = { 0 };
+
+	lmf_buf_add(&b, "", 0);
+	if (json_is_string(v))
+		lmf_buf_add(&b, json_string_value(v), json_string_length(v));
+	else
+		py_repr(&b, v);
+	return b.s;
+}

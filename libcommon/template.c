@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "lmf/jinja.h"
+#include "lmf/pyjson.h"
 #include "lmf/template.h"
 #include "lmf/util.h"
 #include "lmf/banned.h"
@@ -397,7 +398,7 @@ jstr(json_t *o, const char *k)
 	return json_is_string(v) ? json_string_value(v) : "";
 }
 
-/* a value as str() would show it in a format string: strings bare */
+/* a value as str.format shows it: str(), strings bare */
 static void
 add_plain(struct lmf_buf *b, json_t *v)
 {
@@ -405,19 +406,35 @@ add_plain(struct lmf_buf *b, json_t *v)
 
 	if (!v)
 		return;
-	if (json_is_string(v)) {
-		lmf_buf_puts(b, json_string_value(v));
-		return;
-	}
-	s = lmf_json_dumps_py(v);
+	s = lmf_py_str(v);
 	lmf_buf_puts(b, s);
 	free(s);
 }
 
-static void
-tools_default(json_t *tools, struct lmf_buf *out)
+/* Python's truth of a JSON value */
+static int
+py_truthy(const json_t *v)
+{
+	switch (v ? json_typeof(v) : JSON_NULL) {
+	case JSON_OBJECT: return json_object_size(v) > 0;
+	case JSON_ARRAY: return json_array_size(v) > 0;
+	case JSON_STRING: return json_string_length(v) > 0;
+	case JSON_INTEGER: return json_integer_value(v) != 0;
+	case JSON_REAL: return json_real_value(v) != 0;
+	case JSON_TRUE: return 1;
+	default: return 0;
+	}
+}
+
+/* LLaMA-Factory's DefaultToolUtils.tool_formatter: the tool list as
+ * text; -1 (err set) where its Python raises (a tool or parameter that
+ * is not a mapping, no name or properties, an enum of other than
+ * strings, items that are not a mapping), so such a row is refused */
+static int
+tools_default(json_t *tools, struct lmf_buf *out, char *err, size_t errlen)
 {
 	struct lmf_buf text = { 0 }, names = { 0 };
+	int rc = -1;
 
 	lmf_buf_add(&text, "", 0);
 	lmf_buf_add(&names, "", 0);
@@ -425,22 +442,38 @@ tools_default(json_t *tools, struct lmf_buf *out)
 		json_t *tool = json_array_get(tools, i), *props, *req, *k;
 		const char *pname;
 
-		if (!strcmp(jstr(tool, "type"), "function"))
+		if (json_is_object(tool) && !strcmp(jstr(tool, "type"),
+		    "function"))
 			tool = json_object_get(tool, "function");
 		props = json_object_get(json_object_get(tool, "parameters"),
 		    "properties");
 		req = json_object_get(json_object_get(tool, "parameters"),
 		    "required");
+		if (!json_is_object(tool) || !json_is_object(props) ||
+		    !json_is_string(json_object_get(tool, "name"))) {
+			lmf_seterr(err, errlen, "tool %zu: not a mapping with a "
+			    "name and parameters.properties", i);
+			goto out;
+		}
 		lmf_buf_puts(&text, "> Tool Name: ");
 		lmf_buf_puts(&text, jstr(tool, "name"));
 		lmf_buf_puts(&text, "\nTool Description: ");
-		lmf_buf_puts(&text, jstr(tool, "description"));
+		add_plain(&text, json_object_get(tool, "description"));
 		lmf_buf_puts(&text, "\nTool Args:\n");
 		json_object_foreach(props, pname, k) {
 			int required = 0;
-			json_t *en = json_object_get(k, "enum");
-			json_t *items = json_object_get(k, "items");
+			json_t *en, *items;
 
+			if (!json_is_object(k)) {
+				lmf_seterr(err, errlen, "tool %zu: parameter "
+				    "'%s' is not a mapping", i, pname);
+				goto out;
+			}
+			en = json_object_get(k, "enum");
+			items = json_object_get(k, "items");
+			if (json_is_string(req))
+				required = strstr(json_string_value(req),
+				    pname) != NULL;
 			for (size_t r = 0; r < json_array_size(req); r++)
 				if (!strcmp(json_string_value(json_array_get(
 				    req, r)) ? json_string_value(json_array_get(
@@ -452,17 +485,37 @@ tools_default(json_t *tools, struct lmf_buf *out)
 			add_plain(&text, json_object_get(k, "type"));
 			lmf_buf_puts(&text, required ? ", required): " : "): ");
 			add_plain(&text, json_object_get(k, "description"));
-			if (json_array_size(en)) {
+			if (py_truthy(en)) {
+				/* ", ".join(enum): strings only */
 				lmf_buf_puts(&text, ", should be one of [");
-				for (size_t e = 0; e < json_array_size(en);
-				    e++) {
+				for (size_t e = 0; json_is_string(en) ?
+				    e < json_string_length(en) :
+				    e < json_array_size(en); e++) {
+					json_t *x = json_array_get(en, e);
+
 					if (e)
 						lmf_buf_puts(&text, ", ");
-					add_plain(&text, json_array_get(en, e));
+					if (json_is_string(en)) {
+						lmf_buf_add(&text,
+						    json_string_value(en) + e, 1);
+					} else if (json_is_string(x)) {
+						lmf_buf_puts(&text,
+						    json_string_value(x));
+					} else {
+						lmf_seterr(err, errlen, "tool %zu: "
+						    "'%s': an enum of other than "
+						    "strings", i, pname);
+						goto out;
+					}
 				}
 				lmf_buf_puts(&text, "]");
 			}
-			if (json_is_object(items) && json_object_size(items)) {
+			if (py_truthy(items)) {
+				if (!json_is_object(items)) {
+					lmf_seterr(err, errlen, "tool %zu: '%s': "
+					    "items is not a mapping", i, pname);
+					goto out;
+				}
 				lmf_buf_puts(&text, ", where each item should be ");
 				add_plain(&text, json_object_get(items, "type"));
 			}
@@ -481,8 +534,11 @@ tools_default(json_t *tools, struct lmf_buf *out)
 	lmf_buf_puts(out, "])\nAction Input: the input to the tool, in a JSON format "
 	    "representing the kwargs (e.g. ```{\"input\": \"hello world\", "
 	    "\"num_beams\": 5}```)\n```\n");
+	rc = 0;
+out:
 	free(text.s);
 	free(names.s);
+	return rc;
 }
 
 static json_t *
@@ -510,7 +566,10 @@ format_tools(struct lmf_template *t, const char *tools, struct lmf_buf *out,
 		return 0;
 	}
 	if (!strcmp(t->tool_format, "default")) {
-		tools_default(v, out);
+		if (tools_default(v, out, err, errlen)) {
+			json_decref(v);
+			return -1;
+		}
 	} else if (!strcmp(t->tool_format, "qwen")) {
 		lmf_buf_puts(out, "\n\n# Tools\n\nYou may call one or more functions to "
 		    "assist with the user query.\n\nYou are provided with "

@@ -17,5 +17,8 @@
 char *lmf_pyjson_dumps(const json_t *v, int indent, int flags);
 /* repr(d) into buf (32 bytes); its length */
 size_t lmf_pyjson_repr(char *buf, double d);
+/* str(x) of x = json.loads of v's text: a string as it is, other values
+ * as repr() writes them ('a', True, None, [1, 'b'], {'k': 1.5}); allocated */
+char *lmf_py_str(const json_t *v);
 
 #endif
