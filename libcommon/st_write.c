@@ -324,6 +324,7 @@ lmf_st_write_end(struct lmf_st_writer *w, char *err, size_t errlen)
 {
 	int nsh = split(w), i, rc = 0;
 	struct lmf_afile *af = xcalloc((size_t)nsh + 2, sizeof *af);
+	const char *bad = "";
 	char **names = xcalloc((size_t)nsh + 1, sizeof *names);
 
 	if (nsh == 0)
@@ -340,21 +341,19 @@ lmf_st_write_end(struct lmf_st_writer *w, char *err, size_t errlen)
 	}
 	if (!rc && nsh > 1)
 		rc = write_index(w, &af[nsh], names, err, errlen);
-	for (i = 0; i < nsh + 1 && !rc; i++) {
-		if (!af[i].f)
-			continue;
-		if (lmf_afile_commit(&af[i]) < 0) {
-			snprintf(err, errlen, "cannot write '%s': %s",
-			    af[i].path, strerror(errno));
-			free(af[i].tmp);
-			free(af[i].path);
-			af[i].f = NULL;   /* closed and unlinked */
-			rc = -1;
-		}
+	/* the shards and the index renamed together, once all are on disk:
+	 * a failure leaves the directory's old files as they were */
+	if (!rc && lmf_afile_commit_all(af, nsh + 1, &bad) < 0) {
+		snprintf(err, errlen, "cannot write '%s': %s", bad,
+		    strerror(errno));
+		rc = -1;
 	}
-	for (i = 0; i < nsh + 1; i++)
+	for (i = 0; i < nsh + 1; i++) {
 		if (af[i].f)
 			lmf_afile_abort(&af[i]);
+		free(af[i].tmp);
+		free(af[i].path);
+	}
 	for (i = 0; i < nsh; i++)
 		free(names[i]);
 	free(names);

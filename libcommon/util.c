@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,38 @@ static char *cmdline;
 #define MAX_PENDING 64
 static struct lmf_afile *pending[MAX_PENDING];
 
+/* a signal that ends the tool: the pending temporary files go first
+ * (unlink is async-signal-safe), then the signal does what it did */
+static void
+afile_on_signal(int sig)
+{
+	int i;
+
+	for (i = 0; i < MAX_PENDING; i++)
+		if (pending[i] && pending[i]->tmp)
+			unlink(pending[i]->tmp);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* install afile_on_signal for SIGINT, SIGTERM and SIGHUP where nothing
+ * else handles them (a trainer installs its own later) */
+static void
+afile_signals(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa, old;
+	size_t i;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = afile_on_signal;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		if (!sigaction(sigs[i], NULL, &old) &&
+		    old.sa_handler == SIG_DFL)
+			sigaction(sigs[i], &sa, NULL);
+}
+
 void
 lmf_init(int argc, char **argv)
 {
@@ -35,6 +68,7 @@ lmf_init(int argc, char **argv)
 	int i;
 
 	progname = argc > 0 && argv[0] ? (s ? s + 1 : argv[0]) : "lmf";
+	afile_signals();
 	for (i = 0; i < argc; i++)
 		len += 3 + 4 * strlen(argv[i]);
 	cmdline = xmalloc(len);
@@ -728,8 +762,8 @@ lmf_afile_commit(struct lmf_afile *a)
 {
 	int e;
 
-	unpend(a);
 	if (!a->tmp) {  /* written through: nothing to sync or rename */
+		unpend(a);
 		e = fflush(a->f) || ferror(a->f) ? (errno ? errno : EIO) : 0;
 		if (fclose(a->f) && !e)
 			e = errno ? errno : EIO;
@@ -741,16 +775,19 @@ lmf_afile_commit(struct lmf_afile *a)
 		free(a->path);
 		return 0;
 	}
+	/* pending until renamed: a signal meanwhile removes the temp */
 	if (fflush(a->f) || ferror(a->f) || fsync(fileno(a->f))) {
 		e = errno;
 		fclose(a->f);
 		unlink(a->tmp);
+		unpend(a);
 		errno = e;
 		return -1;
 	}
-	if (fclose(a->f) || rename(a->tmp, a->path)) {
+	if (fclose(a->f) || (unpend(a), rename(a->tmp, a->path))) {
 		e = errno;
 		unlink(a->tmp);
+		unpend(a);
 		errno = e;
 		return -1;
 	}
@@ -758,6 +795,52 @@ lmf_afile_commit(struct lmf_afile *a)
 	free(a->path);
 	a->f = NULL;
 	return 0;
+}
+
+int
+lmf_afile_commit_all(struct lmf_afile *a, int n, const char **failed)
+{
+	int i, e = 0, bad = -1;
+
+	/* every file flushed, synced and closed before any is renamed */
+	for (i = 0; i < n && bad < 0; i++) {
+		if (!a[i].f || !a[i].tmp)
+			continue;
+		if (fflush(a[i].f) || ferror(a[i].f) || fsync(fileno(a[i].f)))
+			e = errno ? errno : EIO, bad = i;
+		if (fclose(a[i].f) && bad < 0)
+			e = errno ? errno : EIO, bad = i;
+		a[i].f = NULL;
+	}
+	for (i = 0; i < n && bad < 0; i++) {
+		if (a[i].tmp) {
+			unpend(&a[i]);
+			if (rename(a[i].tmp, a[i].path))
+				e = errno, bad = i;
+		} else if (a[i].f && lmf_afile_commit(&a[i])) {
+			e = errno, bad = i;
+			continue;
+		}
+		if (bad < 0) {
+			free(a[i].tmp);
+			free(a[i].path);
+			a[i].tmp = a[i].path = NULL;
+		}
+	}
+	if (bad < 0)
+		return 0;
+	if (failed)
+		*failed = a[bad].path;
+	for (i = 0; i < n; i++) {
+		if (a[i].f)
+			fclose(a[i].f);
+		if (a[i].tmp)
+			unlink(a[i].tmp);
+		unpend(&a[i]);
+		a[i].f = NULL;
+	}
+	errno = e;
+	return -1;
 }
 
 FILE *

@@ -117,6 +117,12 @@ struct lmf_afile {
 int lmf_afile_open(struct lmf_afile *a, const char *path); /* -1, errno */
 int lmf_afile_commit(struct lmf_afile *a);  /* flush, fsync, rename; -1 errno */
 void lmf_afile_abort(struct lmf_afile *a);  /* close and unlink the temp */
+/* commit n files together: all flushed, synced and closed first, then
+ * renamed one after another; on a failure every temporary file not yet
+ * renamed is removed (the targets keep their old content), *failed (if
+ * not NULL) names the file, errno says why, -1. Paths of a failure stay
+ * allocated until the caller frees them (free(a[i].path), a[i].tmp) */
+int lmf_afile_commit_all(struct lmf_afile *a, int n, const char **failed);
 /* the same, dying with one line naming the file */
 FILE *lmf_afile_open_or_die(struct lmf_afile *a, const char *path);
 void lmf_afile_commit_or_die(struct lmf_afile *a);
