@@ -160,7 +160,13 @@ lmf_lora_config_parse(struct lmf_lora_config *lc, const json_t *ac,
 		return -1;
 	}
 	lc->alpha = json_number_value(v);
-	lc->rslora = json_is_true(json_object_get(ac, "use_rslora"));
+	v = json_object_get(ac, "use_rslora");
+	if (v && !json_is_boolean(v) && !json_is_null(v)) {
+		lmf_seterr(err, errlen, "adapter 'use_rslora' is not true or "
+		    "false");
+		return -1;
+	}
+	lc->rslora = json_is_true(v);
 	v = json_object_get(ac, "lora_dropout");
 	lc->dropout = json_is_number(v) && json_number_value(v) >= 0 &&
 	    json_number_value(v) < 1 ? json_number_value(v) : -1;
@@ -394,6 +400,16 @@ lmf_lora_peft_check_config(const json_t *j, char *err, size_t errlen)
 		if (!json_is_string(json_array_get(x, i)))
 			return lmf_seterr(err, errlen, "'target_modules' holds "
 			    "a non-string"), -1;
+	/* PEFT takes any truthy value: another type is refused, not read
+	 * as false */
+	for (i = 0; i < 2; i++) {
+		const char *k = i ? "use_dora" : "use_rslora";
+
+		x = json_object_get(j, k);
+		if (x && !json_is_boolean(x) && !json_is_null(x))
+			return lmf_seterr(err, errlen, "'%s' is not true or "
+			    "false", k), -1;
+	}
 	if (json_is_true(json_object_get(j, "use_dora")))
 		return lmf_seterr(err, errlen, "'use_dora' true is not "
 		    "supported"), -1;

@@ -3,7 +3,7 @@
 # stderr naming the problem: broken safetensors, bad configs, checkpoints
 # that do not match their config, bad adapters.
 . "$(dirname "$0")/lib.sh"
-plan 57
+plan 61
 PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
 T=$TOP/tests
@@ -94,6 +94,10 @@ badad "module not targeted" "not in target_modules" \
 	"c['target_modules'] = ['q_proj']"
 badad "shapes against another model" "the model's\\|not a linear layer" \
 	"pass" "--model_name_or_path qw"
+badad "use_rslora a string (PEFT reads \"true\" as true)" \
+	"'use_rslora' is not true or false" "c['use_rslora'] = 'true'"
+badad "use_dora a number" "'use_dora' is not true or false" \
+	"c['use_dora'] = 1"
 
 printf '\001\002' >short.safetensors
 rm -rf b && mkdir b && cp qw/config.json b/ && cp short.safetensors \
