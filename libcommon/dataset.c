@@ -1017,6 +1017,13 @@ lmf_dataset_mix(struct lmf_dataset *ds, int n, int strategy,
 	 * does with its own generator */
 	cur = xcalloc(n, sizeof *cur);
 	done = xcalloc(n, sizeof *done);
+	/* a dataset of probability 0 is never drawn: counted as exhausted
+	 * (interleave_over would wait for it forever, as datasets' does) */
+	for (int i = 0; strategy == LMF_MIX_OVER && i < n; i++)
+		if (!(probs[i] > 0)) {
+			done[i] = 1;
+			ndone++;
+		}
 	{
 		struct lmf_rng r;
 

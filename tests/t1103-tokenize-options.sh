@@ -3,7 +3,7 @@
 # --list-options prints, the drivers' tokenizer keys are among them, the
 # usage shows each, and values are checked by the table (exit 2, one line).
 . "$(dirname "$0")/lib.sh"
-plan 14
+plan 15
 TOK=$TOP/tests/data/tok-bytelevel
 
 man_flags lmf-tokenize >man.txt
@@ -48,4 +48,17 @@ check_exit "an unknown --mix_strategy: exit 2" 2 \
 	lmf-tokenize --mix_strategy shuffle
 check_exit "--enable_thinking takes a boolean: exit 2" 2 \
 	lmf-tokenize --enable_thinking maybe
+# interleave_over with a dataset of probability 0: it counts as run out
+# (was a loop without end, gigabytes a second)
+mkdir ds
+echo '{"a": {"file_name": "a.json"}, "b": {"file_name": "b.json"}}' \
+	>ds/dataset_info.json
+echo '[{"instruction": "a1", "input": "", "output": "x"},
+ {"instruction": "a2", "input": "", "output": "y"}]' >ds/a.json
+echo '[{"instruction": "b1", "input": "", "output": "z"}]' >ds/b.json
+check "interleave_over, probabilities 1,0: ends, a's two rows" sh -c \
+	"ulimit -v 4000000; timeout 60 lmf-tokenize --tokenizer '$TOK' \
+	--stage sft --dataset a,b --dataset_dir ds --template qwen \
+	--mix_strategy interleave_over --interleave_probs 1,0 -o o.lmf \
+	2>o.err && grep -q '2 examples written' o.err"
 done_testing
