@@ -5,12 +5,18 @@
 # point at a local copy; SIGINT under overwrite_output_dir says how to
 # resume, and that advice resumes.
 . "$(dirname "$0")/lib.sh"
-plan 15
+plan 16
 tiny_dir tiny
 set -- --stage sft --do_train --model_name_or_path tiny \
 	--train_from_scratch --dataset identity --dataset_dir "$TOP/data" \
 	--template llama3 --cutoff_len 64 --output_dir out
 check "train --dry_run with good names" lmf train "$@" --dry_run
+# the dry run tokenizes one row: its giving no example (a pt document
+# shorter than cutoff_len) is no failure, the run itself writes blocks
+check "  a pt dataset whose first row fills no block: exit 0" lmf train \
+	--stage pt --do_train --model_name_or_path tiny --train_from_scratch \
+	--dataset text_demo --dataset_dir "$TOP/data" --cutoff_len 256 \
+	--output_dir out --dry_run
 # exit 1, as the run itself (lmf-tokenize's failure)
 check_exit "  a dataset not in dataset_info.json: refused" 1 \
 	lmf train "$@" --dataset identity,nosuch --dry_run
