@@ -198,6 +198,7 @@ post_form(struct lmf_board *b, const char *what, struct req *r,
 {
 	struct lmf_board_form f;
 	char err[1024];
+	int rc;
 
 	if (lmf_board_form_parse(&f, r->body.s ? r->body.s : "", r->body.n,
 	    b->runs, NULL, err, sizeof err) < 0) {
@@ -207,9 +208,9 @@ post_form(struct lmf_board *b, const char *what, struct req *r,
 		snprintf(err, sizeof err, "a job is running (pid %ld): stop it "
 		    "first", (long)b->job.pid);
 		fail(rp, 409, err);
-	} else if (strcmp(what, "preview") && lmf_board_form_save(&f, err,
-	    sizeof err) < 0) {
-		fail(rp, 400, err);
+	} else if (strcmp(what, "preview") && (rc = lmf_board_form_save(&f,
+	    err, sizeof err)) < 0) {
+		fail(rp, rc == -2 ? 409 : 400, err);
 	} else if (!strcmp(what, "start") && lmf_board_job_start(&b->job,
 	    b->lmf, &f, err, sizeof err) < 0) {
 		fail(rp, 500, err);

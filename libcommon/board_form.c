@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lmf/board_data.h"
 #include "lmf/board_form.h"
@@ -404,6 +405,23 @@ fail:
 	return -1;
 }
 
+/* path holds something lmf-board did not write: a file whose first line
+ * is not make_yaml's; 0 when it is one of ours or not there */
+static int
+foreign(const char *path)
+{
+	char line[16] = "";
+	FILE *fp = fopen(path, "r");
+	int r;
+
+	if (!fp)
+		return errno != ENOENT;
+	r = !fgets(line, sizeof line, fp) || strncmp(line, "# lmf-board: ",
+	    13);
+	fclose(fp);
+	return r;
+}
+
 int
 lmf_board_form_save(const struct lmf_board_form *f, char *err,
     size_t errlen)
@@ -411,6 +429,15 @@ lmf_board_form_save(const struct lmf_board_form *f, char *err,
 	char *in;
 	int r;
 
+	/* Save writes beside output_dir, wherever that is: never over a
+	 * file the user made (a YAML of their own, another tool's log) */
+	if (foreign(f->path) || (access(f->path, F_OK) && f->log &&
+	    !access(f->log, F_OK))) {
+		lmf_seterr(err, errlen, "'%s' or its .log exists and lmf-board "
+		    "did not write it: choose another output directory",
+		    f->path);
+		return -2;
+	}
 	if (write_file(f->path, f->yaml, err, errlen) < 0)
 		return -1;
 	if (!f->input)

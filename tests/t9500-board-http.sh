@@ -6,7 +6,7 @@
 # a tiny sft job started, a second Start refused, stopped with its
 # checkpoint kept, listed and resumed.
 . "$(dirname "$0")/lib.sh"
-plan 49
+plan 53
 # checks: DESC|CHECK|ARG... lines on stdin, one python3 for them all
 checks() {
 	python3 "$TOP/tests/boardhttp.py" "$URL" batch >batch.out 2>&1
@@ -71,9 +71,14 @@ F="$F&do_train=true&cutoff_len=64&max_samples=40&learning_rate=5e-3"
 F="$F&num_train_epochs=200&logging_steps=1&save_steps=1000"
 F="$F&per_device_train_batch_size=4"
 M="model_name_or_path=tiny&template=llama3"
+echo "keep: me" >mine.yaml
+echo "its log" >other.log
 checks <<CHECKS
 preview: the command|post|preview|$F|200|command|lmf train runs/j.yaml
 save: runs/j.yaml|post|save|$F|200|path|runs/j.yaml
+save again over its own YAML: 200|post|save|$F|200|path|runs/j.yaml
+save over a YAML lmf-board did not write: 409|post|save|_tab=export&$M&export_dir=mine|409
+save beside a .log of another tool: 409|post|save|_tab=export&$M&export_dir=other|409
 predict: do_predict in the YAML|yaml_has|preview|_tab=predict&$M&output_dir=runs/p&do_train=true&do_predict=true&predict_with_generate=true&val_size=0.1&dataset=identity|do_predict: true
 chat: lmf chat, the prompts on its stdin|post|preview|_tab=chat&$M&_message=hi|200|command|lmf chat runs/chat.yaml < runs/chat.in
 chat without a prompt: 400|post|preview|_tab=chat&$M|400
@@ -82,6 +87,9 @@ export without export_dir: 400|post|preview|_tab=export&$M|400
 CHECKS
 check "  which lmf-config reads back" \
 	test "$(lmf-config --get learning_rate runs/j.yaml)" = 5e-3
+check "  the user's YAML and log untouched, no other.yaml" sh -c \
+	'test "$(cat mine.yaml other.log)" = "$(printf "keep: me\nits log")" &&
+	! test -e other.yaml'
 checks <<CHECKS
 start: the job runs|post|start|$F
   its steps logged|wait_steps|2|30

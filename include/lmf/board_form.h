@@ -54,7 +54,9 @@ void lmf_board_fields_free(struct lmf_board_fields *f);
 int lmf_board_form_parse(struct lmf_board_form *f, const char *body,
     size_t len, const char *runs, const char *extra, char *err,
     size_t errlen);
-/* write f->yaml to f->path (atomically) and chat's prompts to f->input */
+/* write f->yaml to f->path (atomically) and chat's prompts to f->input;
+ * -2 (err set) when f->path holds a file lmf-board did not write, or is
+ * new while its .log is there: nothing written */
 int lmf_board_form_save(const struct lmf_board_form *f, char *err,
     size_t errlen);
 /* the form that resumes run NAME under runs: lmf train runs/NAME.yaml
