@@ -3,7 +3,7 @@
 # --list-options prints, with types and defaults; bad values exit 2 with
 # one line.
 . "$(dirname "$0")/lib.sh"
-plan 9
+plan 11
 man_flags lmf-bpe-train >man.txt
 options_diff lmf-bpe-train man.txt >diff.txt
 check "the man page lists options" test "$(wc -l <man.txt)" -ge 5
@@ -19,4 +19,7 @@ check_grep "  one line naming the range" \
 	"^lmf-bpe-train: --min_frequency: 0 is out of range \[1, " check.err
 check_exit "--vocab_size junk: exit 2" 2 lmf-bpe-train -o x --vocab_size 2k
 check "  nothing made" test ! -e x
+printf 'ab\377cd\n' >bad.txt
+check_exit "a corpus that is not UTF-8: exit 1" 1 lmf-bpe-train -o y bad.txt
+check "  no output directory made" test ! -e y
 done_testing

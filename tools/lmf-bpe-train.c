@@ -293,8 +293,6 @@ main(int argc, char **argv)
 	i = lmf_opt_parse(tab, &u, argc, argv);
 	if (!bp.o.dir)
 		die_usage("no --output_dir given");
-	if (mkdir(bp.o.dir, 0777) < 0 && errno != EEXIST)
-		die_errno("cannot make '%s'", bp.o.dir);
 	bp.re = pcre2_compile((PCRE2_SPTR)qwen_regex, PCRE2_ZERO_TERMINATED,
 	    PCRE2_UTF | PCRE2_UCP, &err, &eoff, NULL);
 	if (!bp.re)
@@ -310,6 +308,9 @@ main(int argc, char **argv)
 	cj = config_json(&bp);
 	if (!tj || !cj)
 		die("cannot build the tokenizer files");
+	/* made only now: a failure before leaves no empty directory */
+	if (mkdir(bp.o.dir, 0777) < 0 && errno != EEXIST)
+		die_errno("cannot make '%s'", bp.o.dir);
 	write_json(&bp, "tokenizer.json", tj);
 	write_json(&bp, "tokenizer_config.json", cj);
 	json_decref(tj);
