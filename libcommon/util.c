@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -631,6 +632,26 @@ lmf_same_file(const char *a, const char *b)
 	free(ca);
 	free(cb);
 	return same;
+}
+
+void
+lmf_space_or_die(const char *path, uint64_t bytes)
+{
+	const char *slash;
+	char *dir;
+	struct statvfs sv;
+
+	if (!strcmp(path, "-"))
+		return;
+	slash = strrchr(path, '/');
+	dir = slash ? xstrndup(path, slash == path ? 1 :
+	    (size_t)(slash - path)) : xstrdup(".");
+	if (!statvfs(dir, &sv) && (double)sv.f_bavail * sv.f_frsize <
+	    (double)bytes)
+		die("'%s': %.1f GB to write, its file system has %.1f GB "
+		    "free", path, bytes / 1e9, (double)sv.f_bavail *
+		    sv.f_frsize / 1e9);
+	free(dir);
 }
 
 FILE *

@@ -3,7 +3,7 @@
 # --list-options prints, with their types and defaults; values checked by
 # the table (exit 2, one line); the usage it makes.
 . "$(dirname "$0")/lib.sh"
-plan 16
+plan 19
 
 man_flags lmf-load >man.txt
 lmf-load --list-options >lo.txt
@@ -31,4 +31,14 @@ lmf-load -h >h.txt
 check_grep "-h: the usage, to stdout" "^usage: lmf-load .*--model_name_or_path" \
 	h.txt
 check_grep "  with the defaults" "--seed N .*(default 42)" h.txt
+# a config whose model fills no disk: refused before a byte is written
+python3 -c 'import json, sys
+c = json.load(open(sys.argv[1] + "/data/models/tiny-llama/config.json"))
+c["intermediate_size"] = 2 ** 31 - 1
+json.dump(c, open("huge.json", "w"))' "$TOP"
+check_exit "--init of a 3.3 TB model: exit 1" 1 lmf-load -q --init \
+	--config huge.json -o huge.lmf
+check_grep "  saying how much it needs" "GB to write, its file system has" \
+	check.err
+check "  nothing written" sh -c '! ls -a | grep -q huge.lmf'
 done_testing

@@ -318,6 +318,8 @@ init_model(const struct opts *o, struct lmf_wr **wp, json_t *meta,
 
 	p = lmf_model_params(c, &np);
 	lmf_rng_seed(&rng, o->seed);
+	lmf_space_or_die(o->out, lmf_model_numel(p, np) *
+	    lmf_dtype_size(o->dtype));
 	*wp = lmf_wr_open_or_die(o->out, meta, &o->wo);
 	wr_check(*wp, lmf_wr_item(*wp, (uint32_t)(count_tokfiles(o->model) +
 	    np)));

@@ -100,6 +100,9 @@ void lmf_buf_puts(struct lmf_buf *b, const char *s);
 
 /* files */
 FILE *xfopen(const char *path, const char *mode);  /* dies naming the path */
+/* die (one line) when the file system of path (a file to be written; "-"
+ * is not checked) has less than bytes free */
+void lmf_space_or_die(const char *path, uint64_t bytes);
 /* do the two output paths name one file (other spellings, a symbolic link
  * to the other, a hard link)? "-" is only itself */
 int lmf_same_file(const char *a, const char *b);
