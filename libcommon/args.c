@@ -621,24 +621,96 @@ yaml_list(struct yaml_rd *r)
 	    r->errlen);
 }
 
-/* a scalar of a YAML mapping as JSON: plain numbers and true/false as
- * such, everything else a string */
+/* is v, less one leading sign, digits of base (at least one) and
+ * underscores, as PyYAML's int resolver reads them? its value in *out */
+static int
+yaml_digits(const char *v, int base, json_int_t *out)
+{
+	json_int_t x = 0;
+	int n = 0, neg = *v == '-';
+
+	v += *v == '-' || *v == '+';
+	if (base == 16)
+		v += 2;
+	else if (base == 2)
+		v += 2;
+	for (; *v; v++) {
+		int d = *v >= '0' && *v <= '9' ? *v - '0' : *v >= 'a' &&
+		    *v <= 'f' ? *v - 'a' + 10 : *v >= 'A' && *v <= 'F' ?
+		    *v - 'A' + 10 : *v == '_' ? -1 : 99;
+
+		if (d == -1)
+			continue;
+		if (d >= base || x > (INT64_MAX - d) / base)
+			return 0;
+		x = x * base + d;
+		n++;
+	}
+	*out = neg ? -x : x;
+	return n > 0;
+}
+
+/* a plain scalar of a YAML mapping as PyYAML resolves it (YAML 1.1):
+ * booleans (true, yes, on, ... in their three cases), null (~, null),
+ * integers (decimal, 0b, 0x, a leading 0 for octal, underscores), floats
+ * (a dot needed: 1.0e-5, not 1e-5), anything else a string; a quoted
+ * scalar is a string */
 static json_t *
 yaml_json_scalar(const yaml_event_t *e)
 {
-	const char *v = (const char *)e->data.scalar.value;
-	char *end;
-	double d;
+	static const char *yes[] = { "yes", "Yes", "YES", "true", "True",
+		"TRUE", "on", "On", "ON" };
+	static const char *no[] = { "no", "No", "NO", "false", "False",
+		"FALSE", "off", "Off", "OFF" };
+	const char *v = (const char *)e->data.scalar.value, *u, *dot;
+	json_int_t x;
+	size_t i;
+	int ok;
 
 	if (e->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
 		return json_string(v);
-	if (!strcmp(v, "true") || !strcmp(v, "false"))
-		return json_boolean(!strcmp(v, "true"));
-	d = strtod(v, &end);
-	if (*v && !*end && isfinite(d))
-		return strchr(v, '.') || strchr(v, 'e') || strchr(v, 'E') ?
-		    json_real(d) : json_integer((json_int_t)strtoll(v, NULL,
-		    10));
+	for (i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+		if (!strcmp(v, yes[i]))
+			return json_true();
+		if (!strcmp(v, no[i]))
+			return json_false();
+	}
+	if (!*v || !strcmp(v, "~") || !strcmp(v, "null") ||
+	    !strcmp(v, "Null") || !strcmp(v, "NULL"))
+		return json_null();
+	u = v + (*v == '-' || *v == '+');
+	if (u[0] == '0' && (u[1] == 'x' || u[1] == 'b'))
+		ok = yaml_digits(v, u[1] == 'x' ? 16 : 2, &x);
+	else if (u[0] == '0' && u[1])
+		ok = yaml_digits(v, 8, &x);
+	else
+		ok = u[0] != '_' && yaml_digits(v, 10, &x);
+	if (ok)
+		return json_integer(x);
+	/* [-+]?[0-9][0-9_]*.[0-9_]*([eE][-+][0-9]+)? or .5: finite only */
+	dot = strchr(u, '.');
+	if (dot && strspn(u, "0123456789_") == (size_t)(dot - u) &&
+	    (dot > u ? u[0] != '_' : dot[1] >= '0' && dot[1] <= '9')) {
+		const char *p = dot + 1 + strspn(dot + 1, "0123456789_");
+		char *clean = xstrdup(v), *c, *end;
+		double d;
+
+		if (*p && !((p[0] == 'e' || p[0] == 'E') && (p[1] == '-' ||
+		    p[1] == '+') && p[2] && strspn(p + 2, "0123456789") ==
+		    strlen(p + 2))) {
+			free(clean);
+			return json_string(v);
+		}
+		for (c = clean, p = v; *p; p++)
+			if (*p != '_')
+				*c++ = *p;
+		*c = '\0';
+		d = strtod(clean, &end);
+		ok = !*end && isfinite(d);
+		free(clean);
+		if (ok)
+			return json_real(d);
+	}
 	return json_string(v);
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #include "lmf/pyjson.h"
 #include "lmf/util.h"
@@ -238,16 +239,22 @@ lmf_pyjson_dumps(const json_t *v, int indent, int flags)
 
 /* ---- str() of what json.loads returns (pyjson.h) ---- */
 
-/* does Python's repr escape code point cp (str.isprintable() false)?
- * The controls, and the separators and format characters a JSON schema
- * may hold; other code points print as they are */
+/* does Python's repr escape code point cp (str.isprintable() false: the
+ * categories Cc, Cf, Cs, Co, Cn, Zl, Zp and Zs but the space)? Unicode's
+ * tables as utf8proc has them, which may be a version apart from the
+ * Python's */
 static int
 py_unprintable(uint32_t cp)
 {
-	return cp < 0x20 || (cp >= 0x7f && cp <= 0xa0) || cp == 0xad ||
-	    (cp >= 0x2000 && cp <= 0x200f) || (cp >= 0x2028 &&
-	    cp <= 0x202f) || (cp >= 0x205f && cp <= 0x206f) || cp == 0x3000 ||
-	    cp == 0xfeff;
+	utf8proc_category_t c;
+
+	if (cp == ' ')
+		return 0;
+	c = utf8proc_category((utf8proc_int32_t)cp);
+	return c == UTF8PROC_CATEGORY_CC || c == UTF8PROC_CATEGORY_CF ||
+	    c == UTF8PROC_CATEGORY_CS || c == UTF8PROC_CATEGORY_CO ||
+	    c == UTF8PROC_CATEGORY_CN || c == UTF8PROC_CATEGORY_ZL ||
+	    c == UTF8PROC_CATEGORY_ZP || c == UTF8PROC_CATEGORY_ZS;
 }
 
 /* repr(s): single quotes unless s holds ' and no " */
@@ -278,8 +285,8 @@ py_repr_str(struct lmf_buf *b, const char *s, size_t n)
 			lmf_buf_add(b, s + i, len);
 			continue;
 		}
-		snprintf(esc, sizeof esc, cp < 0x100 ? "\\x%02x" : "\\u%04x",
-		    (unsigned)cp);
+		snprintf(esc, sizeof esc, cp < 0x100 ? "\\x%02x" : cp < 0x10000 ?
+		    "\\u%04x" : "\\U%08x", (unsigned)cp);
 		lmf_buf_puts(b, esc);
 	}
 	lmf_buf_add(b, &q, 1);

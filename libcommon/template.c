@@ -426,6 +426,51 @@ py_truthy(const json_t *v)
 	}
 }
 
+/* ", should be one of [" ", ".join(en) "]": a list of strings, a string's
+ * characters or a mapping's keys, as Python iterates them; -1 where its
+ * join raises (other elements, a number or a boolean) */
+static int
+enum_join(struct lmf_buf *b, const json_t *en)
+{
+	const char *s = json_string_value(en), *k;
+	size_t i, n, len;
+	json_t *x;
+
+	lmf_buf_puts(b, ", should be one of [");
+	if (json_is_string(en)) {
+		n = json_string_length(en);
+		for (i = 0; i < n; i += len) {
+			/* one UTF-8 code point: its lead byte says how long */
+			unsigned char c = (unsigned char)s[i];
+
+			len = c < 0x80 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+			len = len > n - i ? n - i : len;
+			if (i)
+				lmf_buf_puts(b, ", ");
+			lmf_buf_add(b, s + i, len);
+		}
+	} else if (json_is_object(en)) {
+		i = 0;
+		json_object_foreach((json_t *)en, k, x) {
+			if (i++)
+				lmf_buf_puts(b, ", ");
+			lmf_buf_puts(b, k);
+		}
+	} else if (json_is_array(en)) {
+		json_array_foreach(en, i, x) {
+			if (!json_is_string(x))
+				return -1;
+			if (i)
+				lmf_buf_puts(b, ", ");
+			lmf_buf_puts(b, json_string_value(x));
+		}
+	} else {
+		return -1;
+	}
+	lmf_buf_puts(b, "]");
+	return 0;
+}
+
 /* LLaMA-Factory's DefaultToolUtils.tool_formatter: the tool list as
  * text; -1 (err set) where its Python raises (a tool or parameter that
  * is not a mapping, no name or properties, an enum of other than
@@ -471,9 +516,18 @@ tools_default(json_t *tools, struct lmf_buf *out, char *err, size_t errlen)
 			}
 			en = json_object_get(k, "enum");
 			items = json_object_get(k, "items");
+			/* name in parameters.get("required", []) */
+			if (req && !json_is_array(req) && !json_is_string(req) &&
+			    !json_is_object(req)) {
+				lmf_seterr(err, errlen, "tool %zu: 'required' is "
+				    "not a list", i);
+				goto out;
+			}
 			if (json_is_string(req))
 				required = strstr(json_string_value(req),
 				    pname) != NULL;
+			if (json_is_object(req))
+				required = json_object_get(req, pname) != NULL;
 			for (size_t r = 0; r < json_array_size(req); r++)
 				if (!strcmp(json_string_value(json_array_get(
 				    req, r)) ? json_string_value(json_array_get(
@@ -485,30 +539,10 @@ tools_default(json_t *tools, struct lmf_buf *out, char *err, size_t errlen)
 			add_plain(&text, json_object_get(k, "type"));
 			lmf_buf_puts(&text, required ? ", required): " : "): ");
 			add_plain(&text, json_object_get(k, "description"));
-			if (py_truthy(en)) {
-				/* ", ".join(enum): strings only */
-				lmf_buf_puts(&text, ", should be one of [");
-				for (size_t e = 0; json_is_string(en) ?
-				    e < json_string_length(en) :
-				    e < json_array_size(en); e++) {
-					json_t *x = json_array_get(en, e);
-
-					if (e)
-						lmf_buf_puts(&text, ", ");
-					if (json_is_string(en)) {
-						lmf_buf_add(&text,
-						    json_string_value(en) + e, 1);
-					} else if (json_is_string(x)) {
-						lmf_buf_puts(&text,
-						    json_string_value(x));
-					} else {
-						lmf_seterr(err, errlen, "tool %zu: "
-						    "'%s': an enum of other than "
-						    "strings", i, pname);
-						goto out;
-					}
-				}
-				lmf_buf_puts(&text, "]");
+			if (py_truthy(en) && enum_join(&text, en) < 0) {
+				lmf_seterr(err, errlen, "tool %zu: '%s': an enum "
+				    "of other than strings", i, pname);
+				goto out;
 			}
 			if (py_truthy(items)) {
 				if (!json_is_object(items)) {

@@ -26,7 +26,7 @@ static const char *progname = "lmf";
 static char *cmdline;
 
 /* temp files of atomic writes still open, removed if we die */
-#define MAX_PENDING 64
+#define MAX_PENDING 1024
 static struct lmf_afile *pending[MAX_PENDING];
 
 /* a signal that ends the tool: the pending temporary files go first
@@ -640,8 +640,10 @@ lmf_space_or_die(const char *path, uint64_t bytes)
 	const char *slash;
 	char *dir;
 	struct statvfs sv;
+	struct stat st;
 
-	if (!strcmp(path, "-"))
+	/* a device or a FIFO is written through: nothing to hold */
+	if (!strcmp(path, "-") || (!stat(path, &st) && !S_ISREG(st.st_mode)))
 		return;
 	slash = strrchr(path, '/');
 	dir = slash ? xstrndup(path, slash == path ? 1 :
@@ -749,6 +751,7 @@ lmf_afile_open(struct lmf_afile *a, const char *path)
 	if (fd < 0) {
 		free(a->path);
 		free(a->tmp);
+		a->path = a->tmp = NULL;
 		return -1;
 	}
 	fchmod(fd, 0644 & ~0); /* umask-independent like most tools */
@@ -758,6 +761,7 @@ lmf_afile_open(struct lmf_afile *a, const char *path)
 		unlink(a->tmp);
 		free(a->path);
 		free(a->tmp);
+		a->path = a->tmp = NULL;
 		return -1;
 	}
 	for (i = 0; i < MAX_PENDING; i++)
@@ -794,6 +798,7 @@ lmf_afile_commit(struct lmf_afile *a)
 			return -1;
 		}
 		free(a->path);
+		a->path = NULL;
 		return 0;
 	}
 	/* pending until renamed: a signal meanwhile removes the temp */
@@ -805,15 +810,17 @@ lmf_afile_commit(struct lmf_afile *a)
 		errno = e;
 		return -1;
 	}
-	if (fclose(a->f) || (unpend(a), rename(a->tmp, a->path))) {
+	if (fclose(a->f) || rename(a->tmp, a->path)) {
 		e = errno;
 		unlink(a->tmp);
 		unpend(a);
 		errno = e;
 		return -1;
 	}
+	unpend(a);   /* after the rename: a signal before it removes tmp */
 	free(a->tmp);
 	free(a->path);
+	a->tmp = a->path = NULL;
 	a->f = NULL;
 	return 0;
 }
@@ -835,9 +842,9 @@ lmf_afile_commit_all(struct lmf_afile *a, int n, const char **failed)
 	}
 	for (i = 0; i < n && bad < 0; i++) {
 		if (a[i].tmp) {
-			unpend(&a[i]);
 			if (rename(a[i].tmp, a[i].path))
 				e = errno, bad = i;
+			unpend(&a[i]);
 		} else if (a[i].f && lmf_afile_commit(&a[i])) {
 			e = errno, bad = i;
 			continue;
@@ -892,6 +899,7 @@ lmf_afile_abort(struct lmf_afile *a)
 		unlink(a->tmp);
 	free(a->tmp);
 	free(a->path);
+	a->tmp = a->path = NULL;
 	a->f = NULL;
 }
 

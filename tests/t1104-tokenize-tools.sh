@@ -3,10 +3,11 @@
 # whose tool_format is default) writes each schema value as Python's
 # str.format does: str() of what json.loads gives, so lists, mappings,
 # booleans, null and floats as repr() writes them (['string', 'null'],
-# True, None, 1e-07), strings bare; the expected text below is that
-# formatter run in Python. A tool list its Python cannot format (an enum
-# of numbers, items not a mapping, a tool without a name) skips the row
-# with one line saying why.
+# True, None, 1e-07, '\u1680'), strings bare, an enum joined as Python
+# iterates it (a string's characters, a mapping's keys); the expected
+# text below is that formatter run in Python. A tool list its Python
+# cannot format (an enum of numbers, items not a mapping, a tool without
+# a name, required null) skips the row with one line saying why.
 . "$(dirname "$0")/lib.sh"
 plan 4
 tok=$TOP/tests/data/tok-bytelevel
@@ -22,14 +23,21 @@ good = [{"name": "f", "description": True, "parameters": {
         "x": {"type": ["string", "null"], "description": "the x's \"q\""},
         "y": {"type": "array", "items": {"type": ["integer", None]}},
         "z": {"type": {"a": 1.5, "b": 1e-7, "c": False},
-              "enum": ["a", "b"], "description": 3}}}},
+              "enum": ["a", "b"], "description": 3},
+        "u": {"type": "string", "enum": "\u00e9a"},
+        "v": {"type": "string", "enum": {"k1": 1, "k2": 2},
+              "description": "\u1680 \ue000"}}}},
         {"type": "function", "function": {"name": "g", "parameters": {
             "properties": {"w": {"type": "number", "items": {}}}}}}]
 bad = [[{"name": "h", "parameters": {"properties": {
            "e": {"type": "int", "enum": [1, 2]}}}}],
        [{"name": "h", "parameters": {"properties": {
            "e": {"type": "int", "items": ["x"]}}}}],
-       [{"parameters": {"properties": {}}}]]
+       [{"parameters": {"properties": {}}}],
+       [{"name": "h", "parameters": {"properties": {
+           "e": {"type": "int", "enum": 5}}}}],
+       [{"name": "h", "parameters": {"required": None, "properties": {
+           "e": {"type": "int"}}}}]]
 rows = [{"conversations": [{"from": "human", "value": "q"},
                            {"from": "gpt", "value": "a"}],
          "tools": json.dumps(t)} for t in [good] + bad]
@@ -59,10 +67,10 @@ for tool in tools:
 open("want.txt", "w").write(text + "Use the following format if using a "
     "tool:\n```\nAction: tool name (one of [" + ", ".join(names) + "])")
 PY
-check "lmf-tokenize: 4 rows, 1 written, 3 skipped" sh -c "lmf-tokenize \
+check "lmf-tokenize: 6 rows, 1 written, 5 skipped" sh -c "lmf-tokenize \
 	--stage sft --dataset t --dataset_dir ds --template default \
 	--tokenizer '$tok' -o t.lmf 2>err.txt &&
-	grep -q '4 rows, 1 examples written, 3 skipped' err.txt"
+	grep -q '6 rows, 1 examples written, 5 skipped' err.txt"
 check_grep "  the enum of numbers named" "row 1: tool 0: 'e': an enum of \
 other than strings" err.txt
 lmf-dump --json t.lmf | python3 -c '

@@ -8,7 +8,7 @@
 # --init) leaves no temporary file either. The kills are timed by strace's
 # fault injection (fsync held 1 s), skipped without strace.
 . "$(dirname "$0")/lib.sh"
-plan 7
+plan 9
 python3 "$TOP/tests/mkckpt.py" llama ll >/dev/null
 python3 "$TOP/tests/mkckpt.py" adapter ad >/dev/null
 lmf-load -q -o base.lmf ll
@@ -59,4 +59,13 @@ lmf-export --model_name_or_path base.lmf --export_dir ex
 check "then in one file: no shard, no index left" sh -c \
 	'test -f ex/model.safetensors && ! ls ex | grep -q "model-\|index"'
 check "  and it loads" lmf-load -q -o back.lmf ex
+# a shard that is a link to a device: written through (the export's
+# temporary-file bookkeeping once freed such names twice)
+mkdir full null
+ln -s /dev/full full/model.safetensors
+ln -s /dev/null null/model.safetensors
+check_exit "model.safetensors a link to /dev/full: exit 1, one line" 1 \
+	lmf-export --model_name_or_path base.lmf --export_dir full
+check "  to /dev/null: exit 0" lmf-export --model_name_or_path base.lmf \
+	--export_dir null
 done_testing

@@ -9,7 +9,7 @@
 # file; lmf-generate takes --help, --version and -q as every tool does;
 # lmf export refuses an unknown template, as LLaMA-Factory does.
 . "$(dirname "$0")/lib.sh"
-plan 14
+plan 15
 printf 'stage: rm\nlearning_rate: {a: 1}\n' >map.yaml
 check_exit "lmf-config: a mapping for learning_rate: exit 2" 2 \
 	lmf-config map.yaml
@@ -17,6 +17,10 @@ printf 'stage: rm\nlr_scheduler_kwargs: {num_cycles: 2, power: 1.5}\n' \
 	>kw.yaml
 check "lmf-config: lr_scheduler_kwargs as a YAML mapping" sh -c \
 	"lmf-config kw.yaml | grep -qx \"cfg_lr_scheduler_kwargs='{\\\"num_cycles\\\":2,\\\"power\\\":1.5}'\""
+printf 'stage: rm\nlr_scheduler_kwargs: {a: 0x2, b: 1e-5, c: 1_000, d: on}\n' \
+	>py.yaml
+check "  its values as PyYAML reads them (1e-5 a string: no dot)" sh -c \
+	"lmf-config py.yaml | grep -qx \"cfg_lr_scheduler_kwargs='{\\\"a\\\":2,\\\"b\\\":\\\"1e-5\\\",\\\"c\\\":1000,\\\"d\\\":true}'\""
 printf 'stage: rm\nlr_scheduler_kwargs:\n  a: {b: 1}\n' >deep.yaml
 check_exit "  a mapping inside it: exit 2" 2 lmf-config deep.yaml
 printf "stage: rm\noutput_dir: ''\n" >empty.yaml

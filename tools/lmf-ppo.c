@@ -283,7 +283,8 @@ train(struct run *r)
 		    tr->data_path, json_string_value(s));
 	p = json_object_get(m, "pad_token_id");
 	r->pad = json_is_integer(p) ? (int32_t)json_integer_value(p) : 0;
-	if (r->pad < 0 || r->pad >= lmf_llama_config(r->model)->vocab_size)
+	if (json_integer_value(p) < 0 || json_integer_value(p) >=
+	    lmf_llama_config(r->model)->vocab_size)
 		die("'%s': pad_token_id %lld is outside the vocabulary",
 		    tr->data_path, (long long)json_integer_value(p));
 	r->cutoff = (long)json_integer_value(json_object_get(m, "cutoff_len"));

@@ -198,8 +198,9 @@ void lmf_attention_flash_backward(float *dq, float *dk, float *dv,
  * r(V) with P~ = exp(S - running max) and its sum l taken in fp32; the
  * backward dP = r(dO) r(V)^T, dV += r(P)^T r(dO), dQ += r(dS) r(K), dK +=
  * r(dS)^T r(Q), P = exp(S - lse) and dS = P (dP - dO . O) / sqrt(HS) in
- * fp32 (r: rounded to bf16, nearest even). The same bits with or without
- * AVX512-BF16 (and on any thread count). */
+ * fp32 (r: rounded to bf16, nearest even). With or without AVX512-BF16
+ * the same up to the order of the fp32 sums (gemm16.h); the same bits on
+ * any thread count. */
 size_t lmf_attention_flash_scratch16(int T, int HS);
 	/* floats of scratch the bf16 kernels need for T and HS */
 void lmf_attention_flash_forward16(float *out, float *lse, float *scratch,
