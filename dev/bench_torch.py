@@ -2,10 +2,10 @@
 # written from scratch in torch (no transformers): embedding, RMSNorm,
 # rotary embeddings (HF's rotate_half), causal attention through torch's
 # fused scaled_dot_product_attention, SwiGLU, lm_head, token cross-entropy;
-# fp32, AdamW with global-norm clipping at 1.0, full fine-tuning or LoRA on
-# all seven projections (PEFT's init: A kaiming-uniform, B zero). Trains on
-# random tokens and prints one JSON line: tokens/s, achieved GFLOP/s and
-# peak RSS. --flops prints the FLOPs-per-token formula's value without
+# fp32 (or --bf16 1: autocast), AdamW with global-norm clipping at 1.0,
+# full fine-tuning or LoRA on all seven projections (PEFT's init: A
+# kaiming-uniform, B zero). Trains on random tokens and prints one JSON
+# line: tokens/s, achieved GFLOP/s and peak RSS. --flops prints the FLOPs-per-token formula's value without
 # importing torch; bench-train.sh uses it for the lmf rows as well, so both
 # sides count the same work. Run with /usr/bin/python3 (Debian's
 # python3-torch). Not a test; nothing in make check runs it.
@@ -194,6 +194,9 @@ def main():
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--learning_rate', type=float, default=1e-4)
     p.add_argument('--seed', type=int, default=42)
+    p.add_argument('--bf16', type=int, default=0,
+                   help='1: the forward under torch.cpu.amp.autocast '
+                   '(bfloat16), as LLaMA-Factory\'s bf16: true')
     p.add_argument('--eps', type=float, default=1e-5)
     p.add_argument('--rope_theta', type=float, default=10000.0)
     p.add_argument('--flops', action='store_true',
@@ -225,7 +228,11 @@ def main():
     times, losses = [], []
     for ids in batches:
         t = time.perf_counter()
-        loss = model(ids, ids)
+        if a.bf16:
+            with torch.cpu.amp.autocast(dtype=torch.bfloat16):
+                loss = model(ids, ids)
+        else:
+            loss = model(ids, ids)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
@@ -236,7 +243,7 @@ def main():
     tok = a.batch * a.seq * a.steps
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps({
-        'side': 'torch', 'torch': torch.__version__,
+        'side': 'torch', 'torch': torch.__version__, 'bf16': a.bf16,
         'finetuning_type': a.finetuning_type, 'threads': a.threads,
         'tokens_per_s': round(tok / timed, 1),
         'gflops': round(fpt * tok / timed / 1e9, 1),
