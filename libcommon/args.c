@@ -630,10 +630,7 @@ yaml_digits(const char *v, int base, json_int_t *out)
 	int n = 0, neg = *v == '-';
 
 	v += *v == '-' || *v == '+';
-	if (base == 16)
-		v += 2;
-	else if (base == 2)
-		v += 2;
+	v += base == 16 || base == 2 ? 2 : 0;   /* 0x, 0b */
 	for (; *v; v++) {
 		int d = *v >= '0' && *v <= '9' ? *v - '0' : *v >= 'a' &&
 		    *v <= 'f' ? *v - 'a' + 10 : *v >= 'A' && *v <= 'F' ?

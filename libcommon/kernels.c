@@ -827,14 +827,21 @@ lmf_attention_backward_ref(float *dq, float *dk, float *dv,
 /* floats of one thread's scratch: S and dP blocks, three row vectors */
 #define FA_PER (2 * (size_t)ATT_BLOCK * ATT_KBLOCK + 3 * ATT_BLOCK)
 
+/* the threads that take scratch: per floats each */
+static size_t
+fa_team_scratch(size_t per)
+{
+#ifdef _OPENMP
+	return per * (size_t)lmf_gemm_threads();
+#else
+	return per;
+#endif
+}
+
 size_t
 lmf_attention_flash_scratch(void)
 {
-#ifdef _OPENMP
-	return FA_PER * (size_t)lmf_gemm_threads();
-#else
-	return FA_PER;
-#endif
+	return fa_team_scratch(FA_PER);
 }
 
 /* hide the keys [s0, s1) that queries [t0, t1) may not see: S (t1 - t0,
@@ -1282,19 +1289,23 @@ fa_dispatch(const struct fa_args *a, fa_head_fn *fn, int g)
 	}
 }
 
+/* bf16: the products on bf16 inputs, each thread's scratch the larger */
 static struct fa_args
-fa_args(float *scratch, const float *q, const float *k, const float *v,
-    const int32_t *mask, const int32_t *seg, int W, int B, int T, int NH,
-    int NKV, int HS)
+fa_args(int bf16, float *scratch, const float *q, const float *k,
+    const float *v, const int32_t *mask, const int32_t *seg, int W, int B,
+    int T, int NH, int NKV, int HS)
 {
 	struct fa_args a = { .scratch = scratch, .q = q, .k = k, .v = v,
 		.mask = mask, .seg = seg, .W = W, .B = B, .T = T, .NH = NH,
 		.NKV = NKV, .HS = HS, .ldq = (size_t)NH * HS,
 		.ldk = (size_t)NKV * HS,
-		.scale = (float)(1.0 / sqrt((double)HS)), .per = FA_PER };
+		.scale = (float)(1.0 / sqrt((double)HS)), .bf16 = bf16,
+		.per = FA_PER + (bf16 ? fa16_carve(NULL, NULL, T, HS) : 0) };
 
 	if (NKV <= 0 || NH % NKV)
 		BUG("attention: %d heads over %d kv heads", NH, NKV);
+	if (bf16)
+		(void)lmf_gemm16_native(); /* decided here, not in a thread */
 	return a;
 }
 
@@ -1304,8 +1315,8 @@ fa_forward(int bf16, float *out, float *lse, float *scratch, const float *q,
     int W, int B, int T, int NH, int NKV, int HS)
 {
 	double prof_t0 = LMF_PROF_BEGIN();
-	struct fa_args a = fa_args(scratch, q, k, v, mask, seg, W, B, T, NH,
-	    NKV, HS);
+	struct fa_args a = fa_args(bf16, scratch, q, k, v, mask, seg, W, B, T,
+	    NH, NKV, HS);
 
 	/* per (row, head) and block of query rows, the key blocks update a
 	 * running max m, sum l and unnormalised O = sum exp(S - m) V; at
@@ -1313,11 +1324,6 @@ fa_forward(int bf16, float *out, float *lse, float *scratch, const float *q,
 	 * (row, head) pairs are independent */
 	a.out = out;
 	a.lse = lse;
-	if (bf16) {
-		a.bf16 = 1;
-		a.per = FA_PER + fa16_carve(NULL, NULL, T, HS);
-		(void)lmf_gemm16_native(); /* decided here, not in a thread */
-	}
 	fa_dispatch(&a, fa_fwd_head, 1);
 	LMF_PROF_END(LMF_PROF_ATTN, prof_t0, 0);
 }
@@ -1329,8 +1335,8 @@ fa_backward(int bf16, float *dq, float *dk, float *dv, float *scratch,
     int W, int B, int T, int NH, int NKV, int HS)
 {
 	double prof_t0 = LMF_PROF_BEGIN();
-	struct fa_args a = fa_args(scratch, q, k, v, mask, seg, W, B, T, NH,
-	    NKV, HS);
+	struct fa_args a = fa_args(bf16, scratch, q, k, v, mask, seg, W, B, T,
+	    NH, NKV, HS);
 
 	/* with O = P V and P = softmax(S) row-wise:
 	 *   dV += P^T dO,  dP = dO V^T,
@@ -1345,11 +1351,6 @@ fa_backward(int bf16, float *dq, float *dk, float *dv, float *scratch,
 	a.dout = dout;
 	a.fout = out;
 	a.flse = lse;
-	if (bf16) {
-		a.bf16 = 1;
-		a.per = FA_PER + fa16_carve(NULL, NULL, T, HS);
-		(void)lmf_gemm16_native();
-	}
 	fa_dispatch(&a, fa_bwd_head, NH / NKV);
 	LMF_PROF_END(LMF_PROF_ATTN, prof_t0, 0);
 }
@@ -1376,13 +1377,7 @@ lmf_attention_flash_backward(float *dq, float *dk, float *dv,
 size_t
 lmf_attention_flash_scratch16(int T, int HS)
 {
-	size_t per = FA_PER + fa16_carve(NULL, NULL, T, HS);
-
-#ifdef _OPENMP
-	return per * (size_t)lmf_gemm_threads();
-#else
-	return per;
-#endif
+	return fa_team_scratch(FA_PER + fa16_carve(NULL, NULL, T, HS));
 }
 
 void

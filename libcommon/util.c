@@ -554,19 +554,25 @@ lmf_rng_below(struct lmf_rng *r, uint32_t n)
 	return x % n;
 }
 
+/* the directory path's last component is in ("." for none), allocated */
+static char *
+dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? xstrndup(path, slash == path ? 1 :
+	    (size_t)(slash - path)) : xstrdup(".");
+}
+
 /* path's directory made absolute (symbolic links resolved) joined with
  * its last component, or NULL when the directory does not resolve */
 static char *
 canon_out(const char *path)
 {
 	const char *slash = strrchr(path, '/');
-	char *dir, *real, *out;
+	char *dir = dir_of(path), *real, *out;
 	size_t n;
 
-	if (slash)
-		dir = xstrndup(path, slash == path ? 1 : (size_t)(slash - path));
-	else
-		dir = xstrdup(".");
 	real = realpath(dir, NULL);
 	free(dir);
 	if (!real)
@@ -637,7 +643,6 @@ lmf_same_file(const char *a, const char *b)
 void
 lmf_space_or_die(const char *path, uint64_t bytes)
 {
-	const char *slash;
 	char *dir;
 	struct statvfs sv;
 	struct stat st;
@@ -645,9 +650,7 @@ lmf_space_or_die(const char *path, uint64_t bytes)
 	/* a device or a FIFO is written through: nothing to hold */
 	if (!strcmp(path, "-") || (!stat(path, &st) && !S_ISREG(st.st_mode)))
 		return;
-	slash = strrchr(path, '/');
-	dir = slash ? xstrndup(path, slash == path ? 1 :
-	    (size_t)(slash - path)) : xstrdup(".");
+	dir = dir_of(path);
 	if (!statvfs(dir, &sv) && (double)sv.f_bavail * sv.f_frsize <
 	    (double)bytes)
 		die("'%s': %.1f GB to write, its file system has %.1f GB "
@@ -782,47 +785,30 @@ unpend(struct lmf_afile *a)
 			pending[i] = NULL;
 }
 
-int
-lmf_afile_commit(struct lmf_afile *a)
+/* a file written through (tmp NULL): flushed and closed; 0 or -1, errno */
+static int
+commit_through(struct lmf_afile *a)
 {
 	int e;
 
-	if (!a->tmp) {  /* written through: nothing to sync or rename */
-		unpend(a);
-		e = fflush(a->f) || ferror(a->f) ? (errno ? errno : EIO) : 0;
-		if (fclose(a->f) && !e)
-			e = errno ? errno : EIO;
-		a->f = NULL;
-		if (e) {
-			errno = e;
-			return -1;
-		}
-		free(a->path);
-		a->path = NULL;
-		return 0;
-	}
-	/* pending until renamed: a signal meanwhile removes the temp */
-	if (fflush(a->f) || ferror(a->f) || fsync(fileno(a->f))) {
-		e = errno;
-		fclose(a->f);
-		unlink(a->tmp);
-		unpend(a);
-		errno = e;
-		return -1;
-	}
-	if (fclose(a->f) || rename(a->tmp, a->path)) {
-		e = errno;
-		unlink(a->tmp);
-		unpend(a);
-		errno = e;
-		return -1;
-	}
-	unpend(a);   /* after the rename: a signal before it removes tmp */
-	free(a->tmp);
-	free(a->path);
-	a->tmp = a->path = NULL;
+	unpend(a);
+	e = fflush(a->f) || ferror(a->f) ? (errno ? errno : EIO) : 0;
+	if (fclose(a->f) && !e)
+		e = errno ? errno : EIO;
 	a->f = NULL;
+	if (e) {
+		errno = e;
+		return -1;
+	}
+	free(a->path);
+	a->path = NULL;
 	return 0;
+}
+
+int
+lmf_afile_commit(struct lmf_afile *a)
+{
+	return lmf_afile_commit_all(a, 1, NULL);
 }
 
 int
@@ -830,7 +816,8 @@ lmf_afile_commit_all(struct lmf_afile *a, int n, const char **failed)
 {
 	int i, e = 0, bad = -1;
 
-	/* every file flushed, synced and closed before any is renamed */
+	/* every file flushed, synced and closed before any is renamed; each
+	 * pending until renamed, so that a signal meanwhile removes it */
 	for (i = 0; i < n && bad < 0; i++) {
 		if (!a[i].f || !a[i].tmp)
 			continue;
@@ -842,10 +829,11 @@ lmf_afile_commit_all(struct lmf_afile *a, int n, const char **failed)
 	}
 	for (i = 0; i < n && bad < 0; i++) {
 		if (a[i].tmp) {
+			/* unpended after: a signal before it removes tmp */
 			if (rename(a[i].tmp, a[i].path))
 				e = errno, bad = i;
 			unpend(&a[i]);
-		} else if (a[i].f && lmf_afile_commit(&a[i])) {
+		} else if (a[i].f && commit_through(&a[i])) {
 			e = errno, bad = i;
 			continue;
 		}
@@ -882,11 +870,8 @@ lmf_afile_open_or_die(struct lmf_afile *a, const char *path)
 void
 lmf_afile_commit_or_die(struct lmf_afile *a)
 {
-	char *path = xstrdup(a->path);
-
-	if (lmf_afile_commit(a) < 0)
-		die_errno("cannot write '%s'", path);
-	free(path);
+	if (lmf_afile_commit(a) < 0)   /* a failure keeps a->path */
+		die_errno("cannot write '%s'", a->path);
 }
 
 void
